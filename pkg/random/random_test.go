@@ -24,7 +24,7 @@ func TestHex(t *testing.T) {
 	if got := Hex(16); len(got) != 32 {
 		t.Errorf("len(Hex(16)) = %d, want 32", len(got))
 	}
-	if Hex(16) == Hex(16) {
+	if a, b := Hex(16), Hex(16); a == b {
 		t.Error("Hex returned the same value twice")
 	}
 }

@@ -1,0 +1,147 @@
+// Package discoverdtest runs a real discoverd in-process for tests: an
+// embedded single-node etcd in a temporary directory on free loopback ports
+// and the HTTP API (and optionally DNS) on loopback.
+package discoverdtest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/discoverd/client"
+	"github.com/openflynn/flynn/discoverd/server"
+	"github.com/openflynn/flynn/pkg/testdeps"
+)
+
+// Server is a running discoverd.
+type Server struct {
+	// URL is the HTTP API's base URL.
+	URL string
+	// DNSAddr is the DNS address ("127.0.0.1:port"), when DNS was asked for.
+	DNSAddr string
+	// Key is the cluster key writes need ("" for none).
+	Key string
+
+	etcdEndpoints []string
+	cancel        context.CancelFunc
+	done          chan error
+}
+
+// EtcdEndpoints returns the etcd the server uses, for tests that compare
+// against it or look at its keys.
+func (s *Server) EtcdEndpoints() []string { return s.etcdEndpoints }
+
+// Options tune a test server.
+type Options struct {
+	Key string
+	DNS bool
+	// EtcdEndpoints uses an external etcd instead of an embedded one.
+	EtcdEndpoints []string
+	// KeyPrefix namespaces the keys in a shared etcd.
+	KeyPrefix string
+	// DataDir reuses an embedded etcd's data (for restart tests); default a
+	// new temporary directory.
+	DataDir string
+	// HTTPAddr fixes the listen address (for restart tests); default a free
+	// loopback port.
+	HTTPAddr string
+	// EtcdClientAddr and EtcdPeerAddr fix the embedded etcd's ports.
+	EtcdClientAddr, EtcdPeerAddr string
+}
+
+// New starts a discoverd for t and stops it when t ends.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	testdeps.Short(t)
+	if opts.DataDir == "" && len(opts.EtcdEndpoints) == 0 {
+		opts.DataDir = t.TempDir()
+	}
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts a discoverd; Stop ends it.
+func Start(opts Options) (*Server, error) {
+	if opts.DataDir == "" && len(opts.EtcdEndpoints) == 0 {
+		return nil, fmt.Errorf("discoverdtest: a data dir or etcd endpoints are required")
+	}
+	if opts.HTTPAddr == "" {
+		opts.HTTPAddr = "127.0.0.1:0"
+	}
+	if len(opts.EtcdEndpoints) == 0 {
+		var err error
+		if opts.EtcdClientAddr == "" {
+			if opts.EtcdClientAddr, err = FreeAddr(); err != nil {
+				return nil, err
+			}
+		}
+		if opts.EtcdPeerAddr == "" {
+			if opts.EtcdPeerAddr, err = FreeAddr(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{Key: opts.Key, cancel: cancel, done: make(chan error, 1), etcdEndpoints: opts.EtcdEndpoints}
+	if len(opts.EtcdEndpoints) == 0 {
+		s.etcdEndpoints = []string{"http://" + opts.EtcdClientAddr}
+	}
+	ready := make(chan struct{})
+	cfg := server.Config{
+		HTTPAddr:       opts.HTTPAddr,
+		EtcdEndpoints:  opts.EtcdEndpoints,
+		DataDir:        opts.DataDir,
+		EtcdClientAddr: opts.EtcdClientAddr,
+		EtcdPeerAddr:   opts.EtcdPeerAddr,
+		KeyPrefix:      opts.KeyPrefix,
+		AuthKey:        opts.Key,
+		Ready: func(httpAddr, dnsAddr string) {
+			s.URL = "http://" + httpAddr
+			s.DNSAddr = dnsAddr
+			close(ready)
+		},
+	}
+	if opts.DNS {
+		cfg.DNSAddr = "127.0.0.1:0"
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { s.done <- server.Run(ctx, cfg, logger) }()
+	select {
+	case <-ready:
+		return s, nil
+	case err := <-s.done:
+		cancel()
+		return nil, fmt.Errorf("discoverdtest: discoverd exited: %w", err)
+	case <-time.After(90 * time.Second):
+		cancel()
+		<-s.done
+		return nil, fmt.Errorf("discoverdtest: discoverd not ready after 90s")
+	}
+}
+
+// Client returns a client of s with its key.
+func (s *Server) Client() *client.Client { return client.New(s.URL, s.Key) }
+
+// Stop ends discoverd and waits for it.
+func (s *Server) Stop() {
+	s.cancel()
+	<-s.done
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
