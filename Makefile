@@ -59,3 +59,9 @@ cluster:
 
 clean:
 	rm -rf $(BIN)
+
+## bench-router: wrk through the router against nginx proxying the same
+## backend, in one run; prints req/s and p99 ratios (DURATION, CONNS, THREADS).
+.PHONY: bench-router
+bench-router:
+	test/bench/router/run

@@ -1,0 +1,66 @@
+package controller
+
+import "time"
+
+// Job states, as flynn-host reports them.
+const (
+	JobStatePending  = "pending"
+	JobStateStarting = "starting"
+	JobStateUp       = "up"
+	JobStateStopping = "stopping"
+	JobStateDown     = "down"
+	JobStateCrashed  = "crashed"
+	JobStateFailed   = "failed"
+)
+
+// ValidJobState reports whether s is a job state.
+func ValidJobState(s string) bool {
+	switch s {
+	case JobStatePending, JobStateStarting, JobStateUp, JobStateStopping, JobStateDown, JobStateCrashed, JobStateFailed:
+		return true
+	}
+	return false
+}
+
+// Job is a job of an app as the scheduler (or a one-off run) reports it.
+type Job struct {
+	// ID is "<hostID>-<uuid>", the host's job id.
+	ID        string `json:"id"`
+	AppID     string `json:"app"`
+	ReleaseID string `json:"release"`
+	// Type is the process type; empty for one-off jobs.
+	Type   string `json:"type,omitempty"`
+	HostID string `json:"host_id,omitempty"`
+	State  string `json:"state"`
+	// ExitStatus is set once the job has exited.
+	ExitStatus *int              `json:"exit_status,omitempty"`
+	Args       []string          `json:"args,omitempty"`
+	Meta       map[string]string `json:"meta,omitempty"`
+	StartedAt  *time.Time        `json:"started_at,omitempty"`
+	EndedAt    *time.Time        `json:"ended_at,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+}
+
+// NewJob asks the controller to run a one-off job of an app.
+type NewJob struct {
+	// ReleaseID defaults to the app's current release.
+	ReleaseID string `json:"release,omitempty"`
+	// Args is the command; empty runs the artifact's default.
+	Args []string `json:"args,omitempty"`
+	// Env is added to the release's env.
+	Env map[string]string `json:"env,omitempty"`
+	TTY bool              `json:"tty,omitempty"`
+	// Type names a process type of the release whose settings (cmd, env,
+	// resources) the job takes; empty runs Args alone.
+	Type string            `json:"type,omitempty"`
+	Meta map[string]string `json:"meta,omitempty"`
+}
+
+// AttachUpgrade is the Upgrade header value that asks POST /apps/:id/jobs to
+// run the job attached: the connection switches protocols and carries the
+// host's attach stream byte for byte (see the host API's /host/attach).
+const AttachUpgrade = "flynn-attach/0"
+
+// JobIDHeader carries the id of an attached job in the 101 response.
+const JobIDHeader = "Flynn-Job-Id"

@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/random"
+)
+
+// DeploymentRepo stores deployments and sets apps' current releases.
+type DeploymentRepo struct{ db *db }
+
+const deploymentColumns = `id::text, app_id::text, coalesce(old_release_id::text, ''), new_release_id::text, strategy, status, processes, error, created_at, finished_at`
+
+func scanDeployment(row pgx.Row) (*controller.Deployment, error) {
+	var d controller.Deployment
+	if err := row.Scan(&d.ID, &d.AppID, &d.OldReleaseID, &d.NewReleaseID, &d.Strategy, &d.Status, &d.Processes, &d.Error,
+		&d.CreatedAt, &d.FinishedAt); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// errAlreadyDeployed is returned (as a precondition_failed API error) when a
+// release is set that is already the app's current release.
+var errAlreadyDeployed = httpjson.Errorf(httpjson.CodePreconditionFailed, "release is already the app's current release")
+
+// IsAlreadyDeployed reports whether err says the release was current already.
+func IsAlreadyDeployed(err error) bool { return err == errAlreadyDeployed }
+
+// Deploy makes releaseID the current release of an app (id or name) and
+// records a deployment from the old release to it, whose processes are the
+// old release's formation (web=1 on an app's first deploy when the release
+// has a web process type). A deployment with no processes is complete at
+// once; any other stays pending for the scheduler.
+func (r *DeploymentRepo) Deploy(ctx context.Context, appIDOrName, releaseID string) (*controller.App, *controller.Deployment, error) {
+	var (
+		app *controller.App
+		d   *controller.Deployment
+	)
+	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if app, err = getApp(ctx, tx, appIDOrName, true); err != nil {
+			return err
+		}
+		var changes []change
+		if app, d, changes, err = deploy(ctx, tx, app, releaseID); err != nil {
+			return err
+		}
+		return emit(ctx, tx, changes...)
+	})
+	return app, d, err
+}
+
+// deploy does Deploy's work inside tx, with app's row locked, and returns
+// the events to emit.
+func deploy(ctx context.Context, tx pgx.Tx, app *controller.App, releaseID string) (*controller.App, *controller.Deployment, []change, error) {
+	rel, err := getRelease(ctx, tx, releaseID)
+	if err != nil {
+		if httpjson.IsNotFound(err) {
+			return nil, nil, nil, httpjson.ValidationError("id", "release %q does not exist", releaseID)
+		}
+		return nil, nil, nil, err
+	}
+	if rel.AppID != app.ID {
+		return nil, nil, nil, httpjson.ValidationError("id", "release %s belongs to another app", rel.ID)
+	}
+	if app.ReleaseID == rel.ID {
+		return nil, nil, nil, errAlreadyDeployed
+	}
+	processes := map[string]int{}
+	if app.ReleaseID != "" {
+		err := tx.QueryRow(ctx, `SELECT processes FROM formations WHERE app_id = $1 AND release_id = $2`, app.ID, app.ReleaseID).Scan(&processes)
+		if err != nil && err != pgx.ErrNoRows {
+			return nil, nil, nil, mapError(err, "formation")
+		}
+	}
+	if _, web := rel.Processes["web"]; app.ReleaseID == "" && web {
+		// An app's first deploy runs one web process, as Heroku does.
+		processes = map[string]int{"web": 1}
+	}
+	total := 0
+	for _, n := range processes {
+		total += n
+	}
+	status := controller.DeploymentPending
+	var finished *time.Time
+	if total == 0 {
+		status = controller.DeploymentComplete
+		now := time.Now()
+		finished = &now
+	}
+	var oldRelease *string
+	if app.ReleaseID != "" {
+		oldRelease = &app.ReleaseID
+	}
+	d, err := scanDeployment(tx.QueryRow(ctx, `INSERT INTO deployments (id, app_id, old_release_id, new_release_id, strategy, status, processes, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+deploymentColumns,
+		random.UUID(), app.ID, oldRelease, rel.ID, app.Strategy, status, processes, finished))
+	if err != nil {
+		return nil, nil, nil, mapError(err, "deployment")
+	}
+	updated, err := scanApp(tx.QueryRow(ctx, `UPDATE apps SET release_id = $2, updated_at = now() WHERE id = $1 RETURNING `+appColumns, app.ID, rel.ID))
+	if err != nil {
+		return nil, nil, nil, mapError(err, "app")
+	}
+	type appRelease struct {
+		AppID         string `json:"app"`
+		ReleaseID     string `json:"release"`
+		PrevReleaseID string `json:"prev_release,omitempty"`
+		DeploymentID  string `json:"deployment"`
+	}
+	changes := []change{
+		{app.ID, controller.ObjectTypeAppRelease, app.ID, controller.OpUpdate, appRelease{app.ID, rel.ID, app.ReleaseID, d.ID}},
+		{app.ID, controller.ObjectTypeDeployment, d.ID, controller.OpCreate, d},
+	}
+	return updated, d, changes, nil
+}
+
+// Get returns deployment id of an app (id or name).
+func (r *DeploymentRepo) Get(ctx context.Context, appIDOrName, id string) (*controller.Deployment, error) {
+	app, err := getApp(ctx, r.db.pool, appIDOrName, false)
+	if err != nil {
+		return nil, err
+	}
+	if !IsUUID(id) {
+		return nil, mapError(pgx.ErrNoRows, "deployment")
+	}
+	d, err := scanDeployment(r.db.pool.QueryRow(ctx, `SELECT `+deploymentColumns+` FROM deployments WHERE app_id = $1 AND id = $2`, app.ID, id))
+	return d, mapError(err, "deployment")
+}
+
+// List returns a page of an app's deployments, oldest first.
+func (r *DeploymentRepo) List(ctx context.Context, appID string, p Page) ([]*controller.Deployment, string, error) {
+	return listPage(ctx, r.db.pool, p, "deployments", `SELECT `+deploymentColumns+` FROM deployments WHERE app_id = $1`, []any{appID}, scanDeployment,
+		func(d *controller.Deployment) (time.Time, string) { return d.CreatedAt, d.ID })
+}
+
+// Update records the scheduler's progress on a deployment. A finished
+// deployment (complete or failed) does not change any more.
+func (r *DeploymentRepo) Update(ctx context.Context, appIDOrName, id string, u controller.DeploymentUpdate) (*controller.Deployment, error) {
+	var d *controller.Deployment
+	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
+		app, err := getApp(ctx, tx, appIDOrName, false)
+		if err != nil {
+			return err
+		}
+		if !IsUUID(id) {
+			return mapError(pgx.ErrNoRows, "deployment")
+		}
+		old, err := scanDeployment(tx.QueryRow(ctx, `SELECT `+deploymentColumns+` FROM deployments WHERE app_id = $1 AND id = $2 FOR UPDATE`, app.ID, id))
+		if err != nil {
+			return mapError(err, "deployment")
+		}
+		if old.Status == controller.DeploymentComplete || old.Status == controller.DeploymentFailed {
+			return httpjson.Errorf(httpjson.CodePreconditionFailed, "deployment %s is %s already", id, old.Status)
+		}
+		finished := u.Status == controller.DeploymentComplete || u.Status == controller.DeploymentFailed
+		d, err = scanDeployment(tx.QueryRow(ctx, `UPDATE deployments SET status = $2, error = $3,
+			finished_at = CASE WHEN $4 THEN now() END WHERE id = $1 RETURNING `+deploymentColumns, id, u.Status, u.Error, finished))
+		if err != nil {
+			return mapError(err, "deployment")
+		}
+		return emit(ctx, tx, change{app.ID, controller.ObjectTypeDeployment, d.ID, controller.OpUpdate, d})
+	})
+	return d, err
+}

@@ -1,0 +1,95 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+// JobRepo stores the jobs of apps as the scheduler reports them.
+type JobRepo struct{ db *db }
+
+const jobColumns = `id, app_id::text, release_id::text, type, host_id, state, exit_status, args, meta, started_at, ended_at, created_at, updated_at`
+
+func scanJob(row pgx.Row) (*controller.Job, error) {
+	var j controller.Job
+	if err := row.Scan(&j.ID, &j.AppID, &j.ReleaseID, &j.Type, &j.HostID, &j.State, &j.ExitStatus, &j.Args, &j.Meta,
+		&j.StartedAt, &j.EndedAt, &j.CreatedAt, &j.UpdatedAt); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Put creates or updates job j of j.AppID (id or name). The release must
+// belong to the app; a job never moves to another app or release.
+func (r *JobRepo) Put(ctx context.Context, j *controller.Job) error {
+	return r.db.inTx(ctx, func(tx pgx.Tx) error {
+		app, err := getApp(ctx, tx, j.AppID, false)
+		if err != nil {
+			return err
+		}
+		rel, err := getRelease(ctx, tx, j.ReleaseID)
+		if err != nil {
+			if httpjson.IsNotFound(err) {
+				return httpjson.ValidationError("release", "release %q does not exist", j.ReleaseID)
+			}
+			return err
+		}
+		if rel.AppID != app.ID {
+			return httpjson.ValidationError("release", "release %s belongs to another app", rel.ID)
+		}
+		args, meta := j.Args, j.Meta
+		if args == nil {
+			args = []string{}
+		}
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		var inserted bool
+		var saved controller.Job
+		err = tx.QueryRow(ctx, `INSERT INTO jobs (id, app_id, release_id, type, host_id, state, exit_status, args, meta, started_at, ended_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (id) DO UPDATE SET host_id = EXCLUDED.host_id, state = EXCLUDED.state,
+				exit_status = coalesce(EXCLUDED.exit_status, jobs.exit_status),
+				started_at = coalesce(EXCLUDED.started_at, jobs.started_at),
+				ended_at = coalesce(EXCLUDED.ended_at, jobs.ended_at),
+				meta = EXCLUDED.meta, updated_at = now()
+			WHERE jobs.app_id = EXCLUDED.app_id AND jobs.release_id = EXCLUDED.release_id
+			RETURNING `+jobColumns+`, xmax = 0`,
+			j.ID, app.ID, rel.ID, j.Type, j.HostID, j.State, j.ExitStatus, args, meta, j.StartedAt, j.EndedAt).Scan(
+			&saved.ID, &saved.AppID, &saved.ReleaseID, &saved.Type, &saved.HostID, &saved.State, &saved.ExitStatus, &saved.Args, &saved.Meta,
+			&saved.StartedAt, &saved.EndedAt, &saved.CreatedAt, &saved.UpdatedAt, &inserted)
+		if err == pgx.ErrNoRows {
+			return &httpjson.Error{Code: httpjson.CodeConflict, Field: "release", Message: "job " + j.ID + " belongs to another app or release"}
+		}
+		if err != nil {
+			return mapError(err, "job")
+		}
+		*j = saved
+		op := controller.OpUpdate
+		if inserted {
+			op = controller.OpCreate
+		}
+		return emit(ctx, tx, change{app.ID, controller.ObjectTypeJob, j.ID, op, j})
+	})
+}
+
+// Get returns job id of an app (id or name).
+func (r *JobRepo) Get(ctx context.Context, appIDOrName, id string) (*controller.Job, error) {
+	app, err := getApp(ctx, r.db.pool, appIDOrName, false)
+	if err != nil {
+		return nil, err
+	}
+	j, err := scanJob(r.db.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE app_id = $1 AND id = $2`, app.ID, id))
+	return j, mapError(err, "job")
+}
+
+// List returns a page of an app's jobs, oldest first.
+func (r *JobRepo) List(ctx context.Context, appID string, p Page) ([]*controller.Job, string, error) {
+	return listPage(ctx, r.db.pool, p, "jobs", `SELECT `+jobColumns+` FROM jobs WHERE app_id = $1`, []any{appID}, scanJob,
+		func(j *controller.Job) (time.Time, string) { return j.CreatedAt, j.ID })
+}

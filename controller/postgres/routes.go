@@ -1,0 +1,108 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/random"
+)
+
+// RouteRepo stores routes.
+type RouteRepo struct{ db *db }
+
+const routeColumns = `id::text, coalesce(app_id::text, ''), type, service, domain, path, sticky, certificate, port, drain_backends, created_at, updated_at`
+
+func scanRoute(row pgx.Row) (*controller.Route, error) {
+	var r controller.Route
+	if err := row.Scan(&r.ID, &r.AppID, &r.Type, &r.Service, &r.Domain, &r.Path, &r.Sticky, &r.Certificate, &r.Port,
+		&r.DrainBackends, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Create inserts a route owned by route.AppID (id or name), filling in its
+// id, the default path and timestamps. Two http routes may not share a
+// domain and path, nor two tcp routes a port.
+func (r *RouteRepo) Create(ctx context.Context, route *controller.Route) error {
+	if route.ID == "" {
+		route.ID = random.UUID()
+	}
+	if route.Type == controller.RouteTypeHTTP && route.Path == "" {
+		route.Path = "/"
+	}
+	return r.db.inTx(ctx, func(tx pgx.Tx) error {
+		app, err := getApp(ctx, tx, route.AppID, false)
+		if err != nil {
+			return err
+		}
+		created, err := scanRoute(tx.QueryRow(ctx, `INSERT INTO routes (id, app_id, type, service, domain, path, sticky, certificate, port, drain_backends)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+routeColumns,
+			route.ID, app.ID, route.Type, route.Service, route.Domain, route.Path, route.Sticky, route.Certificate, route.Port, route.DrainBackends))
+		if err != nil {
+			return mapError(err, "route")
+		}
+		*route = *created
+		return emit(ctx, tx, change{app.ID, controller.ObjectTypeRoute, route.ID, controller.OpCreate, route})
+	})
+}
+
+// Get returns route id of an app (id or name).
+func (r *RouteRepo) Get(ctx context.Context, appIDOrName, id string) (*controller.Route, error) {
+	app, err := getApp(ctx, r.db.pool, appIDOrName, false)
+	if err != nil {
+		return nil, err
+	}
+	if !IsUUID(id) {
+		return nil, mapError(pgx.ErrNoRows, "route")
+	}
+	route, err := scanRoute(r.db.pool.QueryRow(ctx, `SELECT `+routeColumns+` FROM routes WHERE app_id = $1 AND id = $2`, app.ID, id))
+	return route, mapError(err, "route")
+}
+
+// List returns a page of routes, oldest first: one app's when appID is not
+// empty, else every route.
+func (r *RouteRepo) List(ctx context.Context, appID string, p Page) ([]*controller.Route, string, error) {
+	where, args := `WHERE true`, []any(nil)
+	if appID != "" {
+		where, args = `WHERE app_id = $1`, []any{appID}
+	}
+	return listPage(ctx, r.db.pool, p, "routes", `SELECT `+routeColumns+` FROM routes `+where, args, scanRoute,
+		func(r *controller.Route) (time.Time, string) { return r.CreatedAt, r.ID })
+}
+
+func listRoutes(ctx context.Context, q querier, appID string) ([]*controller.Route, error) {
+	rows, err := q.Query(ctx, `SELECT `+routeColumns+` FROM routes WHERE app_id = $1 ORDER BY created_at, id`, appID)
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*controller.Route, error) { return scanRoute(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	return list, nil
+}
+
+// Delete removes route id of an app (id or name) and returns it.
+func (r *RouteRepo) Delete(ctx context.Context, appIDOrName, id string) (*controller.Route, error) {
+	var route *controller.Route
+	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
+		app, err := getApp(ctx, tx, appIDOrName, false)
+		if err != nil {
+			return err
+		}
+		if !IsUUID(id) {
+			return mapError(pgx.ErrNoRows, "route")
+		}
+		route, err = scanRoute(tx.QueryRow(ctx, `DELETE FROM routes WHERE app_id = $1 AND id = $2 RETURNING `+routeColumns, app.ID, id))
+		if err != nil {
+			return mapError(err, "route")
+		}
+		return emit(ctx, tx, change{app.ID, controller.ObjectTypeRoute, route.ID, controller.OpDelete, route})
+	})
+	return route, err
+}

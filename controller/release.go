@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"strconv"
+	"time"
+)
+
+// ArtifactTypeDocker is the only artifact type: a Docker image reference
+// that exists on the hosts.
+const ArtifactTypeDocker = "docker"
+
+// Artifact is what a job runs: a Docker image.
+type Artifact struct {
+	ID        string            `json:"id"`
+	Type      string            `json:"type"`
+	URI       string            `json:"uri"`
+	Meta      map[string]string `json:"meta,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// Release is an immutable combination of an artifact, environment and
+// process types, numbered per app (v1, v2, …).
+type Release struct {
+	ID    string `json:"id"`
+	AppID string `json:"app"`
+	// Version is assigned by the controller: 1 for an app's first release.
+	Version    int                    `json:"version"`
+	ArtifactID string                 `json:"artifact"`
+	Env        map[string]string      `json:"env,omitempty"`
+	Processes  map[string]ProcessType `json:"processes,omitempty"`
+	Meta       map[string]string      `json:"meta,omitempty"`
+	CreatedAt  time.Time              `json:"created_at"`
+}
+
+// ProcessType is how to run one kind of process of a release (a Procfile
+// entry).
+type ProcessType struct {
+	Cmd []string          `json:"cmd,omitempty"`
+	Env map[string]string `json:"env,omitempty"`
+	// Ports are allocated on the host and passed as $PORT, $PORT_1, ….
+	Ports []Port `json:"ports,omitempty"`
+	// Service is the discoverd service the first port registers in; empty
+	// registers nothing.
+	Service   string     `json:"service,omitempty"`
+	Resources *Resources `json:"resources,omitempty"`
+	// Omni runs one job of this type on every host per unit of count.
+	Omni bool `json:"omni,omitempty"`
+}
+
+// Port is a port a process listens on.
+type Port struct {
+	// Port is a fixed port; zero lets the host allocate one.
+	Port  int    `json:"port,omitempty"`
+	Proto string `json:"proto"`
+}
+
+// Resources are a job's limits; zero means the host's default.
+type Resources struct {
+	// Memory in bytes.
+	Memory int64 `json:"memory,omitempty"`
+	// CPU in millicores (1000 = one core).
+	CPU      int64 `json:"cpu,omitempty"`
+	MaxFD    int64 `json:"max_fd,omitempty"`
+	MaxProcs int64 `json:"max_procs,omitempty"`
+}
+
+// ReleaseVersion formats a release version the way users see it ("v3").
+func ReleaseVersion(v int) string { return "v" + strconv.Itoa(v) }
+
+// AppReleaseRequest is the body of PUT /apps/:id/release and
+// POST /apps/:id/deploy.
+type AppReleaseRequest struct {
+	ReleaseID string `json:"id"`
+}

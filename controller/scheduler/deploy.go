@@ -1,0 +1,167 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+// Deployment strategies.
+const (
+	StrategyOneByOne  = "one-by-one"
+	StrategyAllAtOnce = "all-at-once"
+)
+
+// pendingDeployment returns the deployment an event announces when it is
+// one for the scheduler to carry out.
+func pendingDeployment(e *controller.Event) *controller.Deployment {
+	if e.ObjectType != "deployment" || e.Op != "create" {
+		return nil
+	}
+	var d controller.Deployment
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.Status != controller.DeploymentPending {
+		return nil
+	}
+	return &d
+}
+
+// deploy replaces the old release's jobs with the new release's by the
+// deployment's strategy, moving formations and letting rounds start and
+// stop jobs. A new job that does not come up within DeployTimeout rolls
+// the formations back and fails the deployment with the reason.
+func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
+	log := s.log.With("deployment.id", d.ID, "app.id", d.AppID, "old_release.id", d.OldReleaseID, "new_release.id", d.NewReleaseID, "strategy", d.Strategy)
+	report := func(status, reason string) {
+		if _, err := s.ctrl.UpdateDeployment(ctx, d.AppID, d.ID, controller.DeploymentUpdate{Status: status, Error: reason}); err != nil {
+			log.Warn("report deployment status failed", "status", status, "err", err)
+		}
+	}
+	report(controller.DeploymentRunning, "")
+
+	rel, err := s.ctrl.Release(ctx, d.NewReleaseID)
+	if err != nil {
+		report(controller.DeploymentFailed, fmt.Sprintf("read new release: %v", err))
+		return
+	}
+	old := map[string]int{}
+	if d.OldReleaseID != "" {
+		if f, err := s.ctrl.Formation(ctx, d.AppID, d.OldReleaseID); err == nil {
+			maps.Copy(old, f.Processes)
+		}
+	}
+	target := map[string]int{}
+	for typ, n := range d.Processes {
+		if _, ok := rel.Processes[typ]; ok && n > 0 {
+			target[typ] = n
+		}
+	}
+	log.Info("deployment started", "target", target)
+
+	var step func() error
+	// A deployment taken over from a leader that died goes on from where
+	// the new release's formation stands.
+	newF := map[string]int{}
+	if f, err := s.ctrl.Formation(ctx, d.AppID, d.NewReleaseID); err == nil {
+		maps.Copy(newF, f.Processes)
+	}
+	putNew := func() error {
+		return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.NewReleaseID, Processes: maps.Clone(newF)})
+	}
+	putOld := func() error {
+		if d.OldReleaseID == "" {
+			return nil
+		}
+		return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.OldReleaseID, Processes: maps.Clone(old)})
+	}
+	original := maps.Clone(old)
+	rollback := func(reason string) {
+		log.Warn("deployment failed; rolling back", "reason", reason)
+		old = original
+		if err := putOld(); err != nil {
+			log.Warn("rollback: restore old formation failed", "err", err)
+		}
+		if err := s.ctrl.DeleteFormation(ctx, d.AppID, d.NewReleaseID); err != nil {
+			log.Warn("rollback: remove new formation failed", "err", err)
+		}
+		report(controller.DeploymentFailed, reason)
+	}
+
+	types := slices.Sorted(maps.Keys(target))
+	if d.Strategy == StrategyAllAtOnce {
+		step = func() error {
+			maps.Copy(newF, target)
+			if err := putNew(); err != nil {
+				return err
+			}
+			for _, typ := range types {
+				if err := s.waitUp(ctx, Key{d.AppID, d.NewReleaseID, typ}, target[typ]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	} else {
+		step = func() error {
+			for _, typ := range types {
+				for newF[typ] < target[typ] {
+					newF[typ]++
+					if err := putNew(); err != nil {
+						return err
+					}
+					if err := s.waitUp(ctx, Key{d.AppID, d.NewReleaseID, typ}, newF[typ]); err != nil {
+						return err
+					}
+					if old[typ] > 0 {
+						old[typ]--
+						if err := putOld(); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			return nil
+		}
+	}
+	if err := step(); err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the next leader sees a running deployment
+		}
+		rollback(err.Error())
+		return
+	}
+	// Whatever the old release still runs (types the new one dropped, or
+	// all of it with all-at-once) goes now.
+	if d.OldReleaseID != "" {
+		if err := s.ctrl.DeleteFormation(ctx, d.AppID, d.OldReleaseID); err != nil && !httpjson.IsNotFound(err) {
+			log.Warn("remove old formation failed", "err", err)
+		}
+	}
+	log.Info("deployment complete")
+	report(controller.DeploymentComplete, "")
+}
+
+// waitUp waits until n jobs of key are up, or DeployTimeout passes.
+func (s *Scheduler) waitUp(ctx context.Context, key Key, n int) error {
+	s.Trigger()
+	deadline := time.NewTimer(s.cfg.DeployTimeout)
+	defer deadline.Stop()
+	for {
+		up, next := s.upCount(key)
+		if up >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("%s process of release %s: %d of %d jobs up after %s", key.Type, key.ReleaseID, up, n, s.cfg.DeployTimeout)
+		case <-next:
+		}
+	}
+}

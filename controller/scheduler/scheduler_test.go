@@ -1,0 +1,248 @@
+package scheduler
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/discoverd"
+	"github.com/openflynn/flynn/discoverd/discoverdtest"
+)
+
+func TestScaleUpAndDown(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1", "h2", "h3")
+	h.run(cluster)
+	h.scale(h.rel, map[string]int{"web": 3, "worker": 1})
+	waitFor(t, 5*time.Second, "web=3 worker=1", func() bool {
+		l := cluster.live()
+		return l[key(h.rel, "web")] == 3 && l[key(h.rel, "worker")] == 1
+	})
+	for _, id := range []string{"h1", "h2", "h3"} {
+		if n := cluster.host(id).live()[key(h.rel, "web")]; n != 1 {
+			t.Errorf("host %s runs %d web jobs, want 1 (spread)", id, n)
+		}
+	}
+	// The controller hears of every job.
+	waitFor(t, 5*time.Second, "controller sees 4 up jobs", func() bool {
+		jobs, err := h.ctrl.Jobs(context.Background(), h.app.ID)
+		up := 0
+		for _, j := range jobs {
+			if j.State == controller.JobStateUp {
+				up++
+			}
+		}
+		return err == nil && up == 4
+	})
+	h.scale(h.rel, map[string]int{"web": 1})
+	waitFor(t, 5*time.Second, "web=1 worker=0", func() bool {
+		l := cluster.live()
+		return l[key(h.rel, "web")] == 1 && l[key(h.rel, "worker")] == 0
+	})
+}
+
+func TestCrashedJobRestartsWithBackoff(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	h.scale(h.rel, map[string]int{"web": 1})
+	hst := cluster.host("h1")
+	waitFor(t, 5*time.Second, "web=1", func() bool { return hst.live()[key(h.rel, "web")] == 1 })
+	killed := hst.kill()
+	waitFor(t, 5*time.Second, "replacement up", func() bool { return hst.live()[key(h.rel, "web")] == 1 })
+	t.Logf("replaced %s", killed)
+
+	// A release whose jobs crash at once is retried ever more slowly.
+	bad := h.release(h.crash)
+	h.scale(bad, map[string]int{"worker": 1})
+	before := hst.addCount()
+	began := time.Now()
+	waitFor(t, 10*time.Second, "four start attempts", func() bool { return hst.addCount()-before >= 4 })
+	// Without backoff, 50 ms rounds make four attempts in 150 ms; with a
+	// 200 ms base doubling, the gaps are 200, 400 and 800 ms.
+	if took := time.Since(began); took < 1200*time.Millisecond {
+		t.Errorf("four attempts took %s, want at least 1.2s (exponential backoff)", took)
+	}
+}
+
+func TestOmniRunsOnEveryHost(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1", "h2", "h3")
+	h.run(cluster)
+	h.scale(h.rel, map[string]int{"agent": 1})
+	waitFor(t, 5*time.Second, "one agent per host", func() bool {
+		for _, id := range []string{"h1", "h2", "h3"} {
+			if cluster.host(id).live()[key(h.rel, "agent")] != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestHostLossMovesJobs(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1", "h2", "h3")
+	h.run(cluster)
+	h.scale(h.rel, map[string]int{"web": 3})
+	waitFor(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
+	cluster.remove("h2")
+	waitFor(t, 5*time.Second, "web=3 on the two hosts left", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
+	for _, id := range []string{"h1", "h3"} {
+		if n := cluster.host(id).live()[key(h.rel, "web")]; n < 1 || n > 2 {
+			t.Errorf("host %s runs %d web jobs, want 1-2", id, n)
+		}
+	}
+}
+
+func TestRestartDoesNotDuplicate(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1", "h2")
+	stop := h.run(cluster)
+	h.scale(h.rel, map[string]int{"web": 3})
+	waitFor(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
+	stop()
+	adds := cluster.host("h1").addCount() + cluster.host("h2").addCount()
+
+	s := New(testConfig(), h.ctrl, cluster, h.logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := 0; i < 5; i++ { // several full rounds, run directly
+		if err := s.round(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cluster.host("h1").addCount() + cluster.host("h2").addCount(); got != adds {
+		t.Errorf("a restarted scheduler started %d more jobs", got-adds)
+	}
+	if n := cluster.live()[key(h.rel, "web")]; n != 3 {
+		t.Errorf("web jobs = %d after restart, want 3", n)
+	}
+}
+
+func TestOneByOneDeployment(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1", "h2")
+	h.run(cluster)
+	ctx := context.Background()
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The first deploy runs web=1.
+	waitFor(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	h.scale(h.rel, map[string]int{"web": 2})
+	waitFor(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+	for _, id := range []string{"h1", "h2"} {
+		hst := cluster.host(id)
+		hst.mu.Lock()
+		hst.events = nil
+		hst.mu.Unlock()
+	}
+
+	v2 := h.release(h.art)
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, v2.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "deployment complete", func() bool {
+		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
+		return err == nil && len(ds) > 0 && latest(ds).Status == controller.DeploymentComplete
+	})
+	waitFor(t, 5*time.Second, "only v2 runs", func() bool {
+		l := cluster.live()
+		return l[key(v2, "web")] == 2 && l[key(h.rel, "web")] == 0
+	})
+	// Never fewer than the wanted count up: each new job starts before an
+	// old one stops.
+	var events []string
+	for _, id := range []string{"h1", "h2"} {
+		hst := cluster.host(id)
+		hst.mu.Lock()
+		events = append(events, hst.events...)
+		hst.mu.Unlock()
+	}
+	starts := 0
+	for _, e := range events {
+		if e == "start "+v2.ID+" web" {
+			starts++
+		}
+	}
+	if starts != 2 {
+		t.Errorf("v2 web starts = %d, want 2 (events %v)", starts, events)
+	}
+}
+
+func latest(ds []*controller.Deployment) *controller.Deployment {
+	return slices.MaxFunc(ds, func(a, b *controller.Deployment) int { return a.CreatedAt.Compare(b.CreatedAt) })
+}
+
+func TestFailingDeploymentRollsBack(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	ctx := context.Background()
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	bad := h.release(h.crash)
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, bad.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "deployment failed", func() bool {
+		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
+		return err == nil && latest(ds).NewReleaseID == bad.ID && latest(ds).Status == controller.DeploymentFailed
+	})
+	ds, _ := h.ctrl.Deployments(ctx, h.app.ID)
+	if latest(ds).Error == "" {
+		t.Error("failed deployment carries no reason")
+	}
+	t.Logf("deployment failed: %s", latest(ds).Error)
+	waitFor(t, 5*time.Second, "old release still serves, bad one runs nothing", func() bool {
+		l := cluster.live()
+		return l[key(h.rel, "web")] == 1 && l[key(bad, "web")] == 0
+	})
+}
+
+func TestOnlyTheLeaderSchedules(t *testing.T) {
+	h := newHarness(t)
+	d := discoverdtest.New(t, discoverdtest.Options{})
+	cluster := newFakeCluster("h1")
+	ctx := context.Background()
+
+	type sched struct {
+		cancel context.CancelFunc
+		done   chan error
+		rounds *atomicCounter
+	}
+	start := func(port int) *sched {
+		sctx, cancel := context.WithCancel(ctx)
+		sc := &sched{cancel: cancel, done: make(chan error, 1), rounds: &atomicCounter{}}
+		inst := &discoverd.Instance{Addr: "127.0.0.1:" + itoa(port), Proto: "http"}
+		go func() {
+			sc.done <- RunLeader(sctx, d.Client(), inst, h.logger, func(ctx context.Context) error {
+				sc.rounds.add()
+				return New(testConfig(), h.ctrl, cluster, h.logger).Run(ctx)
+			})
+		}()
+		return sc
+	}
+	first := start(1)
+	waitFor(t, 10*time.Second, "first scheduler leads", func() bool { return first.rounds.get() == 1 })
+	second := start(2)
+	h.scale(h.rel, map[string]int{"web": 2})
+	waitFor(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+	if second.rounds.get() != 0 {
+		t.Fatal("the standby scheduler acted while the first led")
+	}
+	first.cancel()
+	<-first.done
+	waitFor(t, 10*time.Second, "standby takes over", func() bool { return second.rounds.get() == 1 })
+	cluster.host("h1").kill()
+	waitFor(t, 5*time.Second, "the new leader replaces a crashed job", func() bool {
+		return cluster.live()[key(h.rel, "web")] == 2
+	})
+	second.cancel()
+	<-second.done
+}

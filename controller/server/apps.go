@@ -1,0 +1,114 @@
+package server
+
+import (
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	apps, next, err := s.store.Apps.List(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	writePage(w, r, p, apps, next)
+	return nil
+}
+
+// generatedNameAttempts bounds retries when a generated name is taken.
+const generatedNameAttempts = 5
+
+func (s *Server) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	var app controller.App
+	if err := s.decode(w, r, "app", &app); err != nil {
+		return err
+	}
+	if app.Name != "" && !controller.ValidAppName(app.Name) {
+		return httpjson.ValidationError("name", "must match %s", controller.AppNamePattern)
+	}
+	app.ReleaseID = "" // set through PUT /apps/:id/release only
+	if app.Name != "" {
+		if err := s.store.Apps.Create(r.Context(), &app); err != nil {
+			return err
+		}
+		httpjson.Write(w, http.StatusCreated, &app)
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		candidate := app
+		candidate.Name = generateAppName()
+		err := s.store.Apps.Create(r.Context(), &candidate)
+		if err == nil {
+			httpjson.Write(w, http.StatusCreated, &candidate)
+			return nil
+		}
+		if !httpjson.IsCode(err, httpjson.CodeObjectExists) || attempt+1 == generatedNameAttempts {
+			return err
+		}
+	}
+}
+
+func (s *Server) getApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, app)
+	return nil
+}
+
+func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var u controller.AppUpdate
+	if err := s.decode(w, r, "app_update", &u); err != nil {
+		return err
+	}
+	app, err := s.store.Apps.Update(r.Context(), ps.ByName("id"), u)
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, app)
+	return nil
+}
+
+func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	app, err := s.store.Apps.Delete(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	s.logger.Info("app deleted", "app.id", app.ID, "app.name", app.Name)
+	httpjson.Write(w, http.StatusOK, app)
+	return nil
+}
+
+// The word lists of generated app names ("brave-otter-4821"): short, plain,
+// and long enough together that collisions are rare.
+var (
+	nameAdjectives = [...]string{"amber", "bold", "brave", "bright", "calm", "clever", "cosmic", "crisp", "eager", "fancy",
+		"gentle", "golden", "happy", "jolly", "keen", "lively", "lucky", "mellow", "misty", "noble",
+		"polite", "proud", "quiet", "rapid", "shiny", "silent", "snowy", "solar", "swift", "tidy", "vivid", "witty"}
+	nameNouns = [...]string{"badger", "beacon", "breeze", "canyon", "cedar", "comet", "falcon", "forest", "glacier", "harbor",
+		"heron", "island", "lagoon", "maple", "meadow", "nebula", "otter", "panda", "pebble", "pine",
+		"prairie", "quartz", "raven", "river", "summit", "thunder", "tiger", "valley", "willow", "zephyr"}
+)
+
+// generateAppName returns a random name that matches AppNamePattern.
+func generateAppName() string {
+	pick := func(n int) int {
+		v, err := rand.Int(rand.Reader, big.NewInt(int64(n)))
+		if err != nil {
+			return 0
+		}
+		return int(v.Int64())
+	}
+	return fmt.Sprintf("%s-%s-%04d", nameAdjectives[pick(len(nameAdjectives))], nameNouns[pick(len(nameNouns))], pick(10000))
+}

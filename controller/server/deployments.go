@@ -1,0 +1,103 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+func (s *Server) getAppRelease(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	if app.ReleaseID == "" {
+		return httpjson.NotFound("app %s has no release", app.Name)
+	}
+	rel, err := s.store.Releases.Get(r.Context(), app.ReleaseID)
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, rel)
+	return nil
+}
+
+// setAppRelease is idempotent: setting the current release again changes
+// nothing and answers the app.
+func (s *Server) setAppRelease(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var req controller.AppReleaseRequest
+	if err := s.decode(w, r, "app_release", &req); err != nil {
+		return err
+	}
+	app, d, err := s.store.Deployments.Deploy(r.Context(), ps.ByName("id"), req.ReleaseID)
+	if postgres.IsAlreadyDeployed(err) {
+		app, err = s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	}
+	if err != nil {
+		return err
+	}
+	if d != nil {
+		s.logger.Info("release set", "app.id", app.ID, "release.id", req.ReleaseID, "deployment.id", d.ID, "deployment.status", d.Status)
+	}
+	httpjson.Write(w, http.StatusOK, app)
+	return nil
+}
+
+// deploy fails with precondition_failed when the release is current
+// already: there is nothing to deploy.
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var req controller.AppReleaseRequest
+	if err := s.decode(w, r, "app_release", &req); err != nil {
+		return err
+	}
+	app, d, err := s.store.Deployments.Deploy(r.Context(), ps.ByName("id"), req.ReleaseID)
+	if err != nil {
+		return err
+	}
+	s.logger.Info("deployment created", "app.id", app.ID, "release.id", req.ReleaseID, "deployment.id", d.ID, "deployment.status", d.Status)
+	httpjson.Write(w, http.StatusCreated, d)
+	return nil
+}
+
+func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	list, next, err := s.store.Deployments.List(r.Context(), app.ID, p)
+	if err != nil {
+		return err
+	}
+	writePage(w, r, p, list, next)
+	return nil
+}
+
+func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	d, err := s.store.Deployments.Get(r.Context(), ps.ByName("id"), ps.ByName("deployment_id"))
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) updateDeployment(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var u controller.DeploymentUpdate
+	if err := s.decode(w, r, "deployment_update", &u); err != nil {
+		return err
+	}
+	d, err := s.store.Deployments.Update(r.Context(), ps.ByName("id"), ps.ByName("deployment_id"), u)
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, d)
+	return nil
+}

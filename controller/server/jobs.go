@@ -1,0 +1,243 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+// JobRunner places one-off jobs on hosts through the host API. The
+// controller records the job the runner reports.
+type JobRunner interface {
+	// RunJob starts spec on some host and returns the job, with its id
+	// ("<hostID>-<uuid>"), host and state filled in.
+	RunJob(ctx context.Context, spec *JobSpec) (*controller.Job, error)
+	// RunAttached is RunJob for a job whose stdin, stdout and stderr stay
+	// with the caller: it returns the host's attach stream, which the
+	// controller passes to the client byte for byte. The job must not start
+	// before it is attached, so no output is lost. Closing the stream
+	// detaches.
+	RunAttached(ctx context.Context, spec *JobSpec) (*controller.Job, io.ReadWriteCloser, error)
+}
+
+// JobSpec is everything a host needs to run a one-off job.
+type JobSpec struct {
+	// Job has AppID, ReleaseID, Type, Args and Meta set; the runner sets
+	// the rest.
+	Job      *controller.Job
+	Artifact *controller.Artifact
+	// Env is the release's env, then the process type's, then the
+	// request's.
+	Env map[string]string
+	// Process is the process type the job takes its settings from (zero
+	// for a plain command).
+	Process controller.ProcessType
+	TTY     bool
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	list, next, err := s.store.Jobs.List(r.Context(), app.ID, p)
+	if err != nil {
+		return err
+	}
+	writePage(w, r, p, list, next)
+	return nil
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	j, err := s.store.Jobs.Get(r.Context(), ps.ByName("id"), ps.ByName("job_id"))
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, j)
+	return nil
+}
+
+// putJob records a job state the scheduler saw.
+func (s *Server) putJob(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var j controller.Job
+	if err := s.decode(w, r, "job", &j); err != nil {
+		return err
+	}
+	id := ps.ByName("job_id")
+	if j.ID != "" && j.ID != id {
+		return httpjson.ValidationError("id", "does not match the job in the path")
+	}
+	appID := ps.ByName("id")
+	if j.AppID != "" && j.AppID != appID {
+		app, err := s.store.Apps.Get(r.Context(), appID)
+		if err != nil {
+			return err
+		}
+		if j.AppID != app.ID && j.AppID != app.Name {
+			return httpjson.ValidationError("app", "does not match the app in the path")
+		}
+	}
+	j.ID, j.AppID = id, appID
+	if err := s.store.Jobs.Put(r.Context(), &j); err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, &j)
+	return nil
+}
+
+// runJob starts a one-off job; with `Upgrade: flynn-attach/0` it attaches
+// to it and hands the connection over to the job's stream.
+func (s *Server) runJob(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var req controller.NewJob
+	if err := s.decode(w, r, "new_job", &req); err != nil {
+		return err
+	}
+	attach := strings.EqualFold(r.Header.Get("Upgrade"), controller.AttachUpgrade)
+	if r.Header.Get("Upgrade") != "" && !attach {
+		return httpjson.ValidationError("Upgrade", "only %s is supported", controller.AttachUpgrade)
+	}
+	if s.opts.Runner == nil {
+		return &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: "this controller has no job runner configured", Retry: true}
+	}
+	spec, err := s.jobSpec(r.Context(), ps.ByName("id"), &req)
+	if err != nil {
+		return err
+	}
+	if !attach {
+		job, err := s.opts.Runner.RunJob(r.Context(), spec)
+		if err != nil {
+			return fmt.Errorf("run job: %w", err)
+		}
+		if err := s.recordJob(r.Context(), spec, job); err != nil {
+			return err
+		}
+		s.logger.Info("one-off job started", "app.id", job.AppID, "job.id", job.ID, "host.id", job.HostID)
+		httpjson.Write(w, http.StatusCreated, job)
+		return nil
+	}
+	return s.runAttached(w, r, spec)
+}
+
+// jobSpec resolves a one-off job request against the app's release.
+func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controller.NewJob) (*JobSpec, error) {
+	app, err := s.store.Apps.Get(ctx, appIDOrName)
+	if err != nil {
+		return nil, err
+	}
+	releaseID := req.ReleaseID
+	if releaseID == "" {
+		if app.ReleaseID == "" {
+			return nil, httpjson.ValidationError("release", "app %s has no release; name one", app.Name)
+		}
+		releaseID = app.ReleaseID
+	}
+	rel, err := s.store.Releases.Get(ctx, releaseID)
+	if httpjson.IsNotFound(err) || (err == nil && rel.AppID != app.ID) {
+		return nil, httpjson.ValidationError("release", "release %q is not a release of app %s", releaseID, app.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	artifact, err := s.store.Artifacts.Get(ctx, rel.ArtifactID)
+	if err != nil {
+		return nil, fmt.Errorf("release %s artifact: %w", rel.ID, err)
+	}
+	var proc controller.ProcessType
+	if req.Type != "" {
+		var ok bool
+		if proc, ok = rel.Processes[req.Type]; !ok {
+			return nil, httpjson.ValidationError("type", "release %s has no process type %q", controller.ReleaseVersion(rel.Version), req.Type)
+		}
+	}
+	args := req.Args
+	if len(args) == 0 {
+		args = proc.Cmd
+	}
+	env := maps.Clone(rel.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, proc.Env)
+	maps.Copy(env, req.Env)
+	return &JobSpec{
+		Job:      &controller.Job{AppID: app.ID, ReleaseID: rel.ID, Type: req.Type, Args: args, Meta: req.Meta, State: controller.JobStatePending},
+		Artifact: artifact,
+		Env:      env,
+		Process:  proc,
+		TTY:      req.TTY,
+	}, nil
+}
+
+// recordJob stores the job the runner started.
+func (s *Server) recordJob(ctx context.Context, spec *JobSpec, job *controller.Job) error {
+	if job == nil || job.ID == "" {
+		return errors.New("run job: the runner returned no job id")
+	}
+	job.AppID, job.ReleaseID, job.Type = spec.Job.AppID, spec.Job.ReleaseID, spec.Job.Type
+	if job.Args == nil {
+		job.Args = spec.Job.Args
+	}
+	if job.Meta == nil {
+		job.Meta = spec.Job.Meta
+	}
+	if job.State == "" {
+		job.State = controller.JobStatePending
+	}
+	return s.store.Jobs.Put(ctx, job)
+}
+
+func (s *Server) runAttached(w http.ResponseWriter, r *http.Request, spec *JobSpec) error {
+	hijacker, ok := w.(http.Hijacker)
+	if !ok {
+		return errors.New("attach: the connection cannot be hijacked")
+	}
+	job, stream, err := s.opts.Runner.RunAttached(r.Context(), spec)
+	if err != nil {
+		return fmt.Errorf("run attached job: %w", err)
+	}
+	defer stream.Close()
+	if err := s.recordJob(r.Context(), spec, job); err != nil {
+		return err
+	}
+	conn, buf, err := hijacker.Hijack()
+	if err != nil {
+		return fmt.Errorf("attach: hijack: %w", err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(buf, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n%s: %s\r\n\r\n",
+		controller.AttachUpgrade, controller.JobIDHeader, job.ID)
+	if err := buf.Flush(); err != nil {
+		return nil // the client is gone; closing the stream detaches
+	}
+	s.logger.Info("one-off job attached", "app.id", job.AppID, "job.id", job.ID, "host.id", job.HostID)
+
+	// Copy both ways; when either side ends, closing both ends the other
+	// copy: a finished job hangs up on the client, a gone client detaches.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(stream, buf) // client → job (buf holds any bytes read past the headers)
+		conn.Close()
+		stream.Close()
+	}()
+	_, _ = io.Copy(conn, stream) // job → client
+	conn.Close()
+	stream.Close()
+	wg.Wait()
+	return nil
+}

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	list, next, err := s.store.Artifacts.List(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	writePage(w, r, p, list, next)
+	return nil
+}
+
+func (s *Server) createArtifact(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	var a controller.Artifact
+	if err := s.decode(w, r, "artifact", &a); err != nil {
+		return err
+	}
+	if err := s.store.Artifacts.Create(r.Context(), &a); err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusCreated, &a)
+	return nil
+}
+
+func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	a, err := s.store.Artifacts.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	return s.writeReleases(w, r, "")
+}
+
+func (s *Server) listAppReleases(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	return s.writeReleases(w, r, app.ID)
+}
+
+func (s *Server) writeReleases(w http.ResponseWriter, r *http.Request, appID string) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	list, next, err := s.store.Releases.List(r.Context(), appID, p)
+	if err != nil {
+		return err
+	}
+	writePage(w, r, p, list, next)
+	return nil
+}
+
+func (s *Server) createRelease(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	var rel controller.Release
+	if err := s.decode(w, r, "release", &rel); err != nil {
+		return err
+	}
+	if rel.AppID == "" {
+		return httpjson.ValidationError("app", "is required")
+	}
+	return s.saveRelease(w, r, &rel)
+}
+
+func (s *Server) createAppRelease(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var rel controller.Release
+	if err := s.decode(w, r, "release", &rel); err != nil {
+		return err
+	}
+	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	if rel.AppID != "" && rel.AppID != app.ID && rel.AppID != app.Name {
+		return httpjson.ValidationError("app", "does not match the app in the path")
+	}
+	rel.AppID = app.ID
+	return s.saveRelease(w, r, &rel)
+}
+
+func (s *Server) saveRelease(w http.ResponseWriter, r *http.Request, rel *controller.Release) error {
+	rel.Version = 0 // assigned by the store
+	err := s.store.Releases.Create(r.Context(), rel)
+	if httpjson.IsNotFound(err) {
+		// The app named in the body is missing: the body is wrong, not the URL.
+		return httpjson.ValidationError("app", "app %q does not exist", rel.AppID)
+	}
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusCreated, rel)
+	return nil
+}
+
+func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	rel, err := s.store.Releases.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, rel)
+	return nil
+}

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+// routes registers the whole controller API. Every endpoint but /ping needs
+// the controller key as the basic-auth password. `:id` of an app accepts its
+// id or its name. Lists are paginated: ?limit= (1–1000, default 100) and
+// ?cursor=; a `Link: <…>; rel="next"` header points at the next page while
+// there is one. Creating answers 201, everything else 200.
+func (s *Server) routes() http.Handler {
+	r := httprouter.New()
+	r.HandleMethodNotAllowed = true
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		httpjson.WriteError(w, httpjson.NotFound("no such endpoint"))
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		httpjson.WriteError(w, httpjson.Errorf(httpjson.CodeMethodNotAllowed, "method not allowed"))
+	})
+	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		s.logger.Error("handler panicked", "method", req.Method, "path", req.URL.Path, "panic", v)
+		httpjson.WriteError(w, httpjson.Errorf(httpjson.CodeUnknown, "internal error"))
+	}
+
+	// Apps.
+	r.GET("/apps", s.handle(s.listApps))
+	r.POST("/apps", s.handle(s.createApp))
+	r.GET("/apps/:id", s.handle(s.getApp))
+	r.POST("/apps/:id", s.handle(s.updateApp)) // body: controller.AppUpdate
+	r.DELETE("/apps/:id", s.handle(s.deleteApp))
+
+	// An app's current release. Setting it records a deployment from the
+	// old release (pending for the scheduler, or complete at once when it
+	// has no processes to run); PUT answers the app, POST …/deploy the
+	// deployment. Both take {"id": release_id}.
+	r.GET("/apps/:id/release", s.handle(s.getAppRelease))
+	r.PUT("/apps/:id/release", s.handle(s.setAppRelease))
+	r.POST("/apps/:id/deploy", s.handle(s.deploy))
+
+	// Deployments; the scheduler reports progress with PUT
+	// (controller.DeploymentUpdate: running, then complete or failed).
+	r.GET("/apps/:id/deployments", s.handle(s.listDeployments))
+	r.GET("/apps/:id/deployments/:deployment_id", s.handle(s.getDeployment))
+	r.PUT("/apps/:id/deployments/:deployment_id", s.handle(s.updateDeployment))
+
+	// Releases (immutable; numbered per app).
+	r.GET("/apps/:id/releases", s.handle(s.listAppReleases))
+	r.POST("/apps/:id/releases", s.handle(s.createAppRelease))
+	r.GET("/releases", s.handle(s.listReleases))
+	r.POST("/releases", s.handle(s.createRelease)) // body names the app in "app"
+	r.GET("/releases/:id", s.handle(s.getRelease))
+
+	// Artifacts.
+	r.GET("/artifacts", s.handle(s.listArtifacts))
+	r.POST("/artifacts", s.handle(s.createArtifact))
+	r.GET("/artifacts/:id", s.handle(s.getArtifact))
+
+	// Formations: process counts per app and release. GET /formations lists
+	// every app's, for the scheduler.
+	r.GET("/formations", s.handle(s.listAllFormations))
+	r.GET("/apps/:id/formations", s.handle(s.listFormations))
+	r.GET("/apps/:id/formations/:release_id", s.handle(s.getFormation))
+	r.PUT("/apps/:id/formations/:release_id", s.handle(s.putFormation))
+	r.DELETE("/apps/:id/formations/:release_id", s.handle(s.deleteFormation))
+
+	// Jobs. The scheduler reports job states with PUT (an upsert). POST runs
+	// a one-off job (controller.NewJob); with `Upgrade: flynn-attach/0` the
+	// connection then carries the job's attach stream.
+	r.GET("/apps/:id/jobs", s.handle(s.listJobs))
+	r.POST("/apps/:id/jobs", s.handle(s.runJob))
+	r.GET("/apps/:id/jobs/:job_id", s.handle(s.getJob))
+	r.PUT("/apps/:id/jobs/:job_id", s.handle(s.putJob))
+
+	// Routes. GET /routes lists every app's, for the router.
+	r.GET("/routes", s.handle(s.listAllRoutes))
+	r.GET("/apps/:id/routes", s.handle(s.listRoutes))
+	r.POST("/apps/:id/routes", s.handle(s.createRoute))
+	r.GET("/apps/:id/routes/:route_id", s.handle(s.getRoute))
+	r.DELETE("/apps/:id/routes/:route_id", s.handle(s.deleteRoute))
+
+	// SSH keys; :id is the key's id or fingerprint.
+	r.GET("/keys", s.handle(s.listKeys))
+	r.POST("/keys", s.handle(s.createKey))
+	r.GET("/keys/:id", s.handle(s.getKey))
+	r.DELETE("/keys/:id", s.handle(s.deleteKey))
+
+	// Providers and resources. Provisioning POSTs the request's config to
+	// the provider's URL, which answers {"id", "env"}; each app named gets a
+	// new release with that env merged in, deployed.
+	r.GET("/providers", s.handle(s.listProviders))
+	r.POST("/providers", s.handle(s.createProvider))
+	r.GET("/providers/:id", s.handle(s.getProvider))
+	r.GET("/providers/:id/resources", s.handle(s.listProviderResources))
+	r.POST("/providers/:id/resources", s.handle(s.provisionResource))
+	r.GET("/providers/:id/resources/:resource_id", s.handle(s.getResource))
+	r.GET("/apps/:id/resources", s.handle(s.listAppResources))
+
+	// Events: Server-Sent Events of every change. ?app_id=, ?object_types=a,b
+	// filter; Last-Event-Id or ?since=ID resumes after that event (since=0:
+	// the whole history); without either the stream starts with the next
+	// change.
+	r.GET("/events", s.handle(s.streamEvents))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.Handle("/", s.requireAuth(r))
+	return mux
+}

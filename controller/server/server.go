@@ -1,0 +1,218 @@
+// Package server is the controller's HTTP API: handlers over the Postgres
+// store (controller/postgres), request bodies checked against the JSON
+// Schemas in schema/, errors as httpjson errors. routes.go lists every
+// endpoint.
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/pkg/authkey"
+	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/schema"
+)
+
+// Config configures Run.
+type Config struct {
+	// Addr is the listen address; default ":8081".
+	Addr string
+	// DatabaseURL is the Postgres connection string (required).
+	DatabaseURL string
+	// AuthKey is the cluster's controller key, required from clients as the
+	// basic-auth password; empty admits everyone (development only).
+	AuthKey string
+	// Runner places one-off jobs on hosts; nil answers those requests with
+	// service_unavailable.
+	Runner JobRunner
+}
+
+// Run connects to Postgres, applies the migrations and serves the API until
+// ctx ends, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if cfg.DatabaseURL == "" {
+		return errors.New("controller: a database URL is required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = ":8081"
+	}
+	store, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	defer store.Close()
+	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("controller: listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	logger.Info("controller listening", "addr", l.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("controller: serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Event streams end with ctx (BaseContext), so Shutdown does not wait
+	// for them.
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		hs.Close()
+	}
+	<-errc
+	return nil
+}
+
+// Options configures New.
+type Options struct {
+	// AuthKey: see Config.AuthKey.
+	AuthKey string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Runner: see Config.Runner.
+	Runner JobRunner
+	// HTTPClient calls resource providers; default a client with a 30 s
+	// timeout.
+	HTTPClient *http.Client
+	// MaxBodyBytes bounds request bodies; default httpjson.DefaultMaxBody.
+	MaxBodyBytes int64
+	// KeepAlive is how often an idle event stream gets a comment, which
+	// finds gone clients; default 15 s.
+	KeepAlive time.Duration
+}
+
+// Server is the controller API as an http.Handler.
+type Server struct {
+	store    *postgres.Store
+	schemas  *schema.Set
+	notifier *postgres.Notifier
+	opts     Options
+	logger   *slog.Logger
+	handler  http.Handler
+}
+
+// New returns the API over store. It starts listening for event
+// notifications; Close stops that.
+func New(store *postgres.Store, opts Options) (*Server, error) {
+	schemas, err := schema.Load()
+	if err != nil {
+		return nil, fmt.Errorf("controller: load schemas: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = httpjson.DefaultMaxBody
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = 15 * time.Second
+	}
+	logger := opts.Logger.With("component", "controller")
+	s := &Server{store: store, schemas: schemas, opts: opts, logger: logger}
+	s.notifier = postgres.NewNotifier(store, logger)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Close stops the event listener.
+func (s *Server) Close() { s.notifier.Close() }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// handlerFunc is an endpoint that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error
+
+// handle adapts h to httprouter, writing a returned error: API errors go to
+// the client as they are, anything else is logged and hidden behind a 500.
+func (s *Server) handle(h handlerFunc) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		err := h(w, r, ps)
+		if err == nil {
+			return
+		}
+		var apiErr *httpjson.Error
+		if !errors.As(err, &apiErr) {
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		httpjson.WriteError(w, err)
+	}
+}
+
+// decode reads a JSON body, checks it against the named schema and decodes
+// it into v.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, schemaName string, v any) error {
+	var raw json.RawMessage
+	if err := httpjson.Decode(w, r, s.opts.MaxBodyBytes, &raw); err != nil {
+		return err
+	}
+	if err := s.schemas.Validate(schemaName, raw); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return httpjson.ValidationError(typeErr.Field, "must be %s", typeErr.Type)
+		}
+		return httpjson.ValidationError("", "invalid request body: %v", err)
+	}
+	return nil
+}
+
+// page reads ?limit= and ?cursor=.
+func page(r *http.Request) (postgres.Page, error) {
+	q := r.URL.Query()
+	p := postgres.Page{Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > postgres.MaxPageSize {
+			return p, httpjson.ValidationError("limit", "limit must be a number from 1 to %d", postgres.MaxPageSize)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// writePage sends one page of a list; when more follows, a Link header
+// (rel="next") gives the URL of the next page.
+func writePage(w http.ResponseWriter, r *http.Request, p postgres.Page, list any, next string) {
+	if next != "" {
+		q := url.Values{"cursor": {next}}
+		if p.Limit > 0 {
+			q.Set("limit", strconv.Itoa(p.Limit))
+		}
+		w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.Path, q.Encode()))
+	}
+	httpjson.Write(w, http.StatusOK, list)
+}
+
+// requireAuth guards h with the controller key.
+func (s *Server) requireAuth(h http.Handler) http.Handler { return authkey.Require(s.opts.AuthKey, h) }

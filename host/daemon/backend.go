@@ -1,0 +1,95 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/openflynn/flynn/host"
+)
+
+// Labels every container the daemon starts carries, so that a restarted
+// daemon finds and re-adopts its containers and never touches others'.
+const (
+	LabelJobID  = "flynn.job-id"
+	LabelHostID = "flynn.host-id"
+	// LabelJob holds the job (with its allocated ports) as JSON, so the
+	// daemon can rebuild a job from its container alone.
+	LabelJob = "flynn.job"
+)
+
+// Errors a Backend returns (wrapped) for the daemon to turn into API errors.
+var (
+	// ErrImageNotFound: the job's artifact is not an image on this host.
+	ErrImageNotFound = errors.New("image not found")
+	// ErrStartFailed: the runtime could not start the process (bad command…).
+	ErrStartFailed = errors.New("container failed to start")
+	// ErrContainerNotFound: the container is gone.
+	ErrContainerNotFound = errors.New("container not found")
+)
+
+// ContainerSpec is what the daemon asks a backend to create.
+type ContainerSpec struct {
+	Name       string
+	Image      string
+	Entrypoint []string // replaces the image's entrypoint when set
+	Cmd        []string // replaces the image's command when set
+	Env        []string // KEY=value
+	Labels     map[string]string
+	Binds      []Bind
+	Resources  host.Resources
+	WorkingDir string
+	User       string
+	Stdin      bool
+	TTY        bool
+}
+
+// Bind is a host path mounted into a container.
+type Bind struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
+// Container is what a backend reports about a container it runs.
+type Container struct {
+	ID         string
+	Labels     map[string]string
+	Running    bool
+	ExitCode   int
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Backend runs containers. The Docker implementation is host/docker; a fake
+// serves unit tests. Everything except Wait and Logs returns promptly.
+type Backend interface {
+	// Create creates (without starting) a container.
+	Create(ctx context.Context, spec *ContainerSpec) (id string, err error)
+	// Start starts a created container; ErrStartFailed when the process
+	// cannot be started.
+	Start(ctx context.Context, id string) error
+	// Signal sends a signal ("SIGTERM", "KILL", "9", …) to the container's process.
+	Signal(ctx context.Context, id, signal string) error
+	// Wait blocks until the container is not running and returns its exit code.
+	Wait(ctx context.Context, id string) (int, error)
+	// Logs streams the container's output written after since to fn, until
+	// the container has exited and its output is drained (or ctx ends).
+	Logs(ctx context.Context, id string, since time.Time, fn func(host.LogLine) error) error
+	// Remove removes the container, killing it if it runs.
+	Remove(ctx context.Context, id string) error
+	// List returns the containers carrying all of labels, running or not.
+	List(ctx context.Context, labels map[string]string) ([]Container, error)
+}
+
+// Attacher is the optional part of a Backend that connects a client to a
+// container's stdio (one-off jobs, `flynn-host run`).
+type Attacher interface {
+	// Attach connects to the container's streams. Output is copied to stdout
+	// and stderr (a TTY container has only stdout) until the container's
+	// output ends, then done receives the copy's error (nil at a clean end).
+	// stdin is nil unless withStdin. close detaches.
+	Attach(ctx context.Context, id string, withStdin, tty bool, stdout, stderr io.Writer) (stdin io.WriteCloser, done <-chan error, close func(), err error)
+	// Resize sets a TTY container's terminal size.
+	Resize(ctx context.Context, id string, height, width uint16) error
+}

@@ -1,0 +1,311 @@
+// Package daemon is flynn-host's job runner: it turns jobs into containers
+// through a Backend, allocates their ports, keeps their logs, reports them
+// up once their service ports answer, registers them in discoverd, stops
+// them gracefully, and re-adopts them after its own restart.
+//
+//	AddJob ─► validate ─► ports ─► Backend.Create/Start ─► supervise
+//	                                                         ├─ log pump ─► logbuf
+//	                                                         ├─ readiness ─► up ─► discoverd
+//	                                                         └─ Wait ─► down | crashed ─► release ports
+//
+// Job state lives in three places that agree: memory, one JSON file per job
+// under the state directory (for finished jobs and port allocations), and
+// the labels of each container (the source of truth for running jobs).
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openflynn/flynn/discoverd"
+	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/host/logbuf"
+	"github.com/openflynn/flynn/host/ports"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+// Config configures a Daemon.
+type Config struct {
+	// HostID names the host; job ids start with it by convention. Required.
+	HostID string
+	// ExternalIP is the address jobs are reached on (and readiness checks dial). Default 127.0.0.1.
+	ExternalIP string
+	// APIPort is the host API's port, for the host's own discoverd registration. Default 1113.
+	APIPort int
+	// PortMin and PortMax bound the job port range. Default 55000-55999.
+	PortMin, PortMax int
+	// StateDir holds job records, logs and named volumes. Required.
+	StateDir string
+	// CABundle is a host CA bundle mounted read-only into every job at the
+	// same path, so jobs trust the operator's private CA or TLS proxy. Empty mounts none.
+	CABundle string
+	// MaxFinished is how many finished jobs stay inspectable. Default 100.
+	MaxFinished int
+	// LogSegmentSize bounds one of a job's two log segments. Default logbuf.DefaultSegmentSize.
+	LogSegmentSize int64
+	// Labels are added to every container (tests mark theirs).
+	Labels map[string]string
+	// CheckInterval is the readiness poll interval. Default 100ms.
+	CheckInterval time.Duration
+}
+
+func (c *Config) setDefaults() error {
+	if c.HostID == "" || !host.ValidJobID(c.HostID) {
+		return fmt.Errorf("host id %q: want letters, digits, '_', '.' or '-'", c.HostID)
+	}
+	if c.StateDir == "" {
+		return fmt.Errorf("a state directory is required")
+	}
+	if c.ExternalIP == "" {
+		c.ExternalIP = "127.0.0.1"
+	}
+	if c.APIPort == 0 {
+		c.APIPort = 1113
+	}
+	if c.PortMin == 0 && c.PortMax == 0 {
+		c.PortMin, c.PortMax = 55000, 55999
+	}
+	if c.MaxFinished <= 0 {
+		c.MaxFinished = 100
+	}
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = 100 * time.Millisecond
+	}
+	return nil
+}
+
+// Registration is a live discoverd registration.
+type Registration interface {
+	Deregister(ctx context.Context) error
+}
+
+// Registrar registers instances in discoverd and heartbeats them until ctx
+// ends or they are deregistered. Adapt discoverd/client with RegistrarFunc.
+type Registrar interface {
+	Register(ctx context.Context, service string, inst *discoverd.Instance) (Registration, error)
+}
+
+// Daemon runs jobs. Create it with New, start it with Start, stop it with
+// Close (which leaves the jobs' containers running for the next daemon).
+type Daemon struct {
+	cfg       Config
+	backend   Backend
+	registrar Registrar // nil: no discoverd
+	log       *slog.Logger
+	ports     *ports.Allocator
+
+	closing chan struct{} // closed by Close: every goroutine below ends
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	jobs   map[string]*job
+	events events
+}
+
+// job is the daemon's record of one job. Fields other than the immutable
+// ones are guarded by Daemon.mu.
+type job struct {
+	id   string
+	log  *logbuf.Log
+	done chan struct{} // closed when the job reaches a terminal state
+
+	active        host.ActiveJob
+	stopping      bool           // a stop was asked: exit means down
+	regs          []Registration // live discoverd registrations
+	stopChecks    func()         // ends the readiness checker
+	ownedByAttach bool           // created by an attach: stopped when its client leaves
+}
+
+// New returns a daemon; registrar may be nil.
+func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) (*Daemon, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if cfg.PortMin < 1 || cfg.PortMax > 65535 || cfg.PortMin > cfg.PortMax {
+		return nil, fmt.Errorf("port range %d-%d is invalid", cfg.PortMin, cfg.PortMax)
+	}
+	for _, dir := range []string{jobsDir(cfg.StateDir), logsDir(cfg.StateDir), volumesDir(cfg.StateDir)} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create state dir: %w", err)
+		}
+	}
+	return &Daemon{
+		cfg:       cfg,
+		backend:   backend,
+		registrar: registrar,
+		log:       logger.With("component", "host", "host_id", cfg.HostID),
+		ports:     ports.New(cfg.PortMin, cfg.PortMax),
+		closing:   make(chan struct{}),
+		jobs:      map[string]*job{},
+	}, nil
+}
+
+// Start re-adopts the jobs a previous daemon left (running containers keep
+// running; ones that died meanwhile are recorded) and registers the host in
+// discoverd. It returns once adoption is done.
+func (d *Daemon) Start(ctx context.Context) error {
+	if err := d.adopt(ctx); err != nil {
+		return fmt.Errorf("adopt jobs: %w", err)
+	}
+	if d.registrar != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.registerHost()
+		}()
+	}
+	return nil
+}
+
+// registerHost keeps the host registered as "flynn-host" while the daemon
+// runs, retrying while discoverd is not reachable.
+func (d *Daemon) registerHost() {
+	ctx, cancel := d.lifetime()
+	defer cancel()
+	inst := &discoverd.Instance{
+		Addr:  net.JoinHostPort(d.cfg.ExternalIP, strconv.Itoa(d.cfg.APIPort)),
+		Proto: "http",
+		Meta:  map[string]string{"id": d.cfg.HostID},
+	}
+	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
+		reg, err := d.registrar.Register(ctx, "flynn-host", inst)
+		if err == nil {
+			<-ctx.Done()
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = reg.Deregister(dctx)
+			dcancel()
+			return
+		}
+		d.log.Warn("register host in discoverd", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// Close stops the daemon's goroutines and waits for them. Jobs keep running
+// in their containers; a new daemon re-adopts them. Their discoverd
+// registrations stop heartbeating and expire unless the next daemon renews them.
+func (d *Daemon) Close() error {
+	select {
+	case <-d.closing:
+	default:
+		close(d.closing)
+	}
+	d.wg.Wait()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.events.closeAll()
+	return nil
+}
+
+// lifetime returns a context that ends when the daemon closes: the context
+// of goroutines that outlive the request that started them.
+func (d *Daemon) lifetime() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := make(chan struct{})
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		select {
+		case <-d.closing:
+			cancel()
+		case <-stop:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() { close(stop) })
+		cancel()
+	}
+}
+
+// Jobs returns every job the host knows, oldest first.
+func (d *Daemon) Jobs() []*host.ActiveJob {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*host.ActiveJob, 0, len(d.jobs))
+	for _, j := range d.jobs {
+		out = append(out, j.snapshot())
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if !out[a].CreatedAt.Equal(out[b].CreatedAt) {
+			return out[a].CreatedAt.Before(out[b].CreatedAt)
+		}
+		return out[a].Job.ID < out[b].Job.ID
+	})
+	return out
+}
+
+// Job returns one job or a not_found error.
+func (d *Daemon) Job(id string) (*host.ActiveJob, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j, ok := d.jobs[id]
+	if !ok {
+		return nil, httpjson.NotFound("job %s not found", id)
+	}
+	return j.snapshot(), nil
+}
+
+// Status describes the host.
+func (d *Daemon) Status() *host.HostStatus {
+	st := &host.HostStatus{
+		ID:         d.cfg.HostID,
+		ExternalIP: d.cfg.ExternalIP,
+		URL:        "http://" + net.JoinHostPort(d.cfg.ExternalIP, strconv.Itoa(d.cfg.APIPort)),
+		PortRange:  d.ports.String(),
+		PortsFree:  d.ports.Free(),
+		Resources:  host.HostResources{CPUs: runtime.NumCPU(), Memory: totalMemory()},
+		Jobs:       map[host.JobState]int{},
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, j := range d.jobs {
+		st.Jobs[j.active.State]++
+	}
+	return st
+}
+
+// snapshot copies the job for callers outside the lock.
+func (j *job) snapshot() *host.ActiveJob {
+	a := j.active
+	jb := *a.Job
+	a.Job = &jb
+	if a.ExitStatus != nil {
+		s := *a.ExitStatus
+		a.ExitStatus = &s
+	}
+	return &a
+}
+
+func jobsDir(state string) string    { return filepath.Join(state, "jobs") }
+func logsDir(state string) string    { return filepath.Join(state, "logs") }
+func volumesDir(state string) string { return filepath.Join(state, "volumes") }
+
+// totalMemory reads MemTotal from /proc/meminfo; 0 where there is none.
+func totalMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var kb int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+			return kb << 10
+		}
+	}
+	return 0
+}

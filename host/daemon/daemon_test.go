@@ -1,0 +1,288 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+type harness struct {
+	t       *testing.T
+	cfg     Config
+	backend *fakeBackend
+	trail   *trail
+	d       *Daemon
+}
+
+func newHarness(t *testing.T, lo, hi int) *harness {
+	tr := &trail{}
+	h := &harness{t: t, trail: tr, backend: newFakeBackend(tr), cfg: Config{
+		HostID: "h1", StateDir: t.TempDir(), PortMin: lo, PortMax: hi, CheckInterval: 5 * time.Millisecond,
+	}}
+	h.start()
+	t.Cleanup(func() { _ = h.d.Close() })
+	return h
+}
+
+func (h *harness) start() {
+	d, err := New(h.cfg, h.backend, fakeRegistrar{trail: h.trail}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.d = d
+}
+
+func (h *harness) waitState(id string, want host.JobState) *host.ActiveJob {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := h.d.Job(id)
+		if err == nil && a.State == want {
+			return a
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("job %s: %+v, %v; want state %s", id, a, err, want)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+}
+
+// jobTrail is the trail without the host's own registration, which runs
+// concurrently with everything else.
+func (h *harness) jobTrail() []string {
+	var out []string
+	for _, e := range h.trail.list() {
+		if !strings.HasPrefix(e, "register flynn-host ") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func testJob(id string, args ...string) *host.Job {
+	return &host.Job{ID: id, Artifact: "img", Config: host.JobConfig{Args: args}}
+}
+
+// freePort returns a port that is free on loopback.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestReadinessRegistrationAndStopOrder(t *testing.T) {
+	port := freePort(t)
+	h := newHarness(t, port, port)
+	j := testJob("h1-web", "sleep")
+	j.Config.Ports = []host.Port{{Service: "web"}}
+	a, err := h.d.AddJob(context.Background(), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.State != host.StateStarting {
+		t.Fatalf("state = %s before the port answers, want starting", a.State)
+	}
+	// Nothing listens yet: the job must stay starting and unregistered.
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if a, _ := h.d.Job(j.ID); a.State != host.StateStarting {
+			t.Fatalf("job reported %s while its port refuses connections", a.State)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h.waitState(j.ID, host.StateUp)
+	addr := "web 127.0.0.1:" + strconv.Itoa(port)
+	if !slices.Contains(h.trail.list(), "register "+addr) {
+		t.Fatalf("up but not registered: %v", h.trail.list())
+	}
+	if _, err := h.d.StopJob(context.Background(), j.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := h.jobTrail()
+	want := []string{"start flynn-h1-web", "register " + addr, "deregister " + addr, "signal SIGTERM"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("order of events = %v, want %v (deregistered before the signal)", got, want)
+	}
+}
+
+func TestStopKillsAfterGrace(t *testing.T) {
+	h := newHarness(t, 40000, 40009)
+	j := testJob("h1-stubborn", "ignore-term")
+	j.Config.StopGrace = host.Duration(50 * time.Millisecond)
+	if _, err := h.d.AddJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	a, err := h.d.StopJob(context.Background(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.State != host.StateDown || *a.ExitStatus != 137 || time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("stop: %s exit %d after %v; want down 137 after the 50ms grace", a.State, *a.ExitStatus, time.Since(start))
+	}
+	if got := h.jobTrail(); !slices.Equal(got[1:], []string{"signal SIGTERM", "signal SIGKILL"}) {
+		t.Fatalf("signals = %v", got)
+	}
+}
+
+func TestAddJobErrorsLeaveNothing(t *testing.T) {
+	h := newHarness(t, 40000, 40001)
+	ctx := context.Background()
+	if _, err := h.d.AddJob(ctx, testJob("h1-ok", "sleep")); err != nil {
+		t.Fatal(err)
+	}
+	missing := testJob("h1-a", "sleep")
+	missing.Artifact = "missing"
+	ports := testJob("h1-b", "sleep")
+	ports.Config.Ports = []host.Port{{}, {}, {}}
+	tests := []struct {
+		name string
+		job  *host.Job
+		code httpjson.Code
+	}{
+		{"unknown image", missing, httpjson.CodeValidation},
+		{"bad command", testJob("h1-c", "nope"), httpjson.CodeValidation},
+		{"ports exhausted", ports, httpjson.CodeServiceUnavailable},
+		{"duplicate", testJob("h1-ok", "sleep"), httpjson.CodeObjectExists},
+		{"invalid env", &host.Job{ID: "h1-d", Artifact: "img", Config: host.JobConfig{Env: map[string]string{"A-B": "x"}}}, httpjson.CodeValidation},
+		{"negative memory", &host.Job{ID: "h1-e", Artifact: "img", Config: host.JobConfig{Resources: host.Resources{Memory: -1}}}, httpjson.CodeValidation},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.d.AddJob(ctx, tt.job)
+			var e *httpjson.Error
+			if !errors.As(err, &e) || e.Code != tt.code {
+				t.Fatalf("AddJob = %v, want %s", err, tt.code)
+			}
+		})
+	}
+	if all, _ := h.backend.count(); all != 1 {
+		t.Fatalf("%d containers, want 1 (failed adds leave none)", all)
+	}
+	if free := h.d.ports.Free(); free != 2 {
+		t.Fatalf("%d ports free, want 2", free)
+	}
+	if n := len(h.d.Jobs()); n != 1 {
+		t.Fatalf("%d jobs, want 1", n)
+	}
+}
+
+func TestRestartAdoptsWithoutStartingTwice(t *testing.T) {
+	h := newHarness(t, 40000, 40009)
+	ctx := context.Background()
+	run := testJob("h1-run", "sleep")
+	run.Config.Ports = []host.Port{{}}
+	a, err := h.d.AddJob(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := a.Job.Config.Ports[0].Port
+	if _, err := h.d.AddJob(ctx, testJob("h1-dies", "sleep")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.AddJob(ctx, testJob("h1-done", "exit", "0")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("h1-done", host.StateDown)
+	h.waitState("h1-run", host.StateUp)
+
+	_ = h.d.Close()
+	h.backend.crash("flynn-h1-dies", 2)
+	h.start()
+
+	if got := h.waitState("h1-run", host.StateUp); got.Job.Config.Ports[0].Port != port {
+		t.Fatalf("port after restart = %d, want %d", got.Job.Config.Ports[0].Port, port)
+	}
+	if got := h.waitState("h1-dies", host.StateCrashed); *got.ExitStatus != 2 {
+		t.Fatalf("exit status of the job that died meanwhile = %d, want 2", *got.ExitStatus)
+	}
+	h.waitState("h1-done", host.StateDown)
+	if all, started := h.backend.count(); all != 3 || started != 3 {
+		t.Fatalf("%d containers, %d started; want 3 and 3 (none created or started again)", all, started)
+	}
+	starts := 0
+	for _, e := range h.trail.list() {
+		if e == "start flynn-h1-run" {
+			starts++
+		}
+	}
+	if starts != 1 {
+		t.Fatalf("job started %d times, want once", starts)
+	}
+	if free := h.d.ports.Free(); free != 9 {
+		t.Fatalf("%d ports free, want 9 (the running job keeps its port)", free)
+	}
+	// The next allocation does not hand out the adopted port.
+	next := testJob("h1-next", "sleep")
+	next.Config.Ports = []host.Port{{}}
+	b, err := h.d.AddJob(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Job.Config.Ports[0].Port == port {
+		t.Fatalf("allocated the re-adopted job's port %d again", port)
+	}
+}
+
+func TestFinishedJobsCollected(t *testing.T) {
+	h := newHarness(t, 40000, 40009)
+	h.d.cfg.MaxFinished = 2
+	for i := range 5 {
+		id := fmt.Sprintf("h1-j%d", i)
+		if _, err := h.d.AddJob(context.Background(), testJob(id, "exit", "1")); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState(id, host.StateCrashed)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		all, _ := h.backend.count()
+		if len(h.d.Jobs()) == 2 && all == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs and %d containers kept, want 2 and 2", len(h.d.Jobs()), all)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	if _, err := h.d.Job("h1-j4"); err != nil {
+		t.Fatalf("newest finished job collected: %v", err)
+	}
+}
+
+func TestHostRegistersItself(t *testing.T) {
+	h := newHarness(t, 40000, 40009)
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(h.trail.list(), "register flynn-host 127.0.0.1:1113") {
+		if time.Now().After(deadline) {
+			t.Fatalf("host never registered: %v", h.trail.list())
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	_ = h.d.Close()
+	if !slices.Contains(h.trail.list(), "deregister flynn-host 127.0.0.1:1113") {
+		t.Fatalf("host not deregistered on Close: %v", h.trail.list())
+	}
+}

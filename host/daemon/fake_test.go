@@ -1,0 +1,228 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openflynn/flynn/discoverd"
+	"github.com/openflynn/flynn/host"
+)
+
+// fakeBackend runs "containers" in memory. A container's first Cmd word
+// says how it behaves: "exit N" exits at once with N; "sleep" exits 0 on
+// SIGTERM; "ignore-term" exits 137 on SIGKILL only. Image "missing" is not
+// there; Cmd "nope" cannot start.
+type fakeBackend struct {
+	mu         sync.Mutex
+	seq        int
+	containers map[string]*fakeContainer
+	trail      *trail
+}
+
+type fakeContainer struct {
+	id      string
+	spec    *ContainerSpec
+	started bool
+	running bool
+	code    int
+	exited  chan struct{}
+}
+
+var _ Backend = (*fakeBackend)(nil)
+
+func newFakeBackend(tr *trail) *fakeBackend {
+	return &fakeBackend{containers: map[string]*fakeContainer{}, trail: tr}
+}
+
+func (f *fakeBackend) Create(_ context.Context, spec *ContainerSpec) (string, error) {
+	if spec.Image == "missing" {
+		return "", fmt.Errorf("%w: %s", ErrImageNotFound, spec.Image)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.spec.Name == spec.Name {
+			return "", fmt.Errorf("name %s in use", spec.Name)
+		}
+	}
+	f.seq++
+	id := "c" + strconv.Itoa(f.seq)
+	f.containers[id] = &fakeContainer{id: id, spec: spec, exited: make(chan struct{})}
+	return id, nil
+}
+
+func (f *fakeBackend) get(id string) (*fakeContainer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrContainerNotFound, id)
+	}
+	return c, nil
+}
+
+func (f *fakeBackend) Start(_ context.Context, id string) error {
+	c, err := f.get(id)
+	if err != nil {
+		return err
+	}
+	if len(c.spec.Cmd) > 0 && c.spec.Cmd[0] == "nope" {
+		return fmt.Errorf("%w: exec: \"nope\": executable file not found", ErrStartFailed)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c.started, c.running = true, true
+	f.trail.add("start " + c.spec.Name)
+	if len(c.spec.Cmd) == 2 && c.spec.Cmd[0] == "exit" {
+		code, _ := strconv.Atoi(c.spec.Cmd[1])
+		f.exitLocked(c, code)
+	}
+	return nil
+}
+
+func (f *fakeBackend) exitLocked(c *fakeContainer, code int) {
+	if c.running {
+		c.running, c.code = false, code
+		close(c.exited)
+	}
+}
+
+// crash ends a container behind the daemon's back.
+func (f *fakeBackend) crash(name string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.spec.Name == name {
+			f.exitLocked(c, code)
+		}
+	}
+}
+
+func (f *fakeBackend) Signal(_ context.Context, id, sig string) error {
+	c, err := f.get(id)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trail.add("signal " + sig)
+	mode := ""
+	if len(c.spec.Cmd) > 0 {
+		mode = c.spec.Cmd[0]
+	}
+	switch {
+	case sig == "SIGKILL":
+		f.exitLocked(c, 137)
+	case sig == "SIGTERM" && mode != "ignore-term":
+		f.exitLocked(c, 0)
+	}
+	return nil
+}
+
+func (f *fakeBackend) Wait(ctx context.Context, id string) (int, error) {
+	c, err := f.get(id)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-c.exited:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return c.code, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (f *fakeBackend) Logs(ctx context.Context, id string, since time.Time, fn func(host.LogLine) error) error {
+	c, err := f.get(id)
+	if err != nil {
+		return err
+	}
+	if since.IsZero() {
+		_ = fn(host.LogLine{Stream: host.StreamStdout, Time: time.Now(), Data: strings.Join(c.spec.Cmd, " ") + "\n"})
+	}
+	select {
+	case <-c.exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *fakeBackend) Remove(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.containers[id]; ok {
+		f.exitLocked(c, 137)
+		delete(f.containers, id)
+	}
+	return nil
+}
+
+func (f *fakeBackend) List(_ context.Context, labels map[string]string) ([]Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Container
+outer:
+	for _, c := range f.containers {
+		for k, v := range labels {
+			if c.spec.Labels[k] != v {
+				continue outer
+			}
+		}
+		out = append(out, Container{ID: c.id, Labels: c.spec.Labels, Running: c.running, ExitCode: c.code})
+	}
+	return out, nil
+}
+
+func (f *fakeBackend) count() (all, started int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		all++
+		if c.started {
+			started++
+		}
+	}
+	return all, started
+}
+
+// trail records what happened, in order, across the fakes.
+type trail struct {
+	mu  sync.Mutex
+	evs []string
+}
+
+func (t *trail) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.evs = append(t.evs, s)
+}
+
+func (t *trail) list() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.evs...)
+}
+
+type fakeRegistrar struct{ trail *trail }
+
+func (f fakeRegistrar) Register(_ context.Context, service string, inst *discoverd.Instance) (Registration, error) {
+	f.trail.add("register " + service + " " + inst.Addr)
+	return fakeRegistration{trail: f.trail, what: service + " " + inst.Addr}, nil
+}
+
+type fakeRegistration struct {
+	trail *trail
+	what  string
+}
+
+func (r fakeRegistration) Deregister(context.Context) error {
+	r.trail.add("deregister " + r.what)
+	return nil
+}

@@ -1,0 +1,129 @@
+package daemon
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/openflynn/flynn/discoverd"
+	"github.com/openflynn/flynn/host"
+)
+
+// awaitReady waits until every service port of the job accepts connections
+// (a TCP connect, or an HTTP GET of the port's CheckPath answering below
+// 500), registers those ports in discoverd, and marks the job up. A job
+// without service ports is up as soon as it runs. It gives up when ctx ends
+// (the job exited or is stopping).
+func (d *Daemon) awaitReady(ctx context.Context, j *job) {
+	d.mu.Lock()
+	jb := j.active.Job
+	d.mu.Unlock()
+	var checks []host.Port
+	for _, p := range jb.Config.Ports {
+		if p.Service != "" {
+			checks = append(checks, p)
+		}
+	}
+	for _, p := range checks {
+		if !d.waitPort(ctx, p) {
+			return
+		}
+	}
+	var regs []Registration
+	if d.registrar != nil {
+		for _, p := range checks {
+			inst := &discoverd.Instance{
+				Addr:  net.JoinHostPort(d.cfg.ExternalIP, strconv.Itoa(p.Port)),
+				Proto: p.Proto,
+				Meta:  map[string]string{"job_id": j.id, "host_id": d.cfg.HostID},
+			}
+			if inst.Proto == "" {
+				inst.Proto = "tcp"
+			}
+			for k, v := range jb.Metadata {
+				inst.Meta[k] = v
+			}
+			// The registration heartbeats until ctx ends, which is when the
+			// job stops or exits, right before it is deregistered.
+			reg, err := d.registrar.Register(ctx, p.Service, inst)
+			if err != nil {
+				d.log.Warn("register job in discoverd", "job_id", j.id, "service", p.Service, "err", err)
+				continue
+			}
+			regs = append(regs, reg)
+		}
+	}
+	d.mu.Lock()
+	if ctx.Err() != nil || j.active.State != host.StateStarting {
+		d.mu.Unlock()
+		// Stopped or exited meanwhile: undo what the stop path can no longer see.
+		deregisterAll(regs)
+		return
+	}
+	j.regs = regs
+	j.active.State = host.StateUp
+	d.persistLocked(j)
+	d.emitLocked(j)
+	d.mu.Unlock()
+	d.log.Info("job up", "job_id", j.id)
+}
+
+// waitPort polls one port until it answers or ctx ends.
+func (d *Daemon) waitPort(ctx context.Context, p host.Port) bool {
+	addr := net.JoinHostPort(d.cfg.ExternalIP, strconv.Itoa(p.Port))
+	client := &http.Client{Timeout: time.Second}
+	interval := d.cfg.CheckInterval
+	for {
+		if d.portReady(ctx, client, addr, p.CheckPath) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(interval):
+		}
+		interval = min(interval*3/2, time.Second)
+	}
+}
+
+func (d *Daemon) portReady(ctx context.Context, client *http.Client, addr, path string) bool {
+	if path == "" {
+		dialer := net.Dialer{Timeout: time.Second}
+		conn, err := dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false
+		}
+		_ = conn.Close()
+		return true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode < 500
+}
+
+// deregister removes the job's discoverd registrations, before it is
+// signalled, so routers stop sending to it first.
+func (d *Daemon) deregister(j *job) {
+	d.mu.Lock()
+	regs := j.regs
+	j.regs = nil
+	d.mu.Unlock()
+	deregisterAll(regs)
+}
+
+func deregisterAll(regs []Registration) {
+	for _, r := range regs {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.Deregister(ctx)
+		cancel()
+	}
+}

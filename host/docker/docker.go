@@ -1,0 +1,341 @@
+// Package docker runs flynn-host jobs as Docker containers: the daemon's
+// Backend on github.com/docker/docker/client.
+//
+// Every container runs on the host network, unprivileged: all capabilities
+// dropped but a minimal set, no-new-privileges, and a bounded json-file log
+// (the daemon keeps its own copy of the output under its state directory).
+package docker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/host/daemon"
+)
+
+// Capabilities jobs keep; everything else is dropped. These let images that
+// start as root drop to a service user (postgres, buildpacks) and let the
+// router bind :80/:443 on the host network. NET_RAW, MKNOD, SYS_CHROOT,
+// SETFCAP and AUDIT_WRITE from Docker's default set are gone.
+var Capabilities = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE"}
+
+// Backend is the Docker implementation of daemon.Backend and daemon.Attacher.
+type Backend struct {
+	c *client.Client
+}
+
+var (
+	_ daemon.Backend  = (*Backend)(nil)
+	_ daemon.Attacher = (*Backend)(nil)
+)
+
+// New connects to the Docker engine named by the environment (DOCKER_HOST…),
+// negotiating the API version (the engine may be older than the client).
+func New(ctx context.Context) (*Backend, error) {
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("docker engine does not answer: %w", err)
+	}
+	return &Backend{c: c}, nil
+}
+
+// Client returns the underlying Docker client.
+func (b *Backend) Client() *client.Client { return b.c }
+
+// Close closes the client.
+func (b *Backend) Close() error { return b.c.Close() }
+
+// Create creates a container from spec.
+func (b *Backend) Create(ctx context.Context, spec *daemon.ContainerSpec) (string, error) {
+	if _, err := b.c.ImageInspect(ctx, spec.Image); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("%w: %s", daemon.ErrImageNotFound, spec.Image)
+		}
+		return "", fmt.Errorf("inspect image %s: %w", spec.Image, err)
+	}
+	cfg := &container.Config{
+		Image:        spec.Image,
+		Env:          spec.Env,
+		Labels:       spec.Labels,
+		WorkingDir:   spec.WorkingDir,
+		User:         spec.User,
+		Tty:          spec.TTY,
+		OpenStdin:    spec.Stdin,
+		StdinOnce:    spec.Stdin,
+		AttachStdin:  spec.Stdin,
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+	if len(spec.Entrypoint) > 0 {
+		cfg.Entrypoint = spec.Entrypoint
+	}
+	if len(spec.Cmd) > 0 {
+		cfg.Cmd = spec.Cmd
+	}
+	hc := &container.HostConfig{
+		NetworkMode: "host",
+		CapDrop:     []string{"ALL"},
+		CapAdd:      Capabilities,
+		SecurityOpt: []string{"no-new-privileges"},
+		LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "8m", "max-file": "1"}},
+		Resources: container.Resources{
+			Memory:    spec.Resources.Memory,
+			CPUShares: spec.Resources.CPUShares,
+		},
+	}
+	if spec.Resources.Pids > 0 {
+		pids := spec.Resources.Pids
+		hc.PidsLimit = &pids
+	}
+	for _, m := range spec.Binds {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	resp, err := b.c.ContainerCreate(ctx, cfg, hc, nil, nil, spec.Name)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("%w: %s", daemon.ErrImageNotFound, spec.Image)
+		}
+		return "", fmt.Errorf("create container: %w", err)
+	}
+	return resp.ID, nil
+}
+
+// Start starts a created container.
+func (b *Backend) Start(ctx context.Context, id string) error {
+	if err := b.c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("%w: %s", daemon.ErrContainerNotFound, id)
+		}
+		return fmt.Errorf("%w: %s", daemon.ErrStartFailed, startMessage(err))
+	}
+	return nil
+}
+
+// startMessage trims the OCI runtime's wrapping down to the part that says
+// what was wrong (`exec: "nope": executable file not found in $PATH`).
+func startMessage(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "exec: "); i >= 0 {
+		return strings.TrimSuffix(msg[i:], ": unknown")
+	}
+	return msg
+}
+
+// Signal sends signal to the container.
+func (b *Backend) Signal(ctx context.Context, id, signal string) error {
+	if err := b.c.ContainerKill(ctx, id, signal); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("%w: %s", daemon.ErrContainerNotFound, id)
+		}
+		return fmt.Errorf("signal container: %w", err)
+	}
+	return nil
+}
+
+// Wait waits for the container to stop running.
+func (b *Backend) Wait(ctx context.Context, id string) (int, error) {
+	resC, errC := b.c.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case res := <-resC:
+		if res.Error != nil && res.Error.Message != "" {
+			return int(res.StatusCode), fmt.Errorf("wait container: %s", res.Error.Message)
+		}
+		return int(res.StatusCode), nil
+	case err := <-errC:
+		if cerrdefs.IsNotFound(err) {
+			return 0, fmt.Errorf("%w: %s", daemon.ErrContainerNotFound, id)
+		}
+		return 0, fmt.Errorf("wait container: %w", err)
+	}
+}
+
+// Logs follows the container's output from since until it ends.
+func (b *Backend) Logs(ctx context.Context, id string, since time.Time, fn func(host.LogLine) error) error {
+	info, err := b.c.ContainerInspect(ctx, id)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("%w: %s", daemon.ErrContainerNotFound, id)
+		}
+		return fmt.Errorf("inspect container: %w", err)
+	}
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true}
+	if !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	rc, err := b.c.ContainerLogs(ctx, id, opts)
+	if err != nil {
+		return fmt.Errorf("container logs: %w", err)
+	}
+	defer rc.Close()
+	var mu sync.Mutex // both writers call fn
+	emit := func(l host.LogLine) error {
+		if !since.IsZero() && !l.Time.After(since) {
+			return nil // already recorded before a daemon restart
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(l)
+	}
+	stdout := &lineWriter{stream: host.StreamStdout, emit: emit}
+	stderr := &lineWriter{stream: host.StreamStderr, emit: emit}
+	if info.Config != nil && info.Config.Tty {
+		_, err = io.Copy(stdout, rc)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, rc)
+	}
+	stdout.flush()
+	stderr.flush()
+	if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read container logs: %w", err)
+	}
+	return ctx.Err()
+}
+
+// lineWriter splits Docker's timestamped log stream ("<RFC3339Nano> data\n")
+// into LogLines.
+type lineWriter struct {
+	stream string
+	emit   func(host.LogLine) error
+	buf    bytes.Buffer
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	for {
+		i := bytes.IndexByte(w.buf.Bytes(), '\n')
+		if i < 0 {
+			break
+		}
+		line := string(w.buf.Next(i + 1))
+		if err := w.send(line); err != nil {
+			return len(p), err
+		}
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) flush() {
+	if w.buf.Len() > 0 {
+		_ = w.send(w.buf.String())
+		w.buf.Reset()
+	}
+}
+
+func (w *lineWriter) send(line string) error {
+	ts, data, ok := strings.Cut(line, " ")
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if !ok || err != nil {
+		t, data = time.Now(), line
+	}
+	return w.emit(host.LogLine{Stream: w.stream, Time: t.UTC(), Data: data})
+}
+
+// Remove force-removes the container.
+func (b *Backend) Remove(ctx context.Context, id string) error {
+	err := b.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container: %w", err)
+	}
+	return nil
+}
+
+// List returns the containers carrying every label given.
+func (b *Backend) List(ctx context.Context, labels map[string]string) ([]daemon.Container, error) {
+	args := filters.NewArgs()
+	for k, v := range labels {
+		args.Add("label", k+"="+v)
+	}
+	list, err := b.c.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]daemon.Container, 0, len(list))
+	for _, s := range list {
+		info, err := b.c.ContainerInspect(ctx, s.ID)
+		if err != nil {
+			if cerrdefs.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("inspect container: %w", err)
+		}
+		c := daemon.Container{ID: s.ID, Labels: s.Labels}
+		if st := info.State; st != nil {
+			c.Running = st.Running || st.Restarting || st.Paused
+			c.ExitCode = st.ExitCode
+			c.StartedAt, _ = time.Parse(time.RFC3339Nano, st.StartedAt)
+			c.FinishedAt, _ = time.Parse(time.RFC3339Nano, st.FinishedAt)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Attach connects to the container's stdio.
+func (b *Backend) Attach(ctx context.Context, id string, withStdin, tty bool, stdout, stderr io.Writer) (io.WriteCloser, <-chan error, func(), error) {
+	resp, err := b.c.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: withStdin, Stdout: true, Stderr: true})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, nil, nil, fmt.Errorf("%w: %s", daemon.ErrContainerNotFound, id)
+		}
+		return nil, nil, nil, fmt.Errorf("attach container: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		if tty {
+			_, err = io.Copy(stdout, resp.Reader)
+		} else {
+			_, err = stdcopy.StdCopy(stdout, stderr, resp.Reader)
+		}
+		done <- err
+	}()
+	var stdin io.WriteCloser
+	if withStdin {
+		stdin = &hijackedStdin{w: bufio.NewWriter(resp.Conn), closeWrite: resp.CloseWrite}
+	}
+	return stdin, done, resp.Close, nil
+}
+
+// hijackedStdin writes to the attach connection; Close half-closes it so the
+// container sees end of input while its output keeps flowing.
+type hijackedStdin struct {
+	w          *bufio.Writer
+	closeWrite func() error
+}
+
+func (s *hijackedStdin) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err == nil {
+		err = s.w.Flush()
+	}
+	return n, err
+}
+
+func (s *hijackedStdin) Close() error { return s.closeWrite() }
+
+// Resize sets a TTY container's terminal size.
+func (b *Backend) Resize(ctx context.Context, id string, height, width uint16) error {
+	if err := b.c.ContainerResize(ctx, id, container.ResizeOptions{Height: uint(height), Width: uint(width)}); err != nil {
+		return fmt.Errorf("resize container: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,351 @@
+// Package host holds the API types of flynn-host, the layer-0 job runner:
+// jobs and their configuration, job states and events, host status, log
+// lines and the framing of attached job streams. It imports only the
+// standard library so that the daemon, its Go client and every consumer
+// (bootstrap, the scheduler) share one definition.
+//
+// The HTTP API, served by host/server on :1113 (every call needs the cluster
+// key as the basic-auth password when the host has one):
+//
+//	GET    /host/jobs                      list jobs (running and recently finished)
+//	GET    /host/jobs/:id                  one job
+//	PUT    /host/jobs/:id                  add (start) a job
+//	DELETE /host/jobs/:id                  stop a job: SIGTERM, SIGKILL after its grace period
+//	POST   /host/jobs/:id/signal/:signal   send a signal (name like TERM or SIGHUP, or a number)
+//	GET    /host/jobs/:id/log              log lines as JSON lines (?follow=true&tail=N&stream=stdout|stderr)
+//	GET    /host/events                    Server-Sent Events of job state changes (?job_id=…)
+//	GET    /host/status                    host id, addresses, resources, job counts
+//	POST   /host/attach                    a job's stdio over a hijacked connection (see Frame)
+package host
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// DefaultStopGrace is how long a job gets between SIGTERM and SIGKILL when
+// its config names no grace period.
+const DefaultStopGrace = 10 * time.Second
+
+// Job is what a client asks a host to run.
+type Job struct {
+	// ID is unique on the host; by convention "<hostID>-<uuid>".
+	ID string `json:"id"`
+	// Artifact is a Docker image reference that exists on the host.
+	Artifact string `json:"artifact"`
+	// Config says how the job runs.
+	Config JobConfig `json:"config"`
+	// Metadata is free-form (app id, release id, process type), kept with
+	// the container so that it survives a daemon restart.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// JobConfig says how a job runs.
+type JobConfig struct {
+	// Entrypoint replaces the image's entrypoint when set.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	// Args replace the image's command when set (the arguments of its entrypoint).
+	Args []string `json:"args,omitempty"`
+	// Env is added to the image's environment; PORT, PORT_1… are set by the host.
+	Env map[string]string `json:"env,omitempty"`
+	// Ports are allocated from the host's range when Port is 0.
+	Ports []Port `json:"ports,omitempty"`
+	// Mounts are bind mounts and named volumes.
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Resources limit the job; zero values mean no limit.
+	Resources Resources `json:"resources,omitzero"`
+	// WorkingDir overrides the image's working directory.
+	WorkingDir string `json:"working_dir,omitempty"`
+	// User overrides the image's user ("uid", "uid:gid" or a name).
+	User string `json:"user,omitempty"`
+	// StopGrace is the time between SIGTERM and SIGKILL; 0 means DefaultStopGrace.
+	StopGrace Duration `json:"stop_grace,omitempty"`
+	// Stdin keeps the job's stdin open for an attached client.
+	Stdin bool `json:"stdin,omitempty"`
+	// TTY gives the job a terminal (for attached one-off jobs).
+	TTY bool `json:"tty,omitempty"`
+}
+
+// Port is a port the job listens on.
+type Port struct {
+	// Port is the host port; 0 asks the host to allocate one from its range.
+	Port int `json:"port,omitempty"`
+	// Proto is "tcp" (default) or "http"; it is passed to discoverd.
+	Proto string `json:"proto,omitempty"`
+	// Service is the discoverd service the job is registered under while it
+	// is up; empty registers nothing and does not delay "up".
+	Service string `json:"service,omitempty"`
+	// CheckPath makes the readiness check an HTTP GET of this path (any
+	// status below 500 passes) instead of a TCP connect.
+	CheckPath string `json:"check_path,omitempty"`
+}
+
+// Mount types.
+const (
+	MountBind   = "bind"
+	MountVolume = "volume"
+)
+
+// Mount is a bind mount of a host path or a named volume kept by the host.
+type Mount struct {
+	// Type is MountBind or MountVolume (default when Source is not absolute).
+	Type string `json:"type,omitempty"`
+	// Source is a host path (bind) or a volume name (volume). Named volumes
+	// live under the host's state directory and outlive the jobs using them.
+	Source string `json:"source"`
+	// Target is the absolute path inside the container.
+	Target string `json:"target"`
+	// ReadOnly mounts it read-only.
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// Resources are a job's limits; zero means unlimited.
+type Resources struct {
+	// Memory is the memory limit in bytes.
+	Memory int64 `json:"memory,omitempty"`
+	// CPUShares is the relative CPU weight (Docker's --cpu-shares, 1024 = one share).
+	CPUShares int64 `json:"cpu_shares,omitempty"`
+	// Pids limits the number of processes.
+	Pids int64 `json:"pids,omitempty"`
+}
+
+// JobState is where a job is in its life.
+type JobState string
+
+// Job states: pending → starting → up → stopping → down | crashed | failed.
+const (
+	// StatePending: accepted, container not started yet.
+	StatePending JobState = "pending"
+	// StateStarting: running, service ports not accepting connections yet.
+	StateStarting JobState = "starting"
+	// StateUp: running and every service port accepts connections.
+	StateUp JobState = "up"
+	// StateStopping: asked to stop, not exited yet.
+	StateStopping JobState = "stopping"
+	// StateDown: exited after a stop, or exited with status 0.
+	StateDown JobState = "down"
+	// StateCrashed: exited by itself with a non-zero status.
+	StateCrashed JobState = "crashed"
+	// StateFailed: could not be started (or its container vanished).
+	StateFailed JobState = "failed"
+)
+
+// Terminal reports whether the job has ended.
+func (s JobState) Terminal() bool {
+	return s == StateDown || s == StateCrashed || s == StateFailed
+}
+
+// ActiveJob is a job as the host runs it.
+type ActiveJob struct {
+	// Job is the job as asked, with its allocated ports filled in.
+	Job *Job `json:"job"`
+	// HostID is the host running it.
+	HostID string `json:"host_id"`
+	// ContainerID is the Docker container id.
+	ContainerID string `json:"container_id,omitempty"`
+	// State is the job's current state.
+	State JobState `json:"state"`
+	// ExitStatus is set once the job has exited.
+	ExitStatus *int `json:"exit_status,omitempty"`
+	// Error says why a job failed.
+	Error string `json:"error,omitempty"`
+	// CreatedAt is when the host accepted the job.
+	CreatedAt time.Time `json:"created_at"`
+	// StartedAt is when its container started.
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// EndedAt is when it exited.
+	EndedAt time.Time `json:"ended_at,omitzero"`
+}
+
+// Event is a job state change, sent on GET /host/events.
+type Event struct {
+	// ID increases with each event of a daemon run.
+	ID uint64 `json:"id"`
+	// JobID is the job that changed.
+	JobID string `json:"job_id"`
+	// State is its new state.
+	State JobState `json:"state"`
+	// Job is the job after the change.
+	Job *ActiveJob `json:"job"`
+}
+
+// HostStatus describes a host, from GET /host/status.
+type HostStatus struct {
+	// ID is the host's id.
+	ID string `json:"id"`
+	// ExternalIP is the address jobs are reached on.
+	ExternalIP string `json:"external_ip"`
+	// URL is the host API's URL.
+	URL string `json:"url"`
+	// PortRange is the range job ports are allocated from ("55000-55999").
+	PortRange string `json:"port_range"`
+	// PortsFree is how many ports of the range are free.
+	PortsFree int `json:"ports_free"`
+	// Resources are what the host has.
+	Resources HostResources `json:"resources"`
+	// Jobs counts jobs by state.
+	Jobs map[JobState]int `json:"jobs"`
+}
+
+// HostResources are a host's totals.
+type HostResources struct {
+	// Memory is the total memory in bytes (0 when unknown).
+	Memory int64 `json:"memory"`
+	// CPUs is the number of CPUs.
+	CPUs int `json:"cpus"`
+}
+
+// Log streams.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+)
+
+// LogLine is one line of a job's output, sent as a JSON line on
+// GET /host/jobs/:id/log.
+type LogLine struct {
+	// Stream is StreamStdout or StreamStderr.
+	Stream string `json:"stream"`
+	// Time is when the job wrote it.
+	Time time.Time `json:"time"`
+	// Data is the line, with its trailing newline when it had one.
+	Data string `json:"data"`
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("10s"); it also reads a number of nanoseconds.
+type Duration time.Duration
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("duration must be a string like \"10s\" or nanoseconds")
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+var (
+	jobIDPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	volumePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	envPattern     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// ValidJobID reports whether id may name a job (it becomes part of a
+// container name and a file name).
+func ValidJobID(id string) bool { return jobIDPattern.MatchString(id) }
+
+// FieldError is a validation failure of one field of a job.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Validate checks what can be checked without the host: ids, names, paths
+// and limits. It returns a *FieldError.
+func (j *Job) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+	if !ValidJobID(j.ID) {
+		return bad("id", "must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit")
+	}
+	if strings.TrimSpace(j.Artifact) == "" {
+		return bad("artifact", "is required (a Docker image on the host)")
+	}
+	c := &j.Config
+	for k := range c.Env {
+		if !envPattern.MatchString(k) {
+			return bad("config.env", "invalid variable name %q", k)
+		}
+	}
+	seen := map[int]bool{}
+	for i, p := range c.Ports {
+		field := fmt.Sprintf("config.ports[%d]", i)
+		if p.Port < 0 || p.Port > 65535 {
+			return bad(field+".port", "must be 0 (allocate) or 1-65535")
+		}
+		if p.Port != 0 && seen[p.Port] {
+			return bad(field+".port", "port %d given twice", p.Port)
+		}
+		seen[p.Port] = true
+		if p.Proto != "" && p.Proto != "tcp" && p.Proto != "http" {
+			return bad(field+".proto", "must be tcp or http")
+		}
+		if p.Service != "" && !servicePattern.MatchString(p.Service) {
+			return bad(field+".service", "must be lowercase letters, digits and '-'")
+		}
+		if p.CheckPath != "" && !strings.HasPrefix(p.CheckPath, "/") {
+			return bad(field+".check_path", "must start with /")
+		}
+	}
+	for i, m := range c.Mounts {
+		field := fmt.Sprintf("config.mounts[%d]", i)
+		if !strings.HasPrefix(m.Target, "/") {
+			return bad(field+".target", "must be an absolute path")
+		}
+		switch m.MountType() {
+		case MountBind:
+			if !strings.HasPrefix(m.Source, "/") {
+				return bad(field+".source", "a bind mount needs an absolute host path")
+			}
+		case MountVolume:
+			if !volumePattern.MatchString(m.Source) {
+				return bad(field+".source", "a volume name is 1-64 letters, digits, '_', '.' or '-'")
+			}
+		default:
+			return bad(field+".type", "must be bind or volume")
+		}
+	}
+	r := c.Resources
+	if r.Memory < 0 || r.CPUShares < 0 || r.Pids < 0 {
+		return bad("config.resources", "limits cannot be negative")
+	}
+	if r.Memory != 0 && r.Memory < 6<<20 {
+		return bad("config.resources.memory", "must be at least 6 MiB")
+	}
+	if c.StopGrace < 0 {
+		return bad("config.stop_grace", "cannot be negative")
+	}
+	return nil
+}
+
+// MountType returns the mount's type, defaulting by the shape of Source.
+func (m Mount) MountType() string {
+	if m.Type != "" {
+		return m.Type
+	}
+	if strings.HasPrefix(m.Source, "/") {
+		return MountBind
+	}
+	return MountVolume
+}
+
+// Grace returns the job's stop grace period.
+func (c *JobConfig) Grace() time.Duration {
+	if c.StopGrace > 0 {
+		return time.Duration(c.StopGrace)
+	}
+	return DefaultStopGrace
+}

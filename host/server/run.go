@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/openflynn/flynn/discoverd"
+	discoverdclient "github.com/openflynn/flynn/discoverd/client"
+	"github.com/openflynn/flynn/host/daemon"
+	"github.com/openflynn/flynn/host/docker"
+)
+
+// Config configures a flynn-host daemon process.
+type Config struct {
+	// Daemon configures the job runner; its APIPort defaults to Listen's port.
+	Daemon daemon.Config
+	// Listen is the host API's address. Default ":1113".
+	Listen string
+	// ClusterKey guards the API (basic-auth password); empty leaves it open.
+	ClusterKey string
+	// DiscoverdURL is where the host and its jobs register; empty registers nothing.
+	DiscoverdURL string
+	// DiscoverdTTL is how long a registration outlives its last heartbeat. Default discoverd.DefaultTTL.
+	DiscoverdTTL time.Duration
+}
+
+// DefaultCABundle is the host's CA bundle as update-ca-certificates writes it.
+const DefaultCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
+// Run runs the daemon until ctx ends; jobs keep running after it returns.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if cfg.Listen == "" {
+		cfg.Listen = ":1113"
+	}
+	_, portStr, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+	}
+	if cfg.Daemon.APIPort == 0 {
+		cfg.Daemon.APIPort, _ = strconv.Atoi(portStr)
+	}
+	if cfg.Daemon.CABundle == "" {
+		if _, err := os.Stat(DefaultCABundle); err == nil {
+			cfg.Daemon.CABundle = DefaultCABundle
+		}
+	}
+	backend, err := docker.New(ctx)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	var registrar daemon.Registrar
+	if cfg.DiscoverdURL != "" {
+		c := discoverdclient.New(cfg.DiscoverdURL, cfg.ClusterKey)
+		if cfg.DiscoverdTTL > 0 {
+			c.TTL = cfg.DiscoverdTTL
+		}
+		c.Logger = logger.With("component", "discoverd-client")
+		registrar = DiscoverdRegistrar{Client: c}
+	}
+	d, err := daemon.New(cfg.Daemon, backend, registrar, logger)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: Handler(d, cfg.ClusterKey, logger), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("flynn-host listening", "addr", ln.Addr().String(), "host_id", cfg.Daemon.HostID)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// DiscoverdRegistrar adapts a discoverd client to daemon.Registrar.
+type DiscoverdRegistrar struct {
+	Client *discoverdclient.Client
+}
+
+var _ daemon.Registrar = DiscoverdRegistrar{}
+
+// Register registers inst and heartbeats it until ctx ends or Deregister.
+func (r DiscoverdRegistrar) Register(ctx context.Context, service string, inst *discoverd.Instance) (daemon.Registration, error) {
+	reg, err := r.Client.Register(ctx, service, inst)
+	if err != nil {
+		return nil, err
+	}
+	return reg, nil
+}

@@ -1,0 +1,85 @@
+package server
+
+import "time"
+
+// Config configures a Router. Listen addresses are taken as given (an empty
+// one disables that listener); zero durations and limits take the defaults
+// named on each field.
+type Config struct {
+	// HTTPAddr is where plain HTTP is served (flynn-router's default: ":80").
+	HTTPAddr string
+	// HTTPSAddr is where HTTPS (HTTP/1.1 and HTTP/2) is served
+	// (flynn-router's default: ":443").
+	HTTPSAddr string
+	// TCPHost is the host TCP route listeners bind (default: every
+	// interface); the port comes from each route.
+	TCPHost string
+	// MetricsAddr serves Prometheus metrics at /metrics; keep it internal
+	// (flynn-router's default: "127.0.0.1:9100").
+	MetricsAddr string
+
+	// TLSCert and TLSKey are the PEM default certificate, served to TLS
+	// clients whose server name no route has a certificate for. When empty
+	// a self-signed one is made at start.
+	TLSCert, TLSKey []byte
+	// StickyKey signs sticky-session cookies. Routers of one cluster must
+	// share it for a cookie to mean the same to each; when empty a random
+	// key is made at start (and sticky sessions end at a restart).
+	StickyKey []byte
+
+	// DialTimeout bounds connecting to a backend (default 5s).
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a backend's response
+	// headers once the request was sent (default 60s); the client gets 504.
+	ResponseHeaderTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a client's request headers, which
+	// is what stops slowloris clients (default 10s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole client request, body included
+	// (default 0: none, since uploads may be large and slow).
+	ReadTimeout time.Duration
+	// IdleTimeout closes client keep-alive connections idle this long
+	// (default 120s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers (default 64 KiB); bigger
+	// ones get 431.
+	MaxHeaderBytes int
+	// MaxConns bounds the open client connections of each HTTP listener
+	// (default 20000); beyond it new connections wait in the kernel's
+	// accept queue, so memory and goroutines stay bounded under a flood.
+	MaxConns int
+	// MaxTCPConns bounds open connections over all TCP routes (default
+	// 20000); beyond it new connections are closed at once.
+	MaxTCPConns int
+	// MaxIdleConnsPerBackend is how many idle keep-alive connections to
+	// each backend are kept for reuse (default 256).
+	MaxIdleConnsPerBackend int
+	// MaxAttempts bounds how many backends one request may be tried on
+	// (default 3).
+	MaxAttempts int
+	// ShutdownTimeout is how long requests and connections in flight may
+	// take to finish after shutdown begins (default 30s).
+	ShutdownTimeout time.Duration
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	setDefault(&out.DialTimeout, 5*time.Second)
+	setDefault(&out.ResponseHeaderTimeout, 60*time.Second)
+	setDefault(&out.ReadHeaderTimeout, 10*time.Second)
+	setDefault(&out.IdleTimeout, 120*time.Second)
+	setDefault(&out.MaxHeaderBytes, 64<<10)
+	setDefault(&out.MaxConns, 20000)
+	setDefault(&out.MaxTCPConns, 20000)
+	setDefault(&out.MaxIdleConnsPerBackend, 256)
+	setDefault(&out.MaxAttempts, 3)
+	setDefault(&out.ShutdownTimeout, 30*time.Second)
+	return out
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}

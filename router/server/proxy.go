@@ -1,0 +1,367 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// proxyBufferSize is the size of the buffers that copy response bodies.
+const proxyBufferSize = 32 << 10
+
+// bufferPool lends ReverseProxy its copy buffers, so that a proxied request
+// does not allocate 32 KiB. It pools array pointers rather than slices: a
+// slice put into a sync.Pool would itself be boxed into a new allocation.
+type bufferPool struct{ p sync.Pool }
+
+var _ httputil.BufferPool = (*bufferPool)(nil)
+
+func (bp *bufferPool) Get() []byte {
+	if v, ok := bp.p.Get().(*[proxyBufferSize]byte); ok {
+		return v[:]
+	}
+	return new([proxyBufferSize]byte)[:]
+}
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) >= proxyBufferSize {
+		bp.p.Put((*[proxyBufferSize]byte)(b[:proxyBufferSize]))
+	}
+}
+
+// dialError marks a failure to connect to a backend: the request never left
+// the router, so it may go to another backend whatever its method.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connect to backend: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// errNoBackends is returned for a route whose service has no live backend.
+var errNoBackends = errors.New("no backends available")
+
+// newTransport is the connection pool to backends, shared by every route.
+func newTransport(cfg *Config) *http.Transport {
+	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{err: err}
+			}
+			return c, nil
+		},
+		// Backends are few and busy: keep enough idle connections per
+		// backend that a burst does not open (and then close) new ones.
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerBackend,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		// The client's Accept-Encoding goes through untouched; the proxy
+		// must not add its own and decompress.
+		DisableCompression: true,
+		ReadBufferSize:     16 << 10,
+		WriteBufferSize:    16 << 10,
+	}
+}
+
+// routeTransport picks the backend of each request of one route and retries
+// on another one where that is safe.
+type routeTransport struct {
+	entry       *routeEntry
+	transport   *http.Transport
+	maxAttempts int
+}
+
+var _ http.RoundTripper = (*routeTransport)(nil)
+
+// RoundTrip sends req to a backend of the route. A request is retried on
+// another backend when connecting failed (it never left the router), and,
+// for idempotent requests without a body, after any other transport error.
+func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	e := t.entry
+	var triedBuf [4]*backend
+	tried := triedBuf[:0]
+	var body *guardedBody
+	if req.Body != nil && req.Body != http.NoBody {
+		// The transport closes a request's body even when it could not
+		// connect; the guard keeps the client's body readable for a retry.
+		body = &guardedBody{rc: req.Body}
+		req.Body = body
+	}
+	retryAny := body == nil && idempotent(req.Method)
+	var lastErr error
+	for attempt := 0; attempt < t.maxAttempts; attempt++ {
+		var b *backend
+		stuck := false
+		if e.route.Sticky {
+			if b = stickyBackend(req, e, tried); b != nil {
+				stuck = true
+			}
+		}
+		if b == nil {
+			b = pick(e.pool.list(), tried)
+		}
+		if b == nil {
+			break
+		}
+		tried = append(tried, b)
+		out := req
+		if attempt > 0 {
+			// The transport may still look at the previous attempt's
+			// request; give this one its own copy.
+			out = req.Clone(req.Context())
+		}
+		out.URL.Host = b.addr
+		b.inflight.Add(1)
+		resp, err := t.transport.RoundTrip(out)
+		if err == nil {
+			trackBody(resp, b)
+			if e.route.Sticky && !stuck {
+				setStickyCookie(resp.Header, e, b)
+			}
+			return resp, nil
+		}
+		b.inflight.Add(-1)
+		lastErr = err
+		if req.Context().Err() != nil {
+			return nil, err
+		}
+		var de *dialError
+		switch {
+		case errors.As(err, &de):
+			b.markFailed(time.Now())
+			if body != nil && body.read.Load() {
+				return nil, err
+			}
+		case retryAny:
+		default:
+			return nil, err
+		}
+	}
+	if lastErr == nil {
+		return nil, errNoBackends
+	}
+	return nil, lastErr
+}
+
+// idempotent reports whether a method may be sent twice (RFC 9110 §9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// guardedBody is a request body that the transport cannot close and that
+// remembers whether any of it was read.
+type guardedBody struct {
+	rc   io.ReadCloser
+	read atomic.Bool
+}
+
+func (g *guardedBody) Read(p []byte) (int, error) {
+	g.read.Store(true)
+	return g.rc.Read(p)
+}
+
+// Close does nothing: the server closes the client's body when the handler
+// returns.
+func (g *guardedBody) Close() error { return nil }
+
+// trackBody keeps b's in-flight count up until the response body is closed,
+// which ReverseProxy always does once it has copied the body (or, for an
+// upgraded connection, once the connection ends).
+func trackBody(resp *http.Response, b *backend) {
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body = &trackedConn{ReadWriteCloser: rwc, b: b}
+		return
+	}
+	resp.Body = &trackedBody{ReadCloser: resp.Body, b: b}
+}
+
+type trackedBody struct {
+	io.ReadCloser
+	b    *backend
+	done atomic.Bool
+}
+
+func (t *trackedBody) Close() error {
+	if t.done.CompareAndSwap(false, true) {
+		t.b.inflight.Add(-1)
+	}
+	return t.ReadCloser.Close()
+}
+
+// trackedConn is trackedBody for upgraded connections, which ReverseProxy
+// needs to be able to write to.
+type trackedConn struct {
+	io.ReadWriteCloser
+	b    *backend
+	done atomic.Bool
+}
+
+func (t *trackedConn) Close() error {
+	if t.done.CompareAndSwap(false, true) {
+		t.b.inflight.Add(-1)
+	}
+	return t.ReadWriteCloser.Close()
+}
+
+// newRouteProxy builds the reverse proxy of one route for one listener kind.
+func (r *Router) newRouteProxy(e *routeEntry, proto, port string) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			rewrite(pr, proto, port)
+		},
+		Transport:  &routeTransport{entry: e, transport: r.transport, maxAttempts: r.cfg.MaxAttempts},
+		BufferPool: r.buffers,
+		// Streaming responses (SSE, long polls) must reach the client as
+		// they are written; ReverseProxy already flushes at once for
+		// text/event-stream and unknown lengths.
+		FlushInterval: 0,
+		ModifyResponse: func(resp *http.Response) error {
+			e.metrics.countStatus(resp.StatusCode)
+			if id := resp.Request.Header.Get("X-Request-Id"); id != "" && resp.Header.Get("X-Request-Id") == "" {
+				resp.Header.Set("X-Request-Id", id)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			r.proxyError(w, req, e, err)
+		},
+	}
+}
+
+// rewrite sets what the backend sees of the client: the X-Forwarded-*
+// headers (each appended to what the client sent), the time the router got
+// the request and its id. ReverseProxy itself removes hop-by-hop headers.
+func rewrite(pr *httputil.ProxyRequest, proto, port string) {
+	out, in := pr.Out, pr.In.Header
+	out.URL.Scheme = "http"
+	h := out.Header
+	h["X-Forwarded-For"] = []string{appendHeader(in["X-Forwarded-For"], clientIP(pr.In.RemoteAddr))}
+	h["X-Forwarded-Proto"] = []string{appendHeader(in["X-Forwarded-Proto"], proto)}
+	h["X-Forwarded-Port"] = []string{appendHeader(in["X-Forwarded-Port"], port)}
+	h["X-Request-Start"] = []string{strconv.FormatInt(time.Now().UnixMilli(), 10)}
+	if ids := in["X-Request-Id"]; len(ids) != 1 || !saneRequestID(ids[0]) {
+		h["X-Request-Id"] = []string{newRequestID()}
+	}
+}
+
+// appendHeader appends v to a list header's earlier values.
+func appendHeader(prior []string, v string) string {
+	switch len(prior) {
+	case 0:
+		return v
+	case 1:
+		return prior[0] + ", " + v
+	}
+	return strings.Join(prior, ", ") + ", " + v
+}
+
+func clientIP(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
+}
+
+// saneRequestID accepts ids that are short and made of characters that are
+// safe in logs and headers; anything else is replaced.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 200 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '/' || c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns a random UUID-shaped id. Request ids need to be
+// unique, not secret, so the fast runtime generator serves.
+func newRequestID() string {
+	const hexDigits = "0123456789abcdef"
+	var raw [16]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 8; i++ {
+		raw[i] = byte(hi >> (8 * i))
+		raw[8+i] = byte(lo >> (8 * i))
+	}
+	raw[6] = raw[6]&0x0f | 0x40
+	raw[8] = raw[8]&0x3f | 0x80
+	var out [36]byte
+	j := 0
+	for i, c := range raw {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j] = hexDigits[c>>4]
+		out[j+1] = hexDigits[c&0x0f]
+		j += 2
+	}
+	return string(out[:])
+}
+
+// proxyError answers a request that could not be proxied.
+func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, e *routeEntry, err error) {
+	var status int
+	var ne net.Error
+	switch {
+	case errors.Is(err, errNoBackends):
+		status = http.StatusServiceUnavailable
+	case req.Context().Err() != nil:
+		// The client went away; nobody reads an answer. 499 is nginx's
+		// name for this in the metrics.
+		e.metrics.countStatus(499)
+		return
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		status = http.StatusGatewayTimeout
+	default:
+		status = http.StatusBadGateway
+	}
+	e.metrics.countStatus(status)
+	level := slog.LevelWarn
+	if status == http.StatusServiceUnavailable {
+		// Expected while an app is scaled to zero; the metrics count it.
+		level = slog.LevelDebug
+	}
+	r.logger.Log(req.Context(), level, "proxy error", "route", e.route.ID, "service", e.route.Service, "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
+	var msg string
+	switch status {
+	case http.StatusServiceUnavailable:
+		msg = "flynn-router: no backends available for this route (service " + strconv.Quote(e.route.Service) + ")\n"
+	case http.StatusGatewayTimeout:
+		msg = "flynn-router: the backend did not answer in time\n"
+	default:
+		msg = "flynn-router: the backend could not be reached\n"
+	}
+	writeText(w, status, msg)
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(msg)))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, msg)
+}

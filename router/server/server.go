@@ -1,0 +1,296 @@
+// Package server is flynn-router: an HTTP(S) and TCP reverse proxy whose
+// routes come from a RouteSource (the controller API) and whose backends come
+// from a BackendSource (discoverd).
+//
+//	RouteSource ──▶ followRoutes ──▶ table (atomic.Pointer, immutable)
+//	                                   │  host → routes by path, tcp port → route,
+//	                                   │  SNI name → certificate
+//	BackendSource ─▶ pool per service ─┘  (atomic backend set + in-flight counts)
+//
+//	client ─▶ listener (conn cap) ─▶ http.Server ─▶ lookup ─▶ route's ReverseProxy
+//	         ─▶ routeTransport: sticky cookie or power of two choices, retries
+//	         ─▶ shared http.Transport (keep-alive pool) ─▶ backend
+//
+// The request path takes no locks: the table and each backend set are read
+// through atomic pointers and replaced whole on change. A backend that leaves
+// its service is dropped from the set at once; requests already on it keep
+// their reference and finish (drain).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
+)
+
+// Router is a running flynn-router. New opens its listeners; Run serves.
+type Router struct {
+	cfg      Config
+	logger   *slog.Logger
+	routes   RouteSource
+	backends BackendSource
+
+	table       atomic.Pointer[table]
+	transport   *http.Transport
+	buffers     *bufferPool
+	metrics     *metrics
+	defaultCert *tls.Certificate
+	pools       *poolSet
+	tcp         *tcpProxy
+
+	httpLn, httpsLn, metricsLn net.Listener
+	httpPort, httpsPort        string
+
+	// active counts HTTP handlers running, including those whose connection
+	// was hijacked for an upgrade, which http.Server.Shutdown does not wait
+	// for.
+	active atomic.Int64
+}
+
+// New checks cfg and opens the router's listeners, so that addresses with
+// port 0 are known (HTTPAddr, HTTPSAddr, MetricsAddr) before Run.
+func New(cfg Config, routes RouteSource, backends BackendSource, logger *slog.Logger) (*Router, error) {
+	cfg = cfg.withDefaults()
+	r := &Router{
+		cfg:      cfg,
+		logger:   logger.With("component", "router"),
+		routes:   routes,
+		backends: backends,
+		buffers:  &bufferPool{},
+	}
+	r.table.Store(newTable())
+	r.transport = newTransport(&r.cfg)
+	r.metrics = newMetrics(&r.table)
+
+	certPEM, keyPEM := cfg.TLSCert, cfg.TLSKey
+	if len(certPEM) == 0 || len(keyPEM) == 0 {
+		var err error
+		if certPEM, keyPEM, err = selfSignedPEM("flynn-router"); err != nil {
+			return nil, fmt.Errorf("default certificate: %w", err)
+		}
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("default certificate: %w", err)
+	}
+	r.defaultCert = &cert
+	if len(r.cfg.StickyKey) == 0 {
+		r.cfg.StickyKey = make([]byte, 32)
+		_, _ = rand.Read(r.cfg.StickyKey)
+		r.logger.Warn("no sticky-session key configured; using a random one, so sticky cookies end when this router restarts")
+	}
+
+	listen := func(addr string) (net.Listener, string, error) {
+		if addr == "" {
+			return nil, "", nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		return ln, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+	}
+	if r.httpLn, r.httpPort, err = listen(cfg.HTTPAddr); err == nil {
+		if r.httpsLn, r.httpsPort, err = listen(cfg.HTTPSAddr); err == nil {
+			r.metricsLn, _, err = listen(cfg.MetricsAddr)
+		}
+	}
+	if err != nil {
+		r.closeListeners()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Router) closeListeners() {
+	for _, ln := range []net.Listener{r.httpLn, r.httpsLn, r.metricsLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// HTTPAddr is the address plain HTTP is served on, or nil.
+func (r *Router) HTTPAddr() net.Addr { return addrOf(r.httpLn) }
+
+// HTTPSAddr is the address HTTPS is served on, or nil.
+func (r *Router) HTTPSAddr() net.Addr { return addrOf(r.httpsLn) }
+
+// MetricsAddr is the address metrics are served on, or nil.
+func (r *Router) MetricsAddr() net.Addr { return addrOf(r.metricsLn) }
+
+func addrOf(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
+}
+
+// Run serves until ctx ends, then drains: listeners close, requests and
+// connections in flight get Config.ShutdownTimeout to finish, and whatever
+// is left is cut. It returns once every goroutine it started has stopped.
+func (r *Router) Run(ctx context.Context) error {
+	// Internal work outlives ctx until the drain is over.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	// Requests' contexts derive from base; cancelling it ends hijacked
+	// (upgraded) connections when the drain time is up.
+	base, cutRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cutRequests()
+
+	r.pools = &poolSet{source: r.backends, stickyKey: r.cfg.StickyKey, logger: r.logger, ctx: bg, pools: map[string]*pool{}}
+	r.tcp = newTCPProxy(r)
+
+	followCtx, stopFollow := context.WithCancel(bg)
+	var followWG sync.WaitGroup
+	followWG.Add(1)
+	go func() {
+		defer followWG.Done()
+		r.followRoutes(followCtx)
+	}()
+
+	errLog := slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug)
+	newServer := func(kind int) *http.Server {
+		return &http.Server{
+			Handler:           &httpHandler{r: r, kind: kind},
+			ReadHeaderTimeout: r.cfg.ReadHeaderTimeout,
+			ReadTimeout:       r.cfg.ReadTimeout,
+			IdleTimeout:       r.cfg.IdleTimeout,
+			MaxHeaderBytes:    r.cfg.MaxHeaderBytes,
+			BaseContext:       func(net.Listener) context.Context { return base },
+			ErrorLog:          errLog,
+		}
+	}
+	var servers []*http.Server
+	serveErr := make(chan error, 3)
+	var serveWG sync.WaitGroup
+	serve := func(srv *http.Server, ln net.Listener, tlsOn bool) {
+		servers = append(servers, srv)
+		serveWG.Add(1)
+		go func() {
+			defer serveWG.Done()
+			var err error
+			if tlsOn {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
+			}
+		}()
+	}
+	if r.httpLn != nil {
+		serve(newServer(kindHTTP), netutil.LimitListener(r.httpLn, r.cfg.MaxConns), false)
+	}
+	if r.httpsLn != nil {
+		srv := newServer(kindHTTPS)
+		srv.TLSConfig = &tls.Config{GetCertificate: r.getCertificate, MinVersion: tls.VersionTLS12}
+		serve(srv, netutil.LimitListener(r.httpsLn, r.cfg.MaxConns), true)
+	}
+	var metricsSrv *http.Server
+	if r.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		serveWG.Add(1)
+		go func() {
+			defer serveWG.Done()
+			if err := metricsSrv.Serve(r.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("serve metrics: %w", err)
+			}
+		}()
+	}
+	r.logger.Info("router started", "http", addrOf(r.httpLn), "https", addrOf(r.httpsLn), "metrics", addrOf(r.metricsLn))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	}
+	r.logger.Info("router draining", "timeout", r.cfg.ShutdownTimeout)
+
+	// No route changes during the drain, so no TCP listener opens again.
+	stopFollow()
+	followWG.Wait()
+
+	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
+	defer cancelDrain()
+	var shutdownWG sync.WaitGroup
+	for _, srv := range servers {
+		shutdownWG.Add(1)
+		go func() {
+			defer shutdownWG.Done()
+			_ = srv.Shutdown(drainCtx)
+		}()
+	}
+	r.tcp.closeListeners()
+	shutdownWG.Wait()
+	r.waitActive(drainCtx)
+	r.tcp.wait(drainCtx)
+
+	// Whatever is left now is cut.
+	cutRequests()
+	for _, srv := range servers {
+		srv.Close()
+	}
+	r.tcp.closeConns()
+	r.waitActive(context.Background())
+	r.tcp.wait(context.Background())
+	if metricsSrv != nil {
+		metricsSrv.Close()
+	}
+	serveWG.Wait()
+
+	stopBG()
+	r.pools.wait()
+	r.transport.CloseIdleConnections()
+	r.logger.Info("router stopped")
+	return runErr
+}
+
+// waitActive waits until no handler runs or ctx ends. It polls because the
+// request path should pay for one atomic add, not for a lock and condition.
+func (r *Router) waitActive(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for r.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// httpHandler serves one listener kind (HTTP or HTTPS).
+type httpHandler struct {
+	r    *Router
+	kind int
+}
+
+func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	e := h.r.table.Load().lookup(req.Host, req.URL.Path)
+	if e == nil {
+		h.r.metrics.unmatched.Inc()
+		writeText(w, http.StatusNotFound, "flynn-router: no route matches host "+strconv.Quote(req.Host)+" and path "+strconv.Quote(req.URL.Path)+"\n")
+		return
+	}
+	h.r.active.Add(1)
+	defer h.r.active.Add(-1)
+	e.proxies[h.kind].ServeHTTP(w, req)
+	e.metrics.duration.Observe(time.Since(start).Seconds())
+}

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/openflynn/flynn/router"
+)
+
+func TestTableLookup(t *testing.T) {
+	tb := newTable()
+	for _, r := range []*router.Route{
+		{ID: "root", Type: "http", Domain: "example.com"},
+		{ID: "api", Type: "http", Domain: "example.com", Path: "/api"},
+		{ID: "apiv2", Type: "http", Domain: "example.com", Path: "/api/v2/"},
+		{ID: "wild", Type: "http", Domain: "*.example.com"},
+		{ID: "wildsub", Type: "http", Domain: "*.eu.example.com"},
+		{ID: "wildpath", Type: "http", Domain: "*.example.com", Path: "/admin"},
+		{ID: "mixed", Type: "http", Domain: "MiXed.Test"},
+	} {
+		e := &routeEntry{route: r, path: r.Path}
+		if e.path == "" {
+			e.path = "/"
+		}
+		tb.add(e, nil)
+	}
+	tb.sort()
+	for _, tc := range []struct {
+		name, host, path, want string
+	}{
+		{"exact root", "example.com", "/", "root"},
+		{"exact other path", "example.com", "/index.html", "root"},
+		{"prefix itself", "example.com", "/api", "api"},
+		{"prefix subpath", "example.com", "/api/users", "api"},
+		{"prefix is whole segments", "example.com", "/apis", "root"},
+		{"longest prefix wins", "example.com", "/api/v2/x", "apiv2"},
+		{"prefix with trailing slash needs it", "example.com", "/api/v2", "api"},
+		{"port ignored", "example.com:8080", "/api", "api"},
+		{"case ignored", "EXAMPLE.com", "/", "root"},
+		{"trailing dot ignored", "example.com.", "/", "root"},
+		{"wildcard", "app.example.com", "/", "wild"},
+		{"wildcard deeper name", "a.b.example.com", "/", "wild"},
+		{"most specific wildcard", "x.eu.example.com", "/", "wildsub"},
+		{"wildcard longest path", "app.example.com", "/admin/x", "wildpath"},
+		{"wildcard does not match its base", "example.org", "/", ""},
+		{"no host", "other.test", "/", ""},
+		{"empty host", "", "/", ""},
+		{"mixed case route", "mixed.test", "/", "mixed"},
+		{"ipv6 literal", "[::1]:80", "/", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if e := tb.lookup(tc.host, tc.path); e != nil {
+				got = e.route.ID
+			}
+			if got != tc.want {
+				t.Errorf("lookup(%q, %q) = %q, want %q", tc.host, tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateRoute(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		route router.Route
+		ok    bool
+	}{
+		{"http", router.Route{Type: "http", Service: "s", Domain: "a.test"}, true},
+		{"wildcard", router.Route{Type: "http", Service: "s", Domain: "*.a.test", Path: "/x"}, true},
+		{"no service", router.Route{Type: "http", Domain: "a.test"}, false},
+		{"no domain", router.Route{Type: "http", Service: "s"}, false},
+		{"inner star", router.Route{Type: "http", Service: "s", Domain: "a.*.test"}, false},
+		{"relative path", router.Route{Type: "http", Service: "s", Domain: "a.test", Path: "x"}, false},
+		{"tcp", router.Route{Type: "tcp", Service: "s", Port: 2222}, true},
+		{"tcp bad port", router.Route{Type: "tcp", Service: "s", Port: 70000}, false},
+		{"unknown type", router.Route{Type: "udp", Service: "s", Port: 53}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := validateRoute(&tc.route)
+			if (err == nil) != tc.ok {
+				t.Errorf("validateRoute(%+v) error = %v, want ok=%v", tc.route, err, tc.ok)
+			}
+		})
+	}
+}

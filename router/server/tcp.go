@@ -1,0 +1,217 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// tcpProxy runs one listener per TCP route port and splices each accepted
+// connection to a backend chosen for that connection.
+type tcpProxy struct {
+	r   *Router
+	sem chan struct{} // one slot per open connection, bounding them
+
+	mu        sync.Mutex
+	listeners map[int]net.Listener
+	conns     map[net.Conn]struct{}
+	closed    bool
+
+	acceptWG sync.WaitGroup
+	connWG   sync.WaitGroup
+}
+
+func newTCPProxy(r *Router) *tcpProxy {
+	return &tcpProxy{
+		r:         r,
+		sem:       make(chan struct{}, r.cfg.MaxTCPConns),
+		listeners: map[int]net.Listener{},
+		conns:     map[net.Conn]struct{}{},
+	}
+}
+
+// reconcile opens listeners for new TCP routes and closes those of removed
+// ones; connections already open on a removed route carry on.
+func (p *tcpProxy) reconcile(t *table) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	for port, ln := range p.listeners {
+		if t.tcp[port] == nil {
+			ln.Close()
+			delete(p.listeners, port)
+		}
+	}
+	for port, e := range t.tcp {
+		if p.listeners[port] != nil {
+			continue
+		}
+		addr := net.JoinHostPort(p.r.cfg.TCPHost, strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			p.r.logger.Error("tcp route cannot listen", "route", e.route.ID, "addr", addr, "err", err)
+			continue
+		}
+		p.listeners[port] = ln
+		p.acceptWG.Add(1)
+		go func() {
+			defer p.acceptWG.Done()
+			p.accept(ln, port)
+		}()
+	}
+}
+
+func (p *tcpProxy) accept(ln net.Listener, port int) {
+	backoff := 5 * time.Millisecond
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait rather than spin.
+			p.r.logger.Warn("tcp accept", "port", port, "err", err)
+			time.Sleep(backoff)
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		e := p.r.table.Load().tcp[port]
+		if e == nil {
+			conn.Close()
+			continue
+		}
+		select {
+		case p.sem <- struct{}{}:
+		default:
+			p.r.logger.Warn("tcp connection limit reached, closing new connection", "port", port, "limit", cap(p.sem))
+			conn.Close()
+			continue
+		}
+		if !p.track(conn) {
+			<-p.sem
+			conn.Close()
+			return
+		}
+		e.metrics.tcpConns.Inc()
+		p.connWG.Add(1)
+		go func() {
+			defer p.connWG.Done()
+			defer func() { <-p.sem }()
+			defer p.untrack(conn)
+			p.serve(conn, e)
+		}()
+	}
+}
+
+func (p *tcpProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *tcpProxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+// serve connects the client to a backend, trying others when connecting
+// fails, then copies both ways, passing each side's end of stream on as a
+// half-close so protocols that shut down one direction first still work.
+func (p *tcpProxy) serve(client net.Conn, e *routeEntry) {
+	defer client.Close()
+	var triedBuf [4]*backend
+	tried := triedBuf[:0]
+	var backendConn net.Conn
+	var b *backend
+	for attempt := 0; attempt < p.r.cfg.MaxAttempts; attempt++ {
+		b = pick(e.pool.list(), tried)
+		if b == nil {
+			break
+		}
+		tried = append(tried, b)
+		c, err := net.DialTimeout("tcp", b.addr, p.r.cfg.DialTimeout)
+		if err == nil {
+			backendConn = c
+			break
+		}
+		b.markFailed(time.Now())
+		p.r.logger.Warn("tcp connect to backend", "route", e.route.ID, "backend", b.addr, "err", err)
+	}
+	if backendConn == nil {
+		return
+	}
+	if !p.track(backendConn) {
+		backendConn.Close()
+		return
+	}
+	defer p.untrack(backendConn)
+	defer backendConn.Close()
+	b.inflight.Add(1)
+	defer b.inflight.Add(-1)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(backendConn, client)
+		closeWrite(backendConn)
+	}()
+	_, _ = io.Copy(client, backendConn)
+	closeWrite(client)
+	<-done
+}
+
+func closeWrite(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+// closeListeners stops accepting on every TCP route.
+func (p *tcpProxy) closeListeners() {
+	p.mu.Lock()
+	p.closed = true
+	for port, ln := range p.listeners {
+		ln.Close()
+		delete(p.listeners, port)
+	}
+	p.mu.Unlock()
+	p.acceptWG.Wait()
+}
+
+// closeConns cuts every open TCP connection.
+func (p *tcpProxy) closeConns() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// wait waits for open connections to end, or for ctx.
+func (p *tcpProxy) wait(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		p.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// The goroutine above ends once closeConns has cut the rest,
+		// which Run does next before waiting again without a deadline.
+	}
+}

@@ -1,0 +1,85 @@
+package schema
+
+import (
+	"testing"
+
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+func TestSchemas(t *testing.T) {
+	set, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c"
+	tests := []struct {
+		name, schema, doc string
+		wantField         string // "" with wantOK
+		wantOK            bool
+	}{
+		{"app empty", "app", `{}`, "", true},
+		{"app name", "app", `{"name":"my-app","meta":{"a":"b"},"strategy":"all-at-once"}`, "", true},
+		{"app bad name", "app", `{"name":"My_App"}`, "name", false},
+		{"app name too long", "app", `{"name":"a234567890123456789012345678901"}`, "name", false},
+		{"app bad strategy", "app", `{"strategy":"yolo"}`, "strategy", false},
+		{"app unknown field", "app", `{"nam":"x"}`, "", false},
+		{"app meta not string", "app", `{"meta":{"a":1}}`, "meta.a", false},
+		{"artifact", "artifact", `{"type":"docker","uri":"flynn/slugrunner:abc"}`, "", true},
+		{"artifact bad type", "artifact", `{"type":"tarball","uri":"x"}`, "type", false},
+		{"release", "release", `{"artifact":"` + id + `","processes":{"web":{"cmd":["start"],"ports":[{"proto":"tcp"}],"service":"app-web","resources":{"memory":1024},"omni":false}}}`, "", true},
+		{"release bad port", "release", `{"artifact":"` + id + `","processes":{"web":{"ports":[{"port":70000,"proto":"tcp"}]}}}`, "processes.web.ports.0.port", false},
+		{"release no artifact", "release", `{}`, "", false},
+		{"formation", "formation", `{"processes":{"web":3}}`, "", true},
+		{"formation negative", "formation", `{"processes":{"web":-1}}`, "processes.web", false},
+		{"formation fraction", "formation", `{"processes":{"web":1.5}}`, "processes.web", false},
+		{"route http", "route", `{"type":"http","service":"web","domain":"*.example.com","path":"/api"}`, "", true},
+		{"route http port", "route", `{"type":"http","service":"web","domain":"a.com","port":80}`, "", false},
+		{"route tcp", "route", `{"type":"tcp","service":"db","port":5432}`, "", true},
+		{"route tcp domain", "route", `{"type":"tcp","service":"db","port":5432,"domain":"a.com"}`, "", false},
+		{"route tcp no port", "route", `{"type":"tcp","service":"db"}`, "", false},
+		{"route bad domain", "route", `{"type":"http","service":"web","domain":"a b"}`, "domain", false},
+		{"job", "job", `{"release":"` + id + `","state":"up","host_id":"h1","started_at":"2024-01-02T03:04:05Z"}`, "", true},
+		{"job bad state", "job", `{"release":"` + id + `","state":"zombie"}`, "state", false},
+		{"job bad time", "job", `{"release":"` + id + `","state":"up","started_at":"yesterday"}`, "started_at", false},
+		{"not json", "app", `{"name":`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := set.Validate(tt.schema, []byte(tt.doc))
+			if tt.wantOK {
+				if err != nil {
+					t.Fatalf("Validate: %v, want ok", err)
+				}
+				return
+			}
+			if !httpjson.IsCode(err, httpjson.CodeValidation) {
+				t.Fatalf("Validate = %v, want a validation_error", err)
+			}
+			if tt.wantField != "" {
+				if got := err.(*httpjson.Error).Field; got != tt.wantField {
+					t.Errorf("field = %q, want %q (%v)", got, tt.wantField, err)
+				}
+			}
+		})
+	}
+}
+
+func TestEverySchemaCompiles(t *testing.T) {
+	set, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"app", "app_release", "app_update", "artifact", "common", "deployment_update", "formation", "job", "key", "new_job", "provider", "release", "resource_request", "route"}
+	got := set.Names()
+	if len(got) != len(want) {
+		t.Fatalf("names = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("names = %v, want %v", got, want)
+		}
+	}
+	if err := set.Validate("nope", []byte(`{}`)); err == nil || httpjson.IsCode(err, httpjson.CodeValidation) {
+		t.Errorf("unknown schema: err = %v, want a plain error", err)
+	}
+}
