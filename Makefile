@@ -60,6 +60,13 @@ cluster:
 clean:
 	rm -rf $(BIN)
 
+## images: every image the cluster runs, built locally with Docker (Debian
+## bases from mmdebstrap, one image per component binary), tagged by content
+## so that a rebuild that changes nothing is a no-op; writes bin/images.json.
+.PHONY: images
+images: build
+	$(BIN)/flynn-images -repo . -manifest $(BIN)/images.json
+
 ## bench-router: wrk through the router against nginx proxying the same
 ## backend, in one run; prints req/s and p99 ratios (DURATION, CONNS, THREADS).
 .PHONY: bench-router

@@ -42,7 +42,12 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 			log.Warn("report deployment status failed", "status", status, "err", err)
 		}
 	}
-	report(controller.DeploymentRunning, "")
+	if _, err := s.ctrl.UpdateDeployment(ctx, d.AppID, d.ID, controller.DeploymentUpdate{Status: controller.DeploymentRunning}); err != nil {
+		if httpjson.IsCode(err, httpjson.CodePreconditionFailed) {
+			return // finished already (seen both in the start-up scan and as an event)
+		}
+		log.Warn("report deployment running failed", "err", err)
+	}
 
 	rel, err := s.ctrl.Release(ctx, d.NewReleaseID)
 	if err != nil {

@@ -157,26 +157,41 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	deploying := map[string]bool{} // app id → a deployment runs
+	// One deployment per app at a time, each deployment once: later ones
+	// for a busy app wait in its queue.
 	var deployMu sync.Mutex
-	startDeploy := func(d *controller.Deployment) {
+	started := map[string]bool{}
+	queued := map[string][]*controller.Deployment{}
+	var startDeploy func(d *controller.Deployment)
+	startDeploy = func(d *controller.Deployment) {
 		deployMu.Lock()
-		busy := deploying[d.AppID]
-		deploying[d.AppID] = true
-		deployMu.Unlock()
-		if busy {
-			// One deployment per app: the controller refuses a second
-			// while one runs, so this is a repeat.
+		if started[d.ID] {
+			deployMu.Unlock()
 			return
 		}
+		started[d.ID] = true
+		if q, busy := queued[d.AppID]; busy {
+			queued[d.AppID] = append(q, d)
+			deployMu.Unlock()
+			return
+		}
+		queued[d.AppID] = nil
+		deployMu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.deploy(ctx, d)
-			deployMu.Lock()
-			delete(deploying, d.AppID)
-			deployMu.Unlock()
-			s.Trigger()
+			for next := d; next != nil; {
+				s.deploy(ctx, next)
+				s.Trigger()
+				deployMu.Lock()
+				next = nil
+				if q := queued[d.AppID]; len(q) > 0 {
+					next, queued[d.AppID] = q[0], q[1:]
+				} else {
+					delete(queued, d.AppID)
+				}
+				deployMu.Unlock()
+			}
 		}()
 	}
 	// Deployments created before the stream opened (while no scheduler

@@ -1,0 +1,64 @@
+// Command slugbuilder is the entrypoint of the flynn/slugbuilder image: it
+// reads the app's tar on stdin and builds a slug; see package slugbuilder
+// for the job's contract. With --no-stdin it builds what the build directory
+// (SLUGBUILDER_BUILD_DIR, default /app) already holds.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/openflynn/flynn/slugbuilder"
+)
+
+// jobVars are the job's own variables: never config vars of the app, and
+// the secret ones are not passed to buildpacks either.
+var jobVars = map[string]bool{
+	"PATH": true, "HOME": true, "HOSTNAME": true, "PWD": true, "OLDPWD": true, "SHLVL": true, "TERM": true, "_": true,
+	"SLUG_PUT_URL": true, "CACHE_URL": true, "SOURCE_VERSION": true, "PORT": true,
+}
+
+// secretVars are kept from the buildpacks: they carry blobstore credentials.
+var secretVars = map[string]bool{"SLUG_PUT_URL": true, "CACHE_URL": true}
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "slugbuilder")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+
+	appEnv := map[string]string{}
+	var buildEnv []string
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if !secretVars[k] && !strings.HasPrefix(k, "FLYNN_") {
+			buildEnv = append(buildEnv, kv)
+		}
+		if !jobVars[k] && !strings.HasPrefix(k, "FLYNN_") && !strings.HasPrefix(k, "SLUG_") {
+			appEnv[k] = v
+		}
+	}
+	cfg := slugbuilder.Config{
+		BuildDir:      os.Getenv("SLUGBUILDER_BUILD_DIR"),
+		BuildpackURL:  os.Getenv("BUILDPACK_URL"),
+		SourceVersion: os.Getenv("SOURCE_VERSION"),
+		AppEnv:        appEnv,
+		Env:           buildEnv,
+		SlugPutURL:    os.Getenv("SLUG_PUT_URL"),
+		CacheURL:      os.Getenv("CACHE_URL"),
+	}
+	var source io.Reader = os.Stdin
+	if len(os.Args) > 1 && os.Args[1] == "--no-stdin" {
+		source = nil // build what SLUGBUILDER_BUILD_DIR already holds
+	}
+	if _, err := slugbuilder.Run(ctx, cfg, source, logger); err != nil {
+		fmt.Fprintf(os.Stdout, " !     %v\n", err)
+		stop()
+		os.Exit(1)
+	}
+}

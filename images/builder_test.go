@@ -1,0 +1,312 @@
+package images
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeEngine keeps images in memory and records what it was asked to make.
+type fakeEngine struct {
+	mu      sync.Mutex
+	images  map[string]string // ref → id
+	imports []string          // first ref of each Import
+	builds  []fakeBuild
+	nextID  int
+}
+
+type fakeBuild struct {
+	ref        string
+	dockerfile string
+	files      map[string]int64 // context path → mode
+	contents   map[string]string
+}
+
+func newFakeEngine() *fakeEngine { return &fakeEngine{images: map[string]string{}} }
+
+func (f *fakeEngine) ImageID(_ context.Context, ref string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.images[ref], nil
+}
+
+func (f *fakeEngine) Import(_ context.Context, rootfs io.Reader, _ []string, refs ...string) (string, error) {
+	if _, err := io.Copy(io.Discard, rootfs); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.imports = append(f.imports, refs[0])
+	return f.add(refs), nil
+}
+
+func (f *fakeEngine) Build(_ context.Context, buildContext io.Reader, refs ...string) (string, error) {
+	b := fakeBuild{ref: refs[0], files: map[string]int64{}, contents: map[string]string{}}
+	tr := tar.NewReader(buildContext)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return "", err
+		}
+		if hdr.Name == "Dockerfile" {
+			b.dockerfile = string(data)
+			continue
+		}
+		b.files[hdr.Name] = hdr.Mode
+		b.contents[hdr.Name] = string(data)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.builds = append(f.builds, b)
+	return f.add(refs), nil
+}
+
+func (f *fakeEngine) add(refs []string) string {
+	f.nextID++
+	id := fmt.Sprintf("sha256:%064d", f.nextID)
+	for _, r := range refs {
+		f.images[r] = id
+	}
+	return id
+}
+
+// fakeRootFS writes a tiny tar and counts its calls.
+type fakeRootFS struct {
+	mu    sync.Mutex
+	calls []Debian
+	err   error
+}
+
+func (r *fakeRootFS) WriteRootFS(_ context.Context, d Debian, w io.Writer) error {
+	r.mu.Lock()
+	r.calls = append(r.calls, d)
+	r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func testImages(t *testing.T) ([]Image, string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	write(t, filepath.Join(bin, "router"), "router v1")
+	write(t, filepath.Join(dir, "tree", "a.txt"), "a")
+	write(t, filepath.Join(dir, "tree", "skip", "b.txt"), "b")
+	stack := Image{Key: "stack", Name: "test/stack", Debian: &Debian{Suite: "bookworm", Variant: "minbase", Packages: []string{"bash", "curl"}}}
+	build := Image{Key: "build", Name: "test/build", Debian: &Debian{Suite: "bookworm", Variant: "minbase", Packages: []string{"gcc"}},
+		Files: []File{{Source: filepath.Join(dir, "tree"), Dest: "/opt/tree", Exclude: []string{"skip"}}}}
+	router := ComponentImage("test/", bin, Component{Key: "router", Binary: "router", From: "stack"})
+	missing := ComponentImage("test/", bin, Component{Key: "gitreceive", Binary: "gitreceive", From: "stack"})
+	return []Image{stack, build, router, missing}, dir
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBuildIsANoOpWhenNothingChanged(t *testing.T) {
+	imgs, _ := testImages(t)
+	engine, rootfs := newFakeEngine(), &fakeRootFS{}
+	b := &Builder{Engine: engine, RootFS: rootfs, Log: slog.New(slog.DiscardHandler)}
+	first, err := b.Build(t.Context(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(rootfs.calls), 2; got != want {
+		t.Fatalf("mmdebstrap runs = %d, want %d", got, want)
+	}
+	if got, want := len(engine.builds), 2; got != want { // build's files layer + router
+		t.Fatalf("docker builds = %d, want %d", got, want)
+	}
+	if _, ok := first["gitreceive"]; ok {
+		t.Errorf("manifest has gitreceive, whose binary does not exist: %v", first)
+	}
+	second, err := b.Build(t.Context(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rootfs.calls) != 2 || len(engine.builds) != 2 || len(engine.imports) != 2 {
+		t.Errorf("second build made something: %d mmdebstrap runs, %d imports, %d builds", len(rootfs.calls), len(engine.imports), len(engine.builds))
+	}
+	for k, v := range first {
+		if second[k] != v {
+			t.Errorf("%s: second build %v, first %v", k, second[k], v)
+		}
+	}
+	for _, key := range []string{"stack", "build", "router"} {
+		if !strings.Contains(first[key].Ref, ":") || strings.HasSuffix(first[key].Ref, ":latest") {
+			t.Errorf("%s ref %q is not content-tagged", key, first[key].Ref)
+		}
+		name := first[key].Ref[:strings.LastIndex(first[key].Ref, ":")]
+		if engine.images[name+":latest"] != first[key].ID {
+			t.Errorf("%s:latest is %q, want %q", name, engine.images[name+":latest"], first[key].ID)
+		}
+	}
+}
+
+func TestChangedBinaryRebuildsOnlyItsImage(t *testing.T) {
+	imgs, dir := testImages(t)
+	engine, rootfs := newFakeEngine(), &fakeRootFS{}
+	b := &Builder{Engine: engine, RootFS: rootfs, Log: slog.New(slog.DiscardHandler)}
+	first, err := b.Build(t.Context(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "bin", "router"), "router v2")
+	second, err := b.Build(t.Context(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second["router"].Ref == first["router"].Ref {
+		t.Errorf("router tag unchanged after its binary changed: %s", second["router"].Ref)
+	}
+	if second["stack"] != first["stack"] || second["build"] != first["build"] {
+		t.Errorf("base images changed: %v → %v", first, second)
+	}
+	if got := len(rootfs.calls); got != 2 {
+		t.Errorf("mmdebstrap runs = %d, want 2", got)
+	}
+}
+
+func TestLayerContext(t *testing.T) {
+	imgs, _ := testImages(t)
+	engine := newFakeEngine()
+	b := &Builder{Engine: engine, RootFS: &fakeRootFS{}, Log: slog.New(slog.DiscardHandler)}
+	m, err := b.Build(t.Context(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var router, build *fakeBuild
+	for i := range engine.builds {
+		switch {
+		case strings.HasPrefix(engine.builds[i].ref, "test/router:"):
+			router = &engine.builds[i]
+		case strings.HasPrefix(engine.builds[i].ref, "test/build:"):
+			build = &engine.builds[i]
+		}
+	}
+	if router == nil || build == nil {
+		t.Fatalf("builds = %+v", engine.builds)
+	}
+	for _, want := range []string{"FROM " + m["stack"].Ref + "\n", "COPY files/ /\n", `ENTRYPOINT ["/usr/local/bin/router"]`, `org.openflynn.image="test/router"`} {
+		if !strings.Contains(router.dockerfile, want) {
+			t.Errorf("router Dockerfile lacks %q:\n%s", want, router.dockerfile)
+		}
+	}
+	if got := router.files["files/usr/local/bin/router"]; got != 0o755 {
+		t.Errorf("router binary mode = %o, want 755 (files %v)", got, router.files)
+	}
+	if got := router.contents["files/usr/local/bin/router"]; got != "router v1" {
+		t.Errorf("router binary content = %q", got)
+	}
+	if _, ok := build.files["files/opt/tree/a.txt"]; !ok {
+		t.Errorf("build context lacks the tree: %v", build.files)
+	}
+	if _, ok := build.files["files/opt/tree/skip/b.txt"]; ok {
+		t.Errorf("build context has an excluded file: %v", build.files)
+	}
+	if !strings.HasPrefix(build.dockerfile, "FROM test/build:root-") {
+		t.Errorf("build image not layered on its own cached root:\n%s", build.dockerfile)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	imgs, _ := testImages(t)
+	tests := []struct {
+		name   string
+		imgs   []Image
+		rootfs *fakeRootFS
+		want   string
+	}{
+		{"mmdebstrap fails", imgs[:1], &fakeRootFS{err: errors.New("no mirror")}, "no mirror"},
+		{"required file missing", []Image{imgs[0], {Key: "x", Name: "test/x", From: "stack", Files: []File{{Source: "/nonexistent/x", Dest: "/x"}}}}, &fakeRootFS{}, "/nonexistent/x does not exist"},
+		{"parent not built", []Image{imgs[2]}, &fakeRootFS{}, `parent image "stack"`},
+		{"both Debian and From", []Image{{Key: "x", Name: "test/x", From: "stack", Debian: &Debian{}}}, &fakeRootFS{}, "both Debian and From"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &Builder{Engine: newFakeEngine(), RootFS: tt.rootfs, Log: slog.New(slog.DiscardHandler)}
+			_, err := b.Build(t.Context(), tt.imgs)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRootTagIgnoresPackageOrder(t *testing.T) {
+	a := Image{Name: "x", Debian: &Debian{Suite: "bookworm", Packages: []string{"a", "b"}}}
+	b := Image{Name: "x", Debian: &Debian{Suite: "bookworm", Packages: []string{"b", "a"}}}
+	c := Image{Name: "x", Debian: &Debian{Suite: "bookworm", Packages: []string{"a", "b", "c"}}}
+	if rootTag(a) != rootTag(b) {
+		t.Errorf("package order changed the tag: %s vs %s", rootTag(a), rootTag(b))
+	}
+	if rootTag(a) == rootTag(c) {
+		t.Errorf("an added package kept the tag %s", rootTag(a))
+	}
+	if len(rootTag(a)) != tagLength {
+		t.Errorf("tag %q has length %d, want %d", rootTag(a), len(rootTag(a)), tagLength)
+	}
+}
+
+func TestSelectAddsParents(t *testing.T) {
+	imgs := Flynn(Sources{Repo: "/repo", GoRoot: "/go"})
+	var keys []string
+	for _, img := range Select(imgs, []string{"slugbuilder", "router"}) {
+		keys = append(keys, img.Key)
+	}
+	if want := []string{"stack", "build", "router", "slugbuilder"}; !slices.Equal(keys, want) {
+		t.Errorf("Select = %v, want %v", keys, want)
+	}
+}
+
+func TestMmdebstrapArgs(t *testing.T) {
+	got := (&Mmdebstrap{}).Args(Debian{Suite: "bookworm", Variant: "minbase", Packages: []string{"bash", "curl"}, Options: []string{"--aptopt=X"}})
+	want := []string{"--variant=minbase", "--include=bash,curl", "--aptopt=X", "bookworm", "-"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Args = %q, want %q", got, want)
+	}
+}
+
+func TestManifestRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "images.json")
+	m := Manifest{"router": {Ref: "flynn/router:abc", ID: "sha256:1"}}
+	if err := m.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadManifest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["router"] != m["router"] || len(got) != 1 {
+		t.Errorf("ReadManifest = %v, want %v", got, m)
+	}
+}

@@ -1,0 +1,186 @@
+package images
+
+import (
+	"path/filepath"
+	"slices"
+)
+
+// Suite is the Debian release every Flynn image is made from.
+const Suite = "bookworm"
+
+// StackPackages are installed in flynn/stack, the image app processes run
+// in (through slugrunner): a shell and the usual tools, plus the runtimes the
+// bundled buildpacks' slugs need at run time (Node.js with npm for
+// `npm start`, Python 3 for Python apps and for the static-site buildpack's
+// server), since slugs do not carry their own interpreters here.
+var StackPackages = []string{
+	"bash", "ca-certificates", "curl", "git", "netbase", "procps", "tzdata",
+	"nodejs", "npm", "python3",
+}
+
+// BuildPackages are added to StackPackages in flynn/build, the image
+// buildpacks compile in: a C toolchain for native extensions, pip and venv
+// for Python apps. The Go toolchain is copied from the host (Debian
+// bookworm's golang-go is too old for current go.mod files).
+var BuildPackages = []string{
+	"gcc", "g++", "make", "libc6-dev", "pkg-config", "xz-utils", "unzip",
+	"python3-pip", "python3-venv",
+}
+
+// debianOptions keep the images small: no manual pages, documentation
+// (copyright files stay) or translations.
+var debianOptions = []string{
+	"--dpkgopt=path-exclude=/usr/share/man/*",
+	"--dpkgopt=path-exclude=/usr/share/doc/*",
+	"--dpkgopt=path-include=/usr/share/doc/*/copyright",
+	"--dpkgopt=path-exclude=/usr/share/locale/*",
+	"--aptopt=Acquire::Languages \"none\"",
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Component is a Flynn binary that runs in a container.
+type Component struct {
+	// Key names it in the manifest.
+	Key string
+	// Binary is the file name under bin/.
+	Binary string
+	// From is the Key of its base image ("stack" or "build").
+	From string
+}
+
+// Components are the binaries that run as container jobs. flynn-host is not
+// one: it runs on the host and starts the others.
+var Components = []Component{
+	{Key: "discoverd", Binary: "discoverd", From: "stack"},
+	{Key: "controller", Binary: "flynn-controller", From: "stack"},
+	{Key: "scheduler", Binary: "flynn-scheduler", From: "stack"},
+	{Key: "router", Binary: "flynn-router", From: "stack"},
+	{Key: "blobstore", Binary: "blobstore", From: "stack"},
+	{Key: "gitreceive", Binary: "gitreceive", From: "stack"},
+	{Key: "slugrunner", Binary: "slugrunner", From: "stack"},
+	{Key: "slugbuilder", Binary: "slugbuilder", From: "build"},
+}
+
+// Sources says where the host files of the Flynn images are.
+type Sources struct {
+	// Repo is the repository root (for buildpacks/).
+	Repo string
+	// Bin is the directory of the built binaries; default Repo/bin.
+	Bin string
+	// GoRoot is the Go toolchain copied into flynn/build, normally the
+	// host's `go env GOROOT`.
+	GoRoot string
+	// Prefix is the repository prefix of every image; default "flynn/".
+	// Tests use their own so that their images are theirs to remove.
+	Prefix string
+}
+
+// StackImage is the runtime base image.
+func StackImage(prefix string) Image {
+	return Image{
+		Key:  "stack",
+		Name: prefix + "stack",
+		Debian: &Debian{
+			Suite: Suite, Variant: "minbase", Packages: StackPackages, Options: debianOptions,
+		},
+		Env: []string{"PATH=" + defaultPath, "LANG=C.UTF-8"},
+		Cmd: []string{"/bin/bash"},
+	}
+}
+
+// BuildImage is the buildpack build image: the stack's packages, the
+// compilers and the host's Go toolchain.
+func BuildImage(prefix, goRoot string) Image {
+	return Image{
+		Key:  "build",
+		Name: prefix + "build",
+		Debian: &Debian{
+			Suite: Suite, Variant: "minbase",
+			Packages: slices.Concat(StackPackages, BuildPackages), Options: debianOptions,
+		},
+		Files: []File{{
+			Source: goRoot, Dest: "/usr/local/go",
+			// Tests, API lists and docs are not needed to compile apps.
+			Exclude: []string{"test", "api", "doc", "pkg/obj"},
+		}},
+		// GOTOOLCHAIN=local: a go.mod asking for a newer Go must fail clearly
+		// instead of trying to download a toolchain.
+		Env: []string{"PATH=/usr/local/go/bin:" + defaultPath, "LANG=C.UTF-8", "GOTOOLCHAIN=local"},
+		Cmd: []string{"/bin/bash"},
+	}
+}
+
+// PostgresImage carries Debian's PostgreSQL 15 server for the postgres
+// appliance; its entrypoint is left to the job that runs it.
+func PostgresImage(prefix string) Image {
+	return Image{
+		Key:  "postgres",
+		Name: prefix + "postgres",
+		Debian: &Debian{
+			Suite: Suite, Variant: "minbase",
+			Packages: []string{"bash", "ca-certificates", "procps", "tzdata", "postgresql-15"},
+			Options:  debianOptions,
+		},
+		Env: []string{"PATH=/usr/lib/postgresql/15/bin:" + defaultPath, "LANG=C.UTF-8"},
+		Cmd: []string{"/bin/bash"},
+	}
+}
+
+// ComponentImage adds a component's static binary to its base image.
+func ComponentImage(prefix, binDir string, c Component) Image {
+	dest := "/usr/local/bin/" + c.Binary
+	return Image{
+		Key:        c.Key,
+		Name:       prefix + c.Key,
+		From:       c.From,
+		Files:      []File{{Source: filepath.Join(binDir, c.Binary), Dest: dest, Mode: 0o755}},
+		Entrypoint: []string{dest},
+		Optional:   true,
+	}
+}
+
+// Flynn returns every image of the cluster in build order.
+func Flynn(src Sources) []Image {
+	prefix := src.Prefix
+	if prefix == "" {
+		prefix = "flynn/"
+	}
+	bin := src.Bin
+	if bin == "" {
+		bin = filepath.Join(src.Repo, "bin")
+	}
+	imgs := []Image{StackImage(prefix), BuildImage(prefix, src.GoRoot), PostgresImage(prefix)}
+	for _, c := range Components {
+		img := ComponentImage(prefix, bin, c)
+		if c.Key == "slugbuilder" {
+			// The bundled buildpacks ride with slugbuilder rather than in
+			// flynn/build, so editing one rebuilds only this small layer.
+			img.Files = append(img.Files, File{Source: filepath.Join(src.Repo, "buildpacks"), Dest: "/buildpacks"})
+		}
+		imgs = append(imgs, img)
+	}
+	return imgs
+}
+
+// Select returns the images named by keys and the images they are built
+// from, in build order.
+func Select(imgs []Image, keys []string) []Image {
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	// Parents come before children, so one backwards pass finds them all.
+	for i := len(imgs) - 1; i >= 0; i-- {
+		if want[imgs[i].Key] && imgs[i].From != "" {
+			want[imgs[i].From] = true
+		}
+	}
+	var out []Image
+	for _, img := range imgs {
+		if want[img.Key] {
+			out = append(out, img)
+		}
+	}
+	return out
+}

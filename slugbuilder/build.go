@@ -1,0 +1,239 @@
+package slugbuilder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Stack is the STACK buildpacks see.
+const Stack = "flynn-bookworm"
+
+// Config is one build; cmd/slugbuilder fills it from the job's environment.
+type Config struct {
+	// BuildDir holds the app's source and becomes the slug; default "/app",
+	// the directory slugrunner runs it from, so absolute paths a buildpack
+	// writes stay right.
+	BuildDir string
+	// CacheDir is the buildpacks' cache; default "/tmp/cache".
+	CacheDir string
+	// EnvDir receives the app's config vars; default "/tmp/env".
+	EnvDir string
+	// BuildpacksDir holds the bundled buildpacks; default "/buildpacks".
+	BuildpacksDir string
+	// FetchDir receives buildpacks named by URL; default "/tmp/buildpacks".
+	FetchDir string
+	// BuildpackURL, when set, replaces detection (BUILDPACK_URL).
+	BuildpackURL string
+	// SourceVersion is the pushed commit (SOURCE_VERSION).
+	SourceVersion string
+	// AppEnv are the app's config vars, written to EnvDir.
+	AppEnv map[string]string
+	// Env is the environment buildpacks run with (before STACK,
+	// SOURCE_VERSION and the buildpack API's own are added).
+	Env []string
+	// SlugPutURL receives the slug; empty skips the upload.
+	SlugPutURL string
+	// CacheURL is where the cache is restored from and saved to; empty
+	// keeps the cache local.
+	CacheURL string
+	// HTTPClient talks to the blobstore and fetches buildpacks; default
+	// http.DefaultClient.
+	HTTPClient *http.Client
+	// Stdout receives the build's output; default os.Stdout.
+	Stdout io.Writer
+}
+
+func (cfg Config) withDefaults() Config {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&cfg.BuildDir, "/app")
+	def(&cfg.CacheDir, "/tmp/cache")
+	def(&cfg.EnvDir, "/tmp/env")
+	def(&cfg.BuildpacksDir, "/buildpacks")
+	def(&cfg.FetchDir, "/tmp/buildpacks")
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	return cfg
+}
+
+// Result is what a build produced.
+type Result struct {
+	// Buildpacks are the names of the buildpacks that compiled the app.
+	Buildpacks []string
+	// ProcessTypes are the buildpacks' defaults overridden by the Procfile.
+	ProcessTypes map[string]string
+	// SlugSize is the size of the uploaded slug in bytes (0 if not uploaded).
+	SlugSize int64
+}
+
+// Run is the whole build job: unpack source (a tar; nil when BuildDir is
+// already filled) into BuildDir, restore the cache, build, upload the slug,
+// save the cache and print the process types line.
+func Run(ctx context.Context, cfg Config, source io.Reader, logger *slog.Logger) (*Result, error) {
+	cfg = cfg.withDefaults()
+	for _, dir := range []string{cfg.BuildDir, cfg.CacheDir, cfg.EnvDir, cfg.FetchDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if source != nil {
+		if err := ExtractTar(source, cfg.BuildDir); err != nil {
+			return nil, fmt.Errorf("unpack the app: %w", err)
+		}
+	}
+	if cfg.CacheURL != "" {
+		found, err := restoreCache(ctx, cfg.HTTPClient, cfg.CacheURL, cfg.CacheDir)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			logger.Info("build cache restored")
+		}
+	}
+	res, err := Build(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SlugPutURL != "" {
+		step(cfg.Stdout, "Compressing and uploading the slug...")
+		start := time.Now()
+		size, err := putTarGz(ctx, cfg.HTTPClient, cfg.SlugPutURL, cfg.BuildDir, slugSkip)
+		if err != nil {
+			return nil, fmt.Errorf("upload the slug: %w", err)
+		}
+		res.SlugSize = size
+		detail(cfg.Stdout, fmt.Sprintf("Slug size: %.1f MB (%s)", float64(size)/(1<<20), time.Since(start).Round(time.Millisecond)))
+	}
+	if cfg.CacheURL != "" {
+		if _, err := putTarGz(ctx, cfg.HTTPClient, cfg.CacheURL, cfg.CacheDir, nil); err != nil {
+			return nil, fmt.Errorf("save the build cache: %w", err)
+		}
+	}
+	if err := writeProcessTypesLine(cfg.Stdout, res.ProcessTypes); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// slugSkip leaves the app's git metadata out of the slug.
+func slugSkip(rel string, _ bool) bool { return rel == ".git" }
+
+// Build runs the buildpacks over cfg.BuildDir and settles the process types.
+func Build(ctx context.Context, cfg Config, logger *slog.Logger) (*Result, error) {
+	cfg = cfg.withDefaults()
+	for _, dir := range []string{cfg.CacheDir, cfg.FetchDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := applySlugignore(cfg.BuildDir); err != nil {
+		return nil, err
+	}
+	if err := writeEnvDir(cfg.EnvDir, cfg.AppEnv); err != nil {
+		return nil, err
+	}
+	packs, err := selectBuildpacks(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	env := append(slices.Clone(cfg.Env), "STACK="+Stack, "SOURCE_VERSION="+cfg.SourceVersion)
+	res := &Result{ProcessTypes: map[string]string{}}
+	defaults := map[string]string{}
+	for _, bp := range packs {
+		step(cfg.Stdout, bp.Name+" app detected")
+		if err := bp.compile(ctx, cfg, env); err != nil {
+			return nil, err
+		}
+		types, err := bp.release(ctx, cfg, env)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(defaults, types)
+		res.Buildpacks = append(res.Buildpacks, bp.Name)
+	}
+	if err := writeRelease(filepath.Join(cfg.BuildDir, ".release"), defaults); err != nil {
+		return nil, err
+	}
+	procfile, err := readProcfile(cfg.BuildDir)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(res.ProcessTypes, defaults)
+	maps.Copy(res.ProcessTypes, procfile)
+	step(cfg.Stdout, "Discovered process types")
+	detail(cfg.Stdout, "Procfile declares types -> "+typeList(procfile))
+	detail(cfg.Stdout, "Default types for buildpack -> "+typeList(defaults))
+	return res, nil
+}
+
+func readProcfile(dir string) (map[string]string, error) {
+	f, err := os.Open(filepath.Join(dir, "Procfile"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseProcfile(f)
+}
+
+// writeRelease saves the buildpacks' defaults in bin/release's format, for
+// slugrunner's `start TYPE`.
+func writeRelease(path string, types map[string]string) error {
+	var b strings.Builder
+	b.WriteString("---\ndefault_process_types:\n")
+	for _, name := range slices.Sorted(maps.Keys(types)) {
+		fmt.Fprintf(&b, "  %s: %q\n", name, types[name])
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write .release: %w", err)
+	}
+	return nil
+}
+
+func writeEnvDir(dir string, vars map[string]string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for k, v := range vars {
+		if k == "" || strings.ContainsAny(k, "/\x00") || k == "." || k == ".." {
+			return fmt.Errorf("config var %q cannot be a file name in ENV_DIR", k)
+		}
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
+			return fmt.Errorf("write ENV_DIR: %w", err)
+		}
+	}
+	return nil
+}
+
+func typeList(types map[string]string) string {
+	if len(types) == 0 {
+		return "(none)"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(types)), ", ")
+}
+
+// step prints a "-----> " line, the buildpack convention for a new step.
+func step(w io.Writer, msg string) { fmt.Fprintf(w, "-----> %s\n", msg) }
+
+// detail prints an indented line under a step.
+func detail(w io.Writer, msg string) { fmt.Fprintf(w, "       %s\n", msg) }

@@ -1,0 +1,467 @@
+package slugbuilder
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/pkg/testdeps"
+)
+
+// testConfig points a build at temp dirs and the fake bundled buildpacks.
+func testConfig(t *testing.T, out io.Writer) Config {
+	t.Helper()
+	tmp := t.TempDir()
+	bps, err := filepath.Abs("testdata/buildpacks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{
+		BuildDir:      filepath.Join(tmp, "app"),
+		CacheDir:      filepath.Join(tmp, "cache"),
+		EnvDir:        filepath.Join(tmp, "env"),
+		FetchDir:      filepath.Join(tmp, "fetched"),
+		BuildpacksDir: bps,
+		Env:           []string{"PATH=" + os.Getenv("PATH")},
+		SourceVersion: "abc123",
+		Stdout:        out,
+	}
+}
+
+// writeApp fills dir with files (name → content).
+func writeApp(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestBuildDetectCompileRelease(t *testing.T) {
+	var out bytes.Buffer
+	cfg := testConfig(t, &out)
+	cfg.AppEnv = map[string]string{"GREETING": "hi there"}
+	writeApp(t, cfg.BuildDir, map[string]string{
+		"package.json": "{}",
+		"Procfile":     "web: node app.js\nworker: node worker.js\n",
+	})
+	res, err := Build(t.Context(), cfg, discard())
+	if err != nil {
+		t.Fatalf("Build: %v\n%s", err, out.String())
+	}
+	if got := res.Buildpacks; len(got) != 1 || got[0] != "Fake Node" {
+		t.Errorf("buildpacks = %q, want the first in order that matches (Fake Node)", got)
+	}
+	want := map[string]string{"web": "node app.js", "worker": "node worker.js", "console": "node -i"}
+	if !maps.Equal(res.ProcessTypes, want) {
+		t.Errorf("process types = %v, want %v (Procfile wins over defaults)", res.ProcessTypes, want)
+	}
+	if got, want := readFile(t, filepath.Join(cfg.BuildDir, "built.txt")), "version=abc123 greeting=hi there builds=1\n"; got != want {
+		t.Errorf("built.txt = %q, want %q (SOURCE_VERSION and ENV_DIR reach compile)", got, want)
+	}
+	release, err := os.Open(filepath.Join(cfg.BuildDir, ".release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release.Close()
+	defaults, err := ParseRelease(release)
+	if err != nil || defaults["web"] != "node server.js" || defaults["console"] != "node -i" {
+		t.Errorf(".release defaults = %v, %v", defaults, err)
+	}
+	for _, line := range []string{
+		"-----> Fake Node app detected\n",
+		"       compiling in " + cfg.BuildDir + " for " + Stack + "\n",
+		"-----> Discovered process types\n",
+		"       Procfile declares types -> web, worker\n",
+		"       Default types for buildpack -> console, web\n",
+	} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("output lacks %q:\n%s", line, out.String())
+		}
+	}
+}
+
+func TestBuildSelection(t *testing.T) {
+	tests := []struct {
+		name      string
+		files     map[string]string
+		url       string
+		wantPacks []string
+		wantErr   string
+	}{
+		{"procfile only", map[string]string{"Procfile": "web: ./run\n"}, "", []string{"Procfile"}, ""},
+		{"nothing matches", map[string]string{"README": "hi"}, "", nil, "no buildpack can build this app"},
+		{"chained by .buildpacks", map[string]string{".buildpacks": "fake-procfile\n# comment\nfake-node\n", "README": "x"}, "", []string{"fake-procfile", "fake-node"}, ""}, // detect said no, so directory names
+		{"BUILDPACK_URL names a local buildpack", map[string]string{"package.json": "{}"}, "fake-procfile", []string{"fake-procfile"}, ""},
+		{"bad Procfile", map[string]string{"Procfile": "web node\n"}, "", nil, "Procfile, line 1"},
+		{"unknown bundled name", map[string]string{"x": ""}, "nope", nil, "no bin/compile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cfg := testConfig(t, &out)
+			cfg.BuildpackURL = tt.url
+			writeApp(t, cfg.BuildDir, tt.files)
+			res, err := Build(t.Context(), cfg, discard())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Build: %v\n%s", err, out.String())
+			}
+			if strings.Join(res.Buildpacks, ",") != strings.Join(tt.wantPacks, ",") {
+				t.Errorf("buildpacks = %q, want %q", res.Buildpacks, tt.wantPacks)
+			}
+		})
+	}
+}
+
+// tarGz archives dir for serving as a buildpack tarball, under a top
+// directory as GitHub's archives have.
+func tarGz(t *testing.T, dir, top string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		// Mode 0644: fetching must restore the execute bits of bin/*.
+		if err := tw.WriteHeader(&tar.Header{Name: top + "/" + rel, Mode: 0o644, Size: info.Size(), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err = tw.Write([]byte(readFile(t, p)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestBuildpackURLTarball(t *testing.T) {
+	archive := tarGz(t, "testdata/buildpacks/fake-node", "fake-node-main")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(archive) }))
+	defer srv.Close()
+	var out bytes.Buffer
+	cfg := testConfig(t, &out)
+	cfg.BuildpacksDir = t.TempDir() // nothing bundled: only the URL can build
+	cfg.BuildpackURL = srv.URL + "/buildpack.tgz"
+	writeApp(t, cfg.BuildDir, map[string]string{"package.json": "{}"})
+	res, err := Build(t.Context(), cfg, discard())
+	if err != nil {
+		t.Fatalf("Build: %v\n%s", err, out.String())
+	}
+	if res.Buildpacks[0] != "Fake Node" || res.ProcessTypes["web"] != "node server.js" {
+		t.Errorf("result = %+v", res)
+	}
+	if !strings.Contains(out.String(), "-----> Fetching custom buildpack "+cfg.BuildpackURL) {
+		t.Errorf("output does not say the buildpack was fetched:\n%s", out.String())
+	}
+}
+
+func TestBuildpackURLGit(t *testing.T) {
+	testdeps.LookPath(t, "git")
+	repo := filepath.Join(t.TempDir(), "bp")
+	if err := os.CopyFS(repo, os.DirFS("testdata/buildpacks/fake-procfile")); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"detect", "compile"} {
+		os.Chmod(filepath.Join(repo, "bin", s), 0o755)
+	}
+	git := func(args ...string) {
+		cmd := exec.Command("git", append([]string{"-C", repo, "-c", "user.email=t@example.com", "-c", "user.name=t"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	git("add", ".")
+	git("commit", "-q", "-m", "buildpack")
+	git("tag", "v1")
+	var out bytes.Buffer
+	cfg := testConfig(t, &out)
+	cfg.BuildpacksDir = t.TempDir()
+	cfg.BuildpackURL = "file://" + repo + "#v1"
+	writeApp(t, cfg.BuildDir, map[string]string{"Procfile": "web: x"})
+	res, err := Build(t.Context(), cfg, discard())
+	if err != nil {
+		t.Fatalf("Build: %v\n%s", err, out.String())
+	}
+	if res.Buildpacks[0] != "Procfile" {
+		t.Errorf("buildpacks = %q", res.Buildpacks)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.BuildDir, "procfile-compiled")); err != nil {
+		t.Errorf("the cloned buildpack did not compile: %v", err)
+	}
+}
+
+func TestSlugignore(t *testing.T) {
+	var out bytes.Buffer
+	cfg := testConfig(t, &out)
+	writeApp(t, cfg.BuildDir, map[string]string{
+		"Procfile":          "web: x",
+		".slugignore":       "*.psd\n/docs\ntest/fixtures/\n# comment\n",
+		"art/logo.psd":      "big",
+		"logo.psd":          "big",
+		"docs/manual.txt":   "m",
+		"lib/docs/keep.txt": "k",
+		"test/fixtures/a":   "a",
+		"test/unit.txt":     "u",
+		"app.sh":            "ok",
+	})
+	if _, err := Build(t.Context(), cfg, discard()); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"art/logo.psd": false, "logo.psd": false, "docs": false, "test/fixtures": false,
+		"lib/docs/keep.txt": true, "test/unit.txt": true, "app.sh": true,
+	} {
+		_, err := os.Stat(filepath.Join(cfg.BuildDir, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// fakeBlobstore keeps PUT bodies in memory and serves them back.
+type fakeBlobstore struct {
+	mu    sync.Mutex
+	blobs map[string][]byte
+}
+
+func (b *fakeBlobstore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch r.Method {
+	case http.MethodPut:
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		b.blobs[r.URL.Path] = data
+		w.WriteHeader(http.StatusCreated)
+	case http.MethodGet:
+		data, ok := b.blobs[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	}
+}
+
+func (b *fakeBlobstore) get(path string) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.blobs[path]
+}
+
+// appTar is the pushed tree as gitreceive sends it.
+func appTar(t *testing.T, files map[string]string) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(content))
+	}
+	tw.Close()
+	return &buf
+}
+
+func slugFiles(t *testing.T, slug []byte) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := ExtractTarGz(bytes.NewReader(slug), dir); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			files[filepath.ToSlash(rel)] = readFile(t, p)
+		}
+		return err
+	})
+	return files
+}
+
+func TestRunUploadsSlugAndKeepsCache(t *testing.T) {
+	blobs := &fakeBlobstore{blobs: map[string][]byte{}}
+	srv := httptest.NewServer(blobs)
+	defer srv.Close()
+	source := map[string]string{"package.json": "{}", ".git/HEAD": "ref: refs/heads/main\n", "server.js": "x"}
+	for build := 1; build <= 2; build++ {
+		var out bytes.Buffer
+		cfg := testConfig(t, &out)
+		cfg.SlugPutURL = srv.URL + "/slugs/" + strconv.Itoa(build) + ".tgz"
+		cfg.CacheURL = srv.URL + "/caches/app.tgz"
+		res, err := Run(t.Context(), cfg, appTar(t, source), discard())
+		if err != nil {
+			t.Fatalf("build %d: %v\n%s", build, err, out.String())
+		}
+		files := slugFiles(t, blobs.get("/slugs/"+strconv.Itoa(build)+".tgz"))
+		if _, ok := files[".git/HEAD"]; ok {
+			t.Errorf("build %d: the slug has .git", build)
+		}
+		if files["server.js"] != "x" || files[".profile.d/fake-node.sh"] == "" || files[".release"] == "" {
+			t.Errorf("build %d: slug files = %v", build, fileNames(files))
+		}
+		// The cache's counter proves the cache went to the blobstore and back.
+		if got, want := files["built.txt"], "version=abc123 greeting=none builds="+strconv.Itoa(build)+"\n"; got != want {
+			t.Errorf("build %d: built.txt = %q, want %q", build, got, want)
+		}
+		if res.SlugSize != int64(len(blobs.get("/slugs/"+strconv.Itoa(build)+".tgz"))) {
+			t.Errorf("build %d: SlugSize %d, uploaded %d", build, res.SlugSize, len(blobs.get("/slugs/1.tgz")))
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		types, ok := ParseProcessTypesLine(lines[len(lines)-1])
+		if !ok || types["web"] != "node server.js" {
+			t.Errorf("build %d: last line %q is not the process types", build, lines[len(lines)-1])
+		}
+	}
+}
+
+func fileNames(m map[string]string) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func TestRunFailsWhenUploadFails(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "disk full", http.StatusInsufficientStorage)
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	cfg := testConfig(t, &out)
+	cfg.SlugPutURL = srv.URL + "/slug.tgz"
+	_, err := Run(t.Context(), cfg, appTar(t, map[string]string{"Procfile": "web: x"}), discard())
+	if err == nil || !strings.Contains(err.Error(), "507") {
+		t.Fatalf("err = %v, want the upload's 507", err)
+	}
+	if strings.Contains(out.String(), ProcessTypesPrefix) {
+		t.Errorf("a failed build printed the process types line:\n%s", out.String())
+	}
+}
+
+func TestCancelKillsTheBuildpackProcessGroup(t *testing.T) {
+	out := &lockedBuffer{}
+	cfg := testConfig(t, out)
+	writeApp(t, cfg.BuildDir, map[string]string{"slow": ""})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Build(ctx, cfg, discard())
+		errc <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow buildpack never started:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(cfg.BuildDir, "grandchild.pid"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want a cancelled build", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Build did not return after cancel")
+	}
+	// The grandchild was reparented; poll until it is gone.
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the buildpack's child %d survived the cancelled build", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestParseProcessTypesLine(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writeProcessTypesLine(&buf, map[string]string{"web": "npm start"}); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(&buf)
+	sc.Scan()
+	types, ok := ParseProcessTypesLine(sc.Text())
+	if !ok || types["web"] != "npm start" {
+		t.Errorf("round trip = %v %v", types, ok)
+	}
+	for _, line := range []string{"-----> Discovered process types", "FLYNN_PROCESS_TYPES not json", ""} {
+		if _, ok := ParseProcessTypesLine(line); ok {
+			t.Errorf("ParseProcessTypesLine(%q) ok", line)
+		}
+	}
+}

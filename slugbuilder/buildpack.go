@@ -1,0 +1,214 @@
+package slugbuilder
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// buildpack is a directory that implements the buildpack API.
+type buildpack struct {
+	// Name is what detect printed (or the directory's name).
+	Name string
+	// Dir holds bin/detect, bin/compile and bin/release.
+	Dir string
+}
+
+// command runs one of the buildpack's scripts in its own process group, so
+// that a cancelled build kills everything the script started.
+func (bp buildpack) command(ctx context.Context, cfg Config, env []string, script string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(bp.Dir, "bin", script), args...)
+	cmd.Dir = cfg.BuildDir
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// Output pipes held open by a left-over grandchild must not hang the build.
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// detect reports whether bp can build the app, and fills in its name.
+func (bp *buildpack) detect(ctx context.Context, cfg Config, env []string) (bool, error) {
+	var out bytes.Buffer
+	cmd := bp.command(ctx, cfg, env, "detect", cfg.BuildDir)
+	cmd.Stdout = &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && ctx.Err() == nil {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("buildpack %s: detect: %w", filepath.Base(bp.Dir), err)
+	}
+	if name := strings.TrimSpace(out.String()); name != "" {
+		bp.Name = strings.SplitN(name, "\n", 2)[0]
+	}
+	return true, nil
+}
+
+func (bp buildpack) compile(ctx context.Context, cfg Config, env []string) error {
+	cmd := bp.command(ctx, cfg, append(slices.Clone(env), "BUILD_DIR="+cfg.BuildDir, "CACHE_DIR="+cfg.CacheDir, "ENV_DIR="+cfg.EnvDir),
+		"compile", cfg.BuildDir, cfg.CacheDir, cfg.EnvDir)
+	cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stdout
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("build cancelled: %w", ctx.Err())
+		}
+		return fmt.Errorf("%s buildpack failed to compile the app: %w", bp.Name, err)
+	}
+	return nil
+}
+
+func (bp buildpack) release(ctx context.Context, cfg Config, env []string) (map[string]string, error) {
+	if _, err := os.Stat(filepath.Join(bp.Dir, "bin", "release")); errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	var out bytes.Buffer
+	cmd := bp.command(ctx, cfg, env, "release", cfg.BuildDir)
+	cmd.Stdout, cmd.Stderr = &out, cfg.Stdout
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s buildpack: release: %w", bp.Name, err)
+	}
+	types, err := ParseRelease(&out)
+	if err != nil {
+		return nil, fmt.Errorf("%s buildpack: %w", bp.Name, err)
+	}
+	return types, nil
+}
+
+// selectBuildpacks returns the buildpacks that compile the app: the one
+// BUILDPACK_URL names, those of a .buildpacks file, or the first bundled one
+// whose detect matches.
+func selectBuildpacks(ctx context.Context, cfg Config, logger *slog.Logger) ([]*buildpack, error) {
+	env := append(slices.Clone(cfg.Env), "STACK="+Stack, "SOURCE_VERSION="+cfg.SourceVersion)
+	if cfg.BuildpackURL != "" {
+		bp, err := namedBuildpack(ctx, cfg, 0, cfg.BuildpackURL, logger)
+		if err != nil {
+			return nil, err
+		}
+		return []*buildpack{bp}, nil
+	}
+	if list, err := os.ReadFile(filepath.Join(cfg.BuildDir, ".buildpacks")); err == nil {
+		var packs []*buildpack
+		sc := bufio.NewScanner(bytes.NewReader(list))
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			bp, err := namedBuildpack(ctx, cfg, len(packs), line, logger)
+			if err != nil {
+				return nil, err
+			}
+			packs = append(packs, bp)
+		}
+		if len(packs) == 0 {
+			return nil, errors.New(".buildpacks lists no buildpack")
+		}
+		step(cfg.Stdout, fmt.Sprintf("Multiple buildpacks from .buildpacks: %d", len(packs)))
+		return packs, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	bundled, err := bundledBuildpacks(cfg.BuildpacksDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, bp := range bundled {
+		ok, err := bp.detect(ctx, cfg, env)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return []*buildpack{bp}, nil
+		}
+	}
+	return nil, errors.New("no buildpack can build this app: add a Procfile, or a package.json, go.mod, requirements.txt or index.html, or set BUILDPACK_URL")
+}
+
+// namedBuildpack returns the buildpack a URL, a bundled buildpack's name or
+// a local directory names; detect still runs, for its name only.
+func namedBuildpack(ctx context.Context, cfg Config, n int, ref string, logger *slog.Logger) (*buildpack, error) {
+	var dir string
+	switch {
+	case strings.Contains(ref, "://") || strings.HasPrefix(ref, "git@"):
+		dir = filepath.Join(cfg.FetchDir, fmt.Sprint(n))
+		step(cfg.Stdout, "Fetching custom buildpack "+redact(ref))
+		if err := fetchBuildpack(ctx, cfg, ref, dir); err != nil {
+			return nil, err
+		}
+		logger.Info("buildpack fetched", "url", redact(ref))
+	case filepath.IsAbs(ref):
+		dir = ref
+	default:
+		dir = filepath.Join(cfg.BuildpacksDir, ref)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin", "compile")); err != nil {
+		return nil, fmt.Errorf("buildpack %s has no bin/compile: %w", redact(ref), err)
+	}
+	bp := &buildpack{Name: filepath.Base(strings.TrimSuffix(ref, ".git")), Dir: dir}
+	env := append(slices.Clone(cfg.Env), "STACK="+Stack, "SOURCE_VERSION="+cfg.SourceVersion)
+	if _, err := os.Stat(filepath.Join(dir, "bin", "detect")); err == nil {
+		// A chosen buildpack builds even if detect says no; detect only names it.
+		if _, err := bp.detect(ctx, cfg, env); err != nil {
+			return nil, err
+		}
+	}
+	return bp, nil
+}
+
+// bundledBuildpacks lists dir's buildpacks in detection order: the names in
+// dir/order first, then the other directories by name.
+func bundledBuildpacks(dir string) ([]*buildpack, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bundled buildpacks: %w", err)
+	}
+	var names []string
+	if data, err := os.ReadFile(filepath.Join(dir, "order")); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				names = append(names, line)
+			}
+		}
+	}
+	for _, e := range entries {
+		if e.IsDir() && !slices.Contains(names, e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	var packs []*buildpack
+	for _, name := range names {
+		d := filepath.Join(dir, name)
+		if _, err := os.Stat(filepath.Join(d, "bin", "detect")); err != nil {
+			continue
+		}
+		packs = append(packs, &buildpack{Name: name, Dir: d})
+	}
+	return packs, nil
+}
+
+// redact hides a URL's password.
+func redact(ref string) string {
+	scheme, rest, ok := strings.Cut(ref, "://")
+	if !ok {
+		return ref
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok || strings.Contains(userinfo, "/") {
+		return ref
+	}
+	user, _, _ := strings.Cut(userinfo, ":")
+	return scheme + "://" + user + ":xxxxx@" + host
+}

@@ -1,0 +1,227 @@
+package slugbuilder_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/images/imagestest"
+	"github.com/openflynn/flynn/pkg/random"
+	"github.com/openflynn/flynn/pkg/testdeps"
+	"github.com/openflynn/flynn/slugbuilder"
+)
+
+// blobstore is an in-memory stand-in for the blobstore's PUT/GET.
+type blobstore struct {
+	mu    sync.Mutex
+	blobs map[string][]byte
+}
+
+func (b *blobstore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch r.Method {
+	case http.MethodPut:
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b.blobs[r.URL.Path] = data
+		w.WriteHeader(http.StatusCreated)
+	case http.MethodGet:
+		data, ok := b.blobs[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
+}
+
+func (b *blobstore) has(path string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.blobs[path]
+	return ok
+}
+
+// TestSampleAppsBuildAndRunIntegration pushes each app of test/apps through
+// slugbuilder in the real build image, then runs its slug with slugrunner in
+// the stack image on a loopback port and asks it over HTTP.
+func TestSampleAppsBuildAndRunIntegration(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		app      string
+		wantType string // the web command slugbuilder reports
+		wantBody string // what the app answers; %d is its port
+	}{
+		{"nodejs", "npm start", "Hello from Flynn on port %d\n"},
+		{"go", "hello", "Hello from Flynn (Go) on port %d\n"},
+		{"python", "python3 app.py", "Hello from Flynn (Python) on port %d\n"},
+		{"static", `exec python3 -m http.server "$PORT"`, "<h1>Hello from Flynn (static)</h1>"},
+		{"procfile", `cd public && exec python3 -m http.server "$PORT"`, "Hello from Flynn (Procfile)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.app, func(t *testing.T) {
+			slugPath := "/slugs/" + tt.app + ".tgz"
+			out, err := h.build(t, filepath.Join(h.env.Repo, "test", "apps", tt.app), slugPath, "GREETING=from-config")
+			if err != nil {
+				t.Fatalf("slugbuilder: %v\n%s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			types, ok := slugbuilder.ParseProcessTypesLine(lines[len(lines)-1])
+			if !ok || types["web"] != tt.wantType {
+				t.Fatalf("last line %q: want the process types with web: %s\n%s", lines[len(lines)-1], tt.wantType, out)
+			}
+			if !bytes.Contains(out, []byte("-----> Compressing and uploading the slug")) {
+				t.Errorf("build output lacks the upload step:\n%s", out)
+			}
+			if !h.store.has("/caches/" + tt.app + ".tgz") {
+				t.Error("the build cache was not saved")
+			}
+			port, body := h.run(t, slugPath)
+			if !strings.Contains(body, strings.ReplaceAll(tt.wantBody, "%d", fmt.Sprint(port))) {
+				t.Errorf("GET / = %q, want it to contain %q", body, fmt.Sprintf(tt.wantBody, port))
+			}
+		})
+	}
+}
+
+// TestNodeEnginesIntegration checks the Node.js buildpack's answer to an
+// engines range the build image cannot match exactly.
+func TestNodeEnginesIntegration(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name    string
+		engines string
+		wantErr bool
+		want    string
+	}{
+		{"older runs with a warning", "16.x", false, "WARNING: package.json asks for Node.js \"16.x\""},
+		{"newer fails clearly", ">=99", true, "package.json needs Node.js \">=99\", but this build image has Node.js"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pkg := fmt.Sprintf(`{"name":"e","version":"1.0.0","scripts":{"start":"node -e 0"},"engines":{"node":%q}}`, tt.engines)
+			if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(pkg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := h.build(t, dir, "/slugs/engines.tgz")
+			if (err != nil) != tt.wantErr || !bytes.Contains(out, []byte(tt.want)) {
+				t.Errorf("err = %v (want error: %v), output should contain %q:\n%s", err, tt.wantErr, tt.want, out)
+			}
+		})
+	}
+}
+
+// harness runs build and app containers against an in-memory blobstore.
+type harness struct {
+	env    *imagestest.Env
+	docker string
+	store  *blobstore
+	url    string
+	label  string
+}
+
+func newHarness(t *testing.T) *harness {
+	env := imagestest.Build(t, "slugbuilder", "slugrunner")
+	h := &harness{env: env, docker: testdeps.LookPath(t, "docker"), store: &blobstore{blobs: map[string][]byte{}}}
+	srv := httptest.NewServer(h.store)
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
+	h.label = "org.openflynn.test=slugbuilder-" + random.Hex(4)
+	t.Cleanup(func() {
+		out, _ := exec.Command(h.docker, "ps", "-aq", "--filter", "label="+h.label).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command(h.docker, append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+	})
+	return h
+}
+
+// build runs slugbuilder with the app's tar on stdin, as gitreceive does,
+// with a memory limit as build jobs have.
+func (h *harness) build(t *testing.T, app, slugPath string, vars ...string) ([]byte, error) {
+	t.Helper()
+	var source bytes.Buffer
+	tarCmd := exec.Command("tar", "-C", app, "-c", ".")
+	tarCmd.Stdout = &source
+	if err := tarCmd.Run(); err != nil {
+		t.Fatalf("tar the app: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	args := []string{"run", "-i", "--rm", "--network", "host", "--label", h.label, "--memory", "1g",
+		"-e", "SLUG_PUT_URL=" + h.url + slugPath,
+		"-e", "CACHE_URL=" + h.url + "/caches/" + filepath.Base(app) + ".tgz",
+		"-e", "SOURCE_VERSION=0123abcd"}
+	for _, v := range vars {
+		args = append(args, "-e", v)
+	}
+	cmd := exec.CommandContext(ctx, h.docker, append(args, h.env.Manifest["slugbuilder"].Ref)...)
+	cmd.Stdin = &source
+	return cmd.CombinedOutput()
+}
+
+// run starts slugrunner on the slug with a free port, returns the app's
+// answer to GET /, and stops it, checking that slugrunner forwards docker
+// stop's SIGTERM (the app must stop long before docker would kill it).
+func (h *harness) run(t *testing.T, slugPath string) (int, string) {
+	t.Helper()
+	port := freePort(t)
+	name := "slugrunner-test-" + random.Hex(4)
+	run := exec.Command(h.docker, "run", "-d", "--name", name, "--network", "host", "--label", h.label,
+		"-e", "SLUG_URL="+h.url+slugPath, "-e", fmt.Sprintf("PORT=%d", port),
+		h.env.Manifest["slugrunner"].Ref, "start", "web")
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("start slugrunner: %v\n%s", err, out)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	var body string
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if resp, err := http.Get(url); err == nil {
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(data)
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := exec.Command(h.docker, "logs", name).CombinedOutput()
+			t.Fatalf("the app never answered on %s\n%s", url, logs)
+		}
+		time.Sleep(100 * time.Millisecond) // polling with a deadline
+	}
+	start := time.Now()
+	if out, err := exec.Command(h.docker, "stop", "-t", "30", name).CombinedOutput(); err != nil {
+		t.Fatalf("docker stop: %v\n%s", err, out)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("stopping took %s: SIGTERM did not reach the app", took)
+	}
+	return port, body
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

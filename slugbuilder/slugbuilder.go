@@ -1,0 +1,90 @@
+// Package slugbuilder turns an app's source into a slug with Heroku-style
+// buildpacks. It runs as a build job in the flynn/slugbuilder image:
+//
+//	stdin (tar of the pushed tree) ──► /app
+//	CACHE_URL ──GET (404: first build)──► /tmp/cache
+//	.slugignore applied ──► detect ──► compile ──► release ──► Procfile
+//	/app without .git ──tar.gz──PUT──► SLUG_PUT_URL
+//	/tmp/cache ──tar.gz──PUT──► CACHE_URL
+//	last stdout line: FLYNN_PROCESS_TYPES {"web":"npm start",…}
+//
+// # The buildpack API
+//
+// A buildpack is a directory with bin/detect, bin/compile and bin/release:
+//
+//   - `bin/detect BUILD_DIR` exits 0 when it can build the app and prints
+//     its name; the first bundled buildpack (in the order of the bundle's
+//     `order` file, then by directory name) that matches builds the app.
+//   - `bin/compile BUILD_DIR CACHE_DIR ENV_DIR` builds in place; its output
+//     is streamed to the user. CACHE_DIR survives between builds of the app;
+//     ENV_DIR holds one file per config var of the app (name → value).
+//   - `bin/release BUILD_DIR` prints YAML whose default_process_types are
+//     the buildpack's defaults; they are saved in /app/.release, where
+//     slugrunner finds them.
+//
+// BUILDPACK_URL (a git URL, optionally with #ref, or an http(s) URL of a
+// .tgz/.tar.gz) replaces detection with that buildpack; a `.buildpacks` file
+// in the app lists several (one URL or bundled name a line) that all
+// compile, in order. Types in the app's Procfile win over the defaults.
+//
+// # The job's contract (environment)
+//
+//   - SLUG_PUT_URL: where the slug is PUT (credentials in the userinfo).
+//   - CACHE_URL: optional; the app's build cache, fetched before and PUT after.
+//   - SOURCE_VERSION: the pushed commit, passed to buildpacks.
+//   - BUILDPACK_URL: optional, as above.
+//   - Every other variable except the job's own (PATH, HOME, HOSTNAME, …,
+//     FLYNN_*, SLUG_*, CACHE_URL, SOURCE_VERSION, PORT) is taken for an app
+//     config var and written to ENV_DIR (the operator's mirror settings
+//     below land there too, which does no harm). SLUG_PUT_URL, CACHE_URL and
+//     FLYNN_* are kept from the buildpacks' environment: they carry
+//     credentials, and BUILDPACK_URL may run anyone's code.
+//   - The operator's package-mirror settings (GOPROXY, npm_config_registry,
+//     PIP_INDEX_URL, SSL_CERT_FILE, …) are in the environment buildpacks
+//     run with; the build job's memory limit is set by whoever starts it.
+//
+// Output is the buildpacks' own plus "-----> " step lines. The very last line
+// on success is FLYNN_PROCESS_TYPES followed by a space and a JSON object of
+// the release's process types; readers (gitreceive) consume it with
+// ParseProcessTypesLine and should not show it to the user. On failure the
+// job exits non-zero after a " !     " line saying why. When the job is
+// stopped (SIGTERM, e.g. its client disconnected) the running buildpack's
+// process group is killed and nothing is uploaded.
+package slugbuilder
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+)
+
+// ProcessTypesPrefix starts the machine-readable last line of a build.
+const ProcessTypesPrefix = "FLYNN_PROCESS_TYPES "
+
+// ParseProcessTypesLine returns the process types of a FLYNN_PROCESS_TYPES
+// line; ok is false for any other line.
+func ParseProcessTypesLine(line string) (types map[string]string, ok bool) {
+	rest, found := strings.CutPrefix(strings.TrimRight(line, "\r\n"), ProcessTypesPrefix)
+	if !found {
+		return nil, false
+	}
+	if err := json.Unmarshal([]byte(rest), &types); err != nil {
+		return nil, false
+	}
+	return types, true
+}
+
+// writeProcessTypesLine prints the machine-readable result line.
+func writeProcessTypesLine(w io.Writer, types map[string]string) error {
+	if types == nil {
+		types = map[string]string{}
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // commands are shell, not HTML: keep && readable
+	if err := enc.Encode(types); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, ProcessTypesPrefix+b.String())
+	return err
+}

@@ -1,0 +1,187 @@
+// Package slugrunner runs one process of a slug-based release inside an app
+// job (the flynn/slugrunner image):
+//
+//	SLUG_URL ──GET──► gunzip | untar into /app
+//	         ──► bash: source /app/.profile.d/*.sh, cd /app, exec bash -c COMMAND
+//
+// with HOME=/app and PORT set (8080 when the job has none). The command is
+// either `start TYPE`, looked up in /app/Procfile and then in the
+// buildpack's defaults saved in /app/.release, or any other command line,
+// run as given (`slugrunner rake db:migrate`).
+//
+// slugrunner stays the parent of the process: it forwards the signals it
+// receives to the process's group, reaps orphans when it is PID 1 of its
+// container, and exits with the process's status.
+package slugrunner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/openflynn/flynn/slugbuilder"
+)
+
+// Config is what one run needs; cmd/slugrunner builds it from the
+// environment and arguments.
+type Config struct {
+	// SlugURL is fetched and unpacked into AppDir; empty runs what AppDir
+	// already holds. Credentials may be in the URL's userinfo.
+	SlugURL string
+	// AppDir is where the slug lives and HOME points; default "/app".
+	AppDir string
+	// Port is exported as PORT; default "8080".
+	Port string
+	// Args is "start TYPE" or a command line.
+	Args []string
+	// Env is the process's environment before HOME and PORT are set;
+	// default os.Environ().
+	Env []string
+	// Stdin is the process's standard input; default os.Stdin.
+	Stdin *os.File
+	// Stdout and Stderr receive the process's output; defaults: the os
+	// ones. Anything but an *os.File is fed through a pipe.
+	Stdout, Stderr io.Writer
+	// Signals are forwarded to the process group until it exits.
+	Signals <-chan os.Signal
+	// HTTPClient fetches the slug; default http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// profileScript sources the buildpacks' profile scripts, then runs the
+// command given as $1 through `bash -c`, replacing itself so that the
+// command receives signals directly.
+const profileScript = `for f in "$HOME"/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done
+cd "$HOME" || exit 1
+exec bash -c "$1"`
+
+// Run prepares the slug and runs the command; it returns the process's exit
+// status (128+signal when killed by one). An error means the process never
+// ran.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) (int, error) {
+	cfg = withDefaults(cfg)
+	if cfg.SlugURL != "" {
+		if err := Fetch(ctx, cfg.HTTPClient, cfg.SlugURL, cfg.AppDir); err != nil {
+			return 0, err
+		}
+		logger.Info("slug unpacked", "dir", cfg.AppDir)
+	}
+	command, err := Command(cfg.AppDir, cfg.Args)
+	if err != nil {
+		return 0, err
+	}
+	env := setEnv(cfg.Env, "HOME", cfg.AppDir)
+	env = setEnv(env, "PORT", cfg.Port)
+	logger.Info("starting", "command", command, "port", cfg.Port)
+	return runProcess(ctx, cfg, env, []string{"bash", "-c", profileScript, "slugrunner", command})
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.AppDir == "" {
+		cfg.AppDir = "/app"
+	}
+	if cfg.Port == "" {
+		cfg.Port = "8080"
+	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
+	}
+	if cfg.Stdin == nil {
+		cfg.Stdin = os.Stdin
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	return cfg
+}
+
+// Fetch downloads the gzipped slug tar at url and unpacks it into dir.
+func Fetch(ctx context.Context, client *http.Client, url, dir string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("slug URL: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch slug: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch slug %s: %s", req.URL.Redacted(), resp.Status)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := slugbuilder.ExtractTarGz(resp.Body, dir); err != nil {
+		return fmt.Errorf("unpack slug: %w", err)
+	}
+	return nil
+}
+
+// Command resolves args into the command line to run.
+func Command(appDir string, args []string) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("nothing to run: want `start TYPE` or a command")
+	}
+	if args[0] != "start" {
+		return strings.Join(args, " "), nil
+	}
+	if len(args) != 2 {
+		return "", errors.New("usage: start TYPE")
+	}
+	typ := args[1]
+	for _, src := range []struct {
+		file  string
+		parse func(io.Reader) (map[string]string, error)
+	}{{"Procfile", slugbuilder.ParseProcfile}, {".release", slugbuilder.ParseRelease}} {
+		f, err := os.Open(filepath.Join(appDir, src.file))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		types, err := src.parse(f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
+		if cmd, ok := types[typ]; ok {
+			return cmd, nil
+		}
+	}
+	return "", fmt.Errorf("process type %q is in neither the Procfile nor the buildpack's defaults", typ)
+}
+
+// setEnv replaces or adds key in env.
+func setEnv(env []string, key, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+value)
+}
+
+// exitStatus turns a wait status into a shell-style exit code.
+func exitStatus(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}

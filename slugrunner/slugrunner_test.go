@@ -1,0 +1,196 @@
+package slugrunner
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// slug builds a gzipped tar of files (name → content; names ending in "/"
+// are directories).
+func slug(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for name, content := range files {
+		hdr := &tar.Header{Name: name, Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}
+		if strings.HasSuffix(name, "/") {
+			hdr.Typeflag, hdr.Size = tar.TypeDir, 0
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func serveSlug(t *testing.T, data []byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slug.tgz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/slug.tgz"
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the process writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func devNull(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestRunStartsProcessTypeWithProfileAndPort(t *testing.T) {
+	url := serveSlug(t, slug(t, map[string]string{
+		"Procfile":               "web: echo \"web $GREETING home=$HOME port=$PORT pwd=$(pwd) arg=$SECRET\"\nworker: exit 3\n",
+		".profile.d/":            "",
+		".profile.d/00-env.sh":   "export GREETING=hello-from-profile\n",
+		".profile.d/10-chain.sh": "export GREETING=\"$GREETING+chained\"\n",
+		".profile.d/ignored.txt": "export GREETING=wrong\n",
+	}))
+	dir := filepath.Join(t.TempDir(), "app")
+	var out syncBuffer
+	code, err := Run(t.Context(), Config{
+		SlugURL: url, AppDir: dir, Port: "5123", Args: []string{"start", "web"},
+		Env: []string{"PATH=" + os.Getenv("PATH"), "SECRET=s3", "HOME=/root"}, Stdin: devNull(t), Stdout: &out, Stderr: &out,
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 {
+		t.Fatalf("exit code %d, output %q", code, out.String())
+	}
+	want := "web hello-from-profile+chained home=" + dir + " port=5123 pwd=" + dir + " arg=s3\n"
+	if got := out.String(); got != want {
+		t.Errorf("output = %q, want %q", got, want)
+	}
+}
+
+func TestRunExitCodesAndDefaults(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Procfile"), []byte("worker: exit 3\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".release"), []byte("---\ndefault_process_types:\n  web: echo \"port=$PORT\"\n"), 0o644)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{"Procfile type", []string{"start", "worker"}, 3, ""},
+		{"buildpack default with default port", []string{"start", "web"}, 0, "port=8080\n"},
+		{"plain command", []string{"echo", "$((6*7))"}, 0, "42\n"},
+		{"killed by a signal", []string{"kill -TERM $$"}, 128 + int(syscall.SIGTERM), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out syncBuffer
+			code, err := Run(t.Context(), Config{AppDir: dir, Args: tt.args, Env: []string{"PATH=" + os.Getenv("PATH")}, Stdin: devNull(t), Stdout: &out, Stderr: &out}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode || out.String() != tt.wantOut {
+				t.Errorf("code %d output %q, want %d %q", code, out.String(), tt.wantCode, tt.wantOut)
+			}
+		})
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: true\n"), 0o644)
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"unknown type", Config{AppDir: dir, Args: []string{"start", "clock"}}, `process type "clock"`},
+		{"no args", Config{AppDir: dir}, "nothing to run"},
+		{"slug missing", Config{AppDir: t.TempDir(), SlugURL: serveSlug(t, nil) + "x", Args: []string{"true"}}, "404"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Run(t.Context(), tt.cfg, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunForwardsSignals(t *testing.T) {
+	dir := t.TempDir()
+	// The process reports it is ready, then waits for SIGUSR1 and exits 7.
+	os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: trap 'echo got-usr1; exit 7' USR1; echo ready; while true; do sleep 0.05; done\n"), 0o644)
+	signals := make(chan os.Signal, 1)
+	var out syncBuffer
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, err := Run(t.Context(), Config{AppDir: dir, Args: []string{"start", "web"}, Env: []string{"PATH=" + os.Getenv("PATH")}, Stdin: devNull(t), Stdout: &out, Stderr: &out, Signals: signals}, slog.New(slog.DiscardHandler))
+		done <- result{code, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("process never got ready: %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	signals <- syscall.SIGUSR1
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 7 || !strings.Contains(out.String(), "got-usr1") {
+			t.Errorf("code %d err %v output %q, want 7 and got-usr1", r.code, r.err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("process did not exit after SIGUSR1")
+	}
+}
