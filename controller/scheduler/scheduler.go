@@ -162,8 +162,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var deployMu sync.Mutex
 	started := map[string]bool{}
 	queued := map[string][]*controller.Deployment{}
-	var startDeploy func(d *controller.Deployment)
-	startDeploy = func(d *controller.Deployment) {
+	startDeploy := func(d *controller.Deployment) {
 		deployMu.Lock()
 		if started[d.ID] {
 			deployMu.Unlock()
