@@ -12,12 +12,6 @@ import (
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
-// Deployment strategies.
-const (
-	StrategyOneByOne  = "one-by-one"
-	StrategyAllAtOnce = "all-at-once"
-)
-
 // pendingDeployment returns the deployment an event announces when it is
 // one for the scheduler to carry out.
 func pendingDeployment(e *controller.Event) *controller.Deployment {
@@ -98,7 +92,7 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	}
 
 	types := slices.Sorted(maps.Keys(target))
-	if d.Strategy == StrategyAllAtOnce {
+	if d.Strategy == controller.StrategyAllAtOnce {
 		step = func() error {
 			maps.Copy(newF, target)
 			if err := putNew(); err != nil {

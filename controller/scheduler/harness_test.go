@@ -31,6 +31,33 @@ type fakeHost struct {
 	order  []string // job ids in start order
 	adds   int
 	events []string // "start <release> <type>" / "stop <release> <type>"
+	// global, when set, records every host's events in one order.
+	global *eventLog
+}
+
+// eventLog is the order of starts and stops over all hosts of a cluster.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *eventLog) add(e string) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.events...)
+}
+
+func (h *fakeHost) record(e string) {
+	h.events = append(h.events, e)
+	if h.global != nil {
+		h.global.add(e)
+	}
 }
 
 func newFakeHost(id string) *fakeHost {
@@ -65,7 +92,7 @@ func (h *fakeHost) AddJob(ctx context.Context, job *host.Job) (*host.ActiveJob, 
 	h.jobs[job.ID] = aj
 	h.order = append(h.order, job.ID)
 	h.adds++
-	h.events = append(h.events, "start "+job.Metadata[controller.JobMetaReleaseID]+" "+job.Metadata[controller.JobMetaType])
+	h.record("start " + job.Metadata[controller.JobMetaReleaseID] + " " + job.Metadata[controller.JobMetaType])
 	return aj, nil
 }
 
@@ -79,7 +106,7 @@ func (h *fakeHost) StopJob(ctx context.Context, id string) (*host.ActiveJob, err
 	if !j.State.Terminal() {
 		zero := 0
 		j.State, j.ExitStatus, j.EndedAt = host.StateDown, &zero, time.Now()
-		h.events = append(h.events, "stop "+j.Job.Metadata[controller.JobMetaReleaseID]+" "+j.Job.Metadata[controller.JobMetaType])
+		h.record("stop " + j.Job.Metadata[controller.JobMetaReleaseID] + " " + j.Job.Metadata[controller.JobMetaType])
 	}
 	c := *j
 	return &c, nil
@@ -120,15 +147,17 @@ func (h *fakeHost) addCount() int {
 
 // fakeCluster is a host set the test changes.
 type fakeCluster struct {
+	log     *eventLog
 	mu      sync.Mutex
 	hosts   map[string]*fakeHost
 	changed chan struct{}
 }
 
 func newFakeCluster(ids ...string) *fakeCluster {
-	c := &fakeCluster{hosts: map[string]*fakeHost{}, changed: make(chan struct{}, 1)}
+	c := &fakeCluster{log: &eventLog{}, hosts: map[string]*fakeHost{}, changed: make(chan struct{}, 1)}
 	for _, id := range ids {
 		c.hosts[id] = newFakeHost(id)
+		c.hosts[id].global = c.log
 	}
 	return c
 }
@@ -174,7 +203,7 @@ func (c *fakeCluster) live() map[string]int {
 
 // harness is a real controller on Postgres plus an app with a release.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctrl   *client.Client
 	app    *controller.App
 	art    *controller.Artifact
@@ -183,7 +212,7 @@ type harness struct {
 	logger *slog.Logger
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	pg := pgtest.New(t)
 	url := pg.NewDatabase(t)
@@ -214,14 +243,14 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +299,7 @@ func testConfig() Config {
 }
 
 // waitFor polls cond until it holds or fails the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(20 * time.Millisecond)

@@ -134,10 +134,11 @@ func TestOneByOneDeployment(t *testing.T) {
 	waitFor(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
 	h.scale(h.rel, map[string]int{"web": 2})
 	waitFor(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+	cluster.log = &eventLog{}
 	for _, id := range []string{"h1", "h2"} {
 		hst := cluster.host(id)
 		hst.mu.Lock()
-		hst.events = nil
+		hst.global = cluster.log
 		hst.mu.Unlock()
 	}
 
@@ -153,23 +154,19 @@ func TestOneByOneDeployment(t *testing.T) {
 		l := cluster.live()
 		return l[key(v2, "web")] == 2 && l[key(h.rel, "web")] == 0
 	})
-	// Never fewer than the wanted count up: each new job starts before an
-	// old one stops.
-	var events []string
-	for _, id := range []string{"h1", "h2"} {
-		hst := cluster.host(id)
-		hst.mu.Lock()
-		events = append(events, hst.events...)
-		hst.mu.Unlock()
-	}
-	starts := 0
-	for _, e := range events {
-		if e == "start "+v2.ID+" web" {
-			starts++
+	// One by one: each old job stops only after a new one started, so
+	// never fewer than the wanted count run.
+	var seq []string
+	for _, e := range cluster.log.all() {
+		switch e {
+		case "start " + v2.ID + " web":
+			seq = append(seq, "new")
+		case "stop " + h.rel.ID + " web":
+			seq = append(seq, "old")
 		}
 	}
-	if starts != 2 {
-		t.Errorf("v2 web starts = %d, want 2 (events %v)", starts, events)
+	if want := []string{"new", "old", "new", "old"}; !slices.Equal(seq, want) {
+		t.Errorf("deployment order %v, want %v", seq, want)
 	}
 }
 
@@ -245,4 +242,47 @@ func TestOnlyTheLeaderSchedules(t *testing.T) {
 	})
 	second.cancel()
 	<-second.done
+}
+
+func TestAllAtOnceDeployment(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1", "h2")
+	h.run(cluster)
+	ctx := context.Background()
+	strategy := controller.StrategyAllAtOnce
+	if _, err := h.ctrl.UpdateApp(ctx, h.app.ID, controller.AppUpdate{Strategy: &strategy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	h.scale(h.rel, map[string]int{"web": 3})
+	waitFor(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
+	v2 := h.release(h.art)
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, v2.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "deployment complete", func() bool {
+		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
+		return err == nil && latest(ds).NewReleaseID == v2.ID && latest(ds).Status == controller.DeploymentComplete
+	})
+	waitFor(t, 5*time.Second, "only v2 runs", func() bool {
+		l := cluster.live()
+		return l[key(v2, "web")] == 3 && l[key(h.rel, "web")] == 0
+	})
+	// All at once: the three new jobs start before any old one stops.
+	events := cluster.log.all()
+	startsBeforeStop := 0
+	for _, e := range events {
+		if e == "stop "+h.rel.ID+" web" {
+			break
+		}
+		if e == "start "+v2.ID+" web" {
+			startsBeforeStop++
+		}
+	}
+	if startsBeforeStop != 3 {
+		t.Errorf("%d new jobs started before the first old one stopped, want 3 (events %v)", startsBeforeStop, events)
+	}
 }

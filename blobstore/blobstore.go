@@ -1,0 +1,67 @@
+// Package blobstore holds the API types of Flynn's blob storage: the
+// metadata of a stored blob, the errors every backend reports, the rules a
+// blob path must follow, and the Backend contract that the filesystem
+// (blobstore/fs) and Postgres (blobstore/pg) stores implement. It imports
+// only the standard library so that the server, the Go client and both
+// backends share one definition.
+//
+// The HTTP API, served by blobstore/server (service "blobstore"):
+//
+//	PUT    /<path>   store the request body under path (cluster key required)
+//	GET    /<path>   the blob; Range, If-None-Match, If-Range supported
+//	HEAD   /<path>   the headers of GET without the body
+//	DELETE /<path>   remove the blob (cluster key required)
+//
+// A blob's ETag is the hex SHA-256 of its content. Writes are atomic: a
+// reader sees the old blob or the new one, never a mix, and an aborted
+// upload leaves nothing behind.
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Info describes one stored blob.
+type Info struct {
+	// Path is the blob's validated path, without the leading slash.
+	Path string `json:"path"`
+	// Size is the content length in bytes.
+	Size int64 `json:"size"`
+	// ETag is the lowercase hex SHA-256 of the content (unquoted).
+	ETag string `json:"etag"`
+	// ModTime is when this version of the blob was written.
+	ModTime time.Time `json:"modified"`
+}
+
+// Errors reported by backends and the client. Backends wrap them with
+// context; test with errors.Is.
+var (
+	// ErrNotFound means no blob is stored under the path.
+	ErrNotFound = errors.New("blob not found")
+	// ErrTooLarge means an upload went over the configured size limit.
+	ErrTooLarge = errors.New("blob too large")
+)
+
+// Backend stores blobs. It is shared by the HTTP server and the behaviour
+// suite that every implementation passes (blobstore/blobstoretest), which is
+// why it lives here rather than beside one consumer.
+//
+// Implementations validate paths themselves (ValidatePath) even though the
+// server already has, so that no caller can reach outside the store.
+type Backend interface {
+	// Put streams r into the blob at path and replaces any previous version
+	// atomically once r is drained. If reading r fails, nothing changes and
+	// the error is returned wrapped. Concurrent Puts to one path end with
+	// exactly one of them stored whole.
+	Put(ctx context.Context, path string, r io.Reader) (Info, error)
+	// Open returns the current version of the blob at path. The content stays
+	// readable as that version until it is closed, even if the blob is
+	// overwritten or deleted meanwhile. ctx bounds the whole read, not just
+	// the call.
+	Open(ctx context.Context, path string) (io.ReadSeekCloser, Info, error)
+	// Delete removes the blob at path; ErrNotFound if there is none.
+	Delete(ctx context.Context, path string) error
+}

@@ -1,0 +1,173 @@
+// Package server is the blobstore's HTTP API (see package blobstore for the
+// routes) over any blobstore.Backend, and Run, which wires a backend, the
+// listener and service discovery together for cmd/blobstore.
+//
+// Bodies stream in both directions: an upload goes from the socket through
+// the backend's hash and into storage, a download from storage to the
+// socket through http.ServeContent (which also answers Range, If-Range and
+// the conditional headers), so memory per request stays constant whatever
+// the blob's size.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/openflynn/flynn/blobstore"
+	"github.com/openflynn/flynn/pkg/authkey"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+// DefaultMaxSize is the upload limit when Options.MaxSize is zero: large
+// enough for slugs and build caches of big apps.
+const DefaultMaxSize int64 = 5 << 30
+
+// Options configures a Handler.
+type Options struct {
+	// MaxSize is the largest blob accepted, in bytes; DefaultMaxSize when 0.
+	MaxSize int64
+	// AuthKey is the cluster key that PUT and DELETE must carry; empty
+	// admits everyone (a cluster run without a key). GET and HEAD are always
+	// open, because app jobs fetch their slugs without the key.
+	AuthKey string
+}
+
+// Handler serves the blobstore HTTP API over a backend.
+type Handler struct {
+	backend blobstore.Backend
+	opts    Options
+	log     *slog.Logger
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// NewHandler returns the API handler for backend.
+func NewHandler(backend blobstore.Backend, opts Options, log *slog.Logger) *Handler {
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	return &Handler{backend: backend, opts: opts, log: log}
+}
+
+// ServeHTTP routes by method. The whole URL path is the blob path; it is
+// deliberately not run through http.ServeMux, whose cleaning would turn
+// "/a/../b" into a redirect to "/b" instead of the 400 it deserves.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var err error
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		err = h.get(w, r)
+	case http.MethodPut:
+		err = h.requireKey(h.put)(w, r)
+	case http.MethodDelete:
+		err = h.requireKey(h.delete)(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		err = httpjson.Errorf(httpjson.CodeMethodNotAllowed, "method %s not allowed", r.Method)
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+	}
+}
+
+type handlerFunc func(http.ResponseWriter, *http.Request) error
+
+func (h *Handler) requireKey(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !authkey.Valid(r, h.opts.AuthKey) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="flynn"`)
+			return httpjson.Errorf(httpjson.CodeUnauthorized, "missing or wrong cluster key")
+		}
+		return next(w, r)
+	}
+}
+
+func (h *Handler) put(w http.ResponseWriter, r *http.Request) error {
+	p, err := blobstore.CleanPath(r.URL.Path)
+	if err != nil {
+		return err
+	}
+	if r.ContentLength > h.opts.MaxSize {
+		return fmt.Errorf("content length %d: %w", r.ContentLength, blobstore.ErrTooLarge)
+	}
+	start := time.Now()
+	body := http.MaxBytesReader(w, r.Body, h.opts.MaxSize)
+	info, err := h.backend.Put(r.Context(), p, body)
+	if err != nil {
+		return err
+	}
+	h.log.Info("blob stored", "path", p, "size", info.Size, "etag", info.ETag, "duration", time.Since(start))
+	w.Header().Set("ETag", quoteETag(info.ETag))
+	// 200 rather than 201 for new blobs too: a backend cannot tell creation
+	// from replacement without racing a concurrent writer, and clients only
+	// need to know the blob is stored.
+	httpjson.Write(w, http.StatusOK, info)
+	return nil
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
+	p, err := blobstore.CleanPath(r.URL.Path)
+	if err != nil {
+		return err
+	}
+	content, info, err := h.backend.Open(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	defer content.Close()
+	hdr := w.Header()
+	hdr.Set("ETag", quoteETag(info.ETag))
+	// Blobs are opaque bytes; naming a fixed type keeps ServeContent from
+	// sniffing the content.
+	hdr.Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, "", info.ModTime, content)
+	return nil
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
+	p, err := blobstore.CleanPath(r.URL.Path)
+	if err != nil {
+		return err
+	}
+	if err := h.backend.Delete(r.Context(), p); err != nil {
+		return err
+	}
+	h.log.Info("blob deleted", "path", p)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// writeError maps backend and validation errors to API errors, in one
+// place; anything unexpected is logged and sent as a bare 500.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		pathErr  *blobstore.PathError
+		tooLarge *http.MaxBytesError
+		apiErr   *httpjson.Error
+	)
+	switch {
+	case errors.As(err, &apiErr):
+	case errors.As(err, &pathErr):
+		apiErr = httpjson.ValidationError("path", "%s", pathErr.Reason)
+	case errors.Is(err, blobstore.ErrNotFound):
+		apiErr = httpjson.NotFound("no blob at %s", r.URL.Path)
+	case errors.Is(err, blobstore.ErrTooLarge), errors.As(err, &tooLarge):
+		apiErr = httpjson.Errorf(httpjson.CodeRequestTooLarge, "blob is larger than the limit of %d bytes", h.opts.MaxSize)
+	case errors.Is(err, io.ErrUnexpectedEOF), r.Context().Err() != nil:
+		// The client went away mid-upload or mid-request: its fault, and
+		// probably nobody reads the reply.
+		h.log.Info("request aborted", "method", r.Method, "path", r.URL.Path, "err", err)
+		apiErr = httpjson.ValidationError("", "request aborted: %v", err)
+	default:
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		httpjson.WriteError(w, err) // a generic 500: internals stay in the log
+		return
+	}
+	httpjson.WriteError(w, apiErr)
+}
+
+func quoteETag(etag string) string { return `"` + etag + `"` }

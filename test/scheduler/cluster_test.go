@@ -1,0 +1,263 @@
+// Package scheduler_test runs the scheduler against real components: a
+// flynn-host daemon on the real Docker engine, discoverd on embedded etcd,
+// the controller on Postgres and the router, all in this process on
+// loopback.
+package scheduler_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	dockerclient "github.com/docker/docker/client"
+
+	"github.com/openflynn/flynn/controller"
+	ctrlclient "github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/controller/scheduler"
+	ctrlserver "github.com/openflynn/flynn/controller/server"
+	"github.com/openflynn/flynn/discoverd/discoverdtest"
+	"github.com/openflynn/flynn/host"
+	hostclient "github.com/openflynn/flynn/host/client"
+	"github.com/openflynn/flynn/host/daemon"
+	"github.com/openflynn/flynn/host/hosttest"
+	hostserver "github.com/openflynn/flynn/host/server"
+	"github.com/openflynn/flynn/pkg/pgtest"
+	"github.com/openflynn/flynn/router/controllerroutes"
+	"github.com/openflynn/flynn/router/discoverdbackends"
+	routerserver "github.com/openflynn/flynn/router/server"
+)
+
+const key = "cluster-key"
+
+// cluster is a one-host cluster running in the test process.
+type cluster struct {
+	t      testing.TB
+	docker *dockerclient.Client
+	image  string
+	hostID string
+	host   *hostclient.Client
+	ctrl   *ctrlclient.Client
+	router string // http://127.0.0.1:port
+	logger *slog.Logger
+}
+
+func logger(t testing.TB) *slog.Logger {
+	if os.Getenv("FLYNN_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// background runs fn until the test ends, then cancels it and waits.
+func background(t testing.TB, fn func(ctx context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && ctx.Err() == nil {
+			t.Errorf("background component: %v", err)
+		}
+	})
+}
+
+func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
+	docker := hosttest.Docker(t)
+	c := &cluster{t: t, docker: docker, image: hosttest.Build(t, docker), logger: logger(t)}
+	ctx := context.Background()
+
+	// discoverd
+	d := discoverdtest.New(t, discoverdtest.Options{Key: key})
+
+	// controller on a fresh Postgres
+	pg := pgtest.New(t)
+	store, err := postgres.Open(ctx, pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	srv, err := ctrlserver.New(store, ctrlserver.Options{AuthKey: key, Logger: c.logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); srv.Close() })
+	c.ctrl = ctrlclient.New(hs.URL, key)
+
+	// flynn-host on Docker, with a port range of its own
+	c.hostID = fmt.Sprintf("schedtest%d", os.Getpid())
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	base := 40000 + (os.Getpid()%200)*50
+	state := t.TempDir()
+	t.Cleanup(c.removeContainers) // runs last: after the daemon stopped
+	background(t, func(ctx context.Context) error {
+		return hostserver.Run(ctx, hostserver.Config{
+			Daemon: daemon.Config{
+				HostID: c.hostID, ExternalIP: "127.0.0.1", StateDir: state,
+				PortMin: base, PortMax: base + 49,
+				Labels:        map[string]string{hosttest.Label: "true"},
+				CheckInterval: 50 * time.Millisecond,
+			},
+			Listen: apiAddr, ClusterKey: key, DiscoverdURL: d.URL, DiscoverdTTL: 3 * time.Second,
+		}, c.logger.With("component", "host"))
+	})
+	c.host = hostclient.New("http://"+apiAddr, key)
+	t.Cleanup(c.stopJobs) // runs before the daemon stops
+
+	// router: routes from the controller, backends from discoverd
+	rt, err := routerserver.New(routerserver.Config{HTTPAddr: "127.0.0.1:0"},
+		controllerroutes.New(hs.URL, key, c.logger), discoverdbackends.New(d.Client()), c.logger.With("component", "router"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	background(t, rt.Run)
+	c.router = "http://" + rt.HTTPAddr().String()
+
+	// scheduler, leading alone
+	dc := d.Client()
+	background(t, func(ctx context.Context) error {
+		hosts, err := scheduler.WatchHosts(ctx, dc, key, c.logger)
+		if err != nil {
+			return err
+		}
+		return scheduler.New(schedCfg, c.ctrl, hosts, c.logger.With("component", "scheduler")).Run(ctx)
+	})
+	waitFor(t, 20*time.Second, "host registered and answering", func() bool {
+		_, err := c.host.Status(ctx)
+		return err == nil
+	})
+	return c
+}
+
+// stopJobs stops every job on the host, so nothing outlives the test.
+func (c *cluster) stopJobs() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jobs, err := c.host.ListJobs(ctx)
+	if err != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		if !j.State.Terminal() {
+			wg.Add(1)
+			go func() { defer wg.Done(); _, _ = c.host.StopJob(ctx, j.Job.ID) }()
+		}
+	}
+	wg.Wait()
+}
+
+// removeContainers removes the containers of this test's host.
+func (c *cluster) removeContainers() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	list, err := c.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", daemon.LabelHostID+"="+c.hostID))})
+	if err != nil {
+		return
+	}
+	for _, ct := range list {
+		_ = c.docker.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true})
+	}
+}
+
+// app creates an app with a route and returns it with its first release.
+func (c *cluster) app(name string) (*controller.App, *controller.Artifact) {
+	ctx := context.Background()
+	app := &controller.App{Name: name}
+	must(c.t, c.ctrl.CreateApp(ctx, app))
+	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: c.image}
+	must(c.t, c.ctrl.CreateArtifact(ctx, art))
+	must(c.t, c.ctrl.CreateRoute(ctx, app.ID, &controller.Route{Type: "http", Domain: name + ".test", Service: name + "-web"}))
+	return app, art
+}
+
+func (c *cluster) release(app *controller.App, art *controller.Artifact, cmd []string, env map[string]string) *controller.Release {
+	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Env: env,
+		Processes: map[string]controller.ProcessType{"web": {Cmd: cmd}}}
+	must(c.t, c.ctrl.CreateRelease(context.Background(), rel))
+	return rel
+}
+
+// upJobs returns the host's live jobs of a release that are up.
+func (c *cluster) upJobs(rel *controller.Release) []*host.ActiveJob {
+	jobs, err := c.host.ListJobs(context.Background())
+	if err != nil {
+		return nil
+	}
+	var up []*host.ActiveJob
+	for _, j := range jobs {
+		if j.State == host.StateUp && j.Job.Metadata[controller.JobMetaReleaseID] == rel.ID {
+			up = append(up, j)
+		}
+	}
+	return up
+}
+
+// get asks the router for the app and returns status and body.
+func (c *cluster) get(domain string) (int, string, error) {
+	req, _ := http.NewRequest("GET", c.router+"/", nil)
+	req.Host = domain
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
+}
+
+func (c *cluster) latestDeployment(app *controller.App) *controller.Deployment {
+	ds, err := c.ctrl.Deployments(context.Background(), app.ID)
+	if err != nil || len(ds) == 0 {
+		return nil
+	}
+	latest := ds[0]
+	for _, d := range ds[1:] {
+		if d.CreatedAt.After(latest.CreatedAt) {
+			latest = d
+		}
+	}
+	return latest
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not true after %s", what, within)
+		}
+		<-tick.C
+	}
+	return time.Since(start)
+}
