@@ -46,7 +46,7 @@ tidy:
 ## test: install what is missing, start Docker, check, build, then run every
 ## test (unit and integration) with the race detector.
 test: deps dockerd check build
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## test-unit: hermetic tests only (no Docker, Postgres or etcd).
 test-unit:

@@ -75,6 +75,9 @@ func (s *Server) routes() http.Handler {
 	r.POST("/apps/:id/jobs", s.handle(s.runJob))
 	r.GET("/apps/:id/jobs/:job_id", s.handle(s.getJob))
 	r.PUT("/apps/:id/jobs/:job_id", s.handle(s.putJob))
+	// A job's log from its host: JSON lines (host.LogLine); ?follow=true
+	// keeps it open until the job ends, ?tail=N starts with the last N lines.
+	r.GET("/apps/:id/jobs/:job_id/log", s.handle(s.jobLog))
 
 	// Routes. GET /routes lists every app's, for the router.
 	r.GET("/routes", s.handle(s.listAllRoutes))

@@ -1,0 +1,415 @@
+package gitreceive
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/url"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/random"
+	"github.com/openflynn/flynn/slugbuilder"
+)
+
+// Metadata keys on build jobs.
+const (
+	BuildMetaAppID   = "flynn.build.app-id"
+	BuildMetaAppName = "flynn.build.app-name"
+	BuildMetaCommit  = "flynn.build.commit"
+)
+
+// builder runs the build and release of a push.
+type builder struct {
+	cfg Config
+	c   *client.Client
+	log *slog.Logger
+
+	mu              sync.Mutex
+	builderRelease  string // release of cfg.BuilderApp running cfg.SlugbuilderImage
+	runnerArtifact  string // artifact of cfg.SlugrunnerImage
+	deployPollEvery time.Duration
+}
+
+func newBuilder(cfg Config, c *client.Client, log *slog.Logger) *builder {
+	return &builder{cfg: cfg, c: c, log: log, deployPollEvery: 200 * time.Millisecond}
+}
+
+// deployedBranches are the branches a push deploys, in order of preference.
+var deployedBranches = []string{"refs/heads/main", "refs/heads/master"}
+
+// run handles the ref updates of one push and returns the hook's exit
+// status: 0 lets git update the refs, anything else rejects the push.
+func (b *builder) run(ctx context.Context, p *push, updates []refUpdate, gitEnv map[string]string, out io.Writer) int {
+	var deploy *refUpdate
+	for _, name := range deployedBranches {
+		for i, u := range updates {
+			if u.Ref == name && u.New != zeroSHA && deploy == nil {
+				deploy = &updates[i]
+			}
+		}
+	}
+	for _, u := range updates {
+		short := strings.TrimPrefix(strings.TrimPrefix(u.Ref, "refs/heads/"), "refs/tags/")
+		switch {
+		case deploy != nil && u.Ref == deploy.Ref:
+		case u.New == zeroSHA:
+			fmt.Fprintf(out, "-----> Deleting %s (the running release is not affected)\n", short)
+		case slices.Contains(deployedBranches, u.Ref):
+			fmt.Fprintf(out, "-----> Storing %s; only %s is deployed in this push\n", short, strings.TrimPrefix(deploy.Ref, "refs/heads/"))
+		default:
+			fmt.Fprintf(out, "-----> Storing %s; only pushes to main or master are deployed\n", short)
+		}
+	}
+	if deploy == nil {
+		return 0
+	}
+	start := time.Now()
+	log := p.log.With("commit", deploy.New)
+	if err := b.buildAndDeploy(ctx, p, deploy.New, gitEnv, out, log); err != nil {
+		if ctx.Err() != nil {
+			log.Info("push cancelled: the client went away")
+			return 1
+		}
+		fmt.Fprintf(out, " !     %v\n", err)
+		log.Info("push failed", "err", err, "took", time.Since(start).Round(time.Millisecond))
+		return 1
+	}
+	log.Info("push deployed", "took", time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// userError is a failure whose message is meant for the person pushing.
+type userError struct{ msg string }
+
+func (e *userError) Error() string { return e.msg }
+
+func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gitEnv map[string]string, out io.Writer, log *slog.Logger) error {
+	app := p.app
+	prev, err := b.c.AppRelease(ctx, app.ID)
+	if httpjson.IsNotFound(err) {
+		prev = nil
+	} else if err != nil {
+		return b.internal(log, "read the app's release", err)
+	}
+	fmt.Fprintf(out, "-----> Building %s...\n", app.Name)
+	types, err := b.build(ctx, p, commit, prev, gitEnv, out, log)
+	if err != nil {
+		return err
+	}
+
+	artifactID, err := b.slugrunnerArtifact(ctx)
+	if err != nil {
+		return b.internal(log, "create the artifact", err)
+	}
+	rel := &controller.Release{
+		AppID:      app.ID,
+		ArtifactID: artifactID,
+		Env:        map[string]string{},
+		Processes:  map[string]controller.ProcessType{},
+		Meta:       map[string]string{"git": "true", "commit": commit},
+	}
+	if prev != nil {
+		maps.Copy(rel.Env, prev.Env)
+	}
+	rel.Env["SLUG_URL"] = types.slugURL
+	for name := range types.processes {
+		// slugrunner resolves the command from the slug's Procfile or the
+		// buildpack's defaults. A web type gets no explicit ports: the
+		// scheduler gives web a port and the <app>-web service.
+		rel.Processes[name] = controller.ProcessType{Cmd: []string{"start", name}}
+	}
+	if err := b.c.CreateRelease(ctx, rel); err != nil {
+		return b.internal(log, "create the release", err)
+	}
+	fmt.Fprintf(out, "-----> Deploying release %s (process types: %s)...\n", controller.ReleaseVersion(rel.Version), typeList(types.processes))
+	d, err := b.c.Deploy(ctx, app.ID, rel.ID)
+	if err != nil {
+		return b.internal(log, "deploy", err)
+	}
+	if err := b.waitDeployment(ctx, app.ID, d); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "=====> Application deployed\n")
+	return nil
+}
+
+// internal logs a failure the user cannot act on and reports it briefly.
+func (b *builder) internal(log *slog.Logger, what string, err error) error {
+	log.Error("push: "+what, "err", err)
+	var apiErr *httpjson.Error
+	if httpjson.IsCode(err, httpjson.CodeValidation) && asAPIError(err, &apiErr) {
+		return &userError{fmt.Sprintf("could not %s: %s", what, apiErr.Message)}
+	}
+	return &userError{fmt.Sprintf("could not %s (see gitreceive's log)", what)}
+}
+
+func typeList(types map[string]string) string {
+	names := slices.Sorted(maps.Keys(types))
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// buildResult is what a successful build produced.
+type buildResult struct {
+	slugURL   string
+	processes map[string]string
+}
+
+// build runs the slugbuilder job with the commit's tree on its stdin,
+// relays its output line by line and returns its process types.
+func (b *builder) build(ctx context.Context, p *push, commit string, prev *controller.Release, gitEnv map[string]string, out io.Writer, log *slog.Logger) (*buildResult, error) {
+	relID, err := b.slugbuilderRelease(ctx)
+	if err != nil {
+		return nil, b.internal(log, "prepare the build", err)
+	}
+	slugPath := fmt.Sprintf("/apps/%s/slug-%s.tgz", p.app.ID, random.UUID())
+	cachePath := fmt.Sprintf("/apps/%s/cache.tgz", p.app.ID)
+	env := map[string]string{}
+	if prev != nil {
+		maps.Copy(env, prev.Env) // the app's config vars, for the buildpacks
+	}
+	delete(env, "SLUG_URL")
+	env["SLUG_PUT_URL"] = b.blobURL(slugPath, true)
+	env["CACHE_URL"] = b.blobURL(cachePath, true)
+	env["SOURCE_VERSION"] = commit
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	job, err := b.c.RunJobAttached(ctx, b.cfg.BuilderApp, &controller.NewJob{
+		ReleaseID: relID,
+		Env:       env,
+		Meta:      map[string]string{BuildMetaAppID: p.app.ID, BuildMetaAppName: p.app.Name, BuildMetaCommit: commit},
+	})
+	if err != nil {
+		return nil, b.internal(log, "start the build", err)
+	}
+	defer job.Close()
+	stop := context.AfterFunc(ctx, func() { job.Close() })
+	defer stop()
+	log = log.With("build.job", job.JobID)
+	log.Info("build started")
+
+	// The tree goes to the job's stdin while its output comes back. The
+	// sender may be blocked writing to the job: closing the job (deferred
+	// above: it runs after cancelTar and before wg.Wait) frees it.
+	tarCtx, cancelTar := context.WithCancel(ctx)
+	defer cancelTar()
+	fw := &frameWriter{w: job}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := b.sendTree(tarCtx, p.repo, commit, gitEnv, fw); err != nil && tarCtx.Err() == nil {
+			log.Warn("send the tree to the build", "err", err)
+		}
+	}()
+
+	var types map[string]string
+	lines := &lineWriter{out: out, hide: func(line string) bool {
+		if t, ok := slugbuilder.ParseProcessTypesLine(line); ok {
+			types = t
+			return true
+		}
+		return false
+	}}
+	errLines := &lineWriter{out: out}
+	status := -1
+	for status < 0 {
+		f, err := host.ReadFrame(job)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			lines.flush()
+			errLines.flush()
+			log.Error("build stream broke", "err", err)
+			return nil, &userError{"Build failed: lost the connection to the build job"}
+		}
+		switch f.Type {
+		case host.FrameStdout:
+			lines.write(f.Payload)
+		case host.FrameStderr:
+			errLines.write(f.Payload)
+		case host.FrameExit:
+			status, _ = host.ParseExit(f.Payload)
+			if status < 0 {
+				status = 255
+			}
+		case host.FrameError:
+			lines.flush()
+			errLines.flush()
+			log.Error("build job error", "err", string(f.Payload))
+			return nil, &userError{"Build failed: " + string(f.Payload)}
+		}
+	}
+	lines.flush()
+	errLines.flush()
+	cancelTar()
+	if status != 0 {
+		log.Info("build failed", "exit", status)
+		return nil, &userError{"Build failed"}
+	}
+	if types == nil {
+		return nil, &userError{"Build failed: the build reported no process types"}
+	}
+	return &buildResult{slugURL: b.blobURL(slugPath, false), processes: types}, nil
+}
+
+// sendTree writes `git archive` of commit to the job's stdin, then its end.
+func (b *builder) sendTree(ctx context.Context, repo, commit string, gitEnv map[string]string, fw *frameWriter) error {
+	cmd := exec.CommandContext(ctx, b.cfg.GitPath, "archive", "--format=tar", commit)
+	cmd.Dir = repo
+	cmd.Env = append([]string{"GIT_DIR=" + repo, "HOME=" + b.cfg.StateDir, "GIT_CONFIG_NOSYSTEM=1"}, envList(gitEnv)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	var werr error
+	for {
+		n, err := stdout.Read(buf)
+		if n > 0 && werr == nil {
+			werr = fw.write(host.FrameStdin, buf[:n])
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("git archive: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	if werr != nil {
+		return werr
+	}
+	return fw.write(host.FrameStdinEOF, nil)
+}
+
+func envList(m map[string]string) []string {
+	var env []string
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// blobURL is the blobstore URL of path, with the upload credentials when
+// withKey.
+func (b *builder) blobURL(path string, withKey bool) string {
+	u, err := url.Parse(strings.TrimRight(b.cfg.BlobstoreURL, "/") + path)
+	if err != nil {
+		return strings.TrimRight(b.cfg.BlobstoreURL, "/") + path
+	}
+	if withKey && b.cfg.BlobstoreKey != "" {
+		u.User = url.UserPassword("flynn", b.cfg.BlobstoreKey)
+	}
+	return u.String()
+}
+
+// slugbuilderRelease returns the builder app's release that runs the
+// slugbuilder image, creating the app, artifact and release on first use.
+func (b *builder) slugbuilderRelease(ctx context.Context) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.builderRelease != "" {
+		return b.builderRelease, nil
+	}
+	app, err := b.c.App(ctx, b.cfg.BuilderApp)
+	if httpjson.IsNotFound(err) {
+		app = &controller.App{Name: b.cfg.BuilderApp}
+		if err = b.c.CreateApp(ctx, app); httpjson.IsCode(err, httpjson.CodeObjectExists) {
+			app, err = b.c.App(ctx, b.cfg.BuilderApp)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("builder app %s: %w", b.cfg.BuilderApp, err)
+	}
+	if rel, err := b.c.AppRelease(ctx, app.ID); err == nil {
+		if art, err := b.c.Artifact(ctx, rel.ArtifactID); err == nil && art.URI == b.cfg.SlugbuilderImage {
+			b.builderRelease = rel.ID
+			return rel.ID, nil
+		}
+	}
+	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: b.cfg.SlugbuilderImage}
+	if err := b.c.CreateArtifact(ctx, art); err != nil {
+		return "", fmt.Errorf("slugbuilder artifact: %w", err)
+	}
+	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID}
+	if err := b.c.CreateRelease(ctx, rel); err != nil {
+		return "", fmt.Errorf("slugbuilder release: %w", err)
+	}
+	// No process types: the deployment is complete at once and runs nothing.
+	if _, err := b.c.SetAppRelease(ctx, app.ID, rel.ID); err != nil {
+		return "", fmt.Errorf("set the slugbuilder release: %w", err)
+	}
+	b.builderRelease = rel.ID
+	return rel.ID, nil
+}
+
+// slugrunnerArtifact returns the artifact of the slugrunner image, created
+// once per process.
+func (b *builder) slugrunnerArtifact(ctx context.Context) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.runnerArtifact != "" {
+		return b.runnerArtifact, nil
+	}
+	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: b.cfg.SlugrunnerImage}
+	if err := b.c.CreateArtifact(ctx, art); err != nil {
+		return "", err
+	}
+	b.runnerArtifact = art.ID
+	return art.ID, nil
+}
+
+// waitDeployment polls a deployment until the scheduler has finished it.
+func (b *builder) waitDeployment(ctx context.Context, appID string, d *controller.Deployment) error {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.DeployTimeout)
+	defer cancel()
+	t := time.NewTicker(b.deployPollEvery)
+	defer t.Stop()
+	for {
+		switch d.Status {
+		case controller.DeploymentComplete:
+			return nil
+		case controller.DeploymentFailed:
+			msg := "Deploy failed"
+			if d.Error != "" {
+				msg += ": " + d.Error
+			}
+			return &userError{msg}
+		}
+		select {
+		case <-ctx.Done():
+			if errorsIsDeadline(ctx) {
+				return &userError{fmt.Sprintf("Deploy failed: not finished after %s (status %s)", b.cfg.DeployTimeout, d.Status)}
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+		next, err := b.c.Deployment(ctx, appID, d.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			return &userError{fmt.Sprintf("Deploy failed: cannot read the deployment: %v", err)}
+		}
+		d = next
+	}
+}

@@ -1,0 +1,489 @@
+package gitreceive_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/controller/server"
+	"github.com/openflynn/flynn/gitreceive"
+	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/pgtest"
+	"github.com/openflynn/flynn/pkg/random"
+	"github.com/openflynn/flynn/pkg/testdeps"
+)
+
+// The test binary doubles as the pre-receive hook: git runs it with the
+// server's variables set.
+func TestMain(m *testing.M) {
+	if gitreceive.IsHook(os.Getenv) {
+		os.Exit(gitreceive.RunHook(os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+	}
+	code := m.Run()
+	if shared.srv != nil {
+		shared.srv.Stop()
+	}
+	os.Exit(code)
+}
+
+var shared struct {
+	once sync.Once
+	srv  *pgtest.Server
+	err  error
+}
+
+const (
+	controllerKey    = "test-controller-key"
+	slugbuilderImage = "flynn/slugbuilder:test"
+	slugrunnerImage  = "flynn/slugrunner:test"
+	blobstoreURL     = "http://blobstore.test"
+)
+
+// harness is a real controller (pgtest) whose job runner runs fakeBuild
+// scripts, a fake scheduler that finishes deployments, and gitreceive.
+type harness struct {
+	t       *testing.T
+	client  *client.Client
+	runner  *fakeRunner
+	sshAddr string
+	keyFile string
+	home    string
+	// failDeploys makes the fake scheduler fail deployments.
+	failDeploys bool
+	mu          sync.Mutex
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	testdeps.Short(t)
+	testdeps.LookPath(t, "git")
+	testdeps.LookPath(t, "ssh")
+	if _, err := pgtest.BinDir(); err != nil {
+		testdeps.Missing(t, "postgresql server", err)
+	}
+	shared.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shared.srv, shared.err = pgtest.Start(ctx)
+	})
+	if shared.err != nil {
+		t.Fatalf("start postgres: %v", shared.err)
+	}
+	ctx := t.Context()
+	dbURL, err := shared.srv.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if os.Getenv("GITRECEIVE_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	runner := newFakeRunner(t)
+	srv, err := server.New(store, server.Options{AuthKey: controllerKey, Logger: logger, Runner: runner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	h := &harness{t: t, client: client.New(hs.URL, controllerKey), runner: runner, home: t.TempDir()}
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		stopBG()
+		wg.Wait()
+		runner.wait()
+		hs.CloseClientConnections()
+		hs.Close()
+		srv.Close()
+		store.Close()
+	})
+	h.startFakeScheduler(bg, &wg)
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gr, err := gitreceive.New(gitreceive.Config{
+		StateDir:         t.TempDir(),
+		ControllerURL:    hs.URL,
+		ControllerKey:    controllerKey,
+		BlobstoreURL:     blobstoreURL,
+		SlugbuilderImage: slugbuilderImage,
+		SlugrunnerImage:  slugrunnerImage,
+		HookCommand:      []string{exe},
+		DeployTimeout:    30 * time.Second,
+	}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sshAddr = ln.Addr().String()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := gr.Serve(bg, ln); err != nil {
+			t.Errorf("gitreceive: %v", err)
+		}
+	}()
+	h.keyFile = h.newKey(true)
+	return h
+}
+
+// startFakeScheduler completes (or fails) every new pending deployment.
+func (h *harness) startFakeScheduler(ctx context.Context, wg *sync.WaitGroup) {
+	events, err := h.client.StreamEvents(ctx, controller.EventFilter{ObjectTypes: []string{controller.ObjectTypeDeployment}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for e := range events {
+			var d controller.Deployment
+			if e.Op != controller.OpCreate || json.Unmarshal(e.Data, &d) != nil || d.Status != controller.DeploymentPending {
+				continue
+			}
+			u := controller.DeploymentUpdate{Status: controller.DeploymentComplete}
+			h.mu.Lock()
+			if h.failDeploys {
+				u = controller.DeploymentUpdate{Status: controller.DeploymentFailed, Error: "web job crashed"}
+			}
+			h.mu.Unlock()
+			_, _ = h.client.UpdateDeployment(ctx, d.AppID, d.ID, u)
+		}
+	}()
+}
+
+// newKey writes a new SSH key for the git client; known adds it to the
+// controller.
+func (h *harness) newKey(known bool) string {
+	h.t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, "test")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	path := filepath.Join(h.t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	if known {
+		sshPub, err := gossh.NewPublicKey(pub)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if _, err := h.client.CreateKey(h.t.Context(), string(gossh.MarshalAuthorizedKey(sshPub))); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return path
+}
+
+func (h *harness) createApp(name string) *controller.App {
+	h.t.Helper()
+	app := &controller.App{Name: name}
+	if err := h.client.CreateApp(h.t.Context(), app); err != nil {
+		h.t.Fatal(err)
+	}
+	return app
+}
+
+// remote is the git URL of an app.
+func (h *harness) remote(app string) string {
+	host, port, _ := net.SplitHostPort(h.sshAddr)
+	return fmt.Sprintf("ssh://git@%s:%s/%s.git", host, port, app)
+}
+
+// workdir is a local git repository.
+type workdir struct {
+	h   *harness
+	dir string
+	key string
+}
+
+func (h *harness) newWorkdir(app string) *workdir {
+	h.t.Helper()
+	w := &workdir{h: h, dir: h.t.TempDir(), key: h.keyFile}
+	w.git("init", "--quiet", "--initial-branch=main")
+	w.git("remote", "add", "flynn", h.remote(app))
+	return w
+}
+
+func (w *workdir) env() []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + w.h.home,
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com",
+		"GIT_SSH_COMMAND=ssh -i " + w.key + " -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=no -o LogLevel=INFO",
+	}
+}
+
+func (w *workdir) git(args ...string) string {
+	w.h.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = w.dir
+	cmd.Env = w.env()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		w.h.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// commit writes files and commits them.
+func (w *workdir) commit(msg string, files map[string]string) string {
+	w.h.t.Helper()
+	for name, content := range files {
+		p := filepath.Join(w.dir, name)
+		if content == "" {
+			os.Remove(p)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			w.h.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			w.h.t.Fatal(err)
+		}
+	}
+	w.git("add", "-A")
+	w.git("commit", "--quiet", "--allow-empty", "-m", msg)
+	return strings.TrimSpace(w.git("rev-parse", "HEAD"))
+}
+
+// pushCmd returns `git push flynn <args>` ready to start, in its own
+// process group so a test can hang up like Ctrl-C does.
+func (w *workdir) pushCmd(out *syncBuffer, args ...string) *exec.Cmd {
+	cmd := exec.Command("git", append([]string{"push", "--progress", "flynn"}, args...)...)
+	cmd.Dir = w.dir
+	cmd.Env = w.env()
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// push runs git push and returns its output, how long it took and its
+// error.
+func (w *workdir) push(args ...string) (string, time.Duration, error) {
+	w.h.t.Helper()
+	var out syncBuffer
+	start := time.Now()
+	err := w.pushCmd(&out, args...).Run()
+	return out.String(), time.Since(start), err
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// fakeBuild stands in for slugbuilder: it unpacks the tree from stdin,
+// fails when the app has fail.txt, hangs while it has hang.txt, waits for
+// $GATE_DIR/open when it has gate.txt, and reports the Procfile's types.
+const fakeBuild = `set -e
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+tar -x -C "$d"
+echo "-----> Fake buildpack app detected"
+if [ -f "$d/fail.txt" ]; then echo " !     $(cat "$d/fail.txt")"; exit 1; fi
+if [ -f "$d/hang.txt" ]; then echo "-----> Hanging"; while :; do sleep 0.05; done; fi
+if [ -f "$d/gate.txt" ]; then echo "-----> At the gate"; while [ ! -f "$GATE_DIR/open" ]; do sleep 0.02; done; fi
+echo "-----> Compiled $(find "$d" -type f | wc -l | tr -d ' ') files" >&2
+types=$(sed -n 's/^\([a-z0-9]*\):.*/"\1":"x"/p' "$d/Procfile" 2>/dev/null | paste -sd, -)
+printf 'FLYNN_PROCESS_TYPES {%s}\n' "$types"
+`
+
+// fakeRunner is the controller's JobRunner: attached jobs run fakeBuild
+// with sh, speaking the host's frame protocol.
+type fakeRunner struct {
+	t       *testing.T
+	gateDir string
+	wg      sync.WaitGroup
+
+	mu        sync.Mutex
+	specs     []*server.JobSpec
+	active    int
+	maxActive int
+	cancelled int
+	finished  int
+}
+
+var _ server.JobRunner = (*fakeRunner)(nil)
+
+func newFakeRunner(t *testing.T) *fakeRunner { return &fakeRunner{t: t, gateDir: t.TempDir()} }
+
+func (f *fakeRunner) wait() { f.wg.Wait() }
+
+func (f *fakeRunner) RunJob(context.Context, *server.JobSpec) (*controller.Job, error) {
+	return nil, fmt.Errorf("fake runner: only attached jobs")
+}
+
+func (f *fakeRunner) RunAttached(_ context.Context, spec *server.JobSpec) (*controller.Job, io.ReadWriteCloser, error) {
+	env := []string{"PATH=" + os.Getenv("PATH"), "GATE_DIR=" + f.gateDir}
+	for k, v := range spec.Env {
+		env = append(env, k+"="+v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "sh", "-c", fakeBuild)
+	cmd.Env = env
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	f.mu.Lock()
+	f.specs = append(f.specs, spec)
+	f.active++
+	f.maxActive = max(f.maxActive, f.active)
+	id := fmt.Sprintf("host1-%s", random.UUID())
+	f.mu.Unlock()
+
+	ours, theirs := net.Pipe()
+	fw := &lockedFrames{w: ours}
+	detached := make(chan struct{})
+	f.wg.Add(1)
+	go func() { // client → job
+		defer f.wg.Done()
+		defer close(detached)
+		for {
+			fr, err := host.ReadFrame(ours)
+			if err != nil {
+				cancel() // the client detached: stop the job, as the host does
+				return
+			}
+			switch fr.Type {
+			case host.FrameStdin:
+				_, _ = stdin.Write(fr.Payload)
+			case host.FrameStdinEOF:
+				stdin.Close()
+			}
+		}
+	}()
+	f.wg.Add(1)
+	go func() { // job → client
+		defer f.wg.Done()
+		var copies sync.WaitGroup
+		copies.Add(2)
+		go func() { defer copies.Done(); fw.copy(host.FrameStdout, stdout) }()
+		go func() { defer copies.Done(); fw.copy(host.FrameStderr, stderr) }()
+		copies.Wait()
+		err := cmd.Wait()
+		status := 0
+		if exit, ok := err.(*exec.ExitError); ok {
+			status = exit.ExitCode()
+		}
+		f.mu.Lock()
+		f.active--
+		if ctx.Err() != nil {
+			f.cancelled++
+		} else {
+			f.finished++
+		}
+		f.mu.Unlock()
+		_ = fw.write(host.FrameExit, host.ExitPayload(status))
+		ours.Close()
+		<-detached
+		cancel()
+	}()
+	return &controller.Job{ID: id, HostID: "host1", State: controller.JobStateStarting}, theirs, nil
+}
+
+func (f *fakeRunner) stats() (started, active, maxActive, cancelled, finished int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.specs), f.active, f.maxActive, f.cancelled, f.finished
+}
+
+func (f *fakeRunner) lastSpec() *server.JobSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.specs) == 0 {
+		return nil
+	}
+	return f.specs[len(f.specs)-1]
+}
+
+type lockedFrames struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedFrames) write(t host.FrameType, p []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return host.WriteFrame(l.w, t, p)
+}
+
+func (l *lockedFrames) copy(t host.FrameType, r io.Reader) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && l.write(t, buf[:n]) != nil {
+			_, _ = io.Copy(io.Discard, r)
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
