@@ -23,8 +23,8 @@ import (
 // /host/attach, so that it starts only once attached, and returns the raw
 // attach stream (host.Frame framing) for the controller to pass through.
 // The job's stdin is open: the caller sends FrameStdin and FrameStdinEOF.
-// The stream is closed when ctx ends; closing it detaches and stops the
-// job (waiting at most a few seconds for the host to confirm).
+// The stream is closed when ctx ends; the host stops a job whose attach
+// client went away.
 func (r *Runner) RunAttached(ctx context.Context, spec *server.JobSpec) (*controller.Job, io.ReadWriteCloser, error) {
 	h, err := r.pickHost(ctx)
 	if err != nil {
@@ -35,17 +35,6 @@ func (r *Runner) RunAttached(ctx context.Context, spec *server.JobSpec) (*contro
 	stream, err := attachRaw(ctx, h.client.URL(), r.key, &host.AttachRequest{Job: job, Stdin: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("host %s: attach: %w", h.id, err)
-	}
-	// The host stops a job its attach created only once the job's output
-	// ends, so a client that goes away (a cancelled build) would leave it
-	// running: stop it explicitly on detach. For a job that has already
-	// exited this is one quick request.
-	stream.afterClose = func() {
-		sctx, cancel := context.WithTimeout(context.Background(), r.stopTimeout)
-		defer cancel()
-		if _, err := h.client.StopJob(sctx, job.ID); err != nil && sctx.Err() == nil && !httpjson.IsNotFound(err) {
-			r.log.Warn("stop detached job", "job.id", job.ID, "host.id", h.id, "err", err)
-		}
 	}
 	r.log.Info("one-off job placed attached", "job.id", job.ID, "host.id", h.id, "app.id", spec.Job.AppID)
 	return &controller.Job{ID: job.ID, HostID: h.id, State: controller.JobStateStarting, Args: job.Config.Args}, stream, nil
@@ -113,8 +102,6 @@ type attachStream struct {
 	r         io.Reader
 	stop      func() bool
 	closeOnce sync.Once
-	// afterClose, when set, runs once the connection is closed.
-	afterClose func()
 }
 
 func (s *attachStream) Read(p []byte) (int, error)  { return s.r.Read(p) }
@@ -126,9 +113,6 @@ func (s *attachStream) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
 		err = s.conn.Close()
-		if s.afterClose != nil {
-			s.afterClose()
-		}
 	})
 	return err
 }

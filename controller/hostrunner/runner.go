@@ -46,7 +46,6 @@ type Runner struct {
 	key           string
 	log           *slog.Logger
 	statusTimeout time.Duration
-	stopTimeout   time.Duration
 }
 
 var (
@@ -60,7 +59,7 @@ func New(d Discoverer, clusterKey string, logger *slog.Logger) *Runner {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Runner{disc: d, key: clusterKey, log: logger.With("component", "hostrunner"), statusTimeout: 5 * time.Second, stopTimeout: 3 * time.Second}
+	return &Runner{disc: d, key: clusterKey, log: logger.With("component", "hostrunner"), statusTimeout: 5 * time.Second}
 }
 
 // hostRef is one live host.

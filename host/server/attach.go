@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -48,13 +49,25 @@ func (a *api) attach(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 	_, _ = io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: "+host.AttachUpgrade+"\r\nConnection: Upgrade\r\n\r\n")
 
 	fw := &frameWriter{w: conn}
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		finished atomic.Bool
+	)
 	// Client → job: stdin and resizes, until the client closes or the
 	// connection is closed below.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		readClientFrames(buf.Reader, conn, sess.Stdin, func(h, w uint16) { _ = sess.Resize(ctx, h, w) })
+		// A client gone before its job ended (Ctrl-C, a dropped build)
+		// leaves nobody to read a job this attach created: stop it rather
+		// than let it run on unseen.
+		if req.Job != nil && !finished.Load() {
+			a.log.Info("attached client left; stopping its job", "job.id", req.Job.ID)
+			if _, err := a.d.StopJob(ctx, req.Job.ID); err != nil && !httpjson.IsNotFound(err) {
+				a.log.Warn("stop job of a departed attach client", "job.id", req.Job.ID, "err", err)
+			}
+		}
 	}()
 	// Job → client: output until it ends.
 	var copies sync.WaitGroup
@@ -64,6 +77,7 @@ func (a *api) attach(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 	copies.Wait()
 
 	status, err := sess.Wait(r.Context())
+	finished.Store(true)
 	if err != nil {
 		_ = fw.write(host.FrameError, []byte(err.Error()))
 	} else {

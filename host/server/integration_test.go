@@ -488,3 +488,45 @@ func TestContainersUnprivilegedWithCABundle(t *testing.T) {
 		}
 	}
 }
+
+// notifyWriter signals once its output contains a string.
+type notifyWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func TestAttachClientLeavingStopsItsJob(t *testing.T) {
+	h := newTestHost(t, nil)
+	j := h.job("sleep")
+	ctx, cancel := context.WithCancel(ctxT(t))
+	out := &notifyWriter{want: "sleeping", seen: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.c.Attach(ctx, &host.AttachRequest{Job: j}, client.AttachIO{Stdout: out, Stderr: io.Discard})
+		done <- err
+	}()
+	select {
+	case <-out.seen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("job never started")
+	}
+	cancel() // the client goes away (Ctrl-C)
+	<-done
+	a := h.waitState(j.ID, host.StateDown, host.StateCrashed)
+	if a.State != host.StateDown {
+		t.Errorf("job after its client left: %s, want down (stopped)", a.State)
+	}
+}
