@@ -7,7 +7,7 @@ BIN       := bin
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build deps dockerd check fmt vet staticcheck tidy test test-unit test-integration cluster clean
+.PHONY: all build deps dockerd check fmt vet staticcheck tidy test test-unit test-integration cluster cluster-down clean
 
 all: build
 
@@ -52,10 +52,15 @@ test: deps dockerd check build
 test-unit:
 	$(GO) test -short ./...
 
-## cluster: a running single-node cluster on this machine.
+## cluster: a running single-node cluster on this machine (as root):
+## install-flynn, flynn-host, bootstrap; prints the `flynn cluster add` line
+## and writes it to bin/cluster-add.
 cluster:
-	@echo "make cluster: not available yet: the bootstrap issue brings it (flynn-host, controller, scheduler, router and gitreceive come first)." >&2
-	@exit 1
+	script/cluster up
+
+## cluster-down: stop flynn-host, remove its containers and its state.
+cluster-down:
+	script/cluster down
 
 clean:
 	rm -rf $(BIN)

@@ -31,6 +31,7 @@ func main() {
 			logCommand(),
 			stopCommand(),
 			runCommand(),
+			bootstrapCommand(),
 		},
 	}
 	if err := app.RunContext(ctx, os.Args); err != nil {

@@ -1,0 +1,83 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// wait waits until a discoverd service has an instance and, with Path,
+// until an HTTP GET of it answers with Status.
+type wait struct {
+	stepHead
+	// Service is the discoverd service to wait for.
+	Service string `json:"service"`
+	// Path, when set, is GET on the first instance ("http://ADDR/PATH").
+	Path string `json:"path,omitempty"`
+	// Status is the status the GET must answer; 0 accepts any below 500.
+	Status int `json:"status,omitempty"`
+	// Timeout is a Go duration; default the run's WaitTimeout.
+	Timeout string `json:"timeout,omitempty"`
+}
+
+func (w *wait) run(ctx context.Context, r *run, _ string) (string, error) {
+	if w.Service == "" {
+		return "", fmt.Errorf("service is required")
+	}
+	timeout := r.cfg.WaitTimeout
+	if w.Timeout != "" {
+		d, err := time.ParseDuration(w.Timeout)
+		if err != nil || d <= 0 {
+			return "", fmt.Errorf("timeout %q: want a positive duration like 30s", w.Timeout)
+		}
+		timeout = d
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	var last error
+	for {
+		addr, err := w.check(ctx, r, hc)
+		if err == nil {
+			return fmt.Sprintf("%s at %s after %s", w.Service, addr, time.Since(start).Round(time.Millisecond)), nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s not ready after %s: %v", w.Service, timeout, last)
+		case <-time.After(r.cfg.PollInterval):
+		}
+	}
+}
+
+// check looks once; it returns the instance's address when it is ready.
+func (w *wait) check(ctx context.Context, r *run, hc *http.Client) (string, error) {
+	insts, err := r.cfg.Discoverd.Instances(ctx, w.Service)
+	if err != nil {
+		return "", fmt.Errorf("discoverd: %w", err)
+	}
+	if len(insts) == 0 {
+		return "", fmt.Errorf("no instance registered in discoverd")
+	}
+	addr := insts[0].Addr
+	if w.Path == "" {
+		return addr, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+w.Path, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	if w.Status != 0 && resp.StatusCode != w.Status || w.Status == 0 && resp.StatusCode >= 500 {
+		return "", fmt.Errorf("GET %s answered %s", w.Path, resp.Status)
+	}
+	return addr, nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/bootstrap"
+	ctrlclient "github.com/openflynn/flynn/controller/client"
+	discoverdclient "github.com/openflynn/flynn/discoverd/client"
+	"github.com/openflynn/flynn/images"
+)
+
+func bootstrapCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "bootstrap",
+		Usage:     "bring a cluster up on this host from a manifest (bootstrap/manifest.json)",
+		ArgsUsage: "MANIFEST",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "images", Value: "bin/images.json", EnvVars: []string{"FLYNN_IMAGES"}, Usage: "images manifest written by `make images`"},
+			&cli.StringFlag{Name: "domain", Value: bootstrap.DefaultDomain, EnvVars: []string{"CLUSTER_DOMAIN"}, Usage: "cluster domain (the controller is controller.DOMAIN)"},
+			&cli.StringFlag{Name: "discoverd", Value: "http://127.0.0.1:1111", EnvVars: []string{"DISCOVERD"}, Usage: "discoverd URL, once the manifest has started it"},
+			&cli.StringFlag{Name: "state-dir", Value: "/var/lib/flynn", Usage: "the host's state directory (a forced run removes the manifest's volumes there)"},
+			&cli.StringFlag{Name: "cluster-add-file", Value: "/var/lib/flynn/cluster-add", Usage: "file the `flynn cluster add` line is written to (empty: none)"},
+			&cli.BoolFlag{Name: "force", Usage: "tear down the cluster already on this host and bootstrap again"},
+			&cli.DurationFlag{Name: "wait-timeout", Usage: "default bound of each wait step (default 2m)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return errors.New("usage: flynn-host bootstrap [flags] MANIFEST")
+			}
+			m, err := bootstrap.ReadManifest(c.Args().First())
+			if err != nil {
+				return err
+			}
+			imgs, err := images.ReadManifest(c.String("images"))
+			if err != nil {
+				return fmt.Errorf("%w (build the images with `make images`)", err)
+			}
+			refs := map[string]string{}
+			for k, b := range imgs {
+				refs[k] = b.Ref
+			}
+			key := c.String("key")
+			stateDir := c.String("state-dir")
+			cfg := bootstrap.Config{
+				Host:      hostClient(c),
+				Discoverd: discoverdclient.New(c.String("discoverd"), key),
+				NewController: func(url, key string) bootstrap.Controller {
+					return ctrlclient.New(url, key)
+				},
+				Images:      refs,
+				Domain:      c.String("domain"),
+				ClusterKey:  key,
+				Force:       c.Bool("force"),
+				Out:         os.Stdout,
+				WaitTimeout: c.Duration("wait-timeout"),
+				RemoveVolume: func(name string) error {
+					if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+						return fmt.Errorf("invalid volume name %q", name)
+					}
+					return os.RemoveAll(filepath.Join(stateDir, "volumes", name))
+				},
+			}
+			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			res, err := bootstrap.Run(c.Context, cfg, m, logger)
+			if errors.Is(err, bootstrap.ErrBootstrapped) {
+				fmt.Fprintln(os.Stderr, "flynn-host bootstrap:", err)
+				if line, rerr := os.ReadFile(c.String("cluster-add-file")); rerr == nil {
+					fmt.Fprintf(os.Stderr, "its cluster-add line (%s):\n%s", c.String("cluster-add-file"), line)
+				}
+				return exitCode(3)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "bootstrap took %s\n", res.Duration.Round(1e6))
+			if f := c.String("cluster-add-file"); f != "" && res.ClusterAdd != "" {
+				if err := os.WriteFile(f, []byte(res.ClusterAdd+"\n"), 0o600); err != nil {
+					return fmt.Errorf("write %s: %w", f, err)
+				}
+			}
+			return nil
+		},
+	}
+}
