@@ -23,9 +23,9 @@
 // round then counts the running jobs as the formation's: it neither starts
 // a second copy nor stops them, and restarts them if they die.
 //
-// run-app may add host volumes to its jobs (discoverd's etcd data,
-// postgres's data); releases cannot carry volumes yet, so a job the
-// scheduler starts again after a crash runs without them.
+// Data that must outlive a job (discoverd's etcd, postgres's cluster) sits
+// in named host volumes that the release's process types name, so a job
+// the scheduler starts again after a crash mounts the same data.
 package bootstrap
 
 import (

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/tlspin"
 )
 
@@ -340,18 +341,28 @@ func TestExpand(t *testing.T) {
 	}
 }
 
-func TestRunAppVolumeForUnknownType(t *testing.T) {
+func TestRunAppVolumesComeFromTheRelease(t *testing.T) {
 	h := newHarness(t)
 	m, err := ParseManifest([]byte(`{"steps":[{"id":"x","action":"run-app","app":{"name":"x"},"image":"router",
-		"release":{"processes":{"app":{}}},"processes":{"app":1},"volumes":{"web":[{"source":"v","target":"/v"}]}}]}`))
+		"release":{"processes":{"app":{"volumes":[{"name":"v","target":"/v"}]}}},"processes":{"app":1}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = h.run(t, m)
-	if err == nil || !strings.Contains(err.Error(), `volumes: "web" is not a process type`) {
-		t.Errorf("err = %v", err)
+	if _, err := h.run(t, m); err != nil {
+		t.Fatal(err)
 	}
-	if jobs, _ := h.host.ListJobs(context.Background()); len(jobs) != 0 {
-		t.Errorf("%d jobs started", len(jobs))
+	jobs, _ := h.host.ListJobs(context.Background())
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs started, want 1", len(jobs))
+	}
+	mounts := jobs[0].Job.Config.Mounts
+	if len(mounts) != 1 || mounts[0].Source != "v" || mounts[0].Target != "/v" || mounts[0].MountType() != host.MountVolume {
+		t.Errorf("mounts = %+v, want the release's volume v at /v", mounts)
+	}
+	// The old place for volumes, beside the release, is refused.
+	_, err = ParseManifest([]byte(`{"steps":[{"id":"x","action":"run-app","app":{"name":"x"},"image":"router",
+		"release":{"processes":{"app":{}}},"processes":{"app":1},"volumes":{"app":[{"source":"v","target":"/v"}]}}]}`))
+	if err == nil || !strings.Contains(err.Error(), "volumes") {
+		t.Errorf("manifest with run-app volumes: err = %v, want unknown field volumes", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/scheduler"
-	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/random"
 )
 
@@ -24,9 +23,6 @@ type runApp struct {
 	// AppStep runs the app an earlier scale-app step recorded instead of
 	// the app described inline.
 	AppStep string `json:"app_step,omitempty"`
-	// Volumes are host mounts per process type (named volumes outlive the
-	// jobs): the data of discoverd's etcd and of postgres.
-	Volumes map[string][]host.Mount `json:"volumes,omitempty"`
 }
 
 func (a *runApp) run(ctx context.Context, r *run, id string) (string, error) {
@@ -42,11 +38,6 @@ func (a *runApp) run(ctx context.Context, r *run, id string) (string, error) {
 			return "", err
 		}
 	}
-	for typ := range a.Volumes {
-		if _, ok := app.release.Processes[typ]; !ok {
-			return "", fmt.Errorf("volumes: %q is not a process type of the release", typ)
-		}
-	}
 	ref, err := r.image(app.spec.Image)
 	if err != nil {
 		return "", err
@@ -55,7 +46,6 @@ func (a *runApp) run(ctx context.Context, r *run, id string) (string, error) {
 	for _, typ := range slices.Sorted(maps.Keys(app.spec.Processes)) {
 		for range app.spec.Processes[typ] {
 			job := scheduler.JobFor(r.status.ID, app.spec.App.Name, &app.release, art, typ)
-			job.Config.Mounts = append(job.Config.Mounts, a.Volumes[typ]...)
 			if _, err := r.cfg.Host.AddJob(ctx, job); err != nil {
 				return "", fmt.Errorf("start %s job: %w", typ, err)
 			}

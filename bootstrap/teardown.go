@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
@@ -68,7 +70,7 @@ func (r *run) teardown(ctx context.Context) error {
 	return nil
 }
 
-// manifestVolumes lists the named volumes run-app steps mount.
+// manifestVolumes lists the named volumes the manifest's releases mount.
 func manifestVolumes(m *Manifest) []string {
 	var out []string
 	for _, s := range m.Steps {
@@ -79,11 +81,10 @@ func manifestVolumes(m *Manifest) []string {
 		if strictDecode(s.Raw, &a) != nil {
 			continue
 		}
-		for _, mounts := range a.Volumes {
-			for _, mt := range mounts {
-				if mt.MountType() == host.MountVolume {
-					out = append(out, mt.Source)
-				}
+		procs := a.Release.Processes
+		for _, typ := range slices.Sorted(maps.Keys(procs)) {
+			for _, v := range procs[typ].Volumes {
+				out = append(out, v.Name)
 			}
 		}
 	}

@@ -45,6 +45,16 @@ type ProcessType struct {
 	Resources *Resources `json:"resources,omitempty"`
 	// Omni runs one job of this type on every host per unit of count.
 	Omni bool `json:"omni,omitempty"`
+	// Volumes are named host volumes mounted into every job of this type.
+	// They outlive the jobs, so a job the scheduler starts again (after a
+	// crash, on the same host) finds the data of the one before.
+	Volumes []Volume `json:"volumes,omitempty"`
+}
+
+// Volume is a named volume on the job's host, mounted at Target.
+type Volume struct {
+	Name   string `json:"name"`
+	Target string `json:"target"`
 }
 
 // Port is a port a process listens on.

@@ -507,6 +507,10 @@ func JobFor(hostID, appName string, rel *controller.Release, art *controller.Art
 		res.CPUShares = r.CPU * 1024 / 1000
 		res.Pids = r.MaxProcs
 	}
+	var mounts []host.Mount
+	for _, v := range pt.Volumes {
+		mounts = append(mounts, host.Mount{Type: host.MountVolume, Source: v.Name, Target: v.Target})
+	}
 	return &host.Job{
 		ID:       id,
 		Artifact: art.URI,
@@ -514,6 +518,7 @@ func JobFor(hostID, appName string, rel *controller.Release, art *controller.Art
 			Args:      pt.Cmd,
 			Env:       env,
 			Ports:     hostPorts,
+			Mounts:    mounts,
 			Resources: res,
 		},
 		Metadata: map[string]string{
