@@ -7,7 +7,7 @@ BIN       := bin
 LDFLAGS   := -s -w
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build deps dockerd check fmt vet staticcheck tidy test test-unit test-integration cluster cluster-down clean
+.PHONY: all build deps dockerd check fmt vet staticcheck tidy test test-unit e2e cluster cluster-down clean
 
 all: build
 
@@ -43,10 +43,17 @@ tidy:
 		echo "go.mod/go.sum are not tidy:"; git --no-pager diff -- go.mod go.sum; \
 		cp /tmp/flynn-go.mod.bak go.mod; cp /tmp/flynn-go.sum.bak go.sum; exit 1; fi
 
-## test: install what is missing, start Docker, check, build, then run every
-## test (unit and integration) with the race detector.
-test: deps dockerd check build
+## test: install what is missing, start Docker, check, build the binaries
+## and images, run every test (unit and integration) with the race
+## detector, then the user's walk end to end on a cluster.
+test: deps dockerd check build images
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	script/e2e
+
+## e2e: the user's walk (test/e2e) on the running cluster, or on one brought
+## up (and down again) for it.
+e2e: build
+	script/e2e
 
 ## test-unit: hermetic tests only (no Docker, Postgres or etcd).
 test-unit:

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/tlspin"
+)
+
+// TestHelpHasExamples checks that every command's --help shows an example.
+func TestHelpHasExamples(t *testing.T) {
+	h := &harness{t: t, env: Env{ConfigPath: t.TempDir() + "/.flynnrc"}}
+	var walk func(path []string, cmds []*urfave.Command)
+	walk = func(path []string, cmds []*urfave.Command) {
+		for _, c := range cmds {
+			p := append(append([]string(nil), path...), c.Name)
+			out := h.ok(append(p, "--help")...)
+			_, example, found := strings.Cut(out, "Example:\n")
+			if line, _, _ := strings.Cut(example, "\n"); !found || !strings.Contains(line, "flynn ") {
+				t.Errorf("flynn %s --help has no example:\n%s", strings.Join(p, " "), out)
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	app := newApp(&runner{env: &Env{}})
+	walk(nil, app.Commands)
+	if out := h.ok("--help"); !strings.Contains(out, "Example:") {
+		t.Errorf("flynn --help has no example:\n%s", out)
+	}
+}
+
+func TestVersionAndCompletion(t *testing.T) {
+	h := &harness{t: t, env: Env{ConfigPath: t.TempDir() + "/.flynnrc", Version: "v1.2.3"}}
+	if out := h.ok("version"); out != "flynn v1.2.3\n" {
+		t.Fatalf("version printed %q", out)
+	}
+	if out := h.ok("completion", "bash"); !strings.Contains(out, "complete -o default -F _flynn_complete flynn") {
+		t.Fatalf("completion bash printed %q", out)
+	}
+	if out := h.ok("completion", "zsh"); !strings.Contains(out, "compdef _flynn flynn") {
+		t.Fatalf("completion zsh printed %q", out)
+	}
+	h.fails("want bash or zsh", "completion", "fish")
+	// What the scripts ask for: the names that may follow. urfave/cli
+	// reads os.Args to complete, so the test sets them as a shell would.
+	saved := os.Args
+	os.Args = []string{"flynn", "route", "--generate-bash-completion"}
+	defer func() { os.Args = saved }()
+	out := h.ok("route", "--generate-bash-completion")
+	for _, want := range []string{"add\n", "list\n", "remove\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("route completion lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	h := &harness{t: t, env: Env{ConfigPath: t.TempDir() + "/.flynnrc"}}
+	h.fails("flag provided but not defined: -bogus (see `flynn scale --help`)", "scale", "--bogus")
+	h.fails("want NAME DOMAIN KEY (see `flynn cluster add --help`)", "cluster", "add", "x")
+	h.fails("no cluster configured", "apps")
+}
+
+func TestErrorLine(t *testing.T) {
+	apiErr := &httpjson.Error{Code: httpjson.CodeNotFound, Message: "app not found"}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"api error", apiErr, "app not found"},
+		{"api error with field", httpjson.ValidationError("name", "must match %s", "^[a-z]"), "name: must match ^[a-z]"},
+		{"wrapped api error keeps context", fmt.Errorf("release v2 created but not deployed: %w", apiErr), "release v2 created but not deployed: app not found"},
+		{"unauthorized hints at the key", &httpjson.Error{Code: httpjson.CodeUnauthorized, Message: "invalid key"}, "invalid key (is the cluster key right?)"},
+		{"pin mismatch", fmt.Errorf("GET /apps: %w", &tlspin.MismatchError{Want: "a", Got: "b"}), "TLS pin mismatch: the server's certificate has pin b, want a (is the pin right, and is this your cluster?)"},
+		{"first line only", errors.New("one\ntwo"), "one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := errorLine(tt.err); got != tt.want {
+				t.Fatalf("errorLine = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

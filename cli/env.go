@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/client"
+)
+
+func (r *runner) envCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:  "env",
+		Usage: "show or change an app's environment",
+		Description: `Without a subcommand, prints the current release's environment as K=V
+lines. Every change creates a new release with the new environment and
+deploys it.
+
+Example:
+   flynn env set RAILS_ENV=production LOG_LEVEL=debug
+   flynn env get RAILS_ENV
+   flynn env unset LOG_LEVEL`,
+		Flags:  []urfave.Flag{appFlag(), jsonFlag()},
+		Action: r.envList,
+		Subcommands: []*urfave.Command{
+			{
+				Name:        "set",
+				Usage:       "set variables (a new release)",
+				ArgsUsage:   "K=V…",
+				Description: "Example:\n   flynn env set RAILS_ENV=production",
+				Flags:       []urfave.Flag{appFlag()},
+				Action:      r.envSet,
+			},
+			{
+				Name:        "get",
+				Usage:       "print one variable",
+				ArgsUsage:   "K",
+				Description: "Example:\n   flynn env get DATABASE_URL",
+				Flags:       []urfave.Flag{appFlag()},
+				Action:      r.envGet,
+			},
+			{
+				Name:        "unset",
+				Usage:       "remove variables (a new release)",
+				ArgsUsage:   "K…",
+				Description: "Example:\n   flynn env unset LOG_LEVEL",
+				Flags:       []urfave.Flag{appFlag()},
+				Action:      r.envUnset,
+			},
+		},
+	}
+}
+
+// currentRelease returns the app and its current release.
+func (r *runner) currentRelease(c *urfave.Context) (*client.Client, *controller.App, *controller.Release, error) {
+	name, err := r.appName(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	api, err := r.connect(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	app, err := api.App(c.Context, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if app.ReleaseID == "" {
+		return nil, nil, nil, errNoRelease
+	}
+	rel, err := api.Release(c.Context, app.ReleaseID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return api, app, rel, nil
+}
+
+func (r *runner) envList(c *urfave.Context) error {
+	if c.NArg() > 0 {
+		return usageError(c, "unknown subcommand %q", c.Args().First())
+	}
+	_, _, rel, err := r.currentRelease(c)
+	if err != nil {
+		return err
+	}
+	env := rel.Env
+	if env == nil {
+		env = map[string]string{}
+	}
+	if lookupBool(c, "json") {
+		return writeJSON(r.env.Stdout, env)
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(r.env.Stdout, "%s=%s\n", k, env[k])
+	}
+	return nil
+}
+
+func (r *runner) envGet(c *urfave.Context) error {
+	if c.NArg() != 1 {
+		return usageError(c, "want one K")
+	}
+	_, app, rel, err := r.currentRelease(c)
+	if err != nil {
+		return err
+	}
+	v, ok := rel.Env[c.Args().First()]
+	if !ok {
+		return fmt.Errorf("%s is not set for %s", c.Args().First(), app.Name)
+	}
+	fmt.Fprintln(r.env.Stdout, v)
+	return nil
+}
+
+func (r *runner) envSet(c *urfave.Context) error {
+	if c.NArg() == 0 {
+		return usageError(c, "want K=V…")
+	}
+	changes := map[string]string{}
+	for _, a := range c.Args().Slice() {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return usageError(c, "%q is not K=V", a)
+		}
+		changes[k] = v
+	}
+	return r.changeEnv(c, func(env map[string]string) { maps.Copy(env, changes) })
+}
+
+func (r *runner) envUnset(c *urfave.Context) error {
+	if c.NArg() == 0 {
+		return usageError(c, "want K…")
+	}
+	return r.changeEnv(c, func(env map[string]string) {
+		for _, k := range c.Args().Slice() {
+			delete(env, k)
+		}
+	})
+}
+
+// changeEnv creates a release that copies the current one with its env
+// changed by edit, and deploys it. Releases are immutable, so a change of
+// env is a new release, which `rollback` can undo.
+func (r *runner) changeEnv(c *urfave.Context, edit func(map[string]string)) error {
+	api, app, rel, err := r.currentRelease(c)
+	if err != nil {
+		return err
+	}
+	env := maps.Clone(rel.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	edit(env)
+	if maps.Equal(env, rel.Env) || (len(env) == 0 && len(rel.Env) == 0) {
+		fmt.Fprintf(r.env.Stdout, "Nothing changed; %s stays at %s.\n", app.Name, controller.ReleaseVersion(rel.Version))
+		return nil
+	}
+	next, err := deployCopy(c.Context, api, app, rel, env)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.env.Stdout, "Created release %s of %s and deployed it.\n", controller.ReleaseVersion(next.Version), app.Name)
+	return nil
+}
+
+// deployCopy creates a release like rel with env, and makes it current.
+func deployCopy(ctx context.Context, api *client.Client, app *controller.App, rel *controller.Release, env map[string]string) (*controller.Release, error) {
+	next := &controller.Release{
+		AppID:      app.ID,
+		ArtifactID: rel.ArtifactID,
+		Env:        env,
+		Processes:  rel.Processes,
+		Meta:       rel.Meta,
+	}
+	if err := api.CreateRelease(ctx, next); err != nil {
+		return nil, err
+	}
+	if _, err := api.SetAppRelease(ctx, app.ID, next.ID); err != nil {
+		return nil, fmt.Errorf("release %s created but not deployed: %w", controller.ReleaseVersion(next.Version), err)
+	}
+	return next, nil
+}

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/controller"
+)
+
+func (r *runner) psCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:  "ps",
+		Usage: "list an app's jobs",
+		Description: `Lists the jobs that are pending, starting, up or stopping; --all adds the
+ones that ended.
+
+Example:
+   flynn -a example ps`,
+		Flags: []urfave.Flag{
+			appFlag(),
+			jsonFlag(),
+			&urfave.BoolFlag{Name: "all", Usage: "include jobs that ended"},
+		},
+		Action: r.ps,
+	}
+}
+
+// jobEnded reports whether a job is in a final state.
+func jobEnded(j *controller.Job) bool {
+	switch j.State {
+	case controller.JobStateDown, controller.JobStateCrashed, controller.JobStateFailed:
+		return true
+	}
+	return false
+}
+
+func (r *runner) ps(c *urfave.Context) error {
+	name, err := r.appName(c)
+	if err != nil {
+		return err
+	}
+	api, err := r.connect(c)
+	if err != nil {
+		return err
+	}
+	jobs, err := api.Jobs(c.Context, name)
+	if err != nil {
+		return err
+	}
+	shown := []*controller.Job{}
+	for _, j := range jobs {
+		if c.Bool("all") || !jobEnded(j) {
+			shown = append(shown, j)
+		}
+	}
+	if lookupBool(c, "json") {
+		return writeJSON(r.env.Stdout, shown)
+	}
+	releases, err := api.AppReleases(c.Context, name)
+	if err != nil {
+		return err
+	}
+	versions := make(map[string]int, len(releases))
+	for _, rel := range releases {
+		versions[rel.ID] = rel.Version
+	}
+	return renderJobs(r.env.Stdout, r.env.Now(), shown, versions)
+}
+
+func (r *runner) killCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:      "kill",
+		Usage:     "stop a job",
+		ArgsUsage: "JOB",
+		Description: `Stops a job; the scheduler starts another in its place when the formation
+still wants it.
+
+Example:
+   flynn -a example kill host1-1b4e28ba-2fa1-11d2-883f-0016d3cca427`,
+		Flags:  []urfave.Flag{appFlag()},
+		Action: r.kill,
+	}
+}
+
+func (r *runner) kill(c *urfave.Context) error {
+	if c.NArg() != 1 {
+		return usageError(c, "want JOB")
+	}
+	name, err := r.appName(c)
+	if err != nil {
+		return err
+	}
+	if _, err := r.connect(c); err != nil {
+		return err
+	}
+	job := c.Args().First()
+	resp, err := r.rawRequest(c.Context, http.MethodDelete, []string{"apps", name, "jobs", job}, nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	fmt.Fprintf(r.env.Stdout, "Job %s is stopping.\n", job)
+	return nil
+}

@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/cli/config"
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/host"
+)
+
+const (
+	webJob    = "host1-11111111-0000-0000-0000-000000000001"
+	workerJob = "host1-22222222-0000-0000-0000-000000000002"
+	doneJob   = "host1-33333333-0000-0000-0000-000000000003"
+)
+
+// putJobs reports a web job (up), a worker job (up) and a finished one-off
+// job of app's release.
+func putJobs(t *testing.T, h *harness, app *controller.App, rel *controller.Release) {
+	t.Helper()
+	exit := 0
+	for _, j := range []*controller.Job{
+		{ID: webJob, AppID: app.ID, ReleaseID: rel.ID, Type: "web", State: controller.JobStateUp},
+		{ID: workerJob, AppID: app.ID, ReleaseID: rel.ID, Type: "worker", State: controller.JobStateUp},
+		{ID: doneJob, AppID: app.ID, ReleaseID: rel.ID, State: controller.JobStateDown, ExitStatus: &exit, Args: []string{"rake", "db:migrate"}},
+	} {
+		if err := h.api.PutJob(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPs(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	putJobs(t, h, app, h.deploy(app, nil))
+
+	out := squash(h.ok("-a", "example", "ps"))
+	if !strings.HasPrefix(out, "ID TYPE STATE RELEASE AGE COMMAND\n") {
+		t.Fatalf("ps header:\n%s", out)
+	}
+	for _, want := range []string{webJob + " web up v1 ", workerJob + " worker up v1 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ps lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, doneJob) {
+		t.Errorf("ps shows a finished job without --all:\n%s", out)
+	}
+	if out := squash(h.ok("ps", "-a", "example", "--all")); !strings.Contains(out, doneJob+" run down (exit 0) v1 ") || !strings.HasSuffix(out, " rake db:migrate\n") {
+		t.Errorf("ps --all:\n%s", out)
+	}
+	var jobs []*controller.Job
+	if err := json.Unmarshal([]byte(h.ok("-a", "example", "--json", "ps")), &jobs); err != nil || len(jobs) != 2 {
+		t.Fatalf("ps --json: %d jobs, %v; want 2", len(jobs), err)
+	}
+}
+
+func TestLog(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	putJobs(t, h, app, h.deploy(app, nil))
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	h.runner.setLog(webJob,
+		host.LogLine{Stream: host.StreamStdout, Time: t0, Data: "listening\n"},
+		host.LogLine{Stream: host.StreamStderr, Time: t0.Add(2 * time.Second), Data: "GET / 200\n"},
+	)
+	h.runner.setLog(workerJob, host.LogLine{Stream: host.StreamStdout, Time: t0.Add(time.Second), Data: "working"})
+	h.runner.setLog(doneJob, host.LogLine{Stream: host.StreamStdout, Time: t0.Add(-time.Second), Data: "migrated\n"})
+
+	res := h.run("-a", "example", "log", "-j", webJob)
+	if res.code != 0 || res.stdout != "listening\n" || res.stderr != "GET / 200\n" {
+		t.Fatalf("log -j: %+v, want stdout and stderr kept apart", res)
+	}
+	want := "2025-01-02T03:04:04Z run.33333333: migrated\n" +
+		"2025-01-02T03:04:05Z web.11111111: listening\n" +
+		"2025-01-02T03:04:06Z worker.22222222: working\n" +
+		"2025-01-02T03:04:07Z web.11111111: GET / 200\n"
+	if out := h.ok("-a", "example", "log"); out != want {
+		t.Fatalf("log:\n%s\nwant, merged in time order:\n%s", out, want)
+	}
+	if out := h.ok("-a", "example", "log", "-t", "web", "-n", "1"); out != "2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
+		t.Fatalf("log -t web -n 1 = %q", out)
+	}
+	// Following reads only running jobs; their streams end here when the
+	// fake host's lines run out.
+	out := h.ok("-a", "example", "log", "-f")
+	if strings.Contains(out, "migrated") || !strings.Contains(out, "web.11111111: listening\n") || !strings.Contains(out, "worker.22222222: working\n") {
+		t.Fatalf("log -f:\n%s", out)
+	}
+	h.fails("no jobs", "-a", "example", "log", "-t", "db")
+	h.fails("job not found", "-a", "example", "log", "-j", "host1-nope")
+}
+
+// TestKill runs kill against a stub of DELETE /apps/:id/jobs/:job: the
+// controller has no such endpoint yet.
+func TestKill(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, key, _ := r.BasicAuth()
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.EscapedPath()+" "+key)
+		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/nope") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"code":"not_found","message":"job not found"}`))
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer stub.Close()
+	dir := t.TempDir()
+	env := Env{ConfigPath: dir + "/.flynnrc", Dir: dir}
+	f := &config.File{}
+	if err := f.Add(&config.Cluster{Name: "stub", ControllerURL: stub.URL, Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(env.ConfigPath); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, env: env}
+	if out := h.ok("-a", "example", "kill", webJob); out != "Job "+webJob+" is stopping.\n" {
+		t.Fatalf("kill printed %q", out)
+	}
+	h.fails("job not found", "-a", "example", "kill", "nope")
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "DELETE /apps/example/jobs/" + webJob + " k"; len(got) != 2 || got[0] != want {
+		t.Fatalf("stub saw %q, want %q first", got, want)
+	}
+}

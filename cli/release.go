@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/client"
+)
+
+func (r *runner) releaseCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:  "release",
+		Usage: "list and show an app's releases",
+		Description: `Without a subcommand, lists the releases.
+
+Example:
+   flynn release list
+   flynn release show v2`,
+		Flags:  []urfave.Flag{appFlag(), jsonFlag()},
+		Action: r.releaseList,
+		Subcommands: []*urfave.Command{
+			{
+				Name:        "list",
+				Usage:       "list releases, oldest first; * marks the current one",
+				Description: "Example:\n   flynn -a example release list",
+				Flags:       []urfave.Flag{appFlag(), jsonFlag()},
+				Action:      r.releaseList,
+			},
+			{
+				Name:        "show",
+				Usage:       "show a release (default: the current one)",
+				ArgsUsage:   "[VERSION|ID]",
+				Description: "Example:\n   flynn release show v3",
+				Flags:       []urfave.Flag{appFlag(), jsonFlag()},
+				Action:      r.releaseShow,
+			},
+		},
+	}
+}
+
+func (r *runner) releaseList(c *urfave.Context) error {
+	if c.NArg() > 0 {
+		return usageError(c, "unknown subcommand %q", c.Args().First())
+	}
+	name, err := r.appName(c)
+	if err != nil {
+		return err
+	}
+	api, err := r.connect(c)
+	if err != nil {
+		return err
+	}
+	app, err := api.App(c.Context, name)
+	if err != nil {
+		return err
+	}
+	rels, err := api.AppReleases(c.Context, app.ID)
+	if err != nil {
+		return err
+	}
+	if lookupBool(c, "json") {
+		return writeJSON(r.env.Stdout, rels)
+	}
+	return renderReleases(r.env.Stdout, r.env.Now(), rels, app.ReleaseID)
+}
+
+// findRelease finds a release of app by "v3", "3" or its id.
+func findRelease(c *urfave.Context, api *client.Client, app *controller.App, ref string) (*controller.Release, error) {
+	rels, err := api.AppReleases(c.Context, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	version, verr := strconv.Atoi(strings.TrimPrefix(ref, "v"))
+	for _, rel := range rels {
+		if rel.ID == ref || (verr == nil && rel.Version == version) {
+			return rel, nil
+		}
+	}
+	return nil, fmt.Errorf("app %s has no release %q", app.Name, ref)
+}
+
+func (r *runner) releaseShow(c *urfave.Context) error {
+	if c.NArg() > 1 {
+		return usageError(c, "want at most one VERSION or ID")
+	}
+	name, err := r.appName(c)
+	if err != nil {
+		return err
+	}
+	api, err := r.connect(c)
+	if err != nil {
+		return err
+	}
+	app, err := api.App(c.Context, name)
+	if err != nil {
+		return err
+	}
+	var rel *controller.Release
+	if ref := c.Args().First(); ref != "" {
+		rel, err = findRelease(c, api, app, ref)
+	} else if app.ReleaseID == "" {
+		err = errNoRelease
+	} else {
+		rel, err = api.Release(c.Context, app.ReleaseID)
+	}
+	if err != nil {
+		return err
+	}
+	artifact, err := api.Artifact(c.Context, rel.ArtifactID)
+	if err != nil {
+		return err
+	}
+	if lookupBool(c, "json") {
+		return writeJSON(r.env.Stdout, struct {
+			*controller.Release
+			ArtifactURI string `json:"artifact_uri"`
+			Current     bool   `json:"current"`
+		}{rel, artifact.URI, rel.ID == app.ReleaseID})
+	}
+	return renderRelease(r.env.Stdout, r.env.Now(), rel, artifact, rel.ID == app.ReleaseID)
+}
+
+func (r *runner) rollbackCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:      "rollback",
+		Usage:     "deploy an earlier release again",
+		ArgsUsage: "[VERSION|ID]",
+		Description: `Deploys RELEASE (default: the release before the current one) as the app's
+current release. Releases never change, so the old release itself is
+deployed again: its artifact, env and processes come back exactly, and
+"release list" marks it current. Run it again to step further back.
+
+Example:
+   flynn rollback        # v5 → v4
+   flynn rollback v2`,
+		Flags:  []urfave.Flag{appFlag()},
+		Action: r.rollback,
+	}
+}
+
+func (r *runner) rollback(c *urfave.Context) error {
+	if c.NArg() > 1 {
+		return usageError(c, "want at most one VERSION or ID")
+	}
+	name, err := r.appName(c)
+	if err != nil {
+		return err
+	}
+	api, err := r.connect(c)
+	if err != nil {
+		return err
+	}
+	app, err := api.App(c.Context, name)
+	if err != nil {
+		return err
+	}
+	if app.ReleaseID == "" {
+		return errNoRelease
+	}
+	current, err := api.Release(c.Context, app.ReleaseID)
+	if err != nil {
+		return err
+	}
+	var target *controller.Release
+	if ref := c.Args().First(); ref != "" {
+		if target, err = findRelease(c, api, app, ref); err != nil {
+			return err
+		}
+	} else {
+		rels, err := api.AppReleases(c.Context, app.ID)
+		if err != nil {
+			return err
+		}
+		for _, rel := range rels {
+			if rel.Version < current.Version && (target == nil || rel.Version > target.Version) {
+				target = rel
+			}
+		}
+		if target == nil {
+			return fmt.Errorf("%s is at %s, the first release; nothing to roll back to", app.Name, controller.ReleaseVersion(current.Version))
+		}
+	}
+	if target.ID == current.ID {
+		return fmt.Errorf("%s is at %s already", app.Name, controller.ReleaseVersion(current.Version))
+	}
+	if _, err := api.SetAppRelease(c.Context, app.ID, target.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.env.Stdout, "Rolled %s back from %s to %s.\n", app.Name, controller.ReleaseVersion(current.Version), controller.ReleaseVersion(target.Version))
+	return nil
+}

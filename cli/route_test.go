@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/controller"
+)
+
+// writeCert writes a self-signed certificate for domain and its key as PEM
+// files.
+func writeCert(t *testing.T, dir, domain string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestRoutes(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	h.deploy(app, nil)
+	certFile, keyFile := writeCert(t, t.TempDir(), "secure.example.test")
+
+	out := h.ok("-a", "example", "route", "add", "http", "example.example.test")
+	if !strings.HasPrefix(out, "Created route ") || !strings.HasSuffix(out, ": example.example.test (http) → example-web\n") {
+		t.Fatalf("route add http printed %q", out)
+	}
+	h.ok("-a", "example", "route", "add", "http", "secure.example.test", "--path", "/api", "--sticky", "--tls-cert", certFile, "--tls-key", keyFile)
+	h.ok("-a", "example", "route", "add", "tcp", "--port", "2345", "--service", "example-db")
+	h.fails("--port is required", "-a", "example", "route", "add", "tcp")
+	h.fails("go together", "-a", "example", "route", "add", "http", "x.example.test", "--tls-cert", certFile)
+	h.fails("domain", "-a", "example", "route", "add", "http", "not a domain")
+
+	out = squash(h.ok("-a", "example", "route", "list"))
+	for _, want := range []string{" http example.example.test example-web -\n", " http secure.example.test/api example-web sticky,tls\n", " tcp :2345 example-db -\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("route list lacks %q:\n%s", want, out)
+		}
+	}
+	var routes []*controller.Route
+	if err := json.Unmarshal([]byte(h.ok("-a", "example", "route", "--json")), &routes); err != nil || len(routes) != 3 {
+		t.Fatalf("route --json: %d routes, %v", len(routes), err)
+	}
+	for _, r := range routes {
+		if r.Domain == "secure.example.test" && (r.Certificate == nil || !r.Sticky || r.Path != "/api") {
+			t.Fatalf("secure route = %+v, want certificate, sticky and /api", r)
+		}
+	}
+	h.ok("-a", "example", "route", "remove", routes[0].ID)
+	got, err := h.api.AppRoutes(context.Background(), app.ID)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("after remove: %d routes, %v; want 2", len(got), err)
+	}
+	h.fails("not found", "-a", "example", "route", "remove", routes[0].ID)
+}
+
+func TestResourceAdd(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	h.deploy(app, map[string]string{"KEEP": "yes"})
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Config map[string]string `json:"config"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Config["size"] != "small" {
+			http.Error(w, "bad config", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"db1","env":{"DATABASE_URL":"postgres://db1"}}`))
+	}))
+	defer provider.Close()
+	if err := h.api.CreateProvider(context.Background(), &controller.Provider{Name: "postgres", URL: provider.URL}); err != nil {
+		t.Fatal(err)
+	}
+	out := h.ok("-a", "example", "resource", "add", "postgres", "--config", `{"size":"small"}`)
+	if !strings.HasPrefix(out, "Created resource ") || !strings.HasSuffix(out, " and released example with DATABASE_URL.\n") {
+		t.Fatalf("resource add printed %q", out)
+	}
+	rel, err := h.api.AppRelease(context.Background(), app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Env["DATABASE_URL"] != "postgres://db1" || rel.Env["KEEP"] != "yes" {
+		t.Fatalf("release env after resource add = %v", rel.Env)
+	}
+	h.fails("not found", "-a", "example", "resource", "add", "redis")
+	h.fails("not JSON", "-a", "example", "resource", "add", "postgres", "--config", "{")
+}

@@ -1,0 +1,44 @@
+// Command flynn is the Flynn command-line tool. It gathers its
+// surroundings (home, working directory, terminal, $FLYNN_CLUSTER) and
+// runs package cli, which holds every command.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/openflynn/flynn/cli"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	home, _ := os.UserHomeDir()
+	dir, _ := os.Getwd()
+	configPath := os.Getenv("FLYNNRC")
+	if configPath == "" {
+		configPath = filepath.Join(home, ".flynnrc")
+	}
+	env := &cli.Env{
+		ConfigPath: configPath,
+		Home:       home,
+		Dir:        dir,
+		Cluster:    os.Getenv("FLYNN_CLUSTER"),
+		Version:    version,
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+	}
+	// A nil *OSTerminal must stay a nil interface.
+	if t := cli.NewOSTerminal(os.Stdin); t != nil {
+		env.Terminal = t
+	}
+	code := cli.Run(ctx, os.Args, env)
+	stop()
+	os.Exit(code)
+}

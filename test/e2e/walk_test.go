@@ -1,0 +1,513 @@
+//go:build e2e
+
+// Package e2e walks a new user's first session on a cluster made by `make
+// cluster`, with the real flynn binary, real git over ssh and HTTP through
+// the router on loopback: add the cluster and a key, create an app, push
+// it, scale, route, change its env under load, lose a container, push a
+// broken commit, roll back, delete, and push the other sample apps.
+//
+// Run it with `make e2e` (which brings the cluster up first).
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// repoRoot is the checkout this test file lives in.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// user is one person at a terminal: a home directory with an ssh key, the
+// flynn binary on PATH.
+type user struct {
+	t      testing.TB
+	home   string
+	bin    string
+	env    []string
+	domain string
+	router string // host:port of the router's HTTP listener
+}
+
+func newUser(t testing.TB) *user {
+	root := repoRoot()
+	home := t.TempDir()
+	bin := filepath.Join(root, "bin")
+	if _, err := os.Stat(filepath.Join(bin, "flynn")); err != nil {
+		t.Fatalf("bin/flynn missing (make build): %v", err)
+	}
+	u := &user{t: t, home: home, bin: bin, router: envOr("FLYNN_ROUTER_ADDR", "127.0.0.1:80")}
+	u.env = append(os.Environ(),
+		"HOME="+home,
+		"PATH="+bin+":"+os.Getenv("PATH"),
+		"GIT_AUTHOR_NAME=Walk Test", "GIT_AUTHOR_EMAIL=walk@example.test",
+		"GIT_COMMITTER_NAME=Walk Test", "GIT_COMMITTER_EMAIL=walk@example.test",
+		// ssh finds keys through the passwd entry, not $HOME: name the key.
+		"GIT_SSH_COMMAND=ssh -i "+filepath.Join(home, ".ssh", "id_ed25519")+" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+		"FLYNN_CLUSTER=", // the user's own config decides
+	)
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	u.mustRun(home, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(home, ".ssh", "id_ed25519"))
+	return u
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// run runs a command the way the user would and returns its output.
+func (u *user) run(dir, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = u.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (u *user) mustRun(dir, name string, args ...string) string {
+	u.t.Helper()
+	out, err := u.run(dir, name, args...)
+	if err != nil {
+		u.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (u *user) flynn(dir string, args ...string) string {
+	u.t.Helper()
+	return u.mustRun(dir, filepath.Join(u.bin, "flynn"), args...)
+}
+
+// addCluster runs the `flynn cluster add` line that `make cluster` printed.
+func (u *user) addCluster() {
+	u.t.Helper()
+	path := envOr("FLYNN_CLUSTER_ADD_FILE", filepath.Join(repoRoot(), "bin", "cluster-add"))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		u.t.Fatalf("read the cluster-add line (make cluster writes it): %v", err)
+	}
+	line := strings.TrimSpace(string(b))
+	fields := strings.Fields(line)
+	if len(fields) < 5 || fields[0] != "flynn" {
+		u.t.Fatalf("unexpected cluster-add line %q", line)
+	}
+	u.domain = fields[len(fields)-2]
+	u.mustRun(u.home, "bash", "-c", line)
+}
+
+// app copies a sample app into a git repository of its own.
+func (u *user) app(sample string) string {
+	u.t.Helper()
+	dir := filepath.Join(u.home, sample)
+	u.mustRun(u.home, "cp", "-r", filepath.Join(repoRoot(), "test", "apps", sample), dir)
+	u.mustRun(dir, "git", "init", "-q", "-b", "main")
+	u.mustRun(dir, "git", "add", "-A")
+	u.mustRun(dir, "git", "commit", "-q", "-m", "first")
+	return dir
+}
+
+// push pushes main and checks the build's output.
+func (u *user) push(dir string) (string, time.Duration) {
+	u.t.Helper()
+	start := time.Now()
+	out := u.mustRun(dir, "git", "push", "flynn", "main")
+	took := time.Since(start)
+	for _, want := range []string{"-----> ", "=====> Application deployed"} {
+		if !strings.Contains(out, want) {
+			u.t.Fatalf("push output lacks %q:\n%s", want, out)
+		}
+	}
+	return out, took
+}
+
+// get asks the router for domain's root.
+func (u *user) get(domain string) (int, string, error) {
+	req, _ := http.NewRequest("GET", "http://"+u.router+"/", nil)
+	req.Host = domain
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
+}
+
+var portRe = regexp.MustCompile(`port (\d+)`)
+
+// ports sends n requests and returns the distinct ports that answered, or
+// an error at the first request that did not get a 200.
+func (u *user) ports(domain string, n int) (map[string]int, error) {
+	seen := map[string]int{}
+	for i := 0; i < n; i++ {
+		status, body, err := u.get(domain)
+		if err != nil || status != 200 {
+			return nil, fmt.Errorf("request %d to %s: %d %q %v", i, domain, status, body, err)
+		}
+		if m := portRe.FindStringSubmatch(body); m != nil {
+			seen[m[1]]++
+		} else {
+			seen[body]++
+		}
+	}
+	return seen, nil
+}
+
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not true after %s", what, within)
+		}
+		<-tick.C
+	}
+	return time.Since(start)
+}
+
+type job struct {
+	ID      string `json:"id"`
+	Release string `json:"release"`
+	Type    string `json:"type"`
+	State   string `json:"state"`
+}
+
+func (u *user) jobs(dir string) []job {
+	u.t.Helper()
+	var jobs []job
+	if err := json.Unmarshal([]byte(u.flynn(dir, "ps", "--json")), &jobs); err != nil {
+		u.t.Fatalf("flynn ps --json: %v", err)
+	}
+	return jobs
+}
+
+func (u *user) currentRelease(dir string) string {
+	u.t.Helper()
+	var rel struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(u.flynn(dir, "release", "show", "--json")), &rel); err != nil {
+		u.t.Fatalf("flynn release show --json: %v", err)
+	}
+	return rel.ID
+}
+
+// upOf counts the app's up web jobs of release.
+func upOf(jobs []job, release string) int {
+	n := 0
+	for _, j := range jobs {
+		if j.Type == "web" && j.State == "up" && j.Release == release {
+			n++
+		}
+	}
+	return n
+}
+
+// loadLoop sends requests until stopped, counting failures.
+type loadLoop struct {
+	stop     atomic.Bool
+	requests atomic.Int64
+	mu       sync.Mutex
+	failures []string
+	wg       sync.WaitGroup
+}
+
+func (u *user) startLoad(domain string, workers int) *loadLoop {
+	l := &loadLoop{}
+	for i := 0; i < workers; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for !l.stop.Load() {
+				status, body, err := u.get(domain)
+				l.requests.Add(1)
+				if err != nil || status < 200 || status > 299 {
+					l.mu.Lock()
+					l.failures = append(l.failures, fmt.Sprintf("%d %q %v", status, body, err))
+					l.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *loadLoop) finish() (int64, []string) {
+	l.stop.Store(true)
+	l.wg.Wait()
+	return l.requests.Load(), l.failures
+}
+
+func TestWalk(t *testing.T) {
+	began := time.Now()
+	u := newUser(t)
+
+	// 1. cluster add; key add; create example.
+	u.addCluster()
+	// Apps this walk creates, left over from an interrupted run on the same
+	// cluster, go first; and go at the end whatever happens.
+	names := []string{"example", "sample-go", "sample-python", "sample-static", "sample-procfile", "sample-custom"}
+	for _, name := range names {
+		_, _ = u.run(u.home, filepath.Join(u.bin, "flynn"), "-a", name, "delete", "--yes")
+	}
+	t.Cleanup(func() {
+		for _, name := range names {
+			_, _ = u.run(u.home, filepath.Join(u.bin, "flynn"), "-a", name, "delete", "--yes")
+		}
+	})
+	u.flynn(u.home, "key", "add")
+	dir := u.app("nodejs")
+	u.flynn(dir, "create", "example")
+	if remotes := u.mustRun(dir, "git", "remote", "-v"); !strings.Contains(remotes, "flynn") {
+		t.Fatalf("flynn create added no git remote:\n%s", remotes)
+	}
+
+	// 2. git push flynn main.
+	out, took := u.push(dir)
+	t.Logf("first push took %s", took.Round(time.Millisecond))
+	t.Logf("push output:\n%s", out)
+
+	// 3. scale web=3; route; 30 requests reach exactly 3 ports.
+	u.flynn(dir, "scale", "web=3")
+	domain := "example." + u.domain
+	u.flynn(dir, "route", "add", "http", domain)
+	var (
+		seen    map[string]int
+		lastErr error
+	)
+	took = waitFor(t, 10*time.Second, "3 ports answer through the router", func() bool {
+		seen, lastErr = u.ports(domain, 30)
+		return lastErr == nil && len(seen) == 3
+	})
+	t.Logf("the route served all 3 jobs %s after it was added", took.Round(time.Millisecond))
+	t.Logf("30 requests reached ports %v", seen)
+
+	// 4. env set: a new release serves, with no failed request meanwhile.
+	before := u.currentRelease(dir)
+	load := u.startLoad(domain, 4)
+	u.flynn(dir, "env", "set", "GREETING=hello")
+	after := u.currentRelease(dir)
+	if after == before {
+		t.Fatal("env set made no new release")
+	}
+	waitFor(t, 90*time.Second, "the new release runs web=3 and the old none", func() bool {
+		jobs := u.jobs(dir)
+		return upOf(jobs, after) == 3 && upOf(jobs, before) == 0
+	})
+	requests, failures := load.finish()
+	t.Logf("env set deployment: %d requests, %d failed", requests, len(failures))
+	if len(failures) > 0 {
+		t.Errorf("%d of %d requests failed during the deployment, first: %s", len(failures), requests, failures[0])
+	}
+
+	// 5. scale web=1; kill its container behind the cluster's back.
+	u.flynn(dir, "scale", "web=1")
+	jobs := u.jobs(dir)
+	var victim string
+	for _, j := range jobs {
+		if j.Type == "web" && j.State == "up" {
+			victim = j.ID
+		}
+	}
+	if victim == "" {
+		t.Fatalf("no up web job after scale web=1: %+v", jobs)
+	}
+	ids := strings.Fields(u.mustRun(u.home, "docker", "ps", "-q", "--filter", "label=flynn.job-id="+victim))
+	if len(ids) != 1 {
+		t.Fatalf("container of job %s: %v", victim, ids)
+	}
+	_, oldBody, _ := u.get(domain)
+	killed := time.Now()
+	u.mustRun(u.home, "docker", "kill", ids[0])
+	took = waitFor(t, 5*time.Second, "a new job serves after the kill", func() bool {
+		status, body, err := u.get(domain)
+		return err == nil && status == 200 && body != oldBody
+	})
+	t.Logf("killed container replaced, serving again %s after the kill", time.Since(killed).Round(time.Millisecond))
+
+	// 6. a broken commit fails to build; the old release keeps serving.
+	serving := u.currentRelease(dir)
+	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name": "broken", "engines": {"node": ">=99"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u.mustRun(dir, "git", "commit", "-q", "-am", "break it")
+	out, err := u.run(dir, "git", "push", "flynn", "main")
+	if err == nil || !strings.Contains(out, "Build failed") {
+		t.Fatalf("broken push: err %v, output:\n%s", err, out)
+	}
+	if got := u.currentRelease(dir); got != serving {
+		t.Errorf("a failed build changed the release: %s → %s", serving, got)
+	}
+	if status, body, err := u.get(domain); err != nil || status != 200 {
+		t.Errorf("after the failed build the app answers %d %q %v", status, body, err)
+	}
+	// rollback: the release before the env change serves again.
+	u.flynn(dir, "rollback")
+	if got := u.currentRelease(dir); got != before {
+		t.Errorf("rollback deployed %s, want %s", got, before)
+	}
+	waitFor(t, 90*time.Second, "the rolled-back release serves", func() bool {
+		return upOf(u.jobs(dir), before) >= 1
+	})
+	if status, _, err := u.get(domain); err != nil || status != 200 {
+		t.Errorf("after rollback the app answers %d, %v", status, err)
+	}
+
+	// 7. delete: the route answers 404 and the containers are gone.
+	appID := strings.TrimSpace(u.flynn(dir, "info", "--json"))
+	var info struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal([]byte(appID), &info)
+	u.flynn(dir, "delete", "--yes")
+	waitFor(t, 10*time.Second, "the route answers 404", func() bool {
+		status, _, err := u.get(domain)
+		return err == nil && status == 404
+	})
+	if info.ID != "" {
+		waitFor(t, 60*time.Second, "the app's containers are gone", func() bool {
+			out := u.mustRun(u.home, "docker", "ps", "-q", "--filter", "label=flynn.job", "--filter", "status=running")
+			for _, id := range strings.Fields(out) {
+				labels := u.mustRun(u.home, "docker", "inspect", "-f", "{{json .Config.Labels}}", id)
+				if strings.Contains(labels, info.ID) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+
+	// 8. the same push, scale and route for the other samples.
+	for _, sample := range []string{"go", "python", "static", "procfile"} {
+		t.Run(sample, func(t *testing.T) {
+			u := *u
+			u.t = t
+			dir := u.app(sample)
+			name := "sample-" + sample
+			u.flynn(dir, "create", name)
+			_, first := u.push(dir)
+			t.Logf("push of the %s sample took %s", sample, first.Round(time.Millisecond))
+			u.flynn(dir, "scale", "web=3")
+			domain := name + "." + u.domain
+			u.flynn(dir, "route", "add", "http", domain)
+			want := map[string]string{
+				"go": "Hello from Flynn (Go)", "python": "Hello from Flynn (Python)",
+				"static": "Hello from Flynn (static)", "procfile": "Hello from Flynn (Procfile)",
+			}[sample]
+			samePage := sample == "static" || sample == "procfile" // every instance serves the same file
+			waitFor(t, 20*time.Second, "3 instances answer", func() bool {
+				seen := map[string]bool{}
+				for i := 0; i < 30; i++ {
+					status, body, err := u.get(domain)
+					if err != nil || status != 200 || !strings.Contains(body, want) {
+						return false
+					}
+					seen[body] = true
+				}
+				return samePage || len(seen) == 3
+			})
+			if sample == "go" {
+				// A second push restores the build cache (Go's module and
+				// build caches), so it is faster than the first.
+				u.mustRun(dir, "sh", "-c", "echo '// second push' >> main.go && git commit -q -am second")
+				_, second := u.push(dir)
+				t.Logf("Go sample: first push %s, second push (cache restored) %s", first.Round(time.Millisecond), second.Round(time.Millisecond))
+				if second >= first {
+					t.Errorf("the second push (%s) was not faster than the first (%s): the cache did not help", second, first)
+				}
+			}
+			u.flynn(dir, "delete", "--yes")
+		})
+	}
+
+	// 9. a custom buildpack by BUILDPACK_URL, served from here as a tarball.
+	t.Run("buildpack-url", func(t *testing.T) {
+		u := *u
+		u.t = t
+		bp := serveBuildpack(t)
+		dir := u.app("static")
+		u.flynn(dir, "create", "sample-custom")
+		u.push(dir) // config vars live in releases: the first push makes one
+		u.flynn(dir, "env", "set", "BUILDPACK_URL="+bp)
+		u.mustRun(dir, "git", "commit", "-q", "--allow-empty", "-m", "use the custom buildpack")
+		out, _ := u.push(dir)
+		if !strings.Contains(out, "custom buildpack compiled") {
+			t.Fatalf("the custom buildpack did not run:\n%s", out)
+		}
+		u.flynn(dir, "route", "add", "http", "sample-custom."+u.domain)
+		waitFor(t, 20*time.Second, "the custom build serves", func() bool {
+			status, body, err := u.get("sample-custom." + u.domain)
+			return err == nil && status == 200 && strings.Contains(body, "built by the custom buildpack")
+		})
+		u.flynn(dir, "delete", "--yes")
+	})
+	t.Logf("the walk took %s", time.Since(began).Round(time.Second))
+}
+
+// serveBuildpack serves a small Heroku-API buildpack as a .tgz on loopback
+// (jobs use host networking, so the build job reaches it) and returns its
+// URL. It writes a page of its own and serves it with python3.
+func serveBuildpack(t *testing.T) string {
+	files := map[string]string{
+		"bin/detect":  "#!/usr/bin/env bash\necho Custom\n",
+		"bin/compile": "#!/usr/bin/env bash\nset -e\necho 'built by the custom buildpack' > \"$1/index.html\"\necho '-----> custom buildpack compiled'\n",
+		"bin/release": "#!/usr/bin/env bash\nprintf -- '---\\ndefault_process_types:\\n  web: exec python3 -m http.server \"$PORT\"\\n'\n",
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, name := range []string{"bin/detect", "bin/compile", "bin/release"} {
+		body := files[name]
+		if err := tw.WriteHeader(&tar.Header{Name: "custom/" + name, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(body))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(buf.Bytes())
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String() + "/custom.tgz"
+}
