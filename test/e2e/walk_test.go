@@ -350,7 +350,7 @@ func TestWalk(t *testing.T) {
 	_, oldBody, _ := u.get(domain)
 	killed := time.Now()
 	u.mustRun(u.home, "docker", "kill", ids[0])
-	took = waitFor(t, 5*time.Second, "a new job serves after the kill", func() bool {
+	waitFor(t, 5*time.Second, "a new job serves after the kill", func() bool {
 		status, body, err := u.get(domain)
 		return err == nil && status == 200 && body != oldBody
 	})
