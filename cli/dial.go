@@ -22,7 +22,9 @@ func httpClient(cl *config.Cluster) (*http.Client, error) {
 		return nil, fmt.Errorf("controller URL: %w", err)
 	}
 	tr := &http.Transport{
-		ForceAttemptHTTP2:   true,
+		// HTTP/1.1 only: `flynn run` attaches by upgrading its connection
+		// (Upgrade: flynn-attach/0), which HTTP/2 cannot carry.
+		ForceAttemptHTTP2:   false,
 		MaxIdleConns:        10,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,

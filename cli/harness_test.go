@@ -62,7 +62,8 @@ type harness struct {
 }
 
 // newController starts a controller on a fresh database and returns its
-// handler's server; tls serves it over TLS.
+// handler's server; tls serves it over TLS, offering HTTP/2 as the router
+// does.
 func newController(t testing.TB, tls bool) (*httptest.Server, *fakeRunner) {
 	t.Helper()
 	testdeps.Short(t)
@@ -95,6 +96,8 @@ func newController(t testing.TB, tls bool) (*httptest.Server, *fakeRunner) {
 	hs := httptest.NewUnstartedServer(srv)
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	if tls {
+		// Like the router in front of a real controller, it offers HTTP/2.
+		hs.EnableHTTP2 = true
 		hs.StartTLS()
 	} else {
 		hs.Start()
@@ -227,13 +230,28 @@ type fakeRunner struct {
 	specs   []*server.JobSpec
 	resizes [][2]uint16
 	logs    map[string][]host.LogLine
+	stopped []string // "hostID/jobID"
 	wg      sync.WaitGroup
 }
 
 var (
 	_ server.JobRunner    = (*fakeRunner)(nil)
 	_ server.JobLogReader = (*fakeRunner)(nil)
+	_ server.JobStopper   = (*fakeRunner)(nil)
 )
+
+func (f *fakeRunner) StopJob(_ context.Context, hostID, jobID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopped = append(f.stopped, hostID+"/"+jobID)
+	return nil
+}
+
+func (f *fakeRunner) stoppedJobs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.stopped...)
+}
 
 func (f *fakeRunner) RunJob(_ context.Context, spec *server.JobSpec) (*controller.Job, error) {
 	f.mu.Lock()

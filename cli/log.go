@@ -1,16 +1,11 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +13,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
@@ -79,13 +75,7 @@ func (r *runner) log(c *urfave.Context) error {
 		return err
 	}
 	follow := c.Bool("follow")
-	query := url.Values{}
-	if follow {
-		query.Set("follow", "true")
-	}
-	if n := c.Int("lines"); n > 0 {
-		query.Set("tail", strconv.Itoa(n))
-	}
+	query := client.JobLogOptions{Follow: follow, Tail: max(c.Int("lines"), 0)}
 	if id := c.String("job"); id != "" {
 		// One job: its output as it wrote it, stderr to stderr.
 		return r.streamLog(c.Context, name, id, query, func(l host.LogLine) {
@@ -126,7 +116,7 @@ func (r *runner) log(c *urfave.Context) error {
 }
 
 // printMergedLogs prints the output of jobs in time order.
-func (r *runner) printMergedLogs(ctx context.Context, app string, jobs []*controller.Job, query url.Values) error {
+func (r *runner) printMergedLogs(ctx context.Context, app string, jobs []*controller.Job, query client.JobLogOptions) error {
 	var lines []labelledLine
 	for _, j := range jobs {
 		label := jobLabel(j)
@@ -149,7 +139,7 @@ func (r *runner) printMergedLogs(ctx context.Context, app string, jobs []*contro
 
 // followLogs prints the output of jobs as they write it, until every stream
 // ends or ctx does.
-func (r *runner) followLogs(ctx context.Context, app string, jobs []*controller.Job, query url.Values) error {
+func (r *runner) followLogs(ctx context.Context, app string, jobs []*controller.Job, query client.JobLogOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lines := make(chan labelledLine)
@@ -195,28 +185,25 @@ func writeLabelled(w io.Writer, l labelledLine) {
 	fmt.Fprintf(w, "%s %s: %s", l.Time.UTC().Format(time.RFC3339Nano), l.job, data)
 }
 
-// streamLog reads the JSON lines of GET /apps/:id/jobs/:job/log, calling
-// fn for each, until the stream ends.
-func (r *runner) streamLog(ctx context.Context, app, job string, query url.Values, fn func(host.LogLine)) error {
-	resp, err := r.rawRequest(ctx, http.MethodGet, []string{"apps", app, "jobs", job, "log"}, query)
+// streamLog reads a job's log through the controller, calling fn for each
+// line, until the stream ends.
+func (r *runner) streamLog(ctx context.Context, app, job string, opts client.JobLogOptions, fn func(host.LogLine)) error {
+	stream, err := r.api.JobLog(ctx, app, job, opts)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) == 0 {
-			continue
+	defer stream.Close()
+	for {
+		l, err := stream.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
 		}
-		var l host.LogLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("job %s log: %w", job, err)
 		}
 		fn(l)
 	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("job %s log: %w", job, err)
-	}
-	return nil
 }

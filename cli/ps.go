@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -92,15 +91,14 @@ func (r *runner) kill(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.connect(c); err != nil {
-		return err
-	}
-	job := c.Args().First()
-	resp, err := r.rawRequest(c.Context, http.MethodDelete, []string{"apps", name, "jobs", job}, nil)
+	api, err := r.connect(c)
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	fmt.Fprintf(r.env.Stdout, "Job %s is stopping.\n", job)
+	job := c.Args().First()
+	if err := api.StopJob(c.Context, name, job); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.env.Stdout, "Job %s stopped.\n", job)
 	return nil
 }

@@ -3,14 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/openflynn/flynn/cli/config"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
 )
@@ -99,43 +95,18 @@ func TestLog(t *testing.T) {
 	h.fails("job not found", "-a", "example", "log", "-j", "host1-nope")
 }
 
-// TestKill runs kill against a stub of DELETE /apps/:id/jobs/:job: the
-// controller has no such endpoint yet.
+// TestKill stops a job through the controller, which asks the job's host
+// (here the fake runner) to stop it.
 func TestKill(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, key, _ := r.BasicAuth()
-		mu.Lock()
-		got = append(got, r.Method+" "+r.URL.EscapedPath()+" "+key)
-		mu.Unlock()
-		if strings.HasSuffix(r.URL.Path, "/nope") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(`{"code":"not_found","message":"job not found"}`))
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(`{}`))
-	}))
-	defer stub.Close()
-	dir := t.TempDir()
-	env := Env{ConfigPath: dir + "/.flynnrc", Dir: dir}
-	f := &config.File{}
-	if err := f.Add(&config.Cluster{Name: "stub", ControllerURL: stub.URL, Key: "k"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Save(env.ConfigPath); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, env: env}
-	if out := h.ok("-a", "example", "kill", webJob); out != "Job "+webJob+" is stopping.\n" {
+	h := newHarness(t)
+	app := h.app("example")
+	putJobs(t, h, app, h.deploy(app, nil))
+	if out := h.ok("-a", "example", "kill", webJob); out != "Job "+webJob+" stopped.\n" {
 		t.Fatalf("kill printed %q", out)
 	}
-	h.fails("job not found", "-a", "example", "kill", "nope")
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "DELETE /apps/example/jobs/" + webJob + " k"; len(got) != 2 || got[0] != want {
-		t.Fatalf("stub saw %q, want %q first", got, want)
+	if got := h.runner.stoppedJobs(); len(got) != 1 || got[0] != "host1/"+webJob {
+		t.Fatalf("runner stopped %q, want [host1/%s]", got, webJob)
 	}
+	h.fails("not found", "-a", "example", "kill", "host1-nope")
+	h.fails("want JOB", "-a", "example", "kill")
 }

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/tlspin"
 )
 
 func TestRunAttached(t *testing.T) {
@@ -165,4 +169,38 @@ func TestAttachErrors(t *testing.T) {
 
 func writeFrame(w io.Writer, typ host.FrameType, p []byte) {
 	_ = host.WriteFrame(w, typ, p)
+}
+
+// TestRunOverTLS attaches through a controller served over TLS that offers
+// HTTP/2, as the router does: the CLI must stay on HTTP/1.1, the only
+// protocol that carries the attach upgrade.
+func TestRunOverTLS(t *testing.T) {
+	hs, _ := newController(t, true)
+	h := newHarness(t) // for the CLI environment; its cluster is replaced
+	if err := os.Remove(h.env.ConfigPath); err != nil {
+		t.Fatal(err)
+	}
+	pin := tlspin.Pin(hs.Certificate().Raw)
+	h.ok("cluster", "add", "-p", pin, "--controller-addr", hs.Listener.Addr().String(), "tls", "example.test", testKey)
+	api := client.NewWithHTTPClient(hs.URL, testKey, hs.Client())
+	app := &controller.App{Name: "example"}
+	ctx := context.Background()
+	if err := api.CreateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "example/image"}
+	if err := api.CreateArtifact(ctx, art); err != nil {
+		t.Fatal(err)
+	}
+	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID}
+	if err := api.CreateRelease(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.SetAppRelease(ctx, app.ID, rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	res := h.runInput("over tls\n", "-a", "example", "run", "exit", "5")
+	if res.code != 5 || res.stdout != "OVER TLS\n" {
+		t.Fatalf("run over TLS: exit %d, stdout %q, stderr %q; want 5 and the echo", res.code, res.stdout, res.stderr)
+	}
 }

@@ -132,13 +132,24 @@ func Fetch(ctx context.Context, client *http.Client, url, dir string) error {
 	return nil
 }
 
-// Command resolves args into the command line to run.
+// Command resolves args into the command line to run: `start TYPE` is the
+// process type's command from the Procfile (or the buildpack's defaults); a
+// single other argument is a shell command line as it stands (`flynn run
+// "rake db:migrate && echo done"`); several are an argv, each quoted so
+// the shell sees the same words (`flynn run bash -c 'echo $HOME'`).
 func Command(appDir string, args []string) (string, error) {
 	if len(args) == 0 {
 		return "", errors.New("nothing to run: want `start TYPE` or a command")
 	}
 	if args[0] != "start" {
-		return strings.Join(args, " "), nil
+		if len(args) == 1 {
+			return args[0], nil
+		}
+		words := make([]string, len(args))
+		for i, a := range args {
+			words[i] = shellQuote(a)
+		}
+		return strings.Join(words, " "), nil
 	}
 	if len(args) != 2 {
 		return "", errors.New("usage: start TYPE")
@@ -184,4 +195,13 @@ func exitStatus(ws syscall.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// shellQuote returns s as one shell word: as it is when it holds nothing
+// the shell would read specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -123,7 +124,8 @@ func TestRunExitCodesAndDefaults(t *testing.T) {
 	}{
 		{"Procfile type", []string{"start", "worker"}, 3, ""},
 		{"buildpack default with default port", []string{"start", "web"}, 0, "port=8080\n"},
-		{"plain command", []string{"echo", "$((6*7))"}, 0, "42\n"},
+		{"command line", []string{"echo $((6*7))"}, 0, "42\n"},
+		{"argv keeps its words", []string{"echo", "$((6*7))"}, 0, "$((6*7))\n"},
 		{"killed by a signal", []string{"kill -TERM $$"}, 128 + int(syscall.SIGTERM), ""},
 	}
 	for _, tt := range tests {
@@ -192,5 +194,40 @@ func TestRunForwardsSignals(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("process did not exit after SIGUSR1")
+	}
+}
+
+func TestCommandQuotesArgv(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"echo", "hi"}, "echo hi"},
+		{[]string{"rake db:migrate && echo done"}, "rake db:migrate && echo done"},
+		{[]string{"bash", "-c", "echo one-off in $HOME; exit 3"}, `bash -c 'echo one-off in $HOME; exit 3'`},
+		{[]string{"echo", "it's"}, `echo 'it'\''s'`},
+		{[]string{"printf", ""}, "printf ''"},
+		{[]string{"ls", "-la", "/app/bin", "KEY=v@1:2,3+4%"}, "ls -la /app/bin KEY=v@1:2,3+4%"},
+	}
+	for _, tt := range tests {
+		got, err := Command(t.TempDir(), tt.args)
+		if err != nil || got != tt.want {
+			t.Errorf("Command(%q) = %q, %v; want %q", tt.args, got, err, tt.want)
+		}
+		if len(tt.args) < 2 {
+			continue
+		}
+		// bash reads the line back into the same words.
+		words, err := exec.Command("bash", "-c", "f() { for a in \"$@\"; do printf '[%s]' \"$a\"; done; }; eval \"f $0\"", got).Output()
+		if err != nil {
+			t.Fatalf("bash on %q: %v", got, err)
+		}
+		var want strings.Builder
+		for _, a := range tt.args {
+			want.WriteString("[" + a + "]")
+		}
+		if string(words) != want.String() {
+			t.Errorf("bash reads %q as %s, want %s", got, words, want.String())
+		}
 	}
 }

@@ -72,3 +72,9 @@ func (c *Client) JobLog(ctx context.Context, app, jobID string, opts JobLogOptio
 	}
 	return &JobLogStream{body: resp.Body, dec: json.NewDecoder(bufio.NewReader(resp.Body))}, nil
 }
+
+// StopJob asks the job's host to stop it: SIGTERM, then SIGKILL after its
+// grace period. The scheduler replaces a job its formation still wants.
+func (c *Client) StopJob(ctx context.Context, app, jobID string) error {
+	return c.do(ctx, http.MethodDelete, path("apps", app, "jobs", jobID), nil, nil)
+}

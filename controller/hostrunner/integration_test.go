@@ -26,6 +26,7 @@ import (
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/hosttest"
 	hostserver "github.com/openflynn/flynn/host/server"
+	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/pgtest"
 	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/testdeps"
@@ -266,5 +267,30 @@ func TestDetachStopsAttachedJob(t *testing.T) {
 			t.Fatalf("job still %v after the client detached", fmt.Sprint(j.State))
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}
+
+func TestStopJobOnRealHost(t *testing.T) {
+	s := newStack(t)
+	app := s.app(t)
+	ctx := t.Context()
+	job, err := s.client.RunJob(ctx, app.Name, &controller.NewJob{Args: []string{"sleep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := s.app(t)
+	if err := s.client.StopJob(ctx, other.Name, job.ID); !httpjson.IsNotFound(err) {
+		t.Fatalf("stopping through another app: %v, want not_found", err)
+	}
+	if err := s.client.StopJob(ctx, app.Name, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The host confirmed before the call returned: the job has ended.
+	aj, err := s.host.GetJob(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aj.State != host.StateDown {
+		t.Errorf("job after StopJob: %s, want down", aj.State)
 	}
 }

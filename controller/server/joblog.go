@@ -10,6 +10,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
@@ -40,6 +41,19 @@ type LogStream interface {
 // jobIDUUIDLen is the length of the "-<uuid>" suffix of a job id.
 const jobIDUUIDLen = 37
 
+// hostOf returns the id of the host a job runs on: as reported, or from
+// the job id ("<hostID>-<uuid>").
+func hostOf(job *controller.Job) (string, error) {
+	hostID := job.HostID
+	if hostID == "" && len(job.ID) > jobIDUUIDLen {
+		hostID = job.ID[:len(job.ID)-jobIDUUIDLen]
+	}
+	if hostID == "" {
+		return "", httpjson.Errorf(httpjson.CodeNotFound, "job %s has no host", job.ID)
+	}
+	return hostID, nil
+}
+
 // jobLog serves GET /apps/:id/jobs/:job_id/log?follow=true&tail=N: the
 // host's log lines (host.LogLine), one JSON object a line, flushed as they
 // come.
@@ -68,12 +82,9 @@ func (s *Server) jobLog(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	if !ok {
 		return &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: "this controller cannot reach hosts for logs", Retry: true}
 	}
-	hostID := job.HostID
-	if hostID == "" && len(job.ID) > jobIDUUIDLen {
-		hostID = job.ID[:len(job.ID)-jobIDUUIDLen] // ids are "<hostID>-<uuid>"
-	}
-	if hostID == "" {
-		return httpjson.Errorf(httpjson.CodeNotFound, "job %s has no host", job.ID)
+	hostID, err := hostOf(job)
+	if err != nil {
+		return err
 	}
 	stream, err := logs.JobLog(r.Context(), hostID, job.ID, opts)
 	if err != nil {

@@ -70,11 +70,13 @@ func (s *Server) routes() http.Handler {
 
 	// Jobs. The scheduler reports job states with PUT (an upsert). POST runs
 	// a one-off job (controller.NewJob); with `Upgrade: flynn-attach/0` the
-	// connection then carries the job's attach stream.
+	// connection then carries the job's attach stream. DELETE stops a job on
+	// its host (204); the scheduler replaces one its formation still wants.
 	r.GET("/apps/:id/jobs", s.handle(s.listJobs))
 	r.POST("/apps/:id/jobs", s.handle(s.runJob))
 	r.GET("/apps/:id/jobs/:job_id", s.handle(s.getJob))
 	r.PUT("/apps/:id/jobs/:job_id", s.handle(s.putJob))
+	r.DELETE("/apps/:id/jobs/:job_id", s.handle(s.stopJob))
 	// A job's log from its host: JSON lines (host.LogLine); ?follow=true
 	// keeps it open until the job ends, ?tail=N starts with the last N lines.
 	r.GET("/apps/:id/jobs/:job_id/log", s.handle(s.jobLog))

@@ -15,6 +15,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -313,6 +314,16 @@ func TestWalk(t *testing.T) {
 	t.Logf("the route served all 3 jobs %s after it was added", took.Round(time.Millisecond))
 	t.Logf("30 requests reached ports %v", seen)
 
+	// The app's output and one-off jobs, as a user looks at them.
+	if out := u.flynn(dir, "log", "-t", "web", "-n", "5"); !strings.Contains(out, "listening on") {
+		t.Errorf("flynn log -t web shows no start-up line:\n%s", out)
+	}
+	out, err := u.run(dir, filepath.Join(u.bin, "flynn"), "run", "bash", "-c", "echo one-off in $HOME; exit 3")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(out, "one-off in /app") {
+		t.Errorf("flynn run: err %v, output %q; want exit status 3 and the job's output", err, out)
+	}
+
 	// 4. env set: a new release serves, with no failed request meanwhile.
 	before := u.currentRelease(dir)
 	load := u.startLoad(domain, 4)
@@ -362,7 +373,7 @@ func TestWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.mustRun(dir, "git", "commit", "-q", "-am", "break it")
-	out, err := u.run(dir, "git", "push", "flynn", "main")
+	out, err = u.run(dir, "git", "push", "flynn", "main")
 	if err == nil || !strings.Contains(out, "Build failed") {
 		t.Fatalf("broken push: err %v, output:\n%s", err, out)
 	}
