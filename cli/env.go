@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -56,7 +57,8 @@ Example:
 	}
 }
 
-// currentRelease returns the app and its current release.
+// currentRelease returns the app and its current release; for an app with
+// no release yet it returns the client and the app with errNoRelease.
 func (r *runner) currentRelease(c *urfave.Context) (*client.Client, *controller.App, *controller.Release, error) {
 	name, err := r.appName(c)
 	if err != nil {
@@ -71,7 +73,7 @@ func (r *runner) currentRelease(c *urfave.Context) (*client.Client, *controller.
 		return nil, nil, nil, err
 	}
 	if app.ReleaseID == "" {
-		return nil, nil, nil, errNoRelease
+		return api, app, nil, errNoRelease
 	}
 	rel, err := api.Release(c.Context, app.ReleaseID)
 	if err != nil {
@@ -85,6 +87,9 @@ func (r *runner) envList(c *urfave.Context) error {
 		return usageError(c, "unknown subcommand %q", c.Args().First())
 	}
 	_, _, rel, err := r.currentRelease(c)
+	if errors.Is(err, errNoRelease) {
+		rel, err = &controller.Release{}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -106,6 +111,9 @@ func (r *runner) envGet(c *urfave.Context) error {
 		return usageError(c, "want one K")
 	}
 	_, app, rel, err := r.currentRelease(c)
+	if errors.Is(err, errNoRelease) {
+		rel, err = &controller.Release{}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -146,8 +154,16 @@ func (r *runner) envUnset(c *urfave.Context) error {
 // changeEnv creates a release that copies the current one with its env
 // changed by edit, and deploys it. Releases are immutable, so a change of
 // env is a new release, which `rollback` can undo.
+//
+// Before an app's first push there is no release to copy: the change makes
+// a release of config alone (no artifact, nothing to run), as Heroku lets
+// config vars (BUILDPACK_URL, say) be set before the first push; the push
+// builds with them and keeps them.
 func (r *runner) changeEnv(c *urfave.Context, edit func(map[string]string)) error {
 	api, app, rel, err := r.currentRelease(c)
+	if errors.Is(err, errNoRelease) {
+		rel, err = &controller.Release{}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -163,6 +179,10 @@ func (r *runner) changeEnv(c *urfave.Context, edit func(map[string]string)) erro
 	next, err := deployCopy(c.Context, api, app, rel, env)
 	if err != nil {
 		return err
+	}
+	if next.ArtifactID == "" {
+		fmt.Fprintf(r.env.Stdout, "Set config of %s (release %s); the next push builds and runs with it.\n", app.Name, controller.ReleaseVersion(next.Version))
+		return nil
 	}
 	fmt.Fprintf(r.env.Stdout, "Created release %s of %s and deployed it.\n", controller.ReleaseVersion(next.Version), app.Name)
 	return nil

@@ -13,7 +13,6 @@ import (
 func TestEnvReleasesRollback(t *testing.T) {
 	h := newHarness(t)
 	app := h.app("example")
-	h.fails("no release yet", "-a", "example", "env", "set", "A=1")
 	v1 := h.deploy(app, map[string]string{"KEEP": "yes"})
 	ctx := context.Background()
 
@@ -97,4 +96,28 @@ func TestEnvReleasesRollback(t *testing.T) {
 	if len(deployments) != 6 {
 		t.Fatalf("%d deployments, want 6 (v1, v2, v3, v2, v1, v3)", len(deployments))
 	}
+}
+
+// TestEnvBeforeFirstPush: config vars set before an app has a release make
+// a release of config alone, which the first push builds with.
+func TestEnvBeforeFirstPush(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("fresh")
+	if out := h.ok("-a", "fresh", "env"); out != "" {
+		t.Fatalf("env of an app with no release = %q, want nothing", out)
+	}
+	if out := h.ok("-a", "fresh", "env", "set", "BUILDPACK_URL=https://example.com/bp.tgz"); out != "Set config of fresh (release v1); the next push builds and runs with it.\n" {
+		t.Fatalf("env set printed %q", out)
+	}
+	if out := h.ok("-a", "fresh", "env", "get", "BUILDPACK_URL"); out != "https://example.com/bp.tgz\n" {
+		t.Fatalf("env get = %q", out)
+	}
+	rel, err := h.api.AppRelease(context.Background(), app.ID)
+	if err != nil || rel.ArtifactID != "" || len(rel.Processes) != 0 {
+		t.Fatalf("current release = %+v, %v; want config alone", rel, err)
+	}
+	if out := h.ok("-a", "fresh", "release", "show"); !strings.Contains(out, "Artifact:") || !strings.Contains(out, "BUILDPACK_URL=https://example.com/bp.tgz") {
+		t.Fatalf("release show:\n%s", out)
+	}
+	h.fails("nothing to run", "-a", "fresh", "run", "true")
 }

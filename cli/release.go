@@ -110,9 +110,11 @@ func (r *runner) releaseShow(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	artifact, err := api.Artifact(c.Context, rel.ArtifactID)
-	if err != nil {
-		return err
+	artifact := &controller.Artifact{} // a release of config alone has none
+	if rel.ArtifactID != "" {
+		if artifact, err = api.Artifact(c.Context, rel.ArtifactID); err != nil {
+			return err
+		}
 	}
 	if lookupBool(c, "json") {
 		return writeJSON(r.env.Stdout, struct {

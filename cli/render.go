@@ -118,7 +118,7 @@ func renderRelease(w io.Writer, now time.Time, r *controller.Release, a *control
 	if current {
 		t.row("Current:", "yes")
 	}
-	t.row("Artifact:", a.URI)
+	t.row("Artifact:", orDash(a.URI))
 	t.row("Created:", age(now, r.CreatedAt)+" ago")
 	if err := t.flush(); err != nil {
 		return err

@@ -28,7 +28,7 @@ func TestSchemas(t *testing.T) {
 		{"artifact bad type", "artifact", `{"type":"tarball","uri":"x"}`, "type", false},
 		{"release", "release", `{"artifact":"` + id + `","processes":{"web":{"cmd":["start"],"ports":[{"proto":"tcp"}],"service":"app-web","resources":{"memory":1024},"omni":false}}}`, "", true},
 		{"release bad port", "release", `{"artifact":"` + id + `","processes":{"web":{"ports":[{"port":70000,"proto":"tcp"}]}}}`, "processes.web.ports.0.port", false},
-		{"release no artifact", "release", `{}`, "", false},
+		{"release with config only", "release", `{"env":{"BUILDPACK_URL":"https://example.com/bp.tgz"}}`, "", true},
 		{"formation", "formation", `{"processes":{"web":3}}`, "", true},
 		{"formation negative", "formation", `{"processes":{"web":-1}}`, "processes.web", false},
 		{"formation fraction", "formation", `{"processes":{"web":1.5}}`, "processes.web", false},

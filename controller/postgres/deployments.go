@@ -79,9 +79,19 @@ func deploy(ctx context.Context, tx pgx.Tx, app *controller.App, releaseID strin
 			return nil, nil, nil, mapError(err, "formation")
 		}
 	}
-	if _, web := rel.Processes["web"]; app.ReleaseID == "" && web {
-		// An app's first deploy runs one web process, as Heroku does.
-		processes = map[string]int{"web": 1}
+	// An app's first deploy of something runnable runs one web process, as
+	// Heroku does: the app had no release, or only config (set before its
+	// first push).
+	if _, web := rel.Processes["web"]; web && len(processes) == 0 {
+		first := app.ReleaseID == ""
+		if !first {
+			if err := tx.QueryRow(ctx, `SELECT artifact_id IS NULL FROM releases WHERE id = $1`, app.ReleaseID).Scan(&first); err != nil {
+				return nil, nil, nil, mapError(err, "release")
+			}
+		}
+		if first {
+			processes = map[string]int{"web": 1}
+		}
 	}
 	total := 0
 	for _, n := range processes {

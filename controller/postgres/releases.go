@@ -15,7 +15,7 @@ import (
 // ReleaseRepo stores releases. Releases are immutable: there is no update.
 type ReleaseRepo struct{ db *db }
 
-const releaseColumns = `id::text, app_id::text, version, artifact_id::text, env, processes, meta, created_at`
+const releaseColumns = `id::text, app_id::text, version, coalesce(artifact_id::text, ''), env, processes, meta, created_at`
 
 func scanRelease(row pgx.Row) (*controller.Release, error) {
 	var r controller.Release
@@ -47,15 +47,25 @@ func createRelease(ctx context.Context, tx pgx.Tx, rel *controller.Release) erro
 	if rel.ID == "" {
 		rel.ID = random.UUID()
 	}
-	if !IsUUID(rel.ArtifactID) {
-		return httpjson.ValidationError("artifact", "artifact %q does not exist", rel.ArtifactID)
-	}
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM artifacts WHERE id = $1)`, rel.ArtifactID).Scan(&exists); err != nil {
-		return fmt.Errorf("check artifact: %w", err)
-	}
-	if !exists {
-		return httpjson.ValidationError("artifact", "artifact %q does not exist", rel.ArtifactID)
+	// A config-only release (env, no artifact) has nothing to run: it keeps
+	// an app's config vars before its first build.
+	var artifactID *string
+	if rel.ArtifactID == "" {
+		if len(rel.Processes) > 0 {
+			return httpjson.ValidationError("artifact", "a release with process types needs an artifact")
+		}
+	} else {
+		if !IsUUID(rel.ArtifactID) {
+			return httpjson.ValidationError("artifact", "artifact %q does not exist", rel.ArtifactID)
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM artifacts WHERE id = $1)`, rel.ArtifactID).Scan(&exists); err != nil {
+			return fmt.Errorf("check artifact: %w", err)
+		}
+		if !exists {
+			return httpjson.ValidationError("artifact", "artifact %q does not exist", rel.ArtifactID)
+		}
+		artifactID = &rel.ArtifactID
 	}
 	env, processes, meta := rel.Env, rel.Processes, rel.Meta
 	if env == nil {
@@ -69,7 +79,7 @@ func createRelease(ctx context.Context, tx pgx.Tx, rel *controller.Release) erro
 	}
 	created, err := scanRelease(tx.QueryRow(ctx, `INSERT INTO releases (id, app_id, version, artifact_id, env, processes, meta)
 		VALUES ($1, $2, (SELECT coalesce(max(version), 0) + 1 FROM releases WHERE app_id = $2), $3, $4, $5, $6)
-		RETURNING `+releaseColumns, rel.ID, rel.AppID, rel.ArtifactID, env, processes, meta))
+		RETURNING `+releaseColumns, rel.ID, rel.AppID, artifactID, env, processes, meta))
 	if err != nil {
 		return mapError(err, "release")
 	}

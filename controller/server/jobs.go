@@ -152,6 +152,9 @@ func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controlle
 	if err != nil {
 		return nil, err
 	}
+	if rel.ArtifactID == "" {
+		return nil, httpjson.ValidationError("release", "release %s holds config only: there is nothing to run until the app is pushed", controller.ReleaseVersion(rel.Version))
+	}
 	artifact, err := s.store.Artifacts.Get(ctx, rel.ArtifactID)
 	if err != nil {
 		return nil, fmt.Errorf("release %s artifact: %w", rel.ID, err)

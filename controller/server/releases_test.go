@@ -70,7 +70,8 @@ func TestReleases(t *testing.T) {
 		field string
 	}{
 		{"unknown artifact", c.CreateRelease(ctx, &controller.Release{AppID: a.ID, ArtifactID: missing}), httpjson.CodeValidation, "artifact"},
-		{"no artifact", c.CreateRelease(ctx, &controller.Release{AppID: a.ID}), httpjson.CodeValidation, "artifact"},
+		{"processes without an artifact", c.CreateRelease(ctx, &controller.Release{AppID: a.ID,
+			Processes: map[string]controller.ProcessType{"web": {Cmd: []string{"start", "web"}}}}), httpjson.CodeValidation, "artifact"},
 		{"missing app", c.CreateRelease(ctx, &controller.Release{AppID: "nope", ArtifactID: art.ID}), httpjson.CodeNotFound, ""},
 		{"bad process name", c.CreateRelease(ctx, &controller.Release{AppID: a.ID, ArtifactID: art.ID,
 			Processes: map[string]controller.ProcessType{"bad name!": {}}}), httpjson.CodeValidation, "processes"},
@@ -107,5 +108,54 @@ func TestReleases(t *testing.T) {
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("%s release: status %d, want 405", method, resp.StatusCode)
 		}
+	}
+}
+
+// TestConfigOnlyRelease: an app's config vars can be set before its first
+// push, as a release with env and no artifact; it deploys at once (nothing
+// to run) and refuses one-off jobs clearly.
+func TestConfigOnlyRelease(t *testing.T) {
+	h := newHarness(t)
+	c := h.client
+	ctx := t.Context()
+	a := &controller.App{Name: "configured"}
+	if err := c.CreateApp(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	rel := &controller.Release{AppID: a.ID, Env: map[string]string{"BUILDPACK_URL": "https://example.com/bp.tgz"}}
+	if err := c.CreateRelease(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	if rel.Version != 1 || rel.ArtifactID != "" {
+		t.Fatalf("config release = v%d artifact %q, want v1 and none", rel.Version, rel.ArtifactID)
+	}
+	d, err := c.Deploy(ctx, a.ID, rel.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != controller.DeploymentComplete {
+		t.Errorf("deployment of a config release: %s, want complete (nothing runs)", d.Status)
+	}
+	got, err := c.AppRelease(ctx, a.ID)
+	if err != nil || got.Env["BUILDPACK_URL"] == "" {
+		t.Fatalf("current release = %+v, %v", got, err)
+	}
+	if _, err := c.RunJob(ctx, a.ID, &controller.NewJob{Args: []string{"true"}}); !httpjson.IsCode(err, httpjson.CodeValidation) {
+		t.Errorf("one-off job on a config release: %v, want a validation_error", err)
+	}
+
+	// The first push after it is the app's first deploy: web=1.
+	art := h.artifact(t)
+	built := &controller.Release{AppID: a.ID, ArtifactID: art.ID, Env: got.Env,
+		Processes: map[string]controller.ProcessType{"web": {Cmd: []string{"start", "web"}}}}
+	if err := c.CreateRelease(ctx, built); err != nil {
+		t.Fatal(err)
+	}
+	d, err = c.Deploy(ctx, a.ID, built.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != controller.DeploymentPending || d.Processes["web"] != 1 {
+		t.Errorf("first deploy after config: %s with %v, want pending with web=1", d.Status, d.Processes)
 	}
 }
