@@ -14,6 +14,7 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/tlspin"
 )
 
@@ -100,9 +101,9 @@ func TestRunTTY(t *testing.T) {
 		done <- Run(context.Background(), []string{"flynn", "-a", "example", "run", "exit", "7"}, &env)
 	}()
 	// The initial size arrives; then a resize sends the size again.
-	waitFor(t, "the first resize frame", func() bool { return len(h.runner.resizeFrames()) == 1 })
+	poll.Until(t, 10*time.Second, "the first resize frame", func() bool { return len(h.runner.resizeFrames()) == 1 })
 	term.resizes <- struct{}{}
-	waitFor(t, "the second resize frame", func() bool { return len(h.runner.resizeFrames()) == 2 })
+	poll.Until(t, 10*time.Second, "the second resize frame", func() bool { return len(h.runner.resizeFrames()) == 2 })
 	if _, err := stdinW.Write([]byte("ls\r")); err != nil {
 		t.Fatal(err)
 	}
@@ -128,18 +129,6 @@ func (f *fakeRunner) resizeFrames() [][2]uint16 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([][2]uint16(nil), f.resizes...)
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
 }
 
 func TestAttachErrors(t *testing.T) {

@@ -323,18 +323,6 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-}
-
 // fakeBuild stands in for slugbuilder: it unpacks the tree from stdin,
 // fails when the app has fail.txt, hangs while it has hang.txt, waits for
 // $GATE_DIR/open when it has gate.txt, and reports the Procfile's types.

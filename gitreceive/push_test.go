@@ -11,6 +11,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 func TestUnknownKeyRefused(t *testing.T) {
@@ -236,12 +237,12 @@ func TestConcurrentPushesSerialised(t *testing.T) {
 	if err := pushA.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "push A's build to reach the gate", func() bool { return strings.Contains(outA.String(), "At the gate") })
+	poll.Until(t, 30*time.Second, "push A's build to reach the gate", func() bool { return strings.Contains(outA.String(), "At the gate") })
 	pushB := b.pushCmd(&outB, "--force", "main")
 	if err := pushB.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "push B to wait for A", func() bool { return strings.Contains(outB.String(), "Waiting for another push to example") })
+	poll.Until(t, 30*time.Second, "push B to wait for A", func() bool { return strings.Contains(outB.String(), "Waiting for another push to example") })
 	if started, _, _, _, _ := h.runner.stats(); started != 2 { // base and A
 		t.Fatalf("%d builds started while A held the app, want 2", started)
 	}
@@ -271,13 +272,13 @@ func TestDisconnectCancelsBuild(t *testing.T) {
 	if err := push.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the build to start", func() bool { return strings.Contains(out.String(), "Hanging") })
+	poll.Until(t, 30*time.Second, "the build to start", func() bool { return strings.Contains(out.String(), "Hanging") })
 	// Ctrl-C: the terminal signals the whole process group.
 	if err := syscall.Kill(-push.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	_ = push.Wait()
-	waitFor(t, 30*time.Second, "the build job to be stopped", func() bool {
+	poll.Until(t, 30*time.Second, "the build job to be stopped", func() bool {
 		_, active, _, cancelled, _ := h.runner.stats()
 		return active == 0 && cancelled == 1
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/hosttest"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
@@ -84,7 +85,7 @@ func TestDaemonCLIAndDiscoverd(t *testing.T) {
 		}
 		return false
 	}
-	poll(t, 20*time.Second, "host registered in discoverd", registered)
+	poll.Until(t, 20*time.Second, "host registered in discoverd", registered)
 
 	cli := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, append([]string{"--host", "http://" + addr, "--key", "k"}, args...)...)
@@ -124,16 +125,5 @@ func TestDaemonCLIAndDiscoverd(t *testing.T) {
 	if !registered() {
 		t.Fatal("registration vanished at once; it should live until its TTL")
 	}
-	poll(t, 15*time.Second, "host registration expired", func() bool { return !registered() })
-}
-
-func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+	poll.Until(t, 15*time.Second, "host registration expired", func() bool { return !registered() })
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"github.com/openflynn/flynn/pkg/poll"
 	"testing"
 	"time"
 )
@@ -19,7 +20,7 @@ func BenchmarkScale100(b *testing.B) {
 		stop := h.run(cluster)
 		start := time.Now()
 		h.scale(h.rel, map[string]int{"web": 100})
-		waitFor(b, time.Minute, "100 jobs", func() bool { return cluster.live()[key(h.rel, "web")] == 100 })
+		poll.Until(b, time.Minute, "100 jobs", func() bool { return cluster.live()[key(h.rel, "web")] == 100 })
 		viaScheduler += time.Since(start)
 		stop()
 		h.scale(h.rel, map[string]int{"web": 0})

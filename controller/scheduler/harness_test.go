@@ -298,20 +298,6 @@ func testConfig() Config {
 	return Config{Interval: 50 * time.Millisecond, BackoffBase: 200 * time.Millisecond, BackoffMax: time.Second, BackoffReset: time.Second, DeployTimeout: 3 * time.Second}
 }
 
-// waitFor polls cond until it holds or fails the test after within.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s", what, within)
-		}
-		<-tick.C
-	}
-}
-
 func key(rel *controller.Release, typ string) string { return rel.ID + " " + typ }
 
 type atomicCounter struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 func TestScaleUpAndDown(t *testing.T) {
@@ -16,7 +17,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	cluster := newFakeCluster("h1", "h2", "h3")
 	h.run(cluster)
 	h.scale(h.rel, map[string]int{"web": 3, "worker": 1})
-	waitFor(t, 5*time.Second, "web=3 worker=1", func() bool {
+	poll.Until(t, 5*time.Second, "web=3 worker=1", func() bool {
 		l := cluster.live()
 		return l[key(h.rel, "web")] == 3 && l[key(h.rel, "worker")] == 1
 	})
@@ -26,7 +27,7 @@ func TestScaleUpAndDown(t *testing.T) {
 		}
 	}
 	// The controller hears of every job.
-	waitFor(t, 5*time.Second, "controller sees 4 up jobs", func() bool {
+	poll.Until(t, 5*time.Second, "controller sees 4 up jobs", func() bool {
 		jobs, err := h.ctrl.Jobs(context.Background(), h.app.ID)
 		up := 0
 		for _, j := range jobs {
@@ -37,7 +38,7 @@ func TestScaleUpAndDown(t *testing.T) {
 		return err == nil && up == 4
 	})
 	h.scale(h.rel, map[string]int{"web": 1})
-	waitFor(t, 5*time.Second, "web=1 worker=0", func() bool {
+	poll.Until(t, 5*time.Second, "web=1 worker=0", func() bool {
 		l := cluster.live()
 		return l[key(h.rel, "web")] == 1 && l[key(h.rel, "worker")] == 0
 	})
@@ -49,9 +50,9 @@ func TestCrashedJobRestartsWithBackoff(t *testing.T) {
 	h.run(cluster)
 	h.scale(h.rel, map[string]int{"web": 1})
 	hst := cluster.host("h1")
-	waitFor(t, 5*time.Second, "web=1", func() bool { return hst.live()[key(h.rel, "web")] == 1 })
+	poll.Until(t, 5*time.Second, "web=1", func() bool { return hst.live()[key(h.rel, "web")] == 1 })
 	killed := hst.kill()
-	waitFor(t, 5*time.Second, "replacement up", func() bool { return hst.live()[key(h.rel, "web")] == 1 })
+	poll.Until(t, 5*time.Second, "replacement up", func() bool { return hst.live()[key(h.rel, "web")] == 1 })
 	t.Logf("replaced %s", killed)
 
 	// A release whose jobs crash at once is retried ever more slowly.
@@ -59,7 +60,7 @@ func TestCrashedJobRestartsWithBackoff(t *testing.T) {
 	h.scale(bad, map[string]int{"worker": 1})
 	before := hst.addCount()
 	began := time.Now()
-	waitFor(t, 10*time.Second, "four start attempts", func() bool { return hst.addCount()-before >= 4 })
+	poll.Until(t, 10*time.Second, "four start attempts", func() bool { return hst.addCount()-before >= 4 })
 	// Without backoff, 50 ms rounds make four attempts in 150 ms; with a
 	// 200 ms base doubling, the gaps are 200, 400 and 800 ms.
 	if took := time.Since(began); took < 1200*time.Millisecond {
@@ -72,7 +73,7 @@ func TestOmniRunsOnEveryHost(t *testing.T) {
 	cluster := newFakeCluster("h1", "h2", "h3")
 	h.run(cluster)
 	h.scale(h.rel, map[string]int{"agent": 1})
-	waitFor(t, 5*time.Second, "one agent per host", func() bool {
+	poll.Until(t, 5*time.Second, "one agent per host", func() bool {
 		for _, id := range []string{"h1", "h2", "h3"} {
 			if cluster.host(id).live()[key(h.rel, "agent")] != 1 {
 				return false
@@ -87,9 +88,9 @@ func TestHostLossMovesJobs(t *testing.T) {
 	cluster := newFakeCluster("h1", "h2", "h3")
 	h.run(cluster)
 	h.scale(h.rel, map[string]int{"web": 3})
-	waitFor(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
+	poll.Until(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
 	cluster.remove("h2")
-	waitFor(t, 5*time.Second, "web=3 on the two hosts left", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
+	poll.Until(t, 5*time.Second, "web=3 on the two hosts left", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
 	for _, id := range []string{"h1", "h3"} {
 		if n := cluster.host(id).live()[key(h.rel, "web")]; n < 1 || n > 2 {
 			t.Errorf("host %s runs %d web jobs, want 1-2", id, n)
@@ -102,7 +103,7 @@ func TestRestartDoesNotDuplicate(t *testing.T) {
 	cluster := newFakeCluster("h1", "h2")
 	stop := h.run(cluster)
 	h.scale(h.rel, map[string]int{"web": 3})
-	waitFor(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
+	poll.Until(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
 	stop()
 	adds := cluster.host("h1").addCount() + cluster.host("h2").addCount()
 
@@ -131,9 +132,9 @@ func TestOneByOneDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first deploy runs web=1.
-	waitFor(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	poll.Until(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
 	h.scale(h.rel, map[string]int{"web": 2})
-	waitFor(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+	poll.Until(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
 	cluster.log = &eventLog{}
 	for _, id := range []string{"h1", "h2"} {
 		hst := cluster.host(id)
@@ -146,11 +147,11 @@ func TestOneByOneDeployment(t *testing.T) {
 	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, v2.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "deployment complete", func() bool {
+	poll.Until(t, 10*time.Second, "deployment complete", func() bool {
 		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
 		return err == nil && len(ds) > 0 && latest(ds).Status == controller.DeploymentComplete
 	})
-	waitFor(t, 5*time.Second, "only v2 runs", func() bool {
+	poll.Until(t, 5*time.Second, "only v2 runs", func() bool {
 		l := cluster.live()
 		return l[key(v2, "web")] == 2 && l[key(h.rel, "web")] == 0
 	})
@@ -182,12 +183,12 @@ func TestFailingDeploymentRollsBack(t *testing.T) {
 	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	poll.Until(t, 5*time.Second, "web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
 	bad := h.release(h.crash)
 	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, bad.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "deployment failed", func() bool {
+	poll.Until(t, 15*time.Second, "deployment failed", func() bool {
 		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
 		return err == nil && latest(ds).NewReleaseID == bad.ID && latest(ds).Status == controller.DeploymentFailed
 	})
@@ -196,7 +197,7 @@ func TestFailingDeploymentRollsBack(t *testing.T) {
 		t.Error("failed deployment carries no reason")
 	}
 	t.Logf("deployment failed: %s", latest(ds).Error)
-	waitFor(t, 5*time.Second, "old release still serves, bad one runs nothing", func() bool {
+	poll.Until(t, 5*time.Second, "old release still serves, bad one runs nothing", func() bool {
 		l := cluster.live()
 		return l[key(h.rel, "web")] == 1 && l[key(bad, "web")] == 0
 	})
@@ -226,18 +227,18 @@ func TestOnlyTheLeaderSchedules(t *testing.T) {
 		return sc
 	}
 	first := start(1)
-	waitFor(t, 10*time.Second, "first scheduler leads", func() bool { return first.rounds.get() == 1 })
+	poll.Until(t, 10*time.Second, "first scheduler leads", func() bool { return first.rounds.get() == 1 })
 	second := start(2)
 	h.scale(h.rel, map[string]int{"web": 2})
-	waitFor(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+	poll.Until(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
 	if second.rounds.get() != 0 {
 		t.Fatal("the standby scheduler acted while the first led")
 	}
 	first.cancel()
 	<-first.done
-	waitFor(t, 10*time.Second, "standby takes over", func() bool { return second.rounds.get() == 1 })
+	poll.Until(t, 10*time.Second, "standby takes over", func() bool { return second.rounds.get() == 1 })
 	cluster.host("h1").kill()
-	waitFor(t, 5*time.Second, "the new leader replaces a crashed job", func() bool {
+	poll.Until(t, 5*time.Second, "the new leader replaces a crashed job", func() bool {
 		return cluster.live()[key(h.rel, "web")] == 2
 	})
 	second.cancel()
@@ -256,18 +257,18 @@ func TestAllAtOnceDeployment(t *testing.T) {
 	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	poll.Until(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
 	h.scale(h.rel, map[string]int{"web": 3})
-	waitFor(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
+	poll.Until(t, 5*time.Second, "web=3", func() bool { return cluster.live()[key(h.rel, "web")] == 3 })
 	v2 := h.release(h.art)
 	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, v2.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "deployment complete", func() bool {
+	poll.Until(t, 10*time.Second, "deployment complete", func() bool {
 		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
 		return err == nil && latest(ds).NewReleaseID == v2.ID && latest(ds).Status == controller.DeploymentComplete
 	})
-	waitFor(t, 5*time.Second, "only v2 runs", func() bool {
+	poll.Until(t, 5*time.Second, "only v2 runs", func() bool {
 		l := cluster.live()
 		return l[key(v2, "web")] == 3 && l[key(h.rel, "web")] == 0
 	})

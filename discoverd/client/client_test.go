@@ -18,6 +18,7 @@ import (
 	"github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -29,21 +30,6 @@ func ctxT(t *testing.T) context.Context {
 
 func inst(port int) *discoverd.Instance {
 	return &discoverd.Instance{Addr: fmt.Sprintf("127.0.0.1:%d", port), Proto: "http"}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not true after %s", what, within)
-		}
-		<-tick.C
-	}
-	return time.Since(start)
 }
 
 // nextEvent returns the next event from ch or fails after a deadline.
@@ -253,7 +239,7 @@ func TestReRegistersWhenForgotten(t *testing.T) {
 	if err := other.Deregister(ctx, "svc", id); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, 5*time.Second, "instance registered again", func() bool {
+	took := poll.Until(t, 5*time.Second, "instance registered again", func() bool {
 		list, err := other.Instances(ctx, "svc")
 		return err == nil && len(list) == 1
 	})
@@ -263,7 +249,7 @@ func TestReRegistersWhenForgotten(t *testing.T) {
 	if err := other.RemoveService(ctx, "svc"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "service and instance recreated", func() bool {
+	poll.Until(t, 5*time.Second, "service and instance recreated", func() bool {
 		list, err := other.Instances(ctx, "svc")
 		return err == nil && len(list) == 1
 	})
@@ -465,7 +451,7 @@ func startExternalEtcd(t *testing.T) string {
 		logFile.Close()
 	})
 	endpoint := "http://" + clientAddr
-	waitFor(t, 30*time.Second, "external etcd healthy", func() bool {
+	poll.Until(t, 30*time.Second, "external etcd healthy", func() bool {
 		resp, err := http.Get(endpoint + "/health")
 		if err != nil {
 			return false

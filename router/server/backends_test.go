@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/router"
 )
 
@@ -20,7 +21,7 @@ func TestBackendDownLeavesPoolWithinOneSecond(t *testing.T) {
 	a, b := namedBackend(t, "a"), namedBackend(t, "b")
 	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "pool.test", Service: "pool"}, a, b)
 	seen := map[string]bool{}
-	waitFor(t, "both backends to answer", func() bool {
+	poll.Until(t, 5*time.Second, "both backends to answer", func() bool {
 		resp, _ := tr.get(t, "pool.test", "/")
 		seen[backendOf(resp)] = true
 		return seen["a"] && seen["b"]
@@ -28,7 +29,7 @@ func TestBackendDownLeavesPoolWithinOneSecond(t *testing.T) {
 
 	tr.backends.set("pool", a.Listener.Addr().String())
 	downAt := time.Now()
-	waitFor(t, "b to leave the pool", func() bool {
+	poll.Until(t, 5*time.Second, "b to leave the pool", func() bool {
 		return tr.table.Load().lookup("pool.test", "/").pool.size() == 1
 	})
 	if d := time.Since(downAt); d > time.Second {
@@ -79,7 +80,7 @@ func TestBackendDrain(t *testing.T) {
 	<-started
 
 	tr.backends.set("drain", fast.Listener.Addr().String())
-	waitFor(t, "the slow backend to be replaced", func() bool {
+	poll.Until(t, 5*time.Second, "the slow backend to be replaced", func() bool {
 		resp, _ := tr.get(t, "drain.test", "/")
 		return backendOf(resp) == "fast"
 	})
@@ -161,7 +162,7 @@ func (l *load) finish(t *testing.T, what string) {
 func (l *load) waitRequests(t *testing.T, n int64) {
 	t.Helper()
 	target := l.ok.Load() + l.failed.Load() + n
-	waitFor(t, fmt.Sprintf("%d more requests", n), func() bool { return l.ok.Load()+l.failed.Load() >= target })
+	poll.Until(t, 5*time.Second, fmt.Sprintf("%d more requests", n), func() bool { return l.ok.Load()+l.failed.Load() >= target })
 }
 
 // TestBackendKilledUnderLoad kills a backend (its connections cut, its port
@@ -195,7 +196,7 @@ func TestRoutesChangeUnderLoad(t *testing.T) {
 		tr.routes.set(&router.Route{ID: "side", Type: "http", Domain: "steady.test", Path: fmt.Sprintf("/side%d", i), Service: "svc-side"})
 		tr.routes.remove(id)
 		removed := time.Now()
-		waitFor(t, id+" to be gone", func() bool {
+		poll.Until(t, 5*time.Second, id+" to be gone", func() bool {
 			resp, _ := tr.get(t, id+".test", "/")
 			return resp.StatusCode == http.StatusNotFound
 		})
@@ -222,13 +223,13 @@ func TestRouteSourceRestart(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	src.fakeRoutes.set(&router.Route{ID: "a", Type: "http", Domain: "a.test", Service: "s"})
-	waitFor(t, "route a", func() bool { return r.table.Load().lookup("a.test", "/") != nil })
+	poll.Until(t, 5*time.Second, "route a", func() bool { return r.table.Load().lookup("a.test", "/") != nil })
 	src.breakStreams()
 	// Changed while the stream was down: seen through the new list.
 	src.fakeRoutes.mu.Lock()
 	src.fakeRoutes.routes["b"] = &router.Route{ID: "b", Type: "http", Domain: "b.test", Service: "s"}
 	src.fakeRoutes.mu.Unlock()
-	waitFor(t, "route b after the stream restarted", func() bool { return r.table.Load().lookup("b.test", "/") != nil })
+	poll.Until(t, 5*time.Second, "route b after the stream restarted", func() bool { return r.table.Load().lookup("b.test", "/") != nil })
 }
 
 // flakyRoutes is a fakeRoutes whose streams can be broken.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/router"
 	"go.uber.org/goleak"
 )
@@ -251,22 +252,10 @@ func (tr *testRouter) addHTTPRoute(t testing.TB, rt *router.Route, backends ...*
 	if path == "" {
 		path = "/"
 	}
-	waitFor(t, fmt.Sprintf("route %s (%s%s) to answer %d", rt.ID, host, path, want), func() bool {
+	poll.Until(t, 5*time.Second, fmt.Sprintf("route %s (%s%s) to answer %d", rt.ID, host, path, want), func() bool {
 		resp, _ := tr.get(t, host, path)
 		return resp.StatusCode == want
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after 5 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
 }
 
 // namedBackend answers every request with its name and what it saw.

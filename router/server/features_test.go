@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/router"
 )
 
@@ -72,7 +73,7 @@ func TestStickySessions(t *testing.T) {
 		}
 	}
 	tr.backends.set("svc-sticky", rest...)
-	waitFor(t, "the pinned backend to leave", func() bool {
+	poll.Until(t, 5*time.Second, "the pinned backend to leave", func() bool {
 		return tr.table.Load().lookup("sticky.test", "/").pool.size() == 2
 	})
 	req, _ := http.NewRequest("GET", tr.url("/"), nil)
@@ -218,7 +219,7 @@ func TestTCPRoute(t *testing.T) {
 	tr.routes.set(&router.Route{ID: "tcp", Type: "tcp", Port: port, Service: "tcp-svc"})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var got string
-	waitFor(t, "the tcp route to echo", func() bool {
+	poll.Until(t, 5*time.Second, "the tcp route to echo", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return false
@@ -236,7 +237,7 @@ func TestTCPRoute(t *testing.T) {
 	}
 
 	tr.routes.remove("tcp")
-	waitFor(t, "the tcp listener to close", func() bool {
+	poll.Until(t, 5*time.Second, "the tcp listener to close", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/router"
 )
 
@@ -54,7 +55,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	tr.routes.remove("m")
-	waitFor(t, "route m to go", func() bool { return tr.table.Load().lookup("m.test", "/") == nil })
+	poll.Until(t, 5*time.Second, "route m to go", func() bool { return tr.table.Load().lookup("m.test", "/") == nil })
 	if body := scrape(); strings.Contains(body, `route="m"`) {
 		t.Errorf("a removed route's series remain")
 	}
@@ -150,7 +151,7 @@ func TestConnectionFlood(t *testing.T) {
 		c.Close()
 	}
 	// Once the flood is gone, requests are served again.
-	waitFor(t, "the router to serve again", func() bool {
+	poll.Until(t, 5*time.Second, "the router to serve again", func() bool {
 		resp, _ := tr.get(t, "flood.test", "/")
 		return resp.StatusCode == http.StatusOK
 	})
@@ -177,7 +178,7 @@ func TestGracefulShutdown(t *testing.T) {
 	defer slow.Close()
 	backends.set("s", slow.Listener.Addr().String())
 	src.set(&router.Route{ID: "s", Type: "http", Domain: "s.test", Service: "s"})
-	waitFor(t, "the route", func() bool {
+	poll.Until(t, 5*time.Second, "the route", func() bool {
 		e := r.table.Load().lookup("s.test", "/")
 		return e != nil && e.pool.size() == 1
 	})
@@ -197,7 +198,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}()
 	<-started
 	cancel()
-	waitFor(t, "the listener to close", func() bool {
+	poll.Until(t, 5*time.Second, "the listener to close", func() bool {
 		c, err := net.Dial("tcp", r.HTTPAddr().String())
 		if err == nil {
 			c.Close()

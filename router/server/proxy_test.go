@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/router"
 )
 
@@ -147,7 +148,7 @@ func TestRetryOnConnectFailure(t *testing.T) {
 	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "retry.test", Service: "retry"}, live)
 	tr.backends.set("retry", dead, live.Listener.Addr().String())
-	waitFor(t, "both backends in the pool", func() bool {
+	poll.Until(t, 5*time.Second, "both backends in the pool", func() bool {
 		e := tr.table.Load().lookup("retry.test", "/")
 		return e != nil && e.pool.size() == 2
 	})
@@ -179,7 +180,7 @@ func TestRetryAfterSendOnlyWhenIdempotent(t *testing.T) {
 	good := namedBackend(t, "good")
 	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "drop.test", Service: "drop"}, good)
 	tr.backends.set("drop", dropper.Listener.Addr().String(), good.Listener.Addr().String())
-	waitFor(t, "both backends in the pool", func() bool {
+	poll.Until(t, 5*time.Second, "both backends in the pool", func() bool {
 		e := tr.table.Load().lookup("drop.test", "/")
 		return e != nil && e.pool.size() == 2
 	})
@@ -226,7 +227,7 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	tr.backends.set("slow", slow.Listener.Addr().String())
 	tr.routes.set(&router.Route{ID: "slow", Type: "http", Domain: "slow.test", Service: "slow"})
-	waitFor(t, "route with a backend", func() bool {
+	poll.Until(t, 5*time.Second, "route with a backend", func() bool {
 		e := tr.table.Load().lookup("slow.test", "/")
 		return e != nil && e.pool.size() == 1
 	})

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/openflynn/flynn/pkg/poll"
 	"net"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ func BenchmarkPushGo(b *testing.B) {
 		u.mustRun(dir, "git", "commit", "-q", "-am", marker)
 		start := time.Now()
 		u.push(dir)
-		waitFor(b, 60*time.Second, "the new release serves", func() bool {
+		poll.Until(b, 60*time.Second, "the new release serves", func() bool {
 			status, body, err := u.get(domain)
 			return err == nil && status == 200 && strings.Contains(body, marker)
 		})
@@ -53,7 +54,7 @@ func BenchmarkPushGo(b *testing.B) {
 		u.mustRun(dir, "go", "build", "-o", out, ".")
 		id := strings.TrimSpace(u.mustRun(dir, "docker", "run", "-d", "--network", "host", "--label", "flynn.test=true",
 			"-e", fmt.Sprintf("PORT=%d", port), "-v", out+":/hello:ro", stack, "/hello"))
-		waitFor(b, 60*time.Second, "the docker-run binary answers", func() bool {
+		poll.Until(b, 60*time.Second, "the docker-run binary answers", func() bool {
 			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 			if err == nil {
 				conn.Close()

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/openflynn/flynn/pkg/poll"
 	"io"
 	"net"
 	"net/http"
@@ -183,20 +184,6 @@ func (u *user) ports(domain string, n int) (map[string]int, error) {
 	return seen, nil
 }
 
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not true after %s", what, within)
-		}
-		<-tick.C
-	}
-	return time.Since(start)
-}
-
 type job struct {
 	ID      string `json:"id"`
 	Release string `json:"release"`
@@ -307,7 +294,7 @@ func TestWalk(t *testing.T) {
 		seen    map[string]int
 		lastErr error
 	)
-	took = waitFor(t, 10*time.Second, "3 ports answer through the router", func() bool {
+	took = poll.Until(t, 10*time.Second, "3 ports answer through the router", func() bool {
 		seen, lastErr = u.ports(domain, 30)
 		return lastErr == nil && len(seen) == 3
 	})
@@ -332,7 +319,7 @@ func TestWalk(t *testing.T) {
 	if after == before {
 		t.Fatal("env set made no new release")
 	}
-	waitFor(t, 90*time.Second, "the new release runs web=3 and the old none", func() bool {
+	poll.Until(t, 90*time.Second, "the new release runs web=3 and the old none", func() bool {
 		jobs := u.jobs(dir)
 		return upOf(jobs, after) == 3 && upOf(jobs, before) == 0
 	})
@@ -361,7 +348,7 @@ func TestWalk(t *testing.T) {
 	_, oldBody, _ := u.get(domain)
 	killed := time.Now()
 	u.mustRun(u.home, "docker", "kill", ids[0])
-	waitFor(t, 5*time.Second, "a new job serves after the kill", func() bool {
+	poll.Until(t, 5*time.Second, "a new job serves after the kill", func() bool {
 		status, body, err := u.get(domain)
 		return err == nil && status == 200 && body != oldBody
 	})
@@ -388,7 +375,7 @@ func TestWalk(t *testing.T) {
 	if got := u.currentRelease(dir); got != before {
 		t.Errorf("rollback deployed %s, want %s", got, before)
 	}
-	waitFor(t, 90*time.Second, "the rolled-back release serves", func() bool {
+	poll.Until(t, 90*time.Second, "the rolled-back release serves", func() bool {
 		return upOf(u.jobs(dir), before) >= 1
 	})
 	if status, _, err := u.get(domain); err != nil || status != 200 {
@@ -402,12 +389,12 @@ func TestWalk(t *testing.T) {
 	}
 	_ = json.Unmarshal([]byte(appID), &info)
 	u.flynn(dir, "delete", "--yes")
-	waitFor(t, 10*time.Second, "the route answers 404", func() bool {
+	poll.Until(t, 10*time.Second, "the route answers 404", func() bool {
 		status, _, err := u.get(domain)
 		return err == nil && status == 404
 	})
 	if info.ID != "" {
-		waitFor(t, 60*time.Second, "the app's containers are gone", func() bool {
+		poll.Until(t, 60*time.Second, "the app's containers are gone", func() bool {
 			out := u.mustRun(u.home, "docker", "ps", "-q", "--filter", "label=flynn.job", "--filter", "status=running")
 			for _, id := range strings.Fields(out) {
 				labels := u.mustRun(u.home, "docker", "inspect", "-f", "{{json .Config.Labels}}", id)
@@ -437,7 +424,7 @@ func TestWalk(t *testing.T) {
 				"static": "Hello from Flynn (static)", "procfile": "Hello from Flynn (Procfile)",
 			}[sample]
 			samePage := sample == "static" || sample == "procfile" // every instance serves the same file
-			waitFor(t, 20*time.Second, "3 instances answer", func() bool {
+			poll.Until(t, 20*time.Second, "3 instances answer", func() bool {
 				seen := map[string]bool{}
 				for i := 0; i < 30; i++ {
 					status, body, err := u.get(domain)
@@ -476,7 +463,7 @@ func TestWalk(t *testing.T) {
 			t.Fatalf("the custom buildpack did not run:\n%s", out)
 		}
 		u.flynn(dir, "route", "add", "http", "sample-custom."+u.domain)
-		waitFor(t, 20*time.Second, "the custom build serves", func() bool {
+		poll.Until(t, 20*time.Second, "the custom build serves", func() bool {
 			status, body, err := u.get("sample-custom." + u.domain)
 			return err == nil && status == 200 && strings.Contains(body, "built by the custom buildpack")
 		})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/scheduler"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -28,10 +29,10 @@ func BenchmarkScale20Docker(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		must(b, c.ctrl.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{"web": 20}}))
-		waitFor(b, 2*time.Minute, "20 jobs up", func() bool { return len(c.upJobs(rel)) == 20 })
+		poll.Until(b, 2*time.Minute, "20 jobs up", func() bool { return len(c.upJobs(rel)) == 20 })
 		viaScheduler += time.Since(start)
 		must(b, c.ctrl.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{"web": 0}}))
-		waitFor(b, 2*time.Minute, "0 jobs", func() bool { return len(c.upJobs(rel)) == 0 })
+		poll.Until(b, 2*time.Minute, "0 jobs", func() bool { return len(c.upJobs(rel)) == 0 })
 
 		base := 45000 + i*20
 		var ids []string
@@ -47,7 +48,7 @@ func BenchmarkScale20Docker(b *testing.B) {
 		}
 		for n := 0; n < 20; n++ {
 			addr := fmt.Sprintf("127.0.0.1:%d", base+n)
-			waitFor(b, time.Minute, addr+" answers", func() bool {
+			poll.Until(b, time.Minute, addr+" answers", func() bool {
 				conn, err := net.Dial("tcp", addr)
 				if err == nil {
 					conn.Close()

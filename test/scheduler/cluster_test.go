@@ -34,6 +34,7 @@ import (
 	"github.com/openflynn/flynn/host/hosttest"
 	hostserver "github.com/openflynn/flynn/host/server"
 	"github.com/openflynn/flynn/pkg/pgtest"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/router/controllerroutes"
 	"github.com/openflynn/flynn/router/discoverdbackends"
 	routerserver "github.com/openflynn/flynn/router/server"
@@ -143,7 +144,7 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 		}
 		return scheduler.New(schedCfg, c.ctrl, hosts, c.logger.With("component", "scheduler")).Run(ctx)
 	})
-	waitFor(t, 20*time.Second, "host registered and answering", func() bool {
+	poll.Until(t, 20*time.Second, "host registered and answering", func() bool {
 		_, err := c.host.Status(ctx)
 		return err == nil
 	})
@@ -246,18 +247,4 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not true after %s", what, within)
-		}
-		<-tick.C
-	}
-	return time.Since(start)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/scheduler"
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 // TestSchedulerOnDocker walks the scheduler through what users do: deploy,
@@ -25,14 +26,14 @@ func TestSchedulerOnDocker(t *testing.T) {
 	if _, err := c.ctrl.SetAppRelease(ctx, app.ID, v1.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "first deploy runs web=1", func() bool { return len(c.upJobs(v1)) == 1 })
+	poll.Until(t, 30*time.Second, "first deploy runs web=1", func() bool { return len(c.upJobs(v1)) == 1 })
 	must(t, c.ctrl.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: v1.ID, Processes: map[string]int{"web": 3}}))
-	took := waitFor(t, 30*time.Second, "web=3 up", func() bool { return len(c.upJobs(v1)) == 3 })
+	took := poll.Until(t, 30*time.Second, "web=3 up", func() bool { return len(c.upJobs(v1)) == 3 })
 	t.Logf("scaled 1 → 3 in %s", took.Round(time.Millisecond))
 
 	// Registered, and the router spreads requests over all three.
 	ports := map[string]bool{}
-	waitFor(t, 10*time.Second, "router reaches 3 different ports", func() bool {
+	poll.Until(t, 10*time.Second, "router reaches 3 different ports", func() bool {
 		status, body, err := c.get("sched.test")
 		if err == nil && status == 200 {
 			ports[body] = true
@@ -44,7 +45,7 @@ func TestSchedulerOnDocker(t *testing.T) {
 	victim := c.upJobs(v1)[0]
 	killed := time.Now()
 	must(t, c.docker.ContainerKill(ctx, victim.ContainerID, "KILL"))
-	waitFor(t, 5*time.Second, "replacement up", func() bool {
+	poll.Until(t, 5*time.Second, "replacement up", func() bool {
 		up := c.upJobs(v1)
 		if len(up) != 3 {
 			return false
@@ -85,11 +86,11 @@ func TestSchedulerOnDocker(t *testing.T) {
 	if _, err := c.ctrl.SetAppRelease(ctx, app.ID, v2.ID); err != nil {
 		t.Fatal(err)
 	}
-	took = waitFor(t, 60*time.Second, "deployment complete", func() bool {
+	took = poll.Until(t, 60*time.Second, "deployment complete", func() bool {
 		d := c.latestDeployment(app)
 		return d != nil && d.NewReleaseID == v2.ID && d.Status == controller.DeploymentComplete
 	})
-	waitFor(t, 15*time.Second, "only v2 runs", func() bool { return len(c.upJobs(v2)) == 3 && len(c.upJobs(v1)) == 0 })
+	poll.Until(t, 15*time.Second, "only v2 runs", func() bool { return len(c.upJobs(v2)) == 3 && len(c.upJobs(v1)) == 0 })
 	stop.Store(true)
 	wg.Wait()
 	t.Logf("one-by-one deployment of 3 jobs took %s; %d requests during it, %d failed", took.Round(time.Millisecond), requests.Load(), len(failures))
@@ -105,12 +106,12 @@ func TestSchedulerOnDocker(t *testing.T) {
 	if _, err := c.ctrl.SetAppRelease(ctx, app.ID, bad.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "bad deployment failed", func() bool {
+	poll.Until(t, 60*time.Second, "bad deployment failed", func() bool {
 		d := c.latestDeployment(app)
 		return d != nil && d.NewReleaseID == bad.ID && d.Status == controller.DeploymentFailed
 	})
 	t.Logf("bad deployment failed: %s", c.latestDeployment(app).Error)
-	waitFor(t, 15*time.Second, "v2 still runs 3, bad runs none", func() bool { return len(c.upJobs(v2)) == 3 && len(c.upJobs(bad)) == 0 })
+	poll.Until(t, 15*time.Second, "v2 still runs 3, bad runs none", func() bool { return len(c.upJobs(v2)) == 3 && len(c.upJobs(bad)) == 0 })
 	if status, _, err := c.get("sched.test"); err != nil || status != 200 {
 		t.Errorf("after the rollback the app answers %d, %v", status, err)
 	}
