@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
-	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -21,7 +19,7 @@ import (
 	"github.com/openflynn/flynn/cli/config"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
-	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/controller/controllertest"
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/pgtest"
@@ -84,31 +82,12 @@ func newController(t testing.TB, tls bool) (*httptest.Server, *fakeRunner) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
 	runner := &fakeRunner{logs: map[string][]host.LogLine{}}
-	srv, err := server.New(store, server.Options{AuthKey: testKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Runner: runner, KeepAlive: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
-	if tls {
-		// Like the router in front of a real controller, it offers HTTP/2.
-		hs.EnableHTTP2 = true
-		hs.StartTLS()
-	} else {
-		hs.Start()
-	}
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		runner.wg.Wait()
-		srv.Close()
-		store.Close()
-	})
+	// Registered first, so it runs last: the runner's attach goroutines end
+	// once the controller has dropped its connections.
+	t.Cleanup(runner.wg.Wait)
+	ctrl := controllertest.New(t, url, controllertest.Options{Key: testKey, Runner: runner, KeepAlive: time.Second, TLS: tls})
+	hs := ctrl.HTTP
 	return hs, runner
 }
 

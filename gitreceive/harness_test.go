@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +24,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
-	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/controller/controllertest"
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/gitreceive"
 	"github.com/openflynn/flynn/host"
@@ -95,32 +94,22 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("GITRECEIVE_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	runner := newFakeRunner(t)
-	srv, err := server.New(store, server.Options{AuthKey: controllerKey, Logger: logger, Runner: runner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	h := &harness{t: t, client: client.New(hs.URL, controllerKey), runner: runner, home: t.TempDir()}
+	ctrl := controllertest.New(t, dbURL, controllertest.Options{Key: controllerKey, Logger: logger, Runner: runner})
+	h := &harness{t: t, client: ctrl.Client(), runner: runner, home: t.TempDir()}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	// Runs before the controller closes: the fake scheduler and builds
+	// use it.
 	t.Cleanup(func() {
 		stopBG()
 		wg.Wait()
 		runner.wait()
-		hs.CloseClientConnections()
-		hs.Close()
-		srv.Close()
-		store.Close()
 	})
 	h.startFakeScheduler(bg, &wg)
 
@@ -130,7 +119,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	gr, err := gitreceive.New(gitreceive.Config{
 		StateDir:         t.TempDir(),
-		ControllerURL:    hs.URL,
+		ControllerURL:    ctrl.URL(),
 		ControllerKey:    controllerKey,
 		BlobstoreURL:     blobstoreURL,
 		SlugbuilderImage: slugbuilderImage,

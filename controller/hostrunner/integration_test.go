@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +16,8 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/controller/controllertest"
 	"github.com/openflynn/flynn/controller/hostrunner"
-	"github.com/openflynn/flynn/controller/postgres"
-	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
 	"github.com/openflynn/flynn/host"
 	hostclient "github.com/openflynn/flynn/host/client"
@@ -82,23 +80,9 @@ func newStack(t *testing.T) *stack {
 		}
 	})
 
-	pg := pgtest.New(t)
-	store, err := postgres.Open(t.Context(), pg.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	runner := hostrunner.New(disc.Client(), clusterKey, logger)
-	srv, err := server.New(store, server.Options{AuthKey: clusterKey, Logger: logger, Runner: runner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-		store.Close()
-	})
-	s := &stack{client: client.New(hs.URL, clusterKey), host: hostclient.New("http://"+addr, clusterKey), hostID: hostID, image: image}
+	ctrl := controllertest.New(t, pgtest.New(t).NewDatabase(t), controllertest.Options{Key: clusterKey, Logger: logger, Runner: runner})
+	s := &stack{client: ctrl.Client(), host: hostclient.New("http://"+addr, clusterKey), hostID: hostID, image: image}
 
 	// Wait until the host has registered itself.
 	deadline := time.Now().Add(30 * time.Second)

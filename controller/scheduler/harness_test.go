@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +13,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
-	"github.com/openflynn/flynn/controller/postgres"
-	"github.com/openflynn/flynn/controller/server"
+	"github.com/openflynn/flynn/controller/controllertest"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/pgtest"
@@ -214,25 +212,13 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	pg := pgtest.New(t)
-	url := pg.NewDatabase(t)
 	ctx := context.Background()
-	store, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.New(store, server.Options{AuthKey: "k", Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	h := &harness{t: t, ctrl: client.New(hs.URL, "k"), logger: logger}
+	ctrl := controllertest.New(t, pgtest.New(t).NewDatabase(t), controllertest.Options{Key: "k", Logger: logger})
+	h := &harness{t: t, ctrl: ctrl.Client(), logger: logger}
 	h.app = &controller.App{Name: "example"}
 	must(t, h.ctrl.CreateApp(ctx, h.app))
 	h.art = &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "flynn/slugrunner:test"}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -24,9 +23,8 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	ctrlclient "github.com/openflynn/flynn/controller/client"
-	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/controller/controllertest"
 	"github.com/openflynn/flynn/controller/scheduler"
-	ctrlserver "github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
 	"github.com/openflynn/flynn/host"
 	hostclient "github.com/openflynn/flynn/host/client"
@@ -92,19 +90,8 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 	d := discoverdtest.New(t, discoverdtest.Options{Key: key})
 
 	// controller on a fresh Postgres
-	pg := pgtest.New(t)
-	store, err := postgres.Open(ctx, pg.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	srv, err := ctrlserver.New(store, ctrlserver.Options{AuthKey: key, Logger: c.logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); srv.Close() })
-	c.ctrl = ctrlclient.New(hs.URL, key)
+	ctrl := controllertest.New(t, pgtest.New(t).NewDatabase(t), controllertest.Options{Key: key, Logger: c.logger})
+	c.ctrl = ctrl.Client()
 
 	// flynn-host on Docker, with a port range of its own
 	c.hostID = fmt.Sprintf("schedtest%d", os.Getpid())
@@ -128,7 +115,7 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 
 	// router: routes from the controller, backends from discoverd
 	rt, err := routerserver.New(routerserver.Config{HTTPAddr: "127.0.0.1:0"},
-		controllerroutes.New(hs.URL, key, c.logger), discoverdbackends.New(d.Client()), c.logger.With("component", "router"))
+		controllerroutes.New(ctrl.URL(), key, c.logger), discoverdbackends.New(d.Client()), c.logger.With("component", "router"))
 	if err != nil {
 		t.Fatal(err)
 	}
