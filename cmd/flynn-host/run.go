@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/client"
@@ -66,6 +67,14 @@ func runCommand() *cli.Command {
 				defer cancel()
 				go watchWinch(ctx, resize)
 				stdio.Resize = resize
+				// Keys go to the job as typed (Ctrl-C included), as in ssh.
+				if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+					state, err := term.MakeRaw(fd)
+					if err != nil {
+						return fmt.Errorf("terminal raw mode: %w", err)
+					}
+					defer func() { _ = term.Restore(fd, state) }()
+				}
 			}
 			status, err := hc.Attach(c.Context, req, stdio)
 			if err != nil {
