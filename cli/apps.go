@@ -96,15 +96,7 @@ func (r *runner) infoCommand() *urfave.Command {
 		Description: "Example:\n   flynn -a example info",
 		Flags:       []urfave.Flag{appFlag(), jsonFlag()},
 		Action: func(c *urfave.Context) error {
-			name, err := r.appName(c)
-			if err != nil {
-				return err
-			}
-			api, err := r.connect(c)
-			if err != nil {
-				return err
-			}
-			app, err := api.App(c.Context, name)
+			api, app, err := r.app(c)
 			if err != nil {
 				return err
 			}
@@ -154,15 +146,7 @@ func (r *runner) delete(c *urfave.Context) error {
 	if c.NArg() > 0 {
 		return usageError(c, "takes no arguments; name the app with -a")
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	app, err := api.App(c.Context, name)
+	api, app, err := r.app(c)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/openflynn/flynn/cli/config"
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/tlspin"
@@ -196,4 +197,22 @@ func lookupBool(c *urfave.Context, name string) bool {
 // usageError reports a command used the wrong way, pointing at its help.
 func usageError(c *urfave.Context, format string, args ...any) error {
 	return fmt.Errorf("%s (see `%s --help`)", fmt.Sprintf(format, args...), c.Command.HelpName)
+}
+
+// app returns the controller client and the app a command works on (see
+// appName).
+func (r *runner) app(c *urfave.Context) (*client.Client, *controller.App, error) {
+	name, err := r.appName(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	api, err := r.connect(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := api.App(c.Context, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return api, app, nil
 }

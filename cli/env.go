@@ -60,15 +60,7 @@ Example:
 // currentRelease returns the app and its current release; for an app with
 // no release yet it returns the client and the app with errNoRelease.
 func (r *runner) currentRelease(c *urfave.Context) (*client.Client, *controller.App, *controller.Release, error) {
-	name, err := r.appName(c)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	api, err := r.connect(c)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	app, err := api.App(c.Context, name)
+	api, app, err := r.app(c)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -46,15 +46,7 @@ func (r *runner) releaseList(c *urfave.Context) error {
 	if c.NArg() > 0 {
 		return usageError(c, "unknown subcommand %q", c.Args().First())
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	app, err := api.App(c.Context, name)
+	api, app, err := r.app(c)
 	if err != nil {
 		return err
 	}
@@ -87,15 +79,7 @@ func (r *runner) releaseShow(c *urfave.Context) error {
 	if c.NArg() > 1 {
 		return usageError(c, "want at most one VERSION or ID")
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	app, err := api.App(c.Context, name)
+	api, app, err := r.app(c)
 	if err != nil {
 		return err
 	}
@@ -148,15 +132,7 @@ func (r *runner) rollback(c *urfave.Context) error {
 	if c.NArg() > 1 {
 		return usageError(c, "want at most one VERSION or ID")
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	app, err := api.App(c.Context, name)
+	api, app, err := r.app(c)
 	if err != nil {
 		return err
 	}

@@ -50,15 +50,7 @@ func (r *runner) resourceAdd(c *urfave.Context) error {
 		}
 		req.Config = json.RawMessage(cfg)
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	app, err := api.App(c.Context, name)
+	api, app, err := r.app(c)
 	if err != nil {
 		return err
 	}

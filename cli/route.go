@@ -103,15 +103,7 @@ func (r *runner) defaultService(c *urfave.Context, app *controller.App) (string,
 }
 
 func (r *runner) addRoute(c *urfave.Context, route *controller.Route) error {
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	app, err := api.App(c.Context, name)
+	api, app, err := r.app(c)
 	if err != nil {
 		return err
 	}

@@ -57,15 +57,7 @@ func (r *runner) scale(c *urfave.Context) error {
 	if err != nil {
 		return usageError(c, "%v", err)
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	app, err := api.App(c.Context, name)
+	api, app, err := r.app(c)
 	if err != nil {
 		return err
 	}
