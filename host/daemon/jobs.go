@@ -333,7 +333,11 @@ func (d *Daemon) StopJob(ctx context.Context, id string) (*host.ActiveJob, error
 	case <-j.done:
 	case <-ctx.Done():
 	}
-	return d.Job(id)
+	// The job itself, not a lookup by id: once it has ended, collection
+	// may already have dropped it from the daemon's table.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return j.snapshot(), nil
 }
 
 // beginStop starts the stop sequence once; later calls are no-ops.
