@@ -49,6 +49,10 @@ type ProcessType struct {
 	// They outlive the jobs, so a job the scheduler starts again (after a
 	// crash, on the same host) finds the data of the one before.
 	Volumes []Volume `json:"volumes,omitempty"`
+	// Persistent jobs are started again by their host after it restarts,
+	// before any scheduler runs: for the components the scheduler itself
+	// needs (discoverd, postgres, the controller, the scheduler).
+	Persistent bool `json:"persistent,omitempty"`
 }
 
 // Volume is a named volume on the job's host, mounted at Target.

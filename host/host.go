@@ -67,6 +67,12 @@ type JobConfig struct {
 	Stdin bool `json:"stdin,omitempty"`
 	// TTY gives the job a terminal (for attached one-off jobs).
 	TTY bool `json:"tty,omitempty"`
+	// Persistent jobs are started again, under a new id, when the daemon
+	// starts and finds they ended while no daemon ran (the machine or the
+	// daemon restarted), oldest first, each once the one before is up: the
+	// components that must run before the scheduler can restart anything
+	// (discoverd, postgres, the controller, the scheduler itself).
+	Persistent bool `json:"persistent,omitempty"`
 }
 
 // Port is a port the job listens on.

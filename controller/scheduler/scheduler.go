@@ -515,11 +515,12 @@ func JobFor(hostID, appName string, rel *controller.Release, art *controller.Art
 		ID:       id,
 		Artifact: art.URI,
 		Config: host.JobConfig{
-			Args:      pt.Cmd,
-			Env:       env,
-			Ports:     hostPorts,
-			Mounts:    mounts,
-			Resources: res,
+			Args:       pt.Cmd,
+			Env:        env,
+			Ports:      hostPorts,
+			Mounts:     mounts,
+			Resources:  res,
+			Persistent: pt.Persistent,
 		},
 		Metadata: map[string]string{
 			controller.JobMetaAppID:     rel.AppID,

@@ -15,7 +15,8 @@ import (
 // a previous daemon left: running containers are supervised again with
 // their ports kept, containers that exited meanwhile are recorded with
 // their exit status, and records whose container vanished become failed.
-// Nothing is started.
+// Nothing is started here; persistent jobs that ended are listed in
+// d.revive for Start.
 func (d *Daemon) adopt(ctx context.Context) error {
 	records, err := loadRecords(d.cfg.StateDir)
 	if err != nil {
@@ -70,6 +71,9 @@ func (d *Daemon) adopt(ctx context.Context) error {
 			rec.State = host.StateFailed
 			rec.Error = "container vanished while flynn-host was down"
 			rec.EndedAt = time.Now().UTC()
+			if rec.Job != nil && rec.Job.Config.Persistent {
+				d.revive = append(d.revive, rec)
+			}
 		}
 		if err := d.addFinished(rec); err != nil {
 			return err
@@ -106,6 +110,10 @@ func (d *Daemon) adoptContainer(ctx context.Context, a *host.ActiveJob, c Contai
 		d.persistLocked(j)
 		d.mu.Unlock()
 		d.log.Info("job ended while the daemon was down", "job_id", id, "exit_status", code)
+		if a.Job.Config.Persistent && !wasStopping {
+			ended := j.active
+			d.revive = append(d.revive, &ended)
+		}
 		return nil
 	}
 	var fixed []int

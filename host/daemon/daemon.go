@@ -110,6 +110,10 @@ type Daemon struct {
 	mu     sync.Mutex
 	jobs   map[string]*job
 	events events
+
+	// revive lists the persistent jobs adoption found ended; Start hands
+	// them to revivePersistent.
+	revive []*host.ActiveJob
 }
 
 // job is the daemon's record of one job. Fields other than the immutable
@@ -151,11 +155,20 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 }
 
 // Start re-adopts the jobs a previous daemon left (running containers keep
-// running; ones that died meanwhile are recorded) and registers the host in
-// discoverd. It returns once adoption is done.
+// running; ones that died meanwhile are recorded, and persistent ones
+// among them start again) and registers the host in discoverd. It returns
+// once adoption is done.
 func (d *Daemon) Start(ctx context.Context) error {
 	if err := d.adopt(ctx); err != nil {
 		return fmt.Errorf("adopt jobs: %w", err)
+	}
+	if ended := d.revive; len(ended) > 0 {
+		d.revive = nil
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.revivePersistent(ended)
+		}()
 	}
 	if d.registrar != nil {
 		d.wg.Add(1)

@@ -286,3 +286,70 @@ func TestHostRegistersItself(t *testing.T) {
 		t.Fatalf("host not deregistered on Close: %v", h.trail.list())
 	}
 }
+
+// TestPersistentJobsStartAgainAfterARestart: the machine went down with
+// its containers; the new daemon starts the persistent jobs again (new ids,
+// same config and metadata, oldest first), and nothing else.
+func TestPersistentJobsStartAgainAfterARestart(t *testing.T) {
+	h := newHarness(t, 40000, 40009)
+	ctx := context.Background()
+	first := testJob("h1-first", "sleep")
+	first.Config.Persistent = true
+	first.Metadata = map[string]string{"flynn.app-id": "discoverd"}
+	second := testJob("h1-second", "sleep")
+	second.Config.Persistent = true
+	plain := testJob("h1-plain", "sleep")
+	stopped := testJob("h1-stopped", "sleep")
+	stopped.Config.Persistent = true
+	for _, j := range []*host.Job{first, second, plain, stopped} {
+		if _, err := h.d.AddJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState(j.ID, host.StateUp)
+	}
+	// Asked to stop: it stays stopped, persistent or not.
+	if _, err := h.d.StopJob(ctx, stopped.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	_ = h.d.Close()
+	for _, name := range []string{"flynn-h1-first", "flynn-h1-second", "flynn-h1-plain"} {
+		h.backend.crash(name, 143) // the machine stopped them
+	}
+	h.start()
+
+	var revived []*host.ActiveJob
+	deadline := time.Now().Add(10 * time.Second)
+	for len(revived) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("revived %d persistent jobs, want 2", len(revived))
+		}
+		revived = revived[:0]
+		for _, a := range h.d.Jobs() {
+			if a.State == host.StateUp && a.Job.Config.Persistent {
+				revived = append(revived, a)
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	if len(revived) != 2 {
+		t.Fatalf("%d persistent jobs up, want 2: %+v", len(revived), revived)
+	}
+	// Oldest first, with the old one's config and metadata.
+	if got := revived[0].Job; got.Config.Args[0] != "sleep" || got.Metadata["flynn.app-id"] != "discoverd" || got.ID == first.ID {
+		t.Errorf("first revived job = %+v, want a new id with h1-first's metadata", got)
+	}
+	for _, id := range []string{first.ID, second.ID, plain.ID} {
+		if a, _ := h.d.Job(id); a.State != host.StateCrashed {
+			t.Errorf("old job %s: %s, want crashed (it ended with the machine)", id, a.State)
+		}
+	}
+	for _, a := range h.d.Jobs() {
+		if a.State == host.StateUp && !a.Job.Config.Persistent {
+			t.Errorf("non-persistent job %s started again", a.Job.ID)
+		}
+	}
+	if a, _ := h.d.Job(stopped.ID); a.State != host.StateDown {
+		t.Errorf("stopped persistent job: %s, want down and left alone", a.State)
+	}
+}

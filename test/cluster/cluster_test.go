@@ -86,6 +86,33 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("machine restart", func(t *testing.T) {
+		// The machine goes down with its containers: flynn-host stops and
+		// so does every container it ran. When flynn-host starts again it
+		// starts the persistent components (discoverd, postgres, the
+		// controller, the scheduler), and the scheduler the rest.
+		start := time.Now()
+		stopHost(t)
+		out, err := exec.Command("docker", "ps", "-q", "--filter", "label=flynn.host-id="+hostID(t)).Output()
+		if err != nil {
+			t.Fatalf("docker ps: %v", err)
+		}
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			if b, err := exec.Command("docker", append([]string{"stop", "-t", "5"}, ids...)...).CombinedOutput(); err != nil {
+				t.Fatalf("docker stop: %v\n%s", err, b)
+			}
+		}
+		startHost(t, repo)
+		checkComponents(t, cl)
+		eventually(t, "every component running again", func() error {
+			if got := appJobs(t, cl.key); got != jobsBefore {
+				return fmt.Errorf("%d app jobs, want %d", got, jobsBefore)
+			}
+			return nil
+		})
+		fmt.Printf("BENCH cluster back after a machine restart in %s\n", time.Since(start).Round(time.Millisecond))
+	})
+
 	t.Run("bootstrap again changes nothing", func(t *testing.T) {
 		cmd := exec.Command(filepath.Join(repo, "bin/flynn-host"), "bootstrap", "--images", "bin/images.json", "bootstrap/manifest.json")
 		cmd.Dir = repo
@@ -320,9 +347,17 @@ func appJobs(t *testing.T, key string) int {
 // restartHost restarts the flynn-host daemon the way it was started.
 func restartHost(t *testing.T, repo string) {
 	t.Helper()
+	stopHost(t)
+	startHost(t, repo)
+}
+
+// stopHost stops the flynn-host daemon and waits for it to exit; its jobs
+// keep running.
+func stopHost(t *testing.T) {
+	t.Helper()
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
-		if b, err := exec.Command("systemctl", "restart", "flynn-host").CombinedOutput(); err != nil {
-			t.Fatalf("systemctl restart flynn-host: %v\n%s", err, b)
+		if b, err := exec.Command("systemctl", "stop", "flynn-host").CombinedOutput(); err != nil {
+			t.Fatalf("systemctl stop flynn-host: %v\n%s", err, b)
 		}
 		return
 	}
@@ -341,6 +376,33 @@ func restartHost(t *testing.T, repo string) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling for the exit
 	}
+}
+
+// startHost starts flynn-host the way install-flynn does (systemd or in the
+// background).
+func startHost(t *testing.T, repo string) {
+	t.Helper()
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		if b, err := exec.Command("systemctl", "start", "flynn-host").CombinedOutput(); err != nil {
+			t.Fatalf("systemctl start flynn-host: %v\n%s", err, b)
+		}
+		return
+	}
 	// install-flynn starts it again when it is not running.
 	script(t, repo, 10*time.Minute, "script/install-flynn")
+}
+
+// hostID is the cluster host's id, from install-flynn's settings.
+func hostID(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/etc/flynn/host.env")
+	if err != nil {
+		t.Fatalf("read host settings: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "FLYNN_HOST_ID="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return "local"
 }
