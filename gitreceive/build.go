@@ -190,6 +190,7 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 	defer wg.Wait()
 	job, err := b.c.RunJobAttached(ctx, b.cfg.BuilderApp, &controller.NewJob{
 		ReleaseID: relID,
+		Type:      BuildProcessType, // its memory limit
 		Env:       env,
 		Meta:      map[string]string{BuildMetaAppID: p.app.ID, BuildMetaAppName: p.app.Name, BuildMetaCommit: commit},
 	})
@@ -340,7 +341,8 @@ func (b *builder) slugbuilderRelease(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("builder app %s: %w", b.cfg.BuilderApp, err)
 	}
-	if rel, err := b.c.AppRelease(ctx, app.ID); err == nil {
+	build := controller.ProcessType{Resources: &controller.Resources{Memory: b.cfg.BuildMemory}}
+	if rel, err := b.c.AppRelease(ctx, app.ID); err == nil && sameBuild(rel.Processes[BuildProcessType], build) {
 		if art, err := b.c.Artifact(ctx, rel.ArtifactID); err == nil && art.URI == b.cfg.SlugbuilderImage {
 			b.builderRelease = rel.ID
 			return rel.ID, nil
@@ -350,11 +352,13 @@ func (b *builder) slugbuilderRelease(ctx context.Context) (string, error) {
 	if err := b.c.CreateArtifact(ctx, art); err != nil {
 		return "", fmt.Errorf("slugbuilder artifact: %w", err)
 	}
-	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID}
+	// The build process type only carries the build jobs' settings: no
+	// formation names it, so nothing runs it but a push.
+	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Processes: map[string]controller.ProcessType{BuildProcessType: build}}
 	if err := b.c.CreateRelease(ctx, rel); err != nil {
 		return "", fmt.Errorf("slugbuilder release: %w", err)
 	}
-	// No process types: the deployment is complete at once and runs nothing.
+	// No formation: the deployment is complete at once and runs nothing.
 	if _, err := b.c.SetAppRelease(ctx, app.ID, rel.ID); err != nil {
 		return "", fmt.Errorf("set the slugbuilder release: %w", err)
 	}
@@ -412,4 +416,10 @@ func (b *builder) waitDeployment(ctx context.Context, appID string, d *controlle
 		}
 		d = next
 	}
+}
+
+// sameBuild reports whether a release's build process type has the settings
+// wanted, so a release made with another limit is replaced.
+func sameBuild(have, want controller.ProcessType) bool {
+	return have.Resources != nil && want.Resources != nil && have.Resources.Memory == want.Resources.Memory
 }

@@ -53,6 +53,15 @@ import (
 )
 
 // Config configures a gitreceive server.
+// DefaultBuildMemory is a build job's memory limit when the Config names
+// none: enough for npm and the Go toolchain, bounded so that one build
+// cannot starve the host's apps.
+const DefaultBuildMemory = 2 << 30
+
+// BuildProcessType is the builder app's process type that build jobs take
+// their settings (the memory limit) from.
+const BuildProcessType = "build"
+
 type Config struct {
 	// SSHAddr is the SSH listen address; default ":2222".
 	SSHAddr string
@@ -80,6 +89,9 @@ type Config struct {
 	SlugrunnerImage  string
 	// BuilderApp is the app build jobs run under; default "slugbuilder".
 	BuilderApp string
+	// BuildMemory is a build job's memory limit in bytes; default
+	// DefaultBuildMemory.
+	BuildMemory int64
 
 	// HookCommand is the pre-receive hook's command line; default this
 	// executable with the argument "hook". The hook finds this server
@@ -97,6 +109,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BlobstoreKey == "" {
 		c.BlobstoreKey = c.ControllerKey
+	}
+	if c.BuildMemory <= 0 {
+		c.BuildMemory = DefaultBuildMemory
 	}
 	if c.BuilderApp == "" {
 		c.BuilderApp = "slugbuilder"

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/gitreceive"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/poll"
 )
@@ -93,6 +94,9 @@ func TestPushBuildsAndDeploys(t *testing.T) {
 	spec := h.runner.lastSpec()
 	if spec.Artifact.URI != slugbuilderImage {
 		t.Errorf("build ran %s, want %s", spec.Artifact.URI, slugbuilderImage)
+	}
+	if r := spec.Process.Resources; r == nil || r.Memory != gitreceive.DefaultBuildMemory {
+		t.Errorf("build job resources = %+v, want a %d byte memory limit", r, gitreceive.DefaultBuildMemory)
 	}
 	if got := spec.Env["SOURCE_VERSION"]; got != first {
 		t.Errorf("SOURCE_VERSION = %q, want %s", got, first)

@@ -59,6 +59,7 @@ func parseConfig(args []string) (gitreceive.Config, error) {
 	fs.StringVar(&cfg.SlugbuilderImage, "slugbuilder-image", os.Getenv("SLUGBUILDER_IMAGE"), "slugbuilder image reference ($SLUGBUILDER_IMAGE)")
 	fs.StringVar(&cfg.SlugrunnerImage, "slugrunner-image", os.Getenv("SLUGRUNNER_IMAGE"), "slugrunner image reference ($SLUGRUNNER_IMAGE)")
 	fs.StringVar(&cfg.BuilderApp, "builder-app", envOr("BUILDER_APP", "slugbuilder"), "app build jobs run under ($BUILDER_APP)")
+	fs.Int64Var(&cfg.BuildMemory, "build-memory", gitreceive.DefaultBuildMemory, "a build job's memory limit in bytes")
 	fs.DurationVar(&cfg.DeployTimeout, "deploy-timeout", 5*time.Minute, "how long a push waits for its deployment")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
