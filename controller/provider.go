@@ -6,7 +6,9 @@ import (
 )
 
 // Provider provisions resources (databases, say): POST to its URL with the
-// resource config returns a ProvisionedResource.
+// resource config returns a ProvisionedResource; DELETE on its URL followed
+// by "/<resource id>" (the ProvisionedResource's ID) removes one, which the
+// controller asks for when the last app using the resource is deleted.
 type Provider struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`

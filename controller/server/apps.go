@@ -81,11 +81,28 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, ps httprouter
 }
 
 func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	// The resources only this app uses go with it; their providers are
+	// told once the deletion is committed.
+	var own []*controller.Resource
+	if app, err := s.store.Apps.Get(r.Context(), ps.ByName("id")); err == nil {
+		resources, err := s.store.Resources.ListByApp(r.Context(), app.ID)
+		if err != nil {
+			return err
+		}
+		for _, res := range resources {
+			if len(res.Apps) == 1 {
+				own = append(own, res)
+			}
+		}
+	}
 	app, err := s.store.Apps.Delete(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
 	s.logger.Info("app deleted", "app.id", app.ID, "app.name", app.Name)
+	for _, res := range own {
+		s.deprovision(r.Context(), res)
+	}
 	httpjson.Write(w, http.StatusOK, app)
 	return nil
 }

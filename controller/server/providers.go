@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -156,4 +158,33 @@ func (s *Server) provision(ctx context.Context, p *controller.Provider, config j
 		return nil, &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: fmt.Sprintf("provider %s: reply has no resource id", p.Name)}
 	}
 	return &out, nil
+}
+
+// deprovision tells a resource's provider that it is gone: DELETE on the
+// provider's URL followed by the resource's id. The resource is deleted
+// here already, so a provider that does not answer is only logged (its
+// resource is then left for its operator to remove).
+func (s *Server) deprovision(ctx context.Context, res *controller.Resource) {
+	log := s.logger.With("resource.id", res.ID, "provider.id", res.ProviderID, "external_id", res.ExternalID)
+	p, err := s.store.Providers.Get(ctx, res.ProviderID)
+	if err != nil {
+		log.Warn("deprovision: provider unreadable", "err", err)
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(p.URL, "/")+"/"+url.PathEscape(res.ExternalID), nil)
+	if err != nil {
+		log.Warn("deprovision: bad provider URL", "err", err)
+		return
+	}
+	resp, err := s.opts.HTTPClient.Do(req)
+	if err != nil {
+		log.Warn("deprovision: provider did not answer", "err", err)
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotFound {
+		log.Warn("deprovision: provider refused", "status", resp.Status)
+		return
+	}
+	log.Info("resource deprovisioned", "provider", p.Name)
 }

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -222,10 +223,22 @@ func TestDeployments(t *testing.T) {
 	}
 }
 
-// fakeProvider provisions resources over HTTP like a database provider.
+// fakeProvider provisions resources over HTTP like a database provider; it
+// records the DELETEs (deprovisions) it gets.
 func fakeProvider(t *testing.T, status int) (*httptest.Server, *atomic.Int32) {
+	srv, calls, _ := fakeProviderWithDeletes(t, status)
+	return srv, calls
+}
+
+func fakeProviderWithDeletes(t *testing.T, status int) (*httptest.Server, *atomic.Int32, *deleteLog) {
 	var calls atomic.Int32
+	deletes := &deleteLog{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			deletes.add(r.URL.Path)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		n := calls.Add(1)
 		var req struct {
 			Config map[string]string `json:"config"`
@@ -244,7 +257,25 @@ func fakeProvider(t *testing.T, status int) (*httptest.Server, *atomic.Int32) {
 		})
 	}))
 	t.Cleanup(srv.Close)
-	return srv, &calls
+	return srv, &calls, deletes
+}
+
+// deleteLog is the paths a fake provider was asked to DELETE.
+type deleteLog struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (d *deleteLog) add(p string) {
+	d.mu.Lock()
+	d.paths = append(d.paths, p)
+	d.mu.Unlock()
+}
+
+func (d *deleteLog) list() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.paths...)
 }
 
 func TestProvidersAndResources(t *testing.T) {
@@ -317,7 +348,7 @@ func TestDeleteApp(t *testing.T) {
 	h := newHarness(t)
 	ctx := t.Context()
 	c := h.client
-	prov, _ := fakeProvider(t, http.StatusOK)
+	prov, _, deletes := fakeProviderWithDeletes(t, http.StatusOK)
 	p := &controller.Provider{Name: "pg", URL: prov.URL}
 	if err := c.CreateProvider(ctx, p); err != nil {
 		t.Fatal(err)
@@ -363,6 +394,16 @@ func TestDeleteApp(t *testing.T) {
 	kept, err := c.Resource(ctx, p.ID, shared.ID)
 	if err != nil || len(kept.Apps) != 1 || kept.Apps[0] != keeper.ID {
 		t.Fatalf("shared resource = %+v, %v; want kept for keeper only", kept, err)
+	}
+	// The provider hears of the resource that went, not of the shared one.
+	if got := deletes.list(); len(got) != 1 || got[0] != "/"+own.ExternalID {
+		t.Fatalf("provider DELETEs = %v, want [/%s]", got, own.ExternalID)
+	}
+	if _, err := c.DeleteApp(ctx, keeper.Name); err != nil {
+		t.Fatal(err)
+	}
+	if got := deletes.list(); len(got) != 2 || got[1] != "/"+shared.ExternalID {
+		t.Fatalf("provider DELETEs after the last user went = %v, want the shared one too", got)
 	}
 	wantCode(t, second(c.Release(ctx, rel.ID)), httpjson.CodeNotFound, "")
 	var orphans int
