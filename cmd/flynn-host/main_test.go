@@ -54,7 +54,7 @@ func TestDaemonCLIAndDiscoverd(t *testing.T) {
 	})
 	var daemonLog bytes.Buffer
 	d := exec.Command(bin, "--key", "k", "daemon", "--id", hostID, "--listen", addr, "--external-ip", "127.0.0.1",
-		"--port-range", "39100-39199", "--state-dir", t.TempDir(), "--discoverd", disc.URL, "--discoverd-ttl", "2s")
+		"--port-range", "19100-19199", "--state-dir", t.TempDir(), "--discoverd", disc.URL, "--discoverd-ttl", "2s")
 	d.Stdout, d.Stderr = &daemonLog, &daemonLog
 	if err := d.Start(); err != nil {
 		t.Fatal(err)

@@ -46,7 +46,11 @@ func newTestHost(t testing.TB, tune func(*daemon.Config)) *testHost {
 	t.Helper()
 	dc := hosttest.Docker(t)
 	img := hosttest.Build(t, dc)
-	lo := 30000 + rand.IntN(200)*100
+	// Test hosts take job ports below the kernel's ephemeral range
+	// (32768+), apart from each other package's: host/server 20000-29999,
+	// hostrunner 30000-32699, cmd/flynn-host 19100-19199, test/scheduler
+	// 10000-14999.
+	lo := 20000 + rand.IntN(100)*100
 	cfg := daemon.Config{
 		HostID:        "t" + random.Hex(4),
 		ExternalIP:    "127.0.0.1",

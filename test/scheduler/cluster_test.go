@@ -96,7 +96,7 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 	// flynn-host on Docker, with a port range of its own
 	c.hostID = fmt.Sprintf("schedtest%d", os.Getpid())
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	base := 50000 + (os.Getpid()%100)*50 // apart from the other tests' host port ranges
+	base := 10000 + (os.Getpid()%100)*50 // below the ephemeral range, apart from the other tests' ranges
 	state := t.TempDir()
 	t.Cleanup(c.removeContainers) // runs last: after the daemon stopped
 	background(t, func(ctx context.Context) error {
