@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -20,7 +19,9 @@ func (r *runner) envCommand() *urfave.Command {
 		Usage: "show or change an app's environment",
 		Description: `Without a subcommand, prints the current release's environment as K=V
 lines. Every change creates a new release with the new environment and
-deploys it.
+deploys it, waiting until the deployment has finished (unless --no-wait);
+a failed deployment leaves the app at its previous release and exits
+non-zero.
 
 Example:
    flynn env set RAILS_ENV=production LOG_LEVEL=debug
@@ -34,7 +35,7 @@ Example:
 				Usage:       "set variables (a new release)",
 				ArgsUsage:   "K=V…",
 				Description: "Example:\n   flynn env set RAILS_ENV=production",
-				Flags:       []urfave.Flag{appFlag()},
+				Flags:       append([]urfave.Flag{appFlag()}, deployFlags()...),
 				Action:      r.envSet,
 			},
 			{
@@ -50,7 +51,7 @@ Example:
 				Usage:       "remove variables (a new release)",
 				ArgsUsage:   "K…",
 				Description: "Example:\n   flynn env unset LOG_LEVEL",
-				Flags:       []urfave.Flag{appFlag()},
+				Flags:       append([]urfave.Flag{appFlag()}, deployFlags()...),
 				Action:      r.envUnset,
 			},
 		},
@@ -168,20 +169,6 @@ func (r *runner) changeEnv(c *urfave.Context, edit func(map[string]string)) erro
 		fmt.Fprintf(r.env.Stdout, "Nothing changed; %s stays at %s.\n", app.Name, controller.ReleaseVersion(rel.Version))
 		return nil
 	}
-	next, err := deployCopy(c.Context, api, app, rel, env)
-	if err != nil {
-		return err
-	}
-	if next.ArtifactID == "" {
-		fmt.Fprintf(r.env.Stdout, "Set config of %s (release %s); the next push builds and runs with it.\n", app.Name, controller.ReleaseVersion(next.Version))
-		return nil
-	}
-	fmt.Fprintf(r.env.Stdout, "Created release %s of %s and deployed it.\n", controller.ReleaseVersion(next.Version), app.Name)
-	return nil
-}
-
-// deployCopy creates a release like rel with env, and makes it current.
-func deployCopy(ctx context.Context, api *client.Client, app *controller.App, rel *controller.Release, env map[string]string) (*controller.Release, error) {
 	next := &controller.Release{
 		AppID:      app.ID,
 		ArtifactID: rel.ArtifactID,
@@ -189,11 +176,16 @@ func deployCopy(ctx context.Context, api *client.Client, app *controller.App, re
 		Processes:  rel.Processes,
 		Meta:       rel.Meta,
 	}
-	if err := api.CreateRelease(ctx, next); err != nil {
-		return nil, err
+	if err := api.CreateRelease(c.Context, next); err != nil {
+		return err
 	}
-	if _, err := api.SetAppRelease(ctx, app.ID, next.ID); err != nil {
-		return nil, fmt.Errorf("release %s created but not deployed: %w", controller.ReleaseVersion(next.Version), err)
+	if next.ArtifactID == "" {
+		// Nothing runs: the deployment is complete at once.
+		if _, err := api.Deploy(c.Context, app.ID, next.ID); err != nil {
+			return fmt.Errorf("release %s created but not made current: %w", controller.ReleaseVersion(next.Version), err)
+		}
+		fmt.Fprintf(r.env.Stdout, "Set config of %s (release %s); the next push builds and runs with it.\n", app.Name, controller.ReleaseVersion(next.Version))
+		return nil
 	}
-	return next, nil
+	return r.deployRelease(c, api, app, next)
 }

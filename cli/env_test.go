@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/host"
 )
 
 func TestEnvReleasesRollback(t *testing.T) {
@@ -16,7 +19,7 @@ func TestEnvReleasesRollback(t *testing.T) {
 	v1 := h.deploy(app, map[string]string{"KEEP": "yes"})
 	ctx := context.Background()
 
-	if out := h.ok("-a", "example", "env", "set", "A=1", "B=two=2"); out != "Created release v2 of example and deployed it.\n" {
+	if out := h.ok("-a", "example", "env", "set", "A=1", "B=two=2"); !strings.HasPrefix(out, "Deployed release v2 of example in ") {
 		t.Fatalf("env set printed %q", out)
 	}
 	current := func() *controller.Release {
@@ -73,7 +76,7 @@ func TestEnvReleasesRollback(t *testing.T) {
 	}
 	h.fails(`no release "v9"`, "-a", "example", "release", "show", "v9")
 
-	if out := h.ok("-a", "example", "rollback"); out != "Rolled example back from v3 to v2.\n" {
+	if out := h.ok("-a", "example", "rollback"); !strings.HasPrefix(out, "Rolling example back from v3 to v2.\nDeployed release v2 of example in ") {
 		t.Fatalf("rollback printed %q", out)
 	}
 	if current().ID != v2.ID {
@@ -120,4 +123,85 @@ func TestEnvBeforeFirstPush(t *testing.T) {
 		t.Fatalf("release show:\n%s", out)
 	}
 	h.fails("nothing to run", "-a", "fresh", "run", "true")
+}
+
+// fakeDeployer stands in for the scheduler's deployments of app: the new
+// release's web job comes up and the deployment completes, unless the
+// release's env has CRASH, when the job crashes (exit status 2, after a
+// line of output) and the deployment fails.
+func fakeDeployer(t *testing.T, h *harness, app *controller.App) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	events, err := h.api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeDeployment}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		n := 0
+		for e := range events {
+			var d controller.Deployment
+			if err := json.Unmarshal(e.Data, &d); err != nil || e.Op != controller.OpCreate || d.Status != controller.DeploymentPending {
+				continue
+			}
+			rel, err := h.api.Release(ctx, d.NewReleaseID)
+			if err != nil {
+				return
+			}
+			n++
+			j := &controller.Job{ID: fmt.Sprintf("host1-dddddddd-0000-0000-0000-%012d", n), AppID: app.ID, ReleaseID: rel.ID, Type: "web", HostID: "host1", State: controller.JobStateUp}
+			u := controller.DeploymentUpdate{Status: controller.DeploymentComplete}
+			if rel.Env["CRASH"] != "" {
+				exit := 2
+				j.State, j.ExitStatus = controller.JobStateCrashed, &exit
+				h.runner.setLog(j.ID, host.LogLine{Stream: host.StreamStdout, Time: time.Now(), Data: "booting\n"},
+					host.LogLine{Stream: host.StreamStderr, Time: time.Now(), Data: "panic: no config\n"})
+				u = controller.DeploymentUpdate{Status: controller.DeploymentFailed, Error: "web process of release " + controller.ReleaseVersion(rel.Version) + " crashed before it was up"}
+			}
+			if h.api.PutJob(ctx, j) != nil {
+				return
+			}
+			if _, err := h.api.UpdateDeployment(ctx, app.ID, d.ID, u); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// env set and rollback wait for their deployment: a good one says it was
+// deployed, a failed one shows the crash and its output, exits non-zero
+// and leaves the app at its release.
+func TestDeployCommandsWait(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	v1 := h.deploy(app, nil)
+	ctx := context.Background()
+	if err := h.api.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: v1.ID, Processes: map[string]int{"web": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	fakeDeployer(t, h, app)
+
+	res := h.run("-a", "example", "env", "set", "CRASH=1")
+	if res.code != 1 || !strings.Contains(res.stderr, "deploy of release v2 failed: web process of release v2 crashed before it was up; example stays at v1") {
+		t.Fatalf("env set of a crashing release: exit %d, stderr %q", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "Deploying release v2 of example…\n") ||
+		!strings.Contains(res.stdout, "  web.dddddddd exited with status 2; its last lines:\n    booting\n    panic: no config\n") {
+		t.Fatalf("env set did not show the crash:\n%s", res.stdout)
+	}
+	if cur, err := h.api.AppRelease(ctx, app.ID); err != nil || cur.ID != v1.ID {
+		t.Fatalf("after the failed deploy the app is at %+v, %v; want v1", cur, err)
+	}
+
+	if out := h.ok("-a", "example", "env", "set", "GOOD=1"); !strings.Contains(out, "Deployed release v3 of example in ") {
+		t.Fatalf("env set printed %q", out)
+	}
+	if out := h.ok("-a", "example", "rollback", "--no-wait"); out != "Rolling example back from v3 to v1.\nCreated release v1 of example; it is deploying.\n" {
+		t.Fatalf("rollback --no-wait printed %q", out)
+	}
 }

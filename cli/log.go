@@ -33,7 +33,7 @@ Example:
 			&urfave.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output"},
 			&urfave.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "only jobs of this process `TYPE`"},
 			&urfave.StringFlag{Name: "job", Aliases: []string{"j"}, Usage: "only this `JOB`"},
-			&urfave.IntFlag{Name: "lines", Aliases: []string{"n"}, Usage: "only the last `N` lines of each job (0: all)"},
+			&urfave.IntFlag{Name: "lines", Aliases: []string{"n"}, Usage: "only the last `N` lines in all (0: all)"},
 		},
 		Action: r.log,
 	}
@@ -109,14 +109,27 @@ func (r *runner) log(c *urfave.Context) error {
 	if len(selected) == 0 {
 		return errors.New("no jobs to show the output of (see `flynn ps --all`)")
 	}
-	if !follow {
-		return r.printMergedLogs(c.Context, name, selected, query)
+	history, err := r.mergedLogs(c.Context, name, selected, query)
+	if err != nil {
+		return err
 	}
-	return r.followLogs(c.Context, name, selected, query)
+	for _, l := range history {
+		writeLabelled(r.env.Stdout, l)
+	}
+	if !follow {
+		return nil
+	}
+	// Following goes on after the history just printed: each job's stream
+	// repeats its tail, which is skipped up to the last line printed (of
+	// that job, and of the history as a whole when -n cut it).
+	skip := skipPrinted(history, query.Tail > 0)
+	return r.followLogs(c.Context, name, selected, query, skip)
 }
 
-// printMergedLogs prints the output of jobs in time order.
-func (r *runner) printMergedLogs(ctx context.Context, app string, jobs []*controller.Job, query client.JobLogOptions) error {
+// mergedLogs returns the output of jobs in time order: the last
+// query.Tail lines in all when Tail is set.
+func (r *runner) mergedLogs(ctx context.Context, app string, jobs []*controller.Job, query client.JobLogOptions) ([]labelledLine, error) {
+	query.Follow = false
 	var lines []labelledLine
 	for _, j := range jobs {
 		label := jobLabel(j)
@@ -127,19 +140,41 @@ func (r *runner) printMergedLogs(ctx context.Context, app string, jobs []*contro
 			continue // its host no longer keeps it
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	slices.SortStableFunc(lines, func(a, b labelledLine) int { return a.Time.Compare(b.Time) })
-	for _, l := range lines {
-		writeLabelled(r.env.Stdout, l)
+	if query.Tail > 0 && len(lines) > query.Tail {
+		lines = lines[len(lines)-query.Tail:]
 	}
-	return nil
+	return lines, nil
 }
 
-// followLogs prints the output of jobs as they write it, until every stream
-// ends or ctx does.
-func (r *runner) followLogs(ctx context.Context, app string, jobs []*controller.Job, query client.JobLogOptions) error {
+// skipPrinted returns the test that drops, from a followed stream, the
+// lines of history already printed: a job's lines up to its last one
+// printed, and with cut (history was the last N lines in all) every line
+// older than the history's first.
+func skipPrinted(history []labelledLine, cut bool) func(labelledLine) bool {
+	last := map[string]time.Time{}
+	for _, l := range history {
+		last[l.job] = l.Time
+	}
+	var cutoff time.Time
+	if cut && len(history) > 0 {
+		cutoff = history[0].Time
+	}
+	return func(l labelledLine) bool {
+		if l.Time.Before(cutoff) {
+			return true
+		}
+		t, ok := last[l.job]
+		return ok && !l.Time.After(t)
+	}
+}
+
+// followLogs prints the output of jobs as they write it, leaving out the
+// lines skip says were printed, until every stream ends or ctx does.
+func (r *runner) followLogs(ctx context.Context, app string, jobs []*controller.Job, query client.JobLogOptions, skip func(labelledLine) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lines := make(chan labelledLine)
@@ -166,7 +201,9 @@ func (r *runner) followLogs(ctx context.Context, app string, jobs []*controller.
 		close(lines)
 	}()
 	for l := range lines {
-		writeLabelled(r.env.Stdout, l)
+		if !skip(l) {
+			writeLabelled(r.env.Stdout, l)
+		}
 	}
 	// The goroutines are done: lines closes after wg.Wait.
 	select {

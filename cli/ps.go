@@ -44,15 +44,13 @@ func (r *runner) ps(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	jobs, err := api.Jobs(c.Context, name)
+	list := api.ActiveJobs
+	if c.Bool("all") {
+		list = api.Jobs
+	}
+	shown, err := list(c.Context, name)
 	if err != nil {
 		return err
-	}
-	shown := []*controller.Job{}
-	for _, j := range jobs {
-		if c.Bool("all") || !jobEnded(j) {
-			shown = append(shown, j)
-		}
 	}
 	if lookupBool(c, "json") {
 		return writeJSON(r.env.Stdout, shown)

@@ -85,6 +85,17 @@ func TestLog(t *testing.T) {
 	if out := h.ok("-a", "example", "log", "-t", "web", "-n", "1"); out != "2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
 		t.Fatalf("log -t web -n 1 = %q", out)
 	}
+	// -n counts lines in all, not per job.
+	if out := h.ok("-a", "example", "log", "-n", "1"); out != "2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
+		t.Fatalf("log -n 1 = %q, want the one last line", out)
+	}
+	if out := h.ok("-a", "example", "log", "-n", "2"); out != "2025-01-02T03:04:06Z worker.22222222: working\n2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
+		t.Fatalf("log -n 2 = %q, want the two last lines", out)
+	}
+	// Following with -n prints the same history once.
+	if out := h.ok("-a", "example", "log", "-f", "-n", "2"); out != "2025-01-02T03:04:06Z worker.22222222: working\n2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
+		t.Fatalf("log -f -n 2 = %q, want the two last lines once", out)
+	}
 	// Following reads only running jobs; their streams end here when the
 	// fake host's lines run out.
 	out := h.ok("-a", "example", "log", "-f")

@@ -115,15 +115,17 @@ func (r *runner) rollbackCommand() *urfave.Command {
 		Name:      "rollback",
 		Usage:     "deploy an earlier release again",
 		ArgsUsage: "[VERSION|ID]",
-		Description: `Deploys RELEASE (default: the release before the current one) as the app's
-current release. Releases never change, so the old release itself is
+		Description: `Deploys RELEASE (default: the release before the current one, passing
+over releases whose deployment failed) as the app's current release. Releases never change, so the old release itself is
 deployed again: its artifact, env and processes come back exactly, and
-"release list" marks it current. Run it again to step further back.
+"release list" marks it current. Run it again to step further back. It
+waits until the deployment has finished (unless --no-wait); a failed one
+leaves the app where it was and exits non-zero.
 
 Example:
    flynn rollback        # v5 → v4
    flynn rollback v2`,
-		Flags:  []urfave.Flag{appFlag()},
+		Flags:  append([]urfave.Flag{appFlag()}, deployFlags()...),
 		Action: r.rollback,
 	}
 }
@@ -153,8 +155,21 @@ func (r *runner) rollback(c *urfave.Context) error {
 		if err != nil {
 			return err
 		}
+		// The release before is the newest older one, passing over those
+		// whose every deployment failed: they never served.
+		deployments, err := api.Deployments(c.Context, app.ID)
+		if err != nil {
+			return err
+		}
+		failedOnly := map[string]bool{}
+		for _, d := range deployments {
+			failed := d.Status == controller.DeploymentFailed
+			if prev, seen := failedOnly[d.NewReleaseID]; !seen || prev {
+				failedOnly[d.NewReleaseID] = failed
+			}
+		}
 		for _, rel := range rels {
-			if rel.Version < current.Version && (target == nil || rel.Version > target.Version) {
+			if rel.Version < current.Version && !failedOnly[rel.ID] && (target == nil || rel.Version > target.Version) {
 				target = rel
 			}
 		}
@@ -165,9 +180,6 @@ func (r *runner) rollback(c *urfave.Context) error {
 	if target.ID == current.ID {
 		return fmt.Errorf("%s is at %s already", app.Name, controller.ReleaseVersion(current.Version))
 	}
-	if _, err := api.SetAppRelease(c.Context, app.ID, target.ID); err != nil {
-		return err
-	}
-	fmt.Fprintf(r.env.Stdout, "Rolled %s back from %s to %s.\n", app.Name, controller.ReleaseVersion(current.Version), controller.ReleaseVersion(target.Version))
-	return nil
+	fmt.Fprintf(r.env.Stdout, "Rolling %s back from %s to %s.\n", app.Name, controller.ReleaseVersion(current.Version), controller.ReleaseVersion(target.Version))
+	return r.deployRelease(c, api, app, target)
 }

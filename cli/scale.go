@@ -130,7 +130,10 @@ func (r *runner) scale(c *urfave.Context) error {
 }
 
 // waitForJobs waits until exactly want[type] jobs of each type of the
-// release are up, printing each change of the counts.
+// release are up, printing each change of the counts. A job that crashes
+// is reported at once, with its exit status and last lines; once every
+// job a type needed has crashed (counting the scheduler's restarts), the
+// wait ends with an error instead of running into the timeout.
 func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-chan *controller.Event, app *controller.App, releaseID string, want map[string]int, timeout time.Duration) error {
 	jobs := map[string]*controller.Job{}
 	list, err := api.Jobs(ctx, app.ID)
@@ -140,6 +143,18 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 	for _, j := range list {
 		jobs[j.ID] = j
 	}
+	// needed is how many new jobs of each type the change asks for.
+	needed := upCounts(jobs, releaseID, want)
+	for t, n := range needed {
+		needed[t] = max(want[t]-n, 0)
+	}
+	crashes := newCrashReporter(api, app, r.env.Stdout)
+	for _, j := range jobs {
+		if crashed(j) {
+			crashes.seen[j.ID] = true // crashed before this change: not its doing
+		}
+	}
+	crashCount := map[string]int{}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	last := ""
@@ -152,6 +167,12 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 			fmt.Fprintf(r.env.Stdout, "  %s\n", progress)
 			last = progress
 		}
+		for _, t := range slices.Sorted(maps.Keys(want)) {
+			if needed[t] > 0 && crashCount[t] >= needed[t] && up[t] < want[t] {
+				return fmt.Errorf("%s is crashing: %d of %d new jobs exited before they were up (see `flynn log -t %s`); the formation stays at %s",
+					t, crashCount[t], needed[t], t, processCounts(want))
+			}
+		}
 		select {
 		case e, ok := <-events:
 			if !ok {
@@ -162,8 +183,11 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 				return fmt.Errorf("job event %d: %w", e.ID, err)
 			}
 			jobs[j.ID] = &j
+			if _, wanted := want[j.Type]; wanted && j.ReleaseID == releaseID && crashes.report(ctx, &j) {
+				crashCount[j.Type]++
+			}
 		case <-timer.C:
-			return fmt.Errorf("timed out after %s waiting for %s (up: %s); the scheduler may lack capacity, see `flynn ps` and `flynn log`",
+			return fmt.Errorf("timed out after %s waiting for %s (up: %s); see `flynn ps` and `flynn log`",
 				timeout, processCounts(want), processCounts(up))
 		case <-ctx.Done():
 			return ctx.Err()

@@ -7,8 +7,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/host"
 )
 
 // fakeScheduler stands in for the scheduler: on every formation change of
@@ -124,4 +126,72 @@ func jobsByID(jobs []*controller.Job) map[string]*controller.Job {
 		m[j.ID] = j
 	}
 	return m
+}
+
+// crashingScheduler stands in for a scheduler whose jobs of type typ crash
+// at once with exit status 1 after writing a line; other types come up.
+func crashingScheduler(t *testing.T, h *harness, app *controller.App, typ string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	events, err := h.api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeFormation}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		n := 0
+		for e := range events {
+			var f controller.Formation
+			if err := json.Unmarshal(e.Data, &f); err != nil {
+				t.Errorf("formation event: %v", err)
+				continue
+			}
+			// Each crashed job is replaced, as the scheduler does, so a
+			// crashing type never stops producing crashes.
+			for i := 0; i < f.Processes[typ]*2; i++ {
+				n++
+				id := fmt.Sprintf("host1-cccccccc-0000-0000-0000-%012d", n)
+				h.runner.setLog(id, host.LogLine{Stream: host.StreamStderr, Time: time.Now(), Data: "Error: Cannot find module 'express'\n"})
+				exit := 1
+				for _, st := range []string{controller.JobStateStarting, controller.JobStateCrashed} {
+					j := &controller.Job{ID: id, AppID: app.ID, ReleaseID: f.ReleaseID, Type: typ, HostID: "host1", State: st}
+					if st == controller.JobStateCrashed {
+						j.ExitStatus = &exit
+					}
+					if err := h.api.PutJob(ctx, j); err != nil {
+						return
+					}
+				}
+			}
+		}
+	}()
+}
+
+// A scale whose jobs crash reports each crash with its exit status and
+// last lines, and gives up once every new job has crashed: no waiting for
+// the timeout, no blaming capacity.
+func TestScaleReportsCrashes(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	h.deploy(app, nil)
+	crashingScheduler(t, h, app, "worker")
+	began := time.Now()
+	res := h.run("-a", "example", "scale", "--timeout", "20s", "worker=2")
+	if res.code != 1 || !strings.Contains(res.stderr, "worker is crashing: 2 of 2 new jobs exited before they were up") {
+		t.Fatalf("scale of a crashing type: exit %d, stderr %q", res.code, res.stderr)
+	}
+	if strings.Contains(res.stderr, "capacity") {
+		t.Errorf("scale blamed capacity: %q", res.stderr)
+	}
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("scale took %s; it must stop once every new job crashed", took)
+	}
+	if !strings.Contains(res.stdout, "  worker.cccccccc exited with status 1; its last lines:\n    Error: Cannot find module 'express'\n") {
+		t.Errorf("scale did not report the crash and its output:\n%s", res.stdout)
+	}
 }

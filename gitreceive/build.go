@@ -35,14 +35,13 @@ type builder struct {
 	c   *client.Client
 	log *slog.Logger
 
-	mu              sync.Mutex
-	builderRelease  string // release of cfg.BuilderApp running cfg.SlugbuilderImage
-	runnerArtifact  string // artifact of cfg.SlugrunnerImage
-	deployPollEvery time.Duration
+	mu             sync.Mutex
+	builderRelease string // release of cfg.BuilderApp running cfg.SlugbuilderImage
+	runnerArtifact string // artifact of cfg.SlugrunnerImage
 }
 
 func newBuilder(cfg Config, c *client.Client, log *slog.Logger) *builder {
-	return &builder{cfg: cfg, c: c, log: log, deployPollEvery: 200 * time.Millisecond}
+	return &builder{cfg: cfg, c: c, log: log}
 }
 
 // deployedBranches are the branches a push deploys, in order of preference.
@@ -133,11 +132,17 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 		return b.internal(log, "create the release", err)
 	}
 	fmt.Fprintf(out, "-----> Deploying release %s (process types: %s)...\n", controller.ReleaseVersion(rel.Version), typeList(types.processes))
+	// Watching before deploying misses nothing the deployment does.
+	watch, err := b.c.WatchDeployments(ctx, app.ID)
+	if err != nil {
+		return b.internal(log, "follow the deployment", err)
+	}
+	defer watch.Close()
 	d, err := b.c.Deploy(ctx, app.ID, rel.ID)
 	if err != nil {
 		return b.internal(log, "deploy", err)
 	}
-	if err := b.waitDeployment(ctx, app.ID, d); err != nil {
+	if err := b.waitDeployment(ctx, watch, app, prev, d, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "=====> Application deployed\n")
@@ -382,39 +387,56 @@ func (b *builder) slugrunnerArtifact(ctx context.Context) (string, error) {
 	return art.ID, nil
 }
 
-// waitDeployment polls a deployment until the scheduler has finished it.
-func (b *builder) waitDeployment(ctx context.Context, appID string, d *controller.Deployment) error {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.DeployTimeout)
+// waitDeployment follows a deployment until the scheduler has finished it,
+// showing each job of the new release that crashes with its last lines.
+func (b *builder) waitDeployment(ctx context.Context, watch *client.DeploymentWatch, app *controller.App, prev *controller.Release, d *controller.Deployment, out io.Writer) error {
+	waitCtx, cancel := context.WithTimeout(ctx, b.cfg.DeployTimeout)
 	defer cancel()
-	t := time.NewTicker(b.deployPollEvery)
-	defer t.Stop()
-	for {
-		switch d.Status {
-		case controller.DeploymentComplete:
-			return nil
-		case controller.DeploymentFailed:
-			msg := "Deploy failed"
-			if d.Error != "" {
-				msg += ": " + d.Error
-			}
-			return &userError{msg}
+	reported := map[string]bool{}
+	d, err := watch.Wait(waitCtx, d, func(j *controller.Job) {
+		if (j.State != controller.JobStateCrashed && j.State != controller.JobStateFailed) || reported[j.ID] {
+			return
 		}
-		select {
-		case <-ctx.Done():
-			if errorsIsDeadline(ctx) {
-				return &userError{fmt.Sprintf("Deploy failed: not finished after %s (status %s)", b.cfg.DeployTimeout, d.Status)}
-			}
+		reported[j.ID] = true
+		b.reportCrash(ctx, app, j, out)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
 			return ctx.Err()
-		case <-t.C:
 		}
-		next, err := b.c.Deployment(ctx, appID, d.ID)
-		if err != nil {
-			if ctx.Err() != nil {
-				continue
-			}
-			return &userError{fmt.Sprintf("Deploy failed: cannot read the deployment: %v", err)}
+		if errorsIsDeadline(waitCtx) {
+			return &userError{fmt.Sprintf("Deploy failed: not finished after %s (status %s)", b.cfg.DeployTimeout, d.Status)}
 		}
-		d = next
+		return &userError{fmt.Sprintf("Deploy failed: cannot follow the deployment: %v", err)}
+	}
+	if d.Status == controller.DeploymentComplete {
+		return nil
+	}
+	msg := "Deploy failed"
+	if d.Error != "" {
+		msg += ": " + d.Error
+	}
+	if prev != nil && prev.ArtifactID != "" {
+		msg += fmt.Sprintf("; %s stays at %s", app.Name, controller.ReleaseVersion(prev.Version))
+	}
+	return &userError{msg}
+}
+
+// reportCrash shows a crashed job of the new release: how it ended and its
+// last lines, which usually say why.
+func (b *builder) reportCrash(ctx context.Context, app *controller.App, j *controller.Job, out io.Writer) {
+	how := "failed to start"
+	if j.ExitStatus != nil {
+		how = fmt.Sprintf("exited with status %d", *j.ExitStatus)
+	}
+	lines, err := b.c.LastLines(ctx, app.ID, j.ID, 10)
+	if err != nil || len(lines) == 0 {
+		fmt.Fprintf(out, " !     %s job %s %s\n", j.Type, j.ID, how)
+		return
+	}
+	fmt.Fprintf(out, " !     %s job %s %s; its last lines:\n", j.Type, j.ID, how)
+	for _, l := range lines {
+		fmt.Fprintf(out, " !       %s", l)
 	}
 }
 

@@ -162,10 +162,16 @@ func (h *harness) startFakeScheduler(ctx context.Context, wg *sync.WaitGroup) {
 			}
 			u := controller.DeploymentUpdate{Status: controller.DeploymentComplete}
 			h.mu.Lock()
-			if h.failDeploys {
+			fail := h.failDeploys
+			h.mu.Unlock()
+			if fail {
+				// The new release's web job crashes (its log is the fake
+				// runner's crashLog), then the deployment fails.
+				exit := 1
+				_ = h.client.PutJob(ctx, &controller.Job{ID: "host1-crash-" + d.ID, AppID: d.AppID, ReleaseID: d.NewReleaseID, Type: "web",
+					HostID: "host1", State: controller.JobStateCrashed, ExitStatus: &exit})
 				u = controller.DeploymentUpdate{Status: controller.DeploymentFailed, Error: "web job crashed"}
 			}
-			h.mu.Unlock()
 			_, _ = h.client.UpdateDeployment(ctx, d.AppID, d.ID, u)
 		}
 	}()
@@ -343,7 +349,35 @@ type fakeRunner struct {
 	finished  int
 }
 
-var _ server.JobRunner = (*fakeRunner)(nil)
+var (
+	_ server.JobRunner    = (*fakeRunner)(nil)
+	_ server.JobLogReader = (*fakeRunner)(nil)
+)
+
+// crashLog is the output of every job the fake scheduler crashes.
+const crashLog = "Error: Cannot find module 'express'\n"
+
+// JobLog serves crashLog for the fake scheduler's crashed jobs.
+func (f *fakeRunner) JobLog(_ context.Context, _, jobID string, _ server.JobLogOptions) (server.LogStream, error) {
+	if !strings.HasPrefix(jobID, "host1-crash-") {
+		return nil, fmt.Errorf("no log for %s", jobID)
+	}
+	return &lineStream{lines: []host.LogLine{{Stream: host.StreamStderr, Time: time.Now(), Data: crashLog}}}, nil
+}
+
+// lineStream is a log of canned lines.
+type lineStream struct{ lines []host.LogLine }
+
+func (s *lineStream) Next() (host.LogLine, error) {
+	if len(s.lines) == 0 {
+		return host.LogLine{}, io.EOF
+	}
+	l := s.lines[0]
+	s.lines = s.lines[1:]
+	return l, nil
+}
+
+func (s *lineStream) Close() error { return nil }
 
 func newFakeRunner(t *testing.T) *fakeRunner { return &fakeRunner{t: t, gateDir: t.TempDir()} }
 

@@ -219,6 +219,10 @@ func TestFailedDeployReported(t *testing.T) {
 	if err == nil || !strings.Contains(out, "Deploy failed: web job crashed") {
 		t.Fatalf("push with a failing deploy: %v\n%s", err, out)
 	}
+	// The crashed job is shown with how it ended and what it wrote.
+	if !strings.Contains(out, " exited with status 1; its last lines:") || !strings.Contains(out, " !       "+strings.TrimSpace(crashLog)) {
+		t.Fatalf("push did not show the crashed job and its output:\n%s", out)
+	}
 }
 
 func TestConcurrentPushesSerialised(t *testing.T) {

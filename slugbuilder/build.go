@@ -105,7 +105,8 @@ func Run(ctx context.Context, cfg Config, source io.Reader, logger *slog.Logger)
 			return nil, err
 		}
 		if found {
-			logger.Info("build cache restored")
+			step(cfg.Stdout, "Restoring build cache...")
+			logger.Debug("build cache restored", "dir", cfg.CacheDir)
 		}
 	}
 	res, err := Build(ctx, cfg, logger)

@@ -164,8 +164,11 @@ func tarGz(t *testing.T, dir, top string) []byte {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
+		if top != "" {
+			rel = top + "/" + rel
+		}
 		// Mode 0644: fetching must restore the execute bits of bin/*.
-		if err := tw.WriteHeader(&tar.Header{Name: top + "/" + rel, Mode: 0o644, Size: info.Size(), Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o644, Size: info.Size(), Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
 		_, err = tw.Write([]byte(readFile(t, p)))
@@ -197,6 +200,33 @@ func TestBuildpackURLTarball(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "-----> Fetching custom buildpack "+cfg.BuildpackURL) {
 		t.Errorf("output does not say the buildpack was fetched:\n%s", out.String())
+	}
+}
+
+// An archive's single top folder is stripped only when it holds bin/:
+// GitHub's archives have such a folder, but an archive of just bin/ is
+// the buildpack itself.
+func TestBuildpackURLTarballLayouts(t *testing.T) {
+	tests := []struct {
+		name, prefix string
+	}{
+		{"top folder holding bin", "fake-node-main"},
+		{"bin alone at the top", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			archive := tarGz(t, "testdata/buildpacks/fake-node", tt.prefix)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(archive) }))
+			defer srv.Close()
+			var out bytes.Buffer
+			cfg := testConfig(t, &out)
+			cfg.BuildpacksDir = t.TempDir()
+			cfg.BuildpackURL = srv.URL + "/buildpack.tgz"
+			writeApp(t, cfg.BuildDir, map[string]string{"package.json": "{}"})
+			if _, err := Build(t.Context(), cfg, discard()); err != nil {
+				t.Fatalf("Build: %v\n%s", err, out.String())
+			}
+		})
 	}
 }
 
@@ -357,6 +387,9 @@ func TestRunUploadsSlugAndKeepsCache(t *testing.T) {
 		}
 		if res.SlugSize != int64(len(blobs.get("/slugs/"+strconv.Itoa(build)+".tgz"))) {
 			t.Errorf("build %d: SlugSize %d, uploaded %d", build, res.SlugSize, len(blobs.get("/slugs/1.tgz")))
+		}
+		if restored := strings.Contains(out.String(), "-----> Restoring build cache"); restored != (build == 2) {
+			t.Errorf("build %d: output says the cache was restored: %v; want %v\n%s", build, restored, build == 2, out.String())
 		}
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 		types, ok := ParseProcessTypesLine(lines[len(lines)-1])

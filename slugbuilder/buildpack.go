@@ -148,7 +148,7 @@ func namedBuildpack(ctx context.Context, cfg Config, n int, ref string, logger *
 		if err := fetchBuildpack(ctx, cfg, ref, dir); err != nil {
 			return nil, err
 		}
-		logger.Info("buildpack fetched", "url", redact(ref))
+		logger.Debug("buildpack fetched", "url", redact(ref))
 	case filepath.IsAbs(ref):
 		dir = ref
 	default:

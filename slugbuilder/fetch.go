@@ -14,7 +14,7 @@ import (
 
 // fetchBuildpack puts the buildpack at url into dir: an http(s) URL of a
 // .tgz, .tar.gz or .tar is downloaded and unpacked (a single top directory
-// is stripped, as GitHub archives have one); anything else is cloned with
+// that holds bin/ is stripped, as GitHub archives have one); anything else is cloned with
 // git, checking out the ref after a '#'.
 func fetchBuildpack(ctx context.Context, cfg Config, url, dir string) error {
 	if err := os.RemoveAll(dir); err != nil {
@@ -69,11 +69,23 @@ func downloadBuildpack(ctx context.Context, client *http.Client, url, dir string
 	if err != nil {
 		return err
 	}
-	root := tmp
-	if entries, err := os.ReadDir(tmp); err == nil && len(entries) == 1 && entries[0].IsDir() {
-		root = filepath.Join(tmp, entries[0].Name())
+	return os.Rename(buildpackRoot(tmp), dir)
+}
+
+// buildpackRoot returns the buildpack's directory in an unpacked archive:
+// the archive's single top directory when that holds bin/ (GitHub's
+// archives have one), else the archive's root, so that an archive of just
+// bin/ is not stripped of it.
+func buildpackRoot(unpacked string) string {
+	entries, err := os.ReadDir(unpacked)
+	if err != nil || len(entries) != 1 || !entries[0].IsDir() {
+		return unpacked
 	}
-	return os.Rename(root, dir)
+	top := filepath.Join(unpacked, entries[0].Name())
+	if fi, err := os.Stat(filepath.Join(top, "bin")); err == nil && fi.IsDir() {
+		return top
+	}
+	return unpacked
 }
 
 func cloneBuildpack(ctx context.Context, env []string, url, dir string) error {

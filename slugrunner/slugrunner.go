@@ -72,7 +72,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (int, error) {
 		if err := Fetch(ctx, cfg.HTTPClient, cfg.SlugURL, cfg.AppDir); err != nil {
 			return 0, err
 		}
-		logger.Info("slug unpacked", "dir", cfg.AppDir)
+		logger.Debug("slug unpacked", "dir", cfg.AppDir)
 	}
 	command, err := Command(cfg.AppDir, cfg.Args)
 	if err != nil {
@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (int, error) {
 	}
 	env := setEnv(cfg.Env, "HOME", cfg.AppDir)
 	env = setEnv(env, "PORT", cfg.Port)
-	logger.Info("starting", "command", command, "port", cfg.Port)
+	logger.Debug("starting", "command", command, "port", cfg.Port)
 	return runProcess(ctx, cfg, env, []string{"bash", "-c", profileScript, "slugrunner", command})
 }
 

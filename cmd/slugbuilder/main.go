@@ -28,7 +28,13 @@ var jobVars = map[string]bool{
 var secretVars = map[string]bool{"SLUG_PUT_URL": true, "CACHE_URL": true}
 
 func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "slugbuilder")
+	// The build's output goes to the person pushing, as buildpack-style
+	// lines; slugbuilder's own diagnostics only with SLUGBUILDER_DEBUG.
+	level := slog.LevelWarn
+	if os.Getenv("SLUGBUILDER_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("component", "slugbuilder")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 

@@ -28,6 +28,11 @@ func (c *Client) Jobs(ctx context.Context, app string) ([]*controller.Job, error
 	return listAll[*controller.Job](ctx, c, path("apps", app, "jobs"))
 }
 
+// ActiveJobs lists an app's jobs that have not ended, oldest first.
+func (c *Client) ActiveJobs(ctx context.Context, app string) ([]*controller.Job, error) {
+	return listAll[*controller.Job](ctx, c, path("apps", app, "jobs")+"?active=true")
+}
+
 // RunJob starts a one-off job of an app, detached.
 func (c *Client) RunJob(ctx context.Context, app string, req *controller.NewJob) (*controller.Job, error) {
 	var j controller.Job

@@ -118,12 +118,6 @@ func deploy(ctx context.Context, tx pgx.Tx, app *controller.App, releaseID strin
 	if err != nil {
 		return nil, nil, nil, mapError(err, "app")
 	}
-	type appRelease struct {
-		AppID         string `json:"app"`
-		ReleaseID     string `json:"release"`
-		PrevReleaseID string `json:"prev_release,omitempty"`
-		DeploymentID  string `json:"deployment"`
-	}
 	changes := []change{
 		{app.ID, controller.ObjectTypeAppRelease, app.ID, controller.OpUpdate, appRelease{app.ID, rel.ID, app.ReleaseID, d.ID}},
 		{app.ID, controller.ObjectTypeDeployment, d.ID, controller.OpCreate, d},
@@ -152,10 +146,15 @@ func (r *DeploymentRepo) List(ctx context.Context, appID string, p Page) ([]*con
 
 // Update records the scheduler's progress on a deployment. A finished
 // deployment (complete or failed) does not change any more.
+//
+// A failed deployment gives the app back the release it came from: the
+// scheduler has restored that release's formation, so the app's current
+// release and formation are exactly what they were before, and the next
+// deploy starts from them.
 func (r *DeploymentRepo) Update(ctx context.Context, appIDOrName, id string, u controller.DeploymentUpdate) (*controller.Deployment, error) {
 	var d *controller.Deployment
 	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
-		app, err := getApp(ctx, tx, appIDOrName, false)
+		app, err := getApp(ctx, tx, appIDOrName, true)
 		if err != nil {
 			return err
 		}
@@ -175,7 +174,28 @@ func (r *DeploymentRepo) Update(ctx context.Context, appIDOrName, id string, u c
 		if err != nil {
 			return mapError(err, "deployment")
 		}
-		return emit(ctx, tx, change{app.ID, controller.ObjectTypeDeployment, d.ID, controller.OpUpdate, d})
+		changes := []change{{app.ID, controller.ObjectTypeDeployment, d.ID, controller.OpUpdate, d}}
+		if d.Status == controller.DeploymentFailed && app.ReleaseID == d.NewReleaseID {
+			var prev *string
+			if d.OldReleaseID != "" {
+				prev = &d.OldReleaseID
+			}
+			if _, err := tx.Exec(ctx, `UPDATE apps SET release_id = $2, updated_at = now() WHERE id = $1`, app.ID, prev); err != nil {
+				return mapError(err, "app")
+			}
+			changes = append(changes, change{app.ID, controller.ObjectTypeAppRelease, app.ID, controller.OpUpdate,
+				appRelease{app.ID, d.OldReleaseID, d.NewReleaseID, d.ID}})
+		}
+		return emit(ctx, tx, changes...)
 	})
 	return d, err
+}
+
+// appRelease is the data of an app_release event: the app's release
+// changed from PrevReleaseID to ReleaseID, by deployment DeploymentID.
+type appRelease struct {
+	AppID         string `json:"app"`
+	ReleaseID     string `json:"release"`
+	PrevReleaseID string `json:"prev_release,omitempty"`
+	DeploymentID  string `json:"deployment"`
 }

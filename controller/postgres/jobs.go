@@ -57,7 +57,7 @@ func (r *JobRepo) Put(ctx context.Context, j *controller.Job) error {
 				exit_status = coalesce(EXCLUDED.exit_status, jobs.exit_status),
 				started_at = coalesce(EXCLUDED.started_at, jobs.started_at),
 				ended_at = coalesce(EXCLUDED.ended_at, jobs.ended_at),
-				meta = EXCLUDED.meta, updated_at = now()
+				meta = CASE WHEN EXCLUDED.meta = '{}'::jsonb THEN jobs.meta ELSE EXCLUDED.meta END, updated_at = now()
 			WHERE jobs.app_id = EXCLUDED.app_id AND jobs.release_id = EXCLUDED.release_id
 			RETURNING `+jobColumns+`, xmax = 0`,
 			j.ID, app.ID, rel.ID, j.Type, j.HostID, j.State, j.ExitStatus, args, meta, j.StartedAt, j.EndedAt).Scan(
@@ -88,8 +88,10 @@ func (r *JobRepo) Get(ctx context.Context, appIDOrName, id string) (*controller.
 	return j, mapError(err, "job")
 }
 
-// List returns a page of an app's jobs, oldest first.
-func (r *JobRepo) List(ctx context.Context, appID string, p Page) ([]*controller.Job, string, error) {
-	return listPage(ctx, r.db.pool, p, "jobs", `SELECT `+jobColumns+` FROM jobs WHERE app_id = $1`, []any{appID}, scanJob,
+// List returns a page of an app's jobs, oldest first; only those that have
+// not ended when activeOnly.
+func (r *JobRepo) List(ctx context.Context, appID string, activeOnly bool, p Page) ([]*controller.Job, string, error) {
+	return listPage(ctx, r.db.pool, p, "jobs", `SELECT `+jobColumns+` FROM jobs WHERE app_id = $1
+		AND (NOT $2 OR state NOT IN ('down', 'crashed', 'failed'))`, []any{appID, activeOnly}, scanJob,
 		func(j *controller.Job) (time.Time, string) { return j.CreatedAt, j.ID })
 }

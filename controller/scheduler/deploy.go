@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -99,7 +101,7 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 				return err
 			}
 			for _, typ := range types {
-				if err := s.waitUp(ctx, Key{d.AppID, d.NewReleaseID, typ}, target[typ]); err != nil {
+				if err := s.waitUp(ctx, Key{d.AppID, d.NewReleaseID, typ}, controller.ReleaseVersion(rel.Version), target[typ]); err != nil {
 					return err
 				}
 			}
@@ -113,7 +115,7 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 					if err := putNew(); err != nil {
 						return err
 					}
-					if err := s.waitUp(ctx, Key{d.AppID, d.NewReleaseID, typ}, newF[typ]); err != nil {
+					if err := s.waitUp(ctx, Key{d.AppID, d.NewReleaseID, typ}, controller.ReleaseVersion(rel.Version), newF[typ]); err != nil {
 						return err
 					}
 					if old[typ] > 0 {
@@ -145,22 +147,61 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	report(controller.DeploymentComplete, "")
 }
 
-// waitUp waits until n jobs of key are up, or DeployTimeout passes.
-func (s *Scheduler) waitUp(ctx context.Context, key Key, n int) error {
+// waitUp waits until n jobs of key (of release version) are up. It fails when DeployTimeout
+// passes, or as soon as every job this wait needed has crashed once (as
+// Flynn's deployer did): a process that exits at once fails its deploy in
+// a second, not a minute, and the reason names its exit status.
+func (s *Scheduler) waitUp(ctx context.Context, key Key, version string, n int) error {
 	s.Trigger()
 	deadline := time.NewTimer(s.cfg.DeployTimeout)
 	defer deadline.Stop()
+	jobs, next := s.jobsOf(key)
+	earlier := map[string]bool{} // jobs that ended before this wait: not its own
+	up := 0
+	for _, j := range jobs {
+		if j.State.Terminal() {
+			earlier[j.ID] = true
+		} else if j.State == host.StateUp {
+			up++
+		}
+	}
+	needed := max(n-up, 1)
 	for {
-		up, next := s.upCount(key)
+		up, crashed := 0, []*Job(nil)
+		for _, j := range jobs {
+			switch {
+			case j.State == host.StateUp:
+				up++
+			case (j.State == host.StateCrashed || j.State == host.StateFailed) && !earlier[j.ID]:
+				crashed = append(crashed, j)
+			}
+		}
 		if up >= n {
 			return nil
+		}
+		if len(crashed) >= needed {
+			return fmt.Errorf("%s process of release %s crashed before it was up (%s)", key.Type, version, crashSummary(crashed))
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
-			return fmt.Errorf("%s process of release %s: %d of %d jobs up after %s", key.Type, key.ReleaseID, up, n, s.cfg.DeployTimeout)
+			return fmt.Errorf("%s process of release %s: %d of %d jobs up after %s", key.Type, version, up, n, s.cfg.DeployTimeout)
 		case <-next:
 		}
+		jobs, next = s.jobsOf(key)
 	}
+}
+
+// crashSummary says how crashed jobs ended: "job h1-…: exit status 1".
+func crashSummary(jobs []*Job) string {
+	parts := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		how := string(j.State)
+		if j.ExitStatus != nil {
+			how = fmt.Sprintf("exit status %d", *j.ExitStatus)
+		}
+		parts = append(parts, fmt.Sprintf("job %s: %s", j.ID, how))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -124,6 +124,17 @@ func (h *fakeHost) kill() string {
 	return ""
 }
 
+// exit ends job id by itself with status code.
+func (h *fakeHost) exit(id string, code int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	j := h.jobs[id]
+	j.State, j.ExitStatus, j.EndedAt = host.StateDown, &code, time.Now()
+	if code != 0 {
+		j.State = host.StateCrashed
+	}
+}
+
 // live counts live jobs by "release type".
 func (h *fakeHost) live() map[string]int {
 	h.mu.Lock()

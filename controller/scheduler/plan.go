@@ -28,6 +28,8 @@ type Job struct {
 	HostID string
 	Key    Key
 	State  host.JobState
+	// ExitStatus is set once the job has exited.
+	ExitStatus *int
 }
 
 // Host is a host the scheduler may place jobs on, with the jobs it runs.

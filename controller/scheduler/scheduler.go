@@ -271,6 +271,7 @@ func (s *Scheduler) round(ctx context.Context) error {
 	hosts := s.cluster.Hosts()
 	snap := &Snapshot{Held: map[Key]bool{}}
 	all := map[Key][]*Job{}
+	seen := map[string]bool{}
 	for id, hc := range hosts {
 		listCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		jobs, err := hc.ListJobs(listCtx)
@@ -284,8 +285,16 @@ func (s *Scheduler) round(ctx context.Context) error {
 		for _, aj := range jobs {
 			j := jobOf(id, aj)
 			if j == nil {
+				// One-off jobs (flynn run, builds) are not planned, but
+				// their states are reported like any job's, so they go
+				// through up and down with their exit status.
+				if j := oneOffOf(id, aj); j != nil {
+					seen[j.ID] = true
+					s.observe(ctx, now, j, aj)
+				}
 				continue
 			}
+			seen[j.ID] = true
 			h.Jobs = append(h.Jobs, j)
 			all[j.Key] = append(all[j.Key], j)
 			s.observe(ctx, now, j, aj)
@@ -293,6 +302,13 @@ func (s *Scheduler) round(ctx context.Context) error {
 		snap.Hosts = append(snap.Hosts, h)
 	}
 	s.publish(all)
+	// Every host answered: a job none of them lists is gone for good.
+	for id := range s.reported {
+		if !seen[id] {
+			delete(s.reported, id)
+			delete(s.upSince, id)
+		}
+	}
 
 	formations, err := s.ctrl.AllFormations(ctx)
 	if err != nil {
@@ -349,10 +365,30 @@ func jobOf(hostID string, aj *host.ActiveJob) *Job {
 		return nil
 	}
 	return &Job{
-		ID:     aj.Job.ID,
-		HostID: hostID,
-		State:  aj.State,
-		Key:    Key{AppID: m[controller.JobMetaAppID], ReleaseID: m[controller.JobMetaReleaseID], Type: m[controller.JobMetaType]},
+		ID:         aj.Job.ID,
+		HostID:     hostID,
+		State:      aj.State,
+		ExitStatus: aj.ExitStatus,
+		Key:        Key{AppID: m[controller.JobMetaAppID], ReleaseID: m[controller.JobMetaReleaseID], Type: m[controller.JobMetaType]},
+	}
+}
+
+// oneOffOf returns the scheduler's view of a one-off job of an app (a job
+// with the app's metadata but no process type), or nil.
+func oneOffOf(hostID string, aj *host.ActiveJob) *Job {
+	if aj.Job == nil {
+		return nil
+	}
+	m := aj.Job.Metadata
+	if m[controller.JobMetaAppID] == "" || m[controller.JobMetaReleaseID] == "" || m[controller.JobMetaType] != "" {
+		return nil
+	}
+	return &Job{
+		ID:         aj.Job.ID,
+		HostID:     hostID,
+		State:      aj.State,
+		ExitStatus: aj.ExitStatus,
+		Key:        Key{AppID: m[controller.JobMetaAppID], ReleaseID: m[controller.JobMetaReleaseID]},
 	}
 }
 
@@ -370,7 +406,7 @@ func (s *Scheduler) observe(ctx context.Context, now time.Time, j *Job, aj *host
 	if s.reported[j.ID] == j.State {
 		return
 	}
-	if (j.State == host.StateCrashed || j.State == host.StateFailed) && !s.reported[j.ID].Terminal() {
+	if (j.State == host.StateCrashed || j.State == host.StateFailed) && !s.reported[j.ID].Terminal() && j.Key.Type != "" {
 		s.crashed(j.Key, now)
 		s.log.Warn("job crashed", "job.id", j.ID, "app.id", j.Key.AppID, "release.id", j.Key.ReleaseID, "type", j.Key.Type, "host.id", j.HostID, "exit_status", aj.ExitStatus, "error", aj.Error)
 	}
@@ -541,16 +577,10 @@ func (s *Scheduler) publish(jobs map[Key][]*Job) {
 	s.mu.Unlock()
 }
 
-// upCount returns how many jobs of key were up in the last round, and a
-// channel closed after the next round.
-func (s *Scheduler) upCount(key Key) (int, <-chan struct{}) {
+// jobsOf returns the jobs of key seen in the last round, and a channel
+// closed after the next round.
+func (s *Scheduler) jobsOf(key Key) ([]*Job, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, j := range s.jobs[key] {
-		if j.State == host.StateUp {
-			n++
-		}
-	}
-	return n, s.roundCh
+	return slices.Clone(s.jobs[key]), s.roundCh
 }

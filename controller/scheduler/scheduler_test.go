@@ -3,12 +3,14 @@ package scheduler
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
@@ -65,6 +67,45 @@ func TestCrashedJobRestartsWithBackoff(t *testing.T) {
 	// 200 ms base doubling, the gaps are 200, 400 and 800 ms.
 	if took := time.Since(began); took < 1200*time.Millisecond {
 		t.Errorf("four attempts took %s, want at least 1.2s (exponential backoff)", took)
+	}
+}
+
+// One-off jobs (flynn run, builds) are never planned, but their states
+// reach the controller, so they go through up and down with their exit
+// status and leave the active list.
+func TestOneOffJobStatesReported(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	ctx := context.Background()
+	hst := cluster.host("h1")
+	job := &host.Job{ID: "h1-oneoff", Artifact: "flynn/slugrunner:test", Metadata: map[string]string{
+		controller.JobMetaAppID: h.app.ID, controller.JobMetaReleaseID: h.rel.ID, "flynn.build.commit": "abc",
+	}}
+	if _, err := hst.AddJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	// The controller recorded it as starting when it placed it.
+	must(t, h.ctrl.PutJob(ctx, &controller.Job{ID: job.ID, AppID: h.app.ID, ReleaseID: h.rel.ID, HostID: "h1", State: controller.JobStateStarting,
+		Meta: map[string]string{"flynn.build.commit": "abc"}}))
+	poll.Until(t, 5*time.Second, "one-off job reported up", func() bool {
+		j, err := h.ctrl.Job(ctx, h.app.ID, job.ID)
+		return err == nil && j.State == controller.JobStateUp
+	})
+	hst.exit(job.ID, 3)
+	poll.Until(t, 5*time.Second, "one-off job reported ended", func() bool {
+		j, err := h.ctrl.Job(ctx, h.app.ID, job.ID)
+		return err == nil && j.State == controller.JobStateCrashed && j.ExitStatus != nil && *j.ExitStatus == 3
+	})
+	j, _ := h.ctrl.Job(ctx, h.app.ID, job.ID)
+	if j.Meta["flynn.build.commit"] != "abc" {
+		t.Errorf("job meta = %v; the scheduler's report must keep it", j.Meta)
+	}
+	if active, err := h.ctrl.ActiveJobs(ctx, h.app.ID); err != nil || len(active) != 0 {
+		t.Errorf("ActiveJobs = %v, %v; want none", active, err)
+	}
+	if hst.addCount() != 1 {
+		t.Errorf("host got %d jobs, want only the one-off: the scheduler must not plan it", hst.addCount())
 	}
 }
 
@@ -188,19 +229,28 @@ func TestFailingDeploymentRollsBack(t *testing.T) {
 	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, bad.ID); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, 15*time.Second, "deployment failed", func() bool {
+	// The crash fails the deployment at once, well before DeployTimeout
+	// (3 s here) would.
+	poll.Until(t, 2*time.Second, "deployment failed", func() bool {
 		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
 		return err == nil && latest(ds).NewReleaseID == bad.ID && latest(ds).Status == controller.DeploymentFailed
 	})
 	ds, _ := h.ctrl.Deployments(ctx, h.app.ID)
-	if latest(ds).Error == "" {
-		t.Error("failed deployment carries no reason")
+	if reason := latest(ds).Error; !strings.Contains(reason, "crashed") || !strings.Contains(reason, "exit status 1") {
+		t.Errorf("failed deployment's reason = %q; want the crash and its exit status", reason)
 	}
 	t.Logf("deployment failed: %s", latest(ds).Error)
 	poll.Until(t, 5*time.Second, "old release still serves, bad one runs nothing", func() bool {
 		l := cluster.live()
 		return l[key(h.rel, "web")] == 1 && l[key(bad, "web")] == 0
 	})
+	// The app is back at its old release, with its old formation.
+	if app, err := h.ctrl.App(ctx, h.app.ID); err != nil || app.ReleaseID != h.rel.ID {
+		t.Fatalf("app after the failed deployment = %+v, %v; want release %s", app, err, h.rel.ID)
+	}
+	if f, err := h.ctrl.Formation(ctx, h.app.ID, h.rel.ID); err != nil || f.Processes["web"] != 1 {
+		t.Fatalf("old formation = %+v, %v; want web=1", f, err)
+	}
 }
 
 func TestOnlyTheLeaderSchedules(t *testing.T) {

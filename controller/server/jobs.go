@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -45,6 +46,8 @@ type JobSpec struct {
 	TTY     bool
 }
 
+// listJobs lists an app's jobs; ?active=true leaves out the jobs that
+// ended (down, crashed or failed).
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
 	if err != nil {
@@ -54,7 +57,13 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, ps httprouter.
 	if err != nil {
 		return err
 	}
-	list, next, err := s.store.Jobs.List(r.Context(), app.ID, p)
+	active := false
+	if v := r.URL.Query().Get("active"); v != "" {
+		if active, err = strconv.ParseBool(v); err != nil {
+			return httpjson.ValidationError("active", "must be true or false")
+		}
+	}
+	list, next, err := s.store.Jobs.List(r.Context(), app.ID, active, p)
 	if err != nil {
 		return err
 	}

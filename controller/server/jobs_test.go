@@ -36,6 +36,17 @@ func TestJobs(t *testing.T) {
 	if list, err := c.Jobs(ctx, app.Name); err != nil || len(list) != 1 {
 		t.Fatalf("Jobs = %v, %v; want 1", list, err)
 	}
+	// Jobs that ended leave the active list; the full list keeps them.
+	if err := c.PutJob(ctx, &controller.Job{ID: "host1-eee", AppID: app.ID, ReleaseID: rel.ID, HostID: "host1", State: controller.JobStateUp}); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := c.ActiveJobs(ctx, app.Name); err != nil || len(list) != 1 || list[0].ID != "host1-eee" {
+		t.Fatalf("ActiveJobs = %v, %v; want only host1-eee", list, err)
+	}
+	if list, err := c.Jobs(ctx, app.Name); err != nil || len(list) != 2 {
+		t.Fatalf("Jobs = %v, %v; want 2", list, err)
+	}
+	wantCode(t, rawRequest(t, h, "GET", "/apps/"+app.ID+"/jobs?active=maybe", "", nil, nil), httpjson.CodeValidation, "active")
 	errs := []struct {
 		name  string
 		err   error

@@ -223,6 +223,61 @@ func TestDeployments(t *testing.T) {
 	}
 }
 
+// A failed deployment gives the app back its old release: the current
+// release, and so `flynn scale` and the next deploy, are what they were.
+func TestFailedDeploymentRestoresRelease(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	c := h.client
+	app := h.app(t, "failing")
+	v1, v2, v3 := h.release(t, app, nil), h.release(t, app, nil), h.release(t, app, nil)
+	first, err := c.Deploy(ctx, app.ID, v1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateDeployment(ctx, app.ID, first.ID, controller.DeploymentUpdate{Status: controller.DeploymentComplete}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: v1.ID, Processes: map[string]int{"web": 2}}); err != nil {
+		t.Fatal(err)
+	}
+
+	bad, err := c.Deploy(ctx, app.ID, v2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := c.AppRelease(ctx, app.ID); err != nil || cur.ID != v2.ID {
+		t.Fatalf("during the deployment AppRelease = %+v, %v; want v2", cur, err)
+	}
+	if _, err := c.UpdateDeployment(ctx, app.ID, bad.ID, controller.DeploymentUpdate{Status: controller.DeploymentFailed, Error: "web crashed"}); err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := c.AppRelease(ctx, app.ID); err != nil || cur.ID != v1.ID {
+		t.Fatalf("after the failed deployment AppRelease = %+v, %v; want v1 back", cur, err)
+	}
+	next, err := c.Deploy(ctx, app.ID, v3.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.OldReleaseID != v1.ID || next.Processes["web"] != 2 {
+		t.Fatalf("next deployment = %+v; want from v1 with web=2", next)
+	}
+
+	// An app whose first deployment fails has no release again.
+	fresh := h.app(t, "failing-first")
+	only := h.release(t, fresh, nil)
+	d, err := c.Deploy(ctx, fresh.ID, only.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateDeployment(ctx, fresh.ID, d.ID, controller.DeploymentUpdate{Status: controller.DeploymentFailed}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.App(ctx, fresh.ID); err != nil || a.ReleaseID != "" {
+		t.Fatalf("after a failed first deployment app = %+v, %v; want no release", a, err)
+	}
+}
+
 // fakeProvider provisions resources over HTTP like a database provider; it
 // records the DELETEs (deprovisions) it gets.
 func fakeProvider(t *testing.T, status int) (*httptest.Server, *atomic.Int32) {

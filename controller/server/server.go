@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -205,7 +204,8 @@ func page(r *http.Request) (postgres.Page, error) {
 // (rel="next") gives the URL of the next page.
 func writePage(w http.ResponseWriter, r *http.Request, p postgres.Page, list any, next string) {
 	if next != "" {
-		q := url.Values{"cursor": {next}}
+		q := r.URL.Query() // filters stay as they were
+		q.Set("cursor", next)
 		if p.Limit > 0 {
 			q.Set("limit", strconv.Itoa(p.Limit))
 		}

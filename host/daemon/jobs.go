@@ -58,6 +58,13 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 		d.mu.Unlock()
 		return nil, httpjson.Errorf(httpjson.CodeObjectExists, "job %s already exists on this host", jb.ID)
 	}
+	// The ports are filled in before the job is listed: readers of the
+	// job (ListJobs) share its config and must never see it change.
+	if err := d.allocatePorts(jb); err != nil {
+		d.mu.Unlock()
+		d.ports.Release(jb.ID)
+		return nil, err
+	}
 	d.jobs[jb.ID] = j
 	d.mu.Unlock()
 
@@ -66,10 +73,6 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 		d.mu.Lock()
 		delete(d.jobs, jb.ID)
 		d.mu.Unlock()
-	}
-	if err := d.allocatePorts(jb); err != nil {
-		undo()
-		return nil, err
 	}
 	spec := d.containerSpec(jb, binds)
 	id, err := d.backend.Create(ctx, spec)

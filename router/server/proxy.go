@@ -278,17 +278,18 @@ func clientIP(remoteAddr string) string {
 	return remoteAddr
 }
 
-// saneRequestID accepts ids that are short and made of characters that are
-// safe in logs and headers; anything else is replaced.
+// saneRequestID accepts the ids Heroku and Flynn pass through: 20 to 200
+// characters of [A-Za-z0-9+=/-]. Anything else is replaced, so that an id
+// is long enough to be unique and safe in logs and headers.
 func saneRequestID(id string) bool {
-	if id == "" || len(id) > 200 {
+	if len(id) < 20 || len(id) > 200 {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '/' || c == '=':
+		case c == '-' || c == '+' || c == '/' || c == '=':
 		default:
 			return false
 		}

@@ -75,7 +75,7 @@ func TestForwardingHeaders(t *testing.T) {
 		req.Header.Set("X-Forwarded-For", "10.0.0.1")
 		req.Header.Set("X-Forwarded-Proto", "https")
 		req.Header.Set("X-Forwarded-Port", "443")
-		req.Header.Set("X-Request-Id", "client-id-123")
+		req.Header.Set("X-Request-Id", "client-request-id-0123")
 		req.Header.Set("Connection", "X-Secret, keep-alive")
 		req.Header.Set("X-Secret", "hop")
 		req.Header.Set("Keep-Alive", "timeout=5")
@@ -87,7 +87,7 @@ func TestForwardingHeaders(t *testing.T) {
 			"X-Forwarded-For":   "10.0.0.1, 127.0.0.1",
 			"X-Forwarded-Proto": "https, http",
 			"X-Forwarded-Port":  "443, " + port,
-			"X-Request-Id":      "client-id-123",
+			"X-Request-Id":      "client-request-id-0123",
 		} {
 			if got, _ := echoedHeader(body, name); got != want {
 				t.Errorf("backend saw %s = %q, want %q", name, got, want)
@@ -102,7 +102,7 @@ func TestForwardingHeaders(t *testing.T) {
 		if ms, err := strconv.ParseInt(start, 10, 64); err != nil || ms < before || ms > after {
 			t.Errorf("X-Request-Start = %q, want ms since epoch in [%d, %d]", start, before, after)
 		}
-		if got := resp.Header.Get("X-Request-Id"); got != "client-id-123" {
+		if got := resp.Header.Get("X-Request-Id"); got != "client-request-id-0123" {
 			t.Errorf("response X-Request-Id = %q, want the client's", got)
 		}
 	})
@@ -110,7 +110,6 @@ func TestForwardingHeaders(t *testing.T) {
 	t.Run("set when the client sent none", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", tr.url("/"), nil)
 		req.Host = "h.test"
-		req.Header.Set("X-Request-Id", "bad id with spaces")
 		_, body := do(t, tr.client, req)
 		if got, _ := echoedHeader(body, "X-Forwarded-For"); got != "127.0.0.1" {
 			t.Errorf("X-Forwarded-For = %q, want 127.0.0.1", got)
@@ -125,10 +124,31 @@ func TestForwardingHeaders(t *testing.T) {
 	})
 }
 
+func TestClientRequestIDsOutsideTheRuleAreReplaced(t *testing.T) {
+	tr := startRouter(t, Config{})
+	tr.addHTTPRoute(t, &router.Route{ID: "h", Domain: "h.test"}, namedBackend(t, "h"))
+	for _, id := range []string{"short-id-123", "bad id with spaces but long enough", "under_score_is_not_allowed_here"} {
+		req, _ := http.NewRequest("GET", tr.url("/"), nil)
+		req.Host = "h.test"
+		req.Header.Set("X-Request-Id", id)
+		resp, body := do(t, tr.client, req)
+		got, _ := echoedHeader(body, "X-Request-Id")
+		if got == id || len(got) != 36 || !saneRequestID(got) {
+			t.Errorf("client id %q: backend saw %q, want a generated UUID", id, got)
+		}
+		if resp.Header.Get("X-Request-Id") != got {
+			t.Errorf("client id %q: response id %q, want the one the backend saw (%q)", id, resp.Header.Get("X-Request-Id"), got)
+		}
+	}
+}
+
 func TestSaneRequestID(t *testing.T) {
 	for id, want := range map[string]bool{
-		"abc-123":                          true,
-		"Zm9vYmFy+/=":                      true,
+		"abc-123":                          false, // under 20 characters
+		"Zm9vYmFy+/=Zm9vYmFy+/=":           true,
+		"abcdefghij0123456789":             true,
+		"abcdefghij012345678":              false,
+		"under_score_is_not_allowed_here":  false,
 		"":                                 false,
 		"has space":                        false,
 		"new\nline":                        false,

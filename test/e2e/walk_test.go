@@ -310,6 +310,29 @@ func TestWalk(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(out, "one-off in /app") {
 		t.Errorf("flynn run: err %v, output %q; want exit status 3 and the job's output", err, out)
 	}
+	// The job's output is its own: nothing of the platform's, stdout and
+	// stderr apart.
+	cmd := exec.Command(filepath.Join(u.bin, "flynn"), "run", "bash", "-c", "echo 'foo bar'; echo oops >&2")
+	cmd.Dir, cmd.Env = dir, u.env
+	var runOut, runErr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &runOut, &runErr
+	if err := cmd.Run(); err != nil || runOut.String() != "foo bar\n" || runErr.String() != "oops\n" {
+		t.Errorf("flynn run: err %v, stdout %q, stderr %q; want exactly %q and %q", err, runOut.String(), runErr.String(), "foo bar\n", "oops\n")
+	}
+	// One-off jobs end: they leave `flynn ps` and are listed, down with
+	// their exit status, by `flynn ps --all`; a detached one too.
+	u.flynn(dir, "run", "-d", "true")
+	poll.Until(t, 15*time.Second, "one-off jobs are down", func() bool {
+		for _, j := range u.jobs(dir) {
+			if j.Type == "" {
+				return false
+			}
+		}
+		return true
+	})
+	if all := u.flynn(dir, "ps", "--all"); !strings.Contains(all, "crashed (exit 3)") || !strings.Contains(all, "down (exit 0)") {
+		t.Errorf("flynn ps --all does not list the ended one-off jobs with their exit status:\n%s", all)
+	}
 
 	// 4. env set: a new release serves, with no failed request meanwhile.
 	before := u.currentRelease(dir)
@@ -370,8 +393,52 @@ func TestWalk(t *testing.T) {
 	if status, body, err := u.get(domain); err != nil || status != 200 {
 		t.Errorf("after the failed build the app answers %d %q %v", status, body, err)
 	}
+	// A push whose web process exits at once fails its deploy, shows why,
+	// and leaves the app exactly as it was: release and formation. The
+	// fixed push then deploys from them, so it runs web=1 again.
+	u.mustRun(dir, "git", "checkout", "-q", "HEAD~1", "--", "package.json")
+	server := filepath.Join(dir, "server.js")
+	good, err := os.ReadFile(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(server, append([]byte("console.error('missing DATABASE_URL'); process.exit(4);\n"), good...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u.mustRun(dir, "git", "commit", "-q", "-am", "crash at start")
+	crashPush := time.Now()
+	out, err = u.run(dir, "git", "push", "flynn", "main")
+	if err == nil || !strings.Contains(out, "Deploy failed: web process of release") || !strings.Contains(out, "exit status 4") ||
+		!strings.Contains(out, "missing DATABASE_URL") {
+		t.Fatalf("push of a crashing web: err %v, output:\n%s", err, out)
+	}
+	t.Logf("a crashing push failed in %s:\n%s", time.Since(crashPush).Round(time.Millisecond), out)
+	if got := u.currentRelease(dir); got != serving {
+		t.Errorf("a failed deploy changed the current release: %s → %s", serving, got)
+	}
+	if got := strings.TrimSpace(u.flynn(dir, "scale")); got != "web=1" {
+		t.Errorf("after a failed deploy the formation is %q, want web=1", got)
+	}
+	if err := os.WriteFile(server, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u.mustRun(dir, "git", "commit", "-q", "-am", "fix the crash")
+	if out, err := u.run(dir, "git", "push", "flynn", "main"); err != nil || !strings.Contains(out, "Application deployed") {
+		t.Fatalf("push of the fix: err %v, output:\n%s", err, out)
+	}
+	fixed := u.currentRelease(dir)
+	if fixed == serving {
+		t.Fatal("the fixed push made no new release")
+	}
+	if n := upOf(u.jobs(dir), fixed); n != 1 {
+		t.Errorf("the fixed release runs %d web jobs, want the old formation's 1", n)
+	}
+	if status, body, err := u.get(domain); err != nil || status != 200 {
+		t.Errorf("after the fixed push the app answers %d %q %v", status, body, err)
+	}
+
 	// rollback: the release before the env change serves again.
-	u.flynn(dir, "rollback")
+	u.flynn(dir, "rollback", before)
 	if got := u.currentRelease(dir); got != before {
 		t.Errorf("rollback deployed %s, want %s", got, before)
 	}
