@@ -169,8 +169,8 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 		}
 		for _, t := range slices.Sorted(maps.Keys(want)) {
 			if needed[t] > 0 && crashCount[t] >= needed[t] && up[t] < want[t] {
-				return fmt.Errorf("%s is crashing: %d of %d new jobs exited before they were up (see `flynn log -t %s`); the formation stays at %s",
-					t, crashCount[t], needed[t], t, processCounts(want))
+				return fmt.Errorf("%s is crashing: %d of %d new jobs exited before they were up (see `flynn log -t %s`); the formation stays at %s and the scheduler keeps restarting %s, ever more slowly, until it is fixed or scaled down",
+					t, crashCount[t], needed[t], t, processCounts(want), t)
 			}
 		}
 		select {
