@@ -52,16 +52,20 @@ import (
 	"time"
 )
 
-// Config configures a gitreceive server.
 // DefaultBuildMemory is a build job's memory limit when the Config names
 // none: enough for npm and the Go toolchain, bounded so that one build
 // cannot starve the host's apps.
 const DefaultBuildMemory = 2 << 30
 
+// DefaultDeployTimeout bounds a push's wait for its deployment when the
+// Config names no bound.
+const DefaultDeployTimeout = 5 * time.Minute
+
 // BuildProcessType is the builder app's process type that build jobs take
 // their settings (the memory limit) from.
 const BuildProcessType = "build"
 
+// Config configures a gitreceive server.
 type Config struct {
 	// SSHAddr is the SSH listen address; default ":2222".
 	SSHAddr string
@@ -120,7 +124,7 @@ func (c *Config) setDefaults() error {
 		c.GitPath = "git"
 	}
 	if c.DeployTimeout <= 0 {
-		c.DeployTimeout = 5 * time.Minute
+		c.DeployTimeout = DefaultDeployTimeout
 	}
 	var missing []error
 	for name, v := range map[string]string{"state dir": c.StateDir, "controller URL": c.ControllerURL,

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/discoverd/client"
+	"github.com/openflynn/flynn/pkg/cmdline"
+)
+
+// Daemon is the blobstore binary: its flags and how they become a Config.
+func Daemon() cmdline.Daemon[Config] {
+	return cmdline.Daemon[Config]{
+		Name:  "blobstore",
+		Usage: "Flynn's blob storage for slugs and build caches, over HTTP",
+		Description: `Serves PUT, GET, HEAD and DELETE of blobs by path, on a filesystem or in
+Postgres. With a discoverd URL it registers as the service "blobstore".
+As a Flynn job it listens on $PORT unless --http-addr is given.`,
+		Flags: append([]cli.Flag{
+			cmdline.String("http-addr", DefaultHTTPAddr, "listen address (default :$PORT in a job)"),
+			cmdline.String("backend", BackendFS, "storage backend: fs or postgres"),
+			cmdline.String("dir", DefaultDir, "root directory of the fs backend"),
+			cmdline.String("database-url", "", "database of the postgres backend", cmdline.Was("DATABASE_URL")),
+			cmdline.Size("max-size", DefaultMaxSize, "largest blob accepted"),
+			cmdline.String("discoverd-url", "", `discoverd to register in as "blobstore" (none: no registration)`, cmdline.Was("--discoverd", "DISCOVERD")),
+			cmdline.String("external-ip", "", "IP registered in discoverd (default: the listen IP, else 127.0.0.1)", cmdline.Was("--advertise-host", "EXTERNAL_IP")),
+		}, cmdline.Secret("blobstore-key", "key that PUT and DELETE need", cmdline.Was("--auth-key", "FLYNN_AUTH_KEY", "AUTH_KEY"))...),
+		Config: func(c *cli.Context, _ *slog.Logger) (Config, error) {
+			key, err := cmdline.SecretOf(c, "blobstore-key")
+			if err != nil {
+				return Config{}, err
+			}
+			cfg := Config{
+				HTTPAddr:      cmdline.ListenAddr(c, "http-addr"),
+				Backend:       c.String("backend"),
+				Dir:           c.String("dir"),
+				DatabaseURL:   c.String("database-url"),
+				MaxSize:       cmdline.SizeOf(c, "max-size"),
+				AuthKey:       key,
+				AdvertiseHost: c.String("external-ip"),
+			}
+			if cfg.MaxSize <= 0 {
+				return cfg, errors.New("--max-size must be more than 0")
+			}
+			switch cfg.Backend {
+			case BackendFS:
+			case BackendPostgres:
+				if cfg.DatabaseURL == "" {
+					return cfg, fmt.Errorf("the postgres backend needs --database-url or $%s", cmdline.Env("database-url"))
+				}
+			default:
+				return cfg, fmt.Errorf("--backend must be fs or postgres, not %q", cfg.Backend)
+			}
+			if u := c.String("discoverd-url"); u != "" {
+				cfg.Registrar = DiscoverdRegistrar{Client: client.New(u, key)}
+			}
+			return cfg, nil
+		},
+		Run: Run,
+	}
+}

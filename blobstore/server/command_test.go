@@ -1,0 +1,98 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/openflynn/flynn/pkg/cmdline"
+)
+
+// parse runs the blobstore's command line with args and env and returns the
+// Config it would run with, or the exit status and output of a usage error.
+func parse(t *testing.T, args []string, env map[string]string) (Config, int, string) {
+	t.Helper()
+	t.Setenv("PORT", "") // as outside a job, unless env says otherwise
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	d := Daemon()
+	var got Config
+	d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
+		got = cfg
+		return nil
+	}
+	var out bytes.Buffer
+	code := cmdline.Execute(t.Context(), d.App(), append([]string{"blobstore"}, args...), &out)
+	return got, code, out.String()
+}
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, cfg Config)
+		fails string // a usage error containing this
+	}{
+		{
+			name: "defaults",
+			check: func(t *testing.T, cfg Config) {
+				if cfg.HTTPAddr != DefaultHTTPAddr || cfg.Backend != BackendFS || cfg.Dir != DefaultDir || cfg.MaxSize != DefaultMaxSize || cfg.Registrar != nil || cfg.AuthKey != "" {
+					t.Errorf("config = %+v", cfg)
+				}
+			},
+		},
+		{
+			name: "a Flynn job's environment",
+			env:  map[string]string{"PORT": "55001", "FLYNN_BLOBSTORE_KEY": "k", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_DISCOVERD_URL": "http://127.0.0.1:1111", "FLYNN_EXTERNAL_IP": "10.0.0.2"},
+			args: []string{"--backend", "postgres"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.HTTPAddr != ":55001" || cfg.AuthKey != "k" || cfg.DatabaseURL != "postgres://x" || cfg.Registrar == nil || cfg.AdvertiseHost != "10.0.0.2" {
+					t.Errorf("config = %+v", cfg)
+				}
+			},
+		},
+		{
+			name: "the names of the release before",
+			env:  map[string]string{"FLYNN_AUTH_KEY": "k", "DATABASE_URL": "postgres://x", "DISCOVERD": "http://127.0.0.1:1111", "EXTERNAL_IP": "10.0.0.2"},
+			args: []string{"--backend", "postgres"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.AuthKey != "k" || cfg.DatabaseURL != "postgres://x" || cfg.Registrar == nil || cfg.AdvertiseHost != "10.0.0.2" {
+					t.Errorf("config = %+v", cfg)
+				}
+			},
+		},
+		{
+			name: "max size in MiB",
+			args: []string{"--max-size", "512MiB"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.MaxSize != 512<<20 {
+					t.Errorf("max size = %d", cfg.MaxSize)
+				}
+			},
+		},
+		{name: "bad max size", args: []string{"--max-size", "lots"}, fails: "want bytes"},
+		{name: "zero max size", args: []string{"--max-size", "0"}, fails: "--max-size must be more than 0"},
+		{name: "unknown backend", args: []string{"--backend", "s3"}, fails: `--backend must be fs or postgres, not "s3"`},
+		{name: "postgres without database", args: []string{"--backend", "postgres"}, fails: "the postgres backend needs --database-url"},
+		{name: "stray argument", args: []string{"serve"}, fails: "unexpected arguments: serve"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, code, out := parse(t, tt.args, tt.env)
+			if tt.fails != "" {
+				if code != 2 || !strings.Contains(out, tt.fails) {
+					t.Fatalf("exit %d, output %q; want 2 and %q", code, out, tt.fails)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, out)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}

@@ -1,0 +1,57 @@
+// Package controllerd is the flynn-controller binary: its flags and how
+// they become the controller server's Config, with a host runner for
+// one-off jobs when discoverd is given. It sits apart from controller/server
+// because the runner (controller/hostrunner) builds on the server's types.
+package controllerd
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/controller/hostrunner"
+	"github.com/openflynn/flynn/controller/server"
+	discoverdclient "github.com/openflynn/flynn/discoverd/client"
+	"github.com/openflynn/flynn/pkg/cmdline"
+)
+
+// Daemon is the flynn-controller binary.
+func Daemon() cmdline.Daemon[server.Config] {
+	flags := []cli.Flag{
+		cmdline.String("http-addr", ":8081", "listen address (default :$PORT in a job)"),
+		cmdline.String("database-url", "", "Postgres URL of the controller's database", cmdline.Was("DATABASE_URL")),
+		cmdline.String("discoverd-url", "", "discoverd, to find the hosts one-off jobs run on and job logs come from (none: those requests answer service_unavailable)", cmdline.Was("--discoverd", "DISCOVERD")),
+	}
+	flags = append(flags, cmdline.Secret("controller-key", "key clients send as the basic-auth password", cmdline.Was("--auth-key", "AUTH_KEY", "FLYNN_AUTH_KEY"))...)
+	flags = append(flags, cmdline.Secret("cluster-key", "key of the host and discoverd APIs (default: the controller key)", cmdline.Was("CLUSTER_KEY"))...)
+	return cmdline.Daemon[server.Config]{
+		Name:  "flynn-controller",
+		Usage: "Flynn's controller: the REST API over Postgres",
+		Description: `Serves apps, releases, formations, jobs, routes, keys, providers,
+deployments and the event stream; applies its migrations at start.`,
+		Flags: flags,
+		Config: func(c *cli.Context, logger *slog.Logger) (server.Config, error) {
+			key, err := cmdline.SecretOf(c, "controller-key")
+			if err != nil {
+				return server.Config{}, err
+			}
+			clusterKey, err := cmdline.SecretOf(c, "cluster-key")
+			if err != nil {
+				return server.Config{}, err
+			}
+			if clusterKey == "" {
+				clusterKey = key
+			}
+			cfg := server.Config{Addr: cmdline.ListenAddr(c, "http-addr"), DatabaseURL: c.String("database-url"), AuthKey: key}
+			if cfg.DatabaseURL == "" {
+				return cfg, fmt.Errorf("a database URL is required: --database-url or $%s", cmdline.Env("database-url"))
+			}
+			if u := c.String("discoverd-url"); u != "" {
+				cfg.Runner = hostrunner.New(discoverdclient.New(u, clusterKey), clusterKey, logger)
+			}
+			return cfg, nil
+		},
+		Run: server.Run,
+	}
+}
