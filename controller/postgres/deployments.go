@@ -2,12 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openflynn/flynn/controller"
-	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/random"
 )
 
@@ -25,18 +26,12 @@ func scanDeployment(row pgx.Row) (*controller.Deployment, error) {
 	return &d, nil
 }
 
-// errAlreadyDeployed is returned (as a precondition_failed API error) when a
-// release is set that is already the app's current release.
-var errAlreadyDeployed = httpjson.Errorf(httpjson.CodePreconditionFailed, "release is already the app's current release")
-
-// IsAlreadyDeployed reports whether err says the release was current already.
-func IsAlreadyDeployed(err error) bool { return err == errAlreadyDeployed }
-
 // Deploy makes releaseID the current release of an app (id or name) and
 // records a deployment from the old release to it, whose processes are the
 // old release's formation (web=1 on an app's first deploy when the release
 // has a web process type). A deployment with no processes is complete at
-// once; any other stays pending for the scheduler.
+// once; any other stays pending for the scheduler. A release that is
+// current already is refused with ErrAlreadyDeployed.
 func (r *DeploymentRepo) Deploy(ctx context.Context, appIDOrName, releaseID string) (*controller.App, *controller.Deployment, error) {
 	var (
 		app *controller.App
@@ -61,16 +56,16 @@ func (r *DeploymentRepo) Deploy(ctx context.Context, appIDOrName, releaseID stri
 func deploy(ctx context.Context, tx pgx.Tx, app *controller.App, releaseID string) (*controller.App, *controller.Deployment, []change, error) {
 	rel, err := getRelease(ctx, tx, releaseID)
 	if err != nil {
-		if httpjson.IsNotFound(err) {
-			return nil, nil, nil, httpjson.ValidationError("id", "release %q does not exist", releaseID)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil, nil, invalid("id", "release %q does not exist", releaseID)
 		}
 		return nil, nil, nil, err
 	}
 	if rel.AppID != app.ID {
-		return nil, nil, nil, httpjson.ValidationError("id", "release %s belongs to another app", rel.ID)
+		return nil, nil, nil, invalid("id", "release %s belongs to another app", rel.ID)
 	}
 	if app.ReleaseID == rel.ID {
-		return nil, nil, nil, errAlreadyDeployed
+		return nil, nil, nil, ErrAlreadyDeployed
 	}
 	processes := map[string]int{}
 	if app.ReleaseID != "" {
@@ -166,7 +161,7 @@ func (r *DeploymentRepo) Update(ctx context.Context, appIDOrName, id string, u c
 			return mapError(err, "deployment")
 		}
 		if old.Status == controller.DeploymentComplete || old.Status == controller.DeploymentFailed {
-			return httpjson.Errorf(httpjson.CodePreconditionFailed, "deployment %s is %s already", id, old.Status)
+			return &Error{Err: ErrPrecondition, Message: fmt.Sprintf("deployment %s is %s already", id, old.Status)}
 		}
 		finished := u.Status == controller.DeploymentComplete || u.Status == controller.DeploymentFailed
 		d, err = scanDeployment(tx.QueryRow(ctx, `UPDATE deployments SET status = $2, error = $3,

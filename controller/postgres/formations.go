@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openflynn/flynn/controller"
-	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
 // FormationRepo stores formations, keyed by app and release.
@@ -40,7 +39,7 @@ func (r *FormationRepo) Put(ctx context.Context, f *controller.Formation) error 
 			return err
 		}
 		if rel.AppID != app.ID {
-			return httpjson.ValidationError("release", "release %s belongs to another app", rel.ID)
+			return invalid("release", "release %s belongs to another app", rel.ID)
 		}
 		names := make([]string, 0, len(f.Processes))
 		for name := range f.Processes {
@@ -49,10 +48,10 @@ func (r *FormationRepo) Put(ctx context.Context, f *controller.Formation) error 
 		sort.Strings(names)
 		for _, name := range names {
 			if _, ok := rel.Processes[name]; !ok {
-				return httpjson.ValidationError("processes."+name, "release %s has no process type %q", controller.ReleaseVersion(rel.Version), name)
+				return invalid("processes."+name, "release %s has no process type %q", controller.ReleaseVersion(rel.Version), name)
 			}
 			if f.Processes[name] < 0 {
-				return httpjson.ValidationError("processes."+name, "count must not be negative")
+				return invalid("processes."+name, "count must not be negative")
 			}
 		}
 		processes := f.Processes

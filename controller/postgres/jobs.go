@@ -2,12 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openflynn/flynn/controller"
-	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
 // JobRepo stores the jobs of apps as the scheduler reports them.
@@ -34,13 +34,13 @@ func (r *JobRepo) Put(ctx context.Context, j *controller.Job) error {
 		}
 		rel, err := getRelease(ctx, tx, j.ReleaseID)
 		if err != nil {
-			if httpjson.IsNotFound(err) {
-				return httpjson.ValidationError("release", "release %q does not exist", j.ReleaseID)
+			if errors.Is(err, ErrNotFound) {
+				return invalid("release", "release %q does not exist", j.ReleaseID)
 			}
 			return err
 		}
 		if rel.AppID != app.ID {
-			return httpjson.ValidationError("release", "release %s belongs to another app", rel.ID)
+			return invalid("release", "release %s belongs to another app", rel.ID)
 		}
 		args, meta := j.Args, j.Meta
 		if args == nil {
@@ -64,7 +64,7 @@ func (r *JobRepo) Put(ctx context.Context, j *controller.Job) error {
 			&saved.ID, &saved.AppID, &saved.ReleaseID, &saved.Type, &saved.HostID, &saved.State, &saved.ExitStatus, &saved.Args, &saved.Meta,
 			&saved.StartedAt, &saved.EndedAt, &saved.CreatedAt, &saved.UpdatedAt, &inserted)
 		if err == pgx.ErrNoRows {
-			return &httpjson.Error{Code: httpjson.CodeConflict, Field: "release", Message: "job " + j.ID + " belongs to another app or release"}
+			return &Error{Err: ErrConflict, Field: "release", Message: "job " + j.ID + " belongs to another app or release"}
 		}
 		if err != nil {
 			return mapError(err, "job")

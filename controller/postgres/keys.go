@@ -24,7 +24,7 @@ func scanKey(row pgx.Row) (*controller.Key, error) {
 }
 
 // Create inserts a parsed key; a key whose fingerprint is known already is
-// an object_exists error.
+// refused with ErrExists.
 func (r *KeyRepo) Create(ctx context.Context, k *controller.Key) error {
 	if k.ID == "" {
 		k.ID = random.UUID()

@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openflynn/flynn/controller"
-	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/random"
 )
 
@@ -52,18 +51,18 @@ func createRelease(ctx context.Context, tx pgx.Tx, rel *controller.Release) erro
 	var artifactID *string
 	if rel.ArtifactID == "" {
 		if len(rel.Processes) > 0 {
-			return httpjson.ValidationError("artifact", "a release with process types needs an artifact")
+			return invalid("artifact", "a release with process types needs an artifact")
 		}
 	} else {
 		if !IsUUID(rel.ArtifactID) {
-			return httpjson.ValidationError("artifact", "artifact %q does not exist", rel.ArtifactID)
+			return invalid("artifact", "artifact %q does not exist", rel.ArtifactID)
 		}
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM artifacts WHERE id = $1)`, rel.ArtifactID).Scan(&exists); err != nil {
 			return fmt.Errorf("check artifact: %w", err)
 		}
 		if !exists {
-			return httpjson.ValidationError("artifact", "artifact %q does not exist", rel.ArtifactID)
+			return invalid("artifact", "artifact %q does not exist", rel.ArtifactID)
 		}
 		artifactID = &rel.ArtifactID
 	}

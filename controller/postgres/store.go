@@ -2,9 +2,10 @@
 // over a pgx pool, the embedded SQL migrations, and the event log that every
 // change writes in its own transaction.
 //
-// Repositories return *httpjson.Error for what a caller did wrong
-// (not_found, object_exists, validation_error) and wrapped errors for
-// everything else, so the server can pass the former to clients as they are.
+// Repositories refuse what a caller got wrong with an *Error around one of
+// the sentinel errors (ErrNotFound, ErrExists, ErrConflict, ErrPrecondition,
+// ErrInvalid) and return wrapped errors for everything else; the server maps
+// the sentinels to API errors in one place.
 package postgres
 
 import (
@@ -19,8 +20,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
 // Store groups the repositories over one pool.
@@ -111,14 +110,14 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // a row by id, and Postgres would reject them with a type error.
 func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 
-// mapError turns Postgres constraint violations into API errors; what names
-// the kind of object for the message.
+// mapError turns no rows and Postgres constraint violations into the
+// store's refusals; what names the kind of object for the message.
 func mapError(err error, what string) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return httpjson.NotFound("%s not found", what)
+		return notFound(what)
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
@@ -126,11 +125,11 @@ func mapError(err error, what string) error {
 	}
 	switch pgErr.Code {
 	case "23505": // unique_violation
-		return &httpjson.Error{Code: httpjson.CodeObjectExists, Field: uniqueField(pgErr.ConstraintName), Message: fmt.Sprintf("%s already exists", what)}
+		return &Error{Err: ErrExists, Field: uniqueField(pgErr.ConstraintName), Message: what + " already exists"}
 	case "23503": // foreign_key_violation
-		return httpjson.ValidationError("", "%s refers to a missing object (%s)", what, pgErr.ConstraintName)
+		return invalid("", "%s refers to a missing object (%s)", what, pgErr.ConstraintName)
 	case "22P02", "22023": // invalid_text_representation, invalid_parameter_value
-		return httpjson.NotFound("%s not found", what)
+		return notFound(what)
 	}
 	return err
 }
@@ -189,12 +188,12 @@ func (p Page) after() (cursor, error) {
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
 	if err != nil {
-		return cursor{}, httpjson.ValidationError("cursor", "malformed cursor")
+		return cursor{}, invalid("cursor", "malformed cursor")
 	}
 	at, id, ok := strings.Cut(string(raw), "|")
 	t, err := time.Parse(time.RFC3339Nano, at)
 	if !ok || err != nil {
-		return cursor{}, httpjson.ValidationError("cursor", "malformed cursor")
+		return cursor{}, invalid("cursor", "malformed cursor")
 	}
 	return cursor{at: t, id: id}, nil
 }

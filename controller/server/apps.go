@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -52,7 +54,7 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.
 			httpjson.Write(w, http.StatusCreated, &candidate)
 			return nil
 		}
-		if !httpjson.IsCode(err, httpjson.CodeObjectExists) || attempt+1 == generatedNameAttempts {
+		if !errors.Is(err, postgres.ErrExists) || attempt+1 == generatedNameAttempts {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
@@ -34,7 +35,7 @@ func (s *Server) setAppRelease(w http.ResponseWriter, r *http.Request, ps httpro
 		return err
 	}
 	app, d, err := s.store.Deployments.Deploy(r.Context(), ps.ByName("id"), req.ReleaseID)
-	if postgres.IsAlreadyDeployed(err) {
+	if errors.Is(err, postgres.ErrAlreadyDeployed) {
 		app, err = s.store.Apps.Get(r.Context(), ps.ByName("id"))
 	}
 	if err != nil {

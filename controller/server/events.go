@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 		switch {
 		case err == nil:
 			query.AppID = app.ID
-		case httpjson.IsNotFound(err) && postgres.IsUUID(appID):
+		case errors.Is(err, postgres.ErrNotFound) && postgres.IsUUID(appID):
 			query.AppID = appID // a deleted app's events are still in the log
 		default:
 			return err

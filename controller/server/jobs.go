@@ -14,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -155,7 +156,7 @@ func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controlle
 		releaseID = app.ReleaseID
 	}
 	rel, err := s.store.Releases.Get(ctx, releaseID)
-	if httpjson.IsNotFound(err) || (err == nil && rel.AppID != app.ID) {
+	if errors.Is(err, postgres.ErrNotFound) || (err == nil && rel.AppID != app.ID) {
 		return nil, httpjson.ValidationError("release", "release %q is not a release of app %s", releaseID, app.Name)
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -16,7 +18,7 @@ import (
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	if fp := r.URL.Query().Get("fingerprint"); fp != "" {
 		k, err := s.store.Keys.Get(r.Context(), fp)
-		if httpjson.IsNotFound(err) {
+		if errors.Is(err, postgres.ErrNotFound) {
 			httpjson.Write(w, http.StatusOK, []*controller.Key{})
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -103,7 +105,7 @@ func (s *Server) provisionResource(w http.ResponseWriter, r *http.Request, ps ht
 	// Check the apps before provisioning, so a typo does not leave a
 	// resource behind at the provider.
 	for i, name := range req.Apps {
-		if _, err := s.store.Apps.Get(r.Context(), name); httpjson.IsNotFound(err) {
+		if _, err := s.store.Apps.Get(r.Context(), name); errors.Is(err, postgres.ErrNotFound) {
 			return httpjson.ValidationError(fmt.Sprintf("apps.%d", i), "app %q does not exist", name)
 		} else if err != nil {
 			return err

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -98,7 +100,7 @@ func (s *Server) createAppRelease(w http.ResponseWriter, r *http.Request, ps htt
 func (s *Server) saveRelease(w http.ResponseWriter, r *http.Request, rel *controller.Release) error {
 	rel.Version = 0 // assigned by the store
 	err := s.store.Releases.Create(r.Context(), rel)
-	if httpjson.IsNotFound(err) {
+	if errors.Is(err, postgres.ErrNotFound) {
 		// The app named in the body is missing: the body is wrong, not the URL.
 		return httpjson.ValidationError("app", "app %q does not exist", rel.AppID)
 	}

@@ -1,7 +1,7 @@
 // Package server is the controller's HTTP API: handlers over the Postgres
 // store (controller/postgres), request bodies checked against the JSON
-// Schemas in schema/, errors as httpjson errors. routes.go lists every
-// endpoint.
+// Schemas in schema/, errors as httpjson errors (the store's are translated
+// in one place, apiError). routes.go lists every endpoint.
 package server
 
 import (
@@ -145,14 +145,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // handlerFunc is an endpoint that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error
 
-// handle adapts h to httprouter, writing a returned error: API errors go to
-// the client as they are, anything else is logged and hidden behind a 500.
+// handle adapts h to httprouter, writing a returned error: API errors and
+// the store's refusals (translated by apiError) go to the client, anything
+// else is logged and hidden behind a 500.
 func (s *Server) handle(h handlerFunc) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		err := h(w, r, ps)
 		if err == nil {
 			return
 		}
+		err = apiError(err)
 		var apiErr *httpjson.Error
 		if !errors.As(err, &apiErr) {
 			if r.Context().Err() != nil {
@@ -162,6 +164,36 @@ func (s *Server) handle(h handlerFunc) httprouter.Handle {
 		}
 		httpjson.WriteError(w, err)
 	}
+}
+
+// storeErrorCodes is the one table from the store's sentinel errors to the
+// API error codes (and so HTTP statuses) clients get for them.
+var storeErrorCodes = []struct {
+	err  error
+	code httpjson.Code
+}{
+	{postgres.ErrNotFound, httpjson.CodeNotFound},
+	{postgres.ErrExists, httpjson.CodeObjectExists},
+	{postgres.ErrConflict, httpjson.CodeConflict},
+	{postgres.ErrPrecondition, httpjson.CodePreconditionFailed},
+	{postgres.ErrInvalid, httpjson.CodeValidation},
+}
+
+// apiError returns the API error for a refusal by the store, with the
+// store's field and message, and any other error unchanged. An API error a
+// handler made comes first: it may wrap the store error it replaces.
+func apiError(err error) error {
+	var apiErr *httpjson.Error
+	var storeErr *postgres.Error
+	if errors.As(err, &apiErr) || !errors.As(err, &storeErr) {
+		return err
+	}
+	for _, c := range storeErrorCodes {
+		if errors.Is(storeErr.Err, c.err) {
+			return &httpjson.Error{Code: c.code, Field: storeErr.Field, Message: storeErr.Message}
+		}
+	}
+	return err
 }
 
 // decode reads a JSON body, checks it against the named schema and decodes
