@@ -35,13 +35,14 @@
 //   - BUILDPACK_URL: optional, as above.
 //   - Every other variable except the job's own (PATH, HOME, HOSTNAME, …,
 //     FLYNN_*, SLUG_*, CACHE_URL, SOURCE_VERSION, PORT) is taken for an app
-//     config var and written to ENV_DIR (the operator's mirror settings
-//     below land there too, which does no harm). SLUG_PUT_URL, CACHE_URL and
+//     config var and written to ENV_DIR. SLUG_PUT_URL, CACHE_URL and
 //     FLYNN_* are kept from the buildpacks' environment: they carry
 //     credentials, and BUILDPACK_URL may run anyone's code.
-//   - The operator's package-mirror settings (GOPROXY, npm_config_registry,
-//     PIP_INDEX_URL, SSL_CERT_FILE, …) are in the environment buildpacks
-//     run with; the build job's memory limit is set by whoever starts it.
+//   - Package mirrors (GOPROXY, npm_config_registry, PIP_INDEX_URL, …) are
+//     config vars of the app like any other (`flynn env set`), so they are
+//     in the environment buildpacks run with; flynn-host mounts its CA
+//     bundle into every job. The build job's memory limit is set by
+//     whoever starts it.
 //
 // Output is the buildpacks' own plus "-----> " step lines. The very last line
 // on success is FLYNN_PROCESS_TYPES followed by a space and a JSON object of
