@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	cclient "github.com/openflynn/flynn/controller/client"
 	dclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/router/controllerroutes"
 	"github.com/openflynn/flynn/router/discoverdbackends"
@@ -93,7 +94,7 @@ func run(args []string, logger *slog.Logger) error {
 		}
 		routes, backends = src, src
 	case *controllerURL != "":
-		routes = controllerroutes.New(*controllerURL, *controllerKey, logger)
+		routes = controllerroutes.New(cclient.New(*controllerURL, *controllerKey), logger)
 		backends = discoverdbackends.New(dclient.New(*discoverdURL, *discoverdKey))
 	default:
 		return errors.New("either --controller-url or --static-config is required")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/router"
 )
@@ -19,7 +20,7 @@ import (
 func TestBackendDownLeavesPoolWithinOneSecond(t *testing.T) {
 	tr := startRouter(t, Config{})
 	a, b := namedBackend(t, "a"), namedBackend(t, "b")
-	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "pool.test", Service: "pool"}, a, b)
+	tr.addHTTPRoute(t, &controller.Route{ID: "r", Domain: "pool.test", Service: "pool"}, a, b)
 	seen := map[string]bool{}
 	poll.Until(t, 5*time.Second, "both backends to answer", func() bool {
 		resp, _ := tr.get(t, "pool.test", "/")
@@ -57,7 +58,7 @@ func TestBackendDrain(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 	fast := namedBackend(t, "fast")
-	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "drain.test", Service: "drain"}, slow)
+	tr.addHTTPRoute(t, &controller.Route{ID: "r", Domain: "drain.test", Service: "drain"}, slow)
 
 	type result struct {
 		status int
@@ -171,7 +172,7 @@ func (l *load) waitRequests(t *testing.T, n int64) {
 func TestBackendKilledUnderLoad(t *testing.T) {
 	tr := startRouter(t, Config{})
 	a, b, victim := namedBackend(t, "a"), namedBackend(t, "b"), namedBackend(t, "victim")
-	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "kill.test", Service: "kill"}, a, b, victim)
+	tr.addHTTPRoute(t, &controller.Route{ID: "r", Domain: "kill.test", Service: "kill"}, a, b, victim)
 
 	l := startLoad(t, tr, "kill.test", 8)
 	l.waitRequests(t, 300)
@@ -187,13 +188,13 @@ func TestBackendKilledUnderLoad(t *testing.T) {
 func TestRoutesChangeUnderLoad(t *testing.T) {
 	tr := startRouter(t, Config{})
 	steady, other := namedBackend(t, "steady"), namedBackend(t, "other")
-	tr.addHTTPRoute(t, &router.Route{ID: "steady", Domain: "steady.test"}, steady)
+	tr.addHTTPRoute(t, &controller.Route{ID: "steady", Domain: "steady.test"}, steady)
 	l := startLoad(t, tr, "steady.test", 4)
 	for i := 0; i < 10; i++ {
 		id := fmt.Sprintf("churn-%d", i)
-		tr.addHTTPRoute(t, &router.Route{ID: id, Domain: id + ".test"}, other)
+		tr.addHTTPRoute(t, &controller.Route{ID: id, Domain: id + ".test"}, other)
 		// Also update the steady route's neighbour on the same host.
-		tr.routes.set(&router.Route{ID: "side", Type: "http", Domain: "steady.test", Path: fmt.Sprintf("/side%d", i), Service: "svc-side"})
+		tr.routes.set(&controller.Route{ID: "side", Type: "http", Domain: "steady.test", Path: fmt.Sprintf("/side%d", i), Service: "svc-side"})
 		tr.routes.remove(id)
 		removed := time.Now()
 		poll.Until(t, 5*time.Second, id+" to be gone", func() bool {
@@ -222,12 +223,12 @@ func TestRouteSourceRestart(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	src.fakeRoutes.set(&router.Route{ID: "a", Type: "http", Domain: "a.test", Service: "s"})
+	src.fakeRoutes.set(&controller.Route{ID: "a", Type: "http", Domain: "a.test", Service: "s"})
 	poll.Until(t, 5*time.Second, "route a", func() bool { return r.table.Load().lookup("a.test", "/") != nil })
 	src.breakStreams()
 	// Changed while the stream was down: seen through the new list.
 	src.fakeRoutes.mu.Lock()
-	src.fakeRoutes.routes["b"] = &router.Route{ID: "b", Type: "http", Domain: "b.test", Service: "s"}
+	src.fakeRoutes.routes["b"] = &controller.Route{ID: "b", Type: "http", Domain: "b.test", Service: "s"}
 	src.fakeRoutes.mu.Unlock()
 	poll.Until(t, 5*time.Second, "route b after the stream restarted", func() bool { return r.table.Load().lookup("b.test", "/") != nil })
 }

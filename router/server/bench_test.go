@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openflynn/flynn/router"
+	"github.com/openflynn/flynn/controller"
 )
 
 // BenchmarkProxy sends requests through the router and, in the same run,
@@ -31,7 +31,7 @@ func BenchmarkProxy(b *testing.B) {
 			defer backend.Close()
 
 			tr := startRouter(b, Config{})
-			tr.addHTTPRoute(b, &router.Route{ID: "bench", Domain: "bench.test"}, backend)
+			tr.addHTTPRoute(b, &controller.Route{ID: "bench", Domain: "bench.test"}, backend)
 
 			target, _ := url.Parse(backend.URL)
 			peer := httputil.NewSingleHostReverseProxy(target)

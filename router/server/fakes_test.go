@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/router"
 	"go.uber.org/goleak"
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 // fakeRoutes is a RouteSource whose routes a test sets.
 type fakeRoutes struct {
 	mu     sync.Mutex
-	routes map[string]*router.Route
+	routes map[string]*controller.Route
 	subs   map[chan router.RouteEvent]bool
 	nextID int64
 }
@@ -35,13 +36,13 @@ type fakeRoutes struct {
 var _ RouteSource = (*fakeRoutes)(nil)
 
 func newFakeRoutes() *fakeRoutes {
-	return &fakeRoutes{routes: map[string]*router.Route{}, subs: map[chan router.RouteEvent]bool{}}
+	return &fakeRoutes{routes: map[string]*controller.Route{}, subs: map[chan router.RouteEvent]bool{}}
 }
 
-func (f *fakeRoutes) Routes(ctx context.Context) ([]*router.Route, error) {
+func (f *fakeRoutes) Routes(ctx context.Context) ([]*controller.Route, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []*router.Route
+	var out []*controller.Route
 	for _, r := range f.routes {
 		out = append(out, r)
 	}
@@ -62,19 +63,19 @@ func (f *fakeRoutes) WatchRoutes(ctx context.Context) (<-chan router.RouteEvent,
 	return ch, nil
 }
 
-func (f *fakeRoutes) publish(op string, r *router.Route) {
+func (f *fakeRoutes) publish(op string, r *controller.Route) {
 	f.nextID++
 	for ch := range f.subs {
 		ch <- router.RouteEvent{ID: f.nextID, Op: op, Route: r}
 	}
 }
 
-func (f *fakeRoutes) set(r *router.Route) {
+func (f *fakeRoutes) set(r *controller.Route) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	op := router.OpCreate
+	op := controller.OpCreate
 	if f.routes[r.ID] != nil {
-		op = router.OpUpdate
+		op = controller.OpUpdate
 	}
 	f.routes[r.ID] = r
 	f.publish(op, r)
@@ -85,7 +86,7 @@ func (f *fakeRoutes) remove(id string) {
 	defer f.mu.Unlock()
 	if r := f.routes[id]; r != nil {
 		delete(f.routes, id)
-		f.publish(router.OpDelete, r)
+		f.publish(controller.OpDelete, r)
 	}
 }
 
@@ -231,9 +232,9 @@ func do(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string
 
 // addHTTPRoute adds an http route and waits until the router serves it
 // (from the given backends, which the route's service is set to).
-func (tr *testRouter) addHTTPRoute(t testing.TB, rt *router.Route, backends ...*httptest.Server) {
+func (tr *testRouter) addHTTPRoute(t testing.TB, rt *controller.Route, backends ...*httptest.Server) {
 	t.Helper()
-	rt.Type = router.TypeHTTP
+	rt.Type = controller.RouteTypeHTTP
 	if rt.Service == "" {
 		rt.Service = "svc-" + rt.ID
 	}

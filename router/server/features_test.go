@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/poll"
-	"github.com/openflynn/flynn/router"
 )
 
 func TestStickySessions(t *testing.T) {
 	tr := startRouter(t, Config{})
 	a, b, c := namedBackend(t, "a"), namedBackend(t, "b"), namedBackend(t, "c")
-	tr.addHTTPRoute(t, &router.Route{ID: "sticky", Domain: "sticky.test", Sticky: true}, a, b, c)
+	tr.addHTTPRoute(t, &controller.Route{ID: "sticky", Domain: "sticky.test", Sticky: true}, a, b, c)
 
 	resp, _ := tr.get(t, "sticky.test", "/")
 	var cookie *http.Cookie
@@ -106,7 +106,7 @@ func TestTLSWithSNIAndHTTP2(t *testing.T) {
 		}
 		pool.AppendCertsFromPEM(certPEM)
 		id := strings.TrimPrefix(name, "*.")
-		tr.addHTTPRoute(t, &router.Route{ID: id, Domain: name, Certificate: &router.Certificate{Cert: string(certPEM), Key: string(keyPEM)}}, namedBackend(t, id))
+		tr.addHTTPRoute(t, &controller.Route{ID: id, Domain: name, Certificate: &controller.Certificate{Cert: string(certPEM), Key: string(keyPEM)}}, namedBackend(t, id))
 	}
 
 	for _, tc := range []struct{ serverName, backend string }{
@@ -164,7 +164,7 @@ func TestWebsocketUpgrade(t *testing.T) {
 		io.Copy(conn, brw)
 	}))
 	t.Cleanup(echo.Close)
-	tr.addHTTPRoute(t, &router.Route{ID: "ws", Domain: "ws.test"}, echo)
+	tr.addHTTPRoute(t, &controller.Route{ID: "ws", Domain: "ws.test"}, echo)
 
 	conn, err := net.Dial("tcp", tr.HTTPAddr().String())
 	if err != nil {
@@ -216,7 +216,7 @@ func TestTCPRoute(t *testing.T) {
 
 	port := freePort(t)
 	tr.backends.set("tcp-svc", ln.Addr().String())
-	tr.routes.set(&router.Route{ID: "tcp", Type: "tcp", Port: port, Service: "tcp-svc"})
+	tr.routes.set(&controller.Route{ID: "tcp", Type: "tcp", Port: port, Service: "tcp-svc"})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var got string
 	poll.Until(t, 5*time.Second, "the tcp route to echo", func() bool {

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/poll"
-	"github.com/openflynn/flynn/router"
 )
 
 func TestMetrics(t *testing.T) {
 	tr := startRouter(t, Config{})
-	tr.addHTTPRoute(t, &router.Route{ID: "m", Domain: "m.test"}, namedBackend(t, "m1"), namedBackend(t, "m2"))
+	tr.addHTTPRoute(t, &controller.Route{ID: "m", Domain: "m.test"}, namedBackend(t, "m1"), namedBackend(t, "m2"))
 	scrape := func() string {
 		_, body := do(t, tr.client, mustRequest(t, "GET", "http://"+tr.MetricsAddr().String()+"/metrics"))
 		return body
@@ -71,7 +71,7 @@ func mustRequest(t testing.TB, method, url string) *http.Request {
 
 func TestBadInput(t *testing.T) {
 	tr := startRouter(t, Config{ReadHeaderTimeout: 200 * time.Millisecond, MaxHeaderBytes: 8 << 10})
-	tr.addHTTPRoute(t, &router.Route{ID: "b", Domain: "bad.test"}, namedBackend(t, "b"))
+	tr.addHTTPRoute(t, &controller.Route{ID: "b", Domain: "bad.test"}, namedBackend(t, "b"))
 
 	rawStatus := func(t *testing.T, request string) int {
 		conn, err := net.Dial("tcp", tr.HTTPAddr().String())
@@ -128,7 +128,7 @@ func TestBadInput(t *testing.T) {
 // that goroutines stay bounded and the router still serves afterwards.
 func TestConnectionFlood(t *testing.T) {
 	tr := startRouter(t, Config{MaxConns: 20, ReadHeaderTimeout: 300 * time.Millisecond})
-	tr.addHTTPRoute(t, &router.Route{ID: "f", Domain: "flood.test"}, namedBackend(t, "f"))
+	tr.addHTTPRoute(t, &controller.Route{ID: "f", Domain: "flood.test"}, namedBackend(t, "f"))
 	tr.client.Transport.(*http.Transport).CloseIdleConnections()
 	base := runtime.NumGoroutine()
 
@@ -177,7 +177,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}))
 	defer slow.Close()
 	backends.set("s", slow.Listener.Addr().String())
-	src.set(&router.Route{ID: "s", Type: "http", Domain: "s.test", Service: "s"})
+	src.set(&controller.Route{ID: "s", Type: "http", Domain: "s.test", Service: "s"})
 	poll.Until(t, 5*time.Second, "the route", func() bool {
 		e := r.table.Load().lookup("s.test", "/")
 		return e != nil && e.pool.size() == 1

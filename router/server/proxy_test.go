@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/poll"
-	"github.com/openflynn/flynn/router"
 )
 
 // header returns a header line the named backend echoed.
@@ -29,9 +29,9 @@ func echoedHeader(body, name string) (string, bool) {
 func TestRoutingByHostAndPath(t *testing.T) {
 	tr := startRouter(t, Config{})
 	root, api, wild := namedBackend(t, "root"), namedBackend(t, "api"), namedBackend(t, "wild")
-	tr.addHTTPRoute(t, &router.Route{ID: "root", Domain: "app.test"}, root)
-	tr.addHTTPRoute(t, &router.Route{ID: "api", Domain: "app.test", Path: "/api"}, api)
-	tr.addHTTPRoute(t, &router.Route{ID: "wild", Domain: "*.apps.test"}, wild)
+	tr.addHTTPRoute(t, &controller.Route{ID: "root", Domain: "app.test"}, root)
+	tr.addHTTPRoute(t, &controller.Route{ID: "api", Domain: "app.test", Path: "/api"}, api)
+	tr.addHTTPRoute(t, &controller.Route{ID: "wild", Domain: "*.apps.test"}, wild)
 
 	for _, tc := range []struct{ host, path, want string }{
 		{"app.test", "/", "root"},
@@ -52,7 +52,7 @@ func TestRoutingByHostAndPath(t *testing.T) {
 
 func TestNotFoundAndNoBackends(t *testing.T) {
 	tr := startRouter(t, Config{})
-	tr.addHTTPRoute(t, &router.Route{ID: "empty", Domain: "empty.test"})
+	tr.addHTTPRoute(t, &controller.Route{ID: "empty", Domain: "empty.test"})
 
 	resp, body := tr.get(t, "nothing.test", "/x")
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `no route matches host "nothing.test" and path "/x"`) {
@@ -66,7 +66,7 @@ func TestNotFoundAndNoBackends(t *testing.T) {
 
 func TestForwardingHeaders(t *testing.T) {
 	tr := startRouter(t, Config{})
-	tr.addHTTPRoute(t, &router.Route{ID: "h", Domain: "h.test"}, namedBackend(t, "h"))
+	tr.addHTTPRoute(t, &controller.Route{ID: "h", Domain: "h.test"}, namedBackend(t, "h"))
 	port := strconv.Itoa(tr.HTTPAddr().(*net.TCPAddr).Port)
 
 	t.Run("appended to the client's", func(t *testing.T) {
@@ -126,7 +126,7 @@ func TestForwardingHeaders(t *testing.T) {
 
 func TestClientRequestIDsOutsideTheRuleAreReplaced(t *testing.T) {
 	tr := startRouter(t, Config{})
-	tr.addHTTPRoute(t, &router.Route{ID: "h", Domain: "h.test"}, namedBackend(t, "h"))
+	tr.addHTTPRoute(t, &controller.Route{ID: "h", Domain: "h.test"}, namedBackend(t, "h"))
 	for _, id := range []string{"short-id-123", "bad id with spaces but long enough", "under_score_is_not_allowed_here"} {
 		req, _ := http.NewRequest("GET", tr.url("/"), nil)
 		req.Host = "h.test"
@@ -166,7 +166,7 @@ func TestRetryOnConnectFailure(t *testing.T) {
 	tr := startRouter(t, Config{})
 	live := namedBackend(t, "live")
 	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "retry.test", Service: "retry"}, live)
+	tr.addHTTPRoute(t, &controller.Route{ID: "r", Domain: "retry.test", Service: "retry"}, live)
 	tr.backends.set("retry", dead, live.Listener.Addr().String())
 	poll.Until(t, 5*time.Second, "both backends in the pool", func() bool {
 		e := tr.table.Load().lookup("retry.test", "/")
@@ -198,7 +198,7 @@ func TestRetryAfterSendOnlyWhenIdempotent(t *testing.T) {
 	}))
 	t.Cleanup(dropper.Close)
 	good := namedBackend(t, "good")
-	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "drop.test", Service: "drop"}, good)
+	tr.addHTTPRoute(t, &controller.Route{ID: "r", Domain: "drop.test", Service: "drop"}, good)
 	tr.backends.set("drop", dropper.Listener.Addr().String(), good.Listener.Addr().String())
 	poll.Until(t, 5*time.Second, "both backends in the pool", func() bool {
 		e := tr.table.Load().lookup("drop.test", "/")
@@ -246,7 +246,7 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	t.Cleanup(slow.Close)
 	t.Cleanup(func() { close(release) })
 	tr.backends.set("slow", slow.Listener.Addr().String())
-	tr.routes.set(&router.Route{ID: "slow", Type: "http", Domain: "slow.test", Service: "slow"})
+	tr.routes.set(&controller.Route{ID: "slow", Type: "http", Domain: "slow.test", Service: "slow"})
 	poll.Until(t, 5*time.Second, "route with a backend", func() bool {
 		e := tr.table.Load().lookup("slow.test", "/")
 		return e != nil && e.pool.size() == 1
@@ -268,7 +268,7 @@ func TestHopByHopResponse(t *testing.T) {
 		io.WriteString(w, "hi")
 	}))
 	t.Cleanup(be.Close)
-	tr.addHTTPRoute(t, &router.Route{ID: "r", Domain: "hop.test"}, be)
+	tr.addHTTPRoute(t, &controller.Route{ID: "r", Domain: "hop.test"}, be)
 	conn, err := net.Dial("tcp", tr.HTTPAddr().String())
 	if err != nil {
 		t.Fatal(err)

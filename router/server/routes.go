@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/router"
 )
 
@@ -34,8 +35,12 @@ func (r *Router) followRoutes(ctx context.Context) {
 }
 
 // syncRoutes subscribes to changes before listing, so that a change made
-// between the two is seen; applying a change twice is harmless (create and
-// update are upserts, delete of a missing route does nothing).
+// between the two is seen, then applies every change that follows on top of
+// the list. Changes the list already holds may come again, which is
+// harmless: create and update replace the listed route with the version the
+// event carries, and a delete of a route the list no longer has does
+// nothing. Events come in commit order, so once the stream has passed the
+// moment of the list the set is exact.
 func (r *Router) syncRoutes(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -47,7 +52,7 @@ func (r *Router) syncRoutes(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
-	set := make(map[string]*router.Route, len(list))
+	set := make(map[string]*controller.Route, len(list))
 	for _, rt := range list {
 		set[rt.ID] = rt
 	}
@@ -79,12 +84,12 @@ func (r *Router) syncRoutes(ctx context.Context) error {
 	}
 }
 
-func applyEvent(set map[string]*router.Route, ev router.RouteEvent) {
+func applyEvent(set map[string]*controller.Route, ev router.RouteEvent) {
 	if ev.Route == nil || ev.Route.ID == "" {
 		return
 	}
 	switch ev.Op {
-	case router.OpDelete:
+	case controller.OpDelete:
 		delete(set, ev.Route.ID)
 	default:
 		set[ev.Route.ID] = ev.Route
@@ -95,7 +100,7 @@ func applyEvent(set map[string]*router.Route, ev router.RouteEvent) {
 // unchanged routes are kept (with their pools and metrics); pools and metric
 // series nobody uses any more are released after the swap. Only the route
 // follower calls it.
-func (r *Router) applyRoutes(set map[string]*router.Route) {
+func (r *Router) applyRoutes(set map[string]*controller.Route) {
 	old := r.table.Load()
 	oldByID := map[string]*routeEntry{}
 	for _, e := range old.all {
@@ -123,7 +128,7 @@ func (r *Router) applyRoutes(set map[string]*router.Route) {
 		}
 		taken[key] = rt.ID
 		var cert *tls.Certificate
-		if rt.Certificate != nil && rt.Type == router.TypeHTTP {
+		if rt.Certificate != nil && rt.Type == controller.RouteTypeHTTP {
 			c, err := tls.X509KeyPair([]byte(rt.Certificate.Cert), []byte(rt.Certificate.Key))
 			if err != nil {
 				r.logger.Warn("route certificate unusable, serving the default one", "route", rt.ID, "domain", rt.Domain, "err", err)
@@ -161,7 +166,7 @@ func (r *Router) applyRoutes(set map[string]*router.Route) {
 	r.logger.Debug("route table updated", "routes", len(t.all))
 }
 
-func (r *Router) newEntry(rt *router.Route) *routeEntry {
+func (r *Router) newEntry(rt *controller.Route) *routeEntry {
 	e := &routeEntry{route: rt, path: rt.Path}
 	if e.path == "" {
 		e.path = "/"
@@ -171,7 +176,7 @@ func (r *Router) newEntry(rt *router.Route) *routeEntry {
 	if rt.Sticky {
 		e.stickyCookie = stickyCookieName(rt.ID)
 	}
-	if rt.Type == router.TypeHTTP {
+	if rt.Type == controller.RouteTypeHTTP {
 		e.proxies[kindHTTP] = r.newRouteProxy(e, "http", r.httpPort)
 		e.proxies[kindHTTPS] = r.newRouteProxy(e, "https", r.httpsPort)
 	}
@@ -180,12 +185,12 @@ func (r *Router) newEntry(rt *router.Route) *routeEntry {
 
 // validateRoute checks a route and returns what it matches on, so that two
 // routes claiming the same thing can be told apart.
-func validateRoute(rt *router.Route) (string, error) {
+func validateRoute(rt *controller.Route) (string, error) {
 	if rt.Service == "" {
 		return "", errors.New("no service")
 	}
 	switch rt.Type {
-	case router.TypeHTTP:
+	case controller.RouteTypeHTTP:
 		d := strings.ToLower(rt.Domain)
 		if d == "" || strings.ContainsAny(d, "/: ") || strings.Contains(strings.TrimPrefix(d, "*."), "*") {
 			return "", fmt.Errorf("bad domain %q", rt.Domain)
@@ -198,7 +203,7 @@ func validateRoute(rt *router.Route) (string, error) {
 			return "", fmt.Errorf("bad path %q: must start with /", rt.Path)
 		}
 		return "http " + d + p, nil
-	case router.TypeTCP:
+	case controller.RouteTypeTCP:
 		if rt.Port < 1 || rt.Port > 65535 {
 			return "", fmt.Errorf("bad port %d", rt.Port)
 		}
@@ -209,7 +214,7 @@ func validateRoute(rt *router.Route) (string, error) {
 
 // sameRoute reports whether two versions of a route serve the same way
 // (timestamps aside), so that its entry, pool and metrics can stay.
-func sameRoute(a, b *router.Route) bool {
+func sameRoute(a, b *controller.Route) bool {
 	x, y := *a, *b
 	x.CreatedAt, x.UpdatedAt = time.Time{}, time.Time{}
 	y.CreatedAt, y.UpdatedAt = time.Time{}, time.Time{}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/router"
 )
 
@@ -11,7 +12,7 @@ import (
 // (router/staticconfig), a fake in tests.
 type RouteSource interface {
 	// Routes returns every route as of now.
-	Routes(ctx context.Context) ([]*router.Route, error)
+	Routes(ctx context.Context) ([]*controller.Route, error)
 	// WatchRoutes streams route changes from the moment it is called on,
 	// reconnecting and resuming by itself; the channel closes when ctx ends.
 	// The router calls it before Routes, so that no change falls in between.

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/openflynn/flynn/router"
+	"github.com/openflynn/flynn/controller"
 )
 
 // table is an immutable snapshot of every route, built whenever a route
@@ -37,7 +37,7 @@ const (
 
 // routeEntry is a route as the request path needs it.
 type routeEntry struct {
-	route *router.Route
+	route *controller.Route
 	// path is route.Path with the default applied.
 	path string
 	pool *pool
@@ -63,7 +63,7 @@ func newTable() *table {
 func (t *table) add(e *routeEntry, cert *tls.Certificate) {
 	t.all = append(t.all, e)
 	r := e.route
-	if r.Type == router.TypeTCP {
+	if r.Type == controller.RouteTypeTCP {
 		t.tcp[r.Port] = e
 		return
 	}

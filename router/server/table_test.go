@@ -3,12 +3,12 @@ package server
 import (
 	"testing"
 
-	"github.com/openflynn/flynn/router"
+	"github.com/openflynn/flynn/controller"
 )
 
 func TestTableLookup(t *testing.T) {
 	tb := newTable()
-	for _, r := range []*router.Route{
+	for _, r := range []*controller.Route{
 		{ID: "root", Type: "http", Domain: "example.com"},
 		{ID: "api", Type: "http", Domain: "example.com", Path: "/api"},
 		{ID: "apiv2", Type: "http", Domain: "example.com", Path: "/api/v2/"},
@@ -62,18 +62,18 @@ func TestTableLookup(t *testing.T) {
 func TestValidateRoute(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		route router.Route
+		route controller.Route
 		ok    bool
 	}{
-		{"http", router.Route{Type: "http", Service: "s", Domain: "a.test"}, true},
-		{"wildcard", router.Route{Type: "http", Service: "s", Domain: "*.a.test", Path: "/x"}, true},
-		{"no service", router.Route{Type: "http", Domain: "a.test"}, false},
-		{"no domain", router.Route{Type: "http", Service: "s"}, false},
-		{"inner star", router.Route{Type: "http", Service: "s", Domain: "a.*.test"}, false},
-		{"relative path", router.Route{Type: "http", Service: "s", Domain: "a.test", Path: "x"}, false},
-		{"tcp", router.Route{Type: "tcp", Service: "s", Port: 2222}, true},
-		{"tcp bad port", router.Route{Type: "tcp", Service: "s", Port: 70000}, false},
-		{"unknown type", router.Route{Type: "udp", Service: "s", Port: 53}, false},
+		{"http", controller.Route{Type: "http", Service: "s", Domain: "a.test"}, true},
+		{"wildcard", controller.Route{Type: "http", Service: "s", Domain: "*.a.test", Path: "/x"}, true},
+		{"no service", controller.Route{Type: "http", Domain: "a.test"}, false},
+		{"no domain", controller.Route{Type: "http", Service: "s"}, false},
+		{"inner star", controller.Route{Type: "http", Service: "s", Domain: "a.*.test"}, false},
+		{"relative path", controller.Route{Type: "http", Service: "s", Domain: "a.test", Path: "x"}, false},
+		{"tcp", controller.Route{Type: "tcp", Service: "s", Port: 2222}, true},
+		{"tcp bad port", controller.Route{Type: "tcp", Service: "s", Port: 70000}, false},
+		{"unknown type", controller.Route{Type: "udp", Service: "s", Port: 53}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := validateRoute(&tc.route)

@@ -15,12 +15,13 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/router"
 )
 
 // File is the configuration file's content.
 type File struct {
-	Routes []*router.Route `json:"routes"`
+	Routes []*controller.Route `json:"routes"`
 	// Services maps a service name to its backends' "host:port" addresses.
 	Services map[string][]string `json:"services"`
 }
@@ -51,7 +52,7 @@ func Load(path string) (*Source, error) {
 }
 
 // Routes returns the file's routes.
-func (s *Source) Routes(ctx context.Context) ([]*router.Route, error) { return s.file.Routes, nil }
+func (s *Source) Routes(ctx context.Context) ([]*controller.Route, error) { return s.file.Routes, nil }
 
 // WatchRoutes returns a stream without changes that closes when ctx ends.
 func (s *Source) WatchRoutes(ctx context.Context) (<-chan router.RouteEvent, error) {

@@ -115,7 +115,7 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 
 	// router: routes from the controller, backends from discoverd
 	rt, err := routerserver.New(routerserver.Config{HTTPAddr: "127.0.0.1:0"},
-		controllerroutes.New(ctrl.URL(), key, c.logger), discoverdbackends.New(d.Client()), c.logger.With("component", "router"))
+		controllerroutes.New(ctrl.Client(), c.logger), discoverdbackends.New(d.Client()), c.logger.With("component", "router"))
 	if err != nil {
 		t.Fatal(err)
 	}
