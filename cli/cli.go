@@ -28,6 +28,7 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/terminal"
 	"github.com/openflynn/flynn/pkg/tlspin"
 )
 
@@ -50,7 +51,7 @@ type Env struct {
 	Stderr io.Writer
 	// Terminal is the terminal stdin is attached to, or nil when it is not
 	// one; `flynn run` then gives the job a TTY.
-	Terminal Terminal
+	Terminal terminal.Terminal
 	// Now is the clock for ages in tables; default time.Now.
 	Now func() time.Time
 	// Git is the git executable; default "git".

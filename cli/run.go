@@ -12,6 +12,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/terminal"
 )
 
 func (r *runner) runCommand() *urfave.Command {
@@ -69,11 +70,11 @@ func (r *runner) run(c *urfave.Context) error {
 		fmt.Fprintln(r.env.Stdout, job.ID)
 		return nil
 	}
-	terminal := r.env.Terminal
+	tty := r.env.Terminal
 	if c.Bool("no-tty") {
-		terminal = nil
+		tty = nil
 	}
-	req.TTY = terminal != nil
+	req.TTY = tty != nil
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
@@ -83,14 +84,14 @@ func (r *runner) run(c *urfave.Context) error {
 	}
 	defer job.Close()
 	fw := &frameWriter{w: job}
-	if terminal != nil {
-		restore, err := terminal.MakeRaw()
+	if tty != nil {
+		restore, err := tty.MakeRaw()
 		if err != nil {
 			return fmt.Errorf("terminal: %w", err)
 		}
 		defer restore()
-		sendSize(fw, terminal)
-		resizes, stop := terminal.Resizes()
+		sendSize(fw, tty)
+		resizes, stop := tty.Resizes()
 		defer stop()
 		var wg sync.WaitGroup
 		defer wg.Wait()
@@ -101,7 +102,7 @@ func (r *runner) run(c *urfave.Context) error {
 			for {
 				select {
 				case <-resizes:
-					sendSize(fw, terminal)
+					sendSize(fw, tty)
 				case <-ctx.Done():
 					return
 				}
@@ -129,7 +130,7 @@ func exitCode(status int) int {
 	return status
 }
 
-func sendSize(fw *frameWriter, t Terminal) {
+func sendSize(fw *frameWriter, t terminal.Terminal) {
 	h, w, err := t.Size()
 	if err != nil || h <= 0 || w <= 0 {
 		return

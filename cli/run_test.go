@@ -15,6 +15,7 @@ import (
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/terminal"
 	"github.com/openflynn/flynn/pkg/tlspin"
 )
 
@@ -69,6 +70,8 @@ type fakeTerminal struct {
 	restored bool
 	resizes  chan struct{}
 }
+
+var _ terminal.Terminal = (*fakeTerminal)(nil)
 
 func (f *fakeTerminal) MakeRaw() (func() error, error) {
 	f.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/openflynn/flynn/cli"
+	"github.com/openflynn/flynn/pkg/terminal"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -34,8 +35,8 @@ func main() {
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
 	}
-	// A nil *OSTerminal must stay a nil interface.
-	if t := cli.NewOSTerminal(os.Stdin); t != nil {
+	// A nil *terminal.TTY must stay a nil interface.
+	if t := terminal.New(os.Stdin); t != nil {
 		env.Terminal = t
 	}
 	code := cli.Run(ctx, os.Args, env)

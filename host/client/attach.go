@@ -90,6 +90,11 @@ func (c *Client) Attach(ctx context.Context, req *host.AttachRequest, stdio Atta
 		defer mu.Unlock()
 		return host.WriteFrame(conn, t, p)
 	}
+	// Deferred in this order so that done is closed before wg.Wait: the
+	// resize goroutine ends on done, and Resize is not closed while the
+	// attach runs.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	done := make(chan struct{})
 	defer close(done)
 	if stdio.Stdin != nil && req.Stdin {
@@ -107,8 +112,6 @@ func (c *Client) Attach(ctx context.Context, req *host.AttachRequest, stdio Atta
 			}
 		}()
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	if stdio.Resize != nil {
 		wg.Add(1)
 		go func() {

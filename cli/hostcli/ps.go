@@ -1,10 +1,8 @@
-package main
+package hostcli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +13,7 @@ import (
 	"github.com/openflynn/flynn/host"
 )
 
-func psCommand() *cli.Command {
+func psCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:  "ps",
 		Usage: "list jobs",
@@ -25,7 +23,7 @@ func psCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return writeJobs(os.Stdout, jobs, c.Bool("all"), time.Now())
+			return writeJobs(env.Stdout, jobs, c.Bool("all"), env.Now())
 		},
 	}
 }
@@ -53,45 +51,4 @@ func writeJobs(w io.Writer, jobs []*host.ActiveJob, all bool, now time.Time) err
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.Job.ID, state, started, strings.Join(ports, ","), j.Job.Artifact, strings.Join(j.Job.Config.Args, " "))
 	}
 	return tw.Flush()
-}
-
-func inspectCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "inspect",
-		Usage:     "show a job as JSON",
-		ArgsUsage: "JOB",
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("usage: flynn-host inspect JOB")
-			}
-			j, err := hostClient(c).GetJob(c.Context, c.Args().First())
-			if err != nil {
-				return err
-			}
-			enc := json.NewEncoder(os.Stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(j)
-		},
-	}
-}
-
-func stopCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "stop",
-		Usage:     "stop jobs (SIGTERM, then SIGKILL after their grace period)",
-		ArgsUsage: "JOB...",
-		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				return fmt.Errorf("usage: flynn-host stop JOB [JOB ...]")
-			}
-			for _, id := range c.Args().Slice() {
-				j, err := hostClient(c).StopJob(c.Context, id)
-				if err != nil {
-					return err
-				}
-				fmt.Printf("%s %s\n", id, j.State)
-			}
-			return nil
-		},
-	}
 }

@@ -1,4 +1,11 @@
-package cli
+// Package terminal is the user's terminal as the command-line tools see it
+// when they attach to a job with a TTY (`flynn run`, `flynn-host run -t`):
+// raw mode, so that keys reach the job as typed; the window size; and
+// notice of each resize, so that the job's terminal can follow.
+//
+// Commands take a Terminal, which tests fake; New returns the real one
+// behind a file.
+package terminal
 
 import (
 	"os"
@@ -8,7 +15,7 @@ import (
 	"golang.org/x/term"
 )
 
-// Terminal is the user's terminal, for jobs run with a TTY.
+// Terminal is a terminal a command drives.
 type Terminal interface {
 	// MakeRaw puts the terminal in raw mode (keys go to the job as they
 	// are typed, Ctrl-C included) and returns how to restore it.
@@ -20,23 +27,24 @@ type Terminal interface {
 	Resizes() (ch <-chan struct{}, stop func())
 }
 
-// OSTerminal is the terminal behind a file descriptor.
-type OSTerminal struct{ fd int }
+// TTY is the terminal an open file is attached to.
+type TTY struct{ fd int }
 
-var _ Terminal = (*OSTerminal)(nil)
+var _ Terminal = (*TTY)(nil)
 
-// NewOSTerminal returns the terminal f is attached to, or nil when f is not
-// a terminal.
-func NewOSTerminal(f *os.File) *OSTerminal {
+// New returns the terminal f is attached to, or nil when f is not a
+// terminal. Callers that keep it in a Terminal must check for nil first:
+// a nil *TTY is not a nil Terminal.
+func New(f *os.File) *TTY {
 	fd := int(f.Fd())
 	if !term.IsTerminal(fd) {
 		return nil
 	}
-	return &OSTerminal{fd: fd}
+	return &TTY{fd: fd}
 }
 
 // MakeRaw implements Terminal.
-func (t *OSTerminal) MakeRaw() (func() error, error) {
+func (t *TTY) MakeRaw() (func() error, error) {
 	state, err := term.MakeRaw(t.fd)
 	if err != nil {
 		return nil, err
@@ -45,13 +53,14 @@ func (t *OSTerminal) MakeRaw() (func() error, error) {
 }
 
 // Size implements Terminal.
-func (t *OSTerminal) Size() (int, int, error) {
+func (t *TTY) Size() (int, int, error) {
 	w, h, err := term.GetSize(t.fd)
 	return h, w, err
 }
 
-// Resizes implements Terminal with SIGWINCH.
-func (t *OSTerminal) Resizes() (<-chan struct{}, func()) {
+// Resizes implements Terminal with SIGWINCH, which the kernel sends the
+// foreground process group of the terminal that changed size.
+func (t *TTY) Resizes() (<-chan struct{}, func()) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGWINCH)
 	ch := make(chan struct{}, 1)

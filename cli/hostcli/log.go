@@ -1,10 +1,9 @@
-package main
+package hostcli
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -12,7 +11,7 @@ import (
 	"github.com/openflynn/flynn/host/client"
 )
 
-func logCommand() *cli.Command {
+func logCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:      "log",
 		Usage:     "print a job's output (stdout to stdout, stderr to stderr)",
@@ -41,9 +40,9 @@ func logCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				w := os.Stdout
+				w := env.Stdout
 				if l.Stream == host.StreamStderr {
-					w = os.Stderr
+					w = env.Stderr
 				}
 				_, _ = io.WriteString(w, l.Data)
 			}

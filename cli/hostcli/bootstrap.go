@@ -1,4 +1,4 @@
-package main
+package hostcli
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 	"github.com/openflynn/flynn/images"
 )
 
-func bootstrapCommand() *cli.Command {
+func bootstrapCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:      "bootstrap",
 		Usage:     "bring a cluster up on this host from a manifest (bootstrap/manifest.json)",
@@ -57,7 +57,7 @@ func bootstrapCommand() *cli.Command {
 				Domain:      c.String("domain"),
 				ClusterKey:  key,
 				Force:       c.Bool("force"),
-				Out:         os.Stdout,
+				Out:         env.Stdout,
 				WaitTimeout: c.Duration("wait-timeout"),
 				RemoveVolume: func(name string) error {
 					if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
@@ -66,19 +66,19 @@ func bootstrapCommand() *cli.Command {
 					return os.RemoveAll(filepath.Join(stateDir, "volumes", name))
 				},
 			}
-			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			logger := slog.New(slog.NewTextHandler(env.Stderr, nil))
 			res, err := bootstrap.Run(c.Context, cfg, m, logger)
 			if errors.Is(err, bootstrap.ErrBootstrapped) {
-				fmt.Fprintln(os.Stderr, "flynn-host bootstrap:", err)
+				fmt.Fprintln(env.Stderr, "flynn-host bootstrap:", err)
 				if line, rerr := os.ReadFile(c.String("cluster-add-file")); rerr == nil {
-					fmt.Fprintf(os.Stderr, "its cluster-add line (%s):\n%s", c.String("cluster-add-file"), line)
+					fmt.Fprintf(env.Stderr, "its cluster-add line (%s):\n%s", c.String("cluster-add-file"), line)
 				}
 				return exitCode(3)
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "bootstrap took %s\n", res.Duration.Round(1e6))
+			fmt.Fprintf(env.Stderr, "bootstrap took %s\n", res.Duration.Round(1e6))
 			if f := c.String("cluster-add-file"); f != "" && res.ClusterAdd != "" {
 				if err := os.WriteFile(f, []byte(res.ClusterAdd+"\n"), 0o600); err != nil {
 					return fmt.Errorf("write %s: %w", f, err)

@@ -1,23 +1,19 @@
-package main
+package hostcli
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
+	"sync"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/client"
 	"github.com/openflynn/flynn/pkg/random"
+	"github.com/openflynn/flynn/pkg/terminal"
 )
 
-func runCommand() *cli.Command {
+func runCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a one-off job with its output attached; exits with its status",
@@ -57,23 +53,25 @@ func runCommand() *cli.Command {
 				job.Config.Ports = append(job.Config.Ports, host.Port{})
 			}
 			req := &host.AttachRequest{Job: job, Stdin: c.Bool("stdin")}
-			stdio := client.AttachIO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+			stdio := client.AttachIO{Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}
 			if job.Config.TTY {
-				if ws, err := unix.IoctlGetWinsize(int(os.Stdout.Fd()), unix.TIOCGWINSZ); err == nil {
-					req.Height, req.Width = ws.Row, ws.Col
+				// The size is the output terminal's, as in docker run:
+				// that is where the job's screen is drawn.
+				if out := env.Output; out != nil {
+					if ws, ok := windowSize(out); ok {
+						req.Height, req.Width = ws.Height, ws.Width
+					}
+					sizes, stop := watchSize(out)
+					defer stop()
+					stdio.Resize = sizes
 				}
-				resize := make(chan client.WindowSize, 1)
-				ctx, cancel := context.WithCancel(c.Context)
-				defer cancel()
-				go watchWinch(ctx, resize)
-				stdio.Resize = resize
 				// Keys go to the job as typed (Ctrl-C included), as in ssh.
-				if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
-					state, err := term.MakeRaw(fd)
+				if in := env.Input; in != nil {
+					restore, err := in.MakeRaw()
 					if err != nil {
 						return fmt.Errorf("terminal raw mode: %w", err)
 					}
-					defer func() { _ = term.Restore(fd, state) }()
+					defer func() { _ = restore() }()
 				}
 			}
 			status, err := hc.Attach(c.Context, req, stdio)
@@ -88,22 +86,50 @@ func runCommand() *cli.Command {
 	}
 }
 
-// watchWinch sends the terminal's size on every SIGWINCH until ctx ends.
-func watchWinch(ctx context.Context, out chan<- client.WindowSize) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGWINCH)
-	defer signal.Stop(sig)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sig:
-			if ws, err := unix.IoctlGetWinsize(int(os.Stdout.Fd()), unix.TIOCGWINSZ); err == nil {
+// windowSize returns t's size as the host API takes it.
+func windowSize(t terminal.Terminal) (client.WindowSize, bool) {
+	h, w, err := t.Size()
+	if err != nil || h < 0 || w < 0 || h > 0xffff || w > 0xffff {
+		return client.WindowSize{}, false
+	}
+	return client.WindowSize{Height: uint16(h), Width: uint16(w)}, true
+}
+
+// watchSize sends t's size on sizes each time t is resized, for
+// client.AttachIO.Resize, until stop, which waits for its goroutine and
+// closes sizes. A size the attach has not taken yet gives way to a newer
+// one.
+func watchSize(t terminal.Terminal) (sizes <-chan client.WindowSize, stop func()) {
+	resizes, stopResizes := t.Resizes()
+	out := make(chan client.WindowSize, 1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-resizes:
+				ws, ok := windowSize(t)
+				if !ok {
+					continue
+				}
 				select {
-				case out <- client.WindowSize{Height: ws.Row, Width: ws.Col}:
+				case <-out:
 				default:
 				}
+				// This goroutine is the only sender and the buffer has
+				// room now: the send cannot block.
+				out <- ws
 			}
 		}
+	}()
+	return out, func() {
+		close(done)
+		wg.Wait()
+		stopResizes()
+		close(out)
 	}
 }
