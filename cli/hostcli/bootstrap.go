@@ -13,6 +13,7 @@ import (
 	ctrlclient "github.com/openflynn/flynn/controller/client"
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/images"
+	"github.com/openflynn/flynn/pkg/cmdline"
 )
 
 func bootstrapCommand(env *Env) *cli.Command {
@@ -21,13 +22,13 @@ func bootstrapCommand(env *Env) *cli.Command {
 		Usage:     "bring a cluster up on this host from a manifest (bootstrap/manifest.json)",
 		ArgsUsage: "MANIFEST",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "images", Value: "bin/images.json", EnvVars: []string{"FLYNN_IMAGES"}, Usage: "images manifest written by `make images`"},
-			&cli.StringFlag{Name: "domain", Value: bootstrap.DefaultDomain, EnvVars: []string{"CLUSTER_DOMAIN"}, Usage: "cluster domain (the controller is controller.DOMAIN)"},
-			&cli.StringFlag{Name: "discoverd", Value: "http://127.0.0.1:1111", EnvVars: []string{"DISCOVERD"}, Usage: "discoverd URL, once the manifest has started it"},
-			&cli.StringFlag{Name: "state-dir", Value: "/var/lib/flynn", Usage: "the host's state directory (a forced run removes the manifest's volumes there)"},
-			&cli.StringFlag{Name: "cluster-add-file", Value: "/var/lib/flynn/cluster-add", Usage: "file the `flynn cluster add` line is written to (empty: none)"},
-			&cli.BoolFlag{Name: "force", Usage: "tear down the cluster already on this host and bootstrap again"},
-			&cli.DurationFlag{Name: "wait-timeout", Usage: "default bound of each wait step (default 2m)"},
+			cmdline.String("images", "bin/images.json", "images manifest written by `make images`"),
+			cmdline.String("domain", bootstrap.DefaultDomain, "cluster domain (the controller is controller.DOMAIN)", cmdline.Was("CLUSTER_DOMAIN")),
+			cmdline.String("discoverd-url", "http://127.0.0.1:1111", "discoverd URL, once the manifest has started it", cmdline.Was("--discoverd", "DISCOVERD")),
+			cmdline.String("state-dir", "/var/lib/flynn", "the host's state directory (a forced run removes the manifest's volumes there)"),
+			cmdline.String("cluster-add-file", "/var/lib/flynn/cluster-add", "file the `flynn cluster add` line is written to (empty: none)"),
+			cmdline.Bool("force", false, "tear down the cluster already on this host and bootstrap again"),
+			cmdline.Duration("wait-timeout", 0, "default bound of each wait step (default 2m)"),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -45,11 +46,14 @@ func bootstrapCommand(env *Env) *cli.Command {
 			for k, b := range imgs {
 				refs[k] = b.Ref
 			}
-			key := c.String("key")
+			key, err := cmdline.SecretOf(c, "cluster-key")
+			if err != nil {
+				return err
+			}
 			stateDir := c.String("state-dir")
 			cfg := bootstrap.Config{
 				Host:      hostClient(c),
-				Discoverd: discoverdclient.New(c.String("discoverd"), key),
+				Discoverd: discoverdclient.New(c.String("discoverd-url"), key),
 				NewController: func(url, key string) bootstrap.Controller {
 					return ctrlclient.New(url, key)
 				},

@@ -36,6 +36,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/openflynn/flynn/host/client"
+	"github.com/openflynn/flynn/pkg/cmdline"
 	"github.com/openflynn/flynn/pkg/terminal"
 )
 
@@ -120,10 +121,9 @@ func Run(ctx context.Context, args []string, env *Env, extra ...*cli.Command) in
 // Flags returns the global flags every command reads the host API from
 // (the daemon reads its cluster key from --key too).
 func Flags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "host", Value: "http://127.0.0.1:1113", EnvVars: []string{"FLYNN_HOST_URL"}, Usage: "host API URL"},
-		&cli.StringFlag{Name: "key", EnvVars: []string{"FLYNN_CLUSTER_KEY"}, Usage: "cluster key"},
-	}
+	return append([]cli.Flag{
+		cmdline.String("host-url", "http://127.0.0.1:1113", "host API URL", cmdline.Was("--host")),
+	}, cmdline.Secret("cluster-key", "cluster key", cmdline.Was("--key"))...)
 }
 
 // Commands returns the operator commands, in the order help lists them.
@@ -149,5 +149,6 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 
 // hostClient returns the client of the host API the global flags name.
 func hostClient(c *cli.Context) *client.Client {
-	return client.New(c.String("host"), c.String("key"))
+	key, _ := cmdline.SecretOf(c, "cluster-key")
+	return client.New(c.String("host-url"), key)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/pkg/cmdline"
 )
 
 // TestUsageErrors runs command lines that fail on their arguments, before
@@ -37,7 +39,7 @@ func TestUsageErrors(t *testing.T) {
 func TestExtraCommandsSeeGlobalFlags(t *testing.T) {
 	var gotKey string
 	daemon := &cli.Command{Name: "daemon", Action: func(c *cli.Context) error {
-		gotKey = c.String("key")
+		gotKey, _ = cmdline.SecretOf(c, "cluster-key")
 		return nil
 	}}
 	var stdout bytes.Buffer

@@ -53,8 +53,9 @@ func TestDaemonCLIAndDiscoverd(t *testing.T) {
 		}
 	})
 	var daemonLog bytes.Buffer
-	d := exec.Command(bin, "--key", "k", "daemon", "--id", hostID, "--listen", addr, "--external-ip", "127.0.0.1",
-		"--port-range", "19100-19199", "--state-dir", t.TempDir(), "--discoverd", disc.URL, "--discoverd-ttl", "2s")
+	d := exec.Command(bin, "daemon", "--host-id", hostID, "--http-addr", addr, "--external-ip", "127.0.0.1",
+		"--port-range", "19100-19199", "--state-dir", t.TempDir(), "--discoverd-url", disc.URL, "--discoverd-ttl", "2s")
+	d.Env = append(os.Environ(), "FLYNN_CLUSTER_KEY=k")
 	d.Stdout, d.Stderr = &daemonLog, &daemonLog
 	if err := d.Start(); err != nil {
 		t.Fatal(err)

@@ -152,15 +152,23 @@ func Secret(name, usage string, opts ...Option) []cli.Flag {
 
 // SecretOf returns a Secret's value: the file's content without its final
 // newline when --NAME-file is set, else FLYNN_NAME (or a deprecated name).
+// A subcommand's secret may also be given to the command above it
+// (flynn-host --cluster-key-file F daemon).
 func SecretOf(c *cli.Context, name string) (string, error) {
-	if path := c.String(name + "-file"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("--%s-file: %w", name, err)
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet(name + "-file") {
+			path := ctx.String(name + "-file")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", fmt.Errorf("--%s-file: %w", name, err)
+			}
+			return strings.TrimRight(string(b), "\r\n"), nil
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		if ctx.IsSet(name) {
+			return ctx.String(name), nil
+		}
 	}
-	return c.String(name), nil
+	return "", nil
 }
 
 // Daemon describes a daemon binary: its flags, how they become the Config
@@ -196,7 +204,7 @@ func (d Daemon[C]) Command(name string) *cli.Command {
 		Name:        name,
 		Usage:       d.Usage,
 		Description: d.Description,
-		Flags:       append(slices.Clone(d.Flags), logFlags()...),
+		Flags:       withLogFlags(d.Flags),
 		Action:      d.action,
 	}
 }
@@ -207,7 +215,7 @@ func (d Daemon[C]) App() *cli.App {
 		Name:            d.Name,
 		Usage:           d.Usage,
 		Description:     d.Description,
-		Flags:           append(slices.Clone(d.Flags), logFlags()...),
+		Flags:           withLogFlags(d.Flags),
 		Action:          d.action,
 		Commands:        d.Commands,
 		HideHelpCommand: true,
@@ -218,7 +226,11 @@ func (d Daemon[C]) action(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))}
 	}
-	logger, err := NewLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	level := c.String("log-level")
+	if c.Bool("debug") && !c.IsSet("log-level") {
+		level = "debug"
+	}
+	logger, err := NewLogger(c.App.ErrWriter, c.String("log-format"), level)
 	if err != nil {
 		return usageError{err}
 	}
@@ -301,6 +313,9 @@ func Deprecations(c *cli.Context, args []string) []string {
 				out = append(out, fmt.Sprintf("--%s is deprecated; use %s", alias, newName(f)))
 			}
 		}
+		if name == "debug" && given[name] {
+			out = append(out, "--debug is deprecated; use --log-level debug")
+		}
 		if sf, ok := f.(*cli.StringFlag); ok && sf.Hidden && given[name] {
 			out = append(out, fmt.Sprintf("--%s puts a secret in the process list; use --%s-file or $%s", name, name, Env(name)))
 		}
@@ -335,11 +350,25 @@ func envVars(f cli.Flag) []string {
 	return nil
 }
 
+// withLogFlags returns flags and the logging flags every daemon has, but
+// for those flags defines itself.
+func withLogFlags(flags []cli.Flag) []cli.Flag {
+	out := slices.Clone(flags)
+	for _, lf := range logFlags() {
+		if !slices.ContainsFunc(flags, func(f cli.Flag) bool { return f.Names()[0] == lf.Names()[0] }) {
+			out = append(out, lf)
+		}
+	}
+	return out
+}
+
 // logFlags are every daemon's logging flags.
 func logFlags() []cli.Flag {
 	return []cli.Flag{
 		String("log-level", "info", "least severe log lines written: debug, info, warn or error"),
 		String("log-format", "text", "log line format: text (key=value) or json"),
+		// --debug came before --log-level in some daemons.
+		&cli.BoolFlag{Name: "debug", Hidden: true},
 	}
 }
 
