@@ -18,7 +18,7 @@
 // The scheduler recognises an app's jobs by their metadata (app id, release
 // id, process type; see controller/jobmeta.go). run-app picks the app and
 // release ids itself and starts its jobs with exactly the job the scheduler
-// would build (scheduler.JobFor); add-app and scale-app later create the
+// would build (hostjob.ForProcess); add-app and scale-app later create the
 // app, release and formation under those same ids. The scheduler's first
 // round then counts the running jobs as the formation's: it neither starts
 // a second copy nor stops them, and restarts them if they die.

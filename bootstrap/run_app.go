@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/openflynn/flynn/controller"
-	"github.com/openflynn/flynn/controller/scheduler"
+	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/pkg/random"
 )
 
@@ -45,7 +45,7 @@ func (a *runApp) run(ctx context.Context, r *run, id string) (string, error) {
 	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: ref}
 	for _, typ := range slices.Sorted(maps.Keys(app.spec.Processes)) {
 		for range app.spec.Processes[typ] {
-			job := scheduler.JobFor(r.status.ID, app.spec.App.Name, &app.release, art, typ)
+			job := hostjob.ForProcess(r.status.ID, app.spec.App.Name, &app.release, art, typ)
 			if _, err := r.cfg.Host.AddJob(ctx, job); err != nil {
 				return "", fmt.Errorf("start %s job: %w", typ, err)
 			}

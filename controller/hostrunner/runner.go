@@ -3,8 +3,8 @@
 // JobLogReader) over the host API.
 //
 //	discoverd "flynn-host" ──► GET /host/status on each host ──► fewest active jobs
-//	JobSpec ──► host.Job (metadata without a process type) ──► PUT /host/jobs/:id
-//	                                                       or POST /host/attach {job}
+//	JobSpec ──► hostjob.ForOneOff (no process type in metadata) ──► PUT /host/jobs/:id
+//	                                                            or POST /host/attach {job}
 //
 // Hosts are looked up in discoverd on every run rather than followed with a
 // watch: one-off jobs are rare, a lookup is one request, and it keeps the
@@ -23,12 +23,12 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/host"
 	hostclient "github.com/openflynn/flynn/host/client"
 	"github.com/openflynn/flynn/pkg/httpjson"
-	"github.com/openflynn/flynn/pkg/random"
 )
 
 // HostService is the discoverd service flynn-host registers in; an
@@ -165,7 +165,7 @@ func (r *Runner) RunJob(ctx context.Context, spec *server.JobSpec) (*controller.
 	if err != nil {
 		return nil, err
 	}
-	job := JobFor(h.id, spec)
+	job := jobFor(h.id, spec)
 	aj, err := h.client.AddJob(ctx, job)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: add job: %w", h.id, err)
@@ -174,42 +174,20 @@ func (r *Runner) RunJob(ctx context.Context, spec *server.JobSpec) (*controller.
 	return controllerJob(aj, h.id), nil
 }
 
-// JobFor builds the host job of a one-off run on hostID: the spec's args
-// and env, the process type's resources, and the app's metadata without a
-// process type. One-off jobs get no ports: they are not services.
-func JobFor(hostID string, spec *server.JobSpec) *host.Job {
-	id := hostID + "-" + random.UUID()
-	env := make(map[string]string, len(spec.Env)+4)
-	for k, v := range spec.Env {
-		env[k] = v
-	}
-	env["FLYNN_APP_ID"] = spec.Job.AppID
-	env["FLYNN_RELEASE_ID"] = spec.Job.ReleaseID
-	env["FLYNN_JOB_ID"] = id
-	meta := make(map[string]string, len(spec.Job.Meta)+2)
-	for k, v := range spec.Job.Meta {
-		meta[k] = v
-	}
-	meta[controller.JobMetaAppID] = spec.Job.AppID
-	meta[controller.JobMetaReleaseID] = spec.Job.ReleaseID
-	delete(meta, controller.JobMetaType) // the scheduler must not adopt it
-	var res host.Resources
-	if rs := spec.Process.Resources; rs != nil {
-		res.Memory = rs.Memory
-		res.CPUShares = rs.CPU * 1024 / 1000
-		res.Pids = rs.MaxProcs
-	}
-	return &host.Job{
-		ID:       id,
-		Artifact: spec.Artifact.URI,
-		Config: host.JobConfig{
-			Args:      spec.Job.Args,
-			Env:       env,
-			Resources: res,
-			TTY:       spec.TTY,
-		},
-		Metadata: meta,
-	}
+// jobFor builds the host job of a one-off run on hostID (see
+// hostjob.ForOneOff): the spec's args and env, the process type's
+// resources, and the app's metadata without a process type.
+func jobFor(hostID string, spec *server.JobSpec) *host.Job {
+	return hostjob.ForOneOff(hostID, hostjob.OneOff{
+		App:      hostjob.App{ID: spec.Job.AppID, ReleaseID: spec.Job.ReleaseID},
+		Type:     spec.Job.Type,
+		Process:  spec.Process,
+		Artifact: spec.Artifact,
+		Args:     spec.Job.Args,
+		Env:      spec.Env,
+		Meta:     spec.Job.Meta,
+		TTY:      spec.TTY,
+	})
 }
 
 // controllerJob reports a host job as the controller records it.

@@ -129,9 +129,13 @@ func TestRunJobPicksLeastLoadedHost(t *testing.T) {
 	}
 }
 
-func TestJobForOneOff(t *testing.T) {
-	j := JobFor("h1", testSpec())
-	if !strings.HasPrefix(j.ID, "h1-") || len(j.ID) != len("h1-")+36 {
+// The translation itself is hostjob's (and tested there); this checks what
+// the runner hands it from a spec.
+func TestJobForSpec(t *testing.T) {
+	spec := testSpec()
+	spec.TTY = true
+	j := jobFor("h1", spec)
+	if !strings.HasPrefix(j.ID, "h1-") {
 		t.Errorf("id = %q, want h1-<uuid>", j.ID)
 	}
 	if _, ok := j.Metadata[controller.JobMetaType]; ok {
@@ -142,20 +146,14 @@ func TestJobForOneOff(t *testing.T) {
 			t.Errorf("metadata[%s] = %q, want %q", k, got, want)
 		}
 	}
-	if j.Artifact != "img:1" || strings.Join(j.Config.Args, " ") != "echo hi" {
-		t.Errorf("artifact %q args %v", j.Artifact, j.Config.Args)
+	if j.Artifact != "img:1" || strings.Join(j.Config.Args, " ") != "echo hi" || !j.Config.TTY {
+		t.Errorf("artifact %q args %v tty %v", j.Artifact, j.Config.Args, j.Config.TTY)
 	}
 	if j.Config.Env["A"] != "1" || j.Config.Env["FLYNN_JOB_ID"] != j.ID || j.Config.Env["FLYNN_APP_ID"] != "app1" {
 		t.Errorf("env = %v", j.Config.Env)
 	}
-	if j.Config.Resources.Memory != 64<<20 || j.Config.Resources.CPUShares != 512 {
-		t.Errorf("resources = %+v", j.Config.Resources)
-	}
-	if len(j.Config.Ports) != 0 {
-		t.Errorf("one-off job has ports %v", j.Config.Ports)
-	}
-	if err := j.Validate(); err != nil {
-		t.Errorf("job does not validate: %v", err)
+	if j.Config.Resources.Memory != 64<<20 || j.Config.Resources.CPUShares != 512 || len(j.Config.Ports) != 0 {
+		t.Errorf("resources = %+v, ports %v", j.Config.Resources, j.Config.Ports)
 	}
 }
 

@@ -53,11 +53,11 @@ func (c *DiscoverdCluster) follow(events <-chan *discoverd.Event) {
 			if id == "" {
 				continue
 			}
-			hc := hostclient.New("http://"+e.Instance.Addr, c.key)
 			if rebuilding {
-				pending[id] = hc
+				pending[id] = c.client(id, e.Instance.Addr)
 				continue
 			}
+			hc := c.client(id, e.Instance.Addr)
 			c.mu.Lock()
 			c.hosts[id] = hc
 			c.mu.Unlock()
@@ -84,6 +84,18 @@ func (c *DiscoverdCluster) follow(events <-chan *discoverd.Event) {
 	}
 }
 
+// client returns the host API client of host id at addr: the one the set
+// holds when the address is unchanged, so that the scheduler goes on
+// following the host without listing it again.
+func (c *DiscoverdCluster) client(id, addr string) HostClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h, ok := c.hosts[id].(*hostAPI); ok && h.addr == addr {
+		return h
+	}
+	return &hostAPI{Client: hostclient.New("http://"+addr, c.key), addr: addr}
+}
+
 // Hosts returns the live hosts by id.
 func (c *DiscoverdCluster) Hosts() map[string]HostClient {
 	c.mu.Lock()
@@ -93,3 +105,20 @@ func (c *DiscoverdCluster) Hosts() map[string]HostClient {
 
 // Changed receives a value when the host set changes.
 func (c *DiscoverdCluster) Changed() <-chan struct{} { return c.changed }
+
+// hostAPI is a HostClient over a host's HTTP API.
+type hostAPI struct {
+	*hostclient.Client
+	addr string
+}
+
+var _ HostClient = (*hostAPI)(nil)
+
+// Events opens the host's stream of every job's events.
+func (h *hostAPI) Events(ctx context.Context) (EventStream, error) {
+	s, err := h.Client.Events(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}

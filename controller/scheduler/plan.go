@@ -36,7 +36,24 @@ type Job struct {
 type Host struct {
 	ID   string
 	Jobs []*Job
+	// Knowledge is how far Jobs can be trusted; the zero value, Current,
+	// is a host whose event stream is up.
+	Knowledge Knowledge
 }
+
+// Knowledge is how much a round knows of a host's jobs.
+type Knowledge int
+
+const (
+	// Current: the host's event stream is up, so Jobs are what it runs.
+	Current Knowledge = iota
+	// Stale: the stream is down (reconnecting). Jobs are the last ones
+	// known; the host may still run them, or may have lost them.
+	Stale
+	// Blind: the host was never listed since the scheduler began to
+	// follow it, so it may run any job at all.
+	Blind
+)
 
 // Snapshot is the read-only state one planning round works from.
 type Snapshot struct {
@@ -82,10 +99,42 @@ func live(s host.JobState) bool {
 // then the lowest id. Surplus jobs are stopped from the host with the
 // most jobs of the type, jobs that are not up yet first. Jobs whose key is
 // wanted by no formation are stopped.
+//
+// Only Current hosts get starts and stops: the others cannot be reached
+// or cannot be trusted. A host that is not Current must neither make the
+// scheduler start duplicates of its jobs elsewhere nor hold up the other
+// hosts' keys, so:
+//   - a Stale host's last known live jobs still count towards their
+//     formations, as if they ran (starting replacements for jobs that may
+//     well run would duplicate them; if the host really lost them, they
+//     are replaced once it reconnects or leaves discoverd). Keys without a
+//     job there are planned as usual.
+//   - a surplus is stopped only while the Current hosts alone keep the
+//     wanted count, so that a scale-down never leaves a key resting on
+//     jobs that may be gone: with web=1 wanted, one job on a Stale host and
+//     one on a Current host, neither stops until the Stale host is back.
+//   - while any host is Blind, no key starts jobs except omni ones (whose
+//     count is per host): any other start could duplicate a job the Blind
+//     host runs, as a restarted scheduler would if it planned before every
+//     host answered. Stops follow the rule above, which holds for them too.
 func Compute(s *Snapshot) *Plan {
 	plan := &Plan{}
 	hosts := slices.Clone(s.Hosts)
 	slices.SortFunc(hosts, func(a, b *Host) int { return cmp.Compare(a.ID, b.ID) })
+	var current []*Host // the hosts the plan may act on
+	blind := false
+	for _, h := range hosts {
+		switch h.Knowledge {
+		case Current:
+			current = append(current, h)
+		case Blind:
+			blind = true
+		}
+	}
+	isCurrent := map[string]bool{}
+	for _, h := range current {
+		isCurrent[h.ID] = true
+	}
 
 	// Live jobs by key and host, and each host's load.
 	byKey := map[Key]map[string][]*Job{}
@@ -110,7 +159,7 @@ func Compute(s *Snapshot) *Plan {
 		wanted[w.Key] = true
 		perHost := byKey[w.Key]
 		if w.Omni {
-			for _, h := range hosts {
+			for _, h := range current {
 				have := perHost[h.ID]
 				for i := len(have); i < w.Count && !s.Held[w.Key]; i++ {
 					plan.Starts = append(plan.Starts, Start{Key: w.Key, HostID: h.ID})
@@ -122,15 +171,18 @@ func Compute(s *Snapshot) *Plan {
 			}
 			continue
 		}
-		total := 0
+		total, onCurrent := 0, 0
 		counts := map[string]int{}
 		for hostID, jobs := range perHost {
 			counts[hostID] = len(jobs)
 			total += len(jobs)
+			if isCurrent[hostID] {
+				onCurrent += len(jobs)
+			}
 		}
-		for ; total < w.Count && !s.Held[w.Key] && len(hosts) > 0; total++ {
-			best := hosts[0].ID
-			for _, h := range hosts[1:] {
+		for ; total < w.Count && !s.Held[w.Key] && !blind && len(current) > 0; total++ {
+			best := current[0].ID
+			for _, h := range current[1:] {
 				if counts[h.ID] < counts[best] || (counts[h.ID] == counts[best] && load[h.ID] < load[best]) {
 					best = h.ID
 				}
@@ -139,9 +191,9 @@ func Compute(s *Snapshot) *Plan {
 			counts[best]++
 			load[best]++
 		}
-		for ; total > w.Count; total-- {
+		for ; total > w.Count && onCurrent > w.Count; total, onCurrent = total-1, onCurrent-1 {
 			var victimHost string
-			for _, h := range hosts {
+			for _, h := range current {
 				if counts[h.ID] > 0 && (victimHost == "" || counts[h.ID] > counts[victimHost]) {
 					victimHost = h.ID
 				}
@@ -155,7 +207,8 @@ func Compute(s *Snapshot) *Plan {
 	}
 
 	// Jobs nothing wants any more: a removed formation or a deleted app.
-	for _, h := range hosts {
+	// Those on hosts that are not Current go once their host is back.
+	for _, h := range current {
 		for _, j := range h.Jobs {
 			if live(j.State) && !wanted[j.Key] {
 				plan.Stops = append(plan.Stops, Stop{Job: j, Reason: "no formation wants it"})

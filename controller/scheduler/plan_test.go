@@ -129,3 +129,66 @@ func TestComputeIsStable(t *testing.T) {
 		}
 	}
 }
+
+// Hosts that are not Current: their jobs count, they get no starts or
+// stops, and a Blind host holds every non-omni start.
+func TestComputeUnknownHosts(t *testing.T) {
+	type job struct {
+		host  int
+		key   Key
+		state host.JobState
+	}
+	tests := []struct {
+		name      string
+		knowledge []Knowledge // of h1, h2, …
+		jobs      []job
+		wants     []Want
+		starts    []string // host ids
+		stops     []string // host ids
+	}{
+		{"a stale host's jobs count", []Knowledge{Current, Stale}, []job{{0, web, host.StateUp}, {1, web, host.StateUp}},
+			[]Want{{Key: web, Count: 2}}, nil, nil},
+		{"a stale host gets no starts", []Knowledge{Current, Stale}, []job{{0, web, host.StateUp}, {1, web, host.StateUp}},
+			[]Want{{Key: web, Count: 4}}, []string{"h1", "h1"}, nil},
+		{"keys without jobs there are planned", []Knowledge{Current, Stale}, []job{{1, web, host.StateUp}},
+			[]Want{{Key: web, Count: 1}, {Key: worker, Count: 1}}, []string{"h1"}, nil},
+		{"no scale-down that leaves the key on the stale host", []Knowledge{Current, Stale}, []job{{0, web, host.StateUp}, {1, web, host.StateUp}},
+			[]Want{{Key: web, Count: 1}}, nil, nil},
+		{"scale-down on current hosts down to the count", []Knowledge{Current, Stale}, []job{{0, web, host.StateUp}, {0, web, host.StateUp}, {0, web, host.StateUp}, {1, web, host.StateUp}},
+			[]Want{{Key: web, Count: 1}}, nil, []string{"h1", "h1"}},
+		{"unwanted jobs stop on current hosts only", []Knowledge{Current, Stale}, []job{{0, oldWeb, host.StateUp}, {1, oldWeb, host.StateUp}},
+			nil, nil, []string{"h1"}},
+		{"a blind host holds non-omni starts", []Knowledge{Current, Blind}, nil,
+			[]Want{{Key: web, Count: 1}}, nil, nil},
+		{"a blind host does not hold omni starts elsewhere", []Knowledge{Current, Blind}, nil,
+			[]Want{{Key: web, Count: 1, Omni: true}}, []string{"h1"}, nil},
+		{"a blind host does not hold stops", []Knowledge{Current, Blind}, []job{{0, web, host.StateUp}, {0, web, host.StateUp}},
+			[]Want{{Key: web, Count: 1}}, nil, []string{"h1"}},
+		{"omni skips stale hosts", []Knowledge{Current, Stale}, nil,
+			[]Want{{Key: web, Count: 1, Omni: true}}, []string{"h1"}, nil},
+		{"no current host, no plan", []Knowledge{Stale}, nil,
+			[]Want{{Key: web, Count: 1}}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hs []*Host
+			for i, k := range tt.knowledge {
+				hs = append(hs, &Host{ID: fmt.Sprintf("h%d", i+1), Knowledge: k})
+			}
+			for _, j := range tt.jobs {
+				addJob(hs[j.host], j.key, j.state)
+			}
+			p := Compute(&Snapshot{Hosts: hs, Wants: tt.wants})
+			if got := startHosts(p); !slices.Equal(got, tt.starts) {
+				t.Errorf("starts on %v, want %v", got, tt.starts)
+			}
+			var stops []string
+			for _, st := range p.Stops {
+				stops = append(stops, st.Job.HostID)
+			}
+			if !slices.Equal(stops, tt.stops) {
+				t.Errorf("stops on %v, want %v", stops, tt.stops)
+			}
+		})
+	}
+}

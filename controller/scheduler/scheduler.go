@@ -2,16 +2,25 @@
 // flynn-host hosts and keeps them so. It is the flynn-scheduler binary's
 // whole logic.
 //
-//	controller events ─┐                      ┌─> host.AddJob / StopJob
-//	host set (discoverd)├─> round: Snapshot ─> Compute ─> Plan ─┤
-//	tick (1 s) ────────┘      (hosts' jobs,   (pure)            └─> controller.PutJob (states)
-//	                           formations)
+//	host event streams ─> a follower per host ─> view: each host's jobs, Current,
+//	                      (stream, list, events)   Stale or Blind (hosts.go)
+//	                                                  │
+//	controller events ─┐                              v
+//	host set (discoverd)├─> round: Snapshot ─> Compute ─> Plan ─┬─> per host, concurrently:
+//	tick (1 s) ────────┘   (view, formations)  (pure)           │   StopJob, AddJob (act.go)
+//	                                                            └─> controller.PutJob (states)
 //
-// Every round rebuilds its view from the hosts (jobs carry their app,
-// release and type in their metadata), so a restarted scheduler neither
-// loses nor duplicates jobs. Only the leader of the "flynn-scheduler"
-// discoverd service acts; the others wait. Deployments (deploy.go) move
-// formations step by step and let the rounds start and stop the jobs.
+// The scheduler keeps its view of each host's jobs from that host's event
+// stream: a follower opens the stream, then lists the host's jobs once, then
+// applies the events; a round plans from the view without asking any host.
+// Jobs carry their app, release and type in their metadata (hostjob), so a
+// restarted scheduler rebuilds the view from the hosts and neither loses nor
+// duplicates jobs. A host whose stream is down keeps its last known jobs but
+// is not acted on until it is back (see Compute for what that means for
+// planning); a host that leaves discoverd leaves the view, and its jobs are
+// replaced elsewhere. Only the leader of the "flynn-scheduler" discoverd
+// service acts; the others wait. Deployments (deploy.go) move formations
+// step by step and let the rounds start and stop the jobs.
 package scheduler
 
 import (
@@ -20,13 +29,12 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/host"
-	"github.com/openflynn/flynn/pkg/random"
 )
 
 // Controller is what the scheduler needs of the controller API;
@@ -46,10 +54,35 @@ type Controller interface {
 	UpdateDeployment(ctx context.Context, app, id string, u controller.DeploymentUpdate) (*controller.Deployment, error)
 }
 
-// HostClient is what the scheduler needs of one host's API;
-// *host/client.Client implements it.
+// HostClient is what the scheduler needs of one host's API: following its
+// jobs and changing them. DiscoverdCluster's hosts implement it over
+// *host/client.Client. Values must be comparable (pointers, typically):
+// a host whose HostClient changes is followed afresh.
 type HostClient interface {
+	JobFeed
+	JobControl
+}
+
+// JobFeed follows one host's jobs. The scheduler opens the event stream
+// first and lists second, so that no change between the two is missed.
+type JobFeed interface {
+	// Events opens the stream of the host's job events from now on; it
+	// returns once the stream is open. The stream ends when ctx ends.
+	Events(ctx context.Context) (EventStream, error)
+	// ListJobs returns the host's jobs.
 	ListJobs(ctx context.Context) ([]*host.ActiveJob, error)
+}
+
+// EventStream is an open stream of one host's job events;
+// *host/client.EventStream implements it.
+type EventStream interface {
+	// Next returns the next event, or an error when the stream ends.
+	Next() (*host.Event, error)
+	Close() error
+}
+
+// JobControl starts and stops jobs on one host.
+type JobControl interface {
 	AddJob(ctx context.Context, job *host.Job) (*host.ActiveJob, error)
 	StopJob(ctx context.Context, id string) (*host.ActiveJob, error)
 }
@@ -76,6 +109,12 @@ type Config struct {
 	// DeployTimeout bounds how long a deployment step waits for a new job to
 	// come up before rolling back; default 60 s.
 	DeployTimeout time.Duration
+	// HostTimeout bounds a listing of one host's jobs and one host's share
+	// of a round (its stops, then its starts); hosts are acted on
+	// concurrently, so a slow host delays a round by at most this, and a
+	// host that overruns it is followed afresh. Default 30 s: more than a
+	// job's default stop grace (host.DefaultStopGrace).
+	HostTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -94,6 +133,9 @@ func (c *Config) defaults() {
 	if c.DeployTimeout <= 0 {
 		c.DeployTimeout = 60 * time.Second
 	}
+	if c.HostTimeout <= 0 {
+		c.HostTimeout = 30 * time.Second
+	}
 }
 
 // Scheduler converges formations into jobs.
@@ -104,6 +146,13 @@ type Scheduler struct {
 	log     *slog.Logger
 
 	trigger chan struct{}
+
+	// viewMu guards views and every hostView's jobs and knowledge: the
+	// followers write them, rounds read them. The map itself changes only
+	// in rounds (syncHosts).
+	viewMu    sync.Mutex
+	views     map[string]*hostView
+	followers sync.WaitGroup
 
 	// Owned by the round loop.
 	releases  map[string]*controller.Release
@@ -130,6 +179,7 @@ func New(cfg Config, ctrl Controller, cluster Cluster, logger *slog.Logger) *Sch
 	return &Scheduler{
 		cfg: cfg, ctrl: ctrl, cluster: cluster, log: logger,
 		trigger:   make(chan struct{}, 1),
+		views:     map[string]*hostView{},
 		releases:  map[string]*controller.Release{},
 		artifacts: map[string]*controller.Artifact{},
 		appNames:  map[string]string{},
@@ -149,14 +199,18 @@ func (s *Scheduler) Trigger() {
 }
 
 // Run schedules until ctx ends. The caller runs it only while this
-// scheduler leads (see RunLeader).
+// scheduler leads (see RunLeader). It returns after every goroutine it
+// started (host followers, deployments) has returned.
 func (s *Scheduler) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup // deployments
+	defer s.stopFollowing()
+	defer wg.Wait()
+	defer cancel()
 	events, err := s.followEvents(ctx)
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	// One deployment per app at a time, each deployment once: later ones
 	// for a busy app wait in its queue.
 	var deployMu sync.Mutex
@@ -265,44 +319,38 @@ func (s *Scheduler) followEvents(ctx context.Context) (<-chan *controller.Event,
 	}
 }
 
-// round makes one pass: snapshot, plan, act.
+// round makes one pass: snapshot, plan, act. It asks no host anything:
+// the followers keep the view.
 func (s *Scheduler) round(ctx context.Context) error {
 	now := time.Now()
-	hosts := s.cluster.Hosts()
+	s.syncHosts(ctx)
+	views := s.snapshot(now)
 	snap := &Snapshot{Held: map[Key]bool{}}
 	all := map[Key][]*Job{}
 	seen := map[string]bool{}
-	for id, hc := range hosts {
-		listCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		jobs, err := hc.ListJobs(listCtx)
-		cancel()
-		if err != nil {
-			// Planning without this host's jobs would start duplicates of
-			// them elsewhere; wait until it answers or leaves discoverd.
-			return fmt.Errorf("list jobs on host %s: %w", id, err)
-		}
-		h := &Host{ID: id}
-		for _, aj := range jobs {
-			j := jobOf(id, aj)
+	for _, v := range views {
+		h := &Host{ID: v.view.id, Knowledge: v.knowledge}
+		for _, aj := range v.jobs {
+			j, oneOff := jobOf(v.view.id, aj)
 			if j == nil {
-				// One-off jobs (flynn run, builds) are not planned, but
-				// their states are reported like any job's, so they go
-				// through up and down with their exit status.
-				if j := oneOffOf(id, aj); j != nil {
-					seen[j.ID] = true
-					s.observe(ctx, now, j, aj)
-				}
-				continue
+				continue // no app's job: a component bootstrap started by hand
 			}
 			seen[j.ID] = true
+			// One-off jobs (flynn run, builds) are not planned, but their
+			// states are reported like any job's, so they go through up
+			// and down with their exit status.
+			s.observe(ctx, now, j, aj)
+			if oneOff {
+				continue
+			}
 			h.Jobs = append(h.Jobs, j)
 			all[j.Key] = append(all[j.Key], j)
-			s.observe(ctx, now, j, aj)
 		}
 		snap.Hosts = append(snap.Hosts, h)
 	}
 	s.publish(all)
-	// Every host answered: a job none of them lists is gone for good.
+	// A job the view no longer holds (its host left, or it ended long
+	// ago) is gone for good.
 	for id := range s.reported {
 		if !seen[id] {
 			delete(s.reported, id)
@@ -335,61 +383,28 @@ func (s *Scheduler) round(ctx context.Context) error {
 	}
 
 	plan := Compute(snap)
-	for _, st := range plan.Stops {
-		j := st.Job
-		s.log.Info("stopping job", "job.id", j.ID, "app.id", j.Key.AppID, "release.id", j.Key.ReleaseID, "type", j.Key.Type, "host.id", j.HostID, "reason", st.Reason)
-		if _, err := hosts[j.HostID].StopJob(ctx, j.ID); err != nil {
-			s.log.Warn("stop job failed", "job.id", j.ID, "host.id", j.HostID, "err", err)
-		}
-	}
-	for _, st := range plan.Starts {
-		if err := s.start(ctx, hosts[st.HostID], st); err != nil {
-			s.log.Warn("start job failed", "app.id", st.Key.AppID, "release.id", st.Key.ReleaseID, "type", st.Key.Type, "host.id", st.HostID, "err", err)
-			s.crashed(st.Key, now)
-		}
-	}
+	s.act(ctx, now, views, plan)
 	if !plan.Empty() {
 		s.Trigger() // look again soon to report the new jobs' states
 	}
 	return nil
 }
 
-// jobOf returns the scheduler's view of a host job, or nil when the job is
-// not an app's process (a one-off job, a component bootstrap started).
-func jobOf(hostID string, aj *host.ActiveJob) *Job {
-	if aj.Job == nil {
-		return nil
-	}
-	m := aj.Job.Metadata
-	if m[controller.JobMetaAppID] == "" || m[controller.JobMetaReleaseID] == "" || m[controller.JobMetaType] == "" {
-		return nil
+// jobOf returns the scheduler's view of a host job and whether it is a
+// one-off run, or nil when the job belongs to no app (a component job
+// started outside any app).
+func jobOf(hostID string, aj *host.ActiveJob) (*Job, bool) {
+	o, ok := hostjob.OwnerOf(aj.Job)
+	if !ok {
+		return nil, false
 	}
 	return &Job{
 		ID:         aj.Job.ID,
 		HostID:     hostID,
 		State:      aj.State,
 		ExitStatus: aj.ExitStatus,
-		Key:        Key{AppID: m[controller.JobMetaAppID], ReleaseID: m[controller.JobMetaReleaseID], Type: m[controller.JobMetaType]},
-	}
-}
-
-// oneOffOf returns the scheduler's view of a one-off job of an app (a job
-// with the app's metadata but no process type), or nil.
-func oneOffOf(hostID string, aj *host.ActiveJob) *Job {
-	if aj.Job == nil {
-		return nil
-	}
-	m := aj.Job.Metadata
-	if m[controller.JobMetaAppID] == "" || m[controller.JobMetaReleaseID] == "" || m[controller.JobMetaType] != "" {
-		return nil
-	}
-	return &Job{
-		ID:         aj.Job.ID,
-		HostID:     hostID,
-		State:      aj.State,
-		ExitStatus: aj.ExitStatus,
-		Key:        Key{AppID: m[controller.JobMetaAppID], ReleaseID: m[controller.JobMetaReleaseID]},
-	}
+		Key:        Key{AppID: o.AppID, ReleaseID: o.ReleaseID, Type: o.Type},
+	}, o.OneOff()
 }
 
 // observe reports state changes to the controller and keeps the crash
@@ -480,92 +495,6 @@ func (s *Scheduler) appName(ctx context.Context, id string) (string, error) {
 	}
 	s.appNames[id] = app.Name
 	return app.Name, nil
-}
-
-// start places one job of st.Key on its host.
-func (s *Scheduler) start(ctx context.Context, hc HostClient, st Start) error {
-	rel, err := s.release(ctx, st.Key.ReleaseID)
-	if err != nil {
-		return err
-	}
-	art, err := s.artifact(ctx, rel.ArtifactID)
-	if err != nil {
-		return err
-	}
-	name, err := s.appName(ctx, st.Key.AppID)
-	if err != nil {
-		return err
-	}
-	job := JobFor(st.HostID, name, rel, art, st.Key.Type)
-	s.log.Info("starting job", "job.id", job.ID, "app.id", st.Key.AppID, "app", name, "release.id", st.Key.ReleaseID, "type", st.Key.Type, "host.id", st.HostID)
-	_, err = hc.AddJob(ctx, job)
-	return err
-}
-
-// JobFor builds the host job for one process of a release. A "web"
-// process without ports gets one HTTP port registered in discoverd as
-// "<app>-web", the service its routes point at; any other process with a
-// Service registers its first port there.
-func JobFor(hostID, appName string, rel *controller.Release, art *controller.Artifact, typ string) *host.Job {
-	pt := rel.Processes[typ]
-	env := map[string]string{}
-	maps.Copy(env, rel.Env)
-	maps.Copy(env, pt.Env)
-	env["FLYNN_APP_ID"] = rel.AppID
-	env["FLYNN_APP_NAME"] = appName
-	env["FLYNN_RELEASE_ID"] = rel.ID
-	env["FLYNN_PROCESS_TYPE"] = typ
-	id := hostID + "-" + random.UUID()
-	env["FLYNN_JOB_ID"] = id
-
-	service := pt.Service
-	ports := pt.Ports
-	if typ == "web" && len(ports) == 0 {
-		ports = []controller.Port{{Proto: "http"}}
-		if service == "" {
-			service = appName + "-web"
-		}
-	}
-	var hostPorts []host.Port
-	for i, p := range ports {
-		hp := host.Port{Port: p.Port, Proto: p.Proto}
-		if hp.Proto != "http" {
-			hp.Proto = "tcp"
-		}
-		if i == 0 {
-			hp.Service = service
-		}
-		hostPorts = append(hostPorts, hp)
-	}
-	var res host.Resources
-	if r := pt.Resources; r != nil {
-		res.Memory = r.Memory
-		res.CPUShares = r.CPU * 1024 / 1000
-		res.Pids = r.MaxProcs
-	}
-	var mounts []host.Mount
-	for _, v := range pt.Volumes {
-		mounts = append(mounts, host.Mount{Type: host.MountVolume, Source: v.Name, Target: v.Target})
-	}
-	return &host.Job{
-		ID:       id,
-		Artifact: art.URI,
-		Config: host.JobConfig{
-			Args:       pt.Cmd,
-			Env:        env,
-			Ports:      hostPorts,
-			Mounts:     mounts,
-			Resources:  res,
-			Persistent: pt.Persistent,
-		},
-		Metadata: map[string]string{
-			controller.JobMetaAppID:     rel.AppID,
-			controller.JobMetaAppName:   appName,
-			controller.JobMetaReleaseID: rel.ID,
-			controller.JobMetaType:      typ,
-			"flynn.release-version":     strconv.Itoa(rel.Version),
-		},
-	}
 }
 
 // publish records a round's jobs for deployments and wakes their waits.

@@ -1,0 +1,193 @@
+// Package hostjob is the one translation between a job as the controller
+// sees it (an app, a release, a process type or a one-off command) and the
+// host.Job a flynn-host runs.
+//
+//	ForProcess (scheduler, bootstrap) ─┐
+//	                                   ├─> core: id, FLYNN_* env, metadata, resources ─> host.Job
+//	ForOneOff  (controller's runner) ──┘
+//	host.Job metadata ─> OwnerOf ─> app, release, process type ("" for a one-off)
+//
+// Both kinds of job go through one core, so they carry the same metadata
+// keys and the same FLYNN_* environment and cannot drift apart. What makes
+// a process a long-running service (ports registered in discoverd, named
+// volumes, persistence across host restarts) belongs to ForProcess alone.
+// A one-off job never has controller.JobMetaType in its metadata: that is
+// how the scheduler tells its own jobs from one-off runs and leaves the
+// latter alone.
+package hostjob
+
+import (
+	"maps"
+	"strconv"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/random"
+)
+
+// MetaReleaseVersion is the metadata key of the release's version number
+// ("3" for v3), set when the version is known.
+const MetaReleaseVersion = "flynn.release-version"
+
+// App names the app and release a job belongs to.
+type App struct {
+	ID   string
+	Name string // "" when unknown: FLYNN_APP_NAME is then empty and the name stays out of the metadata
+	// ReleaseID is the release the job runs.
+	ReleaseID string
+	// ReleaseVersion is the release's number; 0 when unknown.
+	ReleaseVersion int
+}
+
+// NewID returns a fresh job id on hostID: "<hostID>-<uuid>", the host API's
+// convention.
+func NewID(hostID string) string { return hostID + "-" + random.UUID() }
+
+// ForProcess builds the host job for one process of type typ of a release
+// of app appName. A "web" process without ports gets one HTTP port
+// registered in discoverd as "<app>-web", the service its routes point at;
+// any other process with a Service registers its first port there. The
+// type's volumes are mounted and its persistence kept.
+func ForProcess(hostID, appName string, rel *controller.Release, art *controller.Artifact, typ string) *host.Job {
+	pt := rel.Processes[typ]
+	env := maps.Clone(rel.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, pt.Env)
+	job := newJob(hostID, App{ID: rel.AppID, Name: appName, ReleaseID: rel.ID, ReleaseVersion: rel.Version}, typ, art, pt.Cmd, env, pt.Resources, nil)
+	job.Metadata[controller.JobMetaType] = typ
+
+	service := pt.Service
+	ports := pt.Ports
+	if typ == "web" && len(ports) == 0 {
+		ports = []controller.Port{{Proto: "http"}}
+		if service == "" {
+			service = appName + "-web"
+		}
+	}
+	for i, p := range ports {
+		hp := host.Port{Port: p.Port, Proto: p.Proto}
+		if hp.Proto != "http" {
+			hp.Proto = "tcp"
+		}
+		if i == 0 {
+			hp.Service = service
+		}
+		job.Config.Ports = append(job.Config.Ports, hp)
+	}
+	for _, v := range pt.Volumes {
+		job.Config.Mounts = append(job.Config.Mounts, host.Mount{Type: host.MountVolume, Source: v.Name, Target: v.Target})
+	}
+	job.Config.Persistent = pt.Persistent
+	return job
+}
+
+// OneOff is a one-off run of an app's release: `flynn run`, a build, a
+// migration.
+type OneOff struct {
+	App App
+	// Type is the process type the run takes its settings from; "" for a
+	// plain command. It is passed as FLYNN_PROCESS_TYPE but never put in
+	// the metadata.
+	Type string
+	// Process is that type's definition (zero for a plain command): only
+	// its resources apply.
+	Process  controller.ProcessType
+	Artifact *controller.Artifact
+	Args     []string
+	// Env is the job's whole environment before the FLYNN_* variables:
+	// the release's, the type's and the request's.
+	Env map[string]string
+	// Meta is extra metadata (a build's commit, say); the app keys set by
+	// this package win over it, and a process type in it is dropped.
+	Meta map[string]string
+	// TTY gives the job a terminal.
+	TTY bool
+}
+
+// ForOneOff builds the host job of a one-off run on hostID. It gets the
+// type's resources but none of what makes a process a service: no ports
+// (it is not a service), no persistence (nothing starts it again), and no
+// volumes. Volumes are per host and a one-off job lands on the least-loaded
+// host, not on the one holding the type's data, so it would mount an
+// unrelated or new empty volume of that name; and where it did land next
+// to the type's job, two writers on one data directory (a second
+// postgres) can corrupt it. A one-off job reaches a type's data through
+// the type's service instead.
+func ForOneOff(hostID string, o OneOff) *host.Job {
+	env := maps.Clone(o.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	job := newJob(hostID, o.App, o.Type, o.Artifact, o.Args, env, o.Process.Resources, o.Meta)
+	job.Config.TTY = o.TTY
+	return job
+}
+
+// newJob is the core both kinds share: id, env, metadata and resources.
+// It takes ownership of env.
+func newJob(hostID string, app App, typ string, art *controller.Artifact, args []string, env map[string]string, res *controller.Resources, extraMeta map[string]string) *host.Job {
+	id := NewID(hostID)
+	env["FLYNN_APP_ID"] = app.ID
+	env["FLYNN_APP_NAME"] = app.Name
+	env["FLYNN_RELEASE_ID"] = app.ReleaseID
+	env["FLYNN_PROCESS_TYPE"] = typ
+	env["FLYNN_JOB_ID"] = id
+
+	meta := maps.Clone(extraMeta)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	delete(meta, controller.JobMetaType) // only ForProcess sets it: the scheduler adopts jobs that have it
+	meta[controller.JobMetaAppID] = app.ID
+	meta[controller.JobMetaReleaseID] = app.ReleaseID
+	if app.Name != "" {
+		meta[controller.JobMetaAppName] = app.Name
+	}
+	if app.ReleaseVersion > 0 {
+		meta[MetaReleaseVersion] = strconv.Itoa(app.ReleaseVersion)
+	}
+	return &host.Job{
+		ID:       id,
+		Artifact: art.URI,
+		Config:   host.JobConfig{Args: args, Env: env, Resources: Resources(res)},
+		Metadata: meta,
+	}
+}
+
+// Resources converts a process type's limits to the host's: CPU
+// millicores become CPU shares (1000 millicores, one core, is 1024
+// shares), MaxProcs the pids limit. nil means no limits.
+func Resources(r *controller.Resources) host.Resources {
+	if r == nil {
+		return host.Resources{}
+	}
+	return host.Resources{Memory: r.Memory, CPUShares: r.CPU * 1024 / 1000, Pids: r.MaxProcs}
+}
+
+// Owner is whose job a host job is, as its metadata says.
+type Owner struct {
+	AppID     string
+	ReleaseID string
+	// Type is the process type; "" for a one-off job.
+	Type string
+}
+
+// OneOff reports whether the job is a one-off run rather than a process
+// of a formation.
+func (o Owner) OneOff() bool { return o.Type == "" }
+
+// OwnerOf reads whose job j is from its metadata. It reports false for a
+// job that belongs to no app (a component job started outside any app).
+func OwnerOf(j *host.Job) (Owner, bool) {
+	if j == nil {
+		return Owner{}, false
+	}
+	m := j.Metadata
+	o := Owner{AppID: m[controller.JobMetaAppID], ReleaseID: m[controller.JobMetaReleaseID], Type: m[controller.JobMetaType]}
+	if o.AppID == "" || o.ReleaseID == "" {
+		return Owner{}, false
+	}
+	return o, true
+}

@@ -1,0 +1,141 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/hostjob"
+	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+// hostWork is one host's share of a plan.
+type hostWork struct {
+	view   *hostView
+	stops  []Stop
+	starts []plannedStart
+}
+
+// plannedStart is a start with its host job built.
+type plannedStart struct {
+	Start
+	job *host.Job
+}
+
+// act carries out a plan through the host API: each host's stops, then its
+// starts, with the hosts concurrently and each bounded by HostTimeout, so
+// a slow host neither delays the others' actions nor holds up the round
+// for long. What the hosts answer goes into the view at once, so the next
+// round counts a new job even before its event arrives. A start that fails
+// counts as a crash of its key (backoff).
+func (s *Scheduler) act(ctx context.Context, now time.Time, views []hostSnapshot, plan *Plan) {
+	work := map[string]*hostWork{}
+	forHost := func(id string) *hostWork {
+		w := work[id]
+		if w == nil {
+			w = &hostWork{}
+			for _, v := range views {
+				if v.view.id == id {
+					w.view = v.view
+				}
+			}
+			work[id] = w
+		}
+		return w
+	}
+	for _, st := range plan.Stops {
+		w := forHost(st.Job.HostID)
+		w.stops = append(w.stops, st)
+	}
+	for _, st := range plan.Starts {
+		// Built here, in the round's goroutine, which owns the caches.
+		job, err := s.hostJob(ctx, st)
+		if err != nil {
+			s.log.Warn("start job failed", "app.id", st.Key.AppID, "release.id", st.Key.ReleaseID, "type", st.Key.Type, "host.id", st.HostID, "err", err)
+			s.crashed(st.Key, now)
+			continue
+		}
+		w := forHost(st.HostID)
+		w.starts = append(w.starts, plannedStart{Start: st, job: job})
+	}
+
+	failed := make(chan Key, len(plan.Starts))
+	var wg sync.WaitGroup
+	for _, w := range work {
+		if w.view == nil {
+			continue // Compute plans only on the snapshot's hosts
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.actOn(ctx, w, failed)
+		}()
+	}
+	wg.Wait()
+	close(failed)
+	for key := range failed {
+		s.crashed(key, now)
+	}
+}
+
+// actOn carries out one host's share of a plan.
+func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
+	v := w.view
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.HostTimeout)
+	defer cancel()
+	for _, st := range w.stops {
+		j := st.Job
+		s.log.Info("stopping job", "job.id", j.ID, "app.id", j.Key.AppID, "release.id", j.Key.ReleaseID, "type", j.Key.Type, "host.id", v.id, "reason", st.Reason)
+		aj, err := v.client.StopJob(hctx, j.ID)
+		switch {
+		case err == nil:
+			s.mergeJob(v, aj, time.Now())
+		case httpjson.IsNotFound(err):
+			s.forgetJob(v, j.ID) // the host forgot it: so does the view
+		default:
+			s.log.Warn("stop job failed", "job.id", j.ID, "host.id", v.id, "err", err)
+		}
+	}
+	for _, st := range w.starts {
+		s.log.Info("starting job", "job.id", st.job.ID, "app.id", st.Key.AppID, "app", st.job.Metadata[controller.JobMetaAppName], "release.id", st.Key.ReleaseID, "type", st.Key.Type, "host.id", v.id)
+		aj, err := v.client.AddJob(hctx, st.job)
+		if err != nil {
+			s.log.Warn("start job failed", "job.id", st.job.ID, "app.id", st.Key.AppID, "release.id", st.Key.ReleaseID, "type", st.Key.Type, "host.id", v.id, "err", err)
+			// A relist taken while the host tried may hold the job as
+			// pending, and a failed start removes it without an event.
+			s.forgetPending(v, st.job.ID)
+			failed <- st.Key
+			continue
+		}
+		if aj == nil || aj.Job == nil {
+			continue // its event brings it
+		}
+		s.mergeJob(v, aj, time.Now())
+	}
+	if errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		// A host that does not answer in time may have a dead stream that
+		// has not ended: list it again, and leave it alone meanwhile.
+		s.log.Warn("host overran its share of the round; following it afresh", "host.id", v.id, "timeout", s.cfg.HostTimeout)
+		s.refollow(v)
+	}
+}
+
+// hostJob builds the host job of one planned start.
+func (s *Scheduler) hostJob(ctx context.Context, st Start) (*host.Job, error) {
+	rel, err := s.release(ctx, st.Key.ReleaseID)
+	if err != nil {
+		return nil, err
+	}
+	art, err := s.artifact(ctx, rel.ArtifactID)
+	if err != nil {
+		return nil, err
+	}
+	name, err := s.appName(ctx, st.Key.AppID)
+	if err != nil {
+		return nil, err
+	}
+	return hostjob.ForProcess(st.HostID, name, rel, art, st.Key.Type), nil
+}
