@@ -216,7 +216,10 @@ func (d *Daemon) containerSpec(jb *host.Job, binds []Bind) *ContainerSpec {
 	}
 	env["FLYNN_JOB_ID"] = jb.ID
 	env["FLYNN_HOST_ID"] = d.cfg.HostID
+	// EXTERNAL_IP is the job contract (as PORT is); FLYNN_EXTERNAL_IP is
+	// the same for the platform's own daemons, whose --external-ip it sets.
 	env["EXTERNAL_IP"] = d.cfg.ExternalIP
+	env["FLYNN_EXTERNAL_IP"] = d.cfg.ExternalIP
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

@@ -1,0 +1,100 @@
+// Package schedulerd is the flynn-scheduler binary: its flags, and the
+// wiring of leadership (through discoverd), the host set and the scheduler
+// itself. Only the leader of the "flynn-scheduler" service acts.
+package schedulerd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/controller/scheduler"
+	"github.com/openflynn/flynn/discoverd"
+	discoverdclient "github.com/openflynn/flynn/discoverd/client"
+	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/random"
+)
+
+// Config is what a flynn-scheduler process runs with.
+type Config struct {
+	// Scheduler tunes the scheduler; zero values take its defaults.
+	Scheduler scheduler.Config
+	// DiscoverdURL is where hosts are found and leadership is decided.
+	DiscoverdURL string
+	// ControllerURL and ControllerKey reach the controller.
+	ControllerURL, ControllerKey string
+	// ClusterKey is the key of discoverd and the host APIs.
+	ClusterKey string
+	// Addr is the address this scheduler registers as, for leadership.
+	Addr string
+}
+
+// Run registers for leadership and schedules while leading, until ctx
+// ends.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	d := discoverdclient.New(cfg.DiscoverdURL, cfg.ClusterKey)
+	d.Logger = logger
+	addr := cfg.Addr
+	if host, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+		// No port of its own: any unique address does for a leadership entry.
+		addr = net.JoinHostPort(host, "1")
+	}
+	inst := &discoverd.Instance{ID: "scheduler-" + random.Hex(6), Addr: addr, Proto: "http"}
+	return scheduler.RunLeader(ctx, d, inst, logger, func(ctx context.Context) error {
+		hosts, err := scheduler.WatchHosts(ctx, d, cfg.ClusterKey, logger)
+		if err != nil {
+			return err
+		}
+		return scheduler.New(cfg.Scheduler, client.New(cfg.ControllerURL, cfg.ControllerKey), hosts, logger).Run(ctx)
+	})
+}
+
+// Daemon is the flynn-scheduler binary.
+func Daemon() cmdline.Daemon[Config] {
+	flags := []cli.Flag{
+		cmdline.String("discoverd-url", "http://127.0.0.1:1111", "discoverd, where hosts and the scheduler leader are", cmdline.Was("--discoverd", "DISCOVERD")),
+		cmdline.String("controller-url", "", "controller URL", cmdline.Was("--controller", "CONTROLLER_URL")),
+		cmdline.String("external-ip", "127.0.0.1", "address this scheduler registers as (with $PORT), for leadership", cmdline.Was("EXTERNAL_IP")),
+		cmdline.Duration("deploy-timeout", 0, "how long a deployment step waits for a new job (default 60s)"),
+		cmdline.Duration("host-timeout", 0, "how long one host may take to start or stop a round's jobs (default 30s)"),
+	}
+	flags = append(flags, cmdline.Secret("cluster-key", "key of discoverd and the host APIs", cmdline.Was("--auth-key", "FLYNN_AUTH_KEY"))...)
+	flags = append(flags, cmdline.Secret("controller-key", "controller key (default: the cluster key)", cmdline.Was("CONTROLLER_KEY"))...)
+	return cmdline.Daemon[Config]{
+		Name:  "flynn-scheduler",
+		Usage: "Flynn's scheduler: keeps every formation's jobs running on the cluster's hosts",
+		Flags: flags,
+		Config: func(c *cli.Context, _ *slog.Logger) (Config, error) {
+			cfg := Config{
+				Scheduler:     scheduler.Config{DeployTimeout: c.Duration("deploy-timeout"), HostTimeout: c.Duration("host-timeout")},
+				DiscoverdURL:  c.String("discoverd-url"),
+				ControllerURL: c.String("controller-url"),
+			}
+			var err error
+			if cfg.ClusterKey, err = cmdline.SecretOf(c, "cluster-key"); err != nil {
+				return cfg, err
+			}
+			if cfg.ControllerKey, err = cmdline.SecretOf(c, "controller-key"); err != nil {
+				return cfg, err
+			}
+			if cfg.ControllerKey == "" {
+				cfg.ControllerKey = cfg.ClusterKey
+			}
+			if cfg.ControllerURL == "" {
+				return cfg, fmt.Errorf("a controller URL is required: --controller-url or $%s", cmdline.Env("controller-url"))
+			}
+			port := os.Getenv("PORT")
+			if port == "" {
+				port = "0"
+			}
+			cfg.Addr = net.JoinHostPort(c.String("external-ip"), port)
+			return cfg, nil
+		},
+		Run: Run,
+	}
+}
