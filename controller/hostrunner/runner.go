@@ -179,7 +179,7 @@ func (r *Runner) RunJob(ctx context.Context, spec *server.JobSpec) (*controller.
 // resources, and the app's metadata without a process type.
 func jobFor(hostID string, spec *server.JobSpec) *host.Job {
 	return hostjob.ForOneOff(hostID, hostjob.OneOff{
-		App:      hostjob.App{ID: spec.Job.AppID, ReleaseID: spec.Job.ReleaseID},
+		App:      hostjob.App{ID: spec.Job.AppID, Name: spec.AppName, ReleaseID: spec.Job.ReleaseID, ReleaseVersion: spec.ReleaseVersion},
 		Type:     spec.Job.Type,
 		Process:  spec.Process,
 		Artifact: spec.Artifact,

@@ -25,7 +25,8 @@ func scanJob(row pgx.Row) (*controller.Job, error) {
 }
 
 // Put creates or updates job j of j.AppID (id or name). The release must
-// belong to the app; a job never moves to another app or release.
+// belong to the app; a job never moves to another app or release, and its
+// state never moves back (an older report keeps the newer state).
 func (r *JobRepo) Put(ctx context.Context, j *controller.Job) error {
 	return r.db.inTx(ctx, func(tx pgx.Tx) error {
 		app, err := getApp(ctx, tx, j.AppID, false)
@@ -53,7 +54,8 @@ func (r *JobRepo) Put(ctx context.Context, j *controller.Job) error {
 		var saved controller.Job
 		err = tx.QueryRow(ctx, `INSERT INTO jobs (id, app_id, release_id, type, host_id, state, exit_status, args, meta, started_at, ended_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-			ON CONFLICT (id) DO UPDATE SET host_id = EXCLUDED.host_id, state = EXCLUDED.state,
+			ON CONFLICT (id) DO UPDATE SET host_id = EXCLUDED.host_id,
+				state = CASE WHEN `+stateRank("EXCLUDED.state")+` >= `+stateRank("jobs.state")+` THEN EXCLUDED.state ELSE jobs.state END,
 				exit_status = coalesce(EXCLUDED.exit_status, jobs.exit_status),
 				started_at = coalesce(EXCLUDED.started_at, jobs.started_at),
 				ended_at = coalesce(EXCLUDED.ended_at, jobs.ended_at),
@@ -76,6 +78,14 @@ func (r *JobRepo) Put(ctx context.Context, j *controller.Job) error {
 		}
 		return emit(ctx, tx, change{app.ID, controller.ObjectTypeJob, j.ID, op, j})
 	})
+}
+
+// stateRank is SQL ranking a job state column by how far along its life
+// it is. A job's recorded state only moves forward: reports can arrive out
+// of order (the controller records a one-off job as starting after the
+// scheduler has seen it up), and an older one must not undo a newer.
+func stateRank(col string) string {
+	return `CASE ` + col + ` WHEN 'pending' THEN 0 WHEN 'starting' THEN 1 WHEN 'up' THEN 2 WHEN 'stopping' THEN 3 ELSE 4 END`
 }
 
 // Get returns job id of an app (id or name).

@@ -45,6 +45,10 @@ type JobSpec struct {
 	// for a plain command).
 	Process controller.ProcessType
 	TTY     bool
+	// AppName and ReleaseVersion name the app and release for the job's
+	// metadata, as a formation job carries them.
+	AppName        string
+	ReleaseVersion int
 }
 
 // listJobs lists an app's jobs; ?active=true leaves out the jobs that
@@ -192,6 +196,9 @@ func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controlle
 		Env:      env,
 		Process:  proc,
 		TTY:      req.TTY,
+
+		AppName:        app.Name,
+		ReleaseVersion: rel.Version,
 	}, nil
 }
 

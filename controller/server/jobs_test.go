@@ -36,6 +36,13 @@ func TestJobs(t *testing.T) {
 	if list, err := c.Jobs(ctx, app.Name); err != nil || len(list) != 1 {
 		t.Fatalf("Jobs = %v, %v; want 1", list, err)
 	}
+	// A state never moves back: a late "starting" does not undo "crashed".
+	if err := c.PutJob(ctx, &controller.Job{ID: "host1-aaa", AppID: app.ID, ReleaseID: rel.ID, Type: "web", HostID: "host1", State: controller.JobStateStarting}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Job(ctx, app.ID, "host1-aaa"); err != nil || got.State != controller.JobStateCrashed {
+		t.Fatalf("after a late report the job is %+v, %v; want still crashed", got, err)
+	}
 	// Jobs that ended leave the active list; the full list keeps them.
 	if err := c.PutJob(ctx, &controller.Job{ID: "host1-eee", AppID: app.ID, ReleaseID: rel.ID, HostID: "host1", State: controller.JobStateUp}); err != nil {
 		t.Fatal(err)
