@@ -77,7 +77,7 @@ clean:
 ## so that a rebuild that changes nothing is a no-op; writes bin/images.json.
 .PHONY: images
 images: build
-	$(BIN)/flynn-images -repo . -manifest $(BIN)/images.json
+	$(BIN)/flynn-images --repo . --manifest $(BIN)/images.json
 
 ## bench-router: wrk through the router against nginx proxying the same
 ## backend, in one run; prints req/s and p99 ratios (DURATION, CONNS, THREADS).
