@@ -23,29 +23,12 @@ import (
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/pgtest"
-	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
 // One Postgres server for the package; every test gets its own database.
-var shared struct {
-	once sync.Once
-	srv  *pgtest.Server
-	err  error
-}
+var pg pgtest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pg.Main(m)) }
 
 const testKey = "test-controller-key"
 
@@ -64,24 +47,7 @@ type harness struct {
 // does.
 func newController(t testing.TB, tls bool) (*httptest.Server, *fakeRunner) {
 	t.Helper()
-	testdeps.Short(t)
-	if _, err := pgtest.BinDir(); err != nil {
-		testdeps.Missing(t, "postgresql server", err)
-	}
-	shared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		shared.srv, shared.err = pgtest.Start(ctx)
-	})
-	if shared.err != nil {
-		t.Fatalf("start postgres: %v", shared.err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	url, err := shared.srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := pg.Server(t).NewDatabase(t)
 	runner := &fakeRunner{logs: map[string][]host.LogLine{}}
 	// Registered first, so it runs last: the runner's attach goroutines end
 	// once the controller has dropped its connections.

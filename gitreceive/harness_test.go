@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/openflynn/flynn/controller"
@@ -39,18 +40,11 @@ func TestMain(m *testing.M) {
 	if gitreceive.IsHook(os.Getenv) {
 		os.Exit(gitreceive.RunHook(os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 	}
-	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(pg.Main(m))
 }
 
-var shared struct {
-	once sync.Once
-	srv  *pgtest.Server
-	err  error
-}
+// One Postgres server for the package; every test gets its own database.
+var pg pgtest.Shared
 
 const (
 	controllerKey    = "test-controller-key"
@@ -78,22 +72,7 @@ func newHarness(t *testing.T) *harness {
 	testdeps.Short(t)
 	testdeps.LookPath(t, "git")
 	testdeps.LookPath(t, "ssh")
-	if _, err := pgtest.BinDir(); err != nil {
-		testdeps.Missing(t, "postgresql server", err)
-	}
-	shared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		shared.srv, shared.err = pgtest.Start(ctx)
-	})
-	if shared.err != nil {
-		t.Fatalf("start postgres: %v", shared.err)
-	}
-	ctx := t.Context()
-	dbURL, err := shared.srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbURL := pg.Server(t).NewDatabase(t)
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("GITRECEIVE_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

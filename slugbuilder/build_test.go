@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -435,13 +437,12 @@ func TestCancelKillsTheBuildpackProcessGroup(t *testing.T) {
 		_, err := Build(ctx, cfg, discard())
 		errc <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "started") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slow buildpack never started:\n%s", out.String())
+	poll.UntilNil(t, 10*time.Second, "the slow buildpack started", func() error {
+		if s := out.String(); !strings.Contains(s, "started") {
+			return fmt.Errorf("output:\n%s", s)
 		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
 	pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(cfg.BuildDir, "grandchild.pid"))))
 	if err != nil {
 		t.Fatal(err)
@@ -456,12 +457,9 @@ func TestCancelKillsTheBuildpackProcessGroup(t *testing.T) {
 		t.Fatal("Build did not return after cancel")
 	}
 	// The grandchild was reparented; poll until it is gone.
-	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the buildpack's child %d survived the cancelled build", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, fmt.Sprintf("the buildpack's child %d gone after the cancelled build", pid), func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
 }
 
 type lockedBuffer struct {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/images/imagestest"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/testdeps"
 	"github.com/openflynn/flynn/slugbuilder"
@@ -193,18 +194,19 @@ func (h *harness) run(t *testing.T, slugPath string) (int, string) {
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	var body string
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if resp, err := http.Get(url); err == nil {
-			data, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(data)
-			break
+	err := poll.Wait(t.Context(), 60*time.Second, func() error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			logs, _ := exec.Command(h.docker, "logs", name).CombinedOutput()
-			t.Fatalf("the app never answered on %s\n%s", url, logs)
-		}
-		time.Sleep(100 * time.Millisecond) // polling with a deadline
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(data)
+		return nil
+	})
+	if err != nil {
+		logs, _ := exec.Command(h.docker, "logs", name).CombinedOutput()
+		t.Fatalf("the app never answered on %s: %v\n%s", url, err, logs)
 	}
 	start := time.Now()
 	if out, err := exec.Command(h.docker, "stop", "-t", "30", name).CombinedOutput(); err != nil {

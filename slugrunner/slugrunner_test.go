@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 // slug builds a gzipped tar of files (name → content; names ending in "/"
@@ -179,13 +182,12 @@ func TestRunForwardsSignals(t *testing.T) {
 		code, err := Run(t.Context(), Config{AppDir: dir, Args: []string{"start", "web"}, Env: []string{"PATH=" + os.Getenv("PATH")}, Stdin: devNull(t), Stdout: &out, Stderr: &out, Signals: signals}, slog.New(slog.DiscardHandler))
 		done <- result{code, err}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "ready") {
-		if time.Now().After(deadline) {
-			t.Fatalf("process never got ready: %q", out.String())
+	poll.UntilNil(t, 10*time.Second, "process ready", func() error {
+		if s := out.String(); !strings.Contains(s, "ready") {
+			return fmt.Errorf("output %q", s)
 		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
 	signals <- syscall.SIGUSR1
 	select {
 	case r := <-done:

@@ -56,18 +56,18 @@ func orphanChunks(ctx context.Context, url string) (int, error) {
 }
 
 func TestBehaviour(t *testing.T) {
-	srv := pgtest.New(t)
+	srv := shared.Server(t)
 	blobstoretest.Run(t, factory(srv, suiteChunkSize))
 }
 
 func TestLargeStream(t *testing.T) {
-	srv := pgtest.New(t)
+	srv := shared.Server(t)
 	blobstoretest.RunLarge(t, factory(srv, pg.DefaultChunkSize), blobstoretest.LargeSize)
 }
 
 // TestMigrateTwice checks that migrating an up-to-date database is a no-op.
 func TestMigrateTwice(t *testing.T) {
-	srv := pgtest.New(t)
+	srv := shared.Server(t)
 	url := srv.NewDatabase(t)
 	s := newStore(t, url, 0)
 	if err := s.Migrate(context.Background()); err != nil {
@@ -87,6 +87,6 @@ func TestMigrateTwice(t *testing.T) {
 // BenchmarkTransfer compares PUT and GET of a 256 MiB file through the
 // Postgres backend with cp of it on the same disk (the database's too).
 func BenchmarkTransfer(b *testing.B) {
-	srv := pgtest.New(b)
+	srv := shared.Server(b)
 	blobstoretest.BenchTransfer(b, factory(srv, pg.DefaultChunkSize), b.TempDir(), 256<<20)
 }

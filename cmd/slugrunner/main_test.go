@@ -5,16 +5,19 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary stand in for slugrunner: run with
-// SLUGRUNNER_TEST_AS_MAIN=1 it is the command itself.
+// SLUGRUNNER_TEST_AS_MAIN=1 it is the command itself. Otherwise it runs
+// the tests and fails them if any goroutine outlives them.
 func TestMain(m *testing.M) {
 	if os.Getenv("SLUGRUNNER_TEST_AS_MAIN") == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // runMain runs slugrunner with args in an app dir of its own and returns

@@ -26,6 +26,7 @@ import (
 	hostserver "github.com/openflynn/flynn/host/server"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/pgtest"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
@@ -85,17 +86,13 @@ func newStack(t *testing.T) *stack {
 	s := &stack{client: ctrl.Client(), host: hostclient.New("http://"+addr, clusterKey), hostID: hostID, image: image}
 
 	// Wait until the host has registered itself.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.UntilNil(t, 30*time.Second, "flynn-host registers in discoverd", func() error {
 		insts, err := disc.Client().Instances(t.Context(), hostrunner.HostService)
-		if err == nil && len(insts) > 0 {
-			break
+		if err == nil && len(insts) == 0 {
+			err = fmt.Errorf("no instances")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("flynn-host did not register in discoverd: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return err
+	})
 	return s
 }
 
@@ -241,17 +238,10 @@ func TestDetachStopsAttachedJob(t *testing.T) {
 		t.Fatalf("first frame %v %q, %v", f.Type, f.Payload, err)
 	}
 	aj.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, "the job ends after the client detached", func() bool {
 		j, err := s.host.GetJob(ctx, aj.JobID)
-		if err == nil && j.State.Terminal() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job still %v after the client detached", fmt.Sprint(j.State))
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return err == nil && j.State.Terminal()
+	})
 }
 
 func TestStopJobOnRealHost(t *testing.T) {

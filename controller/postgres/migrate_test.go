@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openflynn/flynn/pkg/migrate"
-	"github.com/openflynn/flynn/pkg/pgtest"
 )
 
 // TestMigrate applies the controller's own migrations to an empty database
@@ -17,7 +16,7 @@ import (
 // is tested in pkg/migrate; this checks the embedded files and the tables
 // they make.
 func TestMigrate(t *testing.T) {
-	pg := pgtest.New(t)
+	pg := shared.Server(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	pool, err := pgxpool.New(ctx, pg.NewDatabase(t))

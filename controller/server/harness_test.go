@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,29 +17,12 @@ import (
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/pgtest"
-	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
 // One Postgres server for the package; every test gets its own database.
-var shared struct {
-	once sync.Once
-	srv  *pgtest.Server
-	err  error
-}
+var pg pgtest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pg.Main(m)) }
 
 const testKey = "test-controller-key"
 
@@ -59,24 +41,9 @@ func (h *harness) serverCloseClientConns() { h.http.CloseClientConnections() }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	testdeps.Short(t)
-	if _, err := pgtest.BinDir(); err != nil {
-		testdeps.Missing(t, "postgresql server", err)
-	}
-	shared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		shared.srv, shared.err = pgtest.Start(ctx)
-	})
-	if shared.err != nil {
-		t.Fatalf("start postgres: %v", shared.err)
-	}
+	url := pg.Server(t).NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	url, err := shared.srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store, err := postgres.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)

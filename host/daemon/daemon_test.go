@@ -15,6 +15,7 @@ import (
 
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 type harness struct {
@@ -48,17 +49,18 @@ func (h *harness) start() {
 
 func (h *harness) waitState(id string, want host.JobState) *host.ActiveJob {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		a, err := h.d.Job(id)
-		if err == nil && a.State == want {
-			return a
+	var a *host.ActiveJob
+	poll.UntilNil(h.t, 10*time.Second, "job "+id+" in state "+string(want), func() error {
+		var err error
+		if a, err = h.d.Job(id); err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("job %s: %+v, %v; want state %s", id, a, err, want)
+		if a.State != want {
+			return fmt.Errorf("state %s: %+v", a.State, a)
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
+	return a
 }
 
 // jobTrail is the trail without the host's own registration, which runs
@@ -100,13 +102,10 @@ func TestReadinessRegistrationAndStopOrder(t *testing.T) {
 		t.Fatalf("state = %s before the port answers, want starting", a.State)
 	}
 	// Nothing listens yet: the job must stay starting and unregistered.
-	deadline := time.Now().Add(100 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		if a, _ := h.d.Job(j.ID); a.State != host.StateStarting {
-			t.Fatalf("job reported %s while its port refuses connections", a.State)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+	poll.Holds(t, 100*time.Millisecond, "job starting while its port refuses connections", func() bool {
+		a, err := h.d.Job(j.ID)
+		return err == nil && a.State == host.StateStarting
+	})
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		t.Fatal(err)
@@ -256,17 +255,12 @@ func TestFinishedJobsCollected(t *testing.T) {
 		}
 		h.waitState(id, host.StateCrashed)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		all, _ := h.backend.count()
-		if len(h.d.Jobs()) == 2 && all == 2 {
-			break
+	poll.UntilNil(t, 5*time.Second, "finished jobs collected", func() error {
+		if all, _ := h.backend.count(); len(h.d.Jobs()) != 2 || all != 2 {
+			return fmt.Errorf("%d jobs and %d containers kept, want 2 and 2", len(h.d.Jobs()), all)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs and %d containers kept, want 2 and 2", len(h.d.Jobs()), all)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	if _, err := h.d.Job("h1-j4"); err != nil {
 		t.Fatalf("newest finished job collected: %v", err)
 	}
@@ -274,13 +268,12 @@ func TestFinishedJobsCollected(t *testing.T) {
 
 func TestHostRegistersItself(t *testing.T) {
 	h := newHarness(t, 40000, 40009)
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Contains(h.trail.list(), "register flynn-host 127.0.0.1:1113") {
-		if time.Now().After(deadline) {
-			t.Fatalf("host never registered: %v", h.trail.list())
+	poll.UntilNil(t, 5*time.Second, "host registered", func() error {
+		if trail := h.trail.list(); !slices.Contains(trail, "register flynn-host 127.0.0.1:1113") {
+			return fmt.Errorf("trail %v", trail)
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	_ = h.d.Close()
 	if !slices.Contains(h.trail.list(), "deregister flynn-host 127.0.0.1:1113") {
 		t.Fatalf("host not deregistered on Close: %v", h.trail.list())
@@ -319,19 +312,18 @@ func TestPersistentJobsStartAgainAfterARestart(t *testing.T) {
 	h.start()
 
 	var revived []*host.ActiveJob
-	deadline := time.Now().Add(10 * time.Second)
-	for len(revived) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("revived %d persistent jobs, want 2", len(revived))
-		}
+	poll.UntilNil(t, 10*time.Second, "persistent jobs revived", func() error {
 		revived = revived[:0]
 		for _, a := range h.d.Jobs() {
 			if a.State == host.StateUp && a.Job.Config.Persistent {
 				revived = append(revived, a)
 			}
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+		if len(revived) < 2 {
+			return fmt.Errorf("revived %d persistent jobs, want 2", len(revived))
+		}
+		return nil
+	})
 	if len(revived) != 2 {
 		t.Fatalf("%d persistent jobs up, want 2: %+v", len(revived), revived)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -22,6 +23,7 @@ import (
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/docker"
 	"github.com/openflynn/flynn/host/hosttest"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/random"
 )
 
@@ -143,20 +145,18 @@ func (h *testHost) add(j *host.Job) *host.ActiveJob {
 // waitState polls the job until it is in one of states.
 func (h *testHost) waitState(id string, states ...host.JobState) *host.ActiveJob {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last *host.ActiveJob
-	for time.Now().Before(deadline) {
-		a, err := h.c.GetJob(ctxT(h.t), id)
-		if err == nil {
-			last = a
-			if slices.Contains(states, a.State) {
-				return a
-			}
+	var a *host.ActiveJob
+	poll.UntilNil(h.t, 30*time.Second, fmt.Sprintf("job %s in state %v", id, states), func() error {
+		var err error
+		if a, err = h.c.GetJob(ctxT(h.t), id); err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an event
-	}
-	h.t.Fatalf("job %s did not reach %v; last: %+v", id, states, last)
-	return nil
+		if !slices.Contains(states, a.State) {
+			return fmt.Errorf("last: %+v", a)
+		}
+		return nil
+	})
+	return a
 }
 
 // logText returns the job's whole log of one stream.

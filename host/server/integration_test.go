@@ -19,6 +19,7 @@ import (
 	"github.com/openflynn/flynn/host/client"
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 func TestRunJobAndReadOutput(t *testing.T) {
@@ -283,13 +284,12 @@ func TestManyJobsNoLeaks(t *testing.T) {
 		t.Fatalf("%d jobs kept, want the 10 newest finished", len(jobs))
 	}
 	// Collection removes containers right after the jobs end: poll.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(h.containers()) != 10 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
-	if got := len(h.containers()); got != 10 {
-		t.Fatalf("%d containers left, want 10 (the finished jobs kept for inspection)", got)
-	}
+	poll.UntilNil(t, 30*time.Second, "finished jobs' containers collected", func() error {
+		if got := len(h.containers()); got != 10 {
+			return fmt.Errorf("%d containers left, want 10 (the finished jobs kept for inspection)", got)
+		}
+		return nil
+	})
 }
 
 func TestVolumeSurvivesJobRestart(t *testing.T) {
@@ -435,27 +435,17 @@ func TestAttach(t *testing.T) {
 
 func waitLog(t *testing.T, h *testHost, id, substr string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(h.logText(id, ""), substr) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-	t.Fatalf("job %s never logged %q", id, substr)
+	poll.Until(t, 20*time.Second, fmt.Sprintf("job %s logged %q", id, substr), func() bool {
+		return strings.Contains(h.logText(id, ""), substr)
+	})
 }
 
 func waitContainerExited(t *testing.T, h *testHost, name string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	poll.Until(t, 20*time.Second, "container "+name+" exited", func() bool {
 		info, err := h.docker.ContainerInspect(context.Background(), name)
-		if err == nil && info.State != nil && !info.State.Running {
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-	t.Fatalf("container %s still running", name)
+		return err == nil && info.State != nil && !info.State.Running
+	})
 }
 
 func TestContainersUnprivilegedWithCABundle(t *testing.T) {

@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -17,9 +18,12 @@ import (
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
+// One Postgres server for the package; every test gets its own database.
+var shared pgtest.Shared
+
 // TestMain fails the package's tests if any goroutine outlives them.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(shared.Main(m))
 }
 
 // files builds a migrations directory from name → SQL pairs.
@@ -83,7 +87,7 @@ var counted = files(
 )
 
 func TestRun(t *testing.T) {
-	srv := pgtest.New(t)
+	srv := shared.Server(t)
 
 	t.Run("from empty and again", func(t *testing.T) {
 		ctx, pool := newPool(t, srv)
@@ -277,32 +281,48 @@ func checkRan(t *testing.T, ctx context.Context, pool *pgxpool.Pool, want []int)
 	checkInts(t, ctx, pool, `SELECT version FROM ran ORDER BY version`, "migrations run", want)
 }
 
-// checkUnlocked fails if any session still holds an advisory lock: a run
-// must not hand a locked connection back to the pool.
+// checkUnlocked fails if any session still holds an advisory lock on
+// pool's database: a run must not hand a locked connection back to the
+// pool. pg_locks covers the whole server, where other tests' databases are;
+// and a run that failed closed its session, whose lock stays in pg_locks
+// until the backend has exited: hence the poll.
 func checkUnlocked(t *testing.T, ctx context.Context, pool *pgxpool.Pool) {
 	t.Helper()
-	checkInts(t, ctx, pool, `SELECT pid FROM pg_locks WHERE locktype = 'advisory'`, "advisory locks held", []int{})
+	poll.UntilNil(t, 10*time.Second, "advisory locks released", func() error {
+		pids, err := queryInts(ctx, pool, `SELECT pid FROM pg_locks WHERE locktype = 'advisory'
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+		if err == nil && len(pids) > 0 {
+			err = fmt.Errorf("held by backends %v", pids)
+		}
+		return err
+	})
 }
 
 func checkInts(t *testing.T, ctx context.Context, pool *pgxpool.Pool, sql, what string, want []int) {
 	t.Helper()
-	rows, err := pool.Query(ctx, sql)
+	got, err := queryInts(ctx, pool, sql)
 	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	defer rows.Close()
-	got := []int{}
-	for rows.Next() {
-		var n int
-		if err := rows.Scan(&n); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		got = append(got, n)
-	}
-	if err := rows.Err(); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
+}
+
+// queryInts returns the one int column of sql's rows.
+func queryInts(ctx context.Context, pool *pgxpool.Pool, sql string) ([]int, error) {
+	rows, err := pool.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	got := []int{}
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		got = append(got, n)
+	}
+	return got, rows.Err()
 }

@@ -3,6 +3,23 @@
 // fresh database per test. It finds the server binaries on PATH, through
 // pg_config, or in Debian's /usr/lib/postgresql/*/bin, and drops to the
 // postgres user when run as root (postgres refuses to run as root).
+//
+// A package's tests share one server, started by the first test that asks
+// for it, and each takes a database of its own:
+//
+//	var pg pgtest.Shared
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(pg.Main(m)) }
+//
+//	func TestX(t *testing.T) {
+//		url := pg.Server(t).NewDatabase(t)
+//		…
+//	}
+//
+// The Shared value lives in the test package, not here: pgtest keeps no
+// package-level state, so each test binary owns its server and stops it
+// from its own TestMain. New starts a server for one test alone, for a test
+// that stops or breaks it.
 package pgtest
 
 import (
@@ -17,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +50,10 @@ type Server struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
-	done chan error
+	// exited is closed when postgres has exited, with its error in
+	// exitErr.
+	exited  chan struct{}
+	exitErr error
 }
 
 // BinDir returns the directory that holds initdb and postgres.
@@ -68,7 +89,7 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, done: make(chan error, 1)}
+	s := &Server{dir: dir, exited: make(chan struct{})}
 	cred, err := credential()
 	if err != nil {
 		os.RemoveAll(dir)
@@ -111,7 +132,11 @@ func Start(ctx context.Context) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	go func() { s.done <- s.cmd.Wait(); logFile.Close() }()
+	go func() {
+		s.exitErr = s.cmd.Wait()
+		logFile.Close()
+		close(s.exited)
+	}()
 	if err := s.waitReady(ctx); err != nil {
 		s.Stop()
 		return nil, err
@@ -119,6 +144,8 @@ func Start(ctx context.Context) (*Server, error) {
 	return s, nil
 }
 
+// waitReady polls for a connection, but is no poll.Wait: it also waits
+// for postgres to exit, which ends the wait at once.
 func (s *Server) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -128,9 +155,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case err := <-s.done:
+		case <-s.exited:
 			log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
-			return fmt.Errorf("postgres exited: %v: %s", err, log)
+			return fmt.Errorf("postgres exited: %v: %s", s.exitErr, log)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -168,10 +195,10 @@ func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
 		select {
-		case <-s.done:
+		case <-s.exited:
 		case <-time.After(10 * time.Second):
 			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.done
+			<-s.exited
 		}
 	}
 	os.RemoveAll(s.dir)
@@ -179,14 +206,13 @@ func (s *Server) Stop() {
 
 // New starts a server for one test and stops it when the test ends. A
 // missing PostgreSQL installation skips the test locally and fails it in CI.
+// Tests that only need a database use Shared, which starts one server for
+// all of them.
 func New(t testing.TB) *Server {
 	t.Helper()
-	testdeps.Short(t)
+	require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := BinDir(); err != nil {
-		testdeps.Missing(t, "postgresql server", err)
-	}
 	s, err := Start(ctx)
 	if err != nil {
 		t.Fatalf("start postgres: %v", err)
@@ -194,6 +220,70 @@ func New(t testing.TB) *Server {
 	t.Cleanup(s.Stop)
 	return s
 }
+
+// require stops a test that cannot have a server: under -short (outside
+// CI), or when PostgreSQL is not installed (a skip locally, a failure in
+// CI).
+func require(t testing.TB) {
+	t.Helper()
+	testdeps.Short(t)
+	if _, err := BinDir(); err != nil {
+		testdeps.Missing(t, "postgresql server", err)
+	}
+}
+
+// Shared is one server for every test of a test binary, started when the
+// first test asks for it. The zero value is ready to use; declare it as a
+// package-level variable of the test package and stop it in TestMain,
+// through Main or Stop.
+type Shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// Server returns the shared server, starting it on the first call. It
+// stops the test as New does when there can be no server, and fails it
+// when the server did not start.
+func (s *Shared) Server(t testing.TB) *Server {
+	t.Helper()
+	require(t)
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.srv, s.err = Start(ctx)
+	})
+	if s.err != nil {
+		t.Fatalf("start postgres: %v", s.err)
+	}
+	return s.srv
+}
+
+// Stop stops the server if a test started it. Call it after the tests,
+// from TestMain.
+func (s *Shared) Stop() {
+	if s.srv != nil {
+		s.srv.Stop()
+	}
+}
+
+// Main wraps m so that running it runs the tests and then stops the
+// server, for TestMain:
+//
+//	goleak.VerifyTestMain(pg.Main(m))
+//
+// goleak looks for leaks after Run returns, so the server's goroutines are
+// gone by then.
+func (s *Shared) Main(m *testing.M) interface{ Run() int } {
+	return mainFunc(func() int {
+		defer s.Stop()
+		return m.Run()
+	})
+}
+
+type mainFunc func() int
+
+func (f mainFunc) Run() int { return f() }
 
 // NewDatabase returns the URL of a fresh database on s for one test.
 func (s *Server) NewDatabase(t testing.TB) string {

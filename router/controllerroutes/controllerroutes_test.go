@@ -15,11 +15,15 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/pkg/pgtest"
 	"github.com/openflynn/flynn/pkg/sse"
 	"github.com/openflynn/flynn/router"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// One Postgres server for the package; every test gets its own database.
+var shared pgtest.Shared
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(shared.Main(m)) }
 
 func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

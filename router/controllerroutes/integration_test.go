@@ -135,7 +135,7 @@ func (e *controllerEnv) deleteRoute(t *testing.T, id string) {
 }
 
 func TestWithRealController(t *testing.T) {
-	pg := pgtest.New(t)
+	pg := shared.Server(t)
 	t.Run("ListAndStream", func(t *testing.T) { testListAndStream(t, pg) })
 	t.Run("RouterStartUp", func(t *testing.T) { testRouterStartUp(t, pg) })
 	t.Run("WrongKey", func(t *testing.T) { testWrongKey(t, pg) })

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/discoverd"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/testdeps"
 	"github.com/openflynn/flynn/pkg/tlspin"
 )
@@ -171,17 +172,8 @@ func lastLines(s string, n int) string {
 // eventually polls check until it passes or a minute is up.
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("%s: %v", what, err)
-			return
-		}
-		time.Sleep(200 * time.Millisecond) // polling interval, not a wait for an event
+	if err := poll.Wait(t.Context(), time.Minute, check); err != nil {
+		t.Errorf("%s: %v", what, err)
 	}
 }
 
@@ -369,13 +361,9 @@ func stopHost(t *testing.T) {
 	if b, err := exec.Command("kill", p).CombinedOutput(); err != nil {
 		t.Fatalf("kill flynn-host: %v\n%s", err, b)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for exec.Command("kill", "-0", p).Run() == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("flynn-host (pid %s) did not exit", p)
-		}
-		time.Sleep(100 * time.Millisecond) // polling for the exit
-	}
+	poll.Until(t, 30*time.Second, "flynn-host (pid "+p+") exited", func() bool {
+		return exec.Command("kill", "-0", p).Run() != nil
+	})
 }
 
 // startHost starts flynn-host the way install-flynn does (systemd or in the
