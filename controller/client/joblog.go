@@ -1,17 +1,13 @@
 package client
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 
-	"github.com/openflynn/flynn/host"
+	hostclient "github.com/openflynn/flynn/host/client"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -23,30 +19,9 @@ type JobLogOptions struct {
 	Tail int
 }
 
-// JobLogStream reads a job's log lines. The controller passes the host's
-// lines through, so they are host.LogLine (a stdlib-only wire type).
-type JobLogStream struct {
-	body io.ReadCloser
-	dec  *json.Decoder
-}
-
-// Next returns the next line, or io.EOF at the end of the log.
-func (s *JobLogStream) Next() (host.LogLine, error) {
-	var l host.LogLine
-	if err := s.dec.Decode(&l); err != nil {
-		if errors.Is(err, io.EOF) {
-			return l, io.EOF
-		}
-		return l, fmt.Errorf("controller client: read job log: %w", err)
-	}
-	return l, nil
-}
-
-// Close ends the stream.
-func (s *JobLogStream) Close() error { return s.body.Close() }
-
 // JobLog opens the log of one job of an app.
-func (c *Client) JobLog(ctx context.Context, app, jobID string, opts JobLogOptions) (*JobLogStream, error) {
+// Its lines are the host's, passed through: a host.LogLine each.
+func (c *Client) JobLog(ctx context.Context, app, jobID string, opts JobLogOptions) (*hostclient.LogStream, error) {
 	q := url.Values{}
 	if opts.Follow {
 		q.Set("follow", "true")
@@ -70,7 +45,7 @@ func (c *Client) JobLog(ctx context.Context, app, jobID string, opts JobLogOptio
 		defer resp.Body.Close()
 		return nil, httpjson.ReadError(resp)
 	}
-	return &JobLogStream{body: resp.Body, dec: json.NewDecoder(bufio.NewReader(resp.Body))}, nil
+	return hostclient.NewLogStream(resp.Body), nil
 }
 
 // StopJob asks the job's host to stop it: SIGTERM, then SIGKILL after its

@@ -128,7 +128,8 @@ type LogOptions struct {
 	Stream string
 }
 
-// LogStream reads a job's log lines.
+// LogStream reads a job's log lines: JSON lines of host.LogLine, as the
+// host API writes them and the controller passes them through.
 type LogStream struct {
 	body io.ReadCloser
 	dec  *json.Decoder
@@ -165,7 +166,12 @@ func (c *Client) Log(ctx context.Context, id string, opts LogOptions) (*LogStrea
 	if err != nil {
 		return nil, err
 	}
-	return &LogStream{body: resp.Body, dec: json.NewDecoder(bufio.NewReader(resp.Body))}, nil
+	return NewLogStream(resp.Body), nil
+}
+
+// NewLogStream reads log lines from body, which Close closes.
+func NewLogStream(body io.ReadCloser) *LogStream {
+	return &LogStream{body: body, dec: json.NewDecoder(bufio.NewReader(body))}
 }
 
 // EventStream reads job events.
