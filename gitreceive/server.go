@@ -61,7 +61,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitreceive: %w", err)
 	}
-	log := logger.With("component", "gitreceive")
+	log := logger
 	cc := client.New(cfg.ControllerURL, cfg.ControllerKey)
 	return &Server{
 		cfg: cfg, log: log, controller: cc, hostKey: key,

@@ -77,7 +77,6 @@ type Config struct {
 // Run serves the blobstore until ctx ends, then deregisters, lets requests
 // in flight finish (up to ShutdownTimeout) and returns.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	logger = logger.With("component", "blobstore")
 	backend, closeBackend, err := openBackend(ctx, cfg)
 	if err != nil {
 		return err

@@ -59,7 +59,7 @@ func New(d Discoverer, clusterKey string, logger *slog.Logger) *Runner {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Runner{disc: d, key: clusterKey, log: logger.With("component", "hostrunner"), statusTimeout: 5 * time.Second}
+	return &Runner{disc: d, key: clusterKey, log: logger.With("part", "hostrunner"), statusTimeout: 5 * time.Second}
 }
 
 // hostRef is one live host.

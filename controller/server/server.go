@@ -129,7 +129,7 @@ func New(store *postgres.Store, opts Options) (*Server, error) {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = 15 * time.Second
 	}
-	logger := opts.Logger.With("component", "controller")
+	logger := opts.Logger
 	s := &Server{store: store, schemas: schemas, opts: opts, logger: logger}
 	s.notifier = postgres.NewNotifier(store, logger)
 	s.handler = s.routes()

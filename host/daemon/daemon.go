@@ -147,7 +147,7 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 		cfg:       cfg,
 		backend:   backend,
 		registrar: registrar,
-		log:       logger.With("component", "host", "host_id", cfg.HostID),
+		log:       logger.With("host_id", cfg.HostID),
 		ports:     ports.New(cfg.PortMin, cfg.PortMax),
 		closing:   make(chan struct{}),
 		jobs:      map[string]*job{},

@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		if cfg.DiscoverdTTL > 0 {
 			c.TTL = cfg.DiscoverdTTL
 		}
-		c.Logger = logger.With("component", "discoverd-client")
+		c.Logger = logger.With("part", "discoverd-client")
 		registrar = DiscoverdRegistrar{Client: c}
 	}
 	d, err := daemon.New(cfg.Daemon, backend, registrar, logger)

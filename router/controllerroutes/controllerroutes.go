@@ -44,7 +44,7 @@ type Source struct {
 
 // New returns a Source that follows the routes of the controller c talks to.
 func New(c *client.Client, logger *slog.Logger) *Source {
-	return &Source{client: c, logger: logger.With("component", "controllerroutes")}
+	return &Source{client: c, logger: logger.With("part", "controllerroutes")}
 }
 
 // Routes returns every route of every app.

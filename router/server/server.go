@@ -65,7 +65,7 @@ func New(cfg Config, routes RouteSource, backends BackendSource, logger *slog.Lo
 	cfg = cfg.withDefaults()
 	r := &Router{
 		cfg:      cfg,
-		logger:   logger.With("component", "router"),
+		logger:   logger,
 		routes:   routes,
 		backends: backends,
 		buffers:  &bufferPool{},

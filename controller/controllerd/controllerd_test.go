@@ -1,0 +1,66 @@
+package controllerd
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/openflynn/flynn/controller/server"
+	"github.com/openflynn/flynn/pkg/cmdline"
+)
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(t *testing.T, cfg server.Config)
+		fails string
+	}{
+		{
+			name: "a Flynn job's environment",
+			env:  map[string]string{"PORT": "1114", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_DISCOVERD_URL": "http://127.0.0.1:1111"},
+			check: func(t *testing.T, cfg server.Config) {
+				if cfg.Addr != ":1114" || cfg.DatabaseURL != "postgres://x" || cfg.AuthKey != "ck" || cfg.Runner == nil {
+					t.Errorf("config = %+v", cfg)
+				}
+			},
+		},
+		{
+			name: "the names of the release before",
+			env:  map[string]string{"PORT": "", "DATABASE_URL": "postgres://y", "AUTH_KEY": "old"},
+			check: func(t *testing.T, cfg server.Config) {
+				if cfg.Addr != ":8081" || cfg.DatabaseURL != "postgres://y" || cfg.AuthKey != "old" || cfg.Runner != nil {
+					t.Errorf("config = %+v", cfg)
+				}
+			},
+		},
+		{name: "no database", env: map[string]string{"PORT": ""}, fails: "a database URL is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			d := Daemon()
+			var got server.Config
+			d.Run = func(_ context.Context, cfg server.Config, _ *slog.Logger) error {
+				got = cfg
+				return nil
+			}
+			var out bytes.Buffer
+			code := cmdline.Execute(t.Context(), d.App(), []string{"flynn-controller"}, &out)
+			if tt.fails != "" {
+				if code != 2 || !strings.Contains(out.String(), tt.fails) {
+					t.Fatalf("exit %d, output %q; want 2 and %q", code, out.String(), tt.fails)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, out.String())
+			}
+			tt.check(t, got)
+		})
+	}
+}
