@@ -53,6 +53,9 @@ type ProcessType struct {
 	// before any scheduler runs: for the components the scheduler itself
 	// needs (discoverd, postgres, the controller, the scheduler).
 	Persistent bool `json:"persistent,omitempty"`
+	// HostNetwork runs the jobs in their node's network namespace instead
+	// of one of their own. Only system apps' process types may ask for it.
+	HostNetwork bool `json:"host_network,omitempty"`
 }
 
 // Volume is a named volume on the job's host, mounted at Target.
@@ -76,6 +79,8 @@ type Resources struct {
 	CPU      int64 `json:"cpu,omitempty"`
 	MaxFD    int64 `json:"max_fd,omitempty"`
 	MaxProcs int64 `json:"max_procs,omitempty"`
+	// Disk bounds what a job writes to its own filesystem, in bytes.
+	Disk int64 `json:"disk,omitempty"`
 }
 
 // ReleaseVersion formats a release version the way users see it ("v3").

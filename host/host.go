@@ -67,6 +67,13 @@ type JobConfig struct {
 	Stdin bool `json:"stdin,omitempty"`
 	// TTY gives the job a terminal (for attached one-off jobs).
 	TTY bool `json:"tty,omitempty"`
+	// HostNetwork runs the job in the node's network namespace, as the
+	// platform's own components need (discoverd, the router, …). Any other
+	// job has a namespace of its own on the node's app network: its ports
+	// are published on the node's address, it runs as an unprivileged user,
+	// it may mount named volumes but no host path, and it reaches nothing
+	// on the node but the router's ports.
+	HostNetwork bool `json:"host_network,omitempty"`
 	// Persistent jobs are started again, under a new id, when the daemon
 	// starts and finds they ended while no daemon ran (the machine or the
 	// daemon restarted), oldest first, each once the one before is up: the
@@ -116,6 +123,9 @@ type Resources struct {
 	CPUShares int64 `json:"cpu_shares,omitempty"`
 	// Pids limits the number of processes.
 	Pids int64 `json:"pids,omitempty"`
+	// Disk bounds, in bytes, what the job writes to its own filesystem
+	// (not to volumes); past it the job is killed and fails.
+	Disk int64 `json:"disk,omitempty"`
 }
 
 // JobState is where a job is in its life.
