@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		cfg.HTTPAddr = ":1111"
 	}
 	endpoints := cfg.EtcdEndpoints
+	var etcdTLS *tls.Config
 	if len(endpoints) == 0 {
 		if cfg.DataDir == "" {
 			return errors.New("discoverd: --data-dir is required for the embedded etcd (or give --etcd-endpoints)")
@@ -57,15 +59,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			DataDir:    filepath.Join(cfg.DataDir, "etcd"),
 			ClientAddr: cfg.EtcdClientAddr,
 			PeerAddr:   cfg.EtcdPeerAddr,
+			ClusterKey: cfg.AuthKey,
 		})
 		if err != nil {
 			return err
 		}
 		defer e.Close()
-		endpoints = e.Endpoints()
+		endpoints, etcdTLS = e.Endpoints(), e.ClientTLS()
 		logger.Info("embedded etcd started", "endpoints", strings.Join(endpoints, ","), "dir", cfg.DataDir)
 	}
-	etcd, err := store.Dial(ctx, endpoints)
+	etcd, err := store.Dial(ctx, endpoints, etcdTLS)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -22,11 +25,17 @@ type EmbeddedConfig struct {
 	ClientAddr string
 	// PeerAddr is the host:port for etcd peers; default 127.0.0.1:2380.
 	PeerAddr string
+	// ClusterKey, when set, makes the client port speak TLS and accept
+	// only clients with a certificate of the cluster's etcd CA (derived
+	// from the key): discoverd alone. Without it the port is plain and
+	// open to anything that can reach it.
+	ClusterKey string
 }
 
 // Embedded is a running in-process etcd.
 type Embedded struct {
 	etcd *embed.Etcd
+	tls  *tls.Config
 }
 
 // StartEmbedded starts a single-node etcd and waits until it serves.
@@ -47,6 +56,16 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	ec.Name = cfg.Name
 	ec.Dir = cfg.DataDir
 	clientURL := url.URL{Scheme: "http", Host: cfg.ClientAddr}
+	var clientTLS *tls.Config
+	if cfg.ClusterKey != "" {
+		t, err := newEtcdTLS(filepath.Join(cfg.DataDir, "tls"), cfg.ClusterKey, cfg.ClientAddr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded etcd: %w", err)
+		}
+		clientURL.Scheme = "https"
+		ec.ClientTLSInfo = transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile, ClientCertAuth: true}
+		clientTLS = t.Client
+	}
 	peerURL := url.URL{Scheme: "http", Host: cfg.PeerAddr}
 	ec.ListenClientUrls = []url.URL{clientURL}
 	ec.AdvertiseClientUrls = []url.URL{clientURL}
@@ -75,8 +94,12 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, ctx.Err()
 	}
-	return &Embedded{etcd: e}, nil
+	return &Embedded{etcd: e, tls: clientTLS}, nil
 }
+
+// ClientTLS is the TLS configuration clients of this etcd need: nil when
+// it serves plain HTTP.
+func (e *Embedded) ClientTLS() *tls.Config { return e.tls }
 
 // Endpoints returns the client URLs of the embedded etcd.
 func (e *Embedded) Endpoints() []string {
@@ -93,13 +116,15 @@ func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
 // Close stops etcd.
 func (e *Embedded) Close() { e.etcd.Close() }
 
-// Dial connects an etcd client to endpoints.
-func Dial(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+// Dial connects an etcd client to endpoints; tlsConfig is nil for plain
+// HTTP endpoints.
+func Dial(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (*clientv3.Client, error) {
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Context:     ctx,
 		Logger:      zap.NewNop(),
+		TLS:         tlsConfig,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
