@@ -1,6 +1,7 @@
 package images
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 )
@@ -35,6 +36,19 @@ var debianOptions = []string{
 	"--dpkgopt=path-include=/usr/share/doc/*/copyright",
 	"--dpkgopt=path-exclude=/usr/share/locale/*",
 	"--aptopt=Acquire::Languages \"none\"",
+}
+
+// AppUID and AppGID are the unprivileged user app and build jobs run as
+// (flynn-host never runs them as root), "app" in the stack and build
+// images, whose home is /app: the build directory and, at run time, the
+// unpacked slug.
+const AppUID, AppGID = 1000, 1000
+
+// appUserOptions add the app user to an image and give it /app.
+var appUserOptions = []string{
+	fmt.Sprintf(`--customize-hook=echo 'app:x:%d:%d:Flynn app:/app:/bin/bash' >> "$1/etc/passwd"`, AppUID, AppGID),
+	fmt.Sprintf(`--customize-hook=echo 'app:x:%d:' >> "$1/etc/group"`, AppGID),
+	fmt.Sprintf(`--customize-hook=mkdir -p "$1/app" && chown %d:%d "$1/app"`, AppUID, AppGID),
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -82,7 +96,7 @@ func StackImage(prefix string) Image {
 		Key:  "stack",
 		Name: prefix + "stack",
 		Debian: &Debian{
-			Suite: Suite, Variant: "minbase", Packages: StackPackages, Options: debianOptions,
+			Suite: Suite, Variant: "minbase", Packages: StackPackages, Options: slices.Concat(debianOptions, appUserOptions),
 		},
 		Env: []string{"PATH=" + defaultPath, "LANG=C.UTF-8"},
 		Cmd: []string{"/bin/bash"},
@@ -97,7 +111,7 @@ func BuildImage(prefix, goRoot string) Image {
 		Name: prefix + "build",
 		Debian: &Debian{
 			Suite: Suite, Variant: "minbase",
-			Packages: slices.Concat(StackPackages, BuildPackages), Options: debianOptions,
+			Packages: slices.Concat(StackPackages, BuildPackages), Options: slices.Concat(debianOptions, appUserOptions),
 		},
 		Files: []File{{
 			Source: goRoot, Dest: "/usr/local/go",
