@@ -53,7 +53,8 @@ type JobConfig struct {
 	Env map[string]string `json:"env,omitempty"`
 	// Ports are allocated from the host's range when Port is 0.
 	Ports []Port `json:"ports,omitempty"`
-	// Mounts are bind mounts and named volumes.
+	// Mounts are named volumes, and for a HostNetwork job bind mounts of
+	// host paths too.
 	Mounts []Mount `json:"mounts,omitempty"`
 	// Resources limit the job; zero values mean no limit.
 	Resources Resources `json:"resources,omitzero"`
@@ -323,6 +324,9 @@ func (j *Job) Validate() error {
 		}
 		switch m.MountType() {
 		case MountBind:
+			if !c.HostNetwork {
+				return bad(field+".type", "only a job with host_network may mount a host path; use a named volume")
+			}
 			if !strings.HasPrefix(m.Source, "/") {
 				return bad(field+".source", "a bind mount needs an absolute host path")
 			}
@@ -335,7 +339,7 @@ func (j *Job) Validate() error {
 		}
 	}
 	r := c.Resources
-	if r.Memory < 0 || r.CPUShares < 0 || r.Pids < 0 {
+	if r.Memory < 0 || r.CPUShares < 0 || r.Pids < 0 || r.Disk < 0 {
 		return bad("config.resources", "limits cannot be negative")
 	}
 	if r.Memory != 0 && r.Memory < 6<<20 {

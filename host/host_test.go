@@ -26,7 +26,17 @@ func TestValidate(t *testing.T) {
 		{name: "bad service", mutate: func(j *Job) { j.Config.Ports = []Port{{Service: "Web!"}} }, wantField: "config.ports[0].service"},
 		{name: "relative target", mutate: func(j *Job) { j.Config.Mounts = []Mount{{Source: "v", Target: "data"}} }, wantField: "config.mounts[0].target"},
 		{name: "bad volume", mutate: func(j *Job) { j.Config.Mounts = []Mount{{Source: "../x", Target: "/d"}} }, wantField: "config.mounts[0].source"},
-		{name: "relative bind", mutate: func(j *Job) { j.Config.Mounts = []Mount{{Type: MountBind, Source: "x", Target: "/d"}} }, wantField: "config.mounts[0].source"},
+		{name: "relative bind", mutate: func(j *Job) {
+			j.Config.HostNetwork = true
+			j.Config.Mounts = []Mount{{Type: MountBind, Source: "x", Target: "/d"}}
+		}, wantField: "config.mounts[0].source"},
+		{name: "bind on host network", mutate: func(j *Job) {
+			j.Config.HostNetwork = true
+			j.Config.Mounts = []Mount{{Source: "/srv/x", Target: "/d"}}
+		}},
+		{name: "bind off host network", mutate: func(j *Job) { j.Config.Mounts = []Mount{{Source: "/srv/x", Target: "/d"}} }, wantField: "config.mounts[0].type"},
+		{name: "volume off host network", mutate: func(j *Job) { j.Config.Mounts = []Mount{{Source: "data", Target: "/d"}} }},
+		{name: "negative disk", mutate: func(j *Job) { j.Config.Resources.Disk = -1 }, wantField: "config.resources"},
 		{name: "tiny memory", mutate: func(j *Job) { j.Config.Resources.Memory = 1024 }, wantField: "config.resources.memory"},
 	}
 	for _, tt := range tests {

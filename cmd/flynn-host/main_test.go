@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,6 +33,7 @@ import (
 func TestDaemonCLIAndDiscoverd(t *testing.T) {
 	dc := hosttest.Docker(t)
 	img := hosttest.Build(t, dc)
+	appNet := hosttest.NewAppNetwork(t, dc) // not a cluster's flynn-apps; removed at the end
 	goBin := testdeps.LookPath(t, "go")
 	disc := discoverdtest.New(t, discoverdtest.Options{})
 
@@ -54,7 +56,9 @@ func TestDaemonCLIAndDiscoverd(t *testing.T) {
 	})
 	var daemonLog bytes.Buffer
 	d := exec.Command(bin, "daemon", "--host-id", hostID, "--http-addr", addr, "--external-ip", "127.0.0.1",
-		"--port-range", "19100-19199", "--state-dir", t.TempDir(), "--discoverd-url", disc.URL, "--discoverd-ttl", "2s")
+		"--port-range", "19100-19199", "--state-dir", t.TempDir(), "--discoverd-url", disc.URL, "--discoverd-ttl", "2s",
+		"--app-network", appNet.Network, "--app-bridge", appNet.Bridge, "--firewall-chain", appNet.Chain,
+		"--firewall="+strconv.FormatBool(hosttest.Firewall()))
 	d.Env = append(os.Environ(), "FLYNN_CLUSTER_KEY=k")
 	d.Stdout, d.Stderr = &daemonLog, &daemonLog
 	if err := d.Start(); err != nil {

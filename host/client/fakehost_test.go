@@ -24,7 +24,9 @@ func exampleHost(hostID string) (url string, stop func()) {
 		log.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	d, err := daemon.New(daemon.Config{HostID: hostID, StateDir: dir, PortMin: 55000, PortMax: 55009}, newMemBackend(), nil, logger)
+	// No firewall: the examples change nothing on the machine.
+	cfg := daemon.Config{HostID: hostID, StateDir: dir, PortMin: 55000, PortMax: 55009, NoFirewall: true}
+	d, err := daemon.New(cfg, newMemBackend(), nil, logger)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,6 +58,16 @@ type memContainer struct {
 var _ daemon.Backend = (*memBackend)(nil)
 
 func newMemBackend() *memBackend { return &memBackend{containers: map[string]*memContainer{}} }
+
+// EnsureNetwork has nothing to create: the containers have no network.
+func (b *memBackend) EnsureNetwork(context.Context, daemon.AppNetwork) error { return nil }
+
+// ContainerIP is loopback: nothing listens there, and the examples have no
+// service ports.
+func (b *memBackend) ContainerIP(context.Context, string) (string, error) { return "127.0.0.1", nil }
+
+// DiskUsage is nothing: the containers write nothing.
+func (b *memBackend) DiskUsage(context.Context, string, int64) (int64, error) { return 0, nil }
 
 func (b *memBackend) get(id string) (*memContainer, error) {
 	b.mu.Lock()

@@ -47,6 +47,12 @@ func (d *Daemon) adopt(ctx context.Context) error {
 			d.log.Warn("container without a readable job; leaving it alone", "container_id", short(c.ID), "job_id", id)
 			continue
 		}
+		if c.HostNetwork && !jb.Config.HostNetwork {
+			// Started before app jobs had a network of their own: it is
+			// what it always was, and if persistent starts again as such.
+			jb.Config.HostNetwork = true
+			d.log.Info("adopted job runs on the host network", "job_id", id)
+		}
 		seen[id] = true
 		if rec != nil && rec.State.Terminal() {
 			if err := d.addFinished(rec); err != nil {

@@ -27,6 +27,9 @@ var (
 	ErrStartFailed = errors.New("container failed to start")
 	// ErrContainerNotFound: the container is gone.
 	ErrContainerNotFound = errors.New("container not found")
+	// ErrPortInUse: a port to publish is taken on the node by something
+	// other than a job (the allocator knows only its jobs' ports).
+	ErrPortInUse = errors.New("port in use on the node")
 )
 
 // ContainerSpec is what the daemon asks a backend to create.
@@ -43,6 +46,35 @@ type ContainerSpec struct {
 	User       string
 	Stdin      bool
 	TTY        bool
+	// CapAdd are the capabilities the process keeps; all others are dropped.
+	CapAdd []string
+	// Sysctls are set in the container's own namespaces (Network only).
+	Sysctls map[string]string
+	// Network is the network the container joins (the app network); empty
+	// runs it in the host's network namespace.
+	Network string
+	// Publish are ports published on PublishIP, each at the same number
+	// as inside the container (Network only).
+	Publish   []PublishedPort
+	PublishIP string
+	// ExtraHosts are /etc/hosts entries, "name:address"; the address
+	// "host-gateway" is the node as the container reaches it (Network only).
+	ExtraHosts []string
+}
+
+// PublishedPort is a container port reachable on the node's address.
+type PublishedPort struct {
+	Port  int
+	Proto string // "tcp" or "udp"
+}
+
+// AppNetwork is the network app jobs run on.
+type AppNetwork struct {
+	// Name is the network's name in the runtime.
+	Name string
+	// Bridge is the node's interface to it; the firewall filters what
+	// enters the node from there.
+	Bridge string
 }
 
 // Bind is a host path mounted into a container.
@@ -59,6 +91,8 @@ type Container struct {
 	ExitCode   int
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// HostNetwork: the container runs in the host's network namespace.
+	HostNetwork bool
 }
 
 // Backend runs containers. The Docker implementation is host/docker; a fake
@@ -80,6 +114,17 @@ type Backend interface {
 	Remove(ctx context.Context, id string) error
 	// List returns the containers carrying all of labels, running or not.
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
+	// EnsureNetwork creates the app network unless it exists. It is
+	// idempotent; a network of that name with another bridge is an error.
+	EnsureNetwork(ctx context.Context, n AppNetwork) error
+	// ContainerIP returns a running container's address on its network,
+	// which the node can dial; "" for a container on the host's network.
+	ContainerIP(ctx context.Context, id string) (string, error)
+	// DiskUsage returns how many bytes the container has written to its
+	// own filesystem (volumes not counted). It may stop counting, and
+	// return what it has, once past limit (limit > 0), so that measuring
+	// a job that fills its disk costs no more than its limit allows.
+	DiskUsage(ctx context.Context, id string, limit int64) (int64, error)
 }
 
 // Attacher is the optional part of a Backend that connects a client to a

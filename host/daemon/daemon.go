@@ -3,6 +3,16 @@
 // up once their service ports answer, registers them in discoverd, stops
 // them gracefully, and re-adopts them after its own restart.
 //
+// Jobs are of two kinds. A job with HostNetwork (the platform's own
+// components) runs in the node's network namespace with the few
+// capabilities they need. Any other job (an app's) is a stranger: it runs
+// on the node's app network (a Docker bridge without inter-container
+// traffic) with its ports published on the node's address, as an
+// unprivileged user with no capability, with named volumes of its own
+// and no host path, behind a firewall that lets it reach only the
+// router's ports on the node (package firewall), and is killed when it
+// writes more than its disk limit.
+//
 //	AddJob ─► validate ─► ports ─► Backend.Create/Start ─► supervise
 //	                                                         ├─ log pump ─► logbuf
 //	                                                         ├─ readiness ─► up ─► discoverd
@@ -29,6 +39,7 @@ import (
 
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/host/firewall"
 	"github.com/openflynn/flynn/host/logbuf"
 	"github.com/openflynn/flynn/host/ports"
 	"github.com/openflynn/flynn/pkg/httpjson"
@@ -57,6 +68,36 @@ type Config struct {
 	Labels map[string]string
 	// CheckInterval is the readiness poll interval. Default 100ms.
 	CheckInterval time.Duration
+
+	// AppNetwork is the Docker network app jobs (those without
+	// HostNetwork) join; Start creates it when missing. Default "flynn-apps".
+	AppNetwork string
+	// AppBridge is the app network's bridge interface on the node (at most
+	// 15 characters), which the firewall filters. Default "flynnapps0".
+	AppBridge string
+	// AppUser is the user ("uid:gid") app jobs run as when their own is
+	// empty or root. Default "1000:1000", the stack images' "app" user.
+	AppUser string
+	// Domain is the cluster's domain. When set, app jobs resolve
+	// controller.<Domain> and blobstore.<Domain> to the node, whose router
+	// serves them. Empty adds no names.
+	Domain string
+	// NoFirewall installs no firewall, for machines without iptables; app
+	// jobs can then reach every service of the node, and Start logs a
+	// warning saying so. Default false: the firewall is installed.
+	NoFirewall bool
+	// FirewallChain is the iptables chain of the app network's rules.
+	// Default firewall.DefaultChain.
+	FirewallChain string
+	// RouterPorts are the TCP ports app jobs may reach on the node
+	// ("80,443,3000:3999"). Default firewall.DefaultRouterPorts.
+	RouterPorts string
+	// IPTables runs the iptables binaries. Default firewall.Exec (from
+	// $PATH); tests give a fake.
+	IPTables firewall.Runner
+	// DiskCheckInterval is how often the disk use of a job with a disk
+	// limit is measured. Default 5s.
+	DiskCheckInterval time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -80,6 +121,38 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = 100 * time.Millisecond
+	}
+	if c.AppNetwork == "" {
+		c.AppNetwork = "flynn-apps"
+	}
+	if c.AppBridge == "" {
+		c.AppBridge = "flynnapps0"
+	}
+	if len(c.AppBridge) > 15 {
+		return fmt.Errorf("app bridge %q: an interface name has at most 15 characters", c.AppBridge)
+	}
+	if c.AppUser == "" {
+		c.AppUser = "1000:1000"
+	}
+	if uid, _, ok := numericUser(c.AppUser); !ok || uid == 0 {
+		return fmt.Errorf("app user %q: want a non-root \"uid:gid\"", c.AppUser)
+	}
+	if c.FirewallChain == "" {
+		c.FirewallChain = firewall.DefaultChain
+	}
+	if c.RouterPorts == "" {
+		c.RouterPorts = firewall.DefaultRouterPorts
+	}
+	ports, err := firewall.ParsePorts(c.RouterPorts)
+	if err != nil {
+		return err
+	}
+	c.RouterPorts = ports
+	if c.IPTables == nil {
+		c.IPTables = firewall.Exec{}
+	}
+	if c.DiskCheckInterval <= 0 {
+		c.DiskCheckInterval = 5 * time.Second
 	}
 	return nil
 }
@@ -127,6 +200,7 @@ type job struct {
 	stopping      bool           // a stop was asked: exit means down
 	regs          []Registration // live discoverd registrations
 	stopChecks    func()         // ends the readiness checker
+	diskUsed      int64          // set when the job was killed for writing past its disk limit
 	ownedByAttach bool           // created by an attach: stopped when its client leaves
 }
 
@@ -138,7 +212,7 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 	if cfg.PortMin < 1 || cfg.PortMax > 65535 || cfg.PortMin > cfg.PortMax {
 		return nil, fmt.Errorf("port range %d-%d is invalid", cfg.PortMin, cfg.PortMax)
 	}
-	for _, dir := range []string{jobsDir(cfg.StateDir), logsDir(cfg.StateDir), volumesDir(cfg.StateDir)} {
+	for _, dir := range []string{jobsDir(cfg.StateDir), logsDir(cfg.StateDir), volumesDir(cfg.StateDir), appVolumesDir(cfg.StateDir)} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create state dir: %w", err)
 		}
@@ -154,11 +228,15 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 	}, nil
 }
 
-// Start re-adopts the jobs a previous daemon left (running containers keep
-// running; ones that died meanwhile are recorded, and persistent ones
-// among them start again) and registers the host in discoverd. It returns
-// once adoption is done.
+// Start makes sure the app network and its firewall are there, re-adopts
+// the jobs a previous daemon left (running containers keep running; ones
+// that died meanwhile are recorded, and persistent ones among them start
+// again) and registers the host in discoverd. It returns once adoption is
+// done.
 func (d *Daemon) Start(ctx context.Context) error {
+	if err := d.setUpAppNetwork(ctx); err != nil {
+		return err
+	}
 	if err := d.adopt(ctx); err != nil {
 		return fmt.Errorf("adopt jobs: %w", err)
 	}
@@ -307,6 +385,11 @@ func (j *job) snapshot() *host.ActiveJob {
 func jobsDir(state string) string    { return filepath.Join(state, "jobs") }
 func logsDir(state string) string    { return filepath.Join(state, "logs") }
 func volumesDir(state string) string { return filepath.Join(state, "volumes") }
+
+// appVolumesDir holds the named volumes of app jobs, apart from those of
+// host-network jobs: whatever name an app picks, it never mounts a
+// platform component's volume (postgres-data, say).
+func appVolumesDir(state string) string { return filepath.Join(state, "app-volumes") }
 
 // totalMemory reads MemTotal from /proc/meminfo; 0 where there is none.
 func totalMemory() int64 {

@@ -26,11 +26,17 @@ type harness struct {
 	d       *Daemon
 }
 
-func newHarness(t *testing.T, lo, hi int) *harness {
+// newHarness starts a daemon on the fake backend; tune, if any, changes
+// the harness's config and backend before it starts.
+func newHarness(t *testing.T, lo, hi int, tune ...func(*harness)) *harness {
 	tr := &trail{}
 	h := &harness{t: t, trail: tr, backend: newFakeBackend(tr), cfg: Config{
 		HostID: "h1", StateDir: t.TempDir(), PortMin: lo, PortMax: hi, CheckInterval: 5 * time.Millisecond,
+		IPTables: fakeIPTables{trail: tr},
 	}}
+	for _, f := range tune {
+		f(h)
+	}
 	h.start()
 	t.Cleanup(func() { _ = h.d.Close() })
 	return h
@@ -64,11 +70,11 @@ func (h *harness) waitState(id string, want host.JobState) *host.ActiveJob {
 }
 
 // jobTrail is the trail without the host's own registration, which runs
-// concurrently with everything else.
+// concurrently with everything else, and without the app network's setup.
 func (h *harness) jobTrail() []string {
 	var out []string
 	for _, e := range h.trail.list() {
-		if !strings.HasPrefix(e, "register flynn-host ") {
+		if !strings.HasPrefix(e, "register flynn-host ") && !strings.HasPrefix(e, "firewall ") && !strings.HasPrefix(e, "create network ") {
 			out = append(out, e)
 		}
 	}

@@ -15,11 +15,14 @@ import (
 // fakeBackend runs "containers" in memory. A container's first Cmd word
 // says how it behaves: "exit N" exits at once with N; "sleep" exits 0 on
 // SIGTERM; "ignore-term" exits 137 on SIGKILL only. Image "missing" is not
-// there; Cmd "nope" cannot start.
+// there; Cmd "nope" cannot start. A container on a network has address
+// appIP; its disk use is what setDisk said.
 type fakeBackend struct {
 	mu         sync.Mutex
 	seq        int
 	containers map[string]*fakeContainer
+	networks   map[string]AppNetwork
+	appIP      string
 	trail      *trail
 }
 
@@ -29,13 +32,88 @@ type fakeContainer struct {
 	started bool
 	running bool
 	code    int
+	disk    int64
+	du      int // DiskUsage calls
 	exited  chan struct{}
 }
 
 var _ Backend = (*fakeBackend)(nil)
 
 func newFakeBackend(tr *trail) *fakeBackend {
-	return &fakeBackend{containers: map[string]*fakeContainer{}, trail: tr}
+	return &fakeBackend{containers: map[string]*fakeContainer{}, networks: map[string]AppNetwork{}, appIP: "127.0.0.1", trail: tr}
+}
+
+func (f *fakeBackend) EnsureNetwork(_ context.Context, n AppNetwork) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if have, ok := f.networks[n.Name]; ok {
+		if have != n {
+			return fmt.Errorf("network %s exists on bridge %s", n.Name, have.Bridge)
+		}
+		return nil
+	}
+	f.networks[n.Name] = n
+	f.trail.add("create network " + n.Name + " " + n.Bridge)
+	return nil
+}
+
+func (f *fakeBackend) ContainerIP(_ context.Context, id string) (string, error) {
+	c, err := f.get(id)
+	if err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c.spec.Network == "" || !c.running {
+		return "", nil
+	}
+	return f.appIP, nil
+}
+
+func (f *fakeBackend) DiskUsage(_ context.Context, id string, _ int64) (int64, error) {
+	c, err := f.get(id)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c.du++
+	return c.disk, nil
+}
+
+// setDisk sets what the named container has written.
+func (f *fakeBackend) setDisk(name string, n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.spec.Name == name {
+			c.disk = n
+		}
+	}
+}
+
+// diskCalls returns how often the named container's disk use was measured.
+func (f *fakeBackend) diskCalls(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.spec.Name == name {
+			return c.du
+		}
+	}
+	return 0
+}
+
+// spec returns the spec the named container was created with.
+func (f *fakeBackend) spec(name string) *ContainerSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.spec.Name == name {
+			return c.spec
+		}
+	}
+	return nil
 }
 
 func (f *fakeBackend) Create(_ context.Context, spec *ContainerSpec) (string, error) {
@@ -175,7 +253,7 @@ outer:
 				continue outer
 			}
 		}
-		out = append(out, Container{ID: c.id, Labels: c.spec.Labels, Running: c.running, ExitCode: c.code})
+		out = append(out, Container{ID: c.id, Labels: c.spec.Labels, Running: c.running, ExitCode: c.code, HostNetwork: c.spec.Network == ""})
 	}
 	return out, nil
 }
@@ -208,6 +286,17 @@ func (t *trail) list() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]string(nil), t.evs...)
+}
+
+// fakeIPTables records the iptables commands run, in the trail.
+type fakeIPTables struct {
+	trail *trail
+	fail  error
+}
+
+func (f fakeIPTables) Run(_ context.Context, _ []byte, name string, args ...string) ([]byte, error) {
+	f.trail.add("firewall " + name + " " + strings.Join(args, " "))
+	return nil, f.fail
 }
 
 type fakeRegistrar struct{ trail *trail }

@@ -109,6 +109,11 @@ func (d *Daemon) startJob(ctx context.Context, j *job) error {
 		d.mu.Lock()
 		delete(d.jobs, j.id)
 		d.mu.Unlock()
+		if errors.Is(err, ErrPortInUse) {
+			e := httpjson.Errorf(httpjson.CodeConflict, "job %s cannot start: %v", j.id, err)
+			e.Retry = true // the next allocation picks other ports
+			return e
+		}
 		if errors.Is(err, ErrStartFailed) {
 			return httpjson.ValidationError("config.args", "job %s cannot start: %s", j.id, strings.TrimPrefix(err.Error(), ErrStartFailed.Error()+": "))
 		}
@@ -126,19 +131,33 @@ func (d *Daemon) startJob(ctx context.Context, j *job) error {
 }
 
 // binds turns the job's mounts into host paths, creating named volumes,
-// and adds the CA bundle. The Docker socket is never mounted into a job.
+// and adds the CA bundle. The Docker socket is never mounted into a job;
+// an app job mounts named volumes only (Validate refuses its bind mounts),
+// from a directory of their own, owned by the job's user.
 func (d *Daemon) binds(jb *host.Job) ([]Bind, error) {
 	var out []Bind
 	for i, m := range jb.Config.Mounts {
 		field := fmt.Sprintf("config.mounts[%d].source", i)
 		switch m.MountType() {
 		case host.MountVolume:
-			dir := filepath.Join(volumesDir(d.cfg.StateDir), m.Source)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, fmt.Errorf("create volume %s: %w", m.Source, err)
+			var dir string
+			if bridged(jb) {
+				var err error
+				if dir, err = d.appVolume(m.Source, d.appUser(jb.Config.User)); err != nil {
+					return nil, err
+				}
+			} else {
+				dir = filepath.Join(volumesDir(d.cfg.StateDir), m.Source)
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return nil, fmt.Errorf("create volume %s: %w", m.Source, err)
+				}
 			}
 			out = append(out, Bind{Source: dir, Target: m.Target, ReadOnly: m.ReadOnly})
 		case host.MountBind:
+			if bridged(jb) {
+				// Validate refuses it first; this guards any other way in.
+				return nil, httpjson.ValidationError(fmt.Sprintf("config.mounts[%d].type", i), "only a job with host_network may mount a host path")
+			}
 			if err := checkBindSource(m.Source); err != nil {
 				return nil, httpjson.ValidationError(field, "%v", err)
 			}
@@ -237,7 +256,7 @@ func (d *Daemon) containerSpec(jb *host.Job, binds []Bind) *ContainerSpec {
 	labels[LabelJobID] = jb.ID
 	labels[LabelHostID] = d.cfg.HostID
 	labels[LabelJob] = string(jobJSON)
-	return &ContainerSpec{
+	spec := &ContainerSpec{
 		Name:       "flynn-" + jb.ID,
 		Image:      jb.Artifact,
 		Entrypoint: jb.Config.Entrypoint,
@@ -251,6 +270,22 @@ func (d *Daemon) containerSpec(jb *host.Job, binds []Bind) *ContainerSpec {
 		Stdin:      jb.Config.Stdin,
 		TTY:        jb.Config.TTY,
 	}
+	if !bridged(jb) {
+		spec.CapAdd = hostNetworkCapabilities()
+		return spec
+	}
+	spec.Network = d.cfg.AppNetwork
+	spec.User = d.appUser(jb.Config.User)
+	spec.Sysctls = appSysctls()
+	spec.PublishIP = d.cfg.ExternalIP
+	// Container port = host port = $PORT: the app binds what it is told
+	// and is reached at the node's address on the same number. Ports are
+	// TCP (a port's proto is tcp or http); nothing asks for UDP.
+	for _, p := range jb.Config.Ports {
+		spec.Publish = append(spec.Publish, PublishedPort{Port: p.Port, Proto: "tcp"})
+	}
+	spec.ExtraHosts = d.appExtraHosts()
+	return spec
 }
 
 // supervise runs a started (or adopted) job until it ends: it pumps its
@@ -274,7 +309,15 @@ func (d *Daemon) supervise(j *job, since time.Time) {
 	checkCtx, stopChecks := context.WithCancel(ctx)
 	d.mu.Lock()
 	j.stopChecks = stopChecks
+	limit := j.active.Job.Config.Resources.Disk
 	d.mu.Unlock()
+	if limit > 0 {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.watchDisk(ctx, j, id, limit)
+		}()
+	}
 	go func() {
 		defer d.wg.Done()
 		d.awaitReady(checkCtx, j)
@@ -307,6 +350,11 @@ func (d *Daemon) finish(j *job, code int, waitErr error) {
 	case waitErr != nil:
 		a.State = host.StateFailed
 		a.Error = waitErr.Error()
+	case j.diskUsed > 0:
+		a.State = host.StateFailed
+		a.Error = fmt.Sprintf("disk limit exceeded: the job wrote more than %d bytes to its filesystem (limit %d), and was killed",
+			j.diskUsed, a.Job.Config.Resources.Disk)
+		a.ExitStatus = &code
 	case j.stopping || code == 0:
 		a.State = host.StateDown
 		a.ExitStatus = &code

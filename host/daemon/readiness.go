@@ -16,9 +16,14 @@ import (
 // 500), registers those ports in discoverd, and marks the job up. A job
 // without service ports is up as soon as it runs. It gives up when ctx ends
 // (the job exited or is stopping).
+//
+// An app job's ports are checked at its own address on the app network:
+// its published port on the node's address is Docker's proxy, which
+// accepts connections before the app listens. It is registered at the
+// node's address all the same, which is what routers dial.
 func (d *Daemon) awaitReady(ctx context.Context, j *job) {
 	d.mu.Lock()
-	jb := j.active.Job
+	jb, cid := j.active.Job, j.active.ContainerID
 	d.mu.Unlock()
 	var checks []host.Port
 	for _, p := range jb.Config.Ports {
@@ -26,8 +31,20 @@ func (d *Daemon) awaitReady(ctx context.Context, j *job) {
 			checks = append(checks, p)
 		}
 	}
+	checkIP := d.cfg.ExternalIP
+	if bridged(jb) && len(checks) > 0 {
+		ip, ok := d.waitContainerIP(ctx, j.id, cid)
+		if !ok {
+			return
+		}
+		// No address: the container is on the host network after all (one
+		// started before app jobs had a network of their own, adopted).
+		if ip != "" {
+			checkIP = ip
+		}
+	}
 	for _, p := range checks {
-		if !d.waitPort(ctx, p) {
+		if !d.waitPort(ctx, checkIP, p) {
 			return
 		}
 	}
@@ -70,9 +87,30 @@ func (d *Daemon) awaitReady(ctx context.Context, j *job) {
 	d.log.Info("job up", "job_id", j.id)
 }
 
-// waitPort polls one port until it answers or ctx ends.
-func (d *Daemon) waitPort(ctx context.Context, p host.Port) bool {
-	addr := net.JoinHostPort(d.cfg.ExternalIP, strconv.Itoa(p.Port))
+// waitContainerIP asks the backend for a bridged container's address
+// until it answers or ctx ends.
+func (d *Daemon) waitContainerIP(ctx context.Context, jobID, cid string) (string, bool) {
+	interval := d.cfg.CheckInterval
+	for {
+		ip, err := d.backend.ContainerIP(ctx, cid)
+		if err == nil {
+			return ip, true
+		}
+		if ctx.Err() == nil {
+			d.log.Debug("container address", "job_id", jobID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-time.After(interval):
+		}
+		interval = min(interval*3/2, time.Second)
+	}
+}
+
+// waitPort polls one port at ip until it answers or ctx ends.
+func (d *Daemon) waitPort(ctx context.Context, ip string, p host.Port) bool {
+	addr := net.JoinHostPort(ip, strconv.Itoa(p.Port))
 	client := &http.Client{Timeout: time.Second}
 	interval := d.cfg.CheckInterval
 	for {

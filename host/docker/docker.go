@@ -1,18 +1,19 @@
 // Package docker runs flynn-host jobs as Docker containers: the daemon's
 // Backend on github.com/docker/docker/client.
 //
-// Every container runs on the host network, unprivileged: all capabilities
-// dropped but a minimal set, no-new-privileges, and a bounded json-file log
-// (the daemon keeps its own copy of the output under its state directory).
+// Every container has all capabilities dropped but those the daemon's spec
+// keeps, no-new-privileges, and a bounded json-file log (the daemon keeps
+// its own copy of the output under its state directory). A container runs
+// on the host network unless its spec names a network; there its ports are
+// published on the spec's address, host port = container port.
 package docker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,20 +24,17 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
 
-	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/daemon"
 )
-
-// Capabilities jobs keep; everything else is dropped. These let images that
-// start as root drop to a service user (postgres, buildpacks) and let the
-// router bind :80/:443 on the host network. NET_RAW, MKNOD, SYS_CHROOT,
-// SETFCAP and AUDIT_WRITE from Docker's default set are gone.
-var Capabilities = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE"}
 
 // Backend is the Docker implementation of daemon.Backend and daemon.Attacher.
 type Backend struct {
 	c *client.Client
+
+	mu     sync.Mutex
+	layers map[string]string // container id → its writable layer's directory, once known
 }
 
 var (
@@ -55,7 +53,7 @@ func New(ctx context.Context) (*Backend, error) {
 		c.Close()
 		return nil, fmt.Errorf("docker engine does not answer: %w", err)
 	}
-	return &Backend{c: c}, nil
+	return &Backend{c: c, layers: map[string]string{}}, nil
 }
 
 // Client returns the underlying Docker client.
@@ -94,13 +92,29 @@ func (b *Backend) Create(ctx context.Context, spec *daemon.ContainerSpec) (strin
 	hc := &container.HostConfig{
 		NetworkMode: "host",
 		CapDrop:     []string{"ALL"},
-		CapAdd:      Capabilities,
+		CapAdd:      spec.CapAdd,
 		SecurityOpt: []string{"no-new-privileges"},
 		LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "8m", "max-file": "1"}},
 		Resources: container.Resources{
 			Memory:    spec.Resources.Memory,
 			CPUShares: spec.Resources.CPUShares,
 		},
+	}
+	if spec.Network != "" {
+		hc.NetworkMode = container.NetworkMode(spec.Network)
+		hc.ExtraHosts = spec.ExtraHosts
+		hc.Sysctls = spec.Sysctls
+		cfg.ExposedPorts = nat.PortSet{}
+		hc.PortBindings = nat.PortMap{}
+		for _, p := range spec.Publish {
+			proto := p.Proto
+			if proto == "" {
+				proto = "tcp"
+			}
+			port := nat.Port(fmt.Sprintf("%d/%s", p.Port, proto))
+			cfg.ExposedPorts[port] = struct{}{}
+			hc.PortBindings[port] = []nat.PortBinding{{HostIP: spec.PublishIP, HostPort: strconv.Itoa(p.Port)}}
+		}
 	}
 	if spec.Resources.Pids > 0 {
 		pids := spec.Resources.Pids
@@ -124,6 +138,9 @@ func (b *Backend) Start(ctx context.Context, id string) error {
 	if err := b.c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("%w: %s", daemon.ErrContainerNotFound, id)
+		}
+		if msg := err.Error(); strings.Contains(msg, "address already in use") || strings.Contains(msg, "port is already allocated") {
+			return fmt.Errorf("%w: %s", daemon.ErrPortInUse, msg)
 		}
 		return fmt.Errorf("%w: %s", daemon.ErrStartFailed, startMessage(err))
 	}
@@ -168,89 +185,11 @@ func (b *Backend) Wait(ctx context.Context, id string) (int, error) {
 	}
 }
 
-// Logs follows the container's output from since until it ends.
-func (b *Backend) Logs(ctx context.Context, id string, since time.Time, fn func(host.LogLine) error) error {
-	info, err := b.c.ContainerInspect(ctx, id)
-	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("%w: %s", daemon.ErrContainerNotFound, id)
-		}
-		return fmt.Errorf("inspect container: %w", err)
-	}
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true}
-	if !since.IsZero() {
-		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
-	}
-	rc, err := b.c.ContainerLogs(ctx, id, opts)
-	if err != nil {
-		return fmt.Errorf("container logs: %w", err)
-	}
-	defer rc.Close()
-	var mu sync.Mutex // both writers call fn
-	emit := func(l host.LogLine) error {
-		if !since.IsZero() && !l.Time.After(since) {
-			return nil // already recorded before a daemon restart
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return fn(l)
-	}
-	stdout := &lineWriter{stream: host.StreamStdout, emit: emit}
-	stderr := &lineWriter{stream: host.StreamStderr, emit: emit}
-	if info.Config != nil && info.Config.Tty {
-		_, err = io.Copy(stdout, rc)
-	} else {
-		_, err = stdcopy.StdCopy(stdout, stderr, rc)
-	}
-	stdout.flush()
-	stderr.flush()
-	if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read container logs: %w", err)
-	}
-	return ctx.Err()
-}
-
-// lineWriter splits Docker's timestamped log stream ("<RFC3339Nano> data\n")
-// into LogLines.
-type lineWriter struct {
-	stream string
-	emit   func(host.LogLine) error
-	buf    bytes.Buffer
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf.Write(p)
-	for {
-		i := bytes.IndexByte(w.buf.Bytes(), '\n')
-		if i < 0 {
-			break
-		}
-		line := string(w.buf.Next(i + 1))
-		if err := w.send(line); err != nil {
-			return len(p), err
-		}
-	}
-	return len(p), nil
-}
-
-func (w *lineWriter) flush() {
-	if w.buf.Len() > 0 {
-		_ = w.send(w.buf.String())
-		w.buf.Reset()
-	}
-}
-
-func (w *lineWriter) send(line string) error {
-	ts, data, ok := strings.Cut(line, " ")
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if !ok || err != nil {
-		t, data = time.Now(), line
-	}
-	return w.emit(host.LogLine{Stream: w.stream, Time: t.UTC(), Data: data})
-}
-
 // Remove force-removes the container.
 func (b *Backend) Remove(ctx context.Context, id string) error {
+	b.mu.Lock()
+	delete(b.layers, id)
+	b.mu.Unlock()
 	err := b.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container: %w", err)
@@ -283,6 +222,9 @@ func (b *Backend) List(ctx context.Context, labels map[string]string) ([]daemon.
 			c.ExitCode = st.ExitCode
 			c.StartedAt, _ = time.Parse(time.RFC3339Nano, st.StartedAt)
 			c.FinishedAt, _ = time.Parse(time.RFC3339Nano, st.FinishedAt)
+		}
+		if info.HostConfig != nil {
+			c.HostNetwork = info.HostConfig.NetworkMode.IsHost()
 		}
 		out = append(out, c)
 	}

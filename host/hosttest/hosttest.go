@@ -1,7 +1,8 @@
 // Package hosttest builds flynn-host's test image without a registry: it
 // compiles host/testdata/testjob as a static binary and `docker import`s a
 // tar holding just that binary, tagged by the binary's hash so repeated
-// runs reuse it.
+// runs reuse it. It also names an app network of a test's own
+// (NewAppNetwork), so that test daemons never touch a cluster's.
 package hosttest
 
 import (
@@ -15,12 +16,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/openflynn/flynn/host/firewall"
+	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -95,4 +101,50 @@ func Build(t testing.TB, c *client.Client) string {
 		t.Fatalf("test image %s missing after import: %v", ref, err)
 	}
 	return ref
+}
+
+// AppNetwork names an app network, its bridge and its firewall chain.
+type AppNetwork struct {
+	Network, Bridge, Chain string
+}
+
+// NewAppNetwork names an app network and firewall chain of one test's own,
+// apart from a running cluster's (flynn-apps on flynnapps0, FLYNN-APPS)
+// and from other tests', for the daemon under test to create; when the
+// test ends it removes them: the containers left on the network, the
+// network, and the chain with INPUT's jump to it. Register it before
+// the daemon's own cleanup, so that it runs after it.
+func NewAppNetwork(t testing.TB, c *client.Client) AppNetwork {
+	t.Helper()
+	id := random.Hex(3)
+	n := AppNetwork{Network: "flynn-apps-t" + id, Bridge: "fat" + id + "0", Chain: "FLYNN-T" + strings.ToUpper(id)}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if info, err := c.NetworkInspect(ctx, n.Network, network.InspectOptions{}); err == nil {
+			for id := range info.Containers {
+				_ = c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+			}
+			if err := c.NetworkRemove(ctx, n.Network); err != nil {
+				t.Errorf("remove test network %s: %v", n.Network, err)
+			}
+		}
+		if Firewall() {
+			if err := firewall.Remove(ctx, firewall.Exec{}, firewall.Rules{Bridge: n.Bridge, Chain: n.Chain}); err != nil {
+				t.Errorf("remove test firewall chain %s: %v", n.Chain, err)
+			}
+		}
+	})
+	return n
+}
+
+// Firewall reports whether tests can install iptables rules here (as
+// root, with iptables); where they cannot, test daemons run without a
+// firewall and the tests of the firewall are skipped.
+func Firewall() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	_, err := exec.LookPath("iptables-restore")
+	return err == nil
 }

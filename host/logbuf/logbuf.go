@@ -33,8 +33,11 @@ import (
 // DefaultSegmentSize bounds one segment; a log holds at most two.
 const DefaultSegmentSize = 4 << 20
 
-// maxLine splits very long lines so records stay bounded.
-const maxLine = 64 << 10
+// MaxLine is the longest line kept: a longer one is split into lines of
+// MaxLine bytes without a newline, as Docker splits what a job writes, so
+// that a record, and the memory of everyone who reads or writes one, stays
+// bounded whatever the job writes.
+const MaxLine = 16 << 10
 
 // Log is one job's log. Writes come from one goroutine (the daemon's log
 // pump); reads may come from many.
@@ -123,8 +126,8 @@ func (l *Log) Write(line host.LogLine) error {
 		if i := strings.IndexByte(data, '\n'); i >= 0 {
 			chunk, rest, nl = data[:i], data[i+1:], true
 		}
-		if len(chunk) > maxLine {
-			chunk, rest, nl = chunk[:maxLine], data[maxLine:], false
+		if len(chunk) > MaxLine {
+			chunk, rest, nl = chunk[:MaxLine], data[MaxLine:], false
 		}
 		encode(&buf, record{LogLine: line, partial: !nl}, chunk)
 		data = rest

@@ -155,3 +155,33 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestLongLineCapped: a line far longer than MaxLine, without a newline,
+// is kept as lines of MaxLine bytes (none ending with a newline) that add
+// up to it; the records on disk stay bounded.
+func TestLongLineCapped(t *testing.T) {
+	l, err := Open(t.TempDir(), 64*MaxLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("z", 10*MaxLine+5)
+	must(t, l.Write(line(host.StreamStdout, long, 1)))
+	must(t, l.Write(line(host.StreamStdout, "short\n", 2)))
+	got := readAll(t, l, ReadOptions{})
+	if len(got) != 12 {
+		t.Fatalf("read %d lines, want 11 pieces and the short line", len(got))
+	}
+	var joined strings.Builder
+	for i, ln := range got[:11] {
+		if len(ln.Data) > MaxLine || strings.HasSuffix(ln.Data, "\n") {
+			t.Fatalf("piece %d: %d bytes, newline %v; want at most %d bytes and none", i, len(ln.Data), strings.HasSuffix(ln.Data, "\n"), MaxLine)
+		}
+		joined.WriteString(ln.Data)
+	}
+	if joined.String() != long {
+		t.Fatal("the pieces do not add up to the line")
+	}
+	if got[11].Data != "short\n" {
+		t.Fatalf("line after the long one = %q", got[11].Data)
+	}
+}

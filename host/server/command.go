@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/openflynn/flynn/host/daemon"
+	"github.com/openflynn/flynn/host/firewall"
 	"github.com/openflynn/flynn/host/ports"
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
@@ -26,6 +28,14 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.Duration("discoverd-ttl", 0, "registration TTL (default discoverd's, 10s)"),
 		cmdline.String("ca-bundle", DefaultCABundle, "CA bundle mounted read-only into jobs (empty: none)"),
 		cmdline.Int("max-finished", 100, "finished jobs kept for inspection"),
+		cmdline.String("app-network", "flynn-apps", "Docker network app jobs (all but host-network ones) run on; created when missing"),
+		cmdline.String("app-bridge", "flynnapps0", "the app network's bridge interface (at most 15 characters)"),
+		cmdline.String("app-user", "1000:1000", "uid:gid app jobs run as when they name no user or root"),
+		cmdline.String("domain", "", "cluster domain: app jobs reach controller.DOMAIN and blobstore.DOMAIN through this node's router (empty: no names)"),
+		cmdline.Bool("firewall", true, "fence app jobs off the node but for the router's ports (iptables); false on machines without iptables"),
+		cmdline.String("firewall-chain", firewall.DefaultChain, "iptables chain of the app network's rules"),
+		cmdline.String("router-ports", firewall.DefaultRouterPorts, "TCP ports app jobs may reach on the node"),
+		cmdline.Duration("disk-check-interval", 5*time.Second, "how often the disk use of jobs with a disk limit is measured"),
 	}
 	flags = append(flags, cmdline.Secret("cluster-key", "cluster key the host API requires (none: the API is open)")...)
 	return cmdline.Daemon[Config]{
@@ -49,6 +59,10 @@ it adopts them again when it starts.`,
 				hn, _ := os.Hostname()
 				id = strings.ReplaceAll(hn, ".", "-")
 			}
+			routerPorts, err := firewall.ParsePorts(c.String("router-ports"))
+			if err != nil {
+				return Config{}, fmt.Errorf("--router-ports: %w", err)
+			}
 			caBundle := c.String("ca-bundle")
 			if _, err := os.Stat(caBundle); caBundle != "" && err != nil {
 				logger.Warn("CA bundle not found; jobs get none", "path", caBundle)
@@ -68,6 +82,15 @@ it adopts them again when it starts.`,
 					CABundle:      caBundle,
 					MaxFinished:   c.Int("max-finished"),
 					CheckInterval: 100 * time.Millisecond,
+
+					AppNetwork:        c.String("app-network"),
+					AppBridge:         c.String("app-bridge"),
+					AppUser:           c.String("app-user"),
+					Domain:            c.String("domain"),
+					NoFirewall:        !c.Bool("firewall"),
+					FirewallChain:     c.String("firewall-chain"),
+					RouterPorts:       routerPorts,
+					DiskCheckInterval: c.Duration("disk-check-interval"),
 				},
 			}, nil
 		},

@@ -53,15 +53,23 @@ func newTestHost(t testing.TB, tune func(*daemon.Config)) *testHost {
 	// hostrunner 30000-32699, cmd/flynn-host 19100-19199, test/scheduler
 	// 10000-14999.
 	lo := 20000 + rand.IntN(100)*100
+	// An app network and firewall chain of the test's own, removed after
+	// the daemon stopped and its containers are gone.
+	appNet := hosttest.NewAppNetwork(t, dc)
 	cfg := daemon.Config{
-		HostID:        "t" + random.Hex(4),
-		ExternalIP:    "127.0.0.1",
-		PortMin:       lo,
-		PortMax:       lo + 99,
-		StateDir:      t.TempDir(),
-		Labels:        map[string]string{hosttest.Label: "true"},
-		CheckInterval: 20 * time.Millisecond,
-		MaxFinished:   100,
+		HostID:            "t" + random.Hex(4),
+		ExternalIP:        "127.0.0.1",
+		PortMin:           lo,
+		PortMax:           lo + 99,
+		StateDir:          t.TempDir(),
+		Labels:            map[string]string{hosttest.Label: "true"},
+		CheckInterval:     20 * time.Millisecond,
+		MaxFinished:       100,
+		AppNetwork:        appNet.Network,
+		AppBridge:         appNet.Bridge,
+		FirewallChain:     appNet.Chain,
+		NoFirewall:        !hosttest.Firewall(),
+		DiskCheckInterval: 200 * time.Millisecond,
 	}
 	if _, err := os.Stat(DefaultCABundle); err == nil {
 		cfg.CABundle = DefaultCABundle

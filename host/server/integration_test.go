@@ -71,7 +71,14 @@ func TestEnvAndPorts(t *testing.T) {
 
 func TestWebJobUpRegisteredAndStopped(t *testing.T) {
 	h := newTestHost(t, nil)
+	for _, hostNet := range []bool{false, true} {
+		t.Run(fmt.Sprintf("host network %v", hostNet), func(t *testing.T) { testWebJob(t, h, hostNet) })
+	}
+}
+
+func testWebJob(t *testing.T, h *testHost, hostNetwork bool) {
 	j := h.job("serve", "300") // listens only after 300ms: up must wait for it
+	j.Config.HostNetwork = hostNetwork
 	j.Config.Ports = []host.Port{{Service: "web-test", Proto: "http", CheckPath: "/"}}
 	a := h.add(j)
 	port := a.Job.Config.Ports[0].Port
@@ -320,7 +327,10 @@ func TestBadInput(t *testing.T) {
 	tooMany := h.job("sleep")
 	tooMany.Config.Ports = []host.Port{{}, {}, {}}
 	badMount := h.job("sleep")
+	badMount.Config.HostNetwork = true
 	badMount.Config.Mounts = []host.Mount{{Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"}}
+	appBind := h.job("sleep")
+	appBind.Config.Mounts = []host.Mount{{Source: "/srv", Target: "/srv"}}
 	tests := []struct {
 		name string
 		job  *host.Job
@@ -330,6 +340,7 @@ func TestBadInput(t *testing.T) {
 		{name: "bad command", job: badCmd, code: httpjson.CodeValidation},
 		{name: "ports exhausted", job: tooMany, code: httpjson.CodeServiceUnavailable},
 		{name: "docker socket", job: badMount, code: httpjson.CodeValidation},
+		{name: "app job bind mount", job: appBind, code: httpjson.CodeValidation},
 		{name: "bad id", job: &host.Job{ID: "-bad", Artifact: h.image}, code: httpjson.CodeValidation},
 	}
 	for _, tt := range tests {
@@ -453,29 +464,50 @@ func TestContainersUnprivilegedWithCABundle(t *testing.T) {
 	if h.cfg.CABundle == "" {
 		t.Skip("no CA bundle on this machine")
 	}
-	j := h.job("read", h.cfg.CABundle)
-	h.add(j)
-	if a := h.waitState(j.ID, host.StateDown, host.StateCrashed); a.State != host.StateDown {
-		t.Fatalf("reading the CA bundle in the job: %s: %s", a.State, h.logText(j.ID, ""))
+	tests := []struct {
+		name        string
+		hostNetwork bool
+		wantNet     string
+		wantCaps    bool
+		wantUser    string
+	}{
+		{name: "app job", wantNet: h.cfg.AppNetwork, wantUser: "1000:1000"},
+		{name: "host-network job", hostNetwork: true, wantNet: "host", wantCaps: true},
 	}
-	if !strings.Contains(h.logText(j.ID, host.StreamStdout), "BEGIN CERTIFICATE") {
-		t.Fatal("job does not see the host's CA bundle")
-	}
-	info, err := h.docker.ContainerInspect(context.Background(), "flynn-"+j.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := info.HostConfig
-	if hc.Privileged || len(hc.CapDrop) != 1 || hc.CapDrop[0] != "ALL" || !slices.Contains(hc.SecurityOpt, "no-new-privileges") || hc.NetworkMode != "host" {
-		t.Fatalf("host config: privileged=%v capdrop=%v secopt=%v net=%s", hc.Privileged, hc.CapDrop, hc.SecurityOpt, hc.NetworkMode)
-	}
-	for _, m := range info.Mounts {
-		if strings.Contains(m.Source, "docker.sock") {
-			t.Fatalf("docker socket mounted: %+v", m)
-		}
-		if m.Destination == h.cfg.CABundle && m.RW {
-			t.Fatal("CA bundle mounted read-write")
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := h.job("read", h.cfg.CABundle)
+			j.Config.HostNetwork = tt.hostNetwork
+			h.add(j)
+			if a := h.waitState(j.ID, host.StateDown, host.StateCrashed); a.State != host.StateDown {
+				t.Fatalf("reading the CA bundle in the job: %s: %s", a.State, h.logText(j.ID, ""))
+			}
+			if !strings.Contains(h.logText(j.ID, host.StreamStdout), "BEGIN CERTIFICATE") {
+				t.Fatal("job does not see the host's CA bundle")
+			}
+			info, err := h.docker.ContainerInspect(context.Background(), "flynn-"+j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hc := info.HostConfig
+			if hc.Privileged || len(hc.CapDrop) != 1 || hc.CapDrop[0] != "ALL" || !slices.Contains(hc.SecurityOpt, "no-new-privileges") || string(hc.NetworkMode) != tt.wantNet {
+				t.Fatalf("host config: privileged=%v capdrop=%v secopt=%v net=%s", hc.Privileged, hc.CapDrop, hc.SecurityOpt, hc.NetworkMode)
+			}
+			if got := len(hc.CapAdd) > 0; got != tt.wantCaps {
+				t.Fatalf("capabilities kept: %v", hc.CapAdd)
+			}
+			if info.Config.User != tt.wantUser {
+				t.Fatalf("user %q, want %q", info.Config.User, tt.wantUser)
+			}
+			for _, m := range info.Mounts {
+				if strings.Contains(m.Source, "docker.sock") {
+					t.Fatalf("docker socket mounted: %+v", m)
+				}
+				if m.Destination == h.cfg.CABundle && m.RW {
+					t.Fatal("CA bundle mounted read-write")
+				}
+			}
+		})
 	}
 }
 

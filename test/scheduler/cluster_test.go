@@ -98,7 +98,8 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	base := 10000 + (os.Getpid()%100)*50 // below the ephemeral range, apart from the other tests' ranges
 	state := t.TempDir()
-	t.Cleanup(c.removeContainers) // runs last: after the daemon stopped
+	appNet := hosttest.NewAppNetwork(t, docker) // removed after the containers
+	t.Cleanup(c.removeContainers)               // runs last: after the daemon stopped
 	background(t, func(ctx context.Context) error {
 		return hostserver.Run(ctx, hostserver.Config{
 			Daemon: daemon.Config{
@@ -106,6 +107,7 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 				PortMin: base, PortMax: base + 49,
 				Labels:        map[string]string{hosttest.Label: "true"},
 				CheckInterval: 50 * time.Millisecond,
+				AppNetwork:    appNet.Network, AppBridge: appNet.Bridge, FirewallChain: appNet.Chain, NoFirewall: !hosttest.Firewall(),
 			},
 			Listen: apiAddr, ClusterKey: key, DiscoverdURL: d.URL, DiscoverdTTL: 3 * time.Second,
 		}, c.logger.With("component", "host"))

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,7 +15,8 @@ import (
 	"time"
 )
 
-const usage = `testjob echo WORDS… | stderr WORDS… | env NAMES… | serve [DELAY_MS] | sleep | ignore-term | exit N | cat | write FILE TEXT | read FILE`
+const usage = `testjob echo WORDS… | stderr WORDS… | env NAMES… | serve [DELAY_MS] | sleep | ignore-term | exit N | cat | write FILE TEXT | read FILE
+        | whoami | bind PORT | dial-gateway PORT | fill FILE MIB | long-line BYTES`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -46,7 +48,9 @@ func main() {
 			fmt.Println("got SIGTERM")
 			os.Exit(0)
 		}()
-		if err := http.ListenAndServe(os.Getenv("EXTERNAL_IP")+":"+port, nil); err != nil {
+		// Every interface of the job's own namespace: EXTERNAL_IP is the
+		// node's address, which is not the job's off the host network.
+		if err := http.ListenAndServe(":"+port, nil); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -80,10 +84,95 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Println(string(b))
+	case "whoami":
+		fmt.Printf("uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+	case "bind":
+		ln, err := net.Listen("tcp", ":"+args[0])
+		if err != nil {
+			fmt.Println("bind:", err)
+			os.Exit(1)
+		}
+		ln.Close()
+		fmt.Println("bound", args[0])
+	case "dial-gateway":
+		gw, err := defaultGateway()
+		if err != nil {
+			fmt.Println("gateway:", err)
+			os.Exit(1)
+		}
+		addr := net.JoinHostPort(gw, args[0])
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			fmt.Println("dial", addr+":", err)
+			os.Exit(1)
+		}
+		conn.Close()
+		fmt.Println("connected to", addr)
+	case "fill":
+		mib, _ := strconv.Atoi(args[1])
+		if err := fill(args[0], mib); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("wrote", mib, "MiB; sleeping")
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM)
+		<-ch
+	case "long-line":
+		n, _ := strconv.Atoi(args[0])
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for n > 0 {
+			k := min(n, len(chunk))
+			if _, err := os.Stdout.Write(chunk[:k]); err != nil {
+				os.Exit(1)
+			}
+			n -= k
+		}
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
+}
+
+// defaultGateway reads the default route's gateway from /proc/net/route:
+// the node, as a job on the app network reaches it.
+func defaultGateway() (string, error) {
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[1] != "00000000" {
+			continue
+		}
+		v, err := strconv.ParseUint(f[2], 16, 32)
+		if err != nil {
+			return "", err
+		}
+		// Little-endian, as the kernel prints it on x86 and arm.
+		return net.IPv4(byte(v), byte(v>>8), byte(v>>16), byte(v>>24)).String(), nil
+	}
+	return "", fmt.Errorf("no default route")
+}
+
+// fill writes mib MiB to file.
+func fill(file string, mib int) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i)
+	}
+	for range mib {
+		if _, err := f.Write(chunk); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }
 
 func firstOr(args []string, def string) string {
