@@ -36,7 +36,9 @@ func (a *addApp) run(ctx context.Context, r *run, _ string) (string, error) {
 }
 
 // record creates the app, its artifact, release and formation in the
-// controller, under the ids bootstrap chose.
+// controller, under the ids bootstrap chose. Every app bootstrap records is
+// one of the platform's, so a system app: people's API keys cannot change
+// it (see controller.App.System).
 func (r *run) record(ctx context.Context, app *appState) error {
 	if app.recorded {
 		return fmt.Errorf("app %s is recorded already", app.spec.App.Name)
@@ -51,6 +53,7 @@ func (r *run) record(ctx context.Context, app *appState) error {
 	}
 	ca := app.spec.App
 	ca.ID = app.appID
+	ca.System = true
 	if err := c.CreateApp(ctx, &ca); err != nil {
 		return fmt.Errorf("create app %s: %w", ca.Name, err)
 	}

@@ -4,14 +4,19 @@
 //	run-app discoverd ─► run-app postgres ─► gen-random ─► wait ─► run-app controller ─► wait
 //	  ─► add-app (the running jobs become apps of the controller) ─► scale-app + run-app scheduler
 //	  ─► deploy-app blobstore, router, gitreceive (the scheduler starts them) ─► certificates, keys
-//	  ─► wait router ─► add-route ─► cluster-add (the `flynn cluster add …` line)
+//	  ─► wait router ─► add-route ─► add-api-key admin ─► cluster-add (the `flynn cluster add …` line)
+//
+// The apps bootstrap records are system apps, which only the controller key
+// (the cluster key) may change; the cluster-add line carries the "admin"
+// API key instead, a person's key.
 //
 // Each action is one file. Steps refer to earlier steps' outputs and to the
 // run's values with "{{name}}" in any string: {{domain}}, {{cluster_key}},
 // {{external_ip}}, {{host_id}}, {{image.KEY}} (a ref from the images
 // manifest), {{STEP}} (a gen-random value), {{STEP.pin}}, {{STEP.cert}},
 // {{STEP.key}} (gen-tls-cert), {{STEP.private_key}}, {{STEP.public_key}}
-// (gen-ssh-key), {{STEP.app_id}} and {{STEP.release_id}} (app steps).
+// (gen-ssh-key), {{STEP.app_id}} and {{STEP.release_id}} (app steps),
+// {{STEP}} (add-api-key: the new key's secret).
 //
 // # How the scheduler adopts what bootstrap started
 //
@@ -30,6 +35,7 @@ package bootstrap
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +79,7 @@ type Controller interface {
 	SetAppRelease(ctx context.Context, app, releaseID string) (*controller.App, error)
 	PutFormation(ctx context.Context, f *controller.Formation) error
 	CreateRoute(ctx context.Context, app string, route *controller.Route) error
+	CreateAPIKey(ctx context.Context, name string) (*controller.APIKey, error)
 }
 
 // Config configures a run.
@@ -245,6 +252,7 @@ var actions = map[string]struct{ new func() action }{
 	"gen-tls-cert": {func() action { return &genTLSCert{} }},
 	"wait":         {func() action { return &wait{} }},
 	"add-route":    {func() action { return &addRoute{} }},
+	"add-api-key":  {func() action { return &addAPIKey{} }},
 	"cluster-add":  {func() action { return &clusterAdd{} }},
 }
 
@@ -269,11 +277,10 @@ func (r *run) controller(ctx context.Context) (Controller, error) {
 	if ref.Service == "" {
 		return nil, errors.New("the manifest names no controller service")
 	}
-	raw, err := expand([]byte(fmt.Sprintf("%q", ref.Key)), r.values)
+	key, err := r.controllerKey()
 	if err != nil {
-		return nil, fmt.Errorf("controller key: %w", err)
+		return nil, err
 	}
-	key := strings.Trim(string(raw), `"`)
 	insts, err := r.cfg.Discoverd.Instances(ctx, ref.Service)
 	if err != nil {
 		return nil, fmt.Errorf("find the controller in discoverd: %w", err)
@@ -283,6 +290,23 @@ func (r *run) controller(ctx context.Context) (Controller, error) {
 	}
 	r.ctrl = r.cfg.NewController("http://"+insts[0].Addr, key)
 	return r.ctrl, nil
+}
+
+// controllerKey is the manifest's controller key, expanded.
+func (r *run) controllerKey() (string, error) {
+	quoted, err := json.Marshal(r.m.Controller.Key)
+	if err != nil {
+		return "", fmt.Errorf("controller key: %w", err)
+	}
+	raw, err := expand(quoted, r.values)
+	if err != nil {
+		return "", fmt.Errorf("controller key: %w", err)
+	}
+	var key string
+	if err := json.Unmarshal(raw, &key); err != nil {
+		return "", fmt.Errorf("controller key: %w", err)
+	}
+	return key, nil
 }
 
 // image returns the reference of an image key.

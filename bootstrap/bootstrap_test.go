@@ -90,7 +90,8 @@ func TestManifestRunsInOrder(t *testing.T) {
 		"wait postgres-wait", "run-app controller", "wait controller-wait", "add-app controller-inception",
 		"scale-app scheduler-scale", "run-app scheduler", "deploy-app blobstore", "deploy-app router",
 		"gen-ssh-key gitreceive-key", "deploy-app gitreceive", "gen-tls-cert controller-cert",
-		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "cluster-add cluster-add",
+		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-api-key admin-key",
+		"cluster-add cluster-add",
 	}
 	lines := strings.Split(strings.TrimSpace(h.out.String()), "\n")
 	if len(lines) != len(want)+1 {
@@ -150,6 +151,11 @@ func TestRunAppJobsAreAdoptable(t *testing.T) {
 	if len(h.ctrl.formations) != 7 {
 		t.Errorf("%d formations, want 7 (every component)", len(h.ctrl.formations))
 	}
+	for _, a := range h.ctrl.apps {
+		if !a.System {
+			t.Errorf("app %s was created as an ordinary app, want a system app", a.Name)
+		}
+	}
 	for _, j := range jobs {
 		if j.Job.Metadata[controller.JobMetaAppName] == "postgres" {
 			if len(j.Job.Config.Mounts) != 1 || j.Job.Config.Mounts[0].Source != "postgres-data" {
@@ -160,7 +166,8 @@ func TestRunAppJobsAreAdoptable(t *testing.T) {
 }
 
 // TestClusterAddLine checks the printed line against what was generated:
-// the pin of the certificate the controller route serves, the key.
+// the pin of the certificate the controller route serves, and the admin
+// API key on stdin, not the controller key in an argument.
 func TestClusterAddLine(t *testing.T) {
 	h := newHarness(t)
 	res, err := h.run(t, readTestManifest(t))
@@ -189,7 +196,7 @@ func TestClusterAddLine(t *testing.T) {
 	if err := c.VerifyHostname("controller.flynn.test"); err != nil {
 		t.Errorf("certificate: %v", err)
 	}
-	want := "flynn cluster add -p " + tlspin.Pin(block.Bytes) + " -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default flynn.test the-cluster-key"
+	want := "flynn cluster add -p " + tlspin.Pin(block.Bytes) + " -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default flynn.test - <<<secret-of-admin"
 	if res.ClusterAdd != want {
 		t.Errorf("cluster add line\n got %s\nwant %s", res.ClusterAdd, want)
 	}

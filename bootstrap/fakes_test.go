@@ -76,7 +76,9 @@ type fakeController struct {
 	appRelease map[string]string
 	formations []*controller.Formation
 	routes     map[string][]*controller.Route
+	apiKeys    []*controller.APIKey
 	failCreate error // returned by CreateApp when set
+	failAPIKey error // returned by CreateAPIKey when set
 }
 
 var _ Controller = (*fakeController)(nil)
@@ -120,4 +122,14 @@ func (c *fakeController) PutFormation(_ context.Context, f *controller.Formation
 func (c *fakeController) CreateRoute(_ context.Context, app string, r *controller.Route) error {
 	c.routes[app] = append(c.routes[app], r)
 	return nil
+}
+
+// CreateAPIKey makes a key whose secret is "secret-of-NAME".
+func (c *fakeController) CreateAPIKey(_ context.Context, name string) (*controller.APIKey, error) {
+	if c.failAPIKey != nil {
+		return nil, c.failAPIKey
+	}
+	k := &controller.APIKey{ID: random.UUID(), Name: name, Secret: "secret-of-" + name}
+	c.apiKeys = append(c.apiKeys, k)
+	return k, nil
 }

@@ -20,17 +20,22 @@ func newApp(r *runner) *urfave.App {
 		Description: `Every app command works on -a APP, or else on the app of the "flynn" git
 remote in the current directory.
 
+System apps (the platform's own: the controller, the router, …) may be
+changed only with --system, which makes the call with the cluster key, read
+from $FLYNN_CLUSTER_KEY or --cluster-key-file.
+
 Example:
-   flynn cluster add -p <pin> -g 127.0.0.1:2222 default example.com <key>
+   flynn cluster add -p <pin> -g 127.0.0.1:2222 default example.com - <<<KEY
    flynn create example && git push flynn main && flynn scale web=3`,
-		Flags: []urfave.Flag{
+		Flags: append([]urfave.Flag{
 			&urfave.StringFlag{Name: "cluster", Aliases: []string{"c"}, Usage: "the cluster to use (default: $FLYNN_CLUSTER, else the configured default)"},
 			appFlag(),
 			jsonFlag(),
-		},
+		}, systemFlags()...),
 		Commands: []*urfave.Command{
 			r.clusterCommand(),
 			r.keyCommand(),
+			r.apiKeyCommand(),
 			r.createCommand(),
 			r.appsCommand(),
 			r.infoCommand(),
@@ -40,6 +45,7 @@ Example:
 			r.killCommand(),
 			r.logCommand(),
 			r.envCommand(),
+			r.limitCommand(),
 			r.releaseCommand(),
 			r.rollbackCommand(),
 			r.runCommand(),
@@ -79,6 +85,15 @@ func setUsageErrors(cmds []*urfave.Command) {
 // appFlag is -a, accepted before and after the command name.
 func appFlag() urfave.Flag {
 	return &urfave.StringFlag{Name: "app", Aliases: []string{"a"}, Usage: "the app (default: the app of the flynn git remote)"}
+}
+
+// systemFlags are --system and --cluster-key-file, accepted before the
+// command name and after the name of every command that changes apps.
+func systemFlags() []urfave.Flag {
+	return []urfave.Flag{
+		&urfave.BoolFlag{Name: "system", Usage: "allow changing a system app, with the cluster key instead of your API key"},
+		&urfave.StringFlag{Name: "cluster-key-file", Usage: "`FILE` holding the cluster key for --system (default: $FLYNN_CLUSTER_KEY)"},
+	}
 }
 
 // jsonFlag is --json, accepted before and after the command name.

@@ -134,10 +134,10 @@ remote when it points at the app.
 
 Example:
    flynn -a example delete --yes`,
-		Flags: []urfave.Flag{
+		Flags: append([]urfave.Flag{
 			appFlag(),
 			&urfave.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
-		},
+		}, systemFlags()...),
 		Action: r.delete,
 	}
 }
@@ -146,7 +146,7 @@ func (r *runner) delete(c *urfave.Context) error {
 	if c.NArg() > 0 {
 		return usageError(c, "takes no arguments; name the app with -a")
 	}
-	api, app, err := r.app(c)
+	api, app, err := r.changeApp(c)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,10 @@
 //   - Lists print tables for people and JSON with --json for scripts.
 //   - Any failure prints one line, "flynn: <message>", on stderr and exits
 //     with status 1; `flynn run` exits with the job's status.
+//   - Requests use the cluster's API key from ~/.flynnrc. A command that
+//     changes a system app (the platform's own) refuses unless --system is
+//     given, which makes that call with the cluster key instead, read from
+//     $FLYNN_CLUSTER_KEY or --cluster-key-file, never from an argument.
 package cli
 
 import (
@@ -19,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -43,6 +48,9 @@ type Env struct {
 	// Cluster is the cluster to use when -c is not given ($FLYNN_CLUSTER);
 	// empty means the configured default.
 	Cluster string
+	// ClusterKey is the cluster key ($FLYNN_CLUSTER_KEY) that --system
+	// uses when --cluster-key-file is not given.
+	ClusterKey string
 	// Version is what `flynn version` prints.
 	Version string
 
@@ -107,7 +115,7 @@ func errorLine(err error) string {
 			friendly = apiErr.Field + ": " + friendly
 		}
 		if apiErr.Code == httpjson.CodeUnauthorized {
-			friendly += " (is the cluster key right?)"
+			friendly += " (check the cluster's API key, or with --system the cluster key)"
 		}
 		// Keep any context wrapped around the API error.
 		msg = strings.TrimSuffix(msg, apiErr.Error()) + friendly
@@ -152,13 +160,39 @@ func (r *runner) connect(c *urfave.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	key := cl.Key
+	if lookupBool(c, "system") {
+		if key, err = r.clusterKey(c); err != nil {
+			return nil, err
+		}
+	}
 	hc, err := httpClient(cl)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
 	}
 	r.hc, r.cluster = hc, cl
-	r.api = client.NewWithHTTPClient(cl.ControllerURL, cl.Key, hc)
+	r.api = client.NewWithHTTPClient(cl.ControllerURL, key, hc)
 	return r.api, nil
+}
+
+// clusterKey is the key --system uses: the content of --cluster-key-file,
+// else $FLYNN_CLUSTER_KEY. It is never an argument, which `ps` would show.
+func (r *runner) clusterKey(c *urfave.Context) (string, error) {
+	if path := lookupString(c, "cluster-key-file"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("--cluster-key-file: %w", err)
+		}
+		key := strings.TrimSpace(string(b))
+		if key == "" {
+			return "", fmt.Errorf("--cluster-key-file %s is empty", path)
+		}
+		return key, nil
+	}
+	if r.env.ClusterKey != "" {
+		return r.env.ClusterKey, nil
+	}
+	return "", errors.New("--system needs the cluster key: set $FLYNN_CLUSTER_KEY or give --cluster-key-file FILE")
 }
 
 // readLine reads one line of the user's input.
@@ -198,6 +232,27 @@ func lookupBool(c *urfave.Context, name string) bool {
 // usageError reports a command used the wrong way, pointing at its help.
 func usageError(c *urfave.Context, format string, args ...any) error {
 	return fmt.Errorf("%s (see `%s --help`)", fmt.Sprintf(format, args...), c.Command.HelpName)
+}
+
+// changeApp is app for a command that changes the app: a system app is
+// refused unless --system is given.
+func (r *runner) changeApp(c *urfave.Context) (*client.Client, *controller.App, error) {
+	api, app, err := r.app(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := refuseSystem(c, app); err != nil {
+		return nil, nil, err
+	}
+	return api, app, nil
+}
+
+// refuseSystem refuses to change a system app without --system.
+func refuseSystem(c *urfave.Context, app *controller.App) error {
+	if app.System && !lookupBool(c, "system") {
+		return fmt.Errorf("%s is a system app, part of the platform; to change it anyway, add --system (which uses the cluster key from $FLYNN_CLUSTER_KEY or --cluster-key-file)", app.Name)
+	}
+	return nil
 }
 
 // app returns the controller client and the app a command works on (see

@@ -63,7 +63,10 @@ func TestVersionAndCompletion(t *testing.T) {
 func TestUsageErrors(t *testing.T) {
 	h := &harness{t: t, env: Env{ConfigPath: t.TempDir() + "/.flynnrc"}}
 	h.fails("flag provided but not defined: -bogus (see `flynn scale --help`)", "scale", "--bogus")
-	h.fails("want NAME DOMAIN KEY (see `flynn cluster add --help`)", "cluster", "add", "x")
+	h.fails("want NAME DOMAIN, and the key on stdin (-) or in --key-file (see `flynn cluster add --help`)", "cluster", "add", "x")
+	h.fails("want the key on stdin (-) or in --key-file (see `flynn cluster add --help`)", "cluster", "add", "x", "x.test")
+	h.fails("give the key once", "cluster", "add", "--key-file", "k", "x", "x.test", "key")
+	h.fails("unknown limit \"disk\" (want memory, pids or cpu) (see `flynn limit set --help`)", "limit", "set", "web", "disk=1GiB")
 	h.fails("no cluster configured", "apps")
 }
 
@@ -77,7 +80,7 @@ func TestErrorLine(t *testing.T) {
 		{"api error", apiErr, "app not found"},
 		{"api error with field", httpjson.ValidationError("name", "must match %s", "^[a-z]"), "name: must match ^[a-z]"},
 		{"wrapped api error keeps context", fmt.Errorf("release v2 created but not deployed: %w", apiErr), "release v2 created but not deployed: app not found"},
-		{"unauthorized hints at the key", &httpjson.Error{Code: httpjson.CodeUnauthorized, Message: "invalid key"}, "invalid key (is the cluster key right?)"},
+		{"unauthorized hints at the key", &httpjson.Error{Code: httpjson.CodeUnauthorized, Message: "invalid key"}, "invalid key (check the cluster's API key, or with --system the cluster key)"},
 		{"pin mismatch", fmt.Errorf("GET /apps: %w", &tlspin.MismatchError{Want: "a", Got: "b"}), "TLS pin mismatch: the server's certificate has pin b, want a (is the pin right, and is this your cluster?)"},
 		{"first line only", errors.New("one\ntwo"), "one"},
 	}

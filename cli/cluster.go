@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
@@ -18,7 +21,7 @@ func (r *runner) clusterCommand() *urfave.Command {
 		Description: `Clusters live in ~/.flynnrc (mode 0600). Without a subcommand, lists them.
 
 Example:
-   flynn cluster add -p <pin> default example.com <key>
+   flynn cluster add -p <pin> default example.com - <<<KEY
    flynn cluster list`,
 		Flags:  []urfave.Flag{jsonFlag()},
 		Action: r.clusterList,
@@ -26,16 +29,23 @@ Example:
 			{
 				Name:      "add",
 				Usage:     "add a cluster",
-				ArgsUsage: "NAME DOMAIN KEY",
+				ArgsUsage: "NAME DOMAIN [-|KEY]",
 				Description: `Adds a cluster whose controller is https://controller.DOMAIN, checking its
 TLS certificate against PIN (the base64 SHA-256 of the certificate's DER,
 as bootstrap prints it) on every connection. --controller-addr dials an
 address instead of resolving the domain, so no DNS entry is needed. The
 first cluster added becomes the default.
 
+The key is your API key (bootstrap prints the first one, "admin"; more come
+from ` + "`flynn api-key add`" + `). Give it on stdin with "-", or in a file with
+--key-file, not as an argument: arguments show in ` + "`ps`" + ` to every user of the
+machine.
+
 Example:
-   flynn cluster add -p 9Zxq…= -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default dev.localflynn.com 3b1f…`,
+   flynn cluster add -p 9Zxq…= -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default dev.localflynn.com - <<<3b1f…
+   flynn cluster add -p 9Zxq…= --key-file ~/flynn.key default dev.localflynn.com`,
 				Flags: []urfave.Flag{
+					&urfave.StringFlag{Name: "key-file", Usage: "read the API key from `FILE` (instead of the KEY argument)"},
 					&urfave.StringFlag{Name: "tls-pin", Aliases: []string{"p"}, Usage: "base64 SHA-256 of the controller certificate (DER)"},
 					&urfave.StringFlag{Name: "git-host", Aliases: []string{"g"}, Usage: "gitreceive `HOST:PORT` for git remotes (default: DOMAIN:2222)"},
 					&urfave.StringFlag{Name: "controller-addr", Usage: "dial `HOST:PORT` for the controller instead of resolving controller.DOMAIN"},
@@ -71,10 +81,14 @@ Example:
 }
 
 func (r *runner) clusterAdd(c *urfave.Context) error {
-	if c.NArg() != 3 {
-		return usageError(c, "want NAME DOMAIN KEY")
+	if c.NArg() != 2 && c.NArg() != 3 {
+		return usageError(c, "want NAME DOMAIN, and the key on stdin (-) or in --key-file")
 	}
-	name, domain, key := c.Args().Get(0), c.Args().Get(1), c.Args().Get(2)
+	name, domain := c.Args().Get(0), c.Args().Get(1)
+	key, err := r.clusterAddKey(c)
+	if err != nil {
+		return err
+	}
 	cl := &config.Cluster{
 		Name:           name,
 		Domain:         domain,
@@ -122,6 +136,38 @@ func (r *runner) clusterAdd(c *urfave.Context) error {
 	}
 	fmt.Fprintln(r.env.Stdout, ".")
 	return nil
+}
+
+// clusterAddKey reads the key of `cluster add`: from --key-file, from
+// stdin when the KEY argument is "-", or (kept for old scripts) the
+// argument itself.
+func (r *runner) clusterAddKey(c *urfave.Context) (string, error) {
+	arg, file := c.Args().Get(2), c.String("key-file")
+	var key string
+	switch {
+	case arg != "" && file != "":
+		return "", usageError(c, "give the key once: as KEY, or with --key-file")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--key-file: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+	case arg == "-":
+		line, err := r.readLine()
+		if err != nil {
+			return "", fmt.Errorf("read the key from stdin: %w", err)
+		}
+		key = line
+	case arg != "":
+		key = arg
+	default:
+		return "", usageError(c, "want the key on stdin (-) or in --key-file")
+	}
+	if key == "" {
+		return "", errors.New("the key is empty")
+	}
+	return key, nil
 }
 
 func (r *runner) clusterRemove(c *urfave.Context) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +39,7 @@ func TestClusterTLSPin(t *testing.T) {
 	if _, err := os.Stat(h.env.ConfigPath); !os.IsNotExist(err) {
 		t.Fatalf("a cluster with a wrong pin was saved (stat: %v)", err)
 	}
-	h.fails("is the cluster key right", "cluster", "add", "-p", pin, "--controller-addr", addr, "prod", "example.test", "wrong-key")
+	h.fails("check the cluster's API key", "cluster", "add", "-p", pin, "--controller-addr", addr, "prod", "example.test", "wrong-key")
 
 	out := h.ok("cluster", "add", "-p", pin, "-g", "127.0.0.1:2222", "--controller-addr", addr, "prod", "example.test", testKey)
 	if !strings.Contains(out, `Cluster "prod" added and set as default`) {
@@ -119,4 +120,60 @@ func TestConfigRefusedWhenReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.fails("chmod 600", "apps")
+}
+
+// TestClusterAddKeyInput: the key comes from stdin ("-") or --key-file,
+// so it never shows in `ps`; the argument still works.
+func TestClusterAddKeyInput(t *testing.T) {
+	h := newHarness(t)
+	if err := os.Remove(h.env.ConfigPath); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte(testKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	emptyFile := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(emptyFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	add := func(name string, args ...string) []string {
+		return append([]string{"cluster", "add", "--controller-url", h.url}, append(args, name, "example.test")...)
+	}
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+	}{
+		{"stdin", testKey + "\n", append(add("from-stdin"), "-")},
+		{"stdin without a newline", testKey, append(add("from-stdin-no-newline"), "-")},
+		{"key file", "", add("from-file", "--key-file", keyFile)},
+		{"argument", "", append(add("from-arg"), testKey)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := h.runInput(tt.stdin, tt.args...)
+			if res.code != 0 {
+				t.Fatalf("flynn %s: exit %d, %s", strings.Join(tt.args, " "), res.code, res.stderr)
+			}
+		})
+	}
+	f, err := config.Load(h.env.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Clusters) != len(tests) {
+		t.Fatalf("%d clusters saved, want %d", len(f.Clusters), len(tests))
+	}
+	for _, cl := range f.Clusters {
+		if cl.Key != testKey {
+			t.Errorf("cluster %s saved key %q, want %q", cl.Name, cl.Key, testKey)
+		}
+	}
+	h.fails("read the key from stdin", append(add("no-input"), "-")...)
+	h.fails("the key is empty", append(add("empty-file"), "--key-file", emptyFile)...)
+	h.fails("--key-file: open", append(add("missing-file"), "--key-file", keyFile+".missing")...)
+	if res := h.runInput("wrong-key\n", append(add("wrong"), "-")...); res.code != 1 || !strings.Contains(res.stderr, "cluster wrong not added") {
+		t.Fatalf("a wrong key from stdin: exit %d, %q", res.code, res.stderr)
+	}
 }

@@ -35,7 +35,7 @@ Example:
 				Usage:       "set variables (a new release)",
 				ArgsUsage:   "K=V…",
 				Description: "Example:\n   flynn env set RAILS_ENV=production",
-				Flags:       append([]urfave.Flag{appFlag()}, deployFlags()...),
+				Flags:       append(append([]urfave.Flag{appFlag()}, deployFlags()...), systemFlags()...),
 				Action:      r.envSet,
 			},
 			{
@@ -51,7 +51,7 @@ Example:
 				Usage:       "remove variables (a new release)",
 				ArgsUsage:   "K…",
 				Description: "Example:\n   flynn env unset LOG_LEVEL",
-				Flags:       append([]urfave.Flag{appFlag()}, deployFlags()...),
+				Flags:       append(append([]urfave.Flag{appFlag()}, deployFlags()...), systemFlags()...),
 				Action:      r.envUnset,
 			},
 		},
@@ -158,6 +158,9 @@ func (r *runner) changeEnv(c *urfave.Context, edit func(map[string]string)) erro
 		rel, err = &controller.Release{}, nil
 	}
 	if err != nil {
+		return err
+	}
+	if err := refuseSystem(c, app); err != nil {
 		return err
 	}
 	env := maps.Clone(rel.Env)

@@ -76,7 +76,7 @@ still wants it.
 
 Example:
    flynn -a example kill host1-1b4e28ba-2fa1-11d2-883f-0016d3cca427`,
-		Flags:  []urfave.Flag{appFlag()},
+		Flags:  append([]urfave.Flag{appFlag()}, systemFlags()...),
 		Action: r.kill,
 	}
 }
@@ -85,16 +85,12 @@ func (r *runner) kill(c *urfave.Context) error {
 	if c.NArg() != 1 {
 		return usageError(c, "want JOB")
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
+	api, app, err := r.changeApp(c)
 	if err != nil {
 		return err
 	}
 	job := c.Args().First()
-	if err := api.StopJob(c.Context, name, job); err != nil {
+	if err := api.StopJob(c.Context, app.ID, job); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.env.Stdout, "Job %s stopped.\n", job)

@@ -125,7 +125,7 @@ leaves the app where it was and exits non-zero.
 Example:
    flynn rollback        # v5 → v4
    flynn rollback v2`,
-		Flags:  append([]urfave.Flag{appFlag()}, deployFlags()...),
+		Flags:  append(append([]urfave.Flag{appFlag()}, deployFlags()...), systemFlags()...),
 		Action: r.rollback,
 	}
 }
@@ -134,7 +134,7 @@ func (r *runner) rollback(c *urfave.Context) error {
 	if c.NArg() > 1 {
 		return usageError(c, "want at most one VERSION or ID")
 	}
-	api, app, err := r.app(c)
+	api, app, err := r.changeApp(c)
 	if err != nil {
 		return err
 	}

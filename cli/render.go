@@ -11,6 +11,7 @@ import (
 
 	"github.com/openflynn/flynn/cli/config"
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/cmdline"
 )
 
 // The render functions draw the tables people read. They are pure (data
@@ -72,6 +73,9 @@ func renderInfo(w io.Writer, now time.Time, info *appInfo) error {
 	}
 	t.row("Routes:", strings.Join(routes, ", "))
 	t.row("Git URL:", info.GitURL)
+	if info.App.System {
+		t.row("System:", "yes (part of the platform: changing it takes --system)")
+	}
 	t.row("Created:", age(now, info.App.CreatedAt)+" ago")
 	return t.flush()
 }
@@ -175,6 +179,53 @@ func renderRoutes(w io.Writer, routes []*controller.Route) error {
 			target = ":" + strconv.Itoa(r.Port)
 		}
 		t.row(r.ID, r.Type, target, r.Service, orDash(strings.Join(opts, ",")))
+	}
+	return t.flush()
+}
+
+func renderAPIKeys(w io.Writer, now time.Time, keys []*controller.APIKey) error {
+	t := newTable(w, "NAME", "ID", "ADDED")
+	for _, k := range keys {
+		t.row(k.Name, k.ID, age(now, k.CreatedAt))
+	}
+	return t.flush()
+}
+
+// renderLimits draws the limits of each process type of rel; the CPU
+// column shows only when some type sets one.
+func renderLimits(w io.Writer, rel *controller.Release) error {
+	types := slices.Sorted(maps.Keys(rel.Processes))
+	showCPU := false
+	for _, typ := range types {
+		if res := rel.Processes[typ].Resources; res != nil && res.CPU > 0 {
+			showCPU = true
+		}
+	}
+	header := []string{"TYPE", "MEMORY", "PIDS"}
+	if showCPU {
+		header = append(header, "CPU")
+	}
+	t := newTable(w, header...)
+	for _, typ := range types {
+		l := effectiveLimits(rel.Processes[typ])
+		mark := func(name, value string) string {
+			switch {
+			case slices.Contains(l.Defaults, name):
+				return value + " (default)"
+			case value == "0" && l.HostNetwork:
+				return "unlimited"
+			}
+			return value
+		}
+		row := []string{typ, mark("memory", cmdline.FormatSize(l.Memory)), mark("pids", strconv.FormatInt(l.Pids, 10))}
+		if showCPU {
+			cpu := "-"
+			if l.CPU > 0 {
+				cpu = formatCPU(l.CPU)
+			}
+			row = append(row, cpu)
+		}
+		t.row(row...)
 	}
 	return t.flush()
 }

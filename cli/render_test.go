@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +107,25 @@ func TestGolden(t *testing.T) {
 			return renderRelease(w, goldenNow, fixtureRel, &controller.Artifact{ID: "art-1", URI: "flynn/slugrunner:4f2a"}, true)
 		}},
 		{"routes", func(w *bytes.Buffer) error { return renderRoutes(w, fixtureRoutes) }},
+		{"api-keys", func(w *bytes.Buffer) error {
+			return renderAPIKeys(w, goldenNow, []*controller.APIKey{
+				{ID: "5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c", Name: "admin", CreatedAt: ago(30 * 24 * time.Hour)},
+				{ID: "8e1d2c3b-4a59-4687-9a8b-7c6d5e4f3a2b", Name: "alice@example.com", CreatedAt: ago(2 * time.Minute)},
+			})
+		}},
+		{"api-key-add", func(w *bytes.Buffer) error {
+			return renderNewAPIKey(w, &controller.APIKey{ID: "8e1d2c3b-4a59-4687-9a8b-7c6d5e4f3a2b", Name: "alice", Secret: strings.Repeat("3b1f", 16)},
+				&config.Cluster{Name: "default", Domain: "dev.localflynn.com", ControllerURL: "https://controller.dev.localflynn.com", ControllerAddr: "127.0.0.1:443",
+					TLSPin: "9ZxqXRqUdlW3kRw8pGgLvRkNk7E0PNEHMqZ8zG1kQ2s=", GitHost: "127.0.0.1:2222"})
+		}},
+		{"limits", func(w *bytes.Buffer) error {
+			return renderLimits(w, &controller.Release{Processes: map[string]controller.ProcessType{
+				"web":    {Cmd: []string{"web"}},
+				"worker": {Resources: &controller.Resources{Memory: 256 << 20, CPU: 1500}},
+				"clock":  {Resources: &controller.Resources{MaxProcs: 64}},
+				"router": {HostNetwork: true, Resources: &controller.Resources{CPU: 500}},
+			}})
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,11 +28,11 @@ resource's env (DATABASE_URL, say) merged in, deployed.
 
 Example:
    flynn -a example resource add postgres`,
-				Flags: []urfave.Flag{
+				Flags: append([]urfave.Flag{
 					appFlag(),
 					jsonFlag(),
 					&urfave.StringFlag{Name: "config", Usage: "`JSON` passed to the provider as is"},
-				},
+				}, systemFlags()...),
 				Action: r.resourceAdd,
 			},
 		},
@@ -50,7 +50,7 @@ func (r *runner) resourceAdd(c *urfave.Context) error {
 		}
 		req.Config = json.RawMessage(cfg)
 	}
-	api, app, err := r.app(c)
+	api, app, err := r.changeApp(c)
 	if err != nil {
 		return err
 	}

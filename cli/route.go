@@ -29,7 +29,7 @@ Example:
 				Usage: "add a route",
 				Description: `Example:
    flynn route add http example.com --path /api --sticky
-   flynn route add tcp --port 5432 --service example-db`,
+   flynn route add tcp --service example-db`,
 				Subcommands: []*urfave.Command{
 					{
 						Name:      "http",
@@ -41,29 +41,32 @@ the PEM certificate and key served for DOMAIN.
 
 Example:
    flynn route add http example.com --tls-cert cert.pem --tls-key key.pem`,
-						Flags: []urfave.Flag{
+						Flags: append([]urfave.Flag{
 							appFlag(),
 							serviceFlag(),
 							&urfave.StringFlag{Name: "path", Aliases: []string{"p"}, Usage: "path `PREFIX` (default /)"},
 							&urfave.BoolFlag{Name: "sticky", Usage: "keep each client on one backend (signed cookie)"},
 							&urfave.StringFlag{Name: "tls-cert", Usage: "PEM certificate chain `FILE`"},
 							&urfave.StringFlag{Name: "tls-key", Usage: "PEM private key `FILE`"},
-						},
+						}, systemFlags()...),
 						Action: r.routeAddHTTP,
 					},
 					{
 						Name:  "tcp",
 						Usage: "route a TCP port of the router",
-						Description: `Routes connections to the router's --port (required: the controller
-does not allocate ports).
+						Description: `Routes connections to a port of the router. An app's TCP routes use the
+router's ports 3000-3999, the ones apps may reach: without --port the
+controller picks a free one there and the command prints it. (System apps'
+routes may use any port.)
 
 Example:
-   flynn route add tcp --port 2222 --service example-ssh`,
-						Flags: []urfave.Flag{
+   flynn route add tcp --service example-db
+   flynn route add tcp --port 3306 --service example-mysql`,
+						Flags: append([]urfave.Flag{
 							appFlag(),
 							serviceFlag(),
-							&urfave.IntFlag{Name: "port", Usage: "router `PORT` to listen on"},
-						},
+							&urfave.IntFlag{Name: "port", Usage: "router `PORT` to listen on, 3000-3999 (default: a free one)"},
+						}, systemFlags()...),
 						Action: r.routeAddTCP,
 					},
 				},
@@ -80,7 +83,7 @@ Example:
 				Usage:       "remove a route",
 				ArgsUsage:   "ID",
 				Description: "Example:\n   flynn route remove 7f9c24e5-…",
-				Flags:       []urfave.Flag{appFlag()},
+				Flags:       append([]urfave.Flag{appFlag()}, systemFlags()...),
 				Action:      r.routeRemove,
 			},
 		},
@@ -103,7 +106,7 @@ func (r *runner) defaultService(c *urfave.Context, app *controller.App) (string,
 }
 
 func (r *runner) addRoute(c *urfave.Context, route *controller.Route) error {
-	api, app, err := r.app(c)
+	api, app, err := r.changeApp(c)
 	if err != nil {
 		return err
 	}
@@ -146,8 +149,8 @@ func (r *runner) routeAddTCP(c *urfave.Context) error {
 	if c.NArg() != 0 {
 		return usageError(c, "takes no arguments; give the port with --port")
 	}
-	if c.Int("port") <= 0 {
-		return usageError(c, "--port is required")
+	if c.IsSet("port") && c.Int("port") <= 0 {
+		return usageError(c, "--port must be a port number")
 	}
 	return r.addRoute(c, &controller.Route{Type: controller.RouteTypeTCP, Port: c.Int("port")})
 }
@@ -178,15 +181,11 @@ func (r *runner) routeRemove(c *urfave.Context) error {
 	if c.NArg() != 1 {
 		return usageError(c, "want a route ID")
 	}
-	name, err := r.appName(c)
+	api, app, err := r.changeApp(c)
 	if err != nil {
 		return err
 	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	if err := api.DeleteRoute(c.Context, name, c.Args().First()); err != nil {
+	if err := api.DeleteRoute(c.Context, app.ID, c.Args().First()); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.env.Stdout, "Route %s removed.\n", c.Args().First())

@@ -60,19 +60,23 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("route add http printed %q", out)
 	}
 	h.ok("-a", "example", "route", "add", "http", "secure.example.test", "--path", "/api", "--sticky", "--tls-cert", certFile, "--tls-key", keyFile)
-	h.ok("-a", "example", "route", "add", "tcp", "--port", "2345", "--service", "example-db")
-	h.fails("--port is required", "-a", "example", "route", "add", "tcp")
+	h.ok("-a", "example", "route", "add", "tcp", "--port", "3345", "--service", "example-db")
+	if out := h.ok("-a", "example", "route", "add", "tcp", "--service", "example-cache"); !strings.HasSuffix(out, ": :3000 (tcp) → example-cache\n") {
+		t.Fatalf("route add tcp without a port printed %q, want the port the controller picked", out)
+	}
+	h.fails("port: a TCP route of an app must use a router port from 3000 to 3999", "-a", "example", "route", "add", "tcp", "--port", "2345")
+	h.fails("--port must be a port number", "-a", "example", "route", "add", "tcp", "--port", "0")
 	h.fails("go together", "-a", "example", "route", "add", "http", "x.example.test", "--tls-cert", certFile)
 	h.fails("domain", "-a", "example", "route", "add", "http", "not a domain")
 
 	out = squash(h.ok("-a", "example", "route", "list"))
-	for _, want := range []string{" http example.example.test example-web -\n", " http secure.example.test/api example-web sticky,tls\n", " tcp :2345 example-db -\n"} {
+	for _, want := range []string{" http example.example.test example-web -\n", " http secure.example.test/api example-web sticky,tls\n", " tcp :3345 example-db -\n", " tcp :3000 example-cache -\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("route list lacks %q:\n%s", want, out)
 		}
 	}
 	var routes []*controller.Route
-	if err := json.Unmarshal([]byte(h.ok("-a", "example", "route", "--json")), &routes); err != nil || len(routes) != 3 {
+	if err := json.Unmarshal([]byte(h.ok("-a", "example", "route", "--json")), &routes); err != nil || len(routes) != 4 {
 		t.Fatalf("route --json: %d routes, %v", len(routes), err)
 	}
 	for _, r := range routes {
@@ -82,8 +86,8 @@ func TestRoutes(t *testing.T) {
 	}
 	h.ok("-a", "example", "route", "remove", routes[0].ID)
 	got, err := h.api.AppRoutes(context.Background(), app.ID)
-	if err != nil || len(got) != 2 {
-		t.Fatalf("after remove: %d routes, %v; want 2", len(got), err)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("after remove: %d routes, %v; want 3", len(got), err)
 	}
 	h.fails("not found", "-a", "example", "route", "remove", routes[0].ID)
 }

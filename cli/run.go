@@ -28,13 +28,13 @@ its id. Put flags for flynn before CMD.
 Example:
    flynn -a example run bash
    flynn run -d -e RAILS_ENV=production rake db:migrate`,
-		Flags: []urfave.Flag{
+		Flags: append([]urfave.Flag{
 			appFlag(),
 			&urfave.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "start the job and return its id"},
 			&urfave.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "add `K=V` to the job's environment (repeatable)"},
 			&urfave.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "run in this release `ID` (default: the current one)"},
 			&urfave.BoolFlag{Name: "no-tty", Aliases: []string{"T"}, Usage: "no TTY even when stdin is a terminal"},
-		},
+		}, systemFlags()...),
 		Action: r.run,
 	}
 }
@@ -54,14 +54,11 @@ func (r *runner) run(c *urfave.Context) error {
 		}
 		req.Env[k] = v
 	}
-	name, err := r.appName(c)
+	api, app, err := r.changeApp(c)
 	if err != nil {
 		return err
 	}
-	api, err := r.connect(c)
-	if err != nil {
-		return err
-	}
+	name := app.ID
 	if c.Bool("detach") {
 		job, err := api.RunJob(c.Context, name, req)
 		if err != nil {

@@ -28,12 +28,12 @@ up, printing progress, unless --no-wait.
 
 Example:
    flynn scale web=3 worker=1`,
-		Flags: []urfave.Flag{
+		Flags: append([]urfave.Flag{
 			appFlag(),
 			jsonFlag(),
 			&urfave.BoolFlag{Name: "no-wait", Aliases: []string{"n"}, Usage: "return once the formation is saved"},
 			&urfave.DurationFlag{Name: "timeout", Aliases: []string{"t"}, Value: 3 * time.Minute, Usage: "how long to wait for the jobs"},
-		},
+		}, systemFlags()...),
 		Action: r.scale,
 	}
 }
@@ -88,6 +88,9 @@ func (r *runner) scale(c *urfave.Context) error {
 		}
 		fmt.Fprintln(r.env.Stdout, processCounts(current))
 		return nil
+	}
+	if err := refuseSystem(c, app); err != nil {
+		return err
 	}
 	for t := range want {
 		if _, ok := rel.Processes[t]; !ok {

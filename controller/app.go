@@ -19,9 +19,10 @@ type App struct {
 	// ReleaseID is the current release; empty until one is set.
 	ReleaseID string `json:"release,omitempty"`
 	// System marks the platform's own apps (the controller, the router,
-	// …). Only a request made with the cluster key and the System header
-	// may change them, push to them, run jobs of them or delete them; it
-	// is set when the app is created and never changes.
+	// …). Only a system request (one made with the controller key, not a
+	// person's API key) may create one, change it, deploy or scale it, run
+	// jobs of it, route to it or delete it. It is set when the app is
+	// created and never changes.
 	System    bool      `json:"system,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`

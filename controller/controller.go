@@ -1,6 +1,6 @@
 // Package controller holds the wire types of the controller API: apps,
-// artifacts, releases, formations, jobs, routes, keys, providers, resources,
-// deployments and events. The server (controller/server), its store
+// artifacts, releases, formations, jobs, routes, keys, API keys, providers,
+// resources, deployments and events. The server (controller/server), its store
 // (controller/postgres), the Go client (controller/client) and every
 // consumer share these definitions. It imports only the standard library.
 //
@@ -41,6 +41,7 @@ const (
 	ObjectTypeJob        = "job"
 	ObjectTypeRoute      = "route"
 	ObjectTypeKey        = "key"
+	ObjectTypeAPIKey     = "api_key"
 	ObjectTypeProvider   = "provider"
 	ObjectTypeResource   = "resource"
 	ObjectTypeDeployment = "deployment"

@@ -8,6 +8,16 @@ const (
 	RouteTypeTCP  = "tcp"
 )
 
+// TCPRoutePortMin and TCPRoutePortMax bound the router ports of TCP routes
+// of apps that are not system apps: the range a node's firewall lets app
+// jobs reach on the router, and where the controller picks a port when a
+// route names none. System apps' routes may use any port (gitreceive's
+// 2222).
+const (
+	TCPRoutePortMin = 3000
+	TCPRoutePortMax = 3999
+)
+
 // Route sends traffic that reaches the router to a discoverd service: HTTP
 // by domain and path prefix, TCP by port.
 type Route struct {
@@ -23,7 +33,10 @@ type Route struct {
 	Sticky bool `json:"sticky,omitempty"`
 	// Certificate (http) is served for Domain (SNI).
 	Certificate *Certificate `json:"certificate,omitempty"`
-	// Port (tcp) is the listening port on the router.
+	// Port (tcp) is the listening port on the router. A non-system app's
+	// must lie in TCPRoutePortMin–TCPRoutePortMax, the range the router's
+	// node lets app jobs reach; zero asks the controller for a free one
+	// there.
 	Port          int       `json:"port,omitempty"`
 	DrainBackends bool      `json:"drain_backends,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`

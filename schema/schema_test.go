@@ -36,12 +36,18 @@ func TestSchemas(t *testing.T) {
 		{"route http port", "route", `{"type":"http","service":"web","domain":"a.com","port":80}`, "", false},
 		{"route tcp", "route", `{"type":"tcp","service":"db","port":5432}`, "", true},
 		{"route tcp domain", "route", `{"type":"tcp","service":"db","port":5432,"domain":"a.com"}`, "", false},
-		{"route tcp no port", "route", `{"type":"tcp","service":"db"}`, "", false},
+		{"route tcp no port (the controller picks one)", "route", `{"type":"tcp","service":"db"}`, "", true},
 		{"route bad domain", "route", `{"type":"http","service":"web","domain":"a b"}`, "domain", false},
 		{"job", "job", `{"release":"` + id + `","state":"up","host_id":"h1","started_at":"2024-01-02T03:04:05Z"}`, "", true},
 		{"job bad state", "job", `{"release":"` + id + `","state":"zombie"}`, "state", false},
 		{"job bad time", "job", `{"release":"` + id + `","state":"up","started_at":"yesterday"}`, "started_at", false},
 		{"not json", "app", `{"name":`, "", false},
+		{"api key", "api_key", `{"name":"alice@example.com"}`, "", true},
+		{"api key without name", "api_key", `{}`, "", false},
+		{"api key bad name", "api_key", `{"name":"a b"}`, "name", false},
+		{"api key with a secret", "api_key", `{"name":"a","secret":"chosen"}`, "", false},
+		{"app system", "app", `{"name":"router","system":true}`, "", true},
+		{"release host network", "release", `{"artifact":"` + id + `","processes":{"app":{"host_network":true}}}`, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +75,7 @@ func TestEverySchemaCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"app", "app_release", "app_update", "artifact", "common", "deployment_update", "formation", "job", "key", "new_job", "provider", "release", "resource_request", "route"}
+	want := []string{"api_key", "app", "app_release", "app_update", "artifact", "common", "deployment_update", "formation", "job", "key", "new_job", "provider", "release", "resource_request", "route"}
 	got := set.Names()
 	if len(got) != len(want) {
 		t.Fatalf("names = %v, want %v", got, want)

@@ -34,7 +34,8 @@ type Cluster struct {
 	// without a DNS entry works; TLS (SNI, Host, the pin) still uses the
 	// URL's host.
 	ControllerAddr string `json:"controller_addr,omitempty"`
-	// Key is the controller key.
+	// Key is the user's API key (see `flynn api-key`); a cluster added
+	// before API keys existed may hold the controller key here instead.
 	Key string `json:"key"`
 	// TLSPin is the base64 SHA-256 of the controller certificate's DER
 	// (see pkg/tlspin); required for https URLs.

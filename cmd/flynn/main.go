@@ -1,5 +1,6 @@
 // Command flynn is the Flynn command-line tool. It gathers its
-// surroundings (home, working directory, terminal, $FLYNN_CLUSTER) and
+// surroundings (home, working directory, terminal, $FLYNN_CLUSTER,
+// $FLYNN_CLUSTER_KEY) and
 // runs package cli, which holds every command.
 package main
 
@@ -30,6 +31,7 @@ func main() {
 		Home:       home,
 		Dir:        dir,
 		Cluster:    os.Getenv("FLYNN_CLUSTER"),
+		ClusterKey: os.Getenv("FLYNN_CLUSTER_KEY"),
 		Version:    version,
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,

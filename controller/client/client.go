@@ -27,7 +27,8 @@ type Client struct {
 }
 
 // New returns a client for the controller at url ("http://127.0.0.1:8081")
-// that authenticates with key (the controller key; "" sends none).
+// that authenticates with key: the controller key (system requests) or an
+// API key's secret (a person's requests); "" sends none.
 func New(url, key string) *Client {
 	return NewWithHTTPClient(url, key, &http.Client{})
 }

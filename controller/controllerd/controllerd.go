@@ -23,7 +23,7 @@ func Daemon() cmdline.Daemon[server.Config] {
 		cmdline.String("database-url", "", "Postgres URL of the controller's database", cmdline.Was("DATABASE_URL")),
 		cmdline.String("discoverd-url", "", "discoverd, to find the hosts one-off jobs run on and job logs come from (none: those requests answer service_unavailable)", cmdline.Was("--discoverd", "DISCOVERD")),
 	}
-	flags = append(flags, cmdline.Secret("controller-key", "key clients send as the basic-auth password", cmdline.Was("--auth-key", "AUTH_KEY", "FLYNN_AUTH_KEY"))...)
+	flags = append(flags, cmdline.Secret("controller-key", "key of system requests (the platform's components), sent as the basic-auth password; people use API keys", cmdline.Was("--auth-key", "AUTH_KEY", "FLYNN_AUTH_KEY"))...)
 	flags = append(flags, cmdline.Secret("cluster-key", "key of the host and discoverd APIs (default: the controller key)", cmdline.Was("CLUSTER_KEY"))...)
 	return cmdline.Daemon[server.Config]{
 		Name:  "flynn-controller",

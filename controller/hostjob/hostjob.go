@@ -3,12 +3,17 @@
 // host.Job a flynn-host runs.
 //
 //	ForProcess (scheduler, bootstrap) ─┐
-//	                                   ├─> core: id, FLYNN_* env, metadata, resources ─> host.Job
+//	                                   ├─> core: id, FLYNN_* env, metadata, network, limits ─> host.Job
 //	ForOneOff  (controller's runner) ──┘
 //	host.Job metadata ─> OwnerOf ─> app, release, process type ("" for a one-off)
 //
 // Both kinds of job go through one core, so they carry the same metadata
-// keys and the same FLYNN_* environment and cannot drift apart. What makes
+// keys and the same FLYNN_* environment and cannot drift apart. The core
+// also decides a job's network and limits: a process type with
+// HostNetwork (only system apps have one) runs in its node's network
+// namespace, one-off jobs of the type too, with the limits the type sets;
+// every other job runs on the node's app network with at least a memory
+// and a pids limit (DefaultMemory, DefaultPids) where its type sets none. What makes
 // a process a long-running service (ports registered in discoverd, named
 // volumes, persistence across host restarts) belongs to ForProcess alone.
 // A one-off job never has controller.JobMetaType in its metadata: that is
@@ -23,6 +28,14 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/random"
+)
+
+// The limits of a job on the app network whose process type sets none:
+// one app must not be able to take its node's memory or fork it to death.
+// Jobs on the host's network (the platform's own) get no default.
+const (
+	DefaultMemory int64 = 1 << 30 // 1 GiB
+	DefaultPids   int64 = 512
 )
 
 // MetaReleaseVersion is the metadata key of the release's version number
@@ -55,7 +68,7 @@ func ForProcess(hostID, appName string, rel *controller.Release, art *controller
 		env = map[string]string{}
 	}
 	maps.Copy(env, pt.Env)
-	job := newJob(hostID, App{ID: rel.AppID, Name: appName, ReleaseID: rel.ID, ReleaseVersion: rel.Version}, typ, art, pt.Cmd, env, pt.Resources, nil)
+	job := newJob(hostID, App{ID: rel.AppID, Name: appName, ReleaseID: rel.ID, ReleaseVersion: rel.Version}, typ, art, pt.Cmd, env, pt, nil)
 	job.Metadata[controller.JobMetaType] = typ
 
 	service := pt.Service
@@ -92,7 +105,7 @@ type OneOff struct {
 	// the metadata.
 	Type string
 	// Process is that type's definition (zero for a plain command): only
-	// its resources apply.
+	// its resources and its network apply.
 	Process  controller.ProcessType
 	Artifact *controller.Artifact
 	Args     []string
@@ -107,7 +120,9 @@ type OneOff struct {
 }
 
 // ForOneOff builds the host job of a one-off run on hostID. It gets the
-// type's resources but none of what makes a process a service: no ports
+// type's resources and network (a system app's migration, say, needs to
+// reach what the type's processes reach) but none of what makes a process
+// a service: no ports
 // (it is not a service), no persistence (nothing starts it again), and no
 // volumes. Volumes are per host and a one-off job lands on the least-loaded
 // host, not on the one holding the type's data, so it would mount an
@@ -120,14 +135,14 @@ func ForOneOff(hostID string, o OneOff) *host.Job {
 	if env == nil {
 		env = map[string]string{}
 	}
-	job := newJob(hostID, o.App, o.Type, o.Artifact, o.Args, env, o.Process.Resources, o.Meta)
+	job := newJob(hostID, o.App, o.Type, o.Artifact, o.Args, env, o.Process, o.Meta)
 	job.Config.TTY = o.TTY
 	return job
 }
 
-// newJob is the core both kinds share: id, env, metadata and resources.
-// It takes ownership of env.
-func newJob(hostID string, app App, typ string, art *controller.Artifact, args []string, env map[string]string, res *controller.Resources, extraMeta map[string]string) *host.Job {
+// newJob is the core both kinds share: id, env, metadata, network and
+// limits, the last two from pt. It takes ownership of env.
+func newJob(hostID string, app App, typ string, art *controller.Artifact, args []string, env map[string]string, pt controller.ProcessType, extraMeta map[string]string) *host.Job {
 	id := NewID(hostID)
 	env["FLYNN_APP_ID"] = app.ID
 	env["FLYNN_APP_NAME"] = app.Name
@@ -151,19 +166,36 @@ func newJob(hostID string, app App, typ string, art *controller.Artifact, args [
 	return &host.Job{
 		ID:       id,
 		Artifact: art.URI,
-		Config:   host.JobConfig{Args: args, Env: env, Resources: Resources(res)},
+		Config:   host.JobConfig{Args: args, Env: env, Resources: limits(pt), HostNetwork: pt.HostNetwork},
 		Metadata: meta,
 	}
 }
 
-// Resources converts a process type's limits to the host's: CPU
-// millicores become CPU shares (1000 millicores, one core, is 1024
-// shares), MaxProcs the pids limit. nil means no limits.
+// limits are the limits of a job of process type pt: the type's, and
+// for a job on the app network the defaults where the type sets none.
+func limits(pt controller.ProcessType) host.Resources {
+	res := Resources(pt.Resources)
+	if pt.HostNetwork {
+		return res
+	}
+	if res.Memory == 0 {
+		res.Memory = DefaultMemory
+	}
+	if res.Pids == 0 {
+		res.Pids = DefaultPids
+	}
+	return res
+}
+
+// Resources converts a process type's limits to the host's, as they are:
+// CPU millicores become CPU shares (1000 millicores, one core, is 1024
+// shares), MaxProcs the pids limit. nil means no limits. The defaults of
+// jobs on the app network are added when a job is built, not here.
 func Resources(r *controller.Resources) host.Resources {
 	if r == nil {
 		return host.Resources{}
 	}
-	return host.Resources{Memory: r.Memory, CPUShares: r.CPU * 1024 / 1000, Pids: r.MaxProcs}
+	return host.Resources{Memory: r.Memory, CPUShares: r.CPU * 1024 / 1000, Pids: r.MaxProcs, Disk: r.Disk}
 }
 
 // Owner is whose job a host job is, as its metadata says.

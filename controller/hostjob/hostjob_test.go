@@ -21,6 +21,11 @@ var (
 				Resources:  &controller.Resources{Memory: 256 << 20, CPU: 500, MaxProcs: 100},
 				Persistent: true,
 			},
+			// A system app's component: on the host's network, limited only
+			// as it says.
+			"router": {Cmd: []string{"router"}, HostNetwork: true, Resources: &controller.Resources{CPU: 1000}},
+			// Memory set, pids not: the default fills in only what is unset.
+			"worker": {Cmd: []string{"work"}, Resources: &controller.Resources{Memory: 2 << 30, Disk: 5 << 30}},
 		},
 	}
 	testArtifact = &controller.Artifact{URI: "flynn/slugrunner:abc"}
@@ -57,6 +62,7 @@ func TestJobs(t *testing.T) {
 		res        host.Resources
 		persistent bool
 		tty        bool
+		hostNet    bool
 	}{
 		{
 			name: "web process: one http port in <app>-web",
@@ -66,6 +72,7 @@ func TestJobs(t *testing.T) {
 			meta: map[string]string{controller.JobMetaAppID: "a1", controller.JobMetaAppName: "example", controller.JobMetaReleaseID: "r1",
 				controller.JobMetaType: "web", MetaReleaseVersion: "3"},
 			ports: []host.Port{{Proto: "http", Service: "example-web"}},
+			res:   host.Resources{Memory: DefaultMemory, Pids: DefaultPids},
 		},
 		{
 			name: "db process: its ports, volume, resources and persistence",
@@ -97,6 +104,37 @@ func TestJobs(t *testing.T) {
 			args: []string{"pg_dump"},
 			env:  map[string]string{"A": "request", "FLYNN_APP_NAME": "", "FLYNN_PROCESS_TYPE": ""},
 			meta: map[string]string{controller.JobMetaAppID: "a1", controller.JobMetaReleaseID: "r1"},
+			res:  host.Resources{Memory: DefaultMemory, Pids: DefaultPids},
+		},
+		{
+			name: "host-network process: on the host's network, no default limits",
+			job:  ForProcess("h1", "router", testRelease, testArtifact, "router"),
+			args: []string{"router"},
+			env:  map[string]string{"FLYNN_PROCESS_TYPE": "router"},
+			meta: map[string]string{controller.JobMetaAppID: "a1", controller.JobMetaAppName: "router", controller.JobMetaReleaseID: "r1",
+				controller.JobMetaType: "router", MetaReleaseVersion: "3"},
+			res:     host.Resources{CPUShares: 1024},
+			hostNet: true,
+		},
+		{
+			name: "one-off of a host-network type: on the host's network too",
+			job: ForOneOff("h1", oneOff(func(o *OneOff) {
+				o.Type, o.Process, o.Meta, o.TTY = "router", testRelease.Processes["router"], nil, false
+			})),
+			args:    []string{"pg_dump"},
+			env:     map[string]string{"FLYNN_PROCESS_TYPE": "router"},
+			meta:    map[string]string{controller.JobMetaAppID: "a1", controller.JobMetaAppName: "example", controller.JobMetaReleaseID: "r1", MetaReleaseVersion: "3"},
+			res:     host.Resources{CPUShares: 1024},
+			hostNet: true,
+		},
+		{
+			name: "process with a memory limit: the pids default, its memory and disk",
+			job:  ForProcess("h1", "example", testRelease, testArtifact, "worker"),
+			args: []string{"work"},
+			env:  map[string]string{"FLYNN_PROCESS_TYPE": "worker"},
+			meta: map[string]string{controller.JobMetaAppID: "a1", controller.JobMetaAppName: "example", controller.JobMetaReleaseID: "r1",
+				controller.JobMetaType: "worker", MetaReleaseVersion: "3"},
+			res: host.Resources{Memory: 2 << 30, Pids: DefaultPids, Disk: 5 << 30},
 		},
 	}
 	for _, tt := range tests {
@@ -132,6 +170,9 @@ func TestJobs(t *testing.T) {
 			}
 			if j.Config.Persistent != tt.persistent || j.Config.TTY != tt.tty {
 				t.Errorf("persistent, tty = %v, %v; want %v, %v", j.Config.Persistent, j.Config.TTY, tt.persistent, tt.tty)
+			}
+			if j.Config.HostNetwork != tt.hostNet {
+				t.Errorf("host network = %v, want %v", j.Config.HostNetwork, tt.hostNet)
 			}
 			if err := j.Validate(); err != nil {
 				t.Errorf("job does not validate: %v", err)
@@ -201,6 +242,7 @@ func TestResources(t *testing.T) {
 		{"none", nil, host.Resources{}},
 		{"one core", &controller.Resources{CPU: 1000}, host.Resources{CPUShares: 1024}},
 		{"half a core, memory, pids", &controller.Resources{CPU: 500, Memory: 64 << 20, MaxProcs: 10}, host.Resources{CPUShares: 512, Memory: 64 << 20, Pids: 10}},
+		{"disk", &controller.Resources{Disk: 1 << 30}, host.Resources{Disk: 1 << 30}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,6 +60,9 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	lo := 30000 + rand.IntN(27)*100 // below the ephemeral range; see host/server's harness
+	// An app network and firewall chain of the test's own; registered
+	// before the daemon's cleanup, so they go after it.
+	appNet := hosttest.NewAppNetwork(t, dc)
 	hctx, stopHost := context.WithCancel(context.Background())
 	hostDone := make(chan error, 1)
 	go func() {
@@ -67,6 +70,7 @@ func newStack(t *testing.T) *stack {
 			Daemon: daemon.Config{
 				HostID: hostID, ExternalIP: "127.0.0.1", PortMin: lo, PortMax: lo + 99,
 				StateDir: t.TempDir(), Labels: map[string]string{hosttest.Label: "true"},
+				AppNetwork: appNet.Network, AppBridge: appNet.Bridge, FirewallChain: appNet.Chain, NoFirewall: !hosttest.Firewall(),
 			},
 			Listen: addr, ClusterKey: clusterKey, DiscoverdURL: disc.URL,
 		}, logger)

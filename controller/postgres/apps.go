@@ -14,18 +14,19 @@ import (
 // AppRepo stores apps.
 type AppRepo struct{ db *db }
 
-const appColumns = `id::text, name, meta, strategy, coalesce(release_id::text, ''), created_at, updated_at`
+const appColumns = `id::text, name, meta, strategy, coalesce(release_id::text, ''), system, created_at, updated_at`
 
 func scanApp(row pgx.Row) (*controller.App, error) {
 	var a controller.App
-	if err := row.Scan(&a.ID, &a.Name, &a.Meta, &a.Strategy, &a.ReleaseID, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := row.Scan(&a.ID, &a.Name, &a.Meta, &a.Strategy, &a.ReleaseID, &a.System, &a.CreatedAt, &a.UpdatedAt); err != nil {
 		return nil, err
 	}
 	return &a, nil
 }
 
 // Create inserts app, filling in its id (when empty), strategy default and
-// timestamps. The name must already be valid.
+// timestamps. The name must already be valid, and app.System allowed to
+// whoever asked: it is stored as given and never changes.
 func (r *AppRepo) Create(ctx context.Context, app *controller.App) error {
 	if app.ID == "" {
 		app.ID = random.UUID()
@@ -37,8 +38,8 @@ func (r *AppRepo) Create(ctx context.Context, app *controller.App) error {
 		app.Meta = map[string]string{}
 	}
 	return r.db.inTx(ctx, func(tx pgx.Tx) error {
-		created, err := scanApp(tx.QueryRow(ctx, `INSERT INTO apps (id, name, meta, strategy) VALUES ($1, $2, $3, $4)
-			RETURNING `+appColumns, app.ID, app.Name, app.Meta, app.Strategy))
+		created, err := scanApp(tx.QueryRow(ctx, `INSERT INTO apps (id, name, meta, strategy, system) VALUES ($1, $2, $3, $4, $5)
+			RETURNING `+appColumns, app.ID, app.Name, app.Meta, app.Strategy, app.System))
 		if err != nil {
 			return mapError(err, "app")
 		}

@@ -48,7 +48,7 @@ func TestMigrate(t *testing.T) {
 	if n != len(ms) {
 		t.Fatalf("schema_migrations has %d rows, want %d", n, len(ms))
 	}
-	for _, table := range []string{"apps", "artifacts", "releases", "formations", "jobs", "routes", "keys", "providers", "resources", "app_resources", "deployments", "events"} {
+	for _, table := range []string{"apps", "artifacts", "releases", "formations", "jobs", "routes", "keys", "api_keys", "providers", "resources", "app_resources", "deployments", "events"} {
 		if _, err := pool.Exec(ctx, "SELECT 1 FROM "+table+" LIMIT 1"); err != nil {
 			t.Errorf("table %s: %v", table, err)
 		}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,9 +26,16 @@ func scanRoute(row pgx.Row) (*controller.Route, error) {
 	return &r, nil
 }
 
+// tcpPortLock is the advisory lock that serialises creating TCP routes, so
+// that picking a free port and taking it cannot race ("flynntcp").
+const tcpPortLock int64 = 0x666c796e6e746370
+
 // Create inserts a route owned by route.AppID (id or name), filling in its
 // id, the default path and timestamps. Two http routes may not share a
-// domain and path, nor two tcp routes a port.
+// domain and path, nor two tcp routes a port. A tcp route without a port
+// gets the lowest one from controller.TCPRoutePortMin to TCPRoutePortMax
+// that no route has (ErrConflict when there is none); which ports an app
+// may ask for is the caller's rule.
 func (r *RouteRepo) Create(ctx context.Context, route *controller.Route) error {
 	if route.ID == "" {
 		route.ID = random.UUID()
@@ -40,6 +48,11 @@ func (r *RouteRepo) Create(ctx context.Context, route *controller.Route) error {
 		if err != nil {
 			return err
 		}
+		if route.Type == controller.RouteTypeTCP {
+			if route.Port, err = tcpPort(ctx, tx, route.Port); err != nil {
+				return err
+			}
+		}
 		created, err := scanRoute(tx.QueryRow(ctx, `INSERT INTO routes (id, app_id, type, service, domain, path, sticky, certificate, port, drain_backends)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+routeColumns,
 			route.ID, app.ID, route.Type, route.Service, route.Domain, route.Path, route.Sticky, route.Certificate, route.Port, route.DrainBackends))
@@ -49,6 +62,27 @@ func (r *RouteRepo) Create(ctx context.Context, route *controller.Route) error {
 		*route = *created
 		return emit(ctx, tx, change{app.ID, controller.ObjectTypeRoute, route.ID, controller.OpCreate, route})
 	})
+}
+
+// tcpPort takes the TCP port lock for the rest of tx and returns port, or
+// when it is zero the lowest free port of the range for apps.
+func tcpPort(ctx context.Context, tx pgx.Tx, port int) (int, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, tcpPortLock); err != nil {
+		return 0, fmt.Errorf("lock tcp ports: %w", err)
+	}
+	if port != 0 {
+		return port, nil
+	}
+	err := tx.QueryRow(ctx, `SELECT p FROM generate_series($1::int, $2::int) AS p
+		WHERE NOT EXISTS (SELECT 1 FROM routes WHERE type = 'tcp' AND port = p) ORDER BY p LIMIT 1`,
+		controller.TCPRoutePortMin, controller.TCPRoutePortMax).Scan(&port)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, &Error{Err: ErrConflict, Field: "port", Message: fmt.Sprintf("every port from %d to %d has a route already", controller.TCPRoutePortMin, controller.TCPRoutePortMax)}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("pick a tcp port: %w", err)
+	}
+	return port, nil
 }
 
 // Get returns route id of an app (id or name).

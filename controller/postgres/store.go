@@ -32,6 +32,7 @@ type Store struct {
 	Jobs        *JobRepo
 	Routes      *RouteRepo
 	Keys        *KeyRepo
+	APIKeys     *APIKeyRepo
 	Providers   *ProviderRepo
 	Resources   *ResourceRepo
 	Deployments *DeploymentRepo
@@ -67,6 +68,7 @@ func New(pool *pgxpool.Pool) *Store {
 		Jobs:        &JobRepo{db},
 		Routes:      &RouteRepo{db},
 		Keys:        &KeyRepo{db},
+		APIKeys:     &APIKeyRepo{db},
 		Providers:   &ProviderRepo{db},
 		Resources:   &ResourceRepo{db},
 		Deployments: &DeploymentRepo{db},
@@ -138,7 +140,7 @@ func uniqueField(constraint string) string {
 	switch {
 	case strings.HasSuffix(constraint, "_pkey"):
 		return "id"
-	case constraint == "apps_name_key", constraint == "providers_name_key":
+	case constraint == "apps_name_key", constraint == "providers_name_key", constraint == "api_keys_name_key":
 		return "name"
 	case constraint == "routes_http":
 		return "domain"

@@ -38,6 +38,9 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if app.Name != "" && !controller.ValidAppName(app.Name) {
 		return httpjson.ValidationError("name", "must match %s", controller.AppNamePattern)
 	}
+	if app.System && !callerOf(r.Context()).system {
+		return httpjson.Errorf(httpjson.CodeForbidden, "only the cluster key may create a system app (flynn --system)")
+	}
 	app.ReleaseID = "" // set through PUT /apps/:id/release only
 	if app.Name != "" {
 		if err := s.store.Apps.Create(r.Context(), &app); err != nil {

@@ -47,6 +47,11 @@ func FuzzDecode(f *testing.F) {
 				Key string `json:"key"`
 			})
 		},
+		"api_key": func() any {
+			return new(struct {
+				Name string `json:"name"`
+			})
+		},
 		"provider":          func() any { return new(controller.Provider) },
 		"resource_request":  func() any { return new(controller.ResourceRequest) },
 		"deployment_update": func() any { return new(controller.DeploymentUpdate) },

@@ -23,6 +23,9 @@ func (s *Server) getAppRelease(w http.ResponseWriter, r *http.Request, ps httpro
 	if err != nil {
 		return err
 	}
+	if rel, err = s.releaseView(r.Context()).release(r.Context(), rel); err != nil {
+		return err
+	}
 	httpjson.Write(w, http.StatusOK, rel)
 	return nil
 }

@@ -72,6 +72,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 	}
 	keepAlive := time.NewTicker(s.opts.KeepAlive)
 	defer keepAlive.Stop()
+	view := s.releaseView(ctx)
 	for {
 		events, err := s.store.Events.List(ctx, query)
 		if err != nil {
@@ -81,6 +82,12 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 			return nil // the stream has started; the client reconnects
 		}
 		for _, e := range events {
+			if e, err = view.event(ctx, e); err != nil {
+				if ctx.Err() == nil {
+					s.logger.Error("event stream: check a release event", "err", err)
+				}
+				return nil // the client reconnects
+			}
 			data, err := json.Marshal(e)
 			if err != nil {
 				return nil

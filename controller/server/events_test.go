@@ -101,7 +101,7 @@ func TestRouteChangesReachRouterQuickly(t *testing.T) {
 		t.Fatalf("Routes = %v, %v", routes, err)
 	}
 	for i := 0; i < 5; i++ {
-		route := &controller.Route{Type: "tcp", Service: "fast-db", Port: 6000 + i}
+		route := &controller.Route{Type: "tcp", Service: "fast-db", Port: 3600 + i}
 		start := time.Now()
 		if err := h.client.CreateRoute(ctx, app.ID, route); err != nil {
 			t.Fatal(err)

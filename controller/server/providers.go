@@ -105,9 +105,14 @@ func (s *Server) provisionResource(w http.ResponseWriter, r *http.Request, ps ht
 	// Check the apps before provisioning, so a typo does not leave a
 	// resource behind at the provider.
 	for i, name := range req.Apps {
-		if _, err := s.store.Apps.Get(r.Context(), name); errors.Is(err, postgres.ErrNotFound) {
+		app, err := s.store.Apps.Get(r.Context(), name)
+		if errors.Is(err, postgres.ErrNotFound) {
 			return httpjson.ValidationError(fmt.Sprintf("apps.%d", i), "app %q does not exist", name)
 		} else if err != nil {
+			return err
+		}
+		// Each app gets a new release with the resource's env.
+		if err := mayChange(r.Context(), app); err != nil {
 			return err
 		}
 	}

@@ -66,6 +66,9 @@ func (s *Server) writeReleases(w http.ResponseWriter, r *http.Request, appID str
 	if err != nil {
 		return err
 	}
+	if err := s.releaseView(r.Context()).releases(r.Context(), list); err != nil {
+		return err
+	}
 	writePage(w, r, p, list, next)
 	return nil
 }
@@ -78,7 +81,18 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request, _ httprou
 	if rel.AppID == "" {
 		return httpjson.ValidationError("app", "is required")
 	}
-	return s.saveRelease(w, r, &rel)
+	app, err := s.store.Apps.Get(r.Context(), rel.AppID)
+	if errors.Is(err, postgres.ErrNotFound) {
+		// The app named in the body is missing: the body is wrong, not the URL.
+		return httpjson.ValidationError("app", "app %q does not exist", rel.AppID)
+	}
+	if err != nil {
+		return err
+	}
+	if err := mayChange(r.Context(), app); err != nil {
+		return err
+	}
+	return s.saveRelease(w, r, app, &rel)
 }
 
 func (s *Server) createAppRelease(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
@@ -94,10 +108,15 @@ func (s *Server) createAppRelease(w http.ResponseWriter, r *http.Request, ps htt
 		return httpjson.ValidationError("app", "does not match the app in the path")
 	}
 	rel.AppID = app.ID
-	return s.saveRelease(w, r, &rel)
+	return s.saveRelease(w, r, app, &rel)
 }
 
-func (s *Server) saveRelease(w http.ResponseWriter, r *http.Request, rel *controller.Release) error {
+// saveRelease stores rel, a release of app that the caller may change.
+func (s *Server) saveRelease(w http.ResponseWriter, r *http.Request, app *controller.App, rel *controller.Release) error {
+	if err := checkHostNetwork(app, rel); err != nil {
+		return err
+	}
+	rel.AppID = app.ID
 	rel.Version = 0 // assigned by the store
 	err := s.store.Releases.Create(r.Context(), rel)
 	if errors.Is(err, postgres.ErrNotFound) {
@@ -114,6 +133,9 @@ func (s *Server) saveRelease(w http.ResponseWriter, r *http.Request, rel *contro
 func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	rel, err := s.store.Releases.Get(r.Context(), ps.ByName("id"))
 	if err != nil {
+		return err
+	}
+	if rel, err = s.releaseView(r.Context()).release(r.Context(), rel); err != nil {
 		return err
 	}
 	httpjson.Write(w, http.StatusOK, rel)

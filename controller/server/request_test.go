@@ -19,8 +19,14 @@ func postJSON(t *testing.T, h *harness, path string, v, out any) error {
 
 func rawRequest(t *testing.T, h *harness, method, path, contentType string, body []byte, out any) error {
 	t.Helper()
+	return rawRequestAs(t, h, testKey, method, path, contentType, body, out)
+}
+
+// rawRequestAs is rawRequest with key as the basic-auth password.
+func rawRequestAs(t *testing.T, h *harness, key, method, path, contentType string, body []byte, out any) error {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), method, h.url+path, bytes.NewReader(body))
-	req.SetBasicAuth("", testKey)
+	req.SetBasicAuth("", key)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -64,6 +70,7 @@ func TestBadInput(t *testing.T) {
 		{"POST", "/apps/bad-input/jobs"},
 		{"POST", "/apps/bad-input/routes"},
 		{"POST", "/keys"},
+		{"POST", "/api-keys"},
 		{"POST", "/providers"},
 		{"PUT", "/apps/bad-input/deployments/5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c"},
 	}

@@ -56,7 +56,7 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("route = %+v, want default path, lower-case domain, app and certificate", httpRoute)
 	}
 	apiRoute := &controller.Route{Type: "http", Service: "web-api", Domain: "web.example.com", Path: "/api"}
-	tcpRoute := &controller.Route{Type: "tcp", Service: "web-db", Port: 5432}
+	tcpRoute := &controller.Route{Type: "tcp", Service: "web-db", Port: 3432}
 	wildcard := &controller.Route{Type: "http", Service: "other-web", Domain: "*.other.example.com"}
 	for _, r := range []*controller.Route{apiRoute, tcpRoute} {
 		if err := c.CreateRoute(ctx, app.ID, r); err != nil {
@@ -66,7 +66,7 @@ func TestRoutes(t *testing.T) {
 	if err := c.CreateRoute(ctx, other.ID, wildcard); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.Route(ctx, app.ID, tcpRoute.ID); err != nil || got.Port != 5432 {
+	if got, err := c.Route(ctx, app.ID, tcpRoute.ID); err != nil || got.Port != 3432 {
 		t.Fatalf("Route = %+v, %v", got, err)
 	}
 	if list, err := c.AppRoutes(ctx, app.ID); err != nil || len(list) != 3 {
@@ -84,9 +84,10 @@ func TestRoutes(t *testing.T) {
 		field string
 	}{
 		{"same domain and path", &controller.Route{Type: "http", Service: "x", Domain: "WEB.example.com"}, other.ID, httpjson.CodeObjectExists, "domain"},
-		{"same tcp port", &controller.Route{Type: "tcp", Service: "x", Port: 5432}, other.ID, httpjson.CodeObjectExists, "port"},
-		{"tcp with domain", &controller.Route{Type: "tcp", Service: "x", Port: 1, Domain: "a.com"}, app.ID, httpjson.CodeValidation, ""},
-		{"tcp without port", &controller.Route{Type: "tcp", Service: "x"}, app.ID, httpjson.CodeValidation, ""},
+		{"same tcp port", &controller.Route{Type: "tcp", Service: "x", Port: 3432}, other.ID, httpjson.CodeObjectExists, "port"},
+		{"tcp with domain", &controller.Route{Type: "tcp", Service: "x", Port: 3001, Domain: "a.com"}, app.ID, httpjson.CodeValidation, ""},
+		{"tcp port below the app range", &controller.Route{Type: "tcp", Service: "x", Port: 2999}, app.ID, httpjson.CodeValidation, "port"},
+		{"tcp port above the app range", &controller.Route{Type: "tcp", Service: "x", Port: 4000}, app.ID, httpjson.CodeValidation, "port"},
 		{"http without domain", &controller.Route{Type: "http", Service: "x"}, app.ID, httpjson.CodeValidation, ""},
 		{"bad type", &controller.Route{Type: "udp", Service: "x", Port: 1}, app.ID, httpjson.CodeValidation, "type"},
 		{"bad domain", &controller.Route{Type: "http", Service: "x", Domain: "a b"}, app.ID, httpjson.CodeValidation, "domain"},

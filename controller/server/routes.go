@@ -9,8 +9,12 @@ import (
 )
 
 // routes registers the whole controller API. Every endpoint but /ping needs
-// the controller key as the basic-auth password. `:id` of an app accepts its
-// id or its name. Lists are paginated: ?limit= (1–1000, default 100) and
+// a key as the basic-auth password: the controller key (a system request)
+// or an API key's secret (a person's request; see auth.go). A person's
+// request may not change a system app: the endpoints registered with
+// handleChange, and POST /apps, POST /releases and provisioning, refuse it
+// with 403 forbidden (see system.go). `:id` of an app accepts its id or its
+// name. Lists are paginated: ?limit= (1–1000, default 100) and
 // ?cursor=; a `Link: <…>; rel="next"` header points at the next page while
 // there is one. Creating answers 201, everything else 200.
 func (s *Server) routes() http.Handler {
@@ -31,26 +35,26 @@ func (s *Server) routes() http.Handler {
 	r.GET("/apps", s.handle(s.listApps))
 	r.POST("/apps", s.handle(s.createApp))
 	r.GET("/apps/:id", s.handle(s.getApp))
-	r.POST("/apps/:id", s.handle(s.updateApp)) // body: controller.AppUpdate
-	r.DELETE("/apps/:id", s.handle(s.deleteApp))
+	r.POST("/apps/:id", s.handleChange(s.updateApp)) // body: controller.AppUpdate
+	r.DELETE("/apps/:id", s.handleChange(s.deleteApp))
 
 	// An app's current release. Setting it records a deployment from the
 	// old release (pending for the scheduler, or complete at once when it
 	// has no processes to run); PUT answers the app, POST …/deploy the
 	// deployment. Both take {"id": release_id}.
 	r.GET("/apps/:id/release", s.handle(s.getAppRelease))
-	r.PUT("/apps/:id/release", s.handle(s.setAppRelease))
-	r.POST("/apps/:id/deploy", s.handle(s.deploy))
+	r.PUT("/apps/:id/release", s.handleChange(s.setAppRelease))
+	r.POST("/apps/:id/deploy", s.handleChange(s.deploy))
 
 	// Deployments; the scheduler reports progress with PUT
 	// (controller.DeploymentUpdate: running, then complete or failed).
 	r.GET("/apps/:id/deployments", s.handle(s.listDeployments))
 	r.GET("/apps/:id/deployments/:deployment_id", s.handle(s.getDeployment))
-	r.PUT("/apps/:id/deployments/:deployment_id", s.handle(s.updateDeployment))
+	r.PUT("/apps/:id/deployments/:deployment_id", s.handleChange(s.updateDeployment))
 
 	// Releases (immutable; numbered per app).
 	r.GET("/apps/:id/releases", s.handle(s.listAppReleases))
-	r.POST("/apps/:id/releases", s.handle(s.createAppRelease))
+	r.POST("/apps/:id/releases", s.handleChange(s.createAppRelease))
 	r.GET("/releases", s.handle(s.listReleases))
 	r.POST("/releases", s.handle(s.createRelease)) // body names the app in "app"
 	r.GET("/releases/:id", s.handle(s.getRelease))
@@ -65,28 +69,38 @@ func (s *Server) routes() http.Handler {
 	r.GET("/formations", s.handle(s.listAllFormations))
 	r.GET("/apps/:id/formations", s.handle(s.listFormations))
 	r.GET("/apps/:id/formations/:release_id", s.handle(s.getFormation))
-	r.PUT("/apps/:id/formations/:release_id", s.handle(s.putFormation))
-	r.DELETE("/apps/:id/formations/:release_id", s.handle(s.deleteFormation))
+	r.PUT("/apps/:id/formations/:release_id", s.handleChange(s.putFormation))
+	r.DELETE("/apps/:id/formations/:release_id", s.handleChange(s.deleteFormation))
 
 	// Jobs. The scheduler reports job states with PUT (an upsert). POST runs
 	// a one-off job (controller.NewJob); with `Upgrade: flynn-attach/0` the
 	// connection then carries the job's attach stream. DELETE stops a job on
 	// its host (204); the scheduler replaces one its formation still wants.
 	r.GET("/apps/:id/jobs", s.handle(s.listJobs))
-	r.POST("/apps/:id/jobs", s.handle(s.runJob))
+	r.POST("/apps/:id/jobs", s.handleChange(s.runJob))
 	r.GET("/apps/:id/jobs/:job_id", s.handle(s.getJob))
-	r.PUT("/apps/:id/jobs/:job_id", s.handle(s.putJob))
-	r.DELETE("/apps/:id/jobs/:job_id", s.handle(s.stopJob))
+	r.PUT("/apps/:id/jobs/:job_id", s.handleChange(s.putJob))
+	r.DELETE("/apps/:id/jobs/:job_id", s.handleChange(s.stopJob))
 	// A job's log from its host: JSON lines (host.LogLine); ?follow=true
 	// keeps it open until the job ends, ?tail=N starts with the last N lines.
 	r.GET("/apps/:id/jobs/:job_id/log", s.handle(s.jobLog))
 
-	// Routes. GET /routes lists every app's, for the router.
+	// Routes. GET /routes lists every app's, for the router. A TCP route
+	// of an app that is not a system app must use a port from 3000 to 3999;
+	// without one it gets a free one there.
 	r.GET("/routes", s.handle(s.listAllRoutes))
 	r.GET("/apps/:id/routes", s.handle(s.listRoutes))
-	r.POST("/apps/:id/routes", s.handle(s.createRoute))
+	r.POST("/apps/:id/routes", s.handleChange(s.createRoute))
 	r.GET("/apps/:id/routes/:route_id", s.handle(s.getRoute))
-	r.DELETE("/apps/:id/routes/:route_id", s.handle(s.deleteRoute))
+	r.DELETE("/apps/:id/routes/:route_id", s.handleChange(s.deleteRoute))
+
+	// People's API keys; :id is the key's id or name. POST takes {"name"}
+	// and answers the key with its secret, which is never shown again.
+	// DELETE revokes; a person's request may not revoke the last key.
+	r.GET("/api-keys", s.handle(s.listAPIKeys))
+	r.POST("/api-keys", s.handle(s.createAPIKey))
+	r.GET("/api-keys/:id", s.handle(s.getAPIKey))
+	r.DELETE("/api-keys/:id", s.handle(s.revokeAPIKey))
 
 	// SSH keys; :id is the key's id or fingerprint.
 	r.GET("/keys", s.handle(s.listKeys))
@@ -113,6 +127,6 @@ func (s *Server) routes() http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.Handle("/", s.requireAuth(r))
+	mux.Handle("/", s.authenticate(r))
 	return mux
 }

@@ -43,17 +43,17 @@ func (s *Server) createRoute(w http.ResponseWriter, r *http.Request, ps httprout
 	if err := s.decode(w, r, "route", &route); err != nil {
 		return err
 	}
-	appID := ps.ByName("id")
-	if route.AppID != "" && route.AppID != appID {
-		app, err := s.store.Apps.Get(r.Context(), appID)
-		if err != nil {
-			return err
-		}
-		if route.AppID != app.ID && route.AppID != app.Name {
-			return httpjson.ValidationError("app", "does not match the app in the path")
-		}
+	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
 	}
-	route.AppID = appID
+	if route.AppID != "" && route.AppID != app.ID && route.AppID != app.Name {
+		return httpjson.ValidationError("app", "does not match the app in the path")
+	}
+	if err := checkTCPPort(app, &route); err != nil {
+		return err
+	}
+	route.AppID = app.ID
 	route.Domain = strings.ToLower(route.Domain)
 	if c := route.Certificate; c != nil {
 		if _, err := tls.X509KeyPair([]byte(c.Cert), []byte(c.Key)); err != nil {

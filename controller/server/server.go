@@ -1,7 +1,9 @@
 // Package server is the controller's HTTP API: handlers over the Postgres
 // store (controller/postgres), request bodies checked against the JSON
 // Schemas in schema/, errors as httpjson errors (the store's are translated
-// in one place, apiError). routes.go lists every endpoint.
+// in one place, apiError). routes.go lists every endpoint; auth.go tells
+// system requests (the controller key) from people's (API keys), and
+// system.go keeps people's hands off system apps.
 package server
 
 import (
@@ -19,7 +21,6 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/controller/postgres"
-	"github.com/openflynn/flynn/pkg/authkey"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/schema"
 )
@@ -30,8 +31,10 @@ type Config struct {
 	Addr string
 	// DatabaseURL is the Postgres connection string (required).
 	DatabaseURL string
-	// AuthKey is the cluster's controller key, required from clients as the
-	// basic-auth password; empty admits everyone (development only).
+	// AuthKey is the cluster's controller key: the basic-auth password of
+	// system requests (the platform's components, `flynn --system`).
+	// People use API keys (POST /api-keys) instead. Empty admits everyone
+	// without an API key as the system (development only).
 	AuthKey string
 	// Runner places one-off jobs on hosts; nil answers those requests with
 	// service_unavailable.
@@ -108,6 +111,10 @@ type Server struct {
 	opts     Options
 	logger   *slog.Logger
 	handler  http.Handler
+	keys     *keyCache
+	// stopWatch ends watchRevocations; watchDone closes when it has.
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
 }
 
 // New returns the API over store. It starts listening for event
@@ -130,14 +137,24 @@ func New(store *postgres.Store, opts Options) (*Server, error) {
 		opts.KeepAlive = 15 * time.Second
 	}
 	logger := opts.Logger
-	s := &Server{store: store, schemas: schemas, opts: opts, logger: logger}
+	s := &Server{store: store, schemas: schemas, opts: opts, logger: logger, keys: newKeyCache(keyCacheTTL), watchDone: make(chan struct{})}
 	s.notifier = postgres.NewNotifier(store, logger)
+	var watchCtx context.Context
+	watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	go func() {
+		defer close(s.watchDone)
+		s.watchRevocations(watchCtx)
+	}()
 	s.handler = s.routes()
 	return s, nil
 }
 
-// Close stops the event listener.
-func (s *Server) Close() { s.notifier.Close() }
+// Close stops the event listener and the API key revocation watch.
+func (s *Server) Close() {
+	s.stopWatch()
+	<-s.watchDone
+	s.notifier.Close()
+}
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -245,6 +262,3 @@ func writePage(w http.ResponseWriter, r *http.Request, p postgres.Page, list any
 	}
 	httpjson.Write(w, http.StatusOK, list)
 }
-
-// requireAuth guards h with the controller key.
-func (s *Server) requireAuth(h http.Handler) http.Handler { return authkey.Require(s.opts.AuthKey, h) }

@@ -20,6 +20,7 @@ type Code string
 const (
 	CodeValidation         Code = "validation_error"
 	CodeUnauthorized       Code = "unauthorized"
+	CodeForbidden          Code = "forbidden"
 	CodeNotFound           Code = "not_found"
 	CodeMethodNotAllowed   Code = "method_not_allowed"
 	CodeObjectExists       Code = "object_exists"
@@ -34,6 +35,7 @@ const (
 var statusByCode = map[Code]int{
 	CodeValidation:         http.StatusBadRequest,
 	CodeUnauthorized:       http.StatusUnauthorized,
+	CodeForbidden:          http.StatusForbidden,
 	CodeNotFound:           http.StatusNotFound,
 	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
 	CodeObjectExists:       http.StatusConflict,

@@ -121,7 +121,13 @@ func (u *user) addCluster() {
 	if len(fields) < 5 || fields[0] != "flynn" {
 		u.t.Fatalf("unexpected cluster-add line %q", line)
 	}
+	// The line ends "NAME DOMAIN - <<<KEY", the key on stdin where ps
+	// cannot see it (older bootstraps wrote "NAME DOMAIN KEY"); bash runs it
+	// as the user would paste it.
 	u.domain = fields[len(fields)-2]
+	if u.domain == "-" {
+		u.domain = fields[len(fields)-3]
+	}
 	u.mustRun(u.home, "bash", "-c", line)
 }
 
