@@ -192,9 +192,9 @@ func testListAndStream(t *testing.T, pg *pgtest.Server) {
 
 	// Cut after an event: the stream resumes after it.
 	env.gate.cut()
-	r3 := env.createRoute(t, &controller.Route{Type: controller.RouteTypeTCP, Port: 5432})
+	r3 := env.createRoute(t, &controller.Route{Type: controller.RouteTypeTCP, Port: 3432})
 	env.gate.reopen()
-	r4 := env.createRoute(t, &controller.Route{Type: controller.RouteTypeTCP, Port: 5433})
+	r4 := env.createRoute(t, &controller.Route{Type: controller.RouteTypeTCP, Port: 3433})
 	for _, want := range []*controller.Route{r3, r4} {
 		ev = nextEvent(t, events)
 		if ev.Op != controller.OpCreate || ev.Route.ID != want.ID || ev.Route.Port != want.Port {
