@@ -78,7 +78,7 @@ func (h *harness) run(t *testing.T, m *Manifest) (*Result, error) {
 }
 
 // TestManifestRunsInOrder runs the shipped manifest and checks the printed
-// sequence against the one the issue and DESIGN.md give.
+// sequence against the one docs/architecture.md gives.
 func TestManifestRunsInOrder(t *testing.T) {
 	h := newHarness(t)
 	res, err := h.run(t, readTestManifest(t))
@@ -90,7 +90,7 @@ func TestManifestRunsInOrder(t *testing.T) {
 		"wait postgres-wait", "run-app controller", "wait controller-wait", "add-app controller-inception",
 		"scale-app scheduler-scale", "run-app scheduler", "deploy-app blobstore", "deploy-app router",
 		"gen-ssh-key gitreceive-key", "deploy-app gitreceive", "gen-tls-cert controller-cert",
-		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-api-key admin-key",
+		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-route blobstore-route", "add-api-key admin-key",
 		"cluster-add cluster-add",
 	}
 	lines := strings.Split(strings.TrimSpace(h.out.String()), "\n")
