@@ -7,10 +7,17 @@
 //
 // The HTTP API, served by blobstore/server (service "blobstore"):
 //
-//	PUT    /<path>   store the request body under path (cluster key required)
+//	PUT    /<path>   store the request body under path
 //	GET    /<path>   the blob; Range, If-None-Match, If-Range supported
 //	HEAD   /<path>   the headers of GET without the body
-//	DELETE /<path>   remove the blob (cluster key required)
+//	DELETE /<path>   remove the blob
+//
+// Every request needs either the cluster key (HTTP basic-auth password),
+// which allows everything, or a signed URL (blobstore/signed), which allows
+// one method on one path until it expires; reads included, so that one
+// app cannot fetch another's slug. A signed PUT or DELETE URL works once:
+// the backend records its nonce (ClaimNonce). Anything else is refused
+// with 401, a reused signed URL with 409.
 //
 // A blob's ETag is the hex SHA-256 of its content. Writes are atomic: a
 // reader sees the old blob or the new one, never a mix, and an aborted
@@ -20,6 +27,7 @@ package blobstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -43,6 +51,8 @@ var (
 	ErrNotFound = errors.New("blob not found")
 	// ErrTooLarge means an upload went over the configured size limit.
 	ErrTooLarge = errors.New("blob too large")
+	// ErrNonceUsed means a single-use signed URL was used before.
+	ErrNonceUsed = errors.New("signed URL already used")
 )
 
 // Backend stores blobs. It is shared by the HTTP server and the behaviour
@@ -64,4 +74,31 @@ type Backend interface {
 	Open(ctx context.Context, path string) (io.ReadSeekCloser, Info, error)
 	// Delete removes the blob at path; ErrNotFound if there is none.
 	Delete(ctx context.Context, path string) error
+	// ClaimNonce records the nonce of a single-use signed URL that is
+	// valid until expires, durably. It returns ErrNonceUsed when the nonce
+	// was claimed before; of concurrent claims of one nonce, across every
+	// process sharing the store, exactly one succeeds. A claim may forget
+	// nonces that expired before it (their URLs no longer verify), and
+	// must forget those that expired more than an hour before it, so the
+	// record stays bounded. Nonces are checked with ValidateNonce.
+	ClaimNonce(ctx context.Context, nonce string, expires time.Time) error
+}
+
+// MaxNonceLen bounds the length of a signed URL's nonce.
+const MaxNonceLen = 64
+
+// ValidateNonce checks a signed URL's nonce: 16 to MaxNonceLen letters,
+// digits, '-' or '_', so that backends may use it as a file name or key
+// as it is.
+func ValidateNonce(n string) error {
+	if len(n) < 16 || len(n) > MaxNonceLen {
+		return fmt.Errorf("nonce must be 16 to %d characters long, not %d", MaxNonceLen, len(n))
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("nonce holds the character %q", c)
+		}
+	}
+	return nil
 }

@@ -7,13 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/url"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/host"
@@ -31,9 +32,10 @@ const (
 
 // builder runs the build and release of a push.
 type builder struct {
-	cfg Config
-	c   *client.Client
-	log *slog.Logger
+	cfg   Config
+	c     *client.Client
+	log   *slog.Logger
+	slots *buildSlots
 
 	mu             sync.Mutex
 	builderRelease string // release of cfg.BuilderApp running cfg.SlugbuilderImage
@@ -41,7 +43,7 @@ type builder struct {
 }
 
 func newBuilder(cfg Config, c *client.Client, log *slog.Logger) *builder {
-	return &builder{cfg: cfg, c: c, log: log}
+	return &builder{cfg: cfg, c: c, log: log, slots: newBuildSlots(cfg.MaxBuilds)}
 }
 
 // deployedBranches are the branches a push deploys, in order of preference.
@@ -121,7 +123,11 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 	if prev != nil {
 		maps.Copy(rel.Env, prev.Env)
 	}
-	rel.Env["SLUG_URL"] = types.slugURL
+	slugURL, err := b.blobURL(http.MethodGet, types.slugPath, time.Now().Add(SlugURLLifetime))
+	if err != nil {
+		return b.internal(log, "sign the slug URL", err)
+	}
+	rel.Env["SLUG_URL"] = slugURL
 	for name := range types.processes {
 		// slugrunner resolves the command from the slug's Procfile or the
 		// buildpack's defaults. A web type gets no explicit ports: the
@@ -169,13 +175,21 @@ func typeList(types map[string]string) string {
 
 // buildResult is what a successful build produced.
 type buildResult struct {
-	slugURL   string
+	slugPath  string
 	processes map[string]string
 }
 
-// build runs the slugbuilder job with the commit's tree on its stdin,
-// relays its output line by line and returns its process types.
+// build waits for a build slot, runs the slugbuilder job with the commit's
+// tree on its stdin, relays its output line by line and returns its
+// process types.
 func (b *builder) build(ctx context.Context, p *push, commit string, prev *controller.Release, gitEnv map[string]string, out io.Writer, log *slog.Logger) (*buildResult, error) {
+	release, err := b.slots.acquire(ctx, func(running int) {
+		fmt.Fprintf(out, "-----> Waiting for a build slot (%s running)...\n", plural(running, "build"))
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	relID, err := b.slugbuilderRelease(ctx)
 	if err != nil {
 		return nil, b.internal(log, "prepare the build", err)
@@ -187,23 +201,38 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 		maps.Copy(env, prev.Env) // the app's config vars, for the buildpacks
 	}
 	delete(env, "SLUG_URL")
-	env["SLUG_PUT_URL"] = b.blobURL(slugPath, true)
-	env["CACHE_URL"] = b.blobURL(cachePath, true)
+	// The build is stopped at BuildTimeout; its URLs outlive it a little.
+	expires := time.Now().Add(b.cfg.BuildTimeout + uploadMargin)
+	for name, u := range map[string]struct{ method, path string }{
+		"SLUG_PUT_URL":  {http.MethodPut, slugPath},
+		"CACHE_URL":     {http.MethodGet, cachePath},
+		"CACHE_PUT_URL": {http.MethodPut, cachePath},
+	} {
+		if env[name], err = b.blobURL(u.method, u.path, expires); err != nil {
+			return nil, b.internal(log, "sign the build's URLs", err)
+		}
+	}
 	env["SOURCE_VERSION"] = commit
 
+	buildCtx, cancelBuild := context.WithTimeout(ctx, b.cfg.BuildTimeout)
+	defer cancelBuild()
+	timedOut := func() bool { return ctx.Err() == nil && buildCtx.Err() != nil }
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	job, err := b.c.RunJobAttached(ctx, b.cfg.BuilderApp, &controller.NewJob{
+	job, err := b.c.RunJobAttached(buildCtx, b.cfg.BuilderApp, &controller.NewJob{
 		ReleaseID: relID,
-		Type:      BuildProcessType, // its memory limit
+		Type:      BuildProcessType, // its limits
 		Env:       env,
 		Meta:      map[string]string{BuildMetaAppID: p.app.ID, BuildMetaAppName: p.app.Name, BuildMetaCommit: commit},
 	})
 	if err != nil {
+		if timedOut() {
+			return nil, b.timeout()
+		}
 		return nil, b.internal(log, "start the build", err)
 	}
 	defer job.Close()
-	stop := context.AfterFunc(ctx, func() { job.Close() })
+	stop := context.AfterFunc(buildCtx, func() { job.Close() })
 	defer stop()
 	log = log.With("build.job", job.JobID)
 	log.Info("build started")
@@ -211,7 +240,7 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 	// The tree goes to the job's stdin while its output comes back. The
 	// sender may be blocked writing to the job: closing the job (deferred
 	// above: it runs after cancelTar and before wg.Wait) frees it.
-	tarCtx, cancelTar := context.WithCancel(ctx)
+	tarCtx, cancelTar := context.WithCancel(buildCtx)
 	defer cancelTar()
 	fw := &frameWriter{w: job}
 	wg.Add(1)
@@ -237,6 +266,12 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if timedOut() {
+				lines.flush()
+				errLines.flush()
+				log.Info("build timed out", "after", b.cfg.BuildTimeout)
+				return nil, b.timeout()
 			}
 			lines.flush()
 			errLines.flush()
@@ -270,7 +305,19 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 	if types == nil {
 		return nil, &userError{"Build failed: the build reported no process types"}
 	}
-	return &buildResult{slugURL: b.blobURL(slugPath, false), processes: types}, nil
+	return &buildResult{slugPath: slugPath, processes: types}, nil
+}
+
+func (b *builder) timeout() error {
+	return &userError{fmt.Sprintf("Build failed: not finished after %s", b.cfg.BuildTimeout)}
+}
+
+// plural is "1 build" or "n builds".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // sendTree writes `git archive` of commit to the job's stdin, then its end.
@@ -315,17 +362,14 @@ func envList(m map[string]string) []string {
 	return env
 }
 
-// blobURL is the blobstore URL of path, with the upload credentials when
-// withKey.
-func (b *builder) blobURL(path string, withKey bool) string {
-	u, err := url.Parse(strings.TrimRight(b.cfg.BlobstoreURL, "/") + path)
-	if err != nil {
-		return strings.TrimRight(b.cfg.BlobstoreURL, "/") + path
+// blobURL is the blobstore URL of path signed for method until expires:
+// the only credential a job gets. Without a key (a blobstore that admits
+// everyone) it is the plain URL.
+func (b *builder) blobURL(method, path string, expires time.Time) (string, error) {
+	if b.cfg.BlobstoreKey == "" {
+		return strings.TrimRight(b.cfg.BlobstoreURL, "/") + path, nil
 	}
-	if withKey && b.cfg.BlobstoreKey != "" {
-		u.User = url.UserPassword("flynn", b.cfg.BlobstoreKey)
-	}
-	return u.String()
+	return signed.URL(b.cfg.BlobstoreURL, b.cfg.BlobstoreKey, method, path, expires)
 }
 
 // slugbuilderRelease returns the builder app's release that runs the
@@ -338,7 +382,7 @@ func (b *builder) slugbuilderRelease(ctx context.Context) (string, error) {
 	}
 	app, err := b.c.App(ctx, b.cfg.BuilderApp)
 	if httpjson.IsNotFound(err) {
-		app = &controller.App{Name: b.cfg.BuilderApp}
+		app = &controller.App{Name: b.cfg.BuilderApp, System: true} // build jobs are the platform's own
 		if err = b.c.CreateApp(ctx, app); httpjson.IsCode(err, httpjson.CodeObjectExists) {
 			app, err = b.c.App(ctx, b.cfg.BuilderApp)
 		}
@@ -346,7 +390,7 @@ func (b *builder) slugbuilderRelease(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("builder app %s: %w", b.cfg.BuilderApp, err)
 	}
-	build := controller.ProcessType{Resources: &controller.Resources{Memory: b.cfg.BuildMemory}}
+	build := controller.ProcessType{Resources: &controller.Resources{Memory: b.cfg.BuildMemory, MaxProcs: b.cfg.BuildPids, Disk: b.cfg.BuildDisk}}
 	if rel, err := b.c.AppRelease(ctx, app.ID); err == nil && sameBuild(rel.Processes[BuildProcessType], build) {
 		if art, err := b.c.Artifact(ctx, rel.ArtifactID); err == nil && art.URI == b.cfg.SlugbuilderImage {
 			b.builderRelease = rel.ID
@@ -441,7 +485,8 @@ func (b *builder) reportCrash(ctx context.Context, app *controller.App, j *contr
 }
 
 // sameBuild reports whether a release's build process type has the settings
-// wanted, so a release made with another limit is replaced.
+// wanted, so a release made with other limits is replaced.
 func sameBuild(have, want controller.ProcessType) bool {
-	return have.Resources != nil && want.Resources != nil && have.Resources.Memory == want.Resources.Memory
+	h, w := have.Resources, want.Resources
+	return h != nil && w != nil && h.Memory == w.Memory && h.MaxProcs == w.MaxProcs && h.Disk == w.Disk
 }

@@ -1,6 +1,7 @@
 package gitreceive
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -21,10 +22,15 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("slugrunner-image", "", "slugrunner image reference", cmdline.Was("SLUGRUNNER_IMAGE")),
 		cmdline.String("builder-app", "slugbuilder", "app build jobs run under", cmdline.Was("BUILDER_APP")),
 		cmdline.Size("build-memory", DefaultBuildMemory, "a build job's memory limit"),
+		cmdline.Int("build-pids", DefaultBuildPids, "a build job's limit on processes and threads"),
+		cmdline.Size("build-disk", DefaultBuildDisk, "how much a build job may write to its filesystem"),
+		cmdline.Duration("build-timeout", DefaultBuildTimeout, "how long a build may run; its upload URLs expire soon after"),
+		cmdline.Int("max-builds", DefaultMaxBuilds, "builds this gitreceive runs at once; further pushes wait their turn (with one gitreceive per cluster, the cluster's bound)"),
+		cmdline.Size("max-push-size", DefaultMaxPushSize, "largest pack a push may send (git's receive.maxInputSize)"),
 		cmdline.Duration("deploy-timeout", DefaultDeployTimeout, "how long a push waits for its deployment"),
 	}
 	flags = append(flags, cmdline.Secret("controller-key", "controller key", cmdline.Was("CONTROLLER_KEY", "FLYNN_AUTH_KEY"))...)
-	flags = append(flags, cmdline.Secret("blobstore-key", "blobstore upload key (default: the controller key)", cmdline.Was("BLOBSTORE_KEY"))...)
+	flags = append(flags, cmdline.Secret("blobstore-key", "the blobstore's key, which signs the URLs jobs get (default: the controller key)", cmdline.Was("BLOBSTORE_KEY"))...)
 	flags = append(flags, cmdline.Secret("ssh-host-key", "SSH host key, a PEM private key (default: generated in the state dir)", cmdline.Was("SSH_PRIVATE_KEY"))...)
 	return cmdline.Daemon[Config]{
 		Name:  "gitreceive",
@@ -40,7 +46,17 @@ func Daemon() cmdline.Daemon[Config] {
 				SlugrunnerImage:  c.String("slugrunner-image"),
 				BuilderApp:       c.String("builder-app"),
 				BuildMemory:      cmdline.SizeOf(c, "build-memory"),
+				BuildPids:        int64(c.Int("build-pids")),
+				BuildDisk:        cmdline.SizeOf(c, "build-disk"),
+				BuildTimeout:     c.Duration("build-timeout"),
+				MaxBuilds:        c.Int("max-builds"),
+				MaxPushSize:      cmdline.SizeOf(c, "max-push-size"),
 				DeployTimeout:    c.Duration("deploy-timeout"),
+			}
+			for _, name := range []string{"build-pids", "max-builds"} {
+				if c.Int(name) < 1 {
+					return cfg, fmt.Errorf("--%s must be at least 1", name)
+				}
 			}
 			var err error
 			if cfg.ControllerKey, err = cmdline.SecretOf(c, "controller-key"); err != nil {

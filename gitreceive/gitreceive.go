@@ -39,8 +39,30 @@
 // not add releases to the pushed app, so build jobs run as one-off jobs of
 // a builder app (Config.BuilderApp, created on first use) whose release
 // runs the slugbuilder image. The pushed app's config vars go to the job
-// as env, with SLUG_PUT_URL, CACHE_URL and SOURCE_VERSION (see package
-// slugbuilder); its metadata names the pushed app and commit.
+// as env, with SLUG_PUT_URL, CACHE_URL, CACHE_PUT_URL and SOURCE_VERSION
+// (see package slugbuilder); its metadata names the pushed app and commit.
+//
+// # Credentials
+//
+// Neither build jobs nor app jobs get the blobstore key. They get signed
+// URLs (blobstore/signed), each good for one method on one path: the build
+// job a single-use PUT of its own slug path and of the app's cache, and a
+// GET of the cache, all expiring BuildTimeout plus uploadMargin after the
+// build starts; the release a GET of its slug (SLUG_URL) that expires
+// after SlugURLLifetime, since slugrunner fetches it at every job start for
+// as long as the release may run or be rolled back to.
+//
+// # Bounds
+//
+// A build runs at most BuildTimeout, with the memory, process and disk
+// limits of the builder app's build process type (BuildMemory, BuildPids,
+// BuildDisk). At most MaxBuilds run at once in this process; further
+// pushes wait in arrival order, told so, and leave the queue if their
+// client goes away. With one gitreceive per cluster (the bootstrap
+// manifest runs one) that bounds the cluster's builds. git itself refuses
+// a pack over MaxPushSize (receive.maxInputSize in every app repository).
+// Pushes to system apps (controller.App.System) are refused: the platform
+// deploys those.
 package gitreceive
 
 import (
@@ -60,6 +82,28 @@ const DefaultBuildMemory = 2 << 30
 // DefaultDeployTimeout bounds a push's wait for its deployment when the
 // Config names no bound.
 const DefaultDeployTimeout = 5 * time.Minute
+
+// Defaults of the other build bounds (see Config).
+const (
+	DefaultBuildPids    = 1024
+	DefaultBuildDisk    = 10 << 30
+	DefaultMaxBuilds    = 2
+	DefaultMaxPushSize  = 1 << 30
+	DefaultBuildTimeout = time.Hour
+)
+
+// SlugURLLifetime is how long the signed SLUG_URL of a release works. A
+// release is immutable and may run, restart or be rolled back to for as
+// long as the app exists, and slugrunner fetches the slug at every job
+// start, so the URL must outlive any realistic release: ten years. The
+// URL only reads that one slug, which its app's jobs hold anyway; rotating
+// the blobstore key revokes every such URL at once.
+const SlugURLLifetime = 10 * 365 * 24 * time.Hour
+
+// uploadMargin is how much longer than BuildTimeout a build's signed
+// URLs work: the build is stopped at BuildTimeout, and the margin absorbs
+// clock skew between this host and the blobstore's.
+const uploadMargin = 10 * time.Minute
 
 // BuildProcessType is the builder app's process type that build jobs take
 // their settings (the memory limit) from.
@@ -82,10 +126,15 @@ type Config struct {
 	ControllerKey string
 	// BlobstoreURL is the blobstore's base URL ("http://blobstore.discoverd")
 	// (required). Slugs go to /apps/<app id>/slug-<uuid>.tgz, the build
-	// cache to /apps/<app id>/cache.tgz.
+	// cache to /apps/<app id>/cache.tgz. Only build and app jobs use it,
+	// through the signed URLs they get, so it must be an address those
+	// jobs reach: with app jobs off the host network, the router's
+	// blobstore.<domain>, which must pass paths and queries through as
+	// they are (the signature covers the path).
 	BlobstoreURL string
-	// BlobstoreKey authorises uploads (basic-auth password); default
-	// ControllerKey.
+	// BlobstoreKey signs the URLs that build and app jobs get (the
+	// blobstore's own --blobstore-key); default ControllerKey. Empty hands
+	// out plain URLs, for a blobstore run without a key.
 	BlobstoreKey string
 	// SlugbuilderImage and SlugrunnerImage are Docker image references on
 	// the hosts (required).
@@ -96,6 +145,21 @@ type Config struct {
 	// BuildMemory is a build job's memory limit in bytes; default
 	// DefaultBuildMemory.
 	BuildMemory int64
+	// BuildPids bounds a build job's processes and threads; default
+	// DefaultBuildPids.
+	BuildPids int64
+	// BuildDisk bounds what a build job writes to its filesystem, in
+	// bytes; default DefaultBuildDisk.
+	BuildDisk int64
+	// BuildTimeout bounds a build (not the deployment after it); default
+	// DefaultBuildTimeout.
+	BuildTimeout time.Duration
+	// MaxBuilds is how many builds this process runs at once; further
+	// pushes wait for a slot. Default DefaultMaxBuilds.
+	MaxBuilds int
+	// MaxPushSize is the largest pack a push may send, in bytes (git's
+	// receive.maxInputSize); default DefaultMaxPushSize.
+	MaxPushSize int64
 
 	// HookCommand is the pre-receive hook's command line; default this
 	// executable with the argument "hook". The hook finds this server
@@ -116,6 +180,21 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BuildMemory <= 0 {
 		c.BuildMemory = DefaultBuildMemory
+	}
+	if c.BuildPids <= 0 {
+		c.BuildPids = DefaultBuildPids
+	}
+	if c.BuildDisk <= 0 {
+		c.BuildDisk = DefaultBuildDisk
+	}
+	if c.BuildTimeout <= 0 {
+		c.BuildTimeout = DefaultBuildTimeout
+	}
+	if c.MaxBuilds <= 0 {
+		c.MaxBuilds = DefaultMaxBuilds
+	}
+	if c.MaxPushSize <= 0 {
+		c.MaxPushSize = DefaultMaxPushSize
 	}
 	if c.BuilderApp == "" {
 		c.BuilderApp = "slugbuilder"

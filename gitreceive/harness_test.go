@@ -11,9 +11,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,12 +68,28 @@ type harness struct {
 	sshAddr string
 	keyFile string
 	home    string
+	// logs is gitreceive's log.
+	logs syncBuffer
 	// failDeploys makes the fake scheduler fail deployments.
 	failDeploys bool
 	mu          sync.Mutex
 }
 
+// harnessOptions change a harness from the defaults.
+type harnessOptions struct {
+	// config changes gitreceive's Config before it starts.
+	config func(*gitreceive.Config)
+	// systemApps are app names the controller reports as system apps to
+	// gitreceive (through a proxy that sets App.System in its replies).
+	systemApps []string
+}
+
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, harnessOptions{})
+}
+
+func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
 	testdeps.Short(t)
 	testdeps.LookPath(t, "git")
@@ -96,16 +118,29 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gr, err := gitreceive.New(gitreceive.Config{
+	controllerURL := ctrl.URL()
+	if len(opts.systemApps) > 0 {
+		controllerURL = systemAppsProxy(t, controllerURL, opts.systemApps)
+	}
+	cfg := gitreceive.Config{
 		StateDir:         t.TempDir(),
-		ControllerURL:    ctrl.URL(),
+		ControllerURL:    controllerURL,
 		ControllerKey:    controllerKey,
 		BlobstoreURL:     blobstoreURL,
 		SlugbuilderImage: slugbuilderImage,
 		SlugrunnerImage:  slugrunnerImage,
 		HookCommand:      []string{exe},
 		DeployTimeout:    30 * time.Second,
-	}, logger)
+	}
+	if opts.config != nil {
+		opts.config(&cfg)
+	}
+	// gitreceive's log is kept for tests that wait on what it did.
+	var logOut io.Writer = &h.logs
+	if os.Getenv("GITRECEIVE_TEST_LOG") != "" {
+		logOut = io.MultiWriter(&h.logs, os.Stderr)
+	}
+	gr, err := gitreceive.New(cfg, slog.New(slog.NewTextHandler(logOut, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +158,41 @@ func newHarness(t *testing.T) *harness {
 	}()
 	h.keyFile = h.newKey(true)
 	return h
+}
+
+// systemAppsProxy serves the controller at target, except that the apps
+// named come back with System set, as the controller reports the
+// platform's own apps.
+func systemAppsProxy(t *testing.T, target string, names []string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		name, ok := strings.CutPrefix(resp.Request.URL.Path, "/apps/")
+		if resp.Request.Method != http.MethodGet || !ok || !slices.Contains(names, name) || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		defer resp.Body.Close()
+		var app map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&app); err != nil {
+			return err
+		}
+		app["system"] = true
+		data, err := json.Marshal(app)
+		if err != nil {
+			return err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(data))
+		resp.ContentLength = int64(len(data))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(data)))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // startFakeScheduler completes (or fails) every new pending deployment.

@@ -1,6 +1,7 @@
 package gitreceive_test
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/gitreceive"
 	"github.com/openflynn/flynn/pkg/httpjson"
@@ -48,6 +50,23 @@ func TestPushToMissingAppRefused(t *testing.T) {
 
 var versionLine = regexp.MustCompile(`Deploying release (v\d+)`)
 
+// verifySigned returns what the signed URL raw grants for method, checked
+// as the blobstore does with the key gitreceive signs with, or nil.
+func verifySigned(t *testing.T, raw, method string) *signed.Grant {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil {
+		t.Errorf("URL %q: %v (credentials %v)", raw, err, u.User)
+		return nil
+	}
+	g, err := signed.Verify(controllerKey, method, strings.TrimPrefix(u.Path, "/"), u.RawQuery, time.Now())
+	if err != nil {
+		t.Errorf("URL %q for %s: %v", raw, method, err)
+		return nil
+	}
+	return g
+}
+
 func TestPushBuildsAndDeploys(t *testing.T) {
 	h := newHarness(t)
 	app := h.createApp("example")
@@ -84,8 +103,14 @@ func TestPushBuildsAndDeploys(t *testing.T) {
 	if web := rel.Processes["web"]; strings.Join(web.Cmd, " ") != "start web" || len(web.Ports) != 0 {
 		t.Errorf("web process = %+v, want cmd [start web] and no ports", web)
 	}
-	if !regexp.MustCompile(`^` + regexp.QuoteMeta(blobstoreURL) + `/apps/` + app.ID + `/slug-[0-9a-f-]{36}\.tgz$`).MatchString(rel.Env["SLUG_URL"]) {
-		t.Errorf("SLUG_URL = %q", rel.Env["SLUG_URL"])
+	slugURL := regexp.MustCompile(`^` + regexp.QuoteMeta(blobstoreURL) + `/(apps/` + app.ID + `/slug-[0-9a-f-]{36}\.tgz)\?`).FindStringSubmatch(rel.Env["SLUG_URL"])
+	if slugURL == nil {
+		t.Fatalf("SLUG_URL = %q", rel.Env["SLUG_URL"])
+	}
+	slugPath := slugURL[1]
+	// The release's slug URL reads that slug for years: rollbacks work.
+	if g := verifySigned(t, rel.Env["SLUG_URL"], "GET"); g == nil || g.Path != slugPath || time.Until(g.Expires) < 9*365*24*time.Hour {
+		t.Errorf("SLUG_URL grants %+v, want a GET of %s for about %v", g, slugPath, gitreceive.SlugURLLifetime)
 	}
 	art, err := h.client.Artifact(ctx, rel.ArtifactID)
 	if err != nil || art.URI != slugrunnerImage {
@@ -95,17 +120,34 @@ func TestPushBuildsAndDeploys(t *testing.T) {
 	if spec.Artifact.URI != slugbuilderImage {
 		t.Errorf("build ran %s, want %s", spec.Artifact.URI, slugbuilderImage)
 	}
-	if r := spec.Process.Resources; r == nil || r.Memory != gitreceive.DefaultBuildMemory {
-		t.Errorf("build job resources = %+v, want a %d byte memory limit", r, gitreceive.DefaultBuildMemory)
+	wantResources := controller.Resources{Memory: gitreceive.DefaultBuildMemory, MaxProcs: gitreceive.DefaultBuildPids, Disk: gitreceive.DefaultBuildDisk}
+	if r := spec.Process.Resources; r == nil || *r != wantResources {
+		t.Errorf("build job resources = %+v, want %+v", r, wantResources)
 	}
 	if got := spec.Env["SOURCE_VERSION"]; got != first {
 		t.Errorf("SOURCE_VERSION = %q, want %s", got, first)
 	}
-	if got, want := spec.Env["CACHE_URL"], "http://flynn:"+controllerKey+"@blobstore.test/apps/"+app.ID+"/cache.tgz"; got != want {
-		t.Errorf("CACHE_URL = %q, want %q", got, want)
+	// The build gets signed URLs, each for one method on one path, and
+	// never the key.
+	for name, v := range spec.Env {
+		if strings.Contains(v, controllerKey) {
+			t.Errorf("the build's %s holds the key: %q", name, v)
+		}
 	}
-	if put := spec.Env["SLUG_PUT_URL"]; strings.Replace(put, "flynn:"+controllerKey+"@", "", 1) != rel.Env["SLUG_URL"] {
-		t.Errorf("SLUG_PUT_URL %q does not match SLUG_URL %q", put, rel.Env["SLUG_URL"])
+	cachePath := "apps/" + app.ID + "/cache.tgz"
+	for _, u := range []struct{ name, method, path string }{
+		{"SLUG_PUT_URL", "PUT", slugPath},
+		{"CACHE_URL", "GET", cachePath},
+		{"CACHE_PUT_URL", "PUT", cachePath},
+	} {
+		g := verifySigned(t, spec.Env[u.name], u.method)
+		if g == nil || g.Path != u.path {
+			t.Errorf("%s = %q grants %+v, want %s of %s", u.name, spec.Env[u.name], g, u.method, u.path)
+			continue
+		}
+		if left := time.Until(g.Expires); left < gitreceive.DefaultBuildTimeout || left > gitreceive.DefaultBuildTimeout+time.Hour {
+			t.Errorf("%s expires in %v, want a little over the build timeout (%v)", u.name, left, gitreceive.DefaultBuildTimeout)
+		}
 	}
 	if spec.Job.Meta["flynn.build.app-id"] != app.ID {
 		t.Errorf("build job meta = %v", spec.Job.Meta)

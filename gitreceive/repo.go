@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,17 +41,28 @@ func parseGitCommand(cmd string) (service, app string, err error) {
 	return service, name, nil
 }
 
-// ensureRepo returns the bare repository of an app, creating it and
-// (re)writing its pre-receive hook.
+// ensureRepo returns the bare repository of an app, creating it, setting
+// its push size limit and (re)writing its pre-receive hook.
 func (s *Server) ensureRepo(ctx context.Context, appID string) (string, error) {
 	dir := filepath.Join(s.cfg.StateDir, "repos", appID+".git")
-	if _, err := os.Stat(filepath.Join(dir, "HEAD")); os.IsNotExist(err) {
-		cmd := exec.CommandContext(ctx, s.cfg.GitPath, "init", "--quiet", "--bare", dir)
+	git := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, s.cfg.GitPath, args...)
 		cmd.Env = s.gitEnv("", "")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("git init %s: %w: %s", dir, err, bytes.TrimSpace(out))
+			return fmt.Errorf("git %s %s: %w: %s", args[0], dir, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); os.IsNotExist(err) {
+		if err := git("init", "--quiet", "--bare", dir); err != nil {
+			return "", err
 		}
 	} else if err != nil {
+		return "", err
+	}
+	// Set on every push, so a changed --max-push-size reaches existing
+	// repositories: git refuses a bigger pack before storing it.
+	if err := git("--git-dir", dir, "config", "receive.maxInputSize", strconv.FormatInt(s.cfg.MaxPushSize, 10)); err != nil {
 		return "", err
 	}
 	hook := filepath.Join(dir, "hooks", "pre-receive")

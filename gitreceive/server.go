@@ -182,6 +182,10 @@ func (s *Server) serveSession(sess ssh.Session, hookPath string, readers *sync.W
 		return fail("cannot reach the controller to look up %s", appName)
 	}
 	log := s.log.With("app.id", app.ID, "app.name", app.Name, "key", ctx.Value(keyFingerprintKey{}))
+	if service == "receive-pack" && app.System {
+		log.Info("refused a push to a system app")
+		return fail("%s is a system app: system apps are deployed by the platform, not by git push", app.Name)
+	}
 	if service == "upload-pack" {
 		// A fetch reads the repository as the last accepted push left it;
 		// git's own locking keeps it consistent, no app lock is needed.

@@ -12,11 +12,43 @@ import (
 	"strings"
 )
 
-// ExtractTar unpacks a tar stream into dir. Entries that would land outside
-// dir (absolute paths, "..", or through a symlink) are refused, because the
-// tar comes from a user's push or from the network.
-func ExtractTar(r io.Reader, dir string) error {
+// Limits bound what ExtractTar unpacks, so that a small archive cannot
+// fill the disk or the inode table (a tar bomb). A zero field sets no
+// bound.
+type Limits struct {
+	// MaxBytes bounds the total size of the regular files, as their
+	// headers declare it: a sparse file counts at its full size, and an
+	// entry over the bound is refused before any of it is written.
+	MaxBytes int64
+	// MaxEntries bounds the number of entries of every kind.
+	MaxEntries int
+}
+
+// LimitError says an archive went over its Limits.
+type LimitError struct {
+	// Entries is true when the number of entries was over the bound, else
+	// the size was.
+	Entries bool
+	// Limit is the bound that was crossed.
+	Limit int64
+}
+
+func (e *LimitError) Error() string {
+	if e.Entries {
+		return fmt.Sprintf("it holds more than %d files and directories", e.Limit)
+	}
+	return "it unpacks to more than " + formatSize(e.Limit)
+}
+
+// ExtractTar unpacks a tar stream into dir within lim. Entries that would
+// land outside dir (absolute paths, "..", or through a symlink) are
+// refused, because the tar comes from a user's push or from the network.
+// An archive over lim fails with a *LimitError before the entry that
+// crosses the bound is written; what came before it stays.
+func ExtractTar(r io.Reader, dir string, lim Limits) error {
 	tr := tar.NewReader(r)
+	var entries int
+	var size int64 // of the regular files so far; never over lim.MaxBytes
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -24,6 +56,15 @@ func ExtractTar(r io.Reader, dir string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("read tar: %w", err)
+		}
+		if entries++; lim.MaxEntries > 0 && entries > lim.MaxEntries {
+			return &LimitError{Entries: true, Limit: int64(lim.MaxEntries)}
+		}
+		if hdr.Typeflag == tar.TypeReg && lim.MaxBytes > 0 {
+			if hdr.Size > lim.MaxBytes-size {
+				return &LimitError{Limit: lim.MaxBytes}
+			}
+			size += hdr.Size
 		}
 		name := filepath.Clean(filepath.FromSlash(hdr.Name))
 		if name == "." {
@@ -109,14 +150,30 @@ func writeFile(path string, r io.Reader, mode fs.FileMode) error {
 	return f.Close()
 }
 
-// ExtractTarGz unpacks a gzipped tar stream into dir.
-func ExtractTarGz(r io.Reader, dir string) error {
+// ExtractTarGz unpacks a gzipped tar stream into dir within lim.
+func ExtractTarGz(r io.Reader, dir string, lim Limits) error {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("read gzip: %w", err)
 	}
 	defer zr.Close()
-	return ExtractTar(zr, dir)
+	return ExtractTar(zr, dir, lim)
+}
+
+// formatSize writes a byte count for people: "2 GiB", "1.5 MiB", "300 bytes".
+func formatSize(n int64) string {
+	units := []string{"KiB", "MiB", "GiB", "TiB"}
+	if n < 1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, unit := float64(n)/1024, units[0]
+	for _, u := range units[1:] {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0") + " " + unit
 }
 
 // WriteTarGz writes the tree under dir as a gzipped tar with paths relative

@@ -2,22 +2,26 @@ package slugbuilder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 )
 
-// restoreCache unpacks the gzipped tar at url into dir; found is false when
-// there is none yet (404, the app's first build).
-func restoreCache(ctx context.Context, client *http.Client, url, dir string) (found bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// restoreCache unpacks the gzipped tar at cacheURL into dir; found is false when
+// there is none yet (404, the app's first build). The cache is what the
+// app's last build left, so no bound applies but the build job's disk
+// limit: a cache may rightly hold more than the source.
+func restoreCache(ctx context.Context, client *http.Client, cacheURL, dir string) (found bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cacheURL, nil)
 	if err != nil {
 		return false, fmt.Errorf("cache URL: %w", err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("restore the build cache: %w", err)
+		return false, fmt.Errorf("restore the build cache: %w", hideQuery(err))
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -25,17 +29,17 @@ func restoreCache(ctx context.Context, client *http.Client, url, dir string) (fo
 	case http.StatusNotFound:
 		return false, nil
 	default:
-		return false, fmt.Errorf("restore the build cache: GET %s: %s", req.URL.Redacted(), resp.Status)
+		return false, fmt.Errorf("restore the build cache: GET %s: %s", logURL(req.URL), resp.Status)
 	}
-	if err := ExtractTarGz(resp.Body, dir); err != nil {
+	if err := ExtractTarGz(resp.Body, dir, Limits{}); err != nil {
 		return false, fmt.Errorf("restore the build cache: %w", err)
 	}
 	return true, nil
 }
 
 // putTarGz archives dir to a temporary file (so the upload has a length and
-// can be retried by the server's client rules) and PUTs it to url.
-func putTarGz(ctx context.Context, client *http.Client, url, dir string, skip func(string, bool) bool) (int64, error) {
+// can be retried by the server's client rules) and PUTs it to putURL.
+func putTarGz(ctx context.Context, client *http.Client, putURL, dir string, skip func(string, bool) bool) (int64, error) {
 	tmp, err := os.CreateTemp("", "slugbuilder-*.tgz")
 	if err != nil {
 		return 0, err
@@ -52,7 +56,7 @@ func putTarGz(ctx context.Context, client *http.Client, url, dir string, skip fu
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, io.NopCloser(tmp))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, putURL, io.NopCloser(tmp))
 	if err != nil {
 		return 0, err
 	}
@@ -60,12 +64,32 @@ func putTarGz(ctx context.Context, client *http.Client, url, dir string, skip fu
 	req.Header.Set("Content-Type", "application/gzip")
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, hideQuery(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, fmt.Errorf("PUT %s: %s %s", req.URL.Redacted(), resp.Status, body)
+		return 0, fmt.Errorf("PUT %s: %s %s", logURL(req.URL), resp.Status, body)
 	}
 	return size, nil
+}
+
+// logURL is u fit for output: without credentials and without the query,
+// which holds a signed URL's signature.
+func logURL(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery = nil, "", false
+	return c.String()
+}
+
+// hideQuery takes the credentials out of the URL in an HTTP client's
+// error, which quotes it whole.
+func hideQuery(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = logURL(u)
+		}
+	}
+	return err
 }

@@ -19,6 +19,13 @@ import (
 // Stack is the STACK buildpacks see.
 const Stack = "flynn-bookworm"
 
+// Defaults of Config's bounds on the pushed tree: far above any real app's
+// source, far below a disk.
+const (
+	DefaultMaxSourceBytes   = 2 << 30
+	DefaultMaxSourceEntries = 200_000
+)
+
 // Config is one build; cmd/slugbuilder fills it from the job's environment.
 type Config struct {
 	// BuildDir holds the app's source and becomes the slug; default "/app",
@@ -42,11 +49,20 @@ type Config struct {
 	// Env is the environment buildpacks run with (before STACK,
 	// SOURCE_VERSION and the buildpack API's own are added).
 	Env []string
-	// SlugPutURL receives the slug; empty skips the upload.
+	// SlugPutURL receives the slug (a PUT); empty skips the upload.
 	SlugPutURL string
-	// CacheURL is where the cache is restored from and saved to; empty
-	// keeps the cache local.
+	// CacheURL is where the cache is restored from (a GET; 404 for none
+	// yet); empty starts with an empty cache.
 	CacheURL string
+	// CachePutURL is where the cache is saved to (a PUT); empty keeps it
+	// local.
+	CachePutURL string
+	// MaxSourceBytes bounds the unpacked size of the pushed tree (and of a
+	// buildpack downloaded as an archive); default DefaultMaxSourceBytes.
+	MaxSourceBytes int64
+	// MaxSourceEntries bounds its number of files, directories and links;
+	// default DefaultMaxSourceEntries.
+	MaxSourceEntries int
 	// HTTPClient talks to the blobstore and fetches buildpacks; default
 	// http.DefaultClient.
 	HTTPClient *http.Client
@@ -65,6 +81,12 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.EnvDir, "/tmp/env")
 	def(&cfg.BuildpacksDir, "/buildpacks")
 	def(&cfg.FetchDir, "/tmp/buildpacks")
+	if cfg.MaxSourceBytes <= 0 {
+		cfg.MaxSourceBytes = DefaultMaxSourceBytes
+	}
+	if cfg.MaxSourceEntries <= 0 {
+		cfg.MaxSourceEntries = DefaultMaxSourceEntries
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
@@ -95,7 +117,16 @@ func Run(ctx context.Context, cfg Config, source io.Reader, logger *slog.Logger)
 		}
 	}
 	if source != nil {
-		if err := ExtractTar(source, cfg.BuildDir); err != nil {
+		if err := ExtractTar(source, cfg.BuildDir, cfg.sourceLimits()); err != nil {
+			// Nothing half-unpacked is left for anything to build or
+			// upload.
+			if cerr := clearDir(cfg.BuildDir); cerr != nil {
+				logger.Warn("clear the build directory", "err", cerr)
+			}
+			var lim *LimitError
+			if errors.As(err, &lim) {
+				return nil, fmt.Errorf("refusing the pushed tree: %w (the limit for a build)", err)
+			}
 			return nil, fmt.Errorf("unpack the app: %w", err)
 		}
 	}
@@ -123,8 +154,8 @@ func Run(ctx context.Context, cfg Config, source io.Reader, logger *slog.Logger)
 		res.SlugSize = size
 		detail(cfg.Stdout, fmt.Sprintf("Slug size: %.1f MB (%s)", float64(size)/(1<<20), time.Since(start).Round(time.Millisecond)))
 	}
-	if cfg.CacheURL != "" {
-		if _, err := putTarGz(ctx, cfg.HTTPClient, cfg.CacheURL, cfg.CacheDir, nil); err != nil {
+	if cfg.CachePutURL != "" {
+		if _, err := putTarGz(ctx, cfg.HTTPClient, cfg.CachePutURL, cfg.CacheDir, nil); err != nil {
 			return nil, fmt.Errorf("save the build cache: %w", err)
 		}
 	}
@@ -132,6 +163,23 @@ func Run(ctx context.Context, cfg Config, source io.Reader, logger *slog.Logger)
 		return nil, err
 	}
 	return res, nil
+}
+
+func (cfg Config) sourceLimits() Limits {
+	return Limits{MaxBytes: cfg.MaxSourceBytes, MaxEntries: cfg.MaxSourceEntries}
+}
+
+// clearDir removes what dir holds, keeping dir.
+func clearDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+	}
+	return errors.Join(errs...)
 }
 
 // slugSkip leaves the app's git metadata out of the slug.

@@ -23,6 +23,10 @@ import (
 	"testing"
 	"time"
 
+	blobclient "github.com/openflynn/flynn/blobstore/client"
+	blobfs "github.com/openflynn/flynn/blobstore/fs"
+	blobserver "github.com/openflynn/flynn/blobstore/server"
+	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
@@ -348,7 +352,7 @@ func appTar(t *testing.T, files map[string]string) io.Reader {
 func slugFiles(t *testing.T, slug []byte) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := ExtractTarGz(bytes.NewReader(slug), dir); err != nil {
+	if err := ExtractTarGz(bytes.NewReader(slug), dir, Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	files := map[string]string{}
@@ -372,6 +376,7 @@ func TestRunUploadsSlugAndKeepsCache(t *testing.T) {
 		cfg := testConfig(t, &out)
 		cfg.SlugPutURL = srv.URL + "/slugs/" + strconv.Itoa(build) + ".tgz"
 		cfg.CacheURL = srv.URL + "/caches/app.tgz"
+		cfg.CachePutURL = srv.URL + "/caches/app.tgz"
 		res, err := Run(t.Context(), cfg, appTar(t, source), discard())
 		if err != nil {
 			t.Fatalf("build %d: %v\n%s", build, err, out.String())
@@ -494,5 +499,103 @@ func TestParseProcessTypesLine(t *testing.T) {
 		if _, ok := ParseProcessTypesLine(line); ok {
 			t.Errorf("ParseProcessTypesLine(%q) ok", line)
 		}
+	}
+}
+
+// TestRunRefusesTarBombs checks that a build refuses a pushed tree over the
+// bounds at once, says why, and leaves nothing of it to build or upload.
+func TestRunRefusesTarBombs(t *testing.T) {
+	tests := []struct {
+		name   string
+		source []byte
+		cfg    func(*Config)
+		want   string
+	}{
+		{"sparse file", sparseBombTar(t), nil, "refusing the pushed tree: it unpacks to more than 2 GiB (the limit for a build)"},
+		{"declared huge file", declaredHugeTar(t), nil, "it unpacks to more than 2 GiB"},
+		{"too many files", manyEntriesTar(t, 50), func(c *Config) { c.MaxSourceEntries = 20 }, "refusing the pushed tree: it holds more than 20 files and directories"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			blobs := &fakeBlobstore{blobs: map[string][]byte{}}
+			srv := httptest.NewServer(blobs)
+			defer srv.Close()
+			var out bytes.Buffer
+			cfg := testConfig(t, &out)
+			cfg.SlugPutURL = srv.URL + "/slug.tgz"
+			cfg.CachePutURL = srv.URL + "/cache.tgz"
+			if tt.cfg != nil {
+				tt.cfg(&cfg)
+			}
+			_, err := Run(t.Context(), cfg, bytes.NewReader(tt.source), discard())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+			if entries, err := os.ReadDir(cfg.BuildDir); err != nil || len(entries) != 0 {
+				t.Errorf("build dir holds %d entries (%v), want none", len(entries), err)
+			}
+			if len(blobs.blobs) != 0 {
+				t.Errorf("uploaded %d blobs", len(blobs.blobs))
+			}
+		})
+	}
+}
+
+// signedBlobstore is the real blobstore (filesystem backend) that takes
+// only the key or signed URLs, and a signer of its URLs.
+func signedBlobstore(t *testing.T) (*blobclient.Client, func(method, path string) string) {
+	t.Helper()
+	const key = "cluster-key"
+	backend, err := blobfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(blobserver.NewHandler(backend, blobserver.Options{AuthKey: key}, discard()))
+	t.Cleanup(srv.Close)
+	sign := func(method, path string) string {
+		u, err := signed.URL(srv.URL, key, method, path, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	return blobclient.New(srv.URL, key), sign
+}
+
+// TestRunWithSignedURLs builds twice against the real blobstore with the
+// signed URLs gitreceive hands out: the slug and the cache go up, the
+// cache comes back, and a used upload URL fails the build.
+func TestRunWithSignedURLs(t *testing.T) {
+	store, sign := signedBlobstore(t)
+	source := map[string]string{"package.json": "{}", "server.js": "x"}
+	for build := 1; build <= 2; build++ {
+		var out bytes.Buffer
+		cfg := testConfig(t, &out)
+		cfg.SlugPutURL = sign("PUT", fmt.Sprintf("apps/a/slug-%d.tgz", build))
+		cfg.CacheURL = sign("GET", "apps/a/cache.tgz")
+		cfg.CachePutURL = sign("PUT", "apps/a/cache.tgz")
+		if _, err := Run(t.Context(), cfg, appTar(t, source), discard()); err != nil {
+			t.Fatalf("build %d: %v\n%s", build, err, out.String())
+		}
+		body, _, err := store.Get(t.Context(), fmt.Sprintf("apps/a/slug-%d.tgz", build))
+		if err != nil {
+			t.Fatalf("build %d: slug not stored: %v", build, err)
+		}
+		slug, _ := io.ReadAll(body)
+		body.Close()
+		if got, want := slugFiles(t, slug)["built.txt"], "version=abc123 greeting=none builds="+strconv.Itoa(build)+"\n"; got != want {
+			t.Errorf("build %d: built.txt = %q, want %q (the cache went up and came back)", build, got, want)
+		}
+	}
+
+	var out bytes.Buffer
+	cfg := testConfig(t, &out)
+	cfg.SlugPutURL = sign("PUT", "apps/a/slug-3.tgz")
+	if _, err := Run(t.Context(), cfg, appTar(t, source), discard()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(t.Context(), cfg, appTar(t, source), discard())
+	if err == nil || !strings.Contains(err.Error(), "409") || strings.Contains(err.Error(), "sig=") {
+		t.Fatalf("build with a used upload URL: err = %v, want a 409 that does not show the signature", err)
 	}
 }

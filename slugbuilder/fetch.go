@@ -23,7 +23,7 @@ func fetchBuildpack(ctx context.Context, cfg Config, url, dir string) error {
 	base, _, _ := strings.Cut(url, "?")
 	isHTTP := strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")
 	if isHTTP && (strings.HasSuffix(base, ".tgz") || strings.HasSuffix(base, ".tar.gz") || strings.HasSuffix(base, ".tar")) {
-		if err := downloadBuildpack(ctx, cfg.HTTPClient, url, dir); err != nil {
+		if err := downloadBuildpack(ctx, cfg.HTTPClient, url, dir, cfg.sourceLimits()); err != nil {
 			return fmt.Errorf("fetch buildpack %s: %w", redact(url), err)
 		}
 	} else if err := cloneBuildpack(ctx, cfg.Env, url, dir); err != nil {
@@ -39,7 +39,7 @@ func fetchBuildpack(ctx context.Context, cfg Config, url, dir string) error {
 	return nil
 }
 
-func downloadBuildpack(ctx context.Context, client *http.Client, url, dir string) error {
+func downloadBuildpack(ctx context.Context, client *http.Client, url, dir string, lim Limits) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -62,9 +62,9 @@ func downloadBuildpack(ctx context.Context, client *http.Client, url, dir string
 	}
 	base, _, _ := strings.Cut(url, "?")
 	if strings.HasSuffix(base, ".tar") {
-		err = ExtractTar(resp.Body, tmp)
+		err = ExtractTar(resp.Body, tmp, lim)
 	} else {
-		err = ExtractTarGz(resp.Body, tmp)
+		err = ExtractTarGz(resp.Body, tmp, lim)
 	}
 	if err != nil {
 		return err

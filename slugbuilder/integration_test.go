@@ -130,6 +130,11 @@ func TestNodeEnginesIntegration(t *testing.T) {
 	}
 }
 
+// appJobArgs run a container as flynn-host runs build and app jobs: as the
+// unprivileged app user with every capability dropped, so the tests prove
+// that slugbuilder, the buildpacks and slugrunner need no root.
+var appJobArgs = []string{"--user", "1000:1000", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-e", "HOME=/app"}
+
 // harness runs build and app containers against an in-memory blobstore.
 type harness struct {
 	env    *imagestest.Env
@@ -167,10 +172,13 @@ func (h *harness) build(t *testing.T, app, slugPath string, vars ...string) ([]b
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	args := []string{"run", "-i", "--rm", "--network", "host", "--label", h.label, "--memory", "1g",
-		"-e", "SLUG_PUT_URL=" + h.url + slugPath,
-		"-e", "CACHE_URL=" + h.url + "/caches/" + filepath.Base(app) + ".tgz",
-		"-e", "SOURCE_VERSION=0123abcd"}
+	args := []string{"run", "-i", "--rm", "--network", "host", "--label", h.label, "--memory", "1g", "--pids-limit", "1024"}
+	args = append(args, appJobArgs...)
+	args = append(args,
+		"-e", "SLUG_PUT_URL="+h.url+slugPath,
+		"-e", "CACHE_URL="+h.url+"/caches/"+filepath.Base(app)+".tgz",
+		"-e", "CACHE_PUT_URL="+h.url+"/caches/"+filepath.Base(app)+".tgz",
+		"-e", "SOURCE_VERSION=0123abcd")
 	for _, v := range vars {
 		args = append(args, "-e", v)
 	}
@@ -186,9 +194,10 @@ func (h *harness) run(t *testing.T, slugPath string) (int, string) {
 	t.Helper()
 	port := freePort(t)
 	name := "slugrunner-test-" + random.Hex(4)
-	run := exec.Command(h.docker, "run", "-d", "--name", name, "--network", "host", "--label", h.label,
+	args := append([]string{"run", "-d", "--name", name, "--network", "host", "--label", h.label}, appJobArgs...)
+	run := exec.Command(h.docker, append(args,
 		"-e", "SLUG_URL="+h.url+slugPath, "-e", fmt.Sprintf("PORT=%d", port),
-		h.env.Manifest["slugrunner"].Ref, "start", "web")
+		h.env.Manifest["slugrunner"].Ref, "start", "web")...)
 	if out, err := run.CombinedOutput(); err != nil {
 		t.Fatalf("start slugrunner: %v\n%s", err, out)
 	}

@@ -1,12 +1,20 @@
 // Package slugbuilder turns an app's source into a slug with Heroku-style
 // buildpacks. It runs as a build job in the flynn/slugbuilder image:
 //
-//	stdin (tar of the pushed tree) ──► /app
+//	stdin (tar of the pushed tree, bounded) ──► /app
 //	CACHE_URL ──GET (404: first build)──► /tmp/cache
 //	.slugignore applied ──► detect ──► compile ──► release ──► Procfile
 //	/app without .git ──tar.gz──PUT──► SLUG_PUT_URL
-//	/tmp/cache ──tar.gz──PUT──► CACHE_URL
+//	/tmp/cache ──tar.gz──PUT──► CACHE_PUT_URL
 //	last stdout line: FLYNN_PROCESS_TYPES {"web":"npm start",…}
+//
+// It needs no privilege: it runs as the image's unprivileged user (uid
+// 1000, HOME=/app) and writes only under /app, /tmp (the cache, the
+// config vars, fetched buildpacks, the archives it uploads) and $TMPDIR.
+// The pushed tree is refused, with nothing of it left in /app, when it
+// unpacks to more than Config.MaxSourceBytes or holds more than
+// Config.MaxSourceEntries entries (a tar bomb); the check is on the tar
+// headers, so a huge or sparse file is refused before a byte is written.
 //
 // # The buildpack API
 //
@@ -29,20 +37,24 @@
 //
 // # The job's contract (environment)
 //
-//   - SLUG_PUT_URL: where the slug is PUT (credentials in the userinfo).
-//   - CACHE_URL: optional; the app's build cache, fetched before and PUT after.
+//   - SLUG_PUT_URL: where the slug is PUT: a signed, single-use URL of
+//     the blobstore (see blobstore/signed), the job's only credential.
+//   - CACHE_URL, CACHE_PUT_URL: optional; the app's build cache, fetched
+//     (GET) before the build and PUT after it, each with its own signed
+//     URL.
 //   - SOURCE_VERSION: the pushed commit, passed to buildpacks.
 //   - BUILDPACK_URL: optional, as above.
 //   - Every other variable except the job's own (PATH, HOME, HOSTNAME, …,
-//     FLYNN_*, SLUG_*, CACHE_URL, SOURCE_VERSION, PORT) is taken for an app
-//     config var and written to ENV_DIR. SLUG_PUT_URL, CACHE_URL and
-//     FLYNN_* are kept from the buildpacks' environment: they carry
-//     credentials, and BUILDPACK_URL may run anyone's code.
+//     FLYNN_*, SLUG_*, CACHE_URL, CACHE_PUT_URL, SOURCE_VERSION, PORT) is
+//     taken for an app config var and written to ENV_DIR. SLUG_PUT_URL,
+//     CACHE_URL, CACHE_PUT_URL and FLYNN_* are kept from the buildpacks'
+//     environment: they grant access to the blobstore, and BUILDPACK_URL
+//     may run anyone's code.
 //   - Package mirrors (GOPROXY, npm_config_registry, PIP_INDEX_URL, …) are
 //     config vars of the app like any other (`flynn env set`), so they are
 //     in the environment buildpacks run with; flynn-host mounts its CA
-//     bundle into every job. The build job's memory limit is set by
-//     whoever starts it.
+//     bundle into every job. The build job's memory, process and disk
+//     limits are set by whoever starts it.
 //
 // Output is the buildpacks' own plus "-----> " step lines. The very last line
 // on success is FLYNN_PROCESS_TYPES followed by a space and a JSON object of

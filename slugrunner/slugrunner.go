@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,8 +34,9 @@ import (
 // Config is what one run needs; cmd/slugrunner builds it from the
 // environment and arguments.
 type Config struct {
-	// SlugURL is fetched and unpacked into AppDir; empty runs what AppDir
-	// already holds. Credentials may be in the URL's userinfo.
+	// SlugURL is fetched (a plain GET) and unpacked into AppDir; empty
+	// runs what AppDir already holds. It is a signed blobstore URL: the
+	// signature in its query is its only credential.
 	SlugURL string
 	// AppDir is where the slug lives and HOME points; default "/app".
 	AppDir string
@@ -109,24 +111,34 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// Fetch downloads the gzipped slug tar at url and unpacks it into dir.
-func Fetch(ctx context.Context, client *http.Client, url, dir string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// Fetch downloads the gzipped slug tar at slugURL and unpacks it into dir.
+func Fetch(ctx context.Context, client *http.Client, slugURL, dir string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, slugURL, nil)
 	if err != nil {
 		return fmt.Errorf("slug URL: %w", err)
 	}
+	// The URL's query is its signature: errors, which end up in the app's
+	// log, name the URL without it.
+	shown := *req.URL
+	shown.User, shown.RawQuery = nil, ""
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = shown.String()
+		}
 		return fmt.Errorf("fetch slug: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch slug %s: %s", req.URL.Redacted(), resp.Status)
+		return fmt.Errorf("fetch slug %s: %s", shown.String(), resp.Status)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := slugbuilder.ExtractTarGz(resp.Body, dir); err != nil {
+	// The slug is what the platform's build made; the job's own disk
+	// limit bounds it.
+	if err := slugbuilder.ExtractTarGz(resp.Body, dir, slugbuilder.Limits{}); err != nil {
 		return fmt.Errorf("unpack slug: %w", err)
 	}
 	return nil

@@ -17,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	blobclient "github.com/openflynn/flynn/blobstore/client"
+	blobfs "github.com/openflynn/flynn/blobstore/fs"
+	blobserver "github.com/openflynn/flynn/blobstore/server"
+	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
@@ -231,5 +235,46 @@ func TestCommandQuotesArgv(t *testing.T) {
 		if string(words) != want.String() {
 			t.Errorf("bash reads %q as %s, want %s", got, words, want.String())
 		}
+	}
+}
+
+// TestRunFetchesSignedSlug fetches the slug from the real blobstore with
+// a signed URL, as app jobs do, and is refused without one.
+func TestRunFetchesSignedSlug(t *testing.T) {
+	const key = "cluster-key"
+	backend, err := blobfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(blobserver.NewHandler(backend, blobserver.Options{AuthKey: key}, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	const path = "apps/a/slug-1.tgz"
+	if _, err := blobclient.New(srv.URL, key).Put(t.Context(), path, bytes.NewReader(slug(t, map[string]string{"Procfile": "web: echo signed\n"}))); err != nil {
+		t.Fatal(err)
+	}
+	signedURL, err := signed.URL(srv.URL, key, http.MethodGet, path, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(slugURL string) (string, error) {
+		var out syncBuffer
+		_, err := Run(t.Context(), Config{
+			SlugURL: slugURL, AppDir: filepath.Join(t.TempDir(), "app"), Args: []string{"start", "web"},
+			Env: []string{"PATH=" + os.Getenv("PATH")}, Stdin: devNull(t), Stdout: &out, Stderr: &out,
+		}, slog.New(slog.DiscardHandler))
+		return out.String(), err
+	}
+	for i := range 2 { // every job start fetches the slug again
+		if out, err := run(signedURL); err != nil || out != "signed\n" {
+			t.Fatalf("run %d with the signed URL: output %q, err %v", i+1, out, err)
+		}
+	}
+	_, err = run(srv.URL + "/" + path)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("run with the plain URL: err = %v, want a 401", err)
+	}
+	_, err = run(strings.Replace(signedURL, "slug-1", "slug-2", 1))
+	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "sig=") {
+		t.Fatalf("run with another slug's signature: err = %v, want a 401 that does not show the signature", err)
 	}
 }

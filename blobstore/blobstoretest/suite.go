@@ -26,7 +26,7 @@ import (
 	"github.com/openflynn/flynn/blobstore/server"
 )
 
-// Key is the cluster key the suite's servers require for writes.
+// Key is the cluster key the suite's servers require.
 const Key = "suite-cluster-key"
 
 // Leftovers counts what finished or failed uploads left behind in a
@@ -47,20 +47,41 @@ type env struct {
 	// http is the suite's own HTTP client, whose idle connections are closed
 	// at cleanup so leak checks see no stray goroutines.
 	http *http.Client
+	// clock is the server's clock for signed URLs.
+	clock *clock
+}
+
+// clock is a settable time, starting at the real one.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 func newEnv(t testing.TB, factory Factory, maxSize int64) *env {
 	t.Helper()
 	b, left := factory(t)
 	obs := newObserver(b)
-	h := server.NewHandler(obs, server.Options{MaxSize: maxSize, AuthKey: Key}, slog.New(slog.DiscardHandler))
+	clk := &clock{now: time.Now()}
+	h := server.NewHandler(obs, server.Options{MaxSize: maxSize, AuthKey: Key, Now: clk.Now}, slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(h)
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(func() {
 		hc.CloseIdleConnections()
 		srv.Close()
 	})
-	return &env{backend: obs, leftovers: left, srv: srv, client: newClient(srv.URL, Key, hc), http: hc}
+	return &env{backend: obs, leftovers: left, srv: srv, client: newClient(srv.URL, Key, hc), http: hc, clock: clk}
 }
 
 func newClient(url, key string, hc *http.Client) *client.Client {
@@ -124,13 +145,27 @@ func (e *env) mustBeClean(t *testing.T) {
 	}
 }
 
-// do sends an HTTP request to the env's server and returns the response
-// with its body read.
+// do sends an HTTP request with the cluster key to the env's server and
+// returns the response with its body read.
 func (e *env) do(t *testing.T, method, path string, header http.Header, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	return e.send(t, Key, method, path, header, body)
+}
+
+// doSigned is do without the key: path's query must carry a signature.
+func (e *env) doSigned(t *testing.T, method, path string, header http.Header, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	return e.send(t, "", method, path, header, body)
+}
+
+func (e *env) send(t *testing.T, key, method, path string, header http.Header, body io.Reader) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if key != "" {
+		req.SetBasicAuth("", key)
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -189,6 +224,10 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("AbortedUpload", func(t *testing.T) { testAbortedUpload(t, factory) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrentWriters(t, factory) })
 	t.Run("OpenReaderKeepsVersion", func(t *testing.T) { testOpenReaderKeepsVersion(t, factory) })
+	t.Run("SignedURLs", func(t *testing.T) { testSignedURLs(t, factory) })
+	t.Run("SignedPutSingleUse", func(t *testing.T) { testSignedPutSingleUse(t, factory) })
+	t.Run("SignedPutRace", func(t *testing.T) { testSignedPutRace(t, factory) })
+	t.Run("ClaimNonce", func(t *testing.T) { testClaimNonce(t, factory) })
 }
 
 func testPutGetStatDelete(t *testing.T, factory Factory) {
@@ -378,12 +417,16 @@ func testAuth(t *testing.T, factory Factory) {
 	e.mustHold(t, path, data)
 	e.mustBeMissing(t, "new")
 
-	// Reads need no key: app jobs fetch their slugs without it.
-	body, _, err := anonymous.Get(ctx, path)
-	if err != nil {
-		t.Fatalf("anonymous get: %v", err)
+	// Reads need the key or a signed URL too: one app must not read
+	// another's slug.
+	for name, c := range map[string]*client.Client{"no key": anonymous, "wrong key": wrong} {
+		if _, _, err := c.Get(ctx, path); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+			t.Errorf("%s: get err = %v, want unauthorized", name, err)
+		}
+		if _, err := c.Stat(ctx, path); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+			t.Errorf("%s: stat err = %v, want unauthorized", name, err)
+		}
 	}
-	body.Close()
 	e.mustBeClean(t)
 }
 

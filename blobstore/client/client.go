@@ -28,7 +28,7 @@ type Client struct {
 }
 
 // New returns a client for the blobstore at baseURL (for example
-// "http://blobstore.discoverd:5001") that authenticates writes with key,
+// "http://blobstore.discoverd:5001") that authenticates every request with key,
 // the cluster key ("" for none).
 func New(baseURL, key string) *Client {
 	return &Client{base: strings.TrimRight(baseURL, "/"), key: key}

@@ -5,6 +5,8 @@
 //
 //	blobs/<h[:2]>/<h>   one file per blob, h = hex SHA-256 of the blob path
 //	tmp/                uploads in progress
+//	nonces/<hour>/<n>   claimed nonces of single-use signed URLs, by the
+//	                    Unix hour their URL expires in
 //
 // Naming files by the hash of their path keeps user input out of file names
 // altogether (no traversal, no file-versus-directory clashes between "a"
@@ -17,6 +19,10 @@
 // version whole, concurrent writers end with the last rename, and a failed
 // upload only removes its temporary file. An open reader keeps its version
 // (the inode) even when the blob is overwritten or deleted.
+//
+// A nonce is claimed by creating its empty file with O_EXCL, which the
+// kernel makes atomic; grouping the files by expiry hour lets a claim
+// forget expired nonces by removing whole directories.
 //
 // One process owns a root directory: New removes what an earlier process
 // left in tmp/.
@@ -33,6 +39,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -46,8 +53,9 @@ const copyBufferSize = 256 << 10
 
 // Store is a filesystem blob backend.
 type Store struct {
-	blobs string
-	tmp   string
+	blobs  string
+	tmp    string
+	nonces string
 }
 
 var _ blobstore.Backend = (*Store)(nil)
@@ -58,11 +66,11 @@ func New(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("fs store: no directory given")
 	}
-	s := &Store{blobs: filepath.Join(dir, "blobs"), tmp: filepath.Join(dir, "tmp")}
+	s := &Store{blobs: filepath.Join(dir, "blobs"), tmp: filepath.Join(dir, "tmp"), nonces: filepath.Join(dir, "nonces")}
 	if err := os.RemoveAll(s.tmp); err != nil {
 		return nil, fmt.Errorf("fs store: clear unfinished uploads: %w", err)
 	}
-	for _, d := range []string{s.blobs, s.tmp} {
+	for _, d := range []string{s.blobs, s.tmp, s.nonces} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("fs store: %w", err)
 		}
@@ -200,6 +208,55 @@ func (s *Store) Delete(_ context.Context, p string) error {
 		return fmt.Errorf("delete %s: %w", p, err)
 	}
 	return syncDir(filepath.Dir(name))
+}
+
+// ClaimNonce implements blobstore.Backend.
+func (s *Store) ClaimNonce(_ context.Context, nonce string, expires time.Time) error {
+	if err := blobstore.ValidateNonce(nonce); err != nil {
+		return err
+	}
+	if err := s.forgetNonces(time.Now()); err != nil {
+		return err
+	}
+	bucket := filepath.Join(s.nonces, strconv.FormatInt(expires.Unix()/3600, 10))
+	if err := os.MkdirAll(bucket, 0o755); err != nil {
+		return fmt.Errorf("claim nonce: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(bucket, nonce), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if errors.Is(err, iofs.ErrExist) {
+		return fmt.Errorf("claim nonce %s: %w", nonce, blobstore.ErrNonceUsed)
+	}
+	if err != nil {
+		return fmt.Errorf("claim nonce: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("claim nonce: %w", err)
+	}
+	// Durable before the upload it admits: after a crash, the URL must
+	// still count as used.
+	if err := syncDir(bucket); err != nil {
+		return fmt.Errorf("claim nonce: %w", err)
+	}
+	return syncDir(s.nonces)
+}
+
+// forgetNonces removes the hours of nonces whose URLs all expired before
+// now.
+func (s *Store) forgetNonces(now time.Time) error {
+	entries, err := os.ReadDir(s.nonces)
+	if err != nil {
+		return fmt.Errorf("forget expired nonces: %w", err)
+	}
+	for _, e := range entries {
+		hour, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || (hour+1)*3600 > now.Unix() {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(s.nonces, e.Name())); err != nil {
+			return fmt.Errorf("forget expired nonces: %w", err)
+		}
+	}
+	return nil
 }
 
 // content presents the part of a blob file after its header as a file of

@@ -9,7 +9,8 @@
 // nothing, and concurrent writers to one path commit one after the other
 // with the last one standing. A download reads chunk by chunk inside a
 // read-only REPEATABLE READ transaction, whose snapshot keeps its version
-// readable even if it is replaced or deleted meanwhile.
+// readable even if it is replaced or deleted meanwhile. The nonces of used
+// single-use signed URLs are rows keyed by the nonce.
 //
 // Each transfer holds one pooled connection for its duration, so the pool
 // size bounds concurrent transfers.
@@ -202,6 +203,26 @@ func (s *Store) Delete(ctx context.Context, p string) error {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("delete %s: commit: %w", p, err)
+	}
+	return nil
+}
+
+// ClaimNonce implements blobstore.Backend: the nonce's row is inserted
+// unless it exists, which the primary key decides atomically, after the
+// rows of expired nonces are deleted.
+func (s *Store) ClaimNonce(ctx context.Context, nonce string, expires time.Time) error {
+	if err := blobstore.ValidateNonce(nonce); err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM blobstore_nonces WHERE expires_at < now()`); err != nil {
+		return fmt.Errorf("forget expired nonces: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO blobstore_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`, nonce, expires)
+	if err != nil {
+		return fmt.Errorf("claim nonce: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("claim nonce %s: %w", nonce, blobstore.ErrNonceUsed)
 	}
 	return nil
 }

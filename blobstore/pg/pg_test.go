@@ -79,8 +79,8 @@ func TestMigrateTwice(t *testing.T) {
 	}
 	defer conn.Close(context.Background())
 	var n int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM blobstore_migrations`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("migrations recorded: %d, %v; want 1", n, err)
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM blobstore_migrations`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("migrations recorded: %d, %v; want 2", n, err)
 	}
 }
 

@@ -17,8 +17,10 @@ func Daemon() cmdline.Daemon[Config] {
 		Name:  "blobstore",
 		Usage: "Flynn's blob storage for slugs and build caches, over HTTP",
 		Description: `Serves PUT, GET, HEAD and DELETE of blobs by path, on a filesystem or in
-Postgres. With a discoverd URL it registers as the service "blobstore".
-As a Flynn job it listens on $PORT unless --http-addr is given.`,
+Postgres. Every request needs the blobstore key, or a URL signed with it
+that allows one method on one path until it expires (uploads once only).
+With a discoverd URL it registers as the service "blobstore". As a Flynn
+job it listens on $PORT unless --http-addr is given.`,
 		Flags: append([]cli.Flag{
 			cmdline.String("http-addr", DefaultHTTPAddr, "listen address (default :$PORT in a job)"),
 			cmdline.String("backend", BackendFS, "storage backend: fs or postgres"),
@@ -27,7 +29,7 @@ As a Flynn job it listens on $PORT unless --http-addr is given.`,
 			cmdline.Size("max-size", DefaultMaxSize, "largest blob accepted"),
 			cmdline.String("discoverd-url", "", `discoverd to register in as "blobstore" (none: no registration)`, cmdline.Was("--discoverd", "DISCOVERD")),
 			cmdline.String("external-ip", "", "IP registered in discoverd (default: the listen IP, else 127.0.0.1)", cmdline.Was("--advertise-host", "EXTERNAL_IP")),
-		}, cmdline.Secret("blobstore-key", "key that PUT and DELETE need", cmdline.Was("--auth-key", "FLYNN_AUTH_KEY", "AUTH_KEY"))...),
+		}, cmdline.Secret("blobstore-key", "cluster key: requests carry it, or a URL signed with it (blobstore/signed)", cmdline.Was("--auth-key", "FLYNN_AUTH_KEY", "AUTH_KEY"))...),
 		Config: func(c *cli.Context, _ *slog.Logger) (Config, error) {
 			key, err := cmdline.SecretOf(c, "blobstore-key")
 			if err != nil {

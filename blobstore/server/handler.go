@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/blobstore"
+	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/pkg/authkey"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
@@ -30,10 +31,11 @@ const DefaultMaxSize int64 = 5 << 30
 type Options struct {
 	// MaxSize is the largest blob accepted, in bytes; DefaultMaxSize when 0.
 	MaxSize int64
-	// AuthKey is the cluster key that PUT and DELETE must carry; empty
-	// admits everyone (a cluster run without a key). GET and HEAD are always
-	// open, because app jobs fetch their slugs without the key.
+	// AuthKey is the cluster key: requests carry it, or a URL signed with
+	// it. Empty admits everyone (a cluster run without a key).
 	AuthKey string
+	// Now is the clock signed URLs expire by; time.Now when nil.
+	Now func() time.Time
 }
 
 // Handler serves the blobstore HTTP API over a backend.
@@ -50,6 +52,9 @@ func NewHandler(backend blobstore.Backend, opts Options, log *slog.Logger) *Hand
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Handler{backend: backend, opts: opts, log: log}
 }
 
@@ -57,42 +62,60 @@ func NewHandler(backend blobstore.Backend, opts Options, log *slog.Logger) *Hand
 // deliberately not run through http.ServeMux, whose cleaning would turn
 // "/a/../b" into a redirect to "/b" instead of the 400 it deserves.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var err error
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		err = h.get(w, r)
-	case http.MethodPut:
-		err = h.requireKey(h.put)(w, r)
-	case http.MethodDelete:
-		err = h.requireKey(h.delete)(w, r)
-	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
-		err = httpjson.Errorf(httpjson.CodeMethodNotAllowed, "method %s not allowed", r.Method)
-	}
-	if err != nil {
+	if err := h.serve(w, r); err != nil {
 		h.writeError(w, r, err)
 	}
 }
 
-type handlerFunc func(http.ResponseWriter, *http.Request) error
-
-func (h *Handler) requireKey(next handlerFunc) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if !authkey.Valid(r, h.opts.AuthKey) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="flynn"`)
-			return httpjson.Errorf(httpjson.CodeUnauthorized, "missing or wrong cluster key")
-		}
-		return next(w, r)
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		return httpjson.Errorf(httpjson.CodeMethodNotAllowed, "method %s not allowed", r.Method)
 	}
-}
-
-func (h *Handler) put(w http.ResponseWriter, r *http.Request) error {
 	p, err := blobstore.CleanPath(r.URL.Path)
 	if err != nil {
 		return err
 	}
+	grant, err := h.authorize(r, p)
+	if err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodPut:
+		return h.put(w, r, p, grant)
+	case http.MethodDelete:
+		return h.delete(w, r, p, grant)
+	default:
+		return h.get(w, r, p)
+	}
+}
+
+// authorize admits a request that carries the cluster key (grant nil) or
+// a signed URL for its method and path (the grant); the refusal is one of
+// package signed's errors.
+func (h *Handler) authorize(r *http.Request, p string) (*signed.Grant, error) {
+	if authkey.Valid(r, h.opts.AuthKey) {
+		return nil, nil
+	}
+	return signed.Verify(h.opts.AuthKey, r.Method, p, r.URL.RawQuery, h.opts.Now())
+}
+
+// claim uses up a signed URL's nonce; key holders have none to use.
+func (h *Handler) claim(r *http.Request, grant *signed.Grant) error {
+	if grant == nil {
+		return nil
+	}
+	return h.backend.ClaimNonce(r.Context(), grant.Nonce, grant.Expires)
+}
+
+func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string, grant *signed.Grant) error {
 	if r.ContentLength > h.opts.MaxSize {
 		return fmt.Errorf("content length %d: %w", r.ContentLength, blobstore.ErrTooLarge)
+	}
+	if err := h.claim(r, grant); err != nil {
+		return err
 	}
 	start := time.Now()
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxSize)
@@ -100,7 +123,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.log.Info("blob stored", "path", p, "size", info.Size, "etag", info.ETag, "duration", time.Since(start))
+	h.log.Info("blob stored", "path", p, "size", info.Size, "etag", info.ETag, "signed", grant != nil, "duration", time.Since(start))
 	w.Header().Set("ETag", quoteETag(info.ETag))
 	// 200 rather than 201 for new blobs too: a backend cannot tell creation
 	// from replacement without racing a concurrent writer, and clients only
@@ -109,11 +132,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
-	p, err := blobstore.CleanPath(r.URL.Path)
-	if err != nil {
-		return err
-	}
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, p string) error {
 	content, info, err := h.backend.Open(r.Context(), p)
 	if err != nil {
 		return err
@@ -128,9 +147,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
-	p, err := blobstore.CleanPath(r.URL.Path)
-	if err != nil {
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request, p string, grant *signed.Grant) error {
+	if err := h.claim(r, grant); err != nil {
 		return err
 	}
 	if err := h.backend.Delete(r.Context(), p); err != nil {
@@ -155,6 +173,15 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		apiErr = httpjson.ValidationError("path", "%s", pathErr.Reason)
 	case errors.Is(err, blobstore.ErrNotFound):
 		apiErr = httpjson.NotFound("no blob at %s", r.URL.Path)
+	case errors.Is(err, signed.ErrUnsigned):
+		w.Header().Set("WWW-Authenticate", `Basic realm="flynn"`)
+		apiErr = httpjson.Errorf(httpjson.CodeUnauthorized, "missing or wrong cluster key, and no signed URL")
+	case errors.Is(err, signed.ErrBadSignature):
+		apiErr = httpjson.Errorf(httpjson.CodeUnauthorized, "the signed URL does not allow %s %s", r.Method, r.URL.Path)
+	case errors.Is(err, signed.ErrExpired), errors.Is(err, signed.ErrMalformed):
+		apiErr = httpjson.Errorf(httpjson.CodeUnauthorized, "%v", err)
+	case errors.Is(err, blobstore.ErrNonceUsed):
+		apiErr = httpjson.Errorf(httpjson.CodeConflict, "this signed URL was already used: upload URLs work once")
 	case errors.Is(err, blobstore.ErrTooLarge), errors.As(err, &tooLarge):
 		apiErr = httpjson.Errorf(httpjson.CodeRequestTooLarge, "blob is larger than the limit of %d bytes", h.opts.MaxSize)
 	case errors.Is(err, io.ErrUnexpectedEOF), r.Context().Err() != nil:

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +11,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openflynn/flynn/blobstore"
+	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/pkg/authkey"
+	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
 // fakeBackend records calls and fails every one with err.
@@ -38,6 +42,11 @@ func (f *fakeBackend) Delete(context.Context, string) error {
 	return f.err
 }
 
+func (f *fakeBackend) ClaimNonce(context.Context, string, time.Time) error {
+	f.calls++
+	return f.err
+}
+
 // TestErrorMapping checks the one table from errors to statuses, and that
 // requests refused up front never reach the backend.
 func TestErrorMapping(t *testing.T) {
@@ -51,8 +60,10 @@ func TestErrorMapping(t *testing.T) {
 		wantStatus  int
 		wantBackend bool
 	}{
-		{"internal error is a bare 500", http.MethodGet, "/x", "", internal, http.StatusInternalServerError, true},
-		{"not found", http.MethodGet, "/x", "", blobstore.ErrNotFound, http.StatusNotFound, true},
+		{"internal error is a bare 500", http.MethodGet, "/x", "k", internal, http.StatusInternalServerError, true},
+		{"not found", http.MethodGet, "/x", "k", blobstore.ErrNotFound, http.StatusNotFound, true},
+		{"get without key", http.MethodGet, "/x", "", nil, http.StatusUnauthorized, false},
+		{"head with wrong key", http.MethodHead, "/x", "nope", nil, http.StatusUnauthorized, false},
 		{"wrapped not found", http.MethodDelete, "/x", "k", fmt.Errorf("delete x: %w", blobstore.ErrNotFound), http.StatusNotFound, true},
 		{"too large from the backend", http.MethodPut, "/x", "k", blobstore.ErrTooLarge, http.StatusRequestEntityTooLarge, true},
 		{"truncated upload", http.MethodPut, "/x", "k", io.ErrUnexpectedEOF, http.StatusBadRequest, true},
@@ -92,5 +103,61 @@ func TestDeclaredLengthOverLimit(t *testing.T) {
 	h.ServeHTTP(w, req)
 	if w.Code != http.StatusRequestEntityTooLarge || b.calls != 0 {
 		t.Fatalf("status %d, backend calls %d; want 413, 0", w.Code, b.calls)
+	}
+}
+
+// TestSignedURLs checks how signed requests are answered: what a signature
+// allows reaches the backend, anything else is a JSON 401 that never does,
+// and a used nonce is a 409.
+func TestSignedURLs(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	sign := func(method, path string, expires time.Time) string {
+		q, err := signed.Sign("k", method, path, expires)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "/" + path + "?" + q.Encode()
+	}
+	later := now.Add(time.Minute)
+	tests := []struct {
+		name        string
+		method      string
+		target      string
+		backendErr  error
+		wantStatus  int
+		wantBackend bool
+		wantMessage string
+	}{
+		{"signed get", http.MethodGet, sign("GET", "apps/a/slug", later), blobstore.ErrNotFound, http.StatusNotFound, true, ""},
+		{"signed put", http.MethodPut, sign("PUT", "apps/a/slug", later), nil, http.StatusOK, true, ""},
+		{"signed delete", http.MethodDelete, sign("DELETE", "apps/a/slug", later), nil, http.StatusNoContent, true, ""},
+		{"used nonce", http.MethodPut, sign("PUT", "apps/a/slug", later), blobstore.ErrNonceUsed, http.StatusConflict, true, "already used"},
+		{"get with a put signature", http.MethodGet, sign("PUT", "apps/a/slug", later), nil, http.StatusUnauthorized, false, "does not allow GET /apps/a/slug"},
+		{"head with a get signature", http.MethodHead, sign("GET", "apps/a/slug", later), nil, http.StatusUnauthorized, false, ""},
+		{"another app's slug", http.MethodGet, strings.Replace(sign("GET", "apps/a/slug", later), "/apps/a/", "/apps/b/", 1), nil, http.StatusUnauthorized, false, "does not allow"},
+		{"expired", http.MethodGet, sign("GET", "apps/a/slug", now), nil, http.StatusUnauthorized, false, "expired"},
+		{"malformed", http.MethodGet, "/apps/a/slug?sig=x", nil, http.StatusUnauthorized, false, "malformed"},
+		{"no credentials", http.MethodGet, "/apps/a/slug", nil, http.StatusUnauthorized, false, "no signed URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &fakeBackend{err: tt.backendErr}
+			h := NewHandler(b, Options{AuthKey: "k", Now: func() time.Time { return now }}, slog.New(slog.DiscardHandler))
+			req := httptest.NewRequest(tt.method, "http://blobstore"+tt.target, strings.NewReader("body"))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %s)", w.Code, tt.wantStatus, w.Body)
+			}
+			if got := b.calls > 0; got != tt.wantBackend {
+				t.Fatalf("backend called = %v, want %v", got, tt.wantBackend)
+			}
+			if tt.wantStatus >= 400 && tt.method != http.MethodHead {
+				var apiErr httpjson.Error
+				if err := json.Unmarshal(w.Body.Bytes(), &apiErr); err != nil || apiErr.Code == "" || !strings.Contains(apiErr.Message, tt.wantMessage) {
+					t.Fatalf("body %s (%v): want a JSON error saying %q", w.Body, err, tt.wantMessage)
+				}
+			}
+		})
 	}
 }

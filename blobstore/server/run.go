@@ -57,7 +57,8 @@ type Config struct {
 	DatabaseURL string
 	// MaxSize is the largest blob accepted; DefaultMaxSize when zero.
 	MaxSize int64
-	// AuthKey is the cluster key writes need; empty admits everyone.
+	// AuthKey is the cluster key every request needs, or a URL signed with
+	// it; empty admits everyone.
 	AuthKey string
 	// Registrar, when set, registers the server in discoverd once it
 	// listens, and deregisters it before shutting down.

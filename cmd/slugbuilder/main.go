@@ -21,11 +21,11 @@ import (
 // the secret ones are not passed to buildpacks either.
 var jobVars = map[string]bool{
 	"PATH": true, "HOME": true, "HOSTNAME": true, "PWD": true, "OLDPWD": true, "SHLVL": true, "TERM": true, "_": true,
-	"SLUG_PUT_URL": true, "CACHE_URL": true, "SOURCE_VERSION": true, "PORT": true,
+	"SLUG_PUT_URL": true, "CACHE_URL": true, "CACHE_PUT_URL": true, "SOURCE_VERSION": true, "PORT": true,
 }
 
-// secretVars are kept from the buildpacks: they carry blobstore credentials.
-var secretVars = map[string]bool{"SLUG_PUT_URL": true, "CACHE_URL": true}
+// secretVars are kept from the buildpacks: they are signed blobstore URLs.
+var secretVars = map[string]bool{"SLUG_PUT_URL": true, "CACHE_URL": true, "CACHE_PUT_URL": true}
 
 func main() {
 	// The build's output goes to the person pushing, as buildpack-style
@@ -57,6 +57,7 @@ func main() {
 		Env:           buildEnv,
 		SlugPutURL:    os.Getenv("SLUG_PUT_URL"),
 		CacheURL:      os.Getenv("CACHE_URL"),
+		CachePutURL:   os.Getenv("CACHE_PUT_URL"),
 	}
 	var source io.Reader = os.Stdin
 	if len(os.Args) > 1 && os.Args[1] == "--no-stdin" {

@@ -253,7 +253,18 @@ func checkComponents(t *testing.T, cl line) {
 		if resp.StatusCode/100 != 2 {
 			return fmt.Errorf("PUT: %s", resp.Status)
 		}
-		resp, err = http.Get(url)
+		// Reads need the key too (or a signed URL): an app must not read
+		// another app's slug.
+		if resp, err := http.Get(url); err != nil || resp.StatusCode != http.StatusUnauthorized {
+			if err == nil {
+				resp.Body.Close()
+				return fmt.Errorf("GET without the key: %s, want 401", resp.Status)
+			}
+			return err
+		}
+		get, _ := http.NewRequest(http.MethodGet, url, nil)
+		get.SetBasicAuth("", cl.key)
+		resp, err = http.DefaultClient.Do(get)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,66 @@
+package gitreceive
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/pkg/cmdline"
+)
+
+// TestCommandLineBounds checks the flags that bound builds: their
+// defaults, their units, and what they refuse.
+func TestCommandLineBounds(t *testing.T) {
+	type bounds struct {
+		memory, pids, disk int64
+		timeout            time.Duration
+		builds             int
+		pushSize           int64
+	}
+	required := []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()}
+	tests := []struct {
+		name  string
+		args  []string
+		want  bounds
+		fails string
+	}{
+		{name: "defaults", want: bounds{DefaultBuildMemory, DefaultBuildPids, DefaultBuildDisk, DefaultBuildTimeout, DefaultMaxBuilds, DefaultMaxPushSize}},
+		{
+			name: "set",
+			args: []string{"--build-memory", "1GiB", "--build-pids", "256", "--build-disk", "5GiB", "--build-timeout", "20m", "--max-builds", "4", "--max-push-size", "200MiB"},
+			want: bounds{1 << 30, 256, 5 << 30, 20 * time.Minute, 4, 200 << 20},
+		},
+		{name: "no builds", args: []string{"--max-builds", "0"}, fails: "--max-builds must be at least 1"},
+		{name: "no processes", args: []string{"--build-pids", "-1"}, fails: "--build-pids must be at least 1"},
+		{name: "disk not a size", args: []string{"--build-disk", "lots"}, fails: "want bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PORT", "")
+			d := Daemon()
+			var got Config
+			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
+				got = cfg
+				return nil
+			}
+			var out bytes.Buffer
+			code := cmdline.Execute(t.Context(), d.App(), append(append([]string{"gitreceive"}, required...), tt.args...), &out)
+			if tt.fails != "" {
+				if code == 0 || !strings.Contains(out.String(), tt.fails) {
+					t.Fatalf("exit %d, output %q; want a failure saying %q", code, out.String(), tt.fails)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, out.String())
+			}
+			have := bounds{got.BuildMemory, got.BuildPids, got.BuildDisk, got.BuildTimeout, got.MaxBuilds, got.MaxPushSize}
+			if have != tt.want {
+				t.Fatalf("bounds = %+v, want %+v", have, tt.want)
+			}
+		})
+	}
+}
