@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,9 @@ type harness struct {
 	backend *fakeBackend
 	trail   *trail
 	d       *Daemon
+	// registrarFails is how many registrations fail before discoverd
+	// answers.
+	registrarFails atomic.Int32
 }
 
 // newHarness starts a daemon on the fake backend; tune, if any, changes
@@ -43,7 +47,7 @@ func newHarness(t *testing.T, lo, hi int, tune ...func(*harness)) *harness {
 }
 
 func (h *harness) start() {
-	d, err := New(h.cfg, h.backend, fakeRegistrar{trail: h.trail}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(h.cfg, h.backend, fakeRegistrar{trail: h.trail, fails: &h.registrarFails}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -129,6 +133,38 @@ func TestReadinessRegistrationAndStopOrder(t *testing.T) {
 	want := []string{"start flynn-h1-web", "register " + addr, "deregister " + addr, "signal SIGTERM"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("order of events = %v, want %v (deregistered before the signal)", got, want)
+	}
+}
+
+// A job whose port answers before discoverd does (bootstrap starts
+// discoverd and postgres together) is registered once discoverd answers,
+// and is up only then.
+func TestJobRegistersOnceDiscoverdAnswers(t *testing.T) {
+	port := freePort(t)
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h := newHarness(t, port, port, func(h *harness) { h.registrarFails.Store(3) })
+	j := testJob("h1-db", "sleep")
+	j.Config.Ports = []host.Port{{Service: "db"}}
+	if _, err := h.d.AddJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(j.ID, host.StateUp)
+	refused, registered := 0, 0
+	for _, e := range h.trail.list() {
+		switch {
+		case e == "refused db":
+			refused++
+		case strings.HasPrefix(e, "register db "):
+			registered++
+		}
+	}
+	// The host registers itself too, and may take some of the refusals.
+	if refused < 2 || registered != 1 {
+		t.Fatalf("%d refused and %d registrations of the job, want refusals and then 1: %v", refused, registered, h.trail.list())
 	}
 }
 

@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openflynn/flynn/discoverd"
@@ -299,9 +301,18 @@ func (f fakeIPTables) Run(_ context.Context, _ []byte, name string, args ...stri
 	return nil, f.fail
 }
 
-type fakeRegistrar struct{ trail *trail }
+// fakeRegistrar records registrations; while fails is above zero, a
+// registration fails (discoverd not answering yet) and counts it down.
+type fakeRegistrar struct {
+	trail *trail
+	fails *atomic.Int32
+}
 
 func (f fakeRegistrar) Register(_ context.Context, service string, inst *discoverd.Instance) (Registration, error) {
+	if f.fails != nil && f.fails.Add(-1) >= 0 {
+		f.trail.add("refused " + service)
+		return nil, errors.New("connection refused")
+	}
 	f.trail.add("register " + service + " " + inst.Addr)
 	return fakeRegistration{trail: f.trail, what: service + " " + inst.Addr}, nil
 }

@@ -63,11 +63,13 @@ func (d *Daemon) awaitReady(ctx context.Context, j *job) {
 				inst.Meta[k] = v
 			}
 			// The registration heartbeats until ctx ends, which is when the
-			// job stops or exits, right before it is deregistered.
-			reg, err := d.registrar.Register(ctx, p.Service, inst)
-			if err != nil {
-				d.log.Warn("register job in discoverd", "job_id", j.id, "service", p.Service, "err", err)
-				continue
+			// job stops or exits, right before it is deregistered. A job is
+			// up only once registered, so a discoverd that does not answer
+			// yet (it starts beside the first jobs) is tried again.
+			reg, ok := d.registerJob(ctx, j.id, p.Service, inst)
+			if !ok {
+				deregisterAll(regs)
+				return
 			}
 			regs = append(regs, reg)
 		}
@@ -85,6 +87,26 @@ func (d *Daemon) awaitReady(ctx context.Context, j *job) {
 	d.emitLocked(j)
 	d.mu.Unlock()
 	d.log.Info("job up", "job_id", j.id)
+}
+
+// registerJob registers inst in service, trying again with a growing delay
+// until it succeeds or ctx ends.
+func (d *Daemon) registerJob(ctx context.Context, jobID, service string, inst *discoverd.Instance) (Registration, bool) {
+	for delay := 100 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
+		reg, err := d.registrar.Register(ctx, service, inst)
+		if err == nil {
+			return reg, true
+		}
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		d.log.Warn("register job in discoverd; trying again", "job_id", jobID, "service", service, "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-time.After(delay):
+		}
+	}
 }
 
 // waitContainerIP asks the backend for a bridged container's address
