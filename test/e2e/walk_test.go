@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -545,9 +546,18 @@ func TestWalk(t *testing.T) {
 	t.Logf("the walk took %s", time.Since(began).Round(time.Second))
 }
 
-// serveBuildpack serves a small Heroku-API buildpack as a .tgz on loopback
-// (jobs use host networking, so the build job reaches it) and returns its
-// URL. It writes a page of its own and serves it with python3.
+// must returns v, or panics on err (for a command a test cannot go on
+// without).
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// serveBuildpack serves a small Heroku-API buildpack as a .tgz where a
+// build job can fetch it and returns its URL. It writes a page of its own
+// and serves it with python3.
 func serveBuildpack(t *testing.T) string {
 	files := map[string]string{
 		"bin/detect":  "#!/usr/bin/env bash\necho Custom\n",
@@ -570,7 +580,18 @@ func serveBuildpack(t *testing.T) string {
 	if err := gz.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// A build runs in a network namespace of its own and reaches the node
+	// only on the router's ports (3000-3999 among them), at the app
+	// network's gateway: serve the buildpack there, as a server elsewhere
+	// on the network would.
+	gw := strings.TrimSpace(string(must(exec.Command("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "flynn-apps").Output())))
+	var l net.Listener
+	var err error
+	for port := 3990; port < 4000; port++ {
+		if l, err = net.Listen("tcp", net.JoinHostPort(gw, strconv.Itoa(port))); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
