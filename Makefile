@@ -79,6 +79,12 @@ clean:
 images: build
 	$(BIN)/flynn-images --repo . --manifest $(BIN)/images.json
 
+## bench-isolation: the router→app hop with host networking against an app
+## in a network namespace of its own (ROUNDS, DURATION, CONNS, THREADS).
+.PHONY: bench-isolation
+bench-isolation: images
+	test/bench/isolation/run
+
 ## bench-router: wrk through the router against nginx proxying the same
 ## backend, in one run; prints req/s and p99 ratios (DURATION, CONNS, THREADS).
 .PHONY: bench-router
