@@ -34,9 +34,12 @@ import (
 const domain = "flynn.test"
 
 // line is the parsed `flynn cluster add` line.
-type line struct{ pin, key string }
+// line is what the cluster-add line carries, and the cluster key from the
+// node's settings: the admin key (a person's API key) is for the
+// controller, the cluster key for layer 0 and the blobstore.
+type line struct{ pin, key, clusterKey string }
 
-var clusterAddRE = regexp.MustCompile(`^flynn cluster add -p (\S+) -g 127\.0\.0\.1:2222 --controller-addr 127\.0\.0\.1:443 default ` + regexp.QuoteMeta(domain) + ` (\S+)$`)
+var clusterAddRE = regexp.MustCompile(`^flynn cluster add -p (\S+) -g 127\.0\.0\.1:2222 --controller-addr 127\.0\.0\.1:443 default ` + regexp.QuoteMeta(domain) + ` - <<<(\S+)$`)
 
 func TestCluster(t *testing.T) {
 	if !testdeps.InCI() && os.Getenv("FLYNN_TEST_CLUSTER") == "" {
@@ -70,19 +73,22 @@ func TestCluster(t *testing.T) {
 	}
 	m := clusterAddRE.FindStringSubmatch(strings.TrimSpace(string(data)))
 	if m == nil {
-		t.Fatalf("bin/cluster-add = %q, want `flynn cluster add -p PIN -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default %s KEY`", data, domain)
+		t.Fatalf("bin/cluster-add = %q, want `flynn cluster add -p PIN -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default %s - <<<KEY`", data, domain)
 	}
-	cl := line{pin: m[1], key: m[2]}
+	cl := line{pin: m[1], key: m[2], clusterKey: clusterKey(t)}
+	if cl.key == cl.clusterKey {
+		t.Fatal("the cluster-add line carries the cluster key; it must carry a person's API key")
+	}
 
 	checkComponents(t, cl)
-	jobsBefore := appJobs(t, cl.key)
+	jobsBefore := appJobs(t, cl.clusterKey)
 
 	t.Run("flynn-host restart", func(t *testing.T) {
 		restartHost(t, repo)
 		checkComponents(t, cl)
 		// Nothing was started twice: the restarted daemon re-adopted the
 		// jobs and the scheduler counted them.
-		if got := appJobs(t, cl.key); got != jobsBefore {
+		if got := appJobs(t, cl.clusterKey); got != jobsBefore {
 			t.Errorf("%d app jobs after the restart, %d before", got, jobsBefore)
 		}
 	})
@@ -106,7 +112,7 @@ func TestCluster(t *testing.T) {
 		startHost(t, repo)
 		checkComponents(t, cl)
 		eventually(t, "every component running again", func() error {
-			if got := appJobs(t, cl.key); got != jobsBefore {
+			if got := appJobs(t, cl.clusterKey); got != jobsBefore {
 				return fmt.Errorf("%d app jobs, want %d", got, jobsBefore)
 			}
 			return nil
@@ -117,12 +123,12 @@ func TestCluster(t *testing.T) {
 	t.Run("bootstrap again changes nothing", func(t *testing.T) {
 		cmd := exec.Command(filepath.Join(repo, "bin/flynn-host"), "bootstrap", "--images", "bin/images.json", "bootstrap/manifest.json")
 		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "FLYNN_CLUSTER_KEY="+cl.key)
+		cmd.Env = append(os.Environ(), "FLYNN_CLUSTER_KEY="+cl.clusterKey)
 		b, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(b), "bootstrapped already") {
 			t.Errorf("second bootstrap: err %v, output:\n%s", err, b)
 		}
-		if got := appJobs(t, cl.key); got != jobsBefore {
+		if got := appJobs(t, cl.clusterKey); got != jobsBefore {
 			t.Errorf("%d app jobs after a second bootstrap, %d before", got, jobsBefore)
 		}
 	})
@@ -238,13 +244,13 @@ func checkComponents(t *testing.T, cl line) {
 	})
 	// The blobstore, found in discoverd: a blob written with the key reads back.
 	eventually(t, "blobstore", func() error {
-		addr, err := instance("blobstore", cl.key)
+		addr, err := instance("blobstore", cl.clusterKey)
 		if err != nil {
 			return err
 		}
 		url := "http://" + addr + "/test/cluster-" + time.Now().Format("150405.000000")
 		req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader("hello"))
-		req.SetBasicAuth("", cl.key)
+		req.SetBasicAuth("", cl.clusterKey)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
@@ -263,7 +269,7 @@ func checkComponents(t *testing.T, cl line) {
 			return err
 		}
 		get, _ := http.NewRequest(http.MethodGet, url, nil)
-		get.SetBasicAuth("", cl.key)
+		get.SetBasicAuth("", cl.clusterKey)
 		resp, err = http.DefaultClient.Do(get)
 		if err != nil {
 			return err
@@ -294,6 +300,23 @@ func expectStatus(c *http.Client, url, key string, status int, out any) error {
 		return json.NewDecoder(resp.Body).Decode(out)
 	}
 	return nil
+}
+
+// clusterKey reads the cluster key install-flynn wrote into the node's
+// settings.
+func clusterKey(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/etc/flynn/host.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "FLYNN_CLUSTER_KEY="); ok && v != "" {
+			return v
+		}
+	}
+	t.Fatal("no FLYNN_CLUSTER_KEY in /etc/flynn/host.env")
+	return ""
 }
 
 // instance returns the address of a discoverd service's first instance.
