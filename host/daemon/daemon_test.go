@@ -168,6 +168,24 @@ func TestJobRegistersOnceDiscoverdAnswers(t *testing.T) {
 	}
 }
 
+// Docker's log follower can end while the container runs on (after a
+// flood of output); the daemon follows again and loses nothing after.
+func TestLogFollowedAgainAfterAnEarlyEnd(t *testing.T) {
+	h := newHarness(t, 0, 0)
+	j := testJob("h1-flood", "early-eof")
+	if _, err := h.d.AddJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 5*time.Second, "the line after the follower's early end is recorded", func() bool {
+		found := false
+		err := h.d.ReadLog(context.Background(), j.ID, LogOptions{}, func(l host.LogLine) error {
+			found = found || l.Data == "followed again\n"
+			return nil
+		})
+		return err == nil && found
+	})
+}
+
 func TestStopKillsAfterGrace(t *testing.T) {
 	h := newHarness(t, 40000, 40009)
 	j := testJob("h1-stubborn", "ignore-term")

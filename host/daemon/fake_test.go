@@ -37,6 +37,8 @@ type fakeContainer struct {
 	disk    int64
 	du      int // DiskUsage calls
 	exited  chan struct{}
+	// logStreams counts Logs calls (for "early-eof").
+	logStreams int
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -225,6 +227,20 @@ func (f *fakeBackend) Logs(ctx context.Context, id string, since time.Time, fn f
 	}
 	if since.IsZero() {
 		_ = fn(host.LogLine{Stream: host.StreamStdout, Time: time.Now(), Data: strings.Join(c.spec.Cmd, " ") + "\n"})
+	}
+	// "early-eof" is Docker's follower ending while the container runs on:
+	// the first stream ends at once, the next writes one more line.
+	if len(c.spec.Cmd) > 0 && c.spec.Cmd[0] == "early-eof" {
+		f.mu.Lock()
+		c.logStreams++
+		n := c.logStreams
+		f.mu.Unlock()
+		if n == 1 {
+			return nil
+		}
+		if n == 2 {
+			_ = fn(host.LogLine{Stream: host.StreamStdout, Time: time.Now(), Data: "followed again\n"})
+		}
 	}
 	select {
 	case <-c.exited:

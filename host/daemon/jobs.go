@@ -297,13 +297,35 @@ func (d *Daemon) supervise(j *job, since time.Time) {
 	d.mu.Unlock()
 
 	pumpDone := make(chan struct{})
+	exited := make(chan struct{}) // closed once Wait has returned
 	d.wg.Add(3)
 	go func() {
 		defer d.wg.Done()
 		defer close(pumpDone)
-		err := d.backend.Logs(ctx, id, since, j.log.Write)
-		if err != nil && ctx.Err() == nil {
-			d.log.Warn("job log stream ended", "job_id", j.id, "err", err)
+		for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
+			err := d.backend.Logs(ctx, id, since, j.log.Write)
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-exited:
+				if err != nil {
+					d.log.Warn("job log stream ended", "job_id", j.id, "err", err)
+				}
+				return // drained: the container ended
+			default:
+			}
+			// The container runs on, but Docker's follower ended (it does
+			// after a flood of output rotates the log file faster than it
+			// reads): follow again from the last line recorded.
+			d.log.Debug("job log stream ended early; following again", "job_id", j.id, "err", err)
+			since = j.log.LastTime()
+			select {
+			case <-ctx.Done():
+				return
+			case <-exited:
+			case <-time.After(delay):
+			}
 		}
 	}()
 	checkCtx, stopChecks := context.WithCancel(ctx)
@@ -326,6 +348,7 @@ func (d *Daemon) supervise(j *job, since time.Time) {
 		defer d.wg.Done()
 		defer cancel()
 		code, err := d.backend.Wait(ctx, id)
+		close(exited)
 		if ctx.Err() != nil {
 			stopChecks()
 			return // the daemon is closing: the job runs on for the next one
