@@ -33,7 +33,6 @@ import (
 
 const domain = "flynn.test"
 
-// line is the parsed `flynn cluster add` line.
 // line is what the cluster-add line carries, and the cluster key from the
 // node's settings: the admin key (a person's API key) is for the
 // controller, the cluster key for layer 0 and the blobstore.
