@@ -14,9 +14,11 @@
 //	GET    /services/:service/leader          the oldest live instance
 //	GET    /services/:service/meta            service metadata and its index
 //	PUT    /services/:service/meta            set metadata, compare-and-set on index
+//	GET    /etcd/members                      the etcd cluster's members (key required)
+//	POST   /etcd/members                      add a node as an etcd member (key required)
 //
-// Writes need the cluster key as the basic-auth password when discoverd has
-// one; reads are open.
+// Writes, and the /etcd routes, need the cluster key as the basic-auth
+// password when discoverd has one; other reads are open.
 package discoverd
 
 import (

@@ -1,6 +1,8 @@
 // Package discoverdtest runs a real discoverd in-process for tests: an
-// embedded single-node etcd in a temporary directory on free loopback ports
-// and the HTTP API (and optionally DNS) on loopback.
+// embedded etcd member in a temporary directory on free loopback ports
+// and the HTTP API (and optionally DNS) on loopback. Several of them, on
+// 127.0.0.1, 127.0.0.2, … with Join, form one etcd cluster as the nodes of
+// a cluster do.
 package discoverdtest
 
 import (
@@ -14,6 +16,7 @@ import (
 
 	"github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/discoverd/server"
+	"github.com/openflynn/flynn/discoverd/store"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -25,14 +28,17 @@ type Server struct {
 	DNSAddr string
 	// Key is the cluster key writes need ("" for none).
 	Key string
+	// DataDir holds the discoverd's data (start another on it to restart).
+	DataDir string
 
 	etcdEndpoints []string
 	cancel        context.CancelFunc
 	done          chan error
 }
 
-// EtcdEndpoints returns the etcd the server uses, for tests that compare
-// against it or look at its keys.
+// EtcdEndpoints returns the etcd the server uses (its own member's, or
+// the operator's it was given), for tests that compare against it or look
+// at its keys. A discoverd that is a client of other members has none.
 func (s *Server) EtcdEndpoints() []string { return s.etcdEndpoints }
 
 // Options tune a test server.
@@ -51,6 +57,16 @@ type Options struct {
 	HTTPAddr string
 	// EtcdClientAddr and EtcdPeerAddr fix the embedded etcd's ports.
 	EtcdClientAddr, EtcdPeerAddr string
+	// IP is the node address every listener binds (its port free);
+	// default 127.0.0.1.
+	IP string
+	// Name is the etcd member name; default "discoverd".
+	Name string
+	// Join lists the discoverd URLs whose etcd cluster to join.
+	Join []string
+	// EndpointSyncInterval is how often a client discoverd follows the
+	// member list; default server.Config's.
+	EndpointSyncInterval time.Duration
 }
 
 // New starts a discoverd for t and stops it when t ends.
@@ -73,26 +89,29 @@ func Start(opts Options) (*Server, error) {
 	if opts.DataDir == "" && len(opts.EtcdEndpoints) == 0 {
 		return nil, fmt.Errorf("discoverdtest: a data dir or etcd endpoints are required")
 	}
+	if opts.IP == "" {
+		opts.IP = "127.0.0.1"
+	}
 	if opts.HTTPAddr == "" {
-		opts.HTTPAddr = "127.0.0.1:0"
+		opts.HTTPAddr = net.JoinHostPort(opts.IP, "0")
 	}
 	if len(opts.EtcdEndpoints) == 0 {
 		var err error
 		if opts.EtcdClientAddr == "" {
-			if opts.EtcdClientAddr, err = FreeAddr(); err != nil {
+			if opts.EtcdClientAddr, err = FreeAddrOn(opts.IP); err != nil {
 				return nil, err
 			}
 		}
 		if opts.EtcdPeerAddr == "" {
-			if opts.EtcdPeerAddr, err = FreeAddr(); err != nil {
+			if opts.EtcdPeerAddr, err = FreeAddrOn(opts.IP); err != nil {
 				return nil, err
 			}
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{Key: opts.Key, cancel: cancel, done: make(chan error, 1), etcdEndpoints: opts.EtcdEndpoints}
+	s := &Server{Key: opts.Key, DataDir: opts.DataDir, cancel: cancel, done: make(chan error, 1), etcdEndpoints: opts.EtcdEndpoints}
 	if len(opts.EtcdEndpoints) == 0 {
-		s.etcdEndpoints = []string{"http://" + opts.EtcdClientAddr}
+		s.etcdEndpoints = []string{store.EtcdURL(opts.EtcdClientAddr, opts.Key)}
 	}
 	ready := make(chan struct{})
 	cfg := server.Config{
@@ -101,8 +120,12 @@ func Start(opts Options) (*Server, error) {
 		DataDir:        opts.DataDir,
 		EtcdClientAddr: opts.EtcdClientAddr,
 		EtcdPeerAddr:   opts.EtcdPeerAddr,
+		Name:           opts.Name,
+		Join:           opts.Join,
 		KeyPrefix:      opts.KeyPrefix,
 		AuthKey:        opts.Key,
+
+		EndpointSyncInterval: opts.EndpointSyncInterval,
 		Ready: func(httpAddr, dnsAddr string) {
 			s.URL = "http://" + httpAddr
 			s.DNSAddr = dnsAddr
@@ -110,7 +133,7 @@ func Start(opts Options) (*Server, error) {
 		},
 	}
 	if opts.DNS {
-		cfg.DNSAddr = "127.0.0.1:0"
+		cfg.DNSAddr = net.JoinHostPort(opts.IP, "0")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() { s.done <- server.Run(ctx, cfg, logger) }()
@@ -137,8 +160,11 @@ func (s *Server) Stop() {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreeAddr() (string, error) { return FreeAddrOn("127.0.0.1") }
+
+// FreeAddrOn returns ip with a port that was free a moment ago.
+func FreeAddrOn(ip string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return "", err
 	}

@@ -37,6 +37,15 @@ type Store interface {
 
 var _ Store = (*store.Store)(nil)
 
+// Cluster is the etcd membership the /etcd routes show and grow;
+// *store.Cluster implements it.
+type Cluster interface {
+	Members(ctx context.Context) (*discoverd.EtcdMembers, error)
+	AddMember(ctx context.Context, name, peerURL string) (*discoverd.EtcdJoin, error)
+}
+
+var _ Cluster = (*store.Cluster)(nil)
+
 // KeepaliveInterval is how often an idle watch stream carries a comment, so
 // proxies keep it open and gone clients are noticed.
 const KeepaliveInterval = 15 * time.Second
@@ -46,26 +55,31 @@ const maxInstanceBody = 64 << 10
 
 // API is discoverd's HTTP handler.
 type API struct {
-	store  Store
-	key    string
-	logger *slog.Logger
-	router *httprouter.Router
+	store   Store
+	cluster Cluster
+	key     string
+	logger  *slog.Logger
+	router  *httprouter.Router
 }
 
-// NewAPI returns the HTTP API over st. Writes need key when it is not empty.
-func NewAPI(st Store, key string, logger *slog.Logger) *API {
-	a := &API{store: st, key: key, logger: logger}
+// NewAPI returns the HTTP API over st and the etcd membership cluster (nil
+// when discoverd uses an etcd it does not manage). Writes and the /etcd
+// routes need key when it is not empty.
+func NewAPI(st Store, cluster Cluster, key string, logger *slog.Logger) *API {
+	a := &API{store: st, cluster: cluster, key: key, logger: logger}
 	r := httprouter.New()
 	r.GET("/ping", a.ping)
 	r.GET("/services", a.listServices)
-	r.PUT("/services/:service", a.write(a.addService))
-	r.DELETE("/services/:service", a.write(a.removeService))
-	r.PUT("/services/:service/instances/:id", a.write(a.register))
-	r.DELETE("/services/:service/instances/:id", a.write(a.deregister))
+	r.PUT("/services/:service", a.keyed(a.addService))
+	r.DELETE("/services/:service", a.keyed(a.removeService))
+	r.PUT("/services/:service/instances/:id", a.keyed(a.register))
+	r.DELETE("/services/:service/instances/:id", a.keyed(a.deregister))
 	r.GET("/services/:service/instances", a.instances)
 	r.GET("/services/:service/leader", a.leader)
 	r.GET("/services/:service/meta", a.getMeta)
-	r.PUT("/services/:service/meta", a.write(a.setMeta))
+	r.PUT("/services/:service/meta", a.keyed(a.setMeta))
+	r.GET("/etcd/members", a.keyed(a.etcdMembers))
+	r.POST("/etcd/members", a.keyed(a.addEtcdMember))
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, httpjson.NotFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -82,7 +96,8 @@ func NewAPI(st Store, key string, logger *slog.Logger) *API {
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
 
-func (a *API) write(h httprouter.Handle) httprouter.Handle {
+// keyed admits requests that carry the cluster key.
+func (a *API) keyed(h httprouter.Handle) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		if !authkey.Valid(r, a.key) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="discoverd"`)
@@ -104,6 +119,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		err = httpjson.NotFound("service has no meta")
 	case errors.Is(err, store.ErrIndexMismatch):
 		err = httpjson.Errorf(httpjson.CodePreconditionFailed, "meta index does not match: another write came first; read it again")
+	case errors.Is(err, store.ErrClusterFull):
+		err = httpjson.Errorf(httpjson.CodeConflict, "the etcd cluster has its %d members: run as a client of them", discoverd.MaxEtcdMembers)
+	case errors.Is(err, store.ErrMemberNameTaken):
+		err = httpjson.Errorf(httpjson.CodeObjectExists, "%v", err)
+	case errors.Is(err, store.ErrJoinBusy):
+		err = &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: err.Error(), Retry: true}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		err = &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: "etcd did not answer in time", Retry: true}
 	}

@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -19,25 +16,46 @@ import (
 
 // Config configures a discoverd process.
 type Config struct {
-	// HTTPAddr is where the HTTP API listens; default ":1111".
+	// HTTPAddr is where the HTTP API listens; default ":1111". On a node,
+	// its address: several nodes' discoverds may share a machine.
 	HTTPAddr string
 	// DNSAddr is where DNS listens (UDP and TCP); empty disables DNS.
 	DNSAddr string
 	// Recursors resolve names outside the discoverd zone; empty refuses them.
 	Recursors []string
-	// EtcdEndpoints selects an external etcd cluster; empty runs an
-	// embedded single-node etcd with its data under DataDir.
+	// EtcdEndpoints selects an external etcd cluster, which discoverd
+	// uses and does not manage; empty runs an embedded etcd member (or a
+	// client of other discoverds' members) with its data under DataDir.
 	EtcdEndpoints []string
-	// DataDir holds the embedded etcd's data; required without
-	// EtcdEndpoints.
+	// DataDir holds the embedded etcd's data and the discoverd's role in
+	// the etcd cluster (etcd-node.json); required without EtcdEndpoints.
 	DataDir string
 	// EtcdClientAddr and EtcdPeerAddr are the embedded etcd's listen
-	// addresses; defaults 127.0.0.1:2379 and 127.0.0.1:2380.
+	// addresses; defaults 127.0.0.1:2379 and 127.0.0.1:2380. To join a
+	// cluster of several nodes the peer address must be the node's.
 	EtcdClientAddr string
 	EtcdPeerAddr   string
+	// Name is the node's etcd member name, unique in the cluster (the
+	// host id); default "discoverd".
+	Name string
+	// Join lists other discoverds (URLs, host:port or host) whose etcd
+	// cluster this one joins when its data dir holds no member: as a
+	// member while the cluster has fewer than discoverd.MaxEtcdMembers, as
+	// a client of the members after. Empty founds a new cluster.
+	Join []string
+	// JoinTimeout is how long a discoverd none of whose join targets
+	// answers waits before it founds a new cluster, which it does only if
+	// its HTTPAddr sorts before theirs (discoverds that start together
+	// found one cluster); default 30s.
+	JoinTimeout time.Duration
+	// EndpointSyncInterval is how often a client discoverd follows the
+	// etcd member list; default 30s.
+	EndpointSyncInterval time.Duration
 	// KeyPrefix namespaces discoverd's keys in etcd; default "/discoverd".
 	KeyPrefix string
-	// AuthKey, when set, is required (as the basic-auth password) on writes.
+	// AuthKey, when set, is required (as the basic-auth password) on
+	// writes and the /etcd routes, and makes the embedded etcd's ports
+	// speak TLS with certificates of a CA derived from it.
 	AuthKey string
 	// Ready, when set, receives the bound HTTP and DNS addresses once
 	// discoverd serves.
@@ -49,34 +67,34 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = ":1111"
 	}
-	endpoints := cfg.EtcdEndpoints
-	var etcdTLS *tls.Config
-	if len(endpoints) == 0 {
-		if cfg.DataDir == "" {
-			return errors.New("discoverd: --data-dir is required for the embedded etcd (or give --etcd-endpoints)")
-		}
-		e, err := store.StartEmbedded(ctx, store.EmbeddedConfig{
-			DataDir:    filepath.Join(cfg.DataDir, "etcd"),
-			ClientAddr: cfg.EtcdClientAddr,
-			PeerAddr:   cfg.EtcdPeerAddr,
-			ClusterKey: cfg.AuthKey,
-		})
-		if err != nil {
-			return err
-		}
-		defer e.Close()
-		endpoints, etcdTLS = e.Endpoints(), e.ClientTLS()
-		logger.Info("embedded etcd started", "endpoints", strings.Join(endpoints, ","), "dir", cfg.DataDir)
+	if cfg.EtcdClientAddr == "" {
+		cfg.EtcdClientAddr = "127.0.0.1:2379"
 	}
-	etcd, err := store.Dial(ctx, endpoints, etcdTLS)
+	if cfg.EtcdPeerAddr == "" {
+		cfg.EtcdPeerAddr = "127.0.0.1:2380"
+	}
+	if cfg.Name == "" {
+		cfg.Name = "discoverd"
+	}
+	if cfg.JoinTimeout <= 0 {
+		cfg.JoinTimeout = 30 * time.Second
+	}
+	if cfg.EndpointSyncInterval <= 0 {
+		cfg.EndpointSyncInterval = 30 * time.Second
+	}
+	conn, err := connectEtcd(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer etcd.Close()
-	if err := waitEtcd(ctx, etcd); err != nil {
+	defer conn.Close()
+	if err := waitEtcd(ctx, conn.client); err != nil {
 		return err
 	}
-	st := store.New(etcd, cfg.KeyPrefix)
+	st := store.New(conn.client, cfg.KeyPrefix)
+	var cluster Cluster
+	if conn.cluster != nil {
+		cluster = conn.cluster
+	}
 
 	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -85,7 +103,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv := &http.Server{
-		Handler: NewAPI(st, cfg.AuthKey, logger),
+		Handler: NewAPI(st, cluster, cfg.AuthKey, logger),
 		// Requests share ctx, so shutting down ends watch streams at once.
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: 10 * time.Second,
@@ -128,6 +146,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	case <-ctx.Done():
 		err = nil
 	case err = <-errc:
+	case err = <-conn.memberErr():
+		err = fmt.Errorf("discoverd: embedded etcd: %w", err)
+	case <-conn.memberStopped():
+		// Removed from the cluster, most likely: the next start finds
+		// out and joins anew.
+		err = errors.New("discoverd: embedded etcd stopped")
 	}
 	cancel()
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)

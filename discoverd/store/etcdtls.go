@@ -15,12 +15,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
 // etcdTLS is what makes the embedded etcd serve discoverd alone: its client
-// port speaks TLS and wants a client certificate issued by the cluster's
-// etcd CA. The CA's key is derived from the cluster key, so every discoverd
+// and peer ports speak TLS and want a client certificate issued by the
+// cluster's etcd CA. The CA's key is derived from the cluster key, so every discoverd
 // of a cluster derives the same CA without handing keys around, and no job
 // without the cluster key (no app, no build) can make a certificate it
 // accepts.
@@ -101,10 +102,12 @@ func issue(ca *x509.Certificate, caKey ed25519.PrivateKey, name string, hosts []
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), nil
 }
 
-// newEtcdTLS writes the etcd server's certificate for the client listener
-// at clientAddr into dir (readable by discoverd alone) and returns it with
-// discoverd's client configuration.
-func newEtcdTLS(dir, clusterKey, clientAddr string) (*etcdTLS, error) {
+// newEtcdTLS writes the etcd server's certificate for its listeners at
+// addrs (the client and the peer address) into dir, readable by discoverd
+// alone, and returns it with discoverd's client configuration. The
+// certificate serves both ports and is also the member's client
+// certificate towards its peers, which want one of the same CA.
+func newEtcdTLS(dir, clusterKey string, addrs ...string) (*etcdTLS, error) {
 	if clusterKey == "" {
 		return nil, errors.New("etcd TLS needs the cluster key")
 	}
@@ -112,21 +115,24 @@ func newEtcdTLS(dir, clusterKey, clientAddr string) (*etcdTLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd CA: %w", err)
 	}
-	host, _, err := net.SplitHostPort(clientAddr)
-	if err != nil {
-		return nil, fmt.Errorf("etcd client address %q: %w", clientAddr, err)
-	}
 	hosts := []string{"localhost", "127.0.0.1"}
-	if host != "" && host != "127.0.0.1" && host != "localhost" {
+	for _, addr := range addrs {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("etcd address %q: %w", addr, err)
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) || slices.Contains(hosts, host) {
+			continue
+		}
 		hosts = append(hosts, host)
 	}
 	serverCert, serverKey, err := issue(ca, caKey, "etcd", hosts)
 	if err != nil {
 		return nil, fmt.Errorf("etcd server certificate: %w", err)
 	}
-	clientCert, clientKey, err := issue(ca, caKey, "discoverd", nil)
+	client, err := clientTLS(ca, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("etcd client certificate: %w", err)
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -135,6 +141,7 @@ func newEtcdTLS(dir, clusterKey, clientAddr string) (*etcdTLS, error) {
 		CertFile: filepath.Join(dir, "server.crt"),
 		KeyFile:  filepath.Join(dir, "server.key"),
 		CAFile:   filepath.Join(dir, "ca.crt"),
+		Client:   client,
 	}
 	for path, data := range map[string][]byte{
 		t.CertFile: serverCert,
@@ -145,12 +152,34 @@ func newEtcdTLS(dir, clusterKey, clientAddr string) (*etcdTLS, error) {
 			return nil, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
+	return t, nil
+}
+
+// ClientTLS returns the TLS configuration discoverd connects to the etcd
+// members of the cluster whose key is clusterKey with: a client
+// certificate of the CA derived from the key, and that CA as the only
+// root. A discoverd that runs no member (a client) needs nothing else.
+func ClientTLS(clusterKey string) (*tls.Config, error) {
+	if clusterKey == "" {
+		return nil, errors.New("etcd TLS needs the cluster key")
+	}
+	ca, caKey, err := etcdCA(clusterKey)
+	if err != nil {
+		return nil, fmt.Errorf("etcd CA: %w", err)
+	}
+	return clientTLS(ca, caKey)
+}
+
+func clientTLS(ca *x509.Certificate, caKey ed25519.PrivateKey) (*tls.Config, error) {
+	clientCert, clientKey, err := issue(ca, caKey, "discoverd", nil)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client certificate: %w", err)
+	}
 	pair, err := tls.X509KeyPair(clientCert, clientKey)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	t.Client = &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return t, nil
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
