@@ -59,13 +59,16 @@ e2e: build
 test-unit:
 	$(GO) test -short ./...
 
-## cluster: a running single-node cluster on this machine (as root):
-## install-flynn, flynn-host, bootstrap; prints the `flynn cluster add` line
-## and writes it to bin/cluster-add.
+## cluster: a running cluster on this machine (as root): install-flynn,
+## flynn-host, bootstrap; prints the `flynn cluster add` line and writes it
+## to bin/cluster-add. NODES=3 joins nodes 2 and 3 (127.0.0.2, 127.0.0.3)
+## to it.
+NODES ?= 1
 cluster:
-	script/cluster up
+	NODES=$(NODES) script/cluster up
 
-## cluster-down: stop flynn-host, remove its containers and its state.
+## cluster-down: stop every node's flynn-host, remove their containers,
+## state, app networks and firewall chains.
 cluster-down:
 	script/cluster down
 

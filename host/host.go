@@ -49,7 +49,9 @@ type JobConfig struct {
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	// Args replace the image's command when set (the arguments of its entrypoint).
 	Args []string `json:"args,omitempty"`
-	// Env is added to the image's environment; PORT, PORT_1… are set by the host.
+	// Env is added to the image's environment; PORT, PORT_1…, the node's
+	// address and discoverd and the like are set by the host (see
+	// host/daemon) and override it.
 	Env map[string]string `json:"env,omitempty"`
 	// Ports are allocated from the host's range when Port is 0.
 	Ports []Port `json:"ports,omitempty"`

@@ -13,6 +13,10 @@
 //   - run starts a one-off job of an image with its stdio attached and
 //     exits with the job's status; -t gives the job a terminal, with the
 //     user's in raw mode and its size followed.
+//   - list lists the cluster's hosts, as registered in discoverd (the
+//     one of the host --host-url names, or --discoverd-url), with each
+//     one's address, status (up, or unreachable when its API does not
+//     answer) and job counts; --json prints them as JSON.
 //   - bootstrap brings a cluster up on this host from a bootstrap manifest
 //     (package bootstrap), and exits 3 when the host runs one already.
 //
@@ -137,6 +141,7 @@ func Commands(env *Env) []*cli.Command {
 		logCommand(env),
 		stopCommand(env),
 		runCommand(env),
+		listCommand(env),
 		bootstrapCommand(env),
 	}
 }

@@ -60,7 +60,9 @@ var _ daemon.Backend = (*memBackend)(nil)
 func newMemBackend() *memBackend { return &memBackend{containers: map[string]*memContainer{}} }
 
 // EnsureNetwork has nothing to create: the containers have no network.
-func (b *memBackend) EnsureNetwork(context.Context, daemon.AppNetwork) error { return nil }
+func (b *memBackend) EnsureNetwork(context.Context, daemon.AppNetwork) (string, error) {
+	return "172.30.0.1", nil
+}
 
 // ContainerIP is loopback: nothing listens there, and the examples have no
 // service ports.

@@ -58,7 +58,7 @@ type ContainerSpec struct {
 	Publish   []PublishedPort
 	PublishIP string
 	// ExtraHosts are /etc/hosts entries, "name:address"; the address
-	// "host-gateway" is the node as the container reaches it (Network only).
+	// "host-gateway" is the node on Docker's default bridge (Network only).
 	ExtraHosts []string
 }
 
@@ -114,9 +114,11 @@ type Backend interface {
 	Remove(ctx context.Context, id string) error
 	// List returns the containers carrying all of labels, running or not.
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
-	// EnsureNetwork creates the app network unless it exists. It is
-	// idempotent; a network of that name with another bridge is an error.
-	EnsureNetwork(ctx context.Context, n AppNetwork) error
+	// EnsureNetwork creates the app network unless it exists, and returns
+	// its gateway: the node's address on the bridge, which the network's
+	// containers reach the node at. It is idempotent; a network of that
+	// name with another bridge is an error.
+	EnsureNetwork(ctx context.Context, n AppNetwork) (gateway string, err error)
 	// ContainerIP returns a running container's address on its network,
 	// which the node can dial; "" for a container on the host's network.
 	ContainerIP(ctx context.Context, id string) (string, error)

@@ -18,6 +18,14 @@
 //	                                                         ├─ readiness ─► up ─► discoverd
 //	                                                         └─ Wait ─► down | crashed ─► release ports
 //
+// Every job learns where it runs from its environment, whatever its own
+// env says of these: PORT and PORT_0, PORT_1… (its ports), FLYNN_JOB_ID,
+// FLYNN_HOST_ID, EXTERNAL_IP and FLYNN_EXTERNAL_IP (the node's address),
+// FLYNN_DISCOVERD_URL (the discoverd of its node, http://<address>:1111),
+// FLYNN_JOIN (the other discoverds the host knows, comma-separated; empty
+// on a lone node) and FLYNN_APP_GATEWAY (the node's address on its app
+// network, where app jobs reach the node's router).
+//
 // Job state lives in three places that agree: memory, one JSON file per job
 // under the state directory (for finished jobs and port allocations), and
 // the labels of each container (the source of truth for running jobs).
@@ -51,6 +59,14 @@ type Config struct {
 	HostID string
 	// ExternalIP is the address jobs are reached on (and readiness checks dial). Default 127.0.0.1.
 	ExternalIP string
+	// DiscoverdURL is the discoverd of this node (an omni job on every
+	// node), given to every job as FLYNN_DISCOVERD_URL. Default
+	// NodeDiscoverdURL(ExternalIP).
+	DiscoverdURL string
+	// DiscoverdPeers are the other discoverds the host knows, given to
+	// every job as FLYNN_JOIN (comma-separated): a discoverd starting on
+	// this node joins the cluster through them. Default none.
+	DiscoverdPeers []string
 	// APIPort is the host API's port, for the host's own discoverd registration. Default 1113.
 	APIPort int
 	// PortMin and PortMax bound the job port range. Default 55000-55999.
@@ -89,6 +105,10 @@ type Config struct {
 	// FirewallChain is the iptables chain of the app network's rules.
 	// Default firewall.DefaultChain.
 	FirewallChain string
+	// ForwardChain is the iptables chain fencing app jobs off the
+	// cluster's other nodes (see firewall.Forward). Default FirewallChain
+	// + firewall.ForwardSuffix.
+	ForwardChain string
 	// RouterPorts are the TCP ports app jobs may reach on the node
 	// ("80,443,3000:3999"). Default firewall.DefaultRouterPorts.
 	RouterPorts string
@@ -109,6 +129,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ExternalIP == "" {
 		c.ExternalIP = "127.0.0.1"
+	}
+	if c.DiscoverdURL == "" {
+		c.DiscoverdURL = NodeDiscoverdURL(c.ExternalIP)
 	}
 	if c.APIPort == 0 {
 		c.APIPort = 1113
@@ -140,6 +163,9 @@ func (c *Config) setDefaults() error {
 	if c.FirewallChain == "" {
 		c.FirewallChain = firewall.DefaultChain
 	}
+	if c.ForwardChain == "" {
+		c.ForwardChain = c.FirewallChain + firewall.ForwardSuffix
+	}
 	if c.RouterPorts == "" {
 		c.RouterPorts = firewall.DefaultRouterPorts
 	}
@@ -157,6 +183,14 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+// DiscoverdPort is the port discoverd listens on on every node.
+const DiscoverdPort = 1111
+
+// NodeDiscoverdURL is the URL of the discoverd of the node at addr.
+func NodeDiscoverdURL(addr string) string {
+	return "http://" + net.JoinHostPort(addr, strconv.Itoa(DiscoverdPort))
+}
+
 // Registration is a live discoverd registration.
 type Registration interface {
 	Deregister(ctx context.Context) error
@@ -166,6 +200,15 @@ type Registration interface {
 // ends or they are deregistered. Adapt discoverd/client with RegistrarFunc.
 type Registrar interface {
 	Register(ctx context.Context, service string, inst *discoverd.Instance) (Registration, error)
+}
+
+// NodeWatcher is the optional part of a Registrar that follows the
+// cluster's nodes, for the firewall between them (see firewall.Forward).
+type NodeWatcher interface {
+	// WatchNodes sends the addresses of the nodes registered in discoverd
+	// (this one among them): once it knows them, then after each change.
+	// It closes the channel when ctx ends.
+	WatchNodes(ctx context.Context) <-chan []string
 }
 
 // Daemon runs jobs. Create it with New, start it with Start, stop it with
@@ -187,6 +230,8 @@ type Daemon struct {
 	// revive lists the persistent jobs adoption found ended; Start hands
 	// them to revivePersistent.
 	revive []*host.ActiveJob
+	// appGateway is the app network's gateway, set by Start.
+	appGateway string
 }
 
 // job is the daemon's record of one job. Fields other than the immutable
@@ -231,8 +276,9 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 // Start makes sure the app network and its firewall are there, re-adopts
 // the jobs a previous daemon left (running containers keep running; ones
 // that died meanwhile are recorded, and persistent ones among them start
-// again) and registers the host in discoverd. It returns once adoption is
-// done.
+// again), registers the host in discoverd and, when the registrar is a
+// NodeWatcher, keeps the firewall towards the other nodes in step with
+// them. It returns once adoption is done.
 func (d *Daemon) Start(ctx context.Context) error {
 	if err := d.setUpAppNetwork(ctx); err != nil {
 		return err
@@ -253,6 +299,13 @@ func (d *Daemon) Start(ctx context.Context) error {
 		go func() {
 			defer d.wg.Done()
 			d.registerHost()
+		}()
+	}
+	if nw, ok := d.registrar.(NodeWatcher); ok && !d.cfg.NoFirewall {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.fenceNodes(nw)
 		}()
 	}
 	return nil

@@ -28,6 +28,9 @@ type harness struct {
 	// registrarFails is how many registrations fail before discoverd
 	// answers.
 	registrarFails atomic.Int32
+	// nodes, when set, makes the registrar a NodeWatcher sending what
+	// the test sends here.
+	nodes chan []string
 }
 
 // newHarness starts a daemon on the fake backend; tune, if any, changes
@@ -47,7 +50,11 @@ func newHarness(t *testing.T, lo, hi int, tune ...func(*harness)) *harness {
 }
 
 func (h *harness) start() {
-	d, err := New(h.cfg, h.backend, fakeRegistrar{trail: h.trail, fails: &h.registrarFails}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var reg Registrar = fakeRegistrar{trail: h.trail, fails: &h.registrarFails}
+	if h.nodes != nil {
+		reg = watchingRegistrar{fakeRegistrar{trail: h.trail, fails: &h.registrarFails, nodes: h.nodes}}
+	}
+	d, err := New(h.cfg, h.backend, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -47,18 +47,21 @@ func newFakeBackend(tr *trail) *fakeBackend {
 	return &fakeBackend{containers: map[string]*fakeContainer{}, networks: map[string]AppNetwork{}, appIP: "127.0.0.1", trail: tr}
 }
 
-func (f *fakeBackend) EnsureNetwork(_ context.Context, n AppNetwork) error {
+// fakeGateway is the gateway of every fake network.
+const fakeGateway = "172.30.0.1"
+
+func (f *fakeBackend) EnsureNetwork(_ context.Context, n AppNetwork) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if have, ok := f.networks[n.Name]; ok {
 		if have != n {
-			return fmt.Errorf("network %s exists on bridge %s", n.Name, have.Bridge)
+			return "", fmt.Errorf("network %s exists on bridge %s", n.Name, have.Bridge)
 		}
-		return nil
+		return fakeGateway, nil
 	}
 	f.networks[n.Name] = n
 	f.trail.add("create network " + n.Name + " " + n.Bridge)
-	return nil
+	return fakeGateway, nil
 }
 
 func (f *fakeBackend) ContainerIP(_ context.Context, id string) (string, error) {
@@ -306,22 +309,97 @@ func (t *trail) list() []string {
 	return append([]string(nil), t.evs...)
 }
 
-// fakeIPTables records the iptables commands run, in the trail.
+// fakeIPTables records the iptables commands run, in the trail, and
+// each iptables-restore input in restores.
+// While failRestores is above zero, iptables-restore fails and counts
+// it down.
 type fakeIPTables struct {
-	trail *trail
-	fail  error
+	trail        *trail
+	fail         error
+	restores     *restores
+	failRestores *atomic.Int32
 }
 
-func (f fakeIPTables) Run(_ context.Context, _ []byte, name string, args ...string) ([]byte, error) {
+func (f fakeIPTables) Run(_ context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	f.trail.add("firewall " + name + " " + strings.Join(args, " "))
+	if name == "iptables-restore" && f.failRestores != nil && f.failRestores.Add(-1) >= 0 {
+		return nil, errors.New("fake: xtables lock held")
+	}
+	if f.restores != nil && name == "iptables-restore" {
+		f.restores.add(string(stdin))
+	}
 	return nil, f.fail
+}
+
+// restores are the inputs iptables-restore was given, in order.
+type restores struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (r *restores) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, s)
+}
+
+// count returns how many inputs declared chain.
+func (r *restores) count(chain string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, in := range r.list {
+		if strings.Contains(in, ":"+chain+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+// last returns the last input that declared chain, or "".
+func (r *restores) last(chain string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.list) - 1; i >= 0; i-- {
+		if strings.Contains(r.list[i], ":"+chain+" ") {
+			return r.list[i]
+		}
+	}
+	return ""
 }
 
 // fakeRegistrar records registrations; while fails is above zero, a
 // registration fails (discoverd not answering yet) and counts it down.
+// With nodes, it is a NodeWatcher sending what the test sends there.
 type fakeRegistrar struct {
 	trail *trail
 	fails *atomic.Int32
+	nodes chan []string
+}
+
+// watchingRegistrar is a fakeRegistrar that is a NodeWatcher too.
+type watchingRegistrar struct{ fakeRegistrar }
+
+var _ NodeWatcher = watchingRegistrar{}
+
+func (f watchingRegistrar) WatchNodes(ctx context.Context) <-chan []string {
+	out := make(chan []string)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case addrs := <-f.nodes:
+				select {
+				case out <- addrs:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
 
 func (f fakeRegistrar) Register(_ context.Context, service string, inst *discoverd.Instance) (Registration, error) {

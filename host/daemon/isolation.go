@@ -16,13 +16,20 @@ import (
 )
 
 // setUpAppNetwork creates the app network when missing and installs its
-// firewall. Both are idempotent and nothing undoes them when the daemon
-// stops: the jobs on the network keep running and must stay fenced.
+// firewall: the rules towards the node itself, and the chain towards the
+// other nodes, which fenceNodes fills in once it knows them (a restarted
+// daemon keeps the rules its predecessor left until then). All is
+// idempotent and nothing undoes it when the daemon stops: the jobs on the
+// network keep running and must stay fenced.
 func (d *Daemon) setUpAppNetwork(ctx context.Context) error {
 	n := AppNetwork{Name: d.cfg.AppNetwork, Bridge: d.cfg.AppBridge}
-	if err := d.backend.EnsureNetwork(ctx, n); err != nil {
+	gw, err := d.backend.EnsureNetwork(ctx, n)
+	if err != nil {
 		return fmt.Errorf("app network %s: %w", n.Name, err)
 	}
+	d.mu.Lock()
+	d.appGateway = gw
+	d.mu.Unlock()
 	if d.cfg.NoFirewall {
 		d.log.Warn("no firewall: app jobs can reach every service of this node (its API, etcd, postgres…); run with the firewall on wherever iptables is available",
 			"bridge", n.Bridge)
@@ -32,8 +39,19 @@ func (d *Daemon) setUpAppNetwork(ctx context.Context) error {
 	if err := firewall.Install(ctx, d.cfg.IPTables, rules); err != nil {
 		return fmt.Errorf("app network firewall (turn it off with --firewall=false where iptables is missing): %w", err)
 	}
-	d.log.Info("app network ready", "network", n.Name, "bridge", n.Bridge, "chain", d.cfg.FirewallChain, "router_ports", d.cfg.RouterPorts)
+	if err := firewall.EnsureForward(ctx, d.cfg.IPTables, d.forwardRules(nil)); err != nil {
+		return fmt.Errorf("app network firewall towards other nodes: %w", err)
+	}
+	d.log.Info("app network ready", "network", n.Name, "bridge", n.Bridge, "gateway", gw,
+		"chain", d.cfg.FirewallChain, "forward_chain", d.cfg.ForwardChain, "router_ports", d.cfg.RouterPorts)
 	return nil
+}
+
+// gateway returns the app network's gateway ("" before Start).
+func (d *Daemon) gateway() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.appGateway
 }
 
 // hostNetworkCapabilities are the capabilities host-network jobs keep;
@@ -127,14 +145,20 @@ func (d *Daemon) appVolume(name, user string) (string, error) {
 }
 
 // appExtraHosts are the platform's names an app job reaches through the
-// router on its node.
+// router on its node, at the app network's gateway, where that router
+// listens. Docker's "host-gateway" would be docker0's address, which
+// every node of a machine shares: only when the network has no gateway.
 func (d *Daemon) appExtraHosts() []string {
 	if d.cfg.Domain == "" {
 		return nil
 	}
+	gw := d.gateway()
+	if gw == "" {
+		gw = "host-gateway"
+	}
 	return []string{
-		"controller." + d.cfg.Domain + ":host-gateway",
-		"blobstore." + d.cfg.Domain + ":host-gateway",
+		"controller." + d.cfg.Domain + ":" + gw,
+		"blobstore." + d.cfg.Domain + ":" + gw,
 	}
 }
 

@@ -35,6 +35,9 @@ func TestStartSetsUpAppNetworkAndFirewall(t *testing.T) {
 		"create network flynn-apps flynnapps0",
 		"firewall iptables-restore -w --noflush",
 		"firewall iptables -w -C INPUT -i flynnapps0 -j FLYNN-APPS",
+		// The fake says the forward chain exists: it is kept as it is.
+		"firewall iptables -w -S FLYNN-APPS-FWD",
+		"firewall iptables -w -C DOCKER-USER -i flynnapps0 -j FLYNN-APPS-FWD",
 	}
 	if got := setup(); !slices.Equal(got, want) {
 		t.Fatalf("setup on start = %q, want %q", got, want)
@@ -132,7 +135,7 @@ func TestContainerSpecOfAppAndHostJobs(t *testing.T) {
 			if !slices.Equal(s.Publish, want) {
 				t.Errorf("published %v, want %v (host port = container port, tcp)", s.Publish, want)
 			}
-			if wantHosts := []string{"controller.example.test:host-gateway", "blobstore.example.test:host-gateway"}; !slices.Equal(s.ExtraHosts, wantHosts) {
+			if wantHosts := []string{"controller.example.test:" + fakeGateway, "blobstore.example.test:" + fakeGateway}; !slices.Equal(s.ExtraHosts, wantHosts) {
 				t.Errorf("extra hosts %v, want %v", s.ExtraHosts, wantHosts)
 			}
 			if s.Sysctls["net.ipv4.ip_unprivileged_port_start"] != "1024" {

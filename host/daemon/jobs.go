@@ -239,6 +239,13 @@ func (d *Daemon) containerSpec(jb *host.Job, binds []Bind) *ContainerSpec {
 	// the same for the platform's own daemons, whose --external-ip it sets.
 	env["EXTERNAL_IP"] = d.cfg.ExternalIP
 	env["FLYNN_EXTERNAL_IP"] = d.cfg.ExternalIP
+	// Where the job is decides these, not its release: a component talks
+	// to the discoverd of its own node, a discoverd starting here joins
+	// through the others, and a router listens on this node's gateway of
+	// the app network for the app jobs here.
+	env["FLYNN_DISCOVERD_URL"] = d.cfg.DiscoverdURL
+	env["FLYNN_JOIN"] = strings.Join(d.cfg.DiscoverdPeers, ",")
+	env["FLYNN_APP_GATEWAY"] = d.gateway()
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

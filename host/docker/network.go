@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
@@ -18,16 +19,23 @@ const (
 
 // EnsureNetwork creates the app network, a bridge without traffic between
 // its containers (they reach each other only through the router), unless
-// it exists. An existing network must be a bridge on the same interface,
-// since that is what the firewall filters.
-func (b *Backend) EnsureNetwork(ctx context.Context, n daemon.AppNetwork) error {
-	for range 2 {
+// it exists, and returns its gateway. An existing network must be a bridge
+// on the same interface, since that is what the firewall filters.
+func (b *Backend) EnsureNetwork(ctx context.Context, n daemon.AppNetwork) (string, error) {
+	created := false
+	for range 3 {
 		info, err := b.c.NetworkInspect(ctx, n.Name, network.InspectOptions{})
 		if err == nil {
-			return checkNetwork(info, n)
+			if err := checkNetwork(info, n); err != nil {
+				return "", err
+			}
+			return gateway(info), nil
 		}
 		if !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("inspect network: %w", err)
+			return "", fmt.Errorf("inspect network: %w", err)
+		}
+		if created {
+			break
 		}
 		_, err = b.c.NetworkCreate(ctx, n.Name, network.CreateOptions{
 			Driver: "bridge",
@@ -37,15 +45,24 @@ func (b *Backend) EnsureNetwork(ctx context.Context, n daemon.AppNetwork) error 
 			},
 			Labels: map[string]string{"flynn.network": "apps"},
 		})
-		if err == nil {
-			return nil
+		if err != nil && !cerrdefs.IsConflict(err) {
+			return "", fmt.Errorf("create network: %w", err)
 		}
-		if !cerrdefs.IsConflict(err) {
-			return fmt.Errorf("create network: %w", err)
-		}
-		// Another daemon created it meanwhile: check it.
+		// Created, by this call or by another daemon meanwhile: inspect
+		// it for its gateway (and, if another's, check it).
+		created = true
 	}
-	return fmt.Errorf("network %s: created and gone again", n.Name)
+	return "", fmt.Errorf("network %s: created and gone again", n.Name)
+}
+
+// gateway is the network's first IPv4 gateway, "" when it has none.
+func gateway(info network.Inspect) string {
+	for _, c := range info.IPAM.Config {
+		if ip := net.ParseIP(c.Gateway); ip != nil && ip.To4() != nil {
+			return ip.String()
+		}
+	}
+	return ""
 }
 
 func checkNetwork(info network.Inspect, n daemon.AppNetwork) error {

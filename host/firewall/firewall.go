@@ -14,9 +14,14 @@
 //
 // The rules are written with the iptables binaries (iptables-nft or
 // iptables-legacy, whichever the node's alternatives name, as Docker does)
-// through a Runner, so tests can read them without root. Docker's own
-// chains (DOCKER, DOCKER-USER, …, all in FORWARD and nat) are not touched.
-// The app network is IPv4 only, so there are no ip6tables rules.
+// through a Runner, so tests can read them without root.
+//
+// In a cluster of several nodes, app jobs must not reach the other nodes'
+// services either; that traffic leaves through FORWARD, not INPUT, and
+// InstallForward fences it (see Forward) from DOCKER-USER, the one chain
+// of Docker's meant for its operators. Docker's other chains (DOCKER,
+// DOCKER-ISOLATION-…, the nat table) are not touched. The app network is
+// IPv4 only, so there are no ip6tables rules.
 package firewall
 
 import (
@@ -185,33 +190,7 @@ func Install(ctx context.Context, run Runner, rules Rules) error {
 	if _, err := run.Run(ctx, r.restoreInput(), "iptables-restore", "-w", "--noflush"); err != nil {
 		return fmt.Errorf("write chain %s: %w", r.Chain, err)
 	}
-	exists, err := r.hasJump(ctx, run)
-	if err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	// First in INPUT: a rule before it that accepts (an operator's
-	// "accept everything from private addresses") must not open the node.
-	args := append([]string{"-w", "-I", "INPUT", "1"}, r.jump()[1:]...)
-	if _, err := run.Run(ctx, nil, "iptables", args...); err != nil {
-		return fmt.Errorf("add INPUT jump to %s: %w", r.Chain, err)
-	}
-	return nil
-}
-
-// hasJump reports whether INPUT jumps to the chain for the bridge.
-func (r Rules) hasJump(ctx context.Context, run Runner) (bool, error) {
-	_, err := run.Run(ctx, nil, "iptables", append([]string{"-w", "-C"}, r.jump()...)...)
-	switch {
-	case err == nil:
-		return true, nil
-	case ExitCode(err) == 1: // "Bad rule (does a matching rule exist in that chain?)"
-		return false, nil
-	default:
-		return false, fmt.Errorf("check INPUT jump to %s: %w", r.Chain, err)
-	}
+	return ensureJump(ctx, run, r.jump())
 }
 
 // Remove deletes INPUT's jumps to the chain and the chain itself. The
@@ -223,22 +202,5 @@ func Remove(ctx context.Context, run Runner, rules Rules) error {
 	if err != nil {
 		return err
 	}
-	for range 10 { // a jump added twice by hand goes too
-		exists, err := r.hasJump(ctx, run)
-		if err != nil {
-			return err
-		}
-		if !exists {
-			break
-		}
-		if _, err := run.Run(ctx, nil, "iptables", append([]string{"-w", "-D"}, r.jump()...)...); err != nil {
-			return fmt.Errorf("delete INPUT jump to %s: %w", r.Chain, err)
-		}
-	}
-	for _, op := range []string{"-F", "-X"} {
-		if _, err := run.Run(ctx, nil, "iptables", "-w", op, r.Chain); err != nil && ExitCode(err) != 1 {
-			return fmt.Errorf("iptables %s %s: %w", op, r.Chain, err)
-		}
-	}
-	return nil
+	return removeChain(ctx, run, r.jump())
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // fakeTables keeps the filter table of INPUT and user chains in memory and
-// answers the commands Install and Remove run, as iptables would.
+// answers the commands Install, Remove and their Forward counterparts run,
+// as iptables would.
 type fakeTables struct {
 	chains map[string][]string // "INPUT" and user chains → rules ("-i br0 -j X")
 	calls  []string
@@ -23,9 +24,29 @@ func newFakeTables() *fakeTables {
 }
 
 // exitErr is an *exec.ExitError with status 1, as iptables returns it.
-func exitErr() error {
-	err := exec.Command("sh", "-c", "exit 1").Run()
+func exitErr() error { return exitStatus(1) }
+
+// exitStatus is an *exec.ExitError with status code.
+func exitStatus(code int) error {
+	err := exec.Command("sh", "-c", fmt.Sprintf("exit %d", code)).Run()
 	return fmt.Errorf("fake: %w", err)
+}
+
+// missingTarget reports whether the rule jumps to a user chain that does
+// not exist, which iptables refuses with status 2 ("Chain 'X' does not
+// exist"), even to check or delete the rule.
+func (f *fakeTables) missingTarget(rule []string) bool {
+	i := slices.Index(rule, "-j")
+	if i < 0 || i+1 >= len(rule) {
+		return false
+	}
+	switch target := rule[i+1]; target {
+	case "ACCEPT", "DROP", "REJECT", "RETURN":
+		return false
+	default:
+		_, ok := f.chains[target]
+		return !ok
+	}
 }
 
 func (f *fakeTables) Run(_ context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
@@ -57,6 +78,9 @@ func (f *fakeTables) Run(_ context.Context, stdin []byte, name string, args ...s
 		op, chain := args[0], args[1]
 		switch op {
 		case "-C", "-D":
+			if f.missingTarget(args[2:]) {
+				return nil, exitStatus(2)
+			}
 			rule := strings.Join(args[2:], " ")
 			i := slices.Index(f.chains[chain], rule)
 			if i < 0 {
@@ -70,8 +94,21 @@ func (f *fakeTables) Run(_ context.Context, stdin []byte, name string, args ...s
 			if args[2] != "1" {
 				return nil, errors.New("fake: insert not at the top")
 			}
+			if _, ok := f.chains[chain]; !ok {
+				return nil, exitErr() // "No chain/target/match by that name."
+			}
 			f.chains[chain] = slices.Insert(f.chains[chain], 0, strings.Join(args[3:], " "))
 			return nil, nil
+		case "-S":
+			rules, ok := f.chains[chain]
+			if !ok {
+				return nil, exitErr()
+			}
+			var out strings.Builder
+			for _, r := range rules {
+				fmt.Fprintf(&out, "-A %s %s\n", chain, r)
+			}
+			return []byte(out.String()), nil
 		case "-F", "-X":
 			rules, ok := f.chains[chain]
 			if !ok || (op == "-X" && len(rules) > 0) {

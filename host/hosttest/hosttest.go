@@ -112,8 +112,9 @@ type AppNetwork struct {
 // apart from a running cluster's (flynn-apps on flynnapps0, FLYNN-APPS)
 // and from other tests', for the daemon under test to create; when the
 // test ends it removes them: the containers left on the network, the
-// network, and the chain with INPUT's jump to it. Register it before
-// the daemon's own cleanup, so that it runs after it.
+// network, and the chains with INPUT's and DOCKER-USER's jumps to them
+// (the daemon's default forward chain is Chain + firewall.ForwardSuffix).
+// Register it before the daemon's own cleanup, so that it runs after it.
 func NewAppNetwork(t testing.TB, c *client.Client) AppNetwork {
 	t.Helper()
 	id := random.Hex(3)
@@ -132,6 +133,10 @@ func NewAppNetwork(t testing.TB, c *client.Client) AppNetwork {
 		if Firewall() {
 			if err := firewall.Remove(ctx, firewall.Exec{}, firewall.Rules{Bridge: n.Bridge, Chain: n.Chain}); err != nil {
 				t.Errorf("remove test firewall chain %s: %v", n.Chain, err)
+			}
+			fwd := firewall.Forward{Bridge: n.Bridge, Chain: n.Chain + firewall.ForwardSuffix}
+			if err := firewall.RemoveForward(ctx, firewall.Exec{}, fwd); err != nil {
+				t.Errorf("remove test firewall chain %s: %v", fwd.Chain, err)
 			}
 		}
 	})

@@ -3,7 +3,9 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,22 +20,28 @@ import (
 // Daemon is `flynn-host daemon`: the node daemon's flags and how they
 // become a Config.
 func Daemon() cmdline.Daemon[Config] {
+	node1, _ := NodeDefaults(1)
 	flags := []cli.Flag{
+		cmdline.Int("node", 1, fmt.Sprintf("this node's number among the nodes of one machine (1-%d): node N's defaults are host id HOSTNAME-node-N, "+
+			"external IP 127.0.0.N, state dir %s/node-N, the Nth thousand ports from 55000, app network %s-N on bridge %s-N and chain %s-N "+
+			"(node 1's are the defaults shown)", MaxNode, node1.StateDir, node1.AppNetwork, "flynnapps", node1.FirewallChain)),
 		cmdline.String("host-id", "", "host id (default: the hostname)", cmdline.Was("--id")),
-		cmdline.String("external-ip", "127.0.0.1", "address jobs are reached on", cmdline.Was("EXTERNAL_IP")),
-		cmdline.String("http-addr", ":1113", "host API listen address", cmdline.Was("--listen")),
-		cmdline.String("port-range", "55000-55999", "range job ports are allocated from"),
-		cmdline.String("state-dir", "/var/lib/flynn", "job records, logs and volumes"),
-		cmdline.String("discoverd-url", "", "discoverd to register the host and its jobs in (none: no registration)", cmdline.Was("--discoverd", "DISCOVERD")),
+		cmdline.String("external-ip", node1.ExternalIP, "address jobs are reached on", cmdline.Was("EXTERNAL_IP")),
+		cmdline.String("http-addr", "", "host API listen address (default EXTERNAL_IP:1113)", cmdline.Was("--listen")),
+		cmdline.String("port-range", fmt.Sprintf("%d-%d", node1.PortMin, node1.PortMax), "range job ports are allocated from"),
+		cmdline.String("state-dir", node1.StateDir, "job records, logs and volumes"),
+		cmdline.List("discoverd-url", "discoverds to register the host and its jobs in, comma-separated: the first that answers, "+
+			"this node's own (http://EXTERNAL_IP:1111) first when listed; jobs get the others as FLYNN_JOIN (none: no registration)",
+			cmdline.Was("--discoverd", "DISCOVERD")),
 		cmdline.Duration("discoverd-ttl", 0, "registration TTL (default discoverd's, 10s)"),
 		cmdline.String("ca-bundle", DefaultCABundle, "CA bundle mounted read-only into jobs (empty: none)"),
 		cmdline.Int("max-finished", 100, "finished jobs kept for inspection"),
-		cmdline.String("app-network", "flynn-apps", "Docker network app jobs (all but host-network ones) run on; created when missing"),
-		cmdline.String("app-bridge", "flynnapps0", "the app network's bridge interface (at most 15 characters)"),
+		cmdline.String("app-network", node1.AppNetwork, "Docker network app jobs (all but host-network ones) run on; created when missing"),
+		cmdline.String("app-bridge", node1.AppBridge, "the app network's bridge interface (at most 15 characters)"),
 		cmdline.String("app-user", "1000:1000", "uid:gid app jobs run as when they name no user or root"),
 		cmdline.String("domain", "", "cluster domain: app jobs reach controller.DOMAIN and blobstore.DOMAIN through this node's router (empty: no names)"),
-		cmdline.Bool("firewall", true, "fence app jobs off the node but for the router's ports (iptables); false on machines without iptables"),
-		cmdline.String("firewall-chain", firewall.DefaultChain, "iptables chain of the app network's rules"),
+		cmdline.Bool("firewall", true, "fence app jobs off the node and the other nodes but for the router's ports (iptables); false on machines without iptables"),
+		cmdline.String("firewall-chain", node1.FirewallChain, "iptables chain of the app network's rules; the rules towards other nodes are in CHAIN"+firewall.ForwardSuffix),
 		cmdline.String("router-ports", firewall.DefaultRouterPorts, "TCP ports app jobs may reach on the node"),
 		cmdline.Duration("disk-check-interval", 5*time.Second, "how often the disk use of jobs with a disk limit is measured"),
 	}
@@ -46,7 +54,19 @@ host and its jobs in discoverd. Jobs keep running when the daemon stops;
 it adopts them again when it starts.`,
 		Flags: flags,
 		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
-			lo, hi, err := ports.ParseRange(c.String("port-range"))
+			node, err := NodeDefaults(c.Int("node"))
+			if err != nil {
+				return Config{}, fmt.Errorf("--node: %w", err)
+			}
+			// A flag not given takes its node's default.
+			str := func(name, nodeDefault string) string {
+				if c.IsSet(name) {
+					return c.String(name)
+				}
+				return nodeDefault
+			}
+			externalIP := str("external-ip", node.ExternalIP)
+			lo, hi, err := ports.ParseRange(str("port-range", fmt.Sprintf("%d-%d", node.PortMin, node.PortMax)))
 			if err != nil {
 				return Config{}, err
 			}
@@ -58,6 +78,9 @@ it adopts them again when it starts.`,
 			if id == "" {
 				hn, _ := os.Hostname()
 				id = strings.ReplaceAll(hn, ".", "-")
+				if node.N > 1 {
+					id += "-node-" + strconv.Itoa(node.N)
+				}
 			}
 			routerPorts, err := firewall.ParsePorts(c.String("router-ports"))
 			if err != nil {
@@ -69,26 +92,26 @@ it adopts them again when it starts.`,
 				caBundle = ""
 			}
 			return Config{
-				Listen:       c.String("http-addr"),
-				ClusterKey:   key,
-				DiscoverdURL: c.String("discoverd-url"),
-				DiscoverdTTL: c.Duration("discoverd-ttl"),
+				Listen:        str("http-addr", net.JoinHostPort(externalIP, "1113")),
+				ClusterKey:    key,
+				DiscoverdURLs: cmdline.ListOf(c, "discoverd-url"),
+				DiscoverdTTL:  c.Duration("discoverd-ttl"),
 				Daemon: daemon.Config{
 					HostID:        id,
-					ExternalIP:    c.String("external-ip"),
+					ExternalIP:    externalIP,
 					PortMin:       lo,
 					PortMax:       hi,
-					StateDir:      c.String("state-dir"),
+					StateDir:      str("state-dir", node.StateDir),
 					CABundle:      caBundle,
 					MaxFinished:   c.Int("max-finished"),
 					CheckInterval: 100 * time.Millisecond,
 
-					AppNetwork:        c.String("app-network"),
-					AppBridge:         c.String("app-bridge"),
+					AppNetwork:        str("app-network", node.AppNetwork),
+					AppBridge:         str("app-bridge", node.AppBridge),
 					AppUser:           c.String("app-user"),
 					Domain:            c.String("domain"),
 					NoFirewall:        !c.Bool("firewall"),
-					FirewallChain:     c.String("firewall-chain"),
+					FirewallChain:     str("firewall-chain", node.FirewallChain),
 					RouterPorts:       routerPorts,
 					DiskCheckInterval: c.Duration("disk-check-interval"),
 				},

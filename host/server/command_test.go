@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func parse(t *testing.T, args []string, env map[string]string) (Config, int, str
 	return got, code, out.String()
 }
 
-func TestCommandLineAppNetwork(t *testing.T) {
+func TestCommandLine(t *testing.T) {
 	tests := []struct {
 		name  string
 		args  []string
@@ -70,6 +71,7 @@ func TestCommandLineAppNetwork(t *testing.T) {
 		},
 		{name: "bad router ports", args: []string{"--router-ports", "80,web"}, fails: "--router-ports"},
 	}
+	tests = append(tests, nodeTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, code, out := parse(t, tt.args, tt.env)
@@ -83,6 +85,84 @@ func TestCommandLineAppNetwork(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, out)
 			}
 			tt.check(t, cfg)
+		})
+	}
+}
+
+// nodeTests: one flag sets a node of several on one machine apart; any
+// flag given still wins.
+var nodeTests = []struct {
+	name  string
+	args  []string
+	env   map[string]string
+	check func(t *testing.T, cfg Config)
+	fails string
+}{
+	{
+		name: "node 1",
+		args: []string{"--discoverd-url", "http://127.0.0.1:1111"},
+		check: func(t *testing.T, cfg Config) {
+			d := cfg.Daemon
+			got := fmt.Sprint(cfg.Listen, d.ExternalIP, d.PortMin, d.PortMax, d.AppNetwork, d.AppBridge, d.FirewallChain, cfg.DiscoverdURLs)
+			want := fmt.Sprint("127.0.0.1:1113", "127.0.0.1", 55000, 55999, "flynn-apps", "flynnapps0", "FLYNN-APPS", []string{"http://127.0.0.1:1111"})
+			if got != want {
+				t.Errorf("config = %s, want %s", got, want)
+			}
+		},
+	},
+	{
+		name: "node 3",
+		args: []string{"--node", "3", "--discoverd-url", "http://127.0.0.3:1111,http://127.0.0.1:1111"},
+		check: func(t *testing.T, cfg Config) {
+			d := cfg.Daemon
+			got := fmt.Sprint(cfg.Listen, d.ExternalIP, d.PortMin, d.PortMax, d.AppNetwork, d.AppBridge, d.FirewallChain, cfg.DiscoverdURLs)
+			want := fmt.Sprint("127.0.0.3:1113", "127.0.0.3", 57000, 57999, "flynn-apps-3", "flynnapps-3", "FLYNN-APPS-3",
+				[]string{"http://127.0.0.3:1111", "http://127.0.0.1:1111"})
+			if got != want {
+				t.Errorf("config = %s, want %s", got, want)
+			}
+		},
+	},
+	{
+		name: "node 2 from the environment, flags win",
+		args: []string{"--external-ip", "10.0.0.2", "--app-bridge", "br2"},
+		env:  map[string]string{"FLYNN_NODE": "2", "FLYNN_DISCOVERD_URL": "http://10.0.0.2:1111,http://10.0.0.1:1111"},
+		check: func(t *testing.T, cfg Config) {
+			d := cfg.Daemon
+			got := fmt.Sprint(cfg.Listen, d.ExternalIP, d.PortMin, d.AppNetwork, d.AppBridge, len(cfg.DiscoverdURLs))
+			want := fmt.Sprint("10.0.0.2:1113", "10.0.0.2", 56000, "flynn-apps-2", "br2", 2)
+			if got != want {
+				t.Errorf("config = %s, want %s", got, want)
+			}
+		},
+	},
+	{name: "node out of range", args: []string{"--node", "11"}, fails: "--node"},
+}
+
+func TestNodeDefaults(t *testing.T) {
+	tests := []struct {
+		n       int
+		want    Node
+		wantErr bool
+	}{
+		{n: 1, want: Node{N: 1, ExternalIP: "127.0.0.1", StateDir: "/var/lib/flynn", PortMin: 55000, PortMax: 55999,
+			AppNetwork: "flynn-apps", AppBridge: "flynnapps0", FirewallChain: "FLYNN-APPS"}},
+		{n: 2, want: Node{N: 2, ExternalIP: "127.0.0.2", StateDir: "/var/lib/flynn/node-2", PortMin: 56000, PortMax: 56999,
+			AppNetwork: "flynn-apps-2", AppBridge: "flynnapps-2", FirewallChain: "FLYNN-APPS-2"}},
+		{n: 10, want: Node{N: 10, ExternalIP: "127.0.0.10", StateDir: "/var/lib/flynn/node-10", PortMin: 64000, PortMax: 64999,
+			AppNetwork: "flynn-apps-10", AppBridge: "flynnapps-10", FirewallChain: "FLYNN-APPS-10"}},
+		{n: 0, wantErr: true},
+		{n: 11, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint("node ", tt.n), func(t *testing.T) {
+			got, err := NodeDefaults(tt.n)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("NodeDefaults(%d) error = %v, want error %v", tt.n, err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Fatalf("NodeDefaults(%d) = %+v, want %+v", tt.n, got, tt.want)
+			}
 		})
 	}
 }

@@ -1,6 +1,9 @@
 // Package server serves flynn-host's HTTP API over a daemon.Daemon, and
 // Run wires the whole daemon (Docker backend, discoverd, listener) for
-// cmd/flynn-host.
+// cmd/flynn-host. Its Registrar registers the host and its jobs in the
+// first of the cluster's discoverds that answers, the node's own first,
+// and follows the cluster's nodes for the firewall between them; Node
+// sets the nodes of one machine apart (`flynn-host daemon --node N`).
 package server
 
 import (

@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/openflynn/flynn/discoverd"
-	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/docker"
 )
@@ -25,7 +25,13 @@ type Config struct {
 	Listen string
 	// ClusterKey guards the API (basic-auth password); empty leaves it open.
 	ClusterKey string
-	// DiscoverdURL is where the host and its jobs register; empty registers nothing.
+	// DiscoverdURLs are the discoverds the host and its jobs register in:
+	// the first that answers, this node's own (Daemon.DiscoverdURL) first
+	// when listed (see Registrar). Jobs get the others as FLYNN_JOIN
+	// unless Daemon.DiscoverdPeers says otherwise. None registers nothing.
+	DiscoverdURLs []string
+	// DiscoverdURL is one more discoverd, for callers that know one: it
+	// goes after DiscoverdURLs.
 	DiscoverdURL string
 	// DiscoverdTTL is how long a registration outlives its last heartbeat. Default discoverd.DefaultTTL.
 	DiscoverdTTL time.Duration
@@ -56,14 +62,25 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer backend.Close()
-	var registrar daemon.Registrar
+	if cfg.Daemon.ExternalIP == "" {
+		cfg.Daemon.ExternalIP = "127.0.0.1"
+	}
+	if cfg.Daemon.DiscoverdURL == "" {
+		cfg.Daemon.DiscoverdURL = daemon.NodeDiscoverdURL(cfg.Daemon.ExternalIP)
+	}
+	urls := cfg.DiscoverdURLs
 	if cfg.DiscoverdURL != "" {
-		c := discoverdclient.New(cfg.DiscoverdURL, cfg.ClusterKey)
-		if cfg.DiscoverdTTL > 0 {
-			c.TTL = cfg.DiscoverdTTL
-		}
-		c.Logger = logger.With("part", "discoverd-client")
-		registrar = DiscoverdRegistrar{Client: c}
+		urls = append(slices.Clone(urls), cfg.DiscoverdURL)
+	}
+	urls = PreferenceOrder(cfg.Daemon.DiscoverdURL, urls)
+	if cfg.Daemon.DiscoverdPeers == nil {
+		cfg.Daemon.DiscoverdPeers = slices.DeleteFunc(slices.Clone(urls), func(u string) bool {
+			return u == strings.TrimSuffix(cfg.Daemon.DiscoverdURL, "/")
+		})
+	}
+	var registrar daemon.Registrar
+	if len(urls) > 0 {
+		registrar = NewRegistrar(cfg.Daemon.DiscoverdURL, urls, cfg.ClusterKey, cfg.DiscoverdTTL, logger.With("part", "discoverd-client"))
 	}
 	d, err := daemon.New(cfg.Daemon, backend, registrar, logger)
 	if err != nil {
@@ -94,20 +111,4 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	return nil
-}
-
-// DiscoverdRegistrar adapts a discoverd client to daemon.Registrar.
-type DiscoverdRegistrar struct {
-	Client *discoverdclient.Client
-}
-
-var _ daemon.Registrar = DiscoverdRegistrar{}
-
-// Register registers inst and heartbeats it until ctx ends or Deregister.
-func (r DiscoverdRegistrar) Register(ctx context.Context, service string, inst *discoverd.Instance) (daemon.Registration, error) {
-	reg, err := r.Client.Register(ctx, service, inst)
-	if err != nil {
-		return nil, err
-	}
-	return reg, nil
 }
