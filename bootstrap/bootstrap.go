@@ -4,11 +4,19 @@
 //	run-app discoverd ─► run-app postgres ─► gen-random ─► wait ─► run-app controller ─► wait
 //	  ─► add-app (the running jobs become apps of the controller) ─► scale-app + run-app scheduler
 //	  ─► deploy-app blobstore, router, gitreceive (the scheduler starts them) ─► certificates, keys
-//	  ─► wait router ─► add-route ─► add-api-key admin ─► cluster-add (the `flynn cluster add …` line)
+//	  ─► wait router ─► add-route ─► add-api-key admin ─► join (the line that makes another machine a node)
+//	  ─► cluster-add (the `flynn cluster add …` line)
 //
 // The apps bootstrap records are system apps, which only the controller key
 // (the cluster key) may change; the cluster-add line carries the "admin"
 // API key instead, a person's key.
+//
+// Components find each other by discoverd service name, never by a fixed
+// port: every job but discoverd and the router's public listeners gets its
+// ports from its host, URLs between components name services
+// ("http://controller.discoverd", "leader.postgres.discoverd"), and the
+// steps after the controller's start reach it the same way, through
+// Config.HTTPClient.
 //
 // Each action is one file. Steps refer to earlier steps' outputs and to the
 // run's values with "{{name}}" in any string: {{domain}}, {{cluster_key}},
@@ -41,12 +49,14 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/discoverd"
+	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/host"
 )
 
@@ -89,8 +99,14 @@ type Config struct {
 	// Discoverd is the discoverd client (required).
 	Discoverd Discoverd
 	// NewController returns a controller client for a base URL and key
-	// (required).
+	// (required). The URL names the manifest's controller service
+	// ("http://controller.discoverd"), so the client must dial discoverd
+	// names, as one over discoverd/client.HTTPClient does.
 	NewController func(url, key string) Controller
+	// HTTPClient makes the wait steps' requests, to
+	// "http://<service>.discoverd<path>" (required): it must dial
+	// discoverd names, as discoverd/client.HTTPClient does.
+	HTTPClient *http.Client
 	// Images maps image keys to references ({{image.KEY}}; run-app,
 	// scale-app and deploy-app's "image").
 	Images map[string]string
@@ -122,6 +138,10 @@ type Result struct {
 	// ClusterAdd is the `flynn cluster add …` command line, when the
 	// manifest has a cluster-add step.
 	ClusterAdd string
+	// Join is the command line that makes another machine a node of the
+	// cluster, when the manifest has a join step. It holds the cluster
+	// key: keep it where the key may be.
+	Join string
 	// Duration is the run's wall time.
 	Duration time.Duration
 }
@@ -151,6 +171,7 @@ type run struct {
 	apps       map[string]*appState
 	ctrl       Controller
 	clusterAdd string
+	join       string
 }
 
 // appState is an app as bootstrap knows it: its spec with ids assigned.
@@ -181,8 +202,8 @@ func Run(ctx context.Context, cfg Config, m *Manifest, logger *slog.Logger) (*Re
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Host == nil || cfg.Discoverd == nil || cfg.NewController == nil {
-		return nil, errors.New("bootstrap: Host, Discoverd and NewController are required")
+	if cfg.Host == nil || cfg.Discoverd == nil || cfg.NewController == nil || cfg.HTTPClient == nil {
+		return nil, errors.New("bootstrap: Host, Discoverd, NewController and HTTPClient are required")
 	}
 	st, err := cfg.Host.Status(ctx)
 	if err != nil {
@@ -206,10 +227,13 @@ func Run(ctx context.Context, cfg Config, m *Manifest, logger *slog.Logger) (*Re
 			return nil, &StepError{ID: s.ID, Action: s.Action, Err: err}
 		}
 	}
+	if r.join != "" {
+		fmt.Fprintln(cfg.Out, r.join)
+	}
 	if r.clusterAdd != "" {
 		fmt.Fprintln(cfg.Out, r.clusterAdd)
 	}
-	return &Result{ClusterAdd: r.clusterAdd, Duration: time.Since(start)}, nil
+	return &Result{ClusterAdd: r.clusterAdd, Join: r.join, Duration: time.Since(start)}, nil
 }
 
 // step expands, decodes and runs one step, then prints its line.
@@ -254,6 +278,7 @@ var actions = map[string]struct{ new func() action }{
 	"add-route":    {func() action { return &addRoute{} }},
 	"add-api-key":  {func() action { return &addAPIKey{} }},
 	"cluster-add":  {func() action { return &clusterAdd{} }},
+	"join":         {func() action { return &join{} }},
 }
 
 // setValues records a step's outputs for later steps.
@@ -267,8 +292,10 @@ func (r *run) setValues(prefix string, vals map[string]string) {
 	}
 }
 
-// controller returns the controller client, finding the controller in
-// discoverd the first time.
+// controller returns the controller client, which reaches the manifest's
+// controller service by name ("http://controller.discoverd"): each
+// connection goes to a live instance, wherever it runs. The first call
+// checks that one is registered, for a clear error when none is.
 func (r *run) controller(ctx context.Context) (Controller, error) {
 	if r.ctrl != nil {
 		return r.ctrl, nil
@@ -288,9 +315,12 @@ func (r *run) controller(ctx context.Context) (Controller, error) {
 	if len(insts) == 0 {
 		return nil, fmt.Errorf("no instance of discoverd service %q (is the controller up?)", ref.Service)
 	}
-	r.ctrl = r.cfg.NewController("http://"+insts[0].Addr, key)
+	r.ctrl = r.cfg.NewController(serviceURL(ref.Service), key)
 	return r.ctrl, nil
 }
+
+// serviceURL is the base URL that reaches a discoverd service by name.
+func serviceURL(service string) string { return "http://" + service + "." + discoverdclient.Domain }
 
 // controllerKey is the manifest's controller key, expanded.
 func (r *run) controllerKey() (string, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -26,7 +27,8 @@ var testImages = map[string]string{
 }
 
 // harness runs manifests against fakes; its one HTTP server answers the
-// wait steps' checks as the controller (401 on /apps) and the router (404).
+// wait steps' checks as the controller (401 on /apps) and the router (200
+// on /health), whatever discoverd name they ask for.
 type harness struct {
 	host *fakeHost
 	ctrl *fakeController
@@ -37,14 +39,26 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/apps" {
+		switch {
+		case !strings.HasSuffix(r.Host, ".discoverd"):
+			http.Error(w, "not asked by discoverd name: "+r.Host, http.StatusBadGateway)
+		case r.URL.Path == "/apps":
 			w.WriteHeader(http.StatusUnauthorized)
-			return
+		case r.URL.Path == "/health":
+			w.WriteHeader(http.StatusOK)
+		default:
+			http.NotFound(w, r)
 		}
-		http.NotFound(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	h := &harness{host: &fakeHost{}, ctrl: newFakeController()}
+	// Every discoverd name leads to the one server, as fakeDiscoverd
+	// answers every service with it.
+	tp := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Listener.Addr().String())
+	}}
+	t.Cleanup(tp.CloseIdleConnections)
 	h.cfg = Config{
 		Host:      h.host,
 		Discoverd: fakeDiscoverd{addr: strings.TrimPrefix(srv.URL, "http://")},
@@ -52,6 +66,7 @@ func newHarness(t *testing.T) *harness {
 			h.ctrl.url, h.ctrl.key = url, key
 			return h.ctrl
 		},
+		HTTPClient:   &http.Client{Transport: tp},
 		Images:       testImages,
 		ClusterKey:   "the-cluster-key",
 		Out:          &h.out,
@@ -88,14 +103,14 @@ func TestManifestRunsInOrder(t *testing.T) {
 	want := []string{
 		"run-app discoverd", "gen-random postgres-password", "run-app postgres", "gen-random controller-key",
 		"wait postgres-wait", "run-app controller", "wait controller-wait", "add-app controller-inception",
-		"scale-app scheduler-scale", "run-app scheduler", "deploy-app blobstore", "deploy-app router",
+		"scale-app scheduler-scale", "run-app scheduler", "deploy-app blobstore", "gen-random router-sticky-key", "deploy-app router",
 		"gen-ssh-key gitreceive-key", "deploy-app gitreceive", "gen-tls-cert controller-cert",
 		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-route blobstore-route", "add-api-key admin-key",
-		"cluster-add cluster-add",
+		"join join", "cluster-add cluster-add",
 	}
 	lines := strings.Split(strings.TrimSpace(h.out.String()), "\n")
-	if len(lines) != len(want)+1 {
-		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want)+1, h.out.String())
+	if len(lines) != len(want)+2 {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want)+2, h.out.String())
 	}
 	stamp := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{6} `)
 	for i, w := range want {
@@ -106,6 +121,9 @@ func TestManifestRunsInOrder(t *testing.T) {
 		if got := lines[i][16:]; !strings.HasPrefix(got+" ", w+" ") {
 			t.Errorf("line %d = %q, want %q", i, got, w)
 		}
+	}
+	if join := lines[len(lines)-2]; join != res.Join {
+		t.Errorf("line before last %q, want the join line %q", join, res.Join)
 	}
 	if last := lines[len(lines)-1]; last != res.ClusterAdd {
 		t.Errorf("last line %q, want the cluster-add line %q", last, res.ClusterAdd)
@@ -202,6 +220,9 @@ func TestClusterAddLine(t *testing.T) {
 	}
 	if h.ctrl.key != "the-cluster-key" {
 		t.Errorf("controller key = %q, want the cluster key", h.ctrl.key)
+	}
+	if h.ctrl.url != "http://controller.discoverd" {
+		t.Errorf("controller URL = %q, want the controller service by name", h.ctrl.url)
 	}
 }
 

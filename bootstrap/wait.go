@@ -9,12 +9,13 @@ import (
 )
 
 // wait waits until a discoverd service has an instance and, with Path,
-// until an HTTP GET of it answers with Status.
+// until an HTTP GET of the service by name ("http://SERVICE.discoverd/PATH",
+// which reaches a live instance) answers with Status.
 type wait struct {
 	stepHead
 	// Service is the discoverd service to wait for.
 	Service string `json:"service"`
-	// Path, when set, is GET on the first instance ("http://ADDR/PATH").
+	// Path, when set, is GET on the service ("http://SERVICE.discoverd/PATH").
 	Path string `json:"path,omitempty"`
 	// Status is the status the GET must answer; 0 accepts any below 500.
 	Status int `json:"status,omitempty"`
@@ -37,10 +38,9 @@ func (w *wait) run(ctx context.Context, r *run, _ string) (string, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc := &http.Client{Timeout: 5 * time.Second}
 	var last error
 	for {
-		addr, err := w.check(ctx, r, hc)
+		addr, err := w.check(ctx, r)
 		if err == nil {
 			return fmt.Sprintf("%s at %s after %s", w.Service, addr, time.Since(start).Round(time.Millisecond)), nil
 		}
@@ -53,8 +53,13 @@ func (w *wait) run(ctx context.Context, r *run, _ string) (string, error) {
 	}
 }
 
-// check looks once; it returns the instance's address when it is ready.
-func (w *wait) check(ctx context.Context, r *run, hc *http.Client) (string, error) {
+// checkTimeout bounds one look, so that an instance that accepts and
+// never answers is asked again rather than waited for.
+const checkTimeout = 5 * time.Second
+
+// check looks once; it returns the first instance's address when the
+// service is ready.
+func (w *wait) check(ctx context.Context, r *run) (string, error) {
 	insts, err := r.cfg.Discoverd.Instances(ctx, w.Service)
 	if err != nil {
 		return "", fmt.Errorf("discoverd: %w", err)
@@ -66,11 +71,13 @@ func (w *wait) check(ctx context.Context, r *run, hc *http.Client) (string, erro
 	if w.Path == "" {
 		return addr, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+w.Path, nil)
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, serviceURL(w.Service)+w.Path, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := hc.Do(req)
+	resp, err := r.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return "", err
 	}

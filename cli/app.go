@@ -38,6 +38,7 @@ Example:
 			r.apiKeyCommand(),
 			r.createCommand(),
 			r.appsCommand(),
+			r.hostsCommand(),
 			r.infoCommand(),
 			r.deleteCommand(),
 			r.scaleCommand(),

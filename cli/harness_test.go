@@ -176,6 +176,7 @@ type fakeRunner struct {
 	resizes [][2]uint16
 	logs    map[string][]host.LogLine
 	stopped []string // "hostID/jobID"
+	hosts   []*controller.Host
 	wg      sync.WaitGroup
 }
 
@@ -183,7 +184,14 @@ var (
 	_ server.JobRunner    = (*fakeRunner)(nil)
 	_ server.JobLogReader = (*fakeRunner)(nil)
 	_ server.JobStopper   = (*fakeRunner)(nil)
+	_ server.HostLister   = (*fakeRunner)(nil)
 )
+
+func (f *fakeRunner) Hosts(context.Context) ([]*controller.Host, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hosts, nil
+}
 
 func (f *fakeRunner) StopJob(_ context.Context, hostID, jobID string) error {
 	f.mu.Lock()

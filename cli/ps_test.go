@@ -39,10 +39,10 @@ func TestPs(t *testing.T) {
 	putJobs(t, h, app, h.deploy(app, nil))
 
 	out := squash(h.ok("-a", "example", "ps"))
-	if !strings.HasPrefix(out, "ID TYPE STATE RELEASE AGE COMMAND\n") {
+	if !strings.HasPrefix(out, "ID TYPE STATE HOST RELEASE AGE COMMAND\n") {
 		t.Fatalf("ps header:\n%s", out)
 	}
-	for _, want := range []string{webJob + " web up v1 ", workerJob + " worker up v1 "} {
+	for _, want := range []string{webJob + " web up host1 v1 ", workerJob + " worker up host1 v1 "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ps lacks %q:\n%s", want, out)
 		}
@@ -50,7 +50,7 @@ func TestPs(t *testing.T) {
 	if strings.Contains(out, doneJob) {
 		t.Errorf("ps shows a finished job without --all:\n%s", out)
 	}
-	if out := squash(h.ok("ps", "-a", "example", "--all")); !strings.Contains(out, doneJob+" run down (exit 0) v1 ") || !strings.HasSuffix(out, " rake db:migrate\n") {
+	if out := squash(h.ok("ps", "-a", "example", "--all")); !strings.Contains(out, doneJob+" run down (exit 0) host1 v1 ") || !strings.HasSuffix(out, " rake db:migrate\n") {
 		t.Errorf("ps --all:\n%s", out)
 	}
 	var jobs []*controller.Job

@@ -81,7 +81,7 @@ func renderInfo(w io.Writer, now time.Time, info *appInfo) error {
 }
 
 func renderJobs(w io.Writer, now time.Time, jobs []*controller.Job, versions map[string]int) error {
-	t := newTable(w, "ID", "TYPE", "STATE", "RELEASE", "AGE", "COMMAND")
+	t := newTable(w, "ID", "TYPE", "STATE", "HOST", "RELEASE", "AGE", "COMMAND")
 	for _, j := range jobs {
 		typ := j.Type
 		if typ == "" {
@@ -99,7 +99,32 @@ func renderJobs(w io.Writer, now time.Time, jobs []*controller.Job, versions map
 		if j.StartedAt != nil {
 			since = *j.StartedAt
 		}
-		t.row(j.ID, typ, state, rel, age(now, since), orDash(strings.Join(j.Args, " ")))
+		t.row(j.ID, typ, state, orDash(jobHost(j)), rel, age(now, since), orDash(strings.Join(j.Args, " ")))
+	}
+	return t.flush()
+}
+
+// jobHost is the node a job runs on: its host id, or else the one its id
+// starts with ("<host id>-<uuid>").
+func jobHost(j *controller.Job) string {
+	if j.HostID != "" {
+		return j.HostID
+	}
+	const uuidLen = 36
+	if len(j.ID) > uuidLen+1 && j.ID[len(j.ID)-uuidLen-1] == '-' {
+		return j.ID[:len(j.ID)-uuidLen-1]
+	}
+	return ""
+}
+
+func renderHosts(w io.Writer, hosts []*controller.Host) error {
+	t := newTable(w, "ID", "ADDRESS", "STATUS", "JOBS")
+	for _, h := range hosts {
+		jobs := strconv.Itoa(h.Jobs)
+		if h.Status != controller.HostUp {
+			jobs = "-"
+		}
+		t.row(h.ID, h.Addr, h.Status, jobs)
 	}
 	return t.flush()
 }

@@ -91,10 +91,17 @@ func TestGolden(t *testing.T) {
 		}},
 		{"ps", func(w *bytes.Buffer) error {
 			return renderJobs(w, goldenNow, []*controller.Job{
-				{ID: "host1-aaaaaaaa-0000-0000-0000-000000000001", Type: "web", State: "up", ReleaseID: "rel-3", StartedAt: &started, CreatedAt: ago(2 * time.Minute)},
-				{ID: "host1-bbbbbbbb-0000-0000-0000-000000000002", Type: "worker", State: "starting", ReleaseID: "rel-3", CreatedAt: ago(4 * time.Second)},
+				{ID: "host1-aaaaaaaa-0000-0000-0000-000000000001", HostID: "host1", Type: "web", State: "up", ReleaseID: "rel-3", StartedAt: &started, CreatedAt: ago(2 * time.Minute)},
+				{ID: "host1-bbbbbbbb-0000-0000-0000-000000000002", HostID: "host1", Type: "worker", State: "starting", ReleaseID: "rel-3", CreatedAt: ago(4 * time.Second)},
 				{ID: "host2-cccccccc-0000-0000-0000-000000000003", State: "crashed", ExitStatus: &exitOne, ReleaseID: "rel-2", Args: []string{"rake", "db:migrate"}, CreatedAt: ago(26 * time.Hour)},
 			}, map[string]int{"rel-3": 3, "rel-2": 2})
+		}},
+		{"hosts", func(w *bytes.Buffer) error {
+			return renderHosts(w, []*controller.Host{
+				{ID: "node1", Addr: "10.0.0.1", Status: controller.HostUp, Jobs: 12},
+				{ID: "node2", Addr: "10.0.0.2", Status: controller.HostUp},
+				{ID: "node3", Addr: "10.0.0.3", Status: controller.HostUnreachable, Error: "dial tcp 10.0.0.3:1113: i/o timeout"},
+			})
 		}},
 		{"releases", func(w *bytes.Buffer) error {
 			return renderReleases(w, goldenNow, []*controller.Release{

@@ -3,10 +3,12 @@ package gitreceive
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
+	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
 
@@ -16,7 +18,9 @@ func Daemon() cmdline.Daemon[Config] {
 	flags := []cli.Flag{
 		cmdline.String("ssh-addr", ":2222", "SSH listen address (default :$PORT in a job)", cmdline.Was("SSH_ADDR")),
 		cmdline.String("state-dir", "/var/lib/gitreceive", "repositories, host key and hook socket", cmdline.Was("STATE_DIR")),
-		cmdline.String("controller-url", "", "controller URL", cmdline.Was("--controller", "CONTROLLER_URL")),
+		cmdline.String("controller-url", "", "controller URL; http://controller.discoverd reaches any live controller", cmdline.Was("--controller", "CONTROLLER_URL")),
+		cmdline.String("discoverd-url", "", "discoverd, through which discoverd names in --controller-url are reached (default: http://EXTERNAL_IP:1111 in a job)", cmdline.Was("--discoverd", "DISCOVERD")),
+		cmdline.String("external-ip", "", "this node's address, whose discoverd is the default", cmdline.Was("EXTERNAL_IP")),
 		cmdline.String("blobstore-url", "http://blobstore.discoverd", "blobstore URL", cmdline.Was("--blobstore", "BLOBSTORE_URL")),
 		cmdline.String("slugbuilder-image", "", "slugbuilder image reference", cmdline.Was("SLUGBUILDER_IMAGE")),
 		cmdline.String("slugrunner-image", "", "slugrunner image reference", cmdline.Was("SLUGRUNNER_IMAGE")),
@@ -58,6 +62,10 @@ func Daemon() cmdline.Daemon[Config] {
 					return cfg, fmt.Errorf("--%s must be at least 1", name)
 				}
 			}
+			if u := discoverdURL(c); u != "" {
+				// Reads need no key.
+				cfg.HTTPClient = discoverdclient.HTTPClient(discoverdclient.New(u, ""))
+			}
 			var err error
 			if cfg.ControllerKey, err = cmdline.SecretOf(c, "controller-key"); err != nil {
 				return cfg, err
@@ -87,4 +95,17 @@ func Daemon() cmdline.Daemon[Config] {
 			},
 		}},
 	}
+}
+
+// discoverdURL is --discoverd-url or, when it is not given and gitreceive
+// runs as a job (flynn-host sets $FLYNN_EXTERNAL_IP), the discoverd of its
+// own node; "" when neither is known.
+func discoverdURL(c *cli.Context) string {
+	if u := c.String("discoverd-url"); u != "" {
+		return u
+	}
+	if ip := c.String("external-ip"); ip != "" {
+		return "http://" + net.JoinHostPort(ip, "1111")
+	}
+	return ""
 }

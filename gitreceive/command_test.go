@@ -64,3 +64,39 @@ func TestCommandLineBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandLineDiscoverd checks when controller calls go through
+// discoverd: with --discoverd-url, or in a job (the node's discoverd).
+func TestCommandLineDiscoverd(t *testing.T) {
+	required := []string{"--controller-url", "http://controller.discoverd", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		through bool
+	}{
+		{name: "outside a job", env: map[string]string{}},
+		{name: "a discoverd URL", env: map[string]string{"FLYNN_DISCOVERD_URL": "http://10.0.0.2:1111"}, through: true},
+		{name: "a job's node", env: map[string]string{"FLYNN_EXTERNAL_IP": "10.0.0.2"}, through: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PORT", "")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			d := Daemon()
+			var got Config
+			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
+				got = cfg
+				return nil
+			}
+			var out bytes.Buffer
+			if code := cmdline.Execute(t.Context(), d.App(), append([]string{"gitreceive"}, required...), &out); code != 0 {
+				t.Fatalf("exit %d: %s", code, out.String())
+			}
+			if (got.HTTPClient != nil) != tt.through {
+				t.Errorf("HTTPClient = %v, want one through discoverd: %v", got.HTTPClient, tt.through)
+			}
+		})
+	}
+}

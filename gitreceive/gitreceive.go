@@ -59,7 +59,8 @@
 // BuildDisk). At most MaxBuilds run at once in this process; further
 // pushes wait in arrival order, told so, and leave the queue if their
 // client goes away. With one gitreceive per cluster (the bootstrap
-// manifest runs one) that bounds the cluster's builds. git itself refuses
+// manifest runs one, which every node's router reaches through the TCP
+// route) that bounds the cluster's builds. git itself refuses
 // a pack over MaxPushSize (receive.maxInputSize in every app repository).
 // Pushes to system apps (controller.App.System) are refused: the platform
 // deploys those.
@@ -71,6 +72,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 )
 
@@ -122,8 +124,14 @@ type Config struct {
 	HostKeyPEM []byte
 
 	// ControllerURL and ControllerKey reach the controller (required URL).
+	// The URL may name a discoverd service ("http://controller.discoverd")
+	// when HTTPClient dials such names.
 	ControllerURL string
 	ControllerKey string
+	// HTTPClient makes the controller calls; nil: a plain client. The
+	// gitreceive command gives one that dials "<service>.discoverd" hosts
+	// through discoverd (discoverd/client.HTTPClient).
+	HTTPClient *http.Client
 	// BlobstoreURL is the blobstore's base URL ("http://blobstore.discoverd")
 	// (required). Slugs go to /apps/<app id>/slug-<uuid>.tgz, the build
 	// cache to /apps/<app id>/cache.tgz. Only build and app jobs use it,

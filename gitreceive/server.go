@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +63,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("gitreceive: %w", err)
 	}
 	log := logger
-	cc := client.New(cfg.ControllerURL, cfg.ControllerKey)
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	cc := client.NewWithHTTPClient(cfg.ControllerURL, cfg.ControllerKey, hc)
 	return &Server{
 		cfg: cfg, log: log, controller: cc, hostKey: key,
 		locks:    newAppLocks(),

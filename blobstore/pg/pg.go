@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -53,6 +54,11 @@ type Options struct {
 	// DefaultChunkSize when zero. Blobs keep the size they were written
 	// with, so it may change between runs.
 	ChunkSize int
+	// DialFunc, when set, opens every connection of the pool, given the
+	// URL's host name unresolved: a host like "leader.postgres.discoverd"
+	// is then found by the dialer (discoverd/client.Dialer) at each
+	// connection. Nil connects to the host as it is.
+	DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Store is a Postgres blob backend.
@@ -72,6 +78,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if opts.DialFunc != nil {
+		cfg.ConnConfig.DialFunc = opts.DialFunc
+		// pgx would look the host up in DNS before dialing.
+		cfg.ConnConfig.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

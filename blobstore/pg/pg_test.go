@@ -2,6 +2,9 @@ package pg_test
 
 import (
 	"context"
+	"net"
+	neturl "net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,4 +92,35 @@ func TestMigrateTwice(t *testing.T) {
 func BenchmarkTransfer(b *testing.B) {
 	srv := shared.Server(b)
 	blobstoretest.BenchTransfer(b, factory(srv, pg.DefaultChunkSize), b.TempDir(), 256<<20)
+}
+
+// TestDialFunc checks that a dial function gets the URL's host unresolved
+// (a discoverd name means nothing to DNS) and carries the store's
+// connections.
+func TestDialFunc(t *testing.T) {
+	real, err := neturl.Parse(shared.Server(t).NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := *real
+	named.Host = "leader.postgres.discoverd"
+	var dialed atomic.Value
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialed.Store(addr)
+		var d net.Dialer
+		return d.DialContext(ctx, network, real.Host)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s, err := pg.Open(ctx, named.String(), pg.Options{DialFunc: dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate over the dialed connection: %v", err)
+	}
+	if got, want := dialed.Load(), "leader.postgres.discoverd:5432"; got != want {
+		t.Errorf("dialed %v, want %q: the URL's host unresolved, with the default port", got, want)
+	}
 }

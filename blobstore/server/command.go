@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,15 +20,19 @@ func Daemon() cmdline.Daemon[Config] {
 		Description: `Serves PUT, GET, HEAD and DELETE of blobs by path, on a filesystem or in
 Postgres. Every request needs the blobstore key, or a URL signed with it
 that allows one method on one path until it expires (uploads once only).
-With a discoverd URL it registers as the service "blobstore". As a Flynn
-job it listens on $PORT unless --http-addr is given.`,
+Given a discoverd URL it registers as the service "blobstore" (unless
+--register=false: a job whose process names the service is registered by
+flynn-host). As a Flynn job it listens on $PORT unless --http-addr is
+given, and reaches a database URL's discoverd names through its node's
+discoverd.`,
 		Flags: append([]cli.Flag{
 			cmdline.String("http-addr", DefaultHTTPAddr, "listen address (default :$PORT in a job)"),
 			cmdline.String("backend", BackendFS, "storage backend: fs or postgres"),
 			cmdline.String("dir", DefaultDir, "root directory of the fs backend"),
-			cmdline.String("database-url", "", "database of the postgres backend", cmdline.Was("DATABASE_URL")),
+			cmdline.String("database-url", "", "database of the postgres backend; its host may name a discoverd service (leader.postgres.discoverd)", cmdline.Was("DATABASE_URL")),
 			cmdline.Size("max-size", DefaultMaxSize, "largest blob accepted"),
-			cmdline.String("discoverd-url", "", `discoverd to register in as "blobstore" (none: no registration)`, cmdline.Was("--discoverd", "DISCOVERD")),
+			cmdline.String("discoverd-url", "", `discoverd to register in as "blobstore" (none: no registration) and to reach the database through (default: http://EXTERNAL_IP:1111)`, cmdline.Was("--discoverd", "DISCOVERD")),
+			cmdline.Bool("register", true, `register in discoverd as "blobstore" when --discoverd-url is given`),
 			cmdline.String("external-ip", "", "IP registered in discoverd (default: the listen IP, else 127.0.0.1)", cmdline.Was("--advertise-host", "EXTERNAL_IP")),
 		}, cmdline.Secret("blobstore-key", "cluster key: requests carry it, or a URL signed with it (blobstore/signed)", cmdline.Was("--auth-key", "FLYNN_AUTH_KEY", "AUTH_KEY"))...),
 		Config: func(c *cli.Context, _ *slog.Logger) (Config, error) {
@@ -56,8 +61,17 @@ job it listens on $PORT unless --http-addr is given.`,
 			default:
 				return cfg, fmt.Errorf("--backend must be fs or postgres, not %q", cfg.Backend)
 			}
-			if u := c.String("discoverd-url"); u != "" {
+			u := c.String("discoverd-url")
+			if u != "" && c.Bool("register") {
 				cfg.Registrar = DiscoverdRegistrar{Client: client.New(u, key)}
+			}
+			// Until flynn-host gives every job $FLYNN_DISCOVERD_URL, a job
+			// asks its own node's discoverd.
+			if ip := c.String("external-ip"); u == "" && ip != "" {
+				u = "http://" + net.JoinHostPort(ip, "1111")
+			}
+			if u != "" && cfg.Backend == BackendPostgres {
+				cfg.DialDatabase = (&client.Dialer{Client: client.New(u, key)}).DialContext
 			}
 			return cfg, nil
 		},

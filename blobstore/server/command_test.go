@@ -50,8 +50,29 @@ func TestCommandLine(t *testing.T) {
 			env:  map[string]string{"PORT": "55001", "FLYNN_BLOBSTORE_KEY": "k", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_DISCOVERD_URL": "http://127.0.0.1:1111", "FLYNN_EXTERNAL_IP": "10.0.0.2"},
 			args: []string{"--backend", "postgres"},
 			check: func(t *testing.T, cfg Config) {
-				if cfg.HTTPAddr != ":55001" || cfg.AuthKey != "k" || cfg.DatabaseURL != "postgres://x" || cfg.Registrar == nil || cfg.AdvertiseHost != "10.0.0.2" {
+				if cfg.HTTPAddr != ":55001" || cfg.AuthKey != "k" || cfg.DatabaseURL != "postgres://x" || cfg.Registrar == nil || cfg.AdvertiseHost != "10.0.0.2" || cfg.DialDatabase == nil {
 					t.Errorf("config = %+v", cfg)
+				}
+			},
+		},
+		{
+			// bootstrap/manifest.json's: flynn-host registers the job, and
+			// the database is found through the node's discoverd.
+			name: "a job that flynn-host registers",
+			env:  map[string]string{"PORT": "55001", "FLYNN_BLOBSTORE_KEY": "k", "FLYNN_DATABASE_URL": "postgres://postgres@leader.postgres.discoverd/blobstore", "FLYNN_EXTERNAL_IP": "10.0.0.2"},
+			args: []string{"--backend", "postgres", "--register=false"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.Registrar != nil || cfg.DialDatabase == nil {
+					t.Errorf("config = %+v, want no registration and a database dialer", cfg)
+				}
+			},
+		},
+		{
+			name: "no registration with a discoverd URL",
+			env:  map[string]string{"FLYNN_DISCOVERD_URL": "http://10.0.0.2:1111", "FLYNN_REGISTER": "false"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.Registrar != nil || cfg.DialDatabase != nil {
+					t.Errorf("config = %+v, want neither a registration nor a database dialer (fs backend)", cfg)
 				}
 			},
 		},

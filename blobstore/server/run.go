@@ -55,6 +55,11 @@ type Config struct {
 	Dir string
 	// DatabaseURL is the Postgres backend's database; required with it.
 	DatabaseURL string
+	// DialDatabase, when set, opens the Postgres backend's connections,
+	// given the URL's host unresolved, so that the URL may name a
+	// discoverd service ("leader.postgres.discoverd"; see
+	// pg.Options.DialFunc). Nil connects to the URL's host as it is.
+	DialDatabase func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MaxSize is the largest blob accepted; DefaultMaxSize when zero.
 	MaxSize int64
 	// AuthKey is the cluster key every request needs, or a URL signed with
@@ -182,7 +187,7 @@ func openBackend(ctx context.Context, cfg Config) (blobstore.Backend, func(), er
 		if cfg.DatabaseURL == "" {
 			return nil, nil, errors.New("the postgres backend needs a database URL")
 		}
-		s, err := pg.Open(ctx, cfg.DatabaseURL, pg.Options{})
+		s, err := pg.Open(ctx, cfg.DatabaseURL, pg.Options{DialFunc: cfg.DialDatabase})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -27,6 +27,7 @@ func bootstrapCommand(env *Env) *cli.Command {
 			cmdline.String("discoverd-url", "http://127.0.0.1:1111", "discoverd URL, once the manifest has started it", cmdline.Was("--discoverd", "DISCOVERD")),
 			cmdline.String("state-dir", "/var/lib/flynn", "the host's state directory (a forced run removes the manifest's volumes there)"),
 			cmdline.String("cluster-add-file", "/var/lib/flynn/cluster-add", "file the `flynn cluster add` line is written to (empty: none)"),
+			cmdline.String("join-file", "/var/lib/flynn/join", "file the line that makes another machine a node is written to (empty: none); it holds the cluster key"),
 			cmdline.Bool("force", false, "tear down the cluster already on this host and bootstrap again"),
 			cmdline.Duration("wait-timeout", 0, "default bound of each wait step (default 2m)"),
 		},
@@ -51,12 +52,17 @@ func bootstrapCommand(env *Env) *cli.Command {
 				return err
 			}
 			stateDir := c.String("state-dir")
+			// The steps reach the components by discoverd name
+			// ("http://controller.discoverd"), wherever they run.
+			disc := discoverdclient.New(c.String("discoverd-url"), key)
+			hc := discoverdclient.HTTPClient(disc)
 			cfg := bootstrap.Config{
 				Host:      hostClient(c),
-				Discoverd: discoverdclient.New(c.String("discoverd-url"), key),
+				Discoverd: disc,
 				NewController: func(url, key string) bootstrap.Controller {
-					return ctrlclient.New(url, key)
+					return ctrlclient.NewWithHTTPClient(url, key, hc)
 				},
+				HTTPClient:  hc,
 				Images:      refs,
 				Domain:      c.String("domain"),
 				ClusterKey:  key,
@@ -77,6 +83,11 @@ func bootstrapCommand(env *Env) *cli.Command {
 				if line, rerr := os.ReadFile(c.String("cluster-add-file")); rerr == nil {
 					fmt.Fprintf(env.Stderr, "its cluster-add line (%s):\n%s", c.String("cluster-add-file"), line)
 				}
+				if f := c.String("join-file"); f != "" {
+					if _, rerr := os.Stat(f); rerr == nil {
+						fmt.Fprintf(env.Stderr, "the line that makes another machine a node is in %s\n", f)
+					}
+				}
 				return exitCode(3)
 			}
 			if err != nil {
@@ -85,6 +96,11 @@ func bootstrapCommand(env *Env) *cli.Command {
 			fmt.Fprintf(env.Stderr, "bootstrap took %s\n", res.Duration.Round(1e6))
 			if f := c.String("cluster-add-file"); f != "" && res.ClusterAdd != "" {
 				if err := os.WriteFile(f, []byte(res.ClusterAdd+"\n"), 0o600); err != nil {
+					return fmt.Errorf("write %s: %w", f, err)
+				}
+			}
+			if f := c.String("join-file"); f != "" && res.Join != "" {
+				if err := os.WriteFile(f, []byte(res.Join+"\n"), 0o600); err != nil {
 					return fmt.Errorf("write %s: %w", f, err)
 				}
 			}

@@ -66,6 +66,16 @@ func (c *Client) newRequest(ctx context.Context, method, p string, in any) (*htt
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if method == http.MethodPut || method == http.MethodDelete {
+		// The API's PUTs and DELETEs are idempotent. Saying so (with the
+		// header present but empty, which is not sent) lets the transport
+		// send one again on a new connection when the keep-alive
+		// connection it reused turns out closed: a controller that is
+		// being replaced closes its idle connections as it stops, and a
+		// client that reaches "http://controller.discoverd" pools
+		// connections to every instance together.
+		req.Header["Idempotency-Key"] = nil
+	}
 	req.Header.Set("Accept", "application/json")
 	authkey.Set(req, c.key)
 	return req, nil

@@ -59,7 +59,7 @@ func exampleController() (url string, stop func()) {
 		pg.Stop()
 		log.Fatal(err)
 	}
-	store, err := postgres.Open(ctx, dbURL)
+	store, err := postgres.Open(ctx, dbURL, postgres.Options{})
 	if err != nil {
 		pg.Stop()
 		log.Fatal(err)

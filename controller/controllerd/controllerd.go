@@ -7,6 +7,7 @@ package controllerd
 import (
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,8 +21,9 @@ import (
 func Daemon() cmdline.Daemon[server.Config] {
 	flags := []cli.Flag{
 		cmdline.String("http-addr", ":8081", "listen address (default :$PORT in a job)"),
-		cmdline.String("database-url", "", "Postgres URL of the controller's database", cmdline.Was("DATABASE_URL")),
-		cmdline.String("discoverd-url", "", "discoverd, to find the hosts one-off jobs run on and job logs come from (none: those requests answer service_unavailable)", cmdline.Was("--discoverd", "DISCOVERD")),
+		cmdline.String("database-url", "", "Postgres URL of the controller's database; its host may name a discoverd service (leader.postgres.discoverd)", cmdline.Was("DATABASE_URL")),
+		cmdline.String("discoverd-url", "", "discoverd, to reach Postgres by service name, find the hosts one-off jobs run on and job logs come from (default: http://EXTERNAL_IP:1111 in a job; none: those requests answer service_unavailable)", cmdline.Was("--discoverd", "DISCOVERD")),
+		cmdline.String("external-ip", "", "this node's address, whose discoverd is the default", cmdline.Was("EXTERNAL_IP")),
 	}
 	flags = append(flags, cmdline.Secret("controller-key", "key of system requests (the platform's components), sent as the basic-auth password; people use API keys", cmdline.Was("--auth-key", "AUTH_KEY", "FLYNN_AUTH_KEY"))...)
 	flags = append(flags, cmdline.Secret("cluster-key", "key of the host and discoverd APIs (default: the controller key)", cmdline.Was("CLUSTER_KEY"))...)
@@ -29,7 +31,7 @@ func Daemon() cmdline.Daemon[server.Config] {
 		Name:  "flynn-controller",
 		Usage: "Flynn's controller: the REST API over Postgres",
 		Description: `Serves apps, releases, formations, jobs, routes, keys, providers,
-deployments and the event stream; applies its migrations at start.`,
+deployments, hosts and the event stream; applies its migrations at start.`,
 		Flags: flags,
 		Config: func(c *cli.Context, logger *slog.Logger) (server.Config, error) {
 			key, err := cmdline.SecretOf(c, "controller-key")
@@ -47,11 +49,26 @@ deployments and the event stream; applies its migrations at start.`,
 			if cfg.DatabaseURL == "" {
 				return cfg, fmt.Errorf("a database URL is required: --database-url or $%s", cmdline.Env("database-url"))
 			}
-			if u := c.String("discoverd-url"); u != "" {
-				cfg.Runner = hostrunner.New(discoverdclient.New(u, clusterKey), clusterKey, logger)
+			if u := discoverdURL(c); u != "" {
+				d := discoverdclient.New(u, clusterKey)
+				cfg.Runner = hostrunner.New(d, clusterKey, logger)
+				cfg.DialDatabase = (&discoverdclient.Dialer{Client: d}).DialContext
 			}
 			return cfg, nil
 		},
 		Run: server.Run,
 	}
+}
+
+// discoverdURL is --discoverd-url or, when it is not given and the
+// controller runs as a job (flynn-host sets $FLYNN_EXTERNAL_IP), the
+// discoverd of its own node; "" when neither is known.
+func discoverdURL(c *cli.Context) string {
+	if u := c.String("discoverd-url"); u != "" {
+		return u
+	}
+	if ip := c.String("external-ip"); ip != "" {
+		return "http://" + net.JoinHostPort(ip, "1111")
+	}
+	return ""
 }

@@ -22,8 +22,19 @@ func TestCommandLine(t *testing.T) {
 			name: "a Flynn job's environment",
 			env:  map[string]string{"PORT": "1114", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_DISCOVERD_URL": "http://127.0.0.1:1111"},
 			check: func(t *testing.T, cfg server.Config) {
-				if cfg.Addr != ":1114" || cfg.DatabaseURL != "postgres://x" || cfg.AuthKey != "ck" || cfg.Runner == nil {
+				if cfg.Addr != ":1114" || cfg.DatabaseURL != "postgres://x" || cfg.AuthKey != "ck" || cfg.Runner == nil || cfg.DialDatabase == nil {
 					t.Errorf("config = %+v", cfg)
+				}
+			},
+		},
+		{
+			// Until flynn-host gives every job FLYNN_DISCOVERD_URL: the
+			// discoverd of the job's node.
+			name: "a job without a discoverd URL",
+			env:  map[string]string{"PORT": "55001", "FLYNN_DATABASE_URL": "postgres://postgres@leader.postgres.discoverd/controller", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_EXTERNAL_IP": "10.0.0.2"},
+			check: func(t *testing.T, cfg server.Config) {
+				if cfg.Addr != ":55001" || cfg.Runner == nil || cfg.DialDatabase == nil {
+					t.Errorf("config = %+v, want a runner and a database dialer through discoverd", cfg)
 				}
 			},
 		},
@@ -31,7 +42,7 @@ func TestCommandLine(t *testing.T) {
 			name: "the names of the release before",
 			env:  map[string]string{"PORT": "", "DATABASE_URL": "postgres://y", "AUTH_KEY": "old"},
 			check: func(t *testing.T, cfg server.Config) {
-				if cfg.Addr != ":8081" || cfg.DatabaseURL != "postgres://y" || cfg.AuthKey != "old" || cfg.Runner != nil {
+				if cfg.Addr != ":8081" || cfg.DatabaseURL != "postgres://y" || cfg.AuthKey != "old" || cfg.Runner != nil || cfg.DialDatabase != nil {
 					t.Errorf("config = %+v", cfg)
 				}
 			},

@@ -51,7 +51,7 @@ func New(t testing.TB, dbURL string, opts Options) *Controller {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store, err := postgres.Open(ctx, dbURL)
+	store, err := postgres.Open(ctx, dbURL, postgres.Options{})
 	if err != nil {
 		t.Fatalf("controllertest: open store: %v", err)
 	}

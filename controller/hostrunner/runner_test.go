@@ -21,6 +21,7 @@ import (
 // fakeHost is a host API that reports a job count and records added jobs.
 type fakeHost struct {
 	id   string
+	ip   string // reported as its ExternalIP
 	jobs map[host.JobState]int
 	down bool
 
@@ -33,7 +34,7 @@ func (f *fakeHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case f.down:
 		httpjson.WriteError(w, httpjson.Errorf(httpjson.CodeServiceUnavailable, "down"))
 	case r.Method == http.MethodGet && r.URL.Path == "/host/status":
-		httpjson.Write(w, http.StatusOK, &host.HostStatus{ID: f.id, Jobs: f.jobs})
+		httpjson.Write(w, http.StatusOK, &host.HostStatus{ID: f.id, ExternalIP: f.ip, Jobs: f.jobs})
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/host/jobs/"):
 		var j host.Job
 		if err := json.NewDecoder(r.Body).Decode(&j); err != nil {

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -39,11 +40,25 @@ type Store struct {
 	Events      *EventRepo
 }
 
+// Options configures Open. The zero value connects to the URL's host as
+// it is.
+type Options struct {
+	// DialFunc, when set, opens every connection of the pool, given the
+	// URL's host name unresolved: a host like "leader.postgres.discoverd"
+	// is then found by the dialer (discoverd/client.Dialer) at each
+	// connection, so the controller follows Postgres as it moves.
+	DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
 // Open connects to the database at url and applies the migrations.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if opts.DialFunc != nil {
+		cfg.ConnConfig.DialFunc = opts.DialFunc
+		cfg.ConnConfig.LookupFunc = unresolved
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -55,6 +70,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	return New(pool), nil
 }
+
+// unresolved hands a host name on to the dialer as it is, where pgx would
+// look it up in DNS first.
+func unresolved(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 
 // New returns a Store over an already migrated pool.
 func New(pool *pgxpool.Pool) *Store {

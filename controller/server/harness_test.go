@@ -44,7 +44,7 @@ func newHarness(t testing.TB) *harness {
 	url := pg.Server(t).NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store, err := postgres.Open(ctx, url)
+	store, err := postgres.Open(ctx, url, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,6 +119,11 @@ func (s *Server) routes() http.Handler {
 	r.GET("/providers/:id/resources/:resource_id", s.handle(s.getResource))
 	r.GET("/apps/:id/resources", s.handle(s.listAppResources))
 
+	// Hosts: the cluster's nodes as discoverd and each flynn-host report
+	// them (controller.Host); a host that does not answer in a few
+	// seconds is listed as unreachable.
+	r.GET("/hosts", s.handle(s.listHosts))
+
 	// Events: Server-Sent Events of every change. ?app_id=, ?object_types=a,b
 	// filter; Last-Event-Id or ?since=ID resumes after that event (since=0:
 	// the whole history); without either the stream starts with the next

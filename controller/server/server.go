@@ -31,6 +31,11 @@ type Config struct {
 	Addr string
 	// DatabaseURL is the Postgres connection string (required).
 	DatabaseURL string
+	// DialDatabase, when set, opens every database connection, given the
+	// URL's host unresolved, so that the URL may name a discoverd service
+	// ("leader.postgres.discoverd"; see postgres.Options.DialFunc). Nil
+	// connects to the URL's host as it is.
+	DialDatabase func(ctx context.Context, network, addr string) (net.Conn, error)
 	// AuthKey is the cluster's controller key: the basic-auth password of
 	// system requests (the platform's components, `flynn --system`).
 	// People use API keys (POST /api-keys) instead. Empty admits everyone
@@ -39,10 +44,16 @@ type Config struct {
 	// Runner places one-off jobs on hosts; nil answers those requests with
 	// service_unavailable.
 	Runner JobRunner
+	// DrainTimeout is how long a stopping controller goes on answering,
+	// telling each client to close its connection, before it shuts down
+	// (see drainer); default DefaultDrainTimeout.
+	DrainTimeout time.Duration
 }
 
 // Run connects to Postgres, applies the migrations and serves the API until
-// ctx ends, then shuts down gracefully.
+// ctx ends, then drains and shuts down gracefully: requests in flight, and
+// those clients send on their open connections during the drain, are
+// answered in full; event streams end when the drain does.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("controller: a database URL is required")
@@ -50,7 +61,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.Addr == "" {
 		cfg.Addr = ":8081"
 	}
-	store, err := postgres.Open(ctx, cfg.DatabaseURL)
+	store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{DialFunc: cfg.DialDatabase})
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -65,7 +76,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("controller: listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	// Requests' contexts end with the drain, not with ctx, so that what
+	// is in flight when ctx ends is answered rather than cut.
+	base, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
+	d := newDrainer(srv)
+	hs := &http.Server{
+		Handler:           d,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnState:         d.connState,
+	}
 	logger.Info("controller listening", "addr", l.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
@@ -74,10 +98,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("controller: serve: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	d.drain(drainCtx)
+	cancelDrain()
+	logger.Info("controller drained; shutting down", "connections_left", d.open())
+	// Event streams end with the requests' base context, so Shutdown does
+	// not wait for them.
+	endRequests()
+	// With the default drain, within the 10 s a host gives a job between
+	// SIGTERM and SIGKILL.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 7*time.Second)
 	defer cancel()
-	// Event streams end with ctx (BaseContext), so Shutdown does not wait
-	// for them.
 	if err := hs.Shutdown(shutdownCtx); err != nil {
 		hs.Close()
 	}

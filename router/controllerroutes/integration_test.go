@@ -237,7 +237,7 @@ func testRouterStartUp(t *testing.T, pg *pgtest.Server) {
 		check("create d", env.admin.CreateRoute(ctx, env.app.ID, &controller.Route{Type: controller.RouteTypeHTTP, Domain: "d.test", Service: "web"}))
 	}
 
-	rt, err := server.New(server.Config{HTTPAddr: "127.0.0.1:0"}, New(env.front, testLogger()), noBackends{}, testLogger())
+	rt, err := server.New(server.Config{HTTPAddrs: []string{"127.0.0.1:0"}}, New(env.front, testLogger()), noBackends{}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -42,14 +44,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 func Daemon() cmdline.Daemon[Config] {
 	was := func(old string) cmdline.Option { return cmdline.Was(old) }
 	flags := []cli.Flag{
-		cmdline.String("http-addr", ":80", "HTTP listen address (empty: none)", was("ROUTER_HTTP_ADDR")),
-		cmdline.String("https-addr", ":443", "HTTPS listen address (empty: none)", was("ROUTER_HTTPS_ADDR")),
-		cmdline.String("tcp-host", "", "host TCP routes listen on (empty: every interface)", was("ROUTER_TCP_HOST")),
-		cmdline.String("metrics-addr", "127.0.0.1:9100", "Prometheus metrics listen address; keep it internal", was("ROUTER_METRICS_ADDR")),
+		cmdline.String("http-addr", "", "HTTP listen address (default: port 80 on --external-ip and --app-gateway, or :80 without them; empty: none)", was("ROUTER_HTTP_ADDR")),
+		cmdline.String("https-addr", "", "HTTPS listen address (default: port 443 on --external-ip and --app-gateway, or :443 without them; empty: none)", was("ROUTER_HTTPS_ADDR")),
+		cmdline.String("tcp-host", "", "host TCP routes listen on (default: --external-ip and --app-gateway, or every interface without them; empty: every interface)", was("ROUTER_TCP_HOST")),
+		cmdline.String("external-ip", "", "this node's address, which the router serves on (flynn-host sets it)", was("EXTERNAL_IP")),
+		cmdline.String("app-gateway", "", "this node's app-network gateway, which the router serves on too, for the node's app jobs (flynn-host sets it)"),
+		cmdline.String("metrics-addr", "127.0.0.1:9100", "metrics (/metrics) and health (/health) listen address; keep it internal (default in a job: --external-ip:$PORT)", was("ROUTER_METRICS_ADDR")),
 		cmdline.String("tls-cert", "", "PEM file of the default TLS certificate (empty: a self-signed one)", was("ROUTER_TLS_CERT")),
 		cmdline.String("tls-key", "", "PEM file of the default TLS key", was("ROUTER_TLS_KEY")),
-		cmdline.String("controller-url", "", "controller API to follow routes from", was("CONTROLLER_URL")),
-		cmdline.String("discoverd-url", "http://127.0.0.1:1111", "discoverd to follow backends from", was("DISCOVERD_URL")),
+		cmdline.String("controller-url", "", "controller API to follow routes from; http://controller.discoverd reaches any live controller", was("CONTROLLER_URL")),
+		cmdline.String("discoverd-url", "", "discoverd to follow backends from and reach the controller through (default: http://EXTERNAL_IP:1111, this node's)", was("DISCOVERD_URL")),
 		cmdline.String("static-config", "", "JSON file of routes and backends, instead of the controller and discoverd", was("ROUTER_STATIC_CONFIG")),
 		cmdline.Duration("dial-timeout", 5*time.Second, "backend connect timeout", was("ROUTER_DIAL_TIMEOUT")),
 		cmdline.Duration("response-header-timeout", 60*time.Second, "wait for a backend's response headers", was("ROUTER_RESPONSE_HEADER_TIMEOUT")),
@@ -74,11 +78,13 @@ backends discoverd tracks, or, with --static-config, a JSON file.`,
 }
 
 func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
+	hosts := nodeHosts(c)
 	cfg := Config{Server: server.Config{
-		HTTPAddr:               c.String("http-addr"),
-		HTTPSAddr:              c.String("https-addr"),
-		TCPHost:                c.String("tcp-host"),
-		MetricsAddr:            c.String("metrics-addr"),
+		HTTPAddrs:              listenAddrs(c, "http-addr", hosts, "80"),
+		HTTPSAddrs:             listenAddrs(c, "https-addr", hosts, "443"),
+		TCPHosts:               hosts,
+		ReusePort:              true,
+		MetricsAddr:            metricsAddr(c),
 		DialTimeout:            c.Duration("dial-timeout"),
 		ResponseHeaderTimeout:  c.Duration("response-header-timeout"),
 		ReadHeaderTimeout:      c.Duration("read-header-timeout"),
@@ -95,6 +101,9 @@ func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
 		if cfg.Server.TLSKey, err = os.ReadFile(key); err != nil {
 			return cfg, fmt.Errorf("--tls-key: %w", err)
 		}
+	}
+	if c.IsSet("tcp-host") {
+		cfg.Server.TCPHosts = []string{c.String("tcp-host")}
 	}
 	sticky, err := cmdline.SecretOf(c, "sticky-key")
 	if err != nil {
@@ -117,10 +126,68 @@ func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
 		if err != nil {
 			return cfg, err
 		}
-		cfg.Routes = controllerroutes.New(cclient.New(c.String("controller-url"), controllerKey), logger)
-		cfg.Backends = discoverdbackends.New(dclient.New(c.String("discoverd-url"), clusterKey))
+		d := dclient.New(discoverdURL(c), clusterKey)
+		ctrl := cclient.NewWithHTTPClient(c.String("controller-url"), controllerKey, dclient.HTTPClient(d))
+		cfg.Routes = controllerroutes.New(ctrl, logger)
+		cfg.Backends = discoverdbackends.New(d)
 	default:
 		return cfg, errors.New("either --controller-url or --static-config is required")
 	}
 	return cfg, nil
+}
+
+// nodeHosts are the addresses a router serves on by default: its node's
+// address and its node's app-network gateway, each when known. A router
+// bound to these rather than to every interface leaves the node's other
+// addresses alone, so several nodes fit on one machine (127.0.0.N).
+func nodeHosts(c *cli.Context) []string {
+	var hosts []string
+	for _, name := range []string{"external-ip", "app-gateway"} {
+		if h := c.String(name); h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// listenAddrs is the listen address flag name when given (empty: none),
+// else port on each of hosts, else port on every interface.
+func listenAddrs(c *cli.Context, name string, hosts []string, port string) []string {
+	if c.IsSet(name) {
+		if a := c.String(name); a != "" {
+			return []string{a}
+		}
+		return nil
+	}
+	if len(hosts) == 0 {
+		return []string{":" + port}
+	}
+	addrs := make([]string, len(hosts))
+	for i, h := range hosts {
+		addrs[i] = net.JoinHostPort(h, port)
+	}
+	return addrs
+}
+
+// metricsAddr is --metrics-addr when given, else, in a job, the job's
+// port on the node's address (the port flynn-host registers as
+// "router-http"), else the flag's default.
+func metricsAddr(c *cli.Context) string {
+	if port := os.Getenv("PORT"); port != "" && !c.IsSet("metrics-addr") {
+		return net.JoinHostPort(c.String("external-ip"), port)
+	}
+	return c.String("metrics-addr")
+}
+
+// discoverdURL is --discoverd-url or, when it is not given, the discoverd
+// of the router's node (of 127.0.0.1 without --external-ip).
+func discoverdURL(c *cli.Context) string {
+	if u := c.String("discoverd-url"); u != "" {
+		return u
+	}
+	ip := c.String("external-ip")
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(ip, "1111")
 }

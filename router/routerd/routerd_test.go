@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,11 +26,35 @@ func TestCommandLine(t *testing.T) {
 		fails string
 	}{
 		{
-			name: "the controller and discoverd, from the manifest's variables",
-			env:  map[string]string{"FLYNN_CONTROLLER_URL": "http://127.0.0.1:1114", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_CLUSTER_KEY": "k", "FLYNN_HTTP_ADDR": ":8080"},
+			name: "outside a job: every interface",
+			env:  map[string]string{"PORT": "", "FLYNN_CONTROLLER_URL": "http://127.0.0.1:1114", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_CLUSTER_KEY": "k", "FLYNN_HTTP_ADDR": ":8080"},
 			check: func(t *testing.T, cfg Config) {
-				if cfg.Routes == nil || cfg.Backends == nil || cfg.Server.HTTPAddr != ":8080" || cfg.Server.HTTPSAddr != ":443" {
-					t.Errorf("config = %+v", cfg)
+				s := cfg.Server
+				if cfg.Routes == nil || cfg.Backends == nil || !slices.Equal(s.HTTPAddrs, []string{":8080"}) || !slices.Equal(s.HTTPSAddrs, []string{":443"}) ||
+					len(s.TCPHosts) != 0 || s.MetricsAddr != "127.0.0.1:9100" || !s.ReusePort {
+					t.Errorf("config = %+v", s)
+				}
+			},
+		},
+		{
+			name: "a job on a node: its address and app gateway",
+			env: map[string]string{"PORT": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_CLUSTER_KEY": "k",
+				"FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_APP_GATEWAY": "172.20.0.1"},
+			check: func(t *testing.T, cfg Config) {
+				s := cfg.Server
+				if !slices.Equal(s.HTTPAddrs, []string{"10.0.0.2:80", "172.20.0.1:80"}) || !slices.Equal(s.HTTPSAddrs, []string{"10.0.0.2:443", "172.20.0.1:443"}) ||
+					!slices.Equal(s.TCPHosts, []string{"10.0.0.2", "172.20.0.1"}) || s.MetricsAddr != "10.0.0.2:55010" || !s.ReusePort {
+					t.Errorf("config = %+v", s)
+				}
+			},
+		},
+		{
+			name: "a job on a node without an app network",
+			env:  map[string]string{"PORT": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_TCP_HOST": ""},
+			check: func(t *testing.T, cfg Config) {
+				s := cfg.Server
+				if !slices.Equal(s.HTTPAddrs, []string{"10.0.0.2:80"}) || !slices.Equal(s.TCPHosts, []string{""}) {
+					t.Errorf("config = %+v", s)
 				}
 			},
 		},
@@ -37,7 +62,7 @@ func TestCommandLine(t *testing.T) {
 			name: "the names of the release before",
 			env:  map[string]string{"CONTROLLER_URL": "http://127.0.0.1:1114", "CONTROLLER_KEY": "ck", "DISCOVERD_KEY": "k", "ROUTER_HTTP_ADDR": ":8081"},
 			check: func(t *testing.T, cfg Config) {
-				if cfg.Routes == nil || cfg.Server.HTTPAddr != ":8081" {
+				if cfg.Routes == nil || !slices.Equal(cfg.Server.HTTPAddrs, []string{":8081"}) {
 					t.Errorf("config = %+v", cfg)
 				}
 			},
@@ -46,7 +71,7 @@ func TestCommandLine(t *testing.T) {
 			name: "a static file",
 			args: []string{"--static-config", static, "--https-addr", ""},
 			check: func(t *testing.T, cfg Config) {
-				if cfg.Routes == nil || cfg.Server.HTTPSAddr != "" {
+				if cfg.Routes == nil || len(cfg.Server.HTTPSAddrs) != 0 {
 					t.Errorf("config = %+v", cfg)
 				}
 			},

@@ -214,7 +214,7 @@ func TestRoutesChangeUnderLoad(t *testing.T) {
 func TestRouteSourceRestart(t *testing.T) {
 	src := &flakyRoutes{fakeRoutes: newFakeRoutes()}
 	backends := newFakeBackends()
-	r, err := New(Config{HTTPAddr: "127.0.0.1:0"}, src, backends, testLogger(t))
+	r, err := New(Config{HTTPAddrs: []string{"127.0.0.1:0"}}, src, backends, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

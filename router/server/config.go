@@ -3,19 +3,31 @@ package server
 import "time"
 
 // Config configures a Router. Listen addresses are taken as given (an empty
-// one disables that listener); zero durations and limits take the defaults
-// named on each field.
+// list or address disables those listeners); zero durations and limits
+// take the defaults named on each field.
 type Config struct {
-	// HTTPAddr is where plain HTTP is served (flynn-router's default: ":80").
-	HTTPAddr string
-	// HTTPSAddr is where HTTPS (HTTP/1.1 and HTTP/2) is served
-	// (flynn-router's default: ":443").
-	HTTPSAddr string
-	// TCPHost is the host TCP route listeners bind (default: every
-	// interface); the port comes from each route.
-	TCPHost string
-	// MetricsAddr serves Prometheus metrics at /metrics; keep it internal
-	// (flynn-router's default: "127.0.0.1:9100").
+	// HTTPAddrs are where plain HTTP is served, one listener each; none
+	// when empty. flynn-router's default: port 80 on its node's address
+	// and on its node's app-network gateway, so that app jobs on the node
+	// reach it too.
+	HTTPAddrs []string
+	// HTTPSAddrs are where HTTPS (HTTP/1.1 and HTTP/2) is served, one
+	// listener each; none when empty. flynn-router's default: port 443
+	// where HTTPAddrs have 80.
+	HTTPSAddrs []string
+	// TCPHosts are the hosts each TCP route's port is bound on, one
+	// listener per host (default: one listener on every interface).
+	TCPHosts []string
+	// ReusePort binds the HTTP, HTTPS and TCP route listeners with
+	// SO_REUSEPORT, so that a second router on the node (the new one of a
+	// one-by-one deploy) binds the same addresses beside this one; the
+	// kernel spreads new connections over both until this one drains and
+	// closes its listeners. Both must run as the same user.
+	ReusePort bool
+	// MetricsAddr serves Prometheus metrics at /metrics and the router's
+	// health at /health (200 once it has its routes, 503 before); keep it
+	// internal. Empty: none. flynn-router's default: its job's $PORT on
+	// its node's address, where it registers as "router-http".
 	MetricsAddr string
 
 	// TLSCert and TLSKey are the PEM default certificate, served to TLS

@@ -157,10 +157,16 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func startRouter(t testing.TB, cfg Config) *testRouter {
 	t.Helper()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.HTTPSAddr = "127.0.0.1:0"
+	if cfg.HTTPAddrs == nil {
+		cfg.HTTPAddrs = []string{"127.0.0.1:0"}
+	}
+	if cfg.HTTPSAddrs == nil {
+		cfg.HTTPSAddrs = []string{"127.0.0.1:0"}
+	}
 	cfg.MetricsAddr = "127.0.0.1:0"
-	cfg.TCPHost = "127.0.0.1"
+	if cfg.TCPHosts == nil {
+		cfg.TCPHosts = []string{"127.0.0.1"}
+	}
 	if cfg.StickyKey == nil {
 		cfg.StickyKey = []byte("test sticky key")
 	}

@@ -161,7 +161,7 @@ func TestConnectionFlood(t *testing.T) {
 // new connections are refused.
 func TestGracefulShutdown(t *testing.T) {
 	src, backends := newFakeRoutes(), newFakeBackends()
-	r, err := New(Config{HTTPAddr: "127.0.0.1:0"}, src, backends, testLogger(t))
+	r, err := New(Config{HTTPAddrs: []string{"127.0.0.1:0"}}, src, backends, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,6 +163,7 @@ func (r *Router) applyRoutes(set map[string]*controller.Route) {
 	if r.tcp != nil {
 		r.tcp.reconcile(t)
 	}
+	r.synced.Store(true)
 	r.logger.Debug("route table updated", "routes", len(t.all))
 }
 

@@ -50,8 +50,13 @@ type Router struct {
 	pools       *poolSet
 	tcp         *tcpProxy
 
-	httpLn, httpsLn, metricsLn net.Listener
-	httpPort, httpsPort        string
+	httpLns, httpsLns   []net.Listener
+	metricsLn           net.Listener
+	httpPort, httpsPort string
+
+	// synced is set once the first route listing is in the table: the
+	// router's health (/health on the metrics listener).
+	synced atomic.Bool
 
 	// active counts HTTP handlers running, including those whose connection
 	// was hijacked for an upgrade, which http.Server.Shutdown does not wait
@@ -92,50 +97,63 @@ func New(cfg Config, routes RouteSource, backends BackendSource, logger *slog.Lo
 		r.logger.Warn("no sticky-session key configured; using a random one, so sticky cookies end when this router restarts")
 	}
 
-	listen := func(addr string) (net.Listener, string, error) {
-		if addr == "" {
-			return nil, "", nil
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
-		}
-		return ln, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
-	}
-	if r.httpLn, r.httpPort, err = listen(cfg.HTTPAddr); err == nil {
-		if r.httpsLn, r.httpsPort, err = listen(cfg.HTTPSAddr); err == nil {
-			r.metricsLn, _, err = listen(cfg.MetricsAddr)
+	if r.httpLns, err = listenAll(cfg.HTTPAddrs, cfg.ReusePort); err == nil {
+		if r.httpsLns, err = listenAll(cfg.HTTPSAddrs, cfg.ReusePort); err == nil && cfg.MetricsAddr != "" {
+			r.metricsLn, err = listen(cfg.MetricsAddr, false)
 		}
 	}
 	if err != nil {
 		r.closeListeners()
 		return nil, err
 	}
+	// X-Forwarded-Port names the first listener's port: the listeners of
+	// one kind share their port (80, 443) but in tests.
+	r.httpPort, r.httpsPort = portOf(r.httpLns), portOf(r.httpsLns)
 	return r, nil
 }
 
 func (r *Router) closeListeners() {
-	for _, ln := range []net.Listener{r.httpLn, r.httpsLn, r.metricsLn} {
-		if ln != nil {
-			ln.Close()
-		}
+	closeAll(r.httpLns)
+	closeAll(r.httpsLns)
+	if r.metricsLn != nil {
+		r.metricsLn.Close()
 	}
 }
 
-// HTTPAddr is the address plain HTTP is served on, or nil.
-func (r *Router) HTTPAddr() net.Addr { return addrOf(r.httpLn) }
+// HTTPAddr is the first address plain HTTP is served on, or nil.
+func (r *Router) HTTPAddr() net.Addr { return firstAddr(r.httpLns) }
 
-// HTTPSAddr is the address HTTPS is served on, or nil.
-func (r *Router) HTTPSAddr() net.Addr { return addrOf(r.httpsLn) }
+// HTTPSAddr is the first address HTTPS is served on, or nil.
+func (r *Router) HTTPSAddr() net.Addr { return firstAddr(r.httpsLns) }
 
 // MetricsAddr is the address metrics are served on, or nil.
-func (r *Router) MetricsAddr() net.Addr { return addrOf(r.metricsLn) }
-
-func addrOf(ln net.Listener) net.Addr {
-	if ln == nil {
+func (r *Router) MetricsAddr() net.Addr {
+	if r.metricsLn == nil {
 		return nil
 	}
-	return ln.Addr()
+	return r.metricsLn.Addr()
+}
+
+func firstAddr(lns []net.Listener) net.Addr {
+	if len(lns) == 0 {
+		return nil
+	}
+	return lns[0].Addr()
+}
+
+func portOf(lns []net.Listener) string {
+	if len(lns) == 0 {
+		return ""
+	}
+	return strconv.Itoa(lns[0].Addr().(*net.TCPAddr).Port)
+}
+
+func addrsOf(lns []net.Listener) []string {
+	out := make([]string, len(lns))
+	for i, ln := range lns {
+		out[i] = ln.Addr().String()
+	}
+	return out
 }
 
 // Run serves until ctx ends, then drains: listeners close, requests and
@@ -174,7 +192,7 @@ func (r *Router) Run(ctx context.Context) error {
 		}
 	}
 	var servers []*http.Server
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, len(r.httpLns)+len(r.httpsLns)+1)
 	var serveWG sync.WaitGroup
 	serve := func(srv *http.Server, ln net.Listener, tlsOn bool) {
 		servers = append(servers, srv)
@@ -192,18 +210,19 @@ func (r *Router) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	if r.httpLn != nil {
-		serve(newServer(kindHTTP), netutil.LimitListener(r.httpLn, r.cfg.MaxConns), false)
+	for _, ln := range r.httpLns {
+		serve(newServer(kindHTTP), netutil.LimitListener(ln, r.cfg.MaxConns), false)
 	}
-	if r.httpsLn != nil {
+	for _, ln := range r.httpsLns {
 		srv := newServer(kindHTTPS)
 		srv.TLSConfig = &tls.Config{GetCertificate: r.getCertificate, MinVersion: tls.VersionTLS12}
-		serve(srv, netutil.LimitListener(r.httpsLn, r.cfg.MaxConns), true)
+		serve(srv, netutil.LimitListener(ln, r.cfg.MaxConns), true)
 	}
 	var metricsSrv *http.Server
 	if r.metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/health", r.health)
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 		serveWG.Add(1)
 		go func() {
@@ -213,7 +232,7 @@ func (r *Router) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	r.logger.Info("router started", "http", addrOf(r.httpLn), "https", addrOf(r.httpsLn), "metrics", addrOf(r.metricsLn))
+	r.logger.Info("router started", "http", addrsOf(r.httpLns), "https", addrsOf(r.httpsLns), "metrics", r.MetricsAddr())
 
 	var runErr error
 	select {
@@ -293,4 +312,14 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	defer h.r.active.Add(-1)
 	e.proxies[h.kind].ServeHTTP(w, req)
 	e.metrics.duration.Observe(time.Since(start).Seconds())
+}
+
+// health answers 200 once the router has listed its routes, 503 before:
+// the wait for a router that serves what the controller holds.
+func (r *Router) health(w http.ResponseWriter, _ *http.Request) {
+	if !r.synced.Load() {
+		writeText(w, http.StatusServiceUnavailable, "flynn-router: no routes yet\n")
+		return
+	}
+	writeText(w, http.StatusOK, "ok\n")
 }

@@ -10,14 +10,15 @@ import (
 	"time"
 )
 
-// tcpProxy runs one listener per TCP route port and splices each accepted
-// connection to a backend chosen for that connection.
+// tcpProxy runs listeners for each TCP route port (one per host of
+// Config.TCPHosts) and splices each accepted connection to a backend
+// chosen for that connection.
 type tcpProxy struct {
 	r   *Router
 	sem chan struct{} // one slot per open connection, bounding them
 
 	mu        sync.Mutex
-	listeners map[int]net.Listener
+	listeners map[int][]net.Listener
 	conns     map[net.Conn]struct{}
 	closed    bool
 
@@ -29,7 +30,7 @@ func newTCPProxy(r *Router) *tcpProxy {
 	return &tcpProxy{
 		r:         r,
 		sem:       make(chan struct{}, r.cfg.MaxTCPConns),
-		listeners: map[int]net.Listener{},
+		listeners: map[int][]net.Listener{},
 		conns:     map[net.Conn]struct{}{},
 	}
 }
@@ -42,28 +43,39 @@ func (p *tcpProxy) reconcile(t *table) {
 	if p.closed {
 		return
 	}
-	for port, ln := range p.listeners {
+	for port, lns := range p.listeners {
 		if t.tcp[port] == nil {
-			ln.Close()
+			closeAll(lns)
 			delete(p.listeners, port)
 		}
+	}
+	hosts := p.r.cfg.TCPHosts
+	if len(hosts) == 0 {
+		hosts = []string{""}
 	}
 	for port, e := range t.tcp {
 		if p.listeners[port] != nil {
 			continue
 		}
-		addr := net.JoinHostPort(p.r.cfg.TCPHost, strconv.Itoa(port))
-		ln, err := net.Listen("tcp", addr)
+		addrs := make([]string, len(hosts))
+		for i, h := range hosts {
+			addrs[i] = net.JoinHostPort(h, strconv.Itoa(port))
+		}
+		// Every host or none: a route reachable on some of the node's
+		// addresses only would be harder to tell from a working one.
+		lns, err := listenAll(addrs, p.r.cfg.ReusePort)
 		if err != nil {
-			p.r.logger.Error("tcp route cannot listen", "route", e.route.ID, "addr", addr, "err", err)
+			p.r.logger.Error("tcp route cannot listen", "route", e.route.ID, "addrs", addrs, "err", err)
 			continue
 		}
-		p.listeners[port] = ln
-		p.acceptWG.Add(1)
-		go func() {
-			defer p.acceptWG.Done()
-			p.accept(ln, port)
-		}()
+		p.listeners[port] = lns
+		for _, ln := range lns {
+			p.acceptWG.Add(1)
+			go func() {
+				defer p.acceptWG.Done()
+				p.accept(ln, port)
+			}()
+		}
 	}
 }
 
@@ -184,8 +196,8 @@ func closeWrite(c net.Conn) {
 func (p *tcpProxy) closeListeners() {
 	p.mu.Lock()
 	p.closed = true
-	for port, ln := range p.listeners {
-		ln.Close()
+	for port, lns := range p.listeners {
+		closeAll(lns)
 		delete(p.listeners, port)
 	}
 	p.mu.Unlock()

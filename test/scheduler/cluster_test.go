@@ -82,16 +82,37 @@ func background(t testing.TB, fn func(ctx context.Context) error) {
 }
 
 func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
+	return startCluster(t, clusterOptions{Scheduler: schedCfg})
+}
+
+// clusterOptions shape a test cluster.
+type clusterOptions struct {
+	Scheduler scheduler.Config
+	// SelfHosted runs the controller as bootstrap/manifest.json does: as
+	// jobs on flynn-host (an image of cmd/flynn-controller) on a Postgres
+	// found as leader.postgres.discoverd, started by bootstrap and made an
+	// app of itself, so the scheduler deploys it like any app. The
+	// scheduler and the router reach it as http://controller.discoverd.
+	// Without it the controller runs in this process.
+	SelfHosted bool
+}
+
+func startCluster(t testing.TB, opts clusterOptions) *cluster {
 	docker := hosttest.Docker(t)
 	c := &cluster{t: t, docker: docker, image: hosttest.Build(t, docker), logger: logger(t)}
 	ctx := context.Background()
 
 	// discoverd
 	d := discoverdtest.New(t, discoverdtest.Options{Key: key})
+	dc := d.Client()
 
-	// controller on a fresh Postgres
-	ctrl := controllertest.New(t, pgtest.New(t).NewDatabase(t), controllertest.Options{Key: key, Logger: c.logger})
-	c.ctrl = ctrl.Client()
+	// controller on a fresh Postgres, in this process unless self-hosted
+	pg := pgtest.New(t)
+	dbURL := pg.NewDatabase(t)
+	if !opts.SelfHosted {
+		ctrl := controllertest.New(t, dbURL, controllertest.Options{Key: key, Logger: c.logger})
+		c.ctrl = ctrl.Client()
+	}
 
 	// flynn-host on Docker, with a port range of its own
 	c.hostID = fmt.Sprintf("schedtest%d", os.Getpid())
@@ -104,7 +125,8 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 		return hostserver.Run(ctx, hostserver.Config{
 			Daemon: daemon.Config{
 				HostID: c.hostID, ExternalIP: "127.0.0.1", StateDir: state,
-				PortMin: base, PortMax: base + 49,
+				DiscoverdURL: d.URL, // the node's discoverd, which jobs are given
+				PortMin:      base, PortMax: base + 49,
 				Labels:        map[string]string{hosttest.Label: "true"},
 				CheckInterval: 50 * time.Millisecond,
 				AppNetwork:    appNet.Network, AppBridge: appNet.Bridge, FirewallChain: appNet.Chain, NoFirewall: !hosttest.Firewall(),
@@ -114,10 +136,17 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 	})
 	c.host = hostclient.New("http://"+apiAddr, key)
 	t.Cleanup(c.stopJobs) // runs before the daemon stops
+	poll.Until(t, 20*time.Second, "host registered and answering", func() bool {
+		_, err := c.host.Status(ctx)
+		return err == nil
+	})
+	if opts.SelfHosted {
+		c.ctrl = c.bootstrapController(dc, pg, dbURL)
+	}
 
 	// router: routes from the controller, backends from discoverd
-	rt, err := routerserver.New(routerserver.Config{HTTPAddr: "127.0.0.1:0"},
-		controllerroutes.New(ctrl.Client(), c.logger), discoverdbackends.New(d.Client()), c.logger.With("component", "router"))
+	rt, err := routerserver.New(routerserver.Config{HTTPAddrs: []string{"127.0.0.1:0"}},
+		controllerroutes.New(c.ctrl, c.logger), discoverdbackends.New(dc), c.logger.With("component", "router"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,17 +154,12 @@ func newCluster(t testing.TB, schedCfg scheduler.Config) *cluster {
 	c.router = "http://" + rt.HTTPAddr().String()
 
 	// scheduler, leading alone
-	dc := d.Client()
 	background(t, func(ctx context.Context) error {
 		hosts, err := scheduler.WatchHosts(ctx, dc, key, c.logger)
 		if err != nil {
 			return err
 		}
-		return scheduler.New(schedCfg, c.ctrl, hosts, c.logger.With("component", "scheduler")).Run(ctx)
-	})
-	poll.Until(t, 20*time.Second, "host registered and answering", func() bool {
-		_, err := c.host.Status(ctx)
-		return err == nil
+		return scheduler.New(opts.Scheduler, c.ctrl, hosts, c.logger.With("component", "scheduler")).Run(ctx)
 	})
 	return c
 }
@@ -202,6 +226,21 @@ func (c *cluster) upJobs(rel *controller.Release) []*host.ActiveJob {
 		}
 	}
 	return up
+}
+
+// liveJobs returns the host's jobs of a release that have not ended.
+func (c *cluster) liveJobs(rel *controller.Release) []*host.ActiveJob {
+	jobs, err := c.host.ListJobs(context.Background())
+	if err != nil {
+		return []*host.ActiveJob{nil} // unknown: not none
+	}
+	var live []*host.ActiveJob
+	for _, j := range jobs {
+		if !j.State.Terminal() && j.Job.Metadata[controller.JobMetaReleaseID] == rel.ID {
+			live = append(live, j)
+		}
+	}
+	return live
 }
 
 // get asks the router for the app and returns status and body.

@@ -26,7 +26,11 @@ type Config struct {
 	Scheduler scheduler.Config
 	// DiscoverdURL is where hosts are found and leadership is decided.
 	DiscoverdURL string
-	// ControllerURL and ControllerKey reach the controller.
+	// ControllerURL and ControllerKey reach the controller. The URL may
+	// name a discoverd service ("http://controller.discoverd"): calls go
+	// through a client that dials a live instance of it at each
+	// connection, so the scheduler follows the controller as it is
+	// deployed and moves between nodes.
 	ControllerURL, ControllerKey string
 	// ClusterKey is the key of discoverd and the host APIs.
 	ClusterKey string
@@ -50,16 +54,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		return scheduler.New(cfg.Scheduler, client.New(cfg.ControllerURL, cfg.ControllerKey), hosts, logger).Run(ctx)
+		ctrl := client.NewWithHTTPClient(cfg.ControllerURL, cfg.ControllerKey, discoverdclient.HTTPClient(d))
+		return scheduler.New(cfg.Scheduler, ctrl, hosts, logger).Run(ctx)
 	})
 }
 
 // Daemon is the flynn-scheduler binary.
 func Daemon() cmdline.Daemon[Config] {
 	flags := []cli.Flag{
-		cmdline.String("discoverd-url", "http://127.0.0.1:1111", "discoverd, where hosts and the scheduler leader are", cmdline.Was("--discoverd", "DISCOVERD")),
-		cmdline.String("controller-url", "", "controller URL", cmdline.Was("--controller", "CONTROLLER_URL")),
-		cmdline.String("external-ip", "127.0.0.1", "address this scheduler registers as (with $PORT), for leadership", cmdline.Was("EXTERNAL_IP")),
+		cmdline.String("discoverd-url", "", "discoverd, where hosts, the scheduler leader and the controller are (default: http://EXTERNAL_IP:1111, this node's)", cmdline.Was("--discoverd", "DISCOVERD")),
+		cmdline.String("controller-url", "", "controller URL; http://controller.discoverd reaches any live controller", cmdline.Was("--controller", "CONTROLLER_URL")),
+		cmdline.String("external-ip", "127.0.0.1", "this node's address: the scheduler registers as it (with $PORT), for leadership", cmdline.Was("EXTERNAL_IP")),
 		cmdline.Duration("deploy-timeout", 0, "how long a deployment step waits for a new job (default 60s)"),
 		cmdline.Duration("host-timeout", 0, "how long one host may take to start or stop a round's jobs (default 30s)"),
 	}
@@ -87,6 +92,9 @@ func Daemon() cmdline.Daemon[Config] {
 			}
 			if cfg.ControllerURL == "" {
 				return cfg, fmt.Errorf("a controller URL is required: --controller-url or $%s", cmdline.Env("controller-url"))
+			}
+			if cfg.DiscoverdURL == "" {
+				cfg.DiscoverdURL = "http://" + net.JoinHostPort(c.String("external-ip"), "1111")
 			}
 			port := os.Getenv("PORT")
 			if port == "" {

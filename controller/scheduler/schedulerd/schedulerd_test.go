@@ -23,6 +23,13 @@ func TestCommandLine(t *testing.T) {
 			want: Config{DiscoverdURL: "http://d", ControllerURL: "http://c", ControllerKey: "k", ClusterKey: "k", Addr: "10.0.0.2:0"},
 		},
 		{
+			// Until flynn-host gives every job FLYNN_DISCOVERD_URL: the
+			// discoverd of the job's node.
+			name: "a job without a discoverd URL",
+			env:  map[string]string{"PORT": "", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_CLUSTER_KEY": "k", "FLYNN_EXTERNAL_IP": "10.0.0.2"},
+			want: Config{DiscoverdURL: "http://10.0.0.2:1111", ControllerURL: "http://controller.discoverd", ControllerKey: "k", ClusterKey: "k", Addr: "10.0.0.2:0"},
+		},
+		{
 			name: "the names of the release before",
 			env:  map[string]string{"PORT": "7", "CONTROLLER_URL": "http://c", "FLYNN_AUTH_KEY": "k", "DISCOVERD": "http://d", "EXTERNAL_IP": "10.0.0.3"},
 			want: Config{DiscoverdURL: "http://d", ControllerURL: "http://c", ControllerKey: "k", ClusterKey: "k", Addr: "10.0.0.3:7"},
