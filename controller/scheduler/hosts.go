@@ -76,6 +76,18 @@ func (s *Scheduler) syncHosts(ctx context.Context) {
 			v.stop()
 			delete(s.views, id)
 			s.log.Info("host left; its jobs leave the view", "host.id", id, "jobs", len(v.jobs))
+			if !ok {
+				// The host is gone from the cluster, and its jobs with it:
+				// the next round reports those that were live as failed,
+				// so that they do not stay "up" in the controller.
+				for _, vj := range v.jobs {
+					if !vj.aj.State.Terminal() {
+						lost := *vj.aj
+						lost.HostID, lost.State, lost.Error, lost.EndedAt = id, host.StateFailed, "its host left the cluster", time.Now().UTC()
+						s.lost = append(s.lost, &lost)
+					}
+				}
+			}
 		}
 	}
 	for id, hc := range live {

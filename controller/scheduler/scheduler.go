@@ -153,6 +153,9 @@ type Scheduler struct {
 	viewMu    sync.Mutex
 	views     map[string]*hostView
 	followers sync.WaitGroup
+	// lost holds the live jobs of hosts that left, for the next round to
+	// report failed; guarded by viewMu.
+	lost []*host.ActiveJob
 
 	// Owned by the round loop.
 	releases  map[string]*controller.Release
@@ -349,6 +352,16 @@ func (s *Scheduler) round(ctx context.Context) error {
 		snap.Hosts = append(snap.Hosts, h)
 	}
 	s.publish(all)
+	// The live jobs of hosts that left are reported failed, once.
+	s.viewMu.Lock()
+	lost := s.lost
+	s.lost = nil
+	s.viewMu.Unlock()
+	for _, aj := range lost {
+		if j, _ := jobOf(aj.HostID, aj); j != nil {
+			s.observe(ctx, now, j, aj)
+		}
+	}
 	// A job the view no longer holds (its host left, or it ended long
 	// ago) is gone for good.
 	for id := range s.reported {

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -144,6 +145,27 @@ func TestHostLossMovesJobs(t *testing.T) {
 			t.Errorf("host %s runs %d web jobs, want 1-2", id, n)
 		}
 	}
+	// The jobs lost with h2 do not stay up in the controller: flynn ps
+	// shows the three that run.
+	poll.UntilNil(t, 5*time.Second, "the controller's active web jobs are the three that run", func() error {
+		jobs, err := h.ctrl.ActiveJobs(context.Background(), h.app.ID)
+		if err != nil {
+			return err
+		}
+		up := 0
+		for _, j := range jobs {
+			if j.HostID == "h2" {
+				return fmt.Errorf("job %s of the lost host h2 is still %s", j.ID, j.State)
+			}
+			if j.Type == "web" && j.State == controller.JobStateUp {
+				up++
+			}
+		}
+		if up != 3 {
+			return fmt.Errorf("%d web jobs up, want 3", up)
+		}
+		return nil
+	})
 }
 
 func TestRestartDoesNotDuplicate(t *testing.T) {
