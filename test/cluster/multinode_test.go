@@ -156,7 +156,7 @@ func TestMultiNode(t *testing.T) {
 			t.Errorf("run %d: %d of %d requests failed during the loss of node 2; at most the 4 in flight may", run, failed, requests)
 		}
 		if writeFails > 0 {
-			t.Errorf("run %d: %d of %d discoverd writes failed: etcd must stay writable with one node of three down", run, writeFails, writeCount)
+			t.Errorf("run %d: %d of %d discoverd writes failed (first: %v): etcd must stay writable with one node of three down", run, writeFails, writeCount, writes.first.Load())
 		}
 
 		// Node 2 returns: it runs no job beyond the formation.
@@ -325,11 +325,15 @@ func (l *requestLoop) stop() (requests, failed int64) {
 type writeLoop struct {
 	done          chan struct{}
 	writes, fails atomic.Int64
+	first         atomic.Value // the first failure's message
 	wg            sync.WaitGroup
 }
 
 func startDiscoverdWrites(d *dclient.Client) *writeLoop {
 	w := &writeLoop{done: make(chan struct{})}
+	if err := d.AddService(context.Background(), "etcd-writable"); err != nil {
+		w.first.Store(err.Error())
+	}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -350,6 +354,7 @@ func startDiscoverdWrites(d *dclient.Client) *writeLoop {
 			w.writes.Add(1)
 			if err != nil {
 				w.fails.Add(1)
+				w.first.CompareAndSwap(nil, err.Error())
 			}
 		}
 	}()
