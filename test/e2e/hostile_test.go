@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -96,6 +97,38 @@ func flynnHostRSS(t *testing.T) int {
 	return 0
 }
 
+// platformPorts lists the ports the platform's components listen on at
+// node 1, as discoverd knows them: "controller=55001,blobstore=55003,…".
+func platformPorts(t *testing.T, clusterKey string) string {
+	t.Helper()
+	var out []string
+	for _, service := range []string{"controller", "blobstore", "postgres", "gitreceive", "router-http", "flynn-scheduler"} {
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:1111/services/"+service+"/instances", nil)
+		req.SetBasicAuth("", clusterKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var insts []struct {
+			Addr string `json:"addr"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&insts)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s instances: %v", service, err)
+		}
+		for _, inst := range insts {
+			if host, port, err := net.SplitHostPort(inst.Addr); err == nil && host == "127.0.0.1" && port != "1" {
+				out = append(out, service+"="+port)
+			}
+		}
+	}
+	if len(out) < 4 {
+		t.Fatalf("found only %v of the platform's ports in discoverd", out)
+	}
+	return strings.Join(out, ",")
+}
+
 // TestHostileApp deploys an app that attacks the platform from inside its
 // job, and checks that every attempt fails or is contained while another
 // app serves without a failed request, and that the cluster still deploys
@@ -127,9 +160,11 @@ func TestHostileApp(t *testing.T) {
 	})
 	load := u.startLoad(byDomain, 2)
 
-	// The hostile app.
+	// The hostile app, told where the platform's components listen on its
+	// node (their ports come from the node's range).
 	dir := u.app("hostile")
 	u.flynn(dir, "create", "hostile")
+	u.flynn(dir, "env", "set", "PLATFORM_PORTS="+platformPorts(t, keys["the cluster key"]))
 	u.push(dir)
 	domain := "hostile." + u.domain
 	u.flynn(dir, "route", "add", "http", domain)

@@ -21,14 +21,10 @@ import urllib.request
 
 PORT = int(os.environ.get("PORT", "8080"))
 
-# Every port a node's platform listens on, and a few others a node may have.
+# The node's fixed platform ports, and a few others a node may have.
 PLATFORM_PORTS = {
     "discoverd": 1111,
     "host-api": 1113,
-    "controller": 1114,
-    "postgres": 1115,
-    "blobstore": 1116,
-    "router-metrics": 1117,
     "etcd-client": 1121,
     "etcd-peer": 1122,
     "etcd-default-client": 2379,
@@ -37,6 +33,12 @@ PLATFORM_PORTS = {
     "job-port-range-low": 55000,
     "job-port-range-high": 55999,
 }
+# The components' own ports come from the node's job port range; the test
+# looks them up in discoverd and passes them as PLATFORM_PORTS=name=port,…
+for item in os.environ.get("PLATFORM_PORTS", "").split(","):
+    name, _, port = item.partition("=")
+    if name and port.isdigit():
+        PLATFORM_PORTS[name] = int(port)
 
 KEY_NAMES = ("KEY", "SECRET", "PASSWORD", "TOKEN")
 
