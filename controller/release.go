@@ -69,6 +69,9 @@ type Port struct {
 	// Port is a fixed port; zero lets the host allocate one.
 	Port  int    `json:"port,omitempty"`
 	Proto string `json:"proto"`
+	// CheckPath makes the job's readiness check an HTTP GET of this path
+	// (a status below 500 passes) instead of a TCP connect.
+	CheckPath string `json:"check_path,omitempty"`
 }
 
 // Resources are a job's limits; zero means the host's default.

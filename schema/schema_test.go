@@ -27,6 +27,8 @@ func TestSchemas(t *testing.T) {
 		{"artifact", "artifact", `{"type":"docker","uri":"flynn/slugrunner:abc"}`, "", true},
 		{"artifact bad type", "artifact", `{"type":"tarball","uri":"x"}`, "type", false},
 		{"release", "release", `{"artifact":"` + id + `","processes":{"web":{"cmd":["start"],"ports":[{"proto":"tcp"}],"service":"app-web","resources":{"memory":1024},"omni":false}}}`, "", true},
+		{"release check path", "release", `{"artifact":"` + id + `","processes":{"web":{"ports":[{"proto":"http","check_path":"/health"}]}}}`, "", true},
+		{"release bad check path", "release", `{"artifact":"` + id + `","processes":{"web":{"ports":[{"proto":"http","check_path":"health"}]}}}`, "processes.web.ports.0.check_path", false},
 		{"release bad port", "release", `{"artifact":"` + id + `","processes":{"web":{"ports":[{"port":70000,"proto":"tcp"}]}}}`, "processes.web.ports.0.port", false},
 		{"release with config only", "release", `{"env":{"BUILDPACK_URL":"https://example.com/bp.tgz"}}`, "", true},
 		{"formation", "formation", `{"processes":{"web":3}}`, "", true},

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+
+	"github.com/openflynn/flynn/pkg/httpretry"
 )
 
 // restoreCache unpacks the gzipped tar at cacheURL into dir; found is false when
@@ -19,7 +21,7 @@ func restoreCache(ctx context.Context, client *http.Client, cacheURL, dir string
 	if err != nil {
 		return false, fmt.Errorf("cache URL: %w", err)
 	}
-	resp, err := client.Do(req)
+	resp, err := httpretry.Do(ctx, client, httpretry.DefaultWithin, func() (*http.Request, error) { return req.Clone(ctx), nil })
 	if err != nil {
 		return false, fmt.Errorf("restore the build cache: %w", hideQuery(err))
 	}
@@ -53,16 +55,22 @@ func putTarGz(ctx context.Context, client *http.Client, putURL, dir string, skip
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, putURL, io.NopCloser(tmp))
-	if err != nil {
-		return 0, err
-	}
-	req.ContentLength = size
-	req.Header.Set("Content-Type", "application/gzip")
-	resp, err := client.Do(req)
+	// Each attempt reads the file from its start; an attempt is retried
+	// only when the blobstore never saw it, so a signed URL is used once.
+	var req *http.Request
+	resp, err := httpretry.Do(ctx, client, httpretry.DefaultWithin, func() (*http.Request, error) {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		r, err := http.NewRequestWithContext(ctx, http.MethodPut, putURL, io.NopCloser(tmp))
+		if err != nil {
+			return nil, err
+		}
+		r.ContentLength = size
+		r.Header.Set("Content-Type", "application/gzip")
+		req = r
+		return r, nil
+	})
 	if err != nil {
 		return 0, hideQuery(err)
 	}

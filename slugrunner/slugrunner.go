@@ -28,6 +28,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/openflynn/flynn/pkg/httpretry"
 	"github.com/openflynn/flynn/slugbuilder"
 )
 
@@ -121,7 +122,8 @@ func Fetch(ctx context.Context, client *http.Client, slugURL, dir string) error 
 	// log, name the URL without it.
 	shown := *req.URL
 	shown.User, shown.RawQuery = nil, ""
-	resp, err := client.Do(req)
+	// A job may start on a node before the node's router does.
+	resp, err := httpretry.Do(ctx, client, httpretry.DefaultWithin, func() (*http.Request, error) { return req.Clone(ctx), nil })
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -80,7 +80,7 @@ func ForProcess(hostID, appName string, rel *controller.Release, art *controller
 		}
 	}
 	for i, p := range ports {
-		hp := host.Port{Port: p.Port, Proto: p.Proto}
+		hp := host.Port{Port: p.Port, Proto: p.Proto, CheckPath: p.CheckPath}
 		if hp.Proto != "http" {
 			hp.Proto = "tcp"
 		}

@@ -72,6 +72,12 @@ type Config struct {
 	// ShutdownTimeout is how long requests and connections in flight may
 	// take to finish after shutdown begins (default 30s).
 	ShutdownTimeout time.Duration
+	// SyncTimeout bounds how long HTTP and HTTPS connections wait in the
+	// accept queue for the first route listing (default 10s). A router
+	// that serves before it knows the routes answers "no route" for routes
+	// that exist: a router starting beside another (a deploy, a new node)
+	// would fail requests the other serves.
+	SyncTimeout time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -86,6 +92,7 @@ func (c *Config) withDefaults() Config {
 	setDefault(&out.MaxIdleConnsPerBackend, 256)
 	setDefault(&out.MaxAttempts, 3)
 	setDefault(&out.ShutdownTimeout, 30*time.Second)
+	setDefault(&out.SyncTimeout, 10*time.Second)
 	return out
 }
 

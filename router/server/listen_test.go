@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"syscall"
@@ -180,4 +181,79 @@ func TestHealth(t *testing.T) {
 	}
 	close(routes.release)
 	poll.Until(t, 5*time.Second, "/health to answer 200 once the routes are in", func() bool { code, _ := health(); return code == http.StatusOK })
+}
+
+// TestServesOnceRoutesAreKnown checks that a request that reaches a router
+// before its first route listing waits for it and is then served, not
+// answered "no route"; and that a router whose listing never comes serves
+// after Config.SyncTimeout, answering 503 with Retry-After.
+func TestServesOnceRoutesAreKnown(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "app") }))
+	defer backend.Close()
+
+	start := func(t *testing.T, syncTimeout time.Duration) (*Router, *stalledRoutes) {
+		routes := &stalledRoutes{fakeRoutes: newFakeRoutes(), release: make(chan struct{})}
+		routes.set(&controller.Route{ID: "r1", Type: "http", Domain: "app.test", Service: "app-web"})
+		backends := newFakeBackends()
+		backends.set("app-web", backend.Listener.Addr().String())
+		r, err := New(Config{HTTPAddrs: []string{"127.0.0.1:0"}, SyncTimeout: syncTimeout}, routes, backends, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+		return r, routes
+	}
+	get := func(client *http.Client, r *Router) (status int, body string, retryAfter string, err error) {
+		req, err := http.NewRequest("GET", "http://"+r.HTTPAddr().String()+"/", nil)
+		if err != nil {
+			return 0, "", "", err
+		}
+		req.Host = "app.test"
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header.Get("Retry-After"), err
+	}
+
+	t.Run("waits for the routes", func(t *testing.T) {
+		r, routes := start(t, time.Minute)
+		type answer struct {
+			status int
+			body   string
+			err    error
+		}
+		answered := make(chan answer, 1)
+		client := newClient(t)
+		go func() {
+			status, body, _, err := get(client, r)
+			answered <- answer{status, body, err}
+		}()
+		poll.Holds(t, 300*time.Millisecond, "no answer before the routes are listed", func() bool { return len(answered) == 0 })
+		close(routes.release)
+		if a := <-answered; a.err != nil || a.status != http.StatusOK || a.body != "app" {
+			t.Errorf("after the listing: %d %q %v, want 200 \"app\"", a.status, a.body, a.err)
+		}
+	})
+	t.Run("serves after SyncTimeout", func(t *testing.T) {
+		r, routes := start(t, 100*time.Millisecond)
+		defer close(routes.release)
+		status, body, retryAfter, err := get(newClient(t), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != http.StatusServiceUnavailable || retryAfter == "" || !strings.Contains(body, "routes not loaded yet") {
+			t.Errorf("without routes after SyncTimeout: %d %q (Retry-After %q), want 503 with Retry-After", status, body, retryAfter)
+		}
+	})
 }

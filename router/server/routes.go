@@ -163,7 +163,9 @@ func (r *Router) applyRoutes(set map[string]*controller.Route) {
 	if r.tcp != nil {
 		r.tcp.reconcile(t)
 	}
-	r.synced.Store(true)
+	if !r.synced.Swap(true) {
+		close(r.firstSync)
+	}
 	r.logger.Debug("route table updated", "routes", len(t.all))
 }
 

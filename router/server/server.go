@@ -55,8 +55,10 @@ type Router struct {
 	httpPort, httpsPort string
 
 	// synced is set once the first route listing is in the table: the
-	// router's health (/health on the metrics listener).
-	synced atomic.Bool
+	// router's health (/health on the metrics listener). firstSync is
+	// closed at the same moment.
+	synced    atomic.Bool
+	firstSync chan struct{}
 
 	// active counts HTTP handlers running, including those whose connection
 	// was hijacked for an upgrade, which http.Server.Shutdown does not wait
@@ -74,6 +76,8 @@ func New(cfg Config, routes RouteSource, backends BackendSource, logger *slog.Lo
 		routes:   routes,
 		backends: backends,
 		buffers:  &bufferPool{},
+
+		firstSync: make(chan struct{}),
 	}
 	r.table.Store(newTable())
 	r.transport = newTransport(&r.cfg)
@@ -194,11 +198,28 @@ func (r *Router) Run(ctx context.Context) error {
 	var servers []*http.Server
 	serveErr := make(chan error, len(r.httpLns)+len(r.httpsLns)+1)
 	var serveWG sync.WaitGroup
+	// HTTP and HTTPS wait for the routes (Config.SyncTimeout); their
+	// connections queue in the kernel meanwhile.
+	routesKnown := make(chan struct{})
+	serveWG.Add(1)
+	go func() {
+		defer serveWG.Done()
+		defer close(routesKnown)
+		timer := time.NewTimer(r.cfg.SyncTimeout)
+		defer timer.Stop()
+		select {
+		case <-r.firstSync:
+		case <-timer.C:
+			r.logger.Warn("serving before the routes are known", "waited", r.cfg.SyncTimeout)
+		case <-base.Done():
+		}
+	}()
 	serve := func(srv *http.Server, ln net.Listener, tlsOn bool) {
 		servers = append(servers, srv)
 		serveWG.Add(1)
 		go func() {
 			defer serveWG.Done()
+			<-routesKnown
 			var err error
 			if tlsOn {
 				err = srv.ServeTLS(ln, "", "")
@@ -303,6 +324,11 @@ type httpHandler struct {
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	e := h.r.table.Load().lookup(req.Host, req.URL.Path)
+	if e == nil && !h.r.synced.Load() {
+		w.Header().Set("Retry-After", "1")
+		writeText(w, http.StatusServiceUnavailable, "flynn-router: routes not loaded yet\n")
+		return
+	}
 	if e == nil {
 		h.r.metrics.unmatched.Inc()
 		writeText(w, http.StatusNotFound, "flynn-router: no route matches host "+strconv.Quote(req.Host)+" and path "+strconv.Quote(req.URL.Path)+"\n")
