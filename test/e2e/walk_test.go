@@ -135,7 +135,13 @@ func (u *user) addCluster() {
 // app copies a sample app into a git repository of its own.
 func (u *user) app(sample string) string {
 	u.t.Helper()
-	dir := filepath.Join(u.home, sample)
+	return u.appAs(sample, sample)
+}
+
+// appAs copies a sample app into a git repository named dir.
+func (u *user) appAs(sample, name string) string {
+	u.t.Helper()
+	dir := filepath.Join(u.home, name)
 	u.mustRun(u.home, "cp", "-r", filepath.Join(repoRoot(), "test", "apps", sample), dir)
 	u.mustRun(dir, "git", "init", "-q", "-b", "main")
 	u.mustRun(dir, "git", "add", "-A")
@@ -543,6 +549,13 @@ func TestWalk(t *testing.T) {
 		})
 		u.flynn(dir, "delete", "--yes")
 	})
+	// 10. two nodes: a second node joins; an app scaled across both keeps
+	// answering through node 1's router when node 2 dies.
+	t.Run("two nodes", func(t *testing.T) {
+		u := *u
+		u.t = t
+		twoNodes(t, &u)
+	})
 	t.Logf("the walk took %s", time.Since(began).Round(time.Second))
 }
 
@@ -601,4 +614,90 @@ func serveBuildpack(t *testing.T) string {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + l.Addr().String() + "/custom.tgz"
+}
+
+// twoNodes joins node 2 (127.0.0.2) when it does not run yet, as the line
+// bootstrap prints says, scales an app across both nodes, kills node 2 (its
+// flynn-host and containers, at once) and checks that the app keeps
+// answering through node 1; then node 2 starts again.
+func twoNodes(t *testing.T, u *user) {
+	root := repoRoot()
+	joined := false
+	if out, err := exec.Command(filepath.Join(u.bin, "flynn"), "hosts").CombinedOutput(); err != nil || !strings.Contains(string(out), "127.0.0.2") {
+		line, err := os.ReadFile("/var/lib/flynn/join")
+		if err != nil {
+			t.Fatalf("the join line bootstrap wrote: %v", err)
+		}
+		began := time.Now()
+		cmd := exec.Command("bash", "-c", strings.TrimSpace(string(line)))
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "FLYNN_NODE=2", "FLYNN_SKIP_BUILD=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("joining node 2: %v\n%s", err, out)
+		}
+		joined = true
+		poll.Until(t, time.Minute, "node 2 listed by flynn hosts", func() bool {
+			out, err := u.run(u.home, filepath.Join(u.bin, "flynn"), "hosts")
+			return err == nil && strings.Contains(out, "127.0.0.2") && !strings.Contains(out, "unreachable")
+		})
+		t.Logf("node 2 joined in %s", time.Since(began).Round(time.Millisecond))
+	}
+	t.Cleanup(func() {
+		if joined {
+			_, _ = u.run(root, filepath.Join(root, "script/cluster"), "start", "2")
+		}
+	})
+
+	dir := u.appAs("static", "two-nodes")
+	u.flynn(dir, "create", "sample-two")
+	t.Cleanup(func() { _, _ = u.run(u.home, filepath.Join(u.bin, "flynn"), "-a", "sample-two", "delete", "--yes") })
+	u.push(dir)
+	u.flynn(dir, "scale", "web=4")
+	domain := "sample-two." + u.domain
+	u.flynn(dir, "route", "add", "http", domain)
+	var byHost map[string]int
+	poll.Until(t, time.Minute, "web jobs on both nodes", func() bool {
+		byHost = map[string]int{}
+		var jobs []struct {
+			Type   string `json:"type"`
+			State  string `json:"state"`
+			HostID string `json:"host_id"`
+		}
+		if err := json.Unmarshal([]byte(u.flynn(dir, "ps", "--json")), &jobs); err != nil {
+			return false
+		}
+		for _, j := range jobs {
+			if j.Type == "web" && j.State == "up" {
+				byHost[j.HostID]++
+			}
+		}
+		return len(byHost) == 2
+	})
+	t.Logf("web jobs per node: %v", byHost)
+	poll.Until(t, 20*time.Second, "the app answers", func() bool {
+		status, _, err := u.get(domain)
+		return err == nil && status == 200
+	})
+	load := u.startLoad(domain, 2)
+	if out, err := u.run(root, filepath.Join(root, "script/cluster"), "kill", "2"); err != nil {
+		t.Fatalf("script/cluster kill 2: %v\n%s", err, out)
+	}
+	// Node 1 goes on serving with its own jobs; a request in flight on node
+	// 2 when it died may fail, one per worker at most.
+	poll.Holds(t, 15*time.Second, "the app answers through node 1 with node 2 dead", func() bool {
+		status, _, err := u.get(domain)
+		return err == nil && status == 200
+	})
+	requests, failures := load.finish()
+	t.Logf("node 2 lost: %d requests, %d failed", requests, len(failures))
+	if len(failures) > 2 {
+		t.Errorf("%d of %d requests failed when node 2 died, first: %s", len(failures), requests, failures[0])
+	}
+	if out, err := u.run(root, filepath.Join(root, "script/cluster"), "start", "2"); err != nil {
+		t.Fatalf("script/cluster start 2: %v\n%s", err, out)
+	}
+	poll.Until(t, time.Minute, "node 2 back", func() bool {
+		out, err := u.run(u.home, filepath.Join(u.bin, "flynn"), "hosts")
+		return err == nil && strings.Contains(out, "127.0.0.2") && !strings.Contains(out, "unreachable")
+	})
 }
