@@ -71,8 +71,18 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	if f, err := s.ctrl.Formation(ctx, d.AppID, d.NewReleaseID); err == nil {
 		maps.Copy(newF, f.Processes)
 	}
+	// putNew raises the new release's formation to newF. A count already
+	// above it stays: someone scaled the new release while it deployed
+	// (`flynn scale` from another terminal), and the deployment must not
+	// undo that.
 	putNew := func() error {
-		return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.NewReleaseID, Processes: maps.Clone(newF)})
+		procs := maps.Clone(newF)
+		if f, err := s.ctrl.Formation(ctx, d.AppID, d.NewReleaseID); err == nil {
+			for typ, n := range f.Processes {
+				procs[typ] = max(procs[typ], n)
+			}
+		}
+		return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.NewReleaseID, Processes: procs})
 	}
 	putOld := func() error {
 		if d.OldReleaseID == "" {

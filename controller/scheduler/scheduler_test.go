@@ -374,3 +374,48 @@ func TestAllAtOnceDeployment(t *testing.T) {
 		t.Errorf("%d new jobs started before the first old one stopped, want 3 (events %v)", startsBeforeStop, events)
 	}
 }
+
+// TestScaleDuringDeployment checks that a count raised on the new release
+// while it deploys (`flynn scale` from another terminal) is not undone by
+// the deployment's next step.
+func TestScaleDuringDeployment(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	ctx := context.Background()
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	h.scale(h.rel, map[string]int{"web": 1, "worker": 1})
+	poll.Until(t, 5*time.Second, "worker=1", func() bool { return cluster.live()[key(h.rel, "worker")] == 1 })
+
+	// The host stops answering, so the deployment waits in its web step.
+	v2 := h.release(h.art)
+	cluster.host("h1").hang()
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, v2.ID); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 5*time.Second, "the deployment's web step", func() bool {
+		f, err := h.ctrl.Formation(ctx, h.app.ID, v2.ID)
+		return err == nil && f.Processes["web"] == 1
+	})
+	h.scale(v2, map[string]int{"web": 3})
+	cluster.host("h1").unhang()
+
+	poll.Until(t, 10*time.Second, "deployment complete", func() bool {
+		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
+		return err == nil && len(ds) > 0 && latest(ds).Status == controller.DeploymentComplete
+	})
+	f, err := h.ctrl.Formation(ctx, h.app.ID, v2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Processes["web"] != 3 || f.Processes["worker"] != 1 {
+		t.Errorf("formation after the deployment = %v, want web=3 (scaled during it) and worker=1", f.Processes)
+	}
+	poll.Until(t, 5*time.Second, "v2 runs web=3 worker=1", func() bool {
+		l := cluster.live()
+		return l[key(v2, "web")] == 3 && l[key(v2, "worker")] == 1 && l[key(h.rel, "web")] == 0
+	})
+}
