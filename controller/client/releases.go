@@ -50,6 +50,13 @@ func (c *Client) PutFormation(ctx context.Context, f *controller.Formation) erro
 	return c.do(ctx, http.MethodPut, path("apps", f.AppID, "formations", f.ReleaseID), f, f)
 }
 
+// RaiseFormation sets each of f's process counts unless the stored one is
+// larger (PUT …?raise=true): a deployment's step, which must not undo a
+// scale made while it runs. f becomes the stored formation.
+func (c *Client) RaiseFormation(ctx context.Context, f *controller.Formation) error {
+	return c.do(ctx, http.MethodPut, path("apps", f.AppID, "formations", f.ReleaseID)+"?raise=true", f, f)
+}
+
 // Formation returns the formation of an app and release.
 func (c *Client) Formation(ctx context.Context, app, releaseID string) (*controller.Formation, error) {
 	var f controller.Formation

@@ -29,6 +29,22 @@ func formationID(f *controller.Formation) string { return f.AppID + ":" + f.Rele
 // f.ReleaseID. The release must belong to the app and define every process
 // type named.
 func (r *FormationRepo) Put(ctx context.Context, f *controller.Formation) error {
+	return r.put(ctx, f, false)
+}
+
+// Raise is Put for a deployment's step: each count becomes the larger of
+// f's and the stored one, in one statement, so that a count someone
+// raised meanwhile (`flynn scale` during a deploy) is never lowered.
+func (r *FormationRepo) Raise(ctx context.Context, f *controller.Formation) error {
+	return r.put(ctx, f, true)
+}
+
+// raiseProcesses merges the stored processes with EXCLUDED's, taking the
+// larger count of each type.
+const raiseProcesses = `(SELECT coalesce(jsonb_object_agg(k, greatest(coalesce((formations.processes->>k)::int, 0), coalesce((EXCLUDED.processes->>k)::int, 0))), '{}'::jsonb)
+	FROM (SELECT jsonb_object_keys(formations.processes) UNION SELECT jsonb_object_keys(EXCLUDED.processes)) AS types(k))`
+
+func (r *FormationRepo) put(ctx context.Context, f *controller.Formation, raise bool) error {
 	return r.db.inTx(ctx, func(tx pgx.Tx) error {
 		app, err := getApp(ctx, tx, f.AppID, false)
 		if err != nil {
@@ -60,8 +76,12 @@ func (r *FormationRepo) Put(ctx context.Context, f *controller.Formation) error 
 		}
 		var op string
 		var inserted bool
+		set := "EXCLUDED.processes"
+		if raise {
+			set = raiseProcesses
+		}
 		saved, err := scanFormationInserted(tx.QueryRow(ctx, `INSERT INTO formations (app_id, release_id, processes) VALUES ($1, $2, $3)
-			ON CONFLICT (app_id, release_id) DO UPDATE SET processes = EXCLUDED.processes, updated_at = now()
+			ON CONFLICT (app_id, release_id) DO UPDATE SET processes = `+set+`, updated_at = now()
 			RETURNING `+formationColumns+`, xmax = 0`, app.ID, rel.ID, processes), &inserted)
 		if err != nil {
 			return mapError(err, "formation")

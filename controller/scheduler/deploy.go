@@ -74,15 +74,9 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	// putNew raises the new release's formation to newF. A count already
 	// above it stays: someone scaled the new release while it deployed
 	// (`flynn scale` from another terminal), and the deployment must not
-	// undo that.
+	// undo that; the controller merges in one statement.
 	putNew := func() error {
-		procs := maps.Clone(newF)
-		if f, err := s.ctrl.Formation(ctx, d.AppID, d.NewReleaseID); err == nil {
-			for typ, n := range f.Processes {
-				procs[typ] = max(procs[typ], n)
-			}
-		}
-		return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.NewReleaseID, Processes: procs})
+		return s.ctrl.RaiseFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.NewReleaseID, Processes: maps.Clone(newF)})
 	}
 	putOld := func() error {
 		if d.OldReleaseID == "" {

@@ -228,6 +228,16 @@ func (c *fakeController) formationLocked(appID, releaseID string) (int, *control
 func (c *fakeController) PutFormation(_ context.Context, f *controller.Formation) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.putFormationLocked(f, false)
+}
+
+func (c *fakeController) RaiseFormation(_ context.Context, f *controller.Formation) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.putFormationLocked(f, true)
+}
+
+func (c *fakeController) putFormationLocked(f *controller.Formation, raise bool) error {
 	app, err := c.appLocked(f.AppID)
 	if err != nil {
 		return err
@@ -253,6 +263,11 @@ func (c *fakeController) PutFormation(_ context.Context, f *controller.Formation
 	}
 	op := controller.OpUpdate
 	if i, old := c.formationLocked(app.ID, rel.ID); old != nil {
+		if raise {
+			for typ, n := range old.Processes {
+				saved.Processes[typ] = max(saved.Processes[typ], n)
+			}
+		}
 		saved.CreatedAt = old.CreatedAt
 		c.formations[i] = saved
 	} else {

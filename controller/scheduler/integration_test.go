@@ -13,6 +13,10 @@ func TestIntegrationOneByOneDeployment(t *testing.T) {
 	testOneByOneDeployment(t, newIntegrationHarness(t))
 }
 
+func TestIntegrationScaleDuringDeployment(t *testing.T) {
+	testScaleDuringDeployment(t, newIntegrationHarness(t))
+}
+
 func TestIntegrationFailingDeploymentRollsBack(t *testing.T) {
 	testFailingDeploymentRollsBack(t, newIntegrationHarness(t))
 }

@@ -43,6 +43,7 @@ type Controller interface {
 	AllFormations(ctx context.Context) ([]*controller.Formation, error)
 	Formation(ctx context.Context, app, releaseID string) (*controller.Formation, error)
 	PutFormation(ctx context.Context, f *controller.Formation) error
+	RaiseFormation(ctx context.Context, f *controller.Formation) error
 	DeleteFormation(ctx context.Context, app, releaseID string) error
 	App(ctx context.Context, idOrName string) (*controller.App, error)
 	Apps(ctx context.Context) ([]*controller.App, error)

@@ -378,8 +378,9 @@ func TestAllAtOnceDeployment(t *testing.T) {
 // TestScaleDuringDeployment checks that a count raised on the new release
 // while it deploys (`flynn scale` from another terminal) is not undone by
 // the deployment's next step.
-func TestScaleDuringDeployment(t *testing.T) {
-	h := newHarness(t)
+func TestScaleDuringDeployment(t *testing.T) { testScaleDuringDeployment(t, newHarness(t)) }
+
+func testScaleDuringDeployment(t *testing.T, h *harness) {
 	cluster := newFakeCluster("h1")
 	h.run(cluster)
 	ctx := context.Background()

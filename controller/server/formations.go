@@ -59,7 +59,15 @@ func (s *Server) putFormation(w http.ResponseWriter, r *http.Request, ps httprou
 		}
 	}
 	f.AppID, f.ReleaseID = appID, ps.ByName("release_id")
-	if err := s.store.Formations.Put(r.Context(), &f); err != nil {
+	put := s.store.Formations.Put
+	switch r.URL.Query().Get("raise") {
+	case "":
+	case "true":
+		put = s.store.Formations.Raise
+	default:
+		return httpjson.ValidationError("raise", "want true or nothing")
+	}
+	if err := put(r.Context(), &f); err != nil {
 		return err
 	}
 	httpjson.Write(w, http.StatusOK, &f)

@@ -117,3 +117,40 @@ func TestConcurrentFormationUpdates(t *testing.T) {
 		t.Fatalf("ops = %s, %s; want create then update", events[0].Op, events[1].Op)
 	}
 }
+
+// TestRaiseFormation checks PUT …?raise=true: each count becomes the larger
+// of the stored and the given one, types only one side names included,
+// and a formation that does not exist yet is created as given.
+func TestRaiseFormation(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	c := h.client
+	app := h.app(t, "raise")
+	rel := h.release(t, app, nil)
+
+	f := &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{"web": 1}}
+	if err := c.RaiseFormation(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Processes["web"] != 1 {
+		t.Fatalf("raise of a new formation = %v, want web=1", f.Processes)
+	}
+	if err := c.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{"web": 6}}); err != nil {
+		t.Fatal(err)
+	}
+	f = &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{"web": 2, "worker": 1}}
+	if err := c.RaiseFormation(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Formation(ctx, app.ID, rel.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Processes["web"] != 6 || got.Processes["worker"] != 1 || len(got.Processes) != 2 {
+		t.Errorf("after raising web=6 by web=2 worker=1: %v, want web=6 worker=1", got.Processes)
+	}
+	if f.Processes["web"] != 6 {
+		t.Errorf("RaiseFormation left f = %v, want the stored formation", f.Processes)
+	}
+	wantCode(t, c.RaiseFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{"clock": 1}}), httpjson.CodeValidation, "processes.clock")
+}
