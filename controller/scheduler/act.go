@@ -25,12 +25,12 @@ type plannedStart struct {
 	job *host.Job
 }
 
-// act carries out a plan through the host API: each host's stops, then its
-// starts, with the hosts concurrently and each bounded by HostTimeout, so
-// a slow host neither delays the others' actions nor holds up the round
-// for long. What the hosts answer goes into the view at once, so the next
-// round counts a new job even before its event arrives. A start that fails
-// counts as a crash of its key (backoff).
+// act carries out a plan through the host API: each host's stops (up to
+// HostStops at once), then its starts, with the hosts concurrently and
+// each bounded by HostTimeout, so a slow host neither delays the others'
+// actions nor holds up the round for long. What the hosts answer goes into
+// the view at once, so the next round counts a new job even before its
+// event arrives. A start that fails counts as a crash of its key (backoff).
 func (s *Scheduler) act(ctx context.Context, now time.Time, views []hostSnapshot, plan *Plan) {
 	work := map[string]*hostWork{}
 	forHost := func(id string) *hostWork {
@@ -86,19 +86,7 @@ func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
 	v := w.view
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HostTimeout)
 	defer cancel()
-	for _, st := range w.stops {
-		j := st.Job
-		s.log.Info("stopping job", "job.id", j.ID, "app.id", j.Key.AppID, "release.id", j.Key.ReleaseID, "type", j.Key.Type, "host.id", v.id, "reason", st.Reason)
-		aj, err := v.client.StopJob(hctx, j.ID)
-		switch {
-		case err == nil:
-			s.mergeJob(v, aj, time.Now())
-		case httpjson.IsNotFound(err):
-			s.forgetJob(v, j.ID) // the host forgot it: so does the view
-		default:
-			s.log.Warn("stop job failed", "job.id", j.ID, "host.id", v.id, "err", err)
-		}
-	}
+	s.stopAll(hctx, v, w.stops)
 	for _, st := range w.starts {
 		s.log.Info("starting job", "job.id", st.job.ID, "app.id", st.Key.AppID, "app", st.job.Metadata[controller.JobMetaAppName], "release.id", st.Key.ReleaseID, "type", st.Key.Type, "host.id", v.id)
 		aj, err := v.client.AddJob(hctx, st.job)
@@ -120,6 +108,43 @@ func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
 		// has not ended: list it again, and leave it alone meanwhile.
 		s.log.Warn("host overran its share of the round; following it afresh", "host.id", v.id, "timeout", s.cfg.HostTimeout)
 		s.refollow(v)
+	}
+}
+
+// stopAll stops one host's jobs, HostStops at a time, and returns once
+// every stop begun has returned. Stops not begun when ctx ends are left to
+// a later round.
+func (s *Scheduler) stopAll(ctx context.Context, v *hostView, stops []Stop) {
+	slots := make(chan struct{}, s.cfg.HostStops)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, st := range stops {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			s.stop(ctx, v, st)
+		}()
+	}
+}
+
+// stop stops one job and records the host's answer in the view.
+func (s *Scheduler) stop(ctx context.Context, v *hostView, st Stop) {
+	j := st.Job
+	s.log.Info("stopping job", "job.id", j.ID, "app.id", j.Key.AppID, "release.id", j.Key.ReleaseID, "type", j.Key.Type, "host.id", v.id, "reason", st.Reason)
+	aj, err := v.client.StopJob(ctx, j.ID)
+	switch {
+	case err == nil:
+		s.mergeJob(v, aj, time.Now())
+	case httpjson.IsNotFound(err):
+		s.forgetJob(v, j.ID) // the host forgot it: so does the view
+	default:
+		s.log.Warn("stop job failed", "job.id", j.ID, "host.id", v.id, "err", err)
 	}
 }
 

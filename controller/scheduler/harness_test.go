@@ -54,6 +54,11 @@ type fakeHost struct {
 	// the lock), before it returns: a change there comes after the list,
 	// so a follower learns of it only from its stream.
 	afterList func()
+	// stopHold, when set, holds every stop until it is closed (or the
+	// stop's ctx ends), as a job's stop grace does; stopping counts the
+	// stops held at the moment, maxStopping the most at once.
+	stopHold              chan struct{}
+	stopping, maxStopping int
 }
 
 // eventLog is the order of starts and stops over all hosts of a cluster.
@@ -239,6 +244,20 @@ func (h *fakeHost) StopJob(ctx context.Context, id string) (*host.ActiveJob, err
 	if !ok {
 		return nil, httpjson.NotFound("no job %s", id)
 	}
+	if hold := h.stopHold; hold != nil && !j.State.Terminal() {
+		h.stopping++
+		h.maxStopping = max(h.maxStopping, h.stopping)
+		h.mu.Unlock()
+		select {
+		case <-hold:
+		case <-ctx.Done():
+		}
+		h.mu.Lock()
+		h.stopping--
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	if !j.State.Terminal() {
 		j.State = host.StateStopping
 		h.emitLocked(id)
@@ -312,6 +331,31 @@ func (h *fakeHost) unhang() {
 		h.hung = false
 		close(h.resume)
 	}
+}
+
+// holdStops makes stops wait until releaseStops.
+func (h *fakeHost) holdStops() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopHold = make(chan struct{})
+}
+
+// releaseStops ends the held stops, and lets later ones through at once.
+func (h *fakeHost) releaseStops() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopHold != nil {
+		close(h.stopHold)
+		h.stopHold = nil
+	}
+}
+
+// stopsHeld returns how many stops wait at the moment, and the most that
+// ever waited at once.
+func (h *fakeHost) stopsHeld() (now, most int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stopping, h.maxStopping
 }
 
 func (h *fakeHost) setAfterList(fn func()) {

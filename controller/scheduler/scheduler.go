@@ -19,8 +19,9 @@
 // is not acted on until it is back (see Compute for what that means for
 // planning); a host that leaves discoverd leaves the view, and its jobs are
 // replaced elsewhere. Only the leader of the "flynn-scheduler" discoverd
-// service acts; the others wait. Deployments (deploy.go) move formations
-// step by step and let the rounds start and stop the jobs.
+// service acts, and only while discoverd confirms its registration in time
+// (RunLeader fences it); the others wait. Deployments (deploy.go) move
+// formations step by step and let the rounds start and stop the jobs.
 package scheduler
 
 import (
@@ -116,6 +117,11 @@ type Config struct {
 	// host that overruns it is followed afresh. Default 30 s: more than a
 	// job's default stop grace (host.DefaultStopGrace).
 	HostTimeout time.Duration
+	// HostStops is how many of one host's stops run at once. A stop
+	// waits for the job's end (its stop grace), so stops in turn would
+	// take a grace each, and a host with a few to stop would overrun
+	// HostTimeout before its starts; default 8.
+	HostStops int
 }
 
 func (c *Config) defaults() {
@@ -136,6 +142,9 @@ func (c *Config) defaults() {
 	}
 	if c.HostTimeout <= 0 {
 		c.HostTimeout = 30 * time.Second
+	}
+	if c.HostStops <= 0 {
+		c.HostStops = 8
 	}
 }
 

@@ -172,7 +172,32 @@ type Registration struct {
 	done     chan struct{}
 	once     sync.Once
 	err      error
+
+	renewed chan struct{} // a value after each confirmed heartbeat
+	mu      sync.Mutex
+	lease   Lease
 }
+
+// Lease is what a registration knows for sure of its instance in
+// discoverd: that discoverd keeps it at least until Until, unless it is
+// deregistered. A holder of a role that goes with the instance (the leader
+// of a service) holds it no longer than that: past Until, discoverd may
+// have dropped the instance and named another leader.
+type Lease struct {
+	// Instance is the instance as discoverd last confirmed it. Its Index
+	// changes when discoverd had forgotten it and it was registered anew:
+	// it then lost its place (the leader is the oldest instance).
+	Instance *discoverd.Instance
+	// Renewed is when the heartbeat discoverd last confirmed was sent (the
+	// registration, at first): discoverd renewed the lease after it.
+	Renewed time.Time
+	// TTL is the lease's lifetime from a renewal.
+	TTL time.Duration
+}
+
+// Until returns the time until which discoverd keeps the instance at
+// least: TTL after Renewed.
+func (l Lease) Until() time.Time { return l.Renewed.Add(l.TTL) }
 
 // Register creates service if needed, registers inst (its ID defaults to
 // discoverd.InstanceID) and keeps it alive with heartbeats, registering it
@@ -182,18 +207,48 @@ func (c *Client) Register(ctx context.Context, service string, inst *discoverd.I
 	if err := c.AddService(ctx, service); err != nil {
 		return nil, err
 	}
+	sent := time.Now()
 	stored, err := c.RegisterOnce(ctx, service, inst)
 	if err != nil {
 		return nil, err
 	}
 	hbCtx, cancel := context.WithCancel(ctx)
-	r := &Registration{client: c, service: service, instance: *stored, cancel: cancel, done: make(chan struct{})}
+	r := &Registration{client: c, service: service, instance: *stored, cancel: cancel, done: make(chan struct{}), renewed: make(chan struct{}, 1)}
+	r.lease = Lease{Instance: stored, Renewed: sent, TTL: c.ttl()}
 	go r.heartbeat(hbCtx)
 	return r, nil
 }
 
 // Instance returns the instance as first registered.
 func (r *Registration) Instance() *discoverd.Instance { inst := r.instance; return &inst }
+
+// Lease returns what the registration knows for sure of its instance in
+// discoverd, as of the last heartbeat discoverd confirmed.
+func (r *Registration) Lease() Lease {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.lease
+	inst := *l.Instance
+	l.Instance = &inst
+	return l
+}
+
+// Renewed receives a value after heartbeats discoverd confirmed (one value
+// stands for any number of them), for a holder of the Lease to look at it
+// again. A heartbeat that fails sends nothing: the lease runs out by
+// itself.
+func (r *Registration) Renewed() <-chan struct{} { return r.renewed }
+
+// renew records a confirmed heartbeat, sent at sent.
+func (r *Registration) renew(stored *discoverd.Instance, sent time.Time) {
+	r.mu.Lock()
+	r.lease.Instance, r.lease.Renewed = stored, sent
+	r.mu.Unlock()
+	select {
+	case r.renewed <- struct{}{}:
+	default:
+	}
+}
 
 func (r *Registration) heartbeat(ctx context.Context) {
 	defer close(r.done)
@@ -215,14 +270,18 @@ func (r *Registration) heartbeat(ctx context.Context) {
 		inst := r.instance
 		inst.Index = 0
 		reqCtx, cancel := context.WithTimeout(ctx, interval)
-		_, err := r.client.RegisterOnce(reqCtx, r.service, &inst)
+		sent := time.Now()
+		stored, err := r.client.RegisterOnce(reqCtx, r.service, &inst)
 		if httpjson.IsNotFound(err) {
 			// discoverd lost the service (a new etcd): create it again.
 			if err = r.client.AddService(reqCtx, r.service); err == nil {
-				_, err = r.client.RegisterOnce(reqCtx, r.service, &inst)
+				stored, err = r.client.RegisterOnce(reqCtx, r.service, &inst)
 			}
 		}
 		cancel()
+		if err == nil {
+			r.renew(stored, sent)
+		}
 		next := interval
 		switch {
 		case err != nil && ctx.Err() == nil:

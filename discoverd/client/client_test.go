@@ -253,6 +253,49 @@ func TestReRegistersWhenForgotten(t *testing.T) {
 	})
 }
 
+// A registration's lease moves on with each confirmed heartbeat, and its
+// index changes when discoverd forgot the instance and it was registered
+// anew: the instance lost its place, and with it any leadership.
+func TestLeaseFollowsHeartbeats(t *testing.T) {
+	srv := discoverdtest.New(t, discoverdtest.Options{})
+	ctx := ctxT(t)
+	c := srv.Client()
+	c.TTL = 3 * time.Second // heartbeat every second
+	before := time.Now()
+	r, err := c.Register(ctx, "lease", inst(5101))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.Lease()
+	if first.Renewed.Before(before) || first.Renewed.After(time.Now()) || first.TTL != c.TTL {
+		t.Fatalf("lease after registering = %+v; want renewed during Register (after %s), TTL %s", first, before, c.TTL)
+	}
+	if got, want := first.Until(), first.Renewed.Add(c.TTL); !got.Equal(want) {
+		t.Errorf("Until = %s, want %s", got, want)
+	}
+	if first.Instance.Index == 0 || first.Instance.Index != r.Instance().Index {
+		t.Fatalf("lease instance index = %d, want the registration's %d", first.Instance.Index, r.Instance().Index)
+	}
+
+	select {
+	case <-r.Renewed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no confirmed heartbeat within 10s")
+	}
+	renewed := r.Lease()
+	if !renewed.Renewed.After(first.Renewed) || renewed.Instance.Index != first.Instance.Index {
+		t.Errorf("lease after a heartbeat = %+v (index %d); want renewed later than %s at the same index %d",
+			renewed, renewed.Instance.Index, first.Renewed, first.Instance.Index)
+	}
+
+	if err := srv.Client().Deregister(ctx, "lease", r.Instance().ID); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 5*time.Second, "registered anew at another index", func() bool {
+		return r.Lease().Instance.Index != first.Instance.Index
+	})
+}
+
 func TestSurvivesDiscoverdRestart(t *testing.T) {
 	testdeps.Short(t)
 	dir := t.TempDir()

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/authkey"
@@ -50,14 +52,21 @@ func (c *Client) Attach(ctx context.Context, req *host.AttachRequest, stdio Atta
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	var d net.Dialer
+	// Connecting, sending and the host's answer (it creates the job first,
+	// when asked to) are bounded as any call's; the attached session that
+	// follows lasts as long as ctx.
+	answerBy := time.Now().Add(c.cfg.AnswerTimeout)
+	d := net.Dialer{Deadline: answerBy}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return 0, fmt.Errorf("attach: %w", err)
+		return 0, fmt.Errorf("attach: %w", ctxErr(ctx, noAnswer(err)))
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	defer conn.Close()
+	if err := conn.SetDeadline(answerBy); err != nil {
+		return 0, fmt.Errorf("attach: %w", err)
+	}
 
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -72,16 +81,19 @@ func (c *Client) Attach(ctx context.Context, req *host.AttachRequest, stdio Atta
 	hreq.Header.Set("Upgrade", host.AttachUpgrade)
 	authkey.Set(hreq, c.key)
 	if err := hreq.Write(conn); err != nil {
-		return 0, fmt.Errorf("attach: send request: %w", err)
+		return 0, fmt.Errorf("attach: send request: %w", ctxErr(ctx, noAnswer(err)))
 	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, hreq)
 	if err != nil {
-		return 0, fmt.Errorf("attach: read response: %w", ctxErr(ctx, err))
+		return 0, fmt.Errorf("attach: read response: %w", ctxErr(ctx, noAnswer(err)))
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer resp.Body.Close()
 		return 0, httpjson.ReadError(resp)
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return 0, fmt.Errorf("attach: %w", err)
 	}
 
 	var mu sync.Mutex
@@ -152,6 +164,15 @@ func (c *Client) Attach(ctx context.Context, req *host.AttachRequest, stdio Atta
 			return 0, errors.New(string(f.Payload))
 		}
 	}
+}
+
+// noAnswer marks a timeout of the deadline Attach sets (a connection's, or
+// a dial's) as ErrNoAnswer.
+func noAnswer(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrNoAnswer, err)
+	}
+	return err
 }
 
 func ctxErr(ctx context.Context, err error) error {

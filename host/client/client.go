@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/authkey"
@@ -21,23 +22,70 @@ import (
 	"github.com/openflynn/flynn/pkg/sse"
 )
 
+// ErrNoAnswer is wrapped by the error of a call the host did not answer in
+// time (see Config).
+var ErrNoAnswer = errors.New("the host did not answer in time")
+
+// Config bounds how long a Client waits for a host; zero values take the
+// documented defaults. A context's deadline bounds a call further.
+type Config struct {
+	// AnswerTimeout bounds the wait for the host's answer to a call: from
+	// the call's start, connecting included, to the answer's status and
+	// headers. A host that accepts connections but does not answer (hung,
+	// or gone behind a pooled connection) fails the call with ErrNoAnswer
+	// rather than holding it for ever. Streams (Events, Log) and Attach are
+	// answered at once and then last as long as their context: the bound
+	// is on their opening only. Default 1 min: the host answers AddJob once
+	// the container is created.
+	AnswerTimeout time.Duration
+	// StopTimeout replaces AnswerTimeout for StopJob, which the host
+	// answers only once the job has ended, after its stop grace (10 s
+	// unless the job says otherwise). Default 5 min. The stop goes on
+	// after it.
+	StopTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.AnswerTimeout <= 0 {
+		c.AnswerTimeout = time.Minute
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 5 * time.Minute
+	}
+}
+
 // Client talks to one flynn-host.
 type Client struct {
 	url  string
 	key  string
+	cfg  Config
 	http *http.Client
 }
 
 // New returns a client of the host API at url ("http://127.0.0.1:1113"),
-// sending key (the cluster key, or "") with every call.
-func New(url, key string) *Client {
-	return &Client{url: strings.TrimRight(url, "/"), key: key, http: &http.Client{}}
+// sending key (the cluster key, or "") with every call, with Config's
+// defaults.
+func New(url, key string) *Client { return NewWithConfig(url, key, Config{}) }
+
+// NewWithConfig is New with cfg's bounds.
+func NewWithConfig(url, key string, cfg Config) *Client {
+	cfg.defaults()
+	// The shared default transport: clients are made per call in places
+	// (controller/hostrunner), and connections to a host are reused across
+	// them. Its dialer gives up after 30 s and probes idle connections;
+	// the bounds above are per call (send).
+	return &Client{url: strings.TrimRight(url, "/"), key: key, cfg: cfg, http: &http.Client{}}
 }
 
 // URL returns the host API's base URL.
 func (c *Client) URL() string { return c.url }
 
 func (c *Client) request(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	return c.requestWithin(ctx, c.cfg.AnswerTimeout, method, path, body)
+}
+
+// requestWithin sends a call whose answer may take up to wait.
+func (c *Client) requestWithin(ctx context.Context, wait time.Duration, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -54,7 +102,7 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 		req.Header.Set("Content-Type", "application/json")
 	}
 	authkey.Set(req, c.key)
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req, wait)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -65,8 +113,48 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 	return resp, nil
 }
 
+// send does req, failing with ErrNoAnswer when the answer's headers have
+// not come within wait. The body that follows is bounded by req's context
+// alone, so a stream lasts as long as its caller wants. (http.Transport's
+// ResponseHeaderTimeout would do, but it is one bound for every call, and
+// StopJob's answer waits for the job's end.)
+func (c *Client) send(req *http.Request, wait time.Duration) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(wait, func() { cancel(ErrNoAnswer) })
+	resp, err := c.http.Do(req.WithContext(ctx))
+	if !timer.Stop() && req.Context().Err() == nil {
+		if err == nil {
+			resp.Body.Close() // too late: ctx has ended under it
+		}
+		cancel(nil)
+		return nil, fmt.Errorf("%w (waited %s)", ErrNoAnswer, wait)
+	}
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+// cancelOnClose releases a call's context once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	resp, err := c.request(ctx, method, path, body)
+	return c.doWithin(ctx, c.cfg.AnswerTimeout, method, path, body, out)
+}
+
+func (c *Client) doWithin(ctx context.Context, wait time.Duration, method, path string, body, out any) error {
+	resp, err := c.requestWithin(ctx, wait, method, path, body)
 	if err != nil {
 		return err
 	}
@@ -100,11 +188,11 @@ func (c *Client) AddJob(ctx context.Context, job *host.Job) (*host.ActiveJob, er
 	return &out, c.do(ctx, http.MethodPut, jobPath(job.ID), job, &out)
 }
 
-// StopJob stops a job and waits until it has ended (or ctx ends; the stop
-// goes on).
+// StopJob stops a job and waits until it has ended (or ctx ends, or
+// Config.StopTimeout passes; the stop goes on).
 func (c *Client) StopJob(ctx context.Context, id string) (*host.ActiveJob, error) {
 	var out host.ActiveJob
-	return &out, c.do(ctx, http.MethodDelete, jobPath(id), nil, &out)
+	return &out, c.doWithin(ctx, c.cfg.StopTimeout, http.MethodDelete, jobPath(id), nil, &out)
 }
 
 // SignalJob sends a signal ("TERM", "SIGHUP", "9") to a job.
