@@ -88,6 +88,12 @@ images: build
 bench-isolation: images
 	test/bench/isolation/run
 
+## bench-deploys: 20 consecutive deploys under wrk load through the router
+## on the running cluster, errors against as long without deploys.
+.PHONY: bench-deploys
+bench-deploys:
+	test/bench/deploys/run
+
 ## bench-router: wrk through the router against nginx proxying the same
 ## backend, in one run; prints req/s and p99 ratios (DURATION, CONNS, THREADS).
 .PHONY: bench-router
