@@ -11,11 +11,15 @@
 //	GET    /<path>   the blob; Range, If-None-Match, If-Range supported
 //	HEAD   /<path>   the headers of GET without the body
 //	DELETE /<path>   remove the blob
+//	GET    /?prefix=<p>&after=<path>&limit=<n>
+//	                 the Info of the blobs whose path starts with p, in
+//	                 path order, after the given path, at most n (at most
+//	                 MaxListLimit); a JSON array, empty past the last
 //
 // Every request needs either the cluster key (HTTP basic-auth password),
 // which allows everything, or a signed URL (blobstore/signed), which allows
 // one method on one path until it expires; reads included, so that one
-// app cannot fetch another's slug. A signed PUT or DELETE URL works once:
+// app cannot fetch another's slug. Listing needs the key. A signed PUT or DELETE URL works once:
 // the backend records its nonce (ClaimNonce). Anything else is refused
 // with 401, a reused signed URL with 409.
 //
@@ -69,11 +73,19 @@ type Backend interface {
 	Put(ctx context.Context, path string, r io.Reader) (Info, error)
 	// Open returns the current version of the blob at path. The content stays
 	// readable as that version until it is closed, even if the blob is
-	// overwritten or deleted meanwhile. ctx bounds the whole read, not just
-	// the call.
+	// overwritten or deleted meanwhile; a backend may bound how long after
+	// that (the Postgres one's Options.KeepReplaced, an hour by default),
+	// and past it a read fails rather than return another version's bytes.
+	// ctx bounds the whole read, not just the call.
 	Open(ctx context.Context, path string) (io.ReadSeekCloser, Info, error)
 	// Delete removes the blob at path; ErrNotFound if there is none.
 	Delete(ctx context.Context, path string) error
+	// List returns the blobs whose path starts with prefix and sorts
+	// after after, in bytewise path order, at most limit of them (1 to
+	// MaxListLimit). An empty prefix lists every blob, an empty after
+	// starts at the first; a page shorter than limit is the last.
+	// prefix and after are checked with ValidatePrefix.
+	List(ctx context.Context, prefix, after string, limit int) ([]Info, error)
 	// ClaimNonce records the nonce of a single-use signed URL that is
 	// valid until expires, durably. It returns ErrNonceUsed when the nonce
 	// was claimed before; of concurrent claims of one nonce, across every
@@ -83,6 +95,10 @@ type Backend interface {
 	// record stays bounded. Nonces are checked with ValidateNonce.
 	ClaimNonce(ctx context.Context, nonce string, expires time.Time) error
 }
+
+// MaxListLimit bounds the blobs one List call returns, and so the size of
+// one listing reply.
+const MaxListLimit = 1000
 
 // MaxNonceLen bounds the length of a signed URL's nonce.
 const MaxNonceLen = 64

@@ -63,6 +63,22 @@ func ValidatePath(p string) error {
 	return nil
 }
 
+// ValidatePrefix checks a prefix that paths are listed by (or a path to
+// list after): at most MaxPathLen bytes of the characters a path may hold,
+// empty included. Unlike a path it may end with a slash or stop inside a
+// segment ("apps/12" matches "apps/123/slug.tgz").
+func ValidatePrefix(p string) error {
+	if len(p) > MaxPathLen {
+		return &PathError{Path: p, Reason: fmt.Sprintf("longer than %d bytes", MaxPathLen)}
+	}
+	for i := 0; i < len(p); i++ {
+		if !allowedByte(p[i]) {
+			return &PathError{Path: p, Reason: fmt.Sprintf("character %q is not allowed", p[i])}
+		}
+	}
+	return nil
+}
+
 // allowedByte admits letters, digits, '/' and the punctuation that is safe
 // unescaped in a URL path and a file name.
 func allowedByte(c byte) bool {

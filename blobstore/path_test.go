@@ -53,3 +53,28 @@ func TestCleanPath(t *testing.T) {
 		})
 	}
 }
+
+func TestValidatePrefix(t *testing.T) {
+	tests := []struct {
+		name   string
+		prefix string
+		ok     bool
+	}{
+		{"everything", "", true},
+		{"an app's directory", "apps/5f1c/", true},
+		{"inside a segment", "apps/5f", true},
+		{"a whole path", "apps/5f1c/slug.tgz", true},
+		{"percent", "apps/%2e", false},
+		{"space", "apps/ x", false},
+		{"too long", strings.Repeat("a", MaxPathLen+1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidatePrefix(tt.prefix)
+			var pe *PathError
+			if tt.ok && err != nil || !tt.ok && !errors.As(err, &pe) {
+				t.Fatalf("ValidatePrefix(%q) = %v, want ok %v", tt.prefix, err, tt.ok)
+			}
+		})
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/tlspin"
@@ -184,8 +186,9 @@ func TestRunAppJobsAreAdoptable(t *testing.T) {
 }
 
 // TestClusterAddLine checks the printed line against what was generated:
-// the pin of the certificate the controller route serves, and the admin
-// API key on stdin, not the controller key in an argument.
+// the pin of the certificate the controller route serves, gitreceive's
+// host key, and the admin API key on stdin, not the controller key in an
+// argument.
 func TestClusterAddLine(t *testing.T) {
 	h := newHarness(t)
 	res, err := h.run(t, readTestManifest(t))
@@ -214,7 +217,22 @@ func TestClusterAddLine(t *testing.T) {
 	if err := c.VerifyHostname("controller.flynn.test"); err != nil {
 		t.Errorf("certificate: %v", err)
 	}
-	want := "flynn cluster add -p " + tlspin.Pin(block.Bytes) + " -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default flynn.test - <<<secret-of-admin"
+	// The git host key is the public half of the key gitreceive runs with,
+	// so the CLI can put it in known_hosts and the first push is verified.
+	var hostKey string
+	for _, rel := range h.ctrl.releases {
+		if pemKey := rel.Env["FLYNN_SSH_HOST_KEY"]; pemKey != "" {
+			signer, err := ssh.ParsePrivateKey([]byte(pemKey))
+			if err != nil {
+				t.Fatalf("gitreceive's host key: %v", err)
+			}
+			hostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+		}
+	}
+	if hostKey == "" {
+		t.Fatal("no release gives gitreceive a host key")
+	}
+	want := "flynn cluster add -p " + tlspin.Pin(block.Bytes) + " -g 127.0.0.1:2222 --git-host-key '" + hostKey + "' --controller-addr 127.0.0.1:443 default flynn.test - <<<secret-of-admin"
 	if res.ClusterAdd != want {
 		t.Errorf("cluster add line\n got %s\nwant %s", res.ClusterAdd, want)
 	}

@@ -11,10 +11,14 @@ import (
 // a line of its own, last. The line is for a person, so it must carry a
 // person's API key (an add-api-key step's secret), never the controller
 // key, and should pass it on stdin ("… - <<<KEY"), where `ps` cannot see
-// it.
+// it. It should carry gitreceive's host key (--git-host-key
+// '{{STEP.public_key}}' of the gen-ssh-key step whose private key
+// gitreceive runs with): the CLI writes it to known_hosts, so that the
+// first push is verified instead of trusted on first use.
 type clusterAdd struct {
 	stepHead
-	// Command is the command line, with the pin, domain and key expanded.
+	// Command is the command line, with the pin, host key, domain and key
+	// expanded.
 	Command string `json:"command"`
 }
 

@@ -106,6 +106,9 @@ func clusterAddLine(cl *config.Cluster, key string) string {
 	if cl.GitHost != cl.Domain+":2222" {
 		parts = append(parts, "-g", cl.GitHost)
 	}
+	if cl.GitHostKey != "" {
+		parts = append(parts, "--git-host-key", "'"+cl.GitHostKey+"'") // a type and base64: nothing to escape
+	}
 	if cl.ControllerAddr != "" {
 		parts = append(parts, "--controller-addr", cl.ControllerAddr)
 	}

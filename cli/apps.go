@@ -15,7 +15,9 @@ func (r *runner) createCommand() *urfave.Command {
 		Usage:     "create an app",
 		ArgsUsage: "[NAME]",
 		Description: `Creates an app (a generated name without NAME) and, inside a git work
-tree, adds the git remote "flynn" to push it to.
+tree, adds the git remote "flynn" to push it to and makes sure
+~/.ssh/known_hosts holds the cluster's git host key (when the cluster was
+added with --git-host-key), so the push is verified.
 
 Example:
    cd myapp && flynn create example && git push flynn main`,
@@ -47,12 +49,17 @@ func (r *runner) create(c *urfave.Context) error {
 	url := r.cluster.GitURL(app.Name)
 	if existing := r.remoteURL(c.Context, remote); existing != "" {
 		fmt.Fprintf(r.env.Stderr, "flynn: git remote %q exists already (%s); left as it is\n", remote, existing)
-		return nil
+	} else {
+		if _, err := r.git(c.Context, "remote", "add", remote, url); err != nil {
+			return fmt.Errorf("app created, but: %w", err)
+		}
+		fmt.Fprintf(r.env.Stdout, "Added git remote %s: %s\n", remote, url)
 	}
-	if _, err := r.git(c.Context, "remote", "add", remote, url); err != nil {
-		return fmt.Errorf("app created, but: %w", err)
+	// Again here, for a known_hosts that lost the line since `cluster add`
+	// or a config brought from another machine.
+	if err := trustGitHost(r.env.Home, r.cluster, r.env.Stdout, r.env.Stderr); err != nil {
+		fmt.Fprintf(r.env.Stderr, "flynn: git will ask to trust the cluster's host key: %v\n", err)
 	}
-	fmt.Fprintf(r.env.Stdout, "Added git remote %s: %s\n", remote, url)
 	return nil
 }
 

@@ -36,18 +36,25 @@ as bootstrap prints it) on every connection. --controller-addr dials an
 address instead of resolving the domain, so no DNS entry is needed. The
 first cluster added becomes the default.
 
+--git-host-key is gitreceive's SSH host key. It goes to ~/.ssh/known_hosts
+for the git host (replacing a former key for that address alone), so the
+first ` + "`git push`" + ` is verified without a prompt and another key is refused;
+` + "`flynn create`" + ` writes it again when it is missing. Without it ssh asks
+to trust the key on the first push.
+
 The key is your API key (bootstrap prints the first one, "admin"; more come
 from ` + "`flynn api-key add`" + `). Give it on stdin with "-", or in a file with
 --key-file, not as an argument: arguments show in ` + "`ps`" + ` to every user of the
 machine.
 
 Example:
-   flynn cluster add -p 9Zxq…= -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default dev.localflynn.com - <<<3b1f…
+   flynn cluster add -p 9Zxq…= -g 127.0.0.1:2222 --git-host-key 'ssh-ed25519 AAAAC3Nz…' --controller-addr 127.0.0.1:443 default dev.localflynn.com - <<<3b1f…
    flynn cluster add -p 9Zxq…= --key-file ~/flynn.key default dev.localflynn.com`,
 				Flags: []urfave.Flag{
 					&urfave.StringFlag{Name: "key-file", Usage: "read the API key from `FILE` (instead of the KEY argument)"},
 					&urfave.StringFlag{Name: "tls-pin", Aliases: []string{"p"}, Usage: "base64 SHA-256 of the controller certificate (DER)"},
 					&urfave.StringFlag{Name: "git-host", Aliases: []string{"g"}, Usage: "gitreceive `HOST:PORT` for git remotes (default: DOMAIN:2222)"},
+					&urfave.StringFlag{Name: "git-host-key", Usage: "gitreceive's SSH host `KEY` (\"ssh-ed25519 AAAA…\", as bootstrap prints it), written to ~/.ssh/known_hosts so git verifies the cluster"},
 					&urfave.StringFlag{Name: "controller-addr", Usage: "dial `HOST:PORT` for the controller instead of resolving controller.DOMAIN"},
 					&urfave.StringFlag{Name: "controller-url", Usage: "controller `URL` (default: https://controller.DOMAIN; http:// URLs need no pin)"},
 					&urfave.BoolFlag{Name: "no-check", Usage: "save without checking that the controller answers to the pin and key"},
@@ -104,6 +111,11 @@ func (r *runner) clusterAdd(c *urfave.Context) error {
 	if cl.GitHost == "" {
 		cl.GitHost = domain + ":2222"
 	}
+	if k := c.String("git-host-key"); k != "" {
+		if cl.GitHostKey, err = parseHostKey(k); err != nil {
+			return fmt.Errorf("--git-host-key: %w", err)
+		}
+	}
 	hc, err := httpClient(cl)
 	if err != nil {
 		return err
@@ -135,6 +147,9 @@ func (r *runner) clusterAdd(c *urfave.Context) error {
 		fmt.Fprint(r.env.Stdout, " and set as default")
 	}
 	fmt.Fprintln(r.env.Stdout, ".")
+	if err := trustGitHost(r.env.Home, cl, r.env.Stdout, r.env.Stderr); err != nil {
+		return fmt.Errorf("cluster %s added, but git will ask to trust its host key: %w", name, err)
+	}
 	return nil
 }
 

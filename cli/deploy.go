@@ -92,13 +92,23 @@ func (r *runner) deployRelease(c *urfave.Context, api *client.Client, app *contr
 	if err != nil {
 		return fmt.Errorf("release %s created but not deployed: %w", version, err)
 	}
+	return r.waitDeployment(c, api, watch, app, rel, d, start)
+}
+
+// waitDeployment follows d, the deployment of rel that began at start, to
+// its end through watch (opened before d was made, so that it misses
+// nothing), reporting crashed jobs as they happen. A failed deployment is
+// an error: the app stays at (or is back at) the release it had.
+func (r *runner) waitDeployment(c *urfave.Context, api *client.Client, watch *client.DeploymentWatch, app *controller.App, rel *controller.Release, d *controller.Deployment, start time.Time) error {
+	ctx := c.Context
+	version := controller.ReleaseVersion(rel.Version)
 	if !client.DeploymentFinished(d) {
 		fmt.Fprintf(r.env.Stdout, "Deploying release %s of %s…\n", version, app.Name)
 	}
 	crashes := newCrashReporter(api, app, r.env.Stdout)
 	waitCtx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
 	defer cancel()
-	d, err = watch.Wait(waitCtx, d, func(j *controller.Job) { crashes.report(ctx, j) })
+	d, err := watch.Wait(waitCtx, d, func(j *controller.Job) { crashes.report(ctx, j) })
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		return fmt.Errorf("release %s of %s is still deploying after %s (status %s); see `flynn ps` and `flynn log`", version, app.Name, c.Duration("timeout"), d.Status)
 	}

@@ -122,73 +122,81 @@ func (r *runner) envSet(c *urfave.Context) error {
 	if c.NArg() == 0 {
 		return usageError(c, "want K=V…")
 	}
-	changes := map[string]string{}
+	set := map[string]string{}
 	for _, a := range c.Args().Slice() {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" {
 			return usageError(c, "%q is not K=V", a)
 		}
-		changes[k] = v
+		set[k] = v
 	}
-	return r.changeEnv(c, func(env map[string]string) { maps.Copy(env, changes) })
+	return r.changeEnv(c, &controller.EnvPatch{Set: set})
 }
 
 func (r *runner) envUnset(c *urfave.Context) error {
 	if c.NArg() == 0 {
 		return usageError(c, "want K…")
 	}
-	return r.changeEnv(c, func(env map[string]string) {
-		for _, k := range c.Args().Slice() {
-			delete(env, k)
-		}
-	})
+	return r.changeEnv(c, &controller.EnvPatch{Unset: c.Args().Slice()})
 }
 
-// changeEnv creates a release that copies the current one with its env
-// changed by edit, and deploys it. Releases are immutable, so a change of
-// env is a new release, which `rollback` can undo.
+// changeEnv has the controller make a release that copies the current one
+// with its env changed by change, and deploy it. Releases are immutable,
+// so a change of env is a new release, which `rollback` can undo.
+//
+// The controller applies the change to the release current when it gets
+// it (PATCH /apps/:id/release), never to one read here before: an env
+// change made meanwhile by someone else, or a push that finished
+// meanwhile, is kept, not undone.
 //
 // Before an app's first push there is no release to copy: the change makes
 // a release of config alone (no artifact, nothing to run), as Heroku lets
 // config vars (BUILDPACK_URL, say) be set before the first push; the push
 // builds with them and keeps them.
-func (r *runner) changeEnv(c *urfave.Context, edit func(map[string]string)) error {
-	api, app, rel, err := r.currentRelease(c)
-	if errors.Is(err, errNoRelease) {
-		rel, err = &controller.Release{}, nil
-	}
+func (r *runner) changeEnv(c *urfave.Context, change *controller.EnvPatch) error {
+	api, app, err := r.changeApp(c)
 	if err != nil {
 		return err
 	}
-	if err := refuseSystem(c, app); err != nil {
+	return r.patchRelease(c, api, app, controller.ReleasePatch{Env: change})
+}
+
+// patchRelease has the controller make the app's next release from its
+// current one changed by patch, and follows the deployment as
+// deployRelease does.
+func (r *runner) patchRelease(c *urfave.Context, api *client.Client, app *controller.App, patch controller.ReleasePatch) error {
+	ctx := c.Context
+	var (
+		watch *client.DeploymentWatch
+		err   error
+	)
+	if !c.Bool("no-wait") {
+		// Opened first, so that it misses nothing of the deployment.
+		if watch, err = api.WatchDeployments(ctx, app.ID); err != nil {
+			return err
+		}
+		defer watch.Close()
+	}
+	start := r.env.Now()
+	patched, err := api.PatchRelease(ctx, app.ID, patch)
+	if err != nil {
 		return err
 	}
-	env := maps.Clone(rel.Env)
-	if env == nil {
-		env = map[string]string{}
-	}
-	edit(env)
-	if maps.Equal(env, rel.Env) || (len(env) == 0 && len(rel.Env) == 0) {
+	rel, d := patched.Release, patched.Deployment
+	switch {
+	case d == nil && rel == nil:
+		fmt.Fprintf(r.env.Stdout, "Nothing changed; %s has no release.\n", app.Name)
+		return nil
+	case d == nil:
 		fmt.Fprintf(r.env.Stdout, "Nothing changed; %s stays at %s.\n", app.Name, controller.ReleaseVersion(rel.Version))
 		return nil
-	}
-	next := &controller.Release{
-		AppID:      app.ID,
-		ArtifactID: rel.ArtifactID,
-		Env:        env,
-		Processes:  rel.Processes,
-		Meta:       rel.Meta,
-	}
-	if err := api.CreateRelease(c.Context, next); err != nil {
-		return err
-	}
-	if next.ArtifactID == "" {
+	case rel.ArtifactID == "":
 		// Nothing runs: the deployment is complete at once.
-		if _, err := api.Deploy(c.Context, app.ID, next.ID); err != nil {
-			return fmt.Errorf("release %s created but not made current: %w", controller.ReleaseVersion(next.Version), err)
-		}
-		fmt.Fprintf(r.env.Stdout, "Set config of %s (release %s); the next push builds and runs with it.\n", app.Name, controller.ReleaseVersion(next.Version))
+		fmt.Fprintf(r.env.Stdout, "Set config of %s (release %s); the next push builds and runs with it.\n", app.Name, controller.ReleaseVersion(rel.Version))
+		return nil
+	case watch == nil:
+		fmt.Fprintf(r.env.Stdout, "Created release %s of %s; it is deploying.\n", controller.ReleaseVersion(rel.Version), app.Name)
 		return nil
 	}
-	return r.deployRelease(c, api, app, next)
+	return r.waitDeployment(c, api, watch, app, rel, d, start)
 }

@@ -4,11 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/cli/config"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
 )
@@ -203,5 +210,74 @@ func TestDeployCommandsWait(t *testing.T) {
 	}
 	if out := h.ok("-a", "example", "rollback", "--no-wait"); out != "Rolling example back from v3 to v1.\nCreated release v1 of example; it is deploying.\n" {
 		t.Fatalf("rollback --no-wait printed %q", out)
+	}
+}
+
+// TestEnvChangeKeepsConcurrentChange: an env change made by someone else
+// while `flynn env set/unset` runs, after it has read the app, survives:
+// the controller applies each change to the release current when it gets
+// it. A proxy in front of the controller commits the other change just
+// before the command's change reaches the controller.
+func TestEnvChangeKeepsConcurrentChange(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		other controller.EnvPatch
+		want  map[string]string
+	}{
+		{"set while another unsets", []string{"env", "set", "A=1"}, controller.EnvPatch{Unset: []string{"LEAKED"}},
+			map[string]string{"KEEP": "yes", "A": "1"}},
+		{"unset while another sets", []string{"env", "unset", "LEAKED"}, controller.EnvPatch{Set: map[string]string{"B": "2"}},
+			map[string]string{"KEEP": "yes", "B": "2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			app := h.app("example")
+			h.deploy(app, map[string]string{"KEEP": "yes", "LEAKED": "secret"})
+			var once sync.Once
+			h.viaProxy(func(r *http.Request) {
+				if r.Method == http.MethodGet || !strings.HasPrefix(r.URL.Path, "/apps/") {
+					return
+				}
+				once.Do(func() {
+					if _, err := h.api.PatchRelease(context.Background(), app.ID, controller.ReleasePatch{Env: &tt.other}); err != nil {
+						t.Errorf("the other change: %v", err)
+					}
+				})
+			})
+			h.ok(append([]string{"-a", "example"}, tt.args...)...)
+			rel, err := h.api.AppRelease(context.Background(), app.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rel.Env, tt.want) {
+				t.Fatalf("env after both changes = %v, want %v", rel.Env, tt.want)
+			}
+		})
+	}
+}
+
+// viaProxy points the CLI at a proxy of the controller that calls before
+// with each request before passing it on.
+func (h *harness) viaProxy(before func(*http.Request)) {
+	h.t.Helper()
+	target, err := url.Parse(h.url)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		before(pr.In)
+		pr.SetURL(target)
+	}}
+	srv := httptest.NewServer(proxy)
+	h.t.Cleanup(srv.Close)
+	f := &config.File{}
+	if err := f.Add(&config.Cluster{Name: "test", Domain: "example.test", ControllerURL: srv.URL, Key: testKey, GitHost: "127.0.0.1:2222"}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.env.ConfigPath = filepath.Join(h.t.TempDir(), ".flynnrc")
+	if err := f.Save(h.env.ConfigPath); err != nil {
+		h.t.Fatal(err)
 	}
 }

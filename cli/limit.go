@@ -217,9 +217,7 @@ func (r *runner) limitSet(c *urfave.Context) error {
 	}
 	procs := maps.Clone(rel.Processes)
 	procs[typ] = pt
-	next := &controller.Release{AppID: app.ID, ArtifactID: rel.ArtifactID, Env: rel.Env, Processes: procs, Meta: rel.Meta}
-	if err := api.CreateRelease(c.Context, next); err != nil {
-		return err
-	}
-	return r.deployRelease(c, api, app, next)
+	// A patch of the processes alone: the env stays as the controller has
+	// it, so an env change made meanwhile is not undone.
+	return r.patchRelease(c, api, app, controller.ReleasePatch{Processes: procs})
 }

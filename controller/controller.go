@@ -17,6 +17,16 @@ import (
 // Event is one change to the controller's state, as streamed by GET /events.
 // Events are written in the same transaction as the change they describe, so
 // their ids give the order in which changes were committed.
+//
+// The log keeps no secrets, so that a secret removed from the state is gone
+// from the controller: a release or resource event names its env vars but
+// carries RedactedValue for every value, and a route event carries its
+// certificate without the private key. A follower that needs those reads
+// the object itself (GET /releases/:id, /apps/:id/routes/:id). The log
+// also forgets events older than the controller's retention (a week by
+// default): resuming a stream past an event it deleted is refused with
+// precondition_failed on the field "since", and the follower reads the
+// state afresh and streams from now.
 type Event struct {
 	// ID increases with every event; resume a stream from it.
 	ID    int64  `json:"id"`
@@ -30,6 +40,9 @@ type Event struct {
 	Data      json.RawMessage `json:"data"`
 	CreatedAt time.Time       `json:"created_at"`
 }
+
+// RedactedValue stands for every env value in a release or resource event.
+const RedactedValue = "(redacted)"
 
 // Object types that events carry.
 const (
@@ -66,7 +79,8 @@ type EventFilter struct {
 	Since int64
 }
 
-// SinceBeginning as EventFilter.Since streams the whole history.
+// SinceBeginning as EventFilter.Since streams the whole history the log
+// still holds.
 const SinceBeginning int64 = -1
 
 // StreamStartHeader carries, on a GET /events response, the id the stream

@@ -94,3 +94,43 @@ func ReleaseVersion(v int) string { return "v" + strconv.Itoa(v) }
 type AppReleaseRequest struct {
 	ReleaseID string `json:"id"`
 }
+
+// ReleasePatch is the body of PATCH /apps/:id/release: the one way to
+// change an app's env, and how a push releases its build. The controller
+// makes a new release from the app's current release as it is when the
+// patch is applied, changed as the patch says, and deploys it, all in one
+// transaction that holds the app. Two patches never undo each other: an
+// `env unset` while a push builds stays unset in the push's release, and
+// two `env set`s of different names both land. (A client that read the
+// release, changed it and created a new one would put back what changed
+// in between.)
+type ReleasePatch struct {
+	// Env changes the env; nil keeps it.
+	Env *EnvPatch `json:"env,omitempty"`
+	// ArtifactID replaces the artifact when not empty.
+	ArtifactID string `json:"artifact,omitempty"`
+	// Processes replaces every process type when not nil (an empty map
+	// leaves none: omitzero sends it).
+	Processes map[string]ProcessType `json:"processes,omitzero"`
+	// Meta replaces the meta when not nil.
+	Meta map[string]string `json:"meta,omitzero"`
+}
+
+// EnvPatch changes some variables of an env and keeps the others.
+type EnvPatch struct {
+	// Set adds or replaces these variables.
+	Set map[string]string `json:"set,omitempty"`
+	// Unset removes these variables; a name that is not set is ignored. A
+	// name may not be both set and unset.
+	Unset []string `json:"unset,omitempty"`
+}
+
+// PatchedRelease answers PATCH /apps/:id/release.
+type PatchedRelease struct {
+	// Release is the app's new current release, or the one it has when
+	// the patch changed nothing (nil when it has none).
+	Release *Release `json:"release,omitempty"`
+	// Deployment deploys the new release; nil when the patch changed
+	// nothing (the answer is then 200, not 201).
+	Deployment *Deployment `json:"deployment,omitempty"`
+}

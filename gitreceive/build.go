@@ -113,42 +113,52 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 	if err != nil {
 		return b.internal(log, "create the artifact", err)
 	}
-	rel := &controller.Release{
-		AppID:      app.ID,
-		ArtifactID: artifactID,
-		Env:        map[string]string{},
-		Processes:  map[string]controller.ProcessType{},
-		Meta:       map[string]string{"git": "true", "commit": commit},
-	}
-	if prev != nil {
-		maps.Copy(rel.Env, prev.Env)
-	}
 	slugURL, err := b.blobURL(http.MethodGet, types.slugPath, time.Now().Add(SlugURLLifetime))
 	if err != nil {
 		return b.internal(log, "sign the slug URL", err)
 	}
-	rel.Env["SLUG_URL"] = slugURL
+	processes := map[string]controller.ProcessType{}
 	for name := range types.processes {
 		// slugrunner resolves the command from the slug's Procfile or the
 		// buildpack's defaults. A web type gets no explicit ports: the
 		// scheduler gives web a port and the <app>-web service.
-		rel.Processes[name] = controller.ProcessType{Cmd: []string{"start", name}}
+		processes[name] = controller.ProcessType{Cmd: []string{"start", name}}
 	}
-	if err := b.c.CreateRelease(ctx, rel); err != nil {
-		return b.internal(log, "create the release", err)
+	// The release takes the app's env as the controller has it when it
+	// makes the release, not prev's, which is as old as the build: an
+	// `env set` or `env unset` made while this push built is kept.
+	patch := controller.ReleasePatch{
+		ArtifactID: artifactID,
+		Processes:  processes,
+		Meta:       map[string]string{"git": "true", "commit": commit},
+		Env:        &controller.EnvPatch{Set: map[string]string{"SLUG_URL": slugURL}},
 	}
-	fmt.Fprintf(out, "-----> Deploying release %s (process types: %s)...\n", controller.ReleaseVersion(rel.Version), typeList(types.processes))
 	// Watching before deploying misses nothing the deployment does.
 	watch, err := b.c.WatchDeployments(ctx, app.ID)
 	if err != nil {
 		return b.internal(log, "follow the deployment", err)
 	}
 	defer watch.Close()
-	d, err := b.c.Deploy(ctx, app.ID, rel.ID)
+	patched, err := b.c.PatchRelease(ctx, app.ID, patch)
 	if err != nil {
-		return b.internal(log, "deploy", err)
+		return b.internal(log, "create the release", err)
 	}
-	if err := b.waitDeployment(ctx, watch, app, prev, d, out); err != nil {
+	rel, d := patched.Release, patched.Deployment
+	if d == nil {
+		// Only a release equal to the current one changes nothing, and
+		// every build has a slug of its own.
+		return b.internal(log, "deploy", fmt.Errorf("release %s was not deployed: it equals the current release", rel.ID))
+	}
+	fmt.Fprintf(out, "-----> Deploying release %s (process types: %s)...\n", controller.ReleaseVersion(rel.Version), typeList(types.processes))
+	// A failed deployment leaves the app at the release it came from,
+	// which is prev unless the env changed during the build.
+	from := prev
+	if d.OldReleaseID != "" && (prev == nil || prev.ID != d.OldReleaseID) {
+		if from, err = b.c.Release(ctx, d.OldReleaseID); err != nil {
+			from = nil // only the failure message names it
+		}
+	}
+	if err := b.waitDeployment(ctx, watch, app, from, d, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "=====> Application deployed\n")

@@ -32,15 +32,21 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.Int("max-builds", DefaultMaxBuilds, "builds this gitreceive runs at once; further pushes wait their turn (with one gitreceive per cluster, the cluster's bound)"),
 		cmdline.Size("max-push-size", DefaultMaxPushSize, "largest pack a push may send (git's receive.maxInputSize)"),
 		cmdline.Duration("deploy-timeout", DefaultDeployTimeout, "how long a push waits for its deployment"),
+		cmdline.Duration("handshake-timeout", DefaultHandshakeTimeout, "how long a client may take from connecting to starting its command (SSH handshake and authentication)"),
+		cmdline.Duration("idle-timeout", DefaultIdleTimeout, "close a connection after this long without a byte either way (a client waiting on a build is asked for signs of life instead)"),
+		maxSessionTimeFlag(),
+		cmdline.Int("max-conns", DefaultMaxConns, "SSH connections open at once; further ones are closed at once"),
+		cmdline.Int("max-conns-per-ip", DefaultMaxConnsPerIP, "SSH connections open at once from one address (behind the router's TCP route, one node's router)"),
+		cmdline.Insecure(),
 	}
-	flags = append(flags, cmdline.Secret("controller-key", "controller key", cmdline.Was("CONTROLLER_KEY", "FLYNN_AUTH_KEY"))...)
+	flags = append(flags, cmdline.Secret("controller-key", "controller key (required unless --insecure)", cmdline.Was("CONTROLLER_KEY", "FLYNN_AUTH_KEY"))...)
 	flags = append(flags, cmdline.Secret("blobstore-key", "the blobstore's key, which signs the URLs jobs get (default: the controller key)", cmdline.Was("BLOBSTORE_KEY"))...)
 	flags = append(flags, cmdline.Secret("ssh-host-key", "SSH host key, a PEM private key (default: generated in the state dir)", cmdline.Was("SSH_PRIVATE_KEY"))...)
 	return cmdline.Daemon[Config]{
 		Name:  "gitreceive",
 		Usage: "Flynn's git server: `git push` over SSH builds and deploys apps",
 		Flags: flags,
-		Config: func(c *cli.Context, _ *slog.Logger) (Config, error) {
+		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
 			cfg := Config{
 				SSHAddr:          cmdline.ListenAddr(c, "ssh-addr"),
 				StateDir:         c.String("state-dir"),
@@ -56,8 +62,13 @@ func Daemon() cmdline.Daemon[Config] {
 				MaxBuilds:        c.Int("max-builds"),
 				MaxPushSize:      cmdline.SizeOf(c, "max-push-size"),
 				DeployTimeout:    c.Duration("deploy-timeout"),
+				HandshakeTimeout: c.Duration("handshake-timeout"),
+				IdleTimeout:      c.Duration("idle-timeout"),
+				MaxSessionTime:   c.Duration("max-session-time"),
+				MaxConns:         c.Int("max-conns"),
+				MaxConnsPerIP:    c.Int("max-conns-per-ip"),
 			}
-			for _, name := range []string{"build-pids", "max-builds"} {
+			for _, name := range []string{"build-pids", "max-builds", "max-conns", "max-conns-per-ip"} {
 				if c.Int(name) < 1 {
 					return cfg, fmt.Errorf("--%s must be at least 1", name)
 				}
@@ -67,7 +78,10 @@ func Daemon() cmdline.Daemon[Config] {
 				cfg.HTTPClient = discoverdclient.HTTPClient(discoverdclient.New(u, ""))
 			}
 			var err error
-			if cfg.ControllerKey, err = cmdline.SecretOf(c, "controller-key"); err != nil {
+			// Without the controller key gitreceive could only work with a
+			// controller that admits everyone, and would hand build jobs
+			// unsigned blobstore URLs (the blobstore key defaults to it).
+			if cfg.ControllerKey, err = cmdline.RequiredKey(c, logger, "controller-key"); err != nil {
 				return cfg, err
 			}
 			if cfg.BlobstoreKey, err = cmdline.SecretOf(c, "blobstore-key"); err != nil {
@@ -95,6 +109,14 @@ func Daemon() cmdline.Daemon[Config] {
 			},
 		}},
 	}
+}
+
+// maxSessionTimeFlag is --max-session-time, whose default follows the
+// build's bounds (see Config.MaxSessionTime).
+func maxSessionTimeFlag() cli.Flag {
+	f := cmdline.Duration("max-session-time", 0, "the longest an SSH connection may last")
+	f.DefaultText = fmt.Sprintf("--build-timeout + --deploy-timeout + %dm", int(sessionMargin.Minutes()))
+	return f
 }
 
 // discoverdURL is --discoverd-url or, when it is not given and gitreceive

@@ -40,6 +40,7 @@ func TestCommandLineBounds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("PORT", "")
+			t.Setenv("FLYNN_CONTROLLER_KEY", "k")
 			d := Daemon()
 			var got Config
 			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
@@ -81,6 +82,7 @@ func TestCommandLineDiscoverd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("PORT", "")
+			t.Setenv("FLYNN_CONTROLLER_KEY", "k")
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -96,6 +98,43 @@ func TestCommandLineDiscoverd(t *testing.T) {
 			}
 			if (got.HTTPClient != nil) != tt.through {
 				t.Errorf("HTTPClient = %v, want one through discoverd: %v", got.HTTPClient, tt.through)
+			}
+		})
+	}
+}
+
+// TestCommandLineRequiresKey: without the controller key gitreceive works
+// only with a controller that admits everyone, so it starts only when told
+// so with --insecure.
+func TestCommandLineRequiresKey(t *testing.T) {
+	required := []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()}
+	tests := []struct {
+		name     string
+		args     []string
+		key      string
+		wantCode int
+		output   string
+	}{
+		{name: "no key", wantCode: 2, output: "pass --insecure"},
+		{name: "no key, --insecure", args: []string{"--insecure"}, output: "RUNNING WITHOUT A KEY"},
+		{name: "a key", key: "k"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PORT", "")
+			t.Setenv("FLYNN_CONTROLLER_KEY", tt.key)
+			d := Daemon()
+			ran := false
+			var got Config
+			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
+				ran, got = true, cfg
+				return nil
+			}
+			var out bytes.Buffer
+			code := cmdline.Execute(t.Context(), d.App(), append(append([]string{"gitreceive"}, required...), tt.args...), &out)
+			if code != tt.wantCode || ran != (code == 0) || got.ControllerKey != tt.key || !strings.Contains(out.String(), tt.output) {
+				t.Fatalf("exit %d, ran %v with key %q, output %q; want exit %d, key %q, output with %q",
+					code, ran, got.ControllerKey, out.String(), tt.wantCode, tt.key, tt.output)
 			}
 		})
 	}

@@ -64,6 +64,17 @@
 // a pack over MaxPushSize (receive.maxInputSize in every app repository).
 // Pushes to system apps (controller.App.System) are refused: the platform
 // deploys those.
+//
+// The SSH server holds at most MaxConns connections, MaxConnsPerIP from
+// one address, and closes further ones as soon as it accepts them. A
+// connection must start its command within HandshakeTimeout, is closed
+// after IdleTimeout without a byte either way, and lasts at most
+// MaxSessionTime. While a client waits on the server (the app's lock, a
+// build slot, the build, the deployment) the server asks it for signs of
+// life (SSH keepalives) instead of counting the silence: a quiet build
+// keeps its push, and a client that is gone stops its build. A build's
+// output reaches the client a line at a time, and a line longer than
+// 16 KiB in pieces, as flynn-host keeps job logs.
 package gitreceive
 
 import (
@@ -93,6 +104,19 @@ const (
 	DefaultMaxPushSize  = 1 << 30
 	DefaultBuildTimeout = time.Hour
 )
+
+// Defaults of the SSH server's bounds (see Config).
+const (
+	DefaultHandshakeTimeout = 30 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultMaxConns         = 256
+	DefaultMaxConnsPerIP    = 64
+)
+
+// sessionMargin is what the default MaxSessionTime adds to a build's and
+// a deployment's bounds: time to upload the push and to wait for the
+// app's lock and a build slot.
+const sessionMargin = 30 * time.Minute
 
 // SlugURLLifetime is how long the signed SLUG_URL of a release works. A
 // release is immutable and may run, restart or be rolled back to for as
@@ -177,6 +201,32 @@ type Config struct {
 	GitPath string
 	// DeployTimeout bounds the wait for a deployment; default 5 minutes.
 	DeployTimeout time.Duration
+
+	// HandshakeTimeout bounds the time from accepting a connection to the
+	// start of its command (SSH handshake, authentication, session), so a
+	// client that never speaks holds nothing for long; default
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection once no byte has gone either way for
+	// this long; default DefaultIdleTimeout. While the client waits on
+	// the server (for the app's lock, a build slot, the build, the
+	// deployment) the server asks it for a sign of life every half
+	// IdleTimeout instead, and hangs up when none comes within IdleTimeout,
+	// so a quiet build keeps its push while a vanished client frees its
+	// build.
+	IdleTimeout time.Duration
+	// MaxSessionTime bounds a connection's whole life; default
+	// BuildTimeout + DeployTimeout + sessionMargin, so that the bound never
+	// cuts a build short of its own.
+	MaxSessionTime time.Duration
+	// MaxConns bounds the connections open at once; further ones are
+	// closed as soon as they are accepted. Default DefaultMaxConns.
+	MaxConns int
+	// MaxConnsPerIP bounds the connections open at once from one client
+	// address; default DefaultMaxConnsPerIP. Behind the router's TCP
+	// route the address is a router's, so this bounds what one node's
+	// router holds of gitreceive, and per-client bounds are the router's.
+	MaxConnsPerIP int
 }
 
 func (c *Config) setDefaults() error {
@@ -212,6 +262,21 @@ func (c *Config) setDefaults() error {
 	}
 	if c.DeployTimeout <= 0 {
 		c.DeployTimeout = DefaultDeployTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxSessionTime <= 0 {
+		c.MaxSessionTime = c.BuildTimeout + c.DeployTimeout + sessionMargin
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	var missing []error
 	for name, v := range map[string]string{"state dir": c.StateDir, "controller URL": c.ControllerURL,

@@ -155,7 +155,11 @@ func (s *Server) serveHook(conn net.Conn) {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	// The client has sent its push and waits for the build and deployment,
+	// which may be quiet for longer than the idle timeout.
+	stopKeepAlive := s.waitingClient(ctx)
 	code := s.builds.run(ctx, p, req.Updates, req.GitEnv, out)
+	stopKeepAlive()
 	_ = out.write(host.FrameExit, host.ExitPayload(code))
 }
 

@@ -84,11 +84,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return err
 	}
+	conns := newConnLimiter(ln, s.cfg, s.log)
 	var sessions sync.WaitGroup
 	srv := &ssh.Server{
 		Handler: func(sess ssh.Session) {
 			sessions.Add(1)
 			defer sessions.Done()
+			if c, ok := sess.Context().Value(clientConnKey{}).(*clientConn); ok {
+				c.start()
+			}
 			// Goroutines reading the client's input end only once the
 			// channel closes, which Exit does.
 			var readers sync.WaitGroup
@@ -98,13 +102,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		PublicKeyHandler:           s.checkKey,
 		KeyboardInteractiveHandler: s.explainRefusal,
 		HostSigners:                []ssh.Signer{s.hostKey},
+		// The connection's own bounds (clientConn) end its handshake phase
+		// when a command starts, which only the Handler sees.
+		ConnCallback: func(ctx ssh.Context, conn net.Conn) net.Conn {
+			ctx.SetValue(clientConnKey{}, conn)
+			return conn
+		},
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	serveErr := make(chan error, 1)
 	go func() {
 		defer wg.Done()
-		serveErr <- srv.Serve(ln)
+		serveErr <- srv.Serve(conns)
 	}()
 	go func() {
 		defer wg.Done()
@@ -115,14 +125,29 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	case err2 = <-serveErr:
 	}
-	_ = srv.Close() // closes the listener and every connection: sessions end
+	_ = srv.Close()  // closes the listener and every connection: sessions end
+	conns.closeAll() // and those still in their handshake, which srv does not know
 	hookLn.Close()
 	wg.Wait()
 	sessions.Wait()
+	conns.wait()
 	if err2 != nil && !errors.Is(err2, ssh.ErrServerClosed) {
 		return fmt.Errorf("gitreceive: serve: %w", err2)
 	}
 	return nil
+}
+
+// clientConnKey holds, on an SSH connection's context, its *clientConn.
+type clientConnKey struct{}
+
+// waitingClient keeps the client of the connection of ctx alive (see
+// keepAlive) while it waits on the server; stop ends that.
+func (s *Server) waitingClient(ctx context.Context) (stop func()) {
+	conn, ok := ctx.Value(ssh.ContextKeyConn).(gossh.Conn)
+	if !ok {
+		return func() {}
+	}
+	return keepAlive(conn, s.log, s.cfg.IdleTimeout/2, s.cfg.IdleTimeout)
 }
 
 // unknownKeysKey holds, on an SSH connection's context, the fingerprints of
@@ -206,9 +231,11 @@ func (s *Server) serveSession(sess ssh.Session, hookPath string, readers *sync.W
 		return code
 	}
 
+	stopKeepAlive := s.waitingClient(ctx)
 	unlock, waited, err := s.locks.lock(ctx, app.ID, func() {
 		fmt.Fprintf(stderr, "-----> Waiting for another push to %s to finish...\n", app.Name)
 	})
+	stopKeepAlive()
 	if err != nil {
 		return 1 // the client went away while waiting
 	}

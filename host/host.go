@@ -21,6 +21,7 @@ package host
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -265,9 +266,25 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 var (
 	jobIDPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 	volumePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	envPattern     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	servicePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	envNameRE      = regexp.MustCompile(EnvNamePattern)
 )
+
+// EnvNamePattern is the one rule for the name of an environment variable
+// of a job: letters, digits and '_', not starting with a digit, at most 255
+// bytes (Heroku's rule for config vars, which every shell and language can
+// read; lowercase stays allowed for names like http_proxy). flynn-host
+// refuses a job with any other name, and the controller refuses releases,
+// env changes and one-off jobs with one (schema/common.json holds the same
+// pattern, which schema's tests check), so a name the controller accepts
+// never makes every job of a release fail on its host.
+const EnvNamePattern = `^[A-Za-z_][A-Za-z0-9_]{0,254}$`
+
+// ValidEnvName reports whether name matches EnvNamePattern.
+func ValidEnvName(name string) bool { return envNameRE.MatchString(name) }
+
+// EnvNameRule says EnvNamePattern in words, for error messages.
+const EnvNameRule = "a variable name is letters, digits and '_', not starting with a digit, at most 255 characters"
 
 // ValidJobID reports whether id may name a job (it becomes part of a
 // container name and a file name).
@@ -294,9 +311,13 @@ func (j *Job) Validate() error {
 		return bad("artifact", "is required (a Docker image on the host)")
 	}
 	c := &j.Config
-	for k := range c.Env {
-		if !envPattern.MatchString(k) {
-			return bad("config.env", "invalid variable name %q", k)
+	for k, v := range c.Env {
+		if !ValidEnvName(k) {
+			return bad("config.env", "invalid variable name %q: %s", k, EnvNameRule)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			// A process gets its environment as NUL-terminated strings.
+			return bad("config.env", "the value of %s holds a NUL byte, which no process environment can carry", k)
 		}
 	}
 	seen := map[int]bool{}
@@ -312,11 +333,14 @@ func (j *Job) Validate() error {
 		if p.Proto != "" && p.Proto != "tcp" && p.Proto != "http" {
 			return bad(field+".proto", "must be tcp or http")
 		}
+		// discoverd's rule for a service name (a DNS label): the port is
+		// registered there once up, and a name discoverd refuses would
+		// keep the job starting for ever.
 		if p.Service != "" && !servicePattern.MatchString(p.Service) {
-			return bad(field+".service", "must be lowercase letters, digits and '-'")
+			return bad(field+".service", "must be 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit")
 		}
-		if p.CheckPath != "" && !strings.HasPrefix(p.CheckPath, "/") {
-			return bad(field+".check_path", "must start with /")
+		if p.CheckPath != "" && !validCheckPath(p.CheckPath) {
+			return bad(field+".check_path", "must be a URL path starting with / (no control characters, no broken %%-escapes)")
 		}
 	}
 	for i, m := range c.Mounts {
@@ -351,6 +375,16 @@ func (j *Job) Validate() error {
 		return bad("config.stop_grace", "cannot be negative")
 	}
 	return nil
+}
+
+// validCheckPath reports whether the readiness check, a GET of
+// http://<job's address><path>, can be made with path: a bad escape or a
+// control character would make it fail on every try, and the job would
+// never be up.
+func validCheckPath(path string) bool {
+	const addr = "192.0.2.1:1"
+	u, err := url.Parse("http://" + addr + path)
+	return strings.HasPrefix(path, "/") && err == nil && u.Host == addr
 }
 
 // MountType returns the mount's type, defaulting by the shape of Source.

@@ -24,6 +24,11 @@ func TestValidate(t *testing.T) {
 		{name: "port twice", mutate: func(j *Job) { j.Config.Ports = []Port{{Port: 80}, {Port: 80}} }, wantField: "config.ports[1].port"},
 		{name: "bad proto", mutate: func(j *Job) { j.Config.Ports = []Port{{Proto: "udp"}} }, wantField: "config.ports[0].proto"},
 		{name: "bad service", mutate: func(j *Job) { j.Config.Ports = []Port{{Service: "Web!"}} }, wantField: "config.ports[0].service"},
+		{name: "service ending in a dash (discoverd refuses it)", mutate: func(j *Job) { j.Config.Ports = []Port{{Service: "web-"}} }, wantField: "config.ports[0].service"},
+		{name: "NUL in env value", mutate: func(j *Job) { j.Config.Env = map[string]string{"A": "x\x00y"} }, wantField: "config.env"},
+		{name: "check path with a control character", mutate: func(j *Job) { j.Config.Ports = []Port{{CheckPath: "/health\n"}} }, wantField: "config.ports[0].check_path"},
+		{name: "check path with a broken escape", mutate: func(j *Job) { j.Config.Ports = []Port{{CheckPath: "/%zz"}} }, wantField: "config.ports[0].check_path"},
+		{name: "check path with query", mutate: func(j *Job) { j.Config.Ports = []Port{{CheckPath: "/health?full=1"}} }},
 		{name: "relative target", mutate: func(j *Job) { j.Config.Mounts = []Mount{{Source: "v", Target: "data"}} }, wantField: "config.mounts[0].target"},
 		{name: "bad volume", mutate: func(j *Job) { j.Config.Mounts = []Mount{{Source: "../x", Target: "/d"}} }, wantField: "config.mounts[0].source"},
 		{name: "relative bind", mutate: func(j *Job) {

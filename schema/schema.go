@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
@@ -102,11 +103,20 @@ func (s *Set) Validate(name string, doc []byte) error {
 // names the field a person should fix, and returns it with the deepest
 // location on the way (a failure about a property's name has none of its
 // own, but its parent names the object).
+//
+// Below a failure of propertyNames (an env variable's name), locations are
+// not taken: they are the name's, not the document's, and the library sets
+// that failure's own location to a slice it goes on appending to, so it
+// may name a later sibling field instead of the object.
 func deepest(e *jsonschema.ValidationError) (*jsonschema.ValidationError, []string) {
 	location := e.InstanceLocation
+	inName := false
 	for len(e.Causes) > 0 {
 		e = e.Causes[0]
-		if len(e.InstanceLocation) >= len(location) {
+		if _, ok := e.ErrorKind.(*kind.PropertyNames); ok {
+			inName = true
+		}
+		if !inName && len(e.InstanceLocation) >= len(location) {
 			location = e.InstanceLocation
 		}
 	}

@@ -1,8 +1,12 @@
 package schema
 
 import (
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -50,6 +54,17 @@ func TestSchemas(t *testing.T) {
 		{"api key with a secret", "api_key", `{"name":"a","secret":"chosen"}`, "", false},
 		{"app system", "app", `{"name":"router","system":true}`, "", true},
 		{"release host network", "release", `{"artifact":"` + id + `","processes":{"app":{"host_network":true}}}`, "", true},
+		{"release env name", "release", `{"env":{"my-var":"x"}}`, "env", false},
+		{"release env name beside an artifact", "release", `{"artifact":"","env":{"my-var":"x"},"version":0}`, "env", false},
+		{"release process env name", "release", `{"artifact":"` + id + `","processes":{"web":{"env":{"1A":"x"}}}}`, "processes.web.env", false},
+		{"new job env name", "new_job", `{"env":{"A.B":"x"}}`, "env", false},
+		{"release patch", "release_patch", `{"env":{"set":{"A":"1"},"unset":["B","my-old-var"]}}`, "", true},
+		{"release patch of a push", "release_patch", `{"artifact":"` + id + `","processes":{"web":{"cmd":["start","web"]}},"meta":{"git":"true"},"env":{"set":{"SLUG_URL":"u"}}}`, "", true},
+		{"release patch empty", "release_patch", `{}`, "", true},
+		{"release patch bad name", "release_patch", `{"env":{"set":{"my-var":"x"}}}`, "env.set", false},
+		{"release patch unset nothing", "release_patch", `{"env":{"unset":[""]}}`, "env.unset.0", false},
+		{"release patch env unknown field", "release_patch", `{"env":{"add":{"A":"1"}}}`, "", false},
+		{"release patch version", "release_patch", `{"version":3}`, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +92,7 @@ func TestEverySchemaCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"api_key", "app", "app_release", "app_update", "artifact", "common", "deployment_update", "formation", "job", "key", "new_job", "provider", "release", "resource_request", "route"}
+	want := []string{"api_key", "app", "app_release", "app_update", "artifact", "common", "deployment_update", "formation", "job", "key", "new_job", "provider", "release", "release_patch", "resource_request", "route"}
 	got := set.Names()
 	if len(got) != len(want) {
 		t.Fatalf("names = %v, want %v", got, want)
@@ -89,5 +104,61 @@ func TestEverySchemaCompiles(t *testing.T) {
 	}
 	if err := set.Validate("nope", []byte(`{}`)); err == nil || httpjson.IsCode(err, httpjson.CodeValidation) {
 		t.Errorf("unknown schema: err = %v, want a plain error", err)
+	}
+}
+
+// TestEnvNameRuleAgrees: the schemas take exactly the variable names
+// flynn-host does (host.EnvNamePattern, the one rule), wherever an env
+// reaches a job: a name the controller accepts never makes every job of a
+// release fail on its host.
+func TestEnvNameRuleAgrees(t *testing.T) {
+	set, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	common, err := files.ReadFile("common.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var defs struct {
+		Defs struct {
+			EnvName struct {
+				Pattern string `json:"pattern"`
+			} `json:"env_name"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(common, &defs); err != nil {
+		t.Fatal(err)
+	}
+	if got := defs.Defs.EnvName.Pattern; got != host.EnvNamePattern {
+		t.Errorf("common.json env_name pattern = %q, host.EnvNamePattern = %q", got, host.EnvNamePattern)
+	}
+	names := []struct {
+		name  string
+		valid bool
+	}{
+		{"PORT", true}, {"PORT_1", true}, {"DATABASE_URL", true}, {"BUILDPACK_URL", true}, {"SLUG_URL", true},
+		{"FLYNN_CONTROLLER_KEY", true}, {"FLYNN_APP_GATEWAY", true}, {"http_proxy", true}, {"npm_config_registry", true},
+		{"_", true}, {"_1", true}, {"a", true}, {strings.Repeat("A", 255), true},
+		{"my-var", false}, {"1A", false}, {"9", false}, {"", false}, {"A=B", false}, {"A B", false}, {"A.B", false},
+		{"Ä", false}, {"A\x00", false}, {"A\n", false}, {"\nA", false}, {strings.Repeat("A", 256), false},
+	}
+	bodies := []struct{ schema, format string }{
+		{"release", `{"env":{%s:"x"}}`},
+		{"release", `{"artifact":"5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c","processes":{"web":{"env":{%s:"x"}}}}`},
+		{"new_job", `{"env":{%s:"x"}}`},
+		{"release_patch", `{"env":{"set":{%s:"x"}}}`},
+	}
+	for _, n := range names {
+		if got := host.ValidEnvName(n.name); got != n.valid {
+			t.Errorf("host.ValidEnvName(%q) = %v, want %v", n.name, got, n.valid)
+		}
+		quoted, _ := json.Marshal(n.name)
+		for _, b := range bodies {
+			err := set.Validate(b.schema, []byte(fmt.Sprintf(b.format, quoted)))
+			if got := err == nil; got != n.valid {
+				t.Errorf("schema %s with the name %q: err = %v, want valid %v", b.schema, n.name, err, n.valid)
+			}
+		}
 	}
 }

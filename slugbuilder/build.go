@@ -248,15 +248,20 @@ func readProcfile(dir string) (map[string]string, error) {
 // writeRelease saves the buildpacks' defaults in bin/release's format, for
 // slugrunner's `start TYPE`.
 func writeRelease(path string, types map[string]string) error {
+	if err := os.WriteFile(path, []byte(releaseText(types)), 0o644); err != nil {
+		return fmt.Errorf("write .release: %w", err)
+	}
+	return nil
+}
+
+// releaseText is types in bin/release's format, as ParseRelease reads it.
+func releaseText(types map[string]string) string {
 	var b strings.Builder
 	b.WriteString("---\ndefault_process_types:\n")
 	for _, name := range slices.Sorted(maps.Keys(types)) {
 		fmt.Fprintf(&b, "  %s: %q\n", name, types[name])
 	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("write .release: %w", err)
-	}
-	return nil
+	return b.String()
 }
 
 func writeEnvDir(dir string, vars map[string]string) error {

@@ -9,8 +9,12 @@ import (
 	"strings"
 )
 
-// processTypeName is what a Procfile process type may be called.
-var processTypeName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// processTypeName is what a Procfile process type may be called: the
+// controller's rule for a release's process types (process_type_name in
+// schema/common.json), since gitreceive makes a release with every type a
+// build reports, and a type the controller refuses would fail the push only
+// after the whole build.
+var processTypeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
 
 // ValidProcessType reports whether name may name a process type.
 func ValidProcessType(name string) bool { return processTypeName.MatchString(name) }

@@ -23,6 +23,8 @@ func TestParseProcfile(t *testing.T) {
 		{"space in type", "my web: ./run\n", nil, `process type "my web"`},
 		{"no command", "web:\n", nil, "has no command"},
 		{"duplicate", "web: a\nweb: b\n", nil, "line 2: process type \"web\" appears twice"},
+		{"type starting with a dash (the controller refuses it)", "-web: x\n", nil, `process type "-web"`},
+		{"type longer than 63 (the controller refuses it)", strings.Repeat("w", 64) + ": x\n", nil, "must match"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/openflynn/flynn/blobstore"
 	"github.com/openflynn/flynn/blobstore/client"
 	"github.com/openflynn/flynn/blobstore/server"
+	"github.com/openflynn/flynn/blobstore/signed"
 )
 
 // Key is the cluster key the suite's servers require.
@@ -228,6 +230,7 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("SignedPutSingleUse", func(t *testing.T) { testSignedPutSingleUse(t, factory) })
 	t.Run("SignedPutRace", func(t *testing.T) { testSignedPutRace(t, factory) })
 	t.Run("ClaimNonce", func(t *testing.T) { testClaimNonce(t, factory) })
+	t.Run("List", func(t *testing.T) { testList(t, factory) })
 }
 
 func testPutGetStatDelete(t *testing.T, factory Factory) {
@@ -463,6 +466,9 @@ func testBadPaths(t *testing.T, factory Factory) {
 	body := "overwritten"
 	for _, target := range targets {
 		for _, method := range []string{http.MethodPut, http.MethodGet, http.MethodDelete} {
+			if target == "/" && method == http.MethodGet {
+				continue // the listing (testList)
+			}
 			req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: blobstore\r\nAuthorization: Basic %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 				method, target, basicAuth(Key), len(body), body)
 			if method != http.MethodPut {
@@ -715,5 +721,97 @@ func testOpenReaderKeepsVersion(t *testing.T, factory Factory) {
 	}
 	if _, err := r.Seek(-1, io.SeekStart); err == nil {
 		t.Fatal("seek before start succeeded")
+	}
+}
+
+// testList checks listing by prefix, in bytewise path order, page by page
+// in the backend and whole through the client, and that it needs the key.
+func testList(t *testing.T, factory Factory) {
+	e := newEnv(t, factory, 0)
+	ctx := context.Background()
+	sizes := map[string]int{
+		"apps/a/slug-2.tgz": 20,
+		"apps/a/cache.tgz":  10,
+		"apps/a/slug-1.tgz": 30,
+		"apps/ab/slug.tgz":  40,
+		"apps/A/slug.tgz":   50,
+		"other":             60,
+	}
+	before := time.Now().Add(-time.Minute)
+	for p, n := range sizes {
+		e.put(t, p, Bytes(uint64(n), n))
+	}
+	paths := func(list []blobstore.Info) []string {
+		var ps []string
+		for _, info := range list {
+			ps = append(ps, info.Path)
+		}
+		return ps
+	}
+	tests := []struct {
+		prefix string
+		want   []string
+	}{
+		{"apps/a/", []string{"apps/a/cache.tgz", "apps/a/slug-1.tgz", "apps/a/slug-2.tgz"}},
+		{"apps/a", []string{"apps/a/cache.tgz", "apps/a/slug-1.tgz", "apps/a/slug-2.tgz", "apps/ab/slug.tgz"}},
+		{"apps/", []string{"apps/A/slug.tgz", "apps/a/cache.tgz", "apps/a/slug-1.tgz", "apps/a/slug-2.tgz", "apps/ab/slug.tgz"}},
+		{"", []string{"apps/A/slug.tgz", "apps/a/cache.tgz", "apps/a/slug-1.tgz", "apps/a/slug-2.tgz", "apps/ab/slug.tgz", "other"}},
+		{"apps/b/", nil},
+	}
+	for _, tt := range tests {
+		list, err := e.client.List(ctx, tt.prefix)
+		if err != nil {
+			t.Fatalf("list %q: %v", tt.prefix, err)
+		}
+		if got := paths(list); !slices.Equal(got, tt.want) {
+			t.Errorf("list %q = %q, want %q", tt.prefix, got, tt.want)
+		}
+		for _, info := range list {
+			data := Bytes(uint64(sizes[info.Path]), sizes[info.Path])
+			if info.Size != int64(len(data)) || info.ETag != hashOf(data) || info.ModTime.Before(before) {
+				t.Errorf("list %q: %+v, want size %d, etag %s and a recent time", tt.prefix, info, len(data), hashOf(data))
+			}
+		}
+	}
+
+	var pages [][]string
+	after := ""
+	for {
+		page, err := e.backend.List(ctx, "apps/", after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		pages = append(pages, paths(page))
+		after = page[len(page)-1].Path
+	}
+	want := [][]string{{"apps/A/slug.tgz", "apps/a/cache.tgz"}, {"apps/a/slug-1.tgz", "apps/a/slug-2.tgz"}, {"apps/ab/slug.tgz"}}
+	if !slices.EqualFunc(pages, want, slices.Equal) {
+		t.Errorf("pages of 2 = %q, want %q", pages, want)
+	}
+
+	if err := e.client.Delete(ctx, "apps/a/slug-1.tgz"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.client.List(ctx, "apps/a/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := paths(list), []string{"apps/a/cache.tgz", "apps/a/slug-2.tgz"}; !slices.Equal(got, want) {
+		t.Errorf("list after a delete = %q, want %q", got, want)
+	}
+
+	anonymous := newClient(e.srv.URL, "", e.http)
+	if _, err := anonymous.List(ctx, "apps/"); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+		t.Errorf("list without the key: err = %v, want unauthorized", err)
+	}
+	q, err := signed.Sign(Key, http.MethodGet, "apps/a/cache.tgz", e.clock.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := e.doSigned(t, http.MethodGet, "/?prefix=apps/&"+q.Encode(), nil, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("list with a signed GET of one blob: status %d, want 401", resp.StatusCode)
 	}
 }

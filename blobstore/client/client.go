@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/openflynn/flynn/blobstore"
@@ -109,6 +110,38 @@ func (c *Client) Delete(ctx context.Context, path string) error {
 	}
 	resp.Body.Close()
 	return nil
+}
+
+// List returns the blobs whose path starts with prefix ("" for all), in
+// path order, asking for them a page at a time. It needs the key.
+func (c *Client) List(ctx context.Context, prefix string) ([]blobstore.Info, error) {
+	var all []blobstore.Info
+	after := ""
+	for {
+		q := url.Values{"prefix": {prefix}, "after": {after}, "limit": {strconv.Itoa(blobstore.MaxListLimit)}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/?"+q.Encode(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("list %q: %w", prefix, err)
+		}
+		authkey.Set(req, c.key)
+		resp, err := c.do(req)
+		if err != nil {
+			return nil, fmt.Errorf("list %q: %w", prefix, err)
+		}
+		var page []blobstore.Info
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("list %q: decode reply: %w", prefix, err)
+		}
+		// Ask until a page comes back empty rather than short, so that a
+		// server with a smaller page size is listed whole too.
+		if len(page) == 0 {
+			return all, nil
+		}
+		all = append(all, page...)
+		after = page[len(page)-1].Path
+	}
 }
 
 func (c *Client) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {

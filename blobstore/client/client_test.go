@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/openflynn/flynn/blobstore"
@@ -79,5 +80,42 @@ func TestErrors(t *testing.T) {
 		if !errors.Is(err, tt.want) {
 			t.Errorf("status %d: err = %v, want %v", tt.status, err, tt.want)
 		}
+	}
+}
+
+// TestListPages checks that List asks page after page, each after the last
+// path of the one before, until an empty one, and sends the key.
+func TestListPages(t *testing.T) {
+	stored := []string{"apps/a/cache.tgz", "apps/a/slug-1.tgz", "apps/a/slug-2.tgz", "apps/a/slug-3.tgz", "apps/a/slug-4.tgz"}
+	var requests []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		requests = append(requests, q.Get("after"))
+		if _, key, _ := r.BasicAuth(); key != "k" || r.URL.Path != "/" || q.Get("prefix") != "apps/a/" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		page := []blobstore.Info{} // two at most: a server with pages smaller than asked for
+		for _, p := range stored {
+			if p > q.Get("after") && len(page) < 2 {
+				page = append(page, blobstore.Info{Path: p})
+			}
+		}
+		_ = json.NewEncoder(w).Encode(page)
+	}))
+	defer srv.Close()
+	list, err := New(srv.URL, "k").List(context.Background(), "apps/a/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, info := range list {
+		got = append(got, info.Path)
+	}
+	if !slices.Equal(got, stored) {
+		t.Errorf("listed %q, want %q", got, stored)
+	}
+	if want := []string{"", "apps/a/slug-1.tgz", "apps/a/slug-3.tgz", "apps/a/slug-4.tgz"}; !slices.Equal(requests, want) {
+		t.Errorf("asked after %q, want %q", requests, want)
 	}
 }

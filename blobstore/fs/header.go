@@ -43,32 +43,46 @@ func encodeHeader(info blobstore.Info) []byte {
 // readHeader reads and checks the header of blob file f, which should hold
 // blob p, and returns the blob's info and the header length.
 func readHeader(f *os.File, p string) (blobstore.Info, int64, error) {
-	buf := make([]byte, headerLen(p))
-	if _, err := io.ReadFull(f, buf); err != nil {
+	info, n, err := readAnyHeader(f)
+	if err != nil {
+		return blobstore.Info{}, 0, err
+	}
+	if info.Path != p {
+		return blobstore.Info{}, 0, fmt.Errorf("blob file holds another path (%d bytes)", len(info.Path))
+	}
+	return info, n, nil
+}
+
+// readAnyHeader reads and checks the header of blob file f, whatever blob
+// it holds, and returns the blob's info and the header length.
+func readAnyHeader(f *os.File) (blobstore.Info, int64, error) {
+	fixed := make([]byte, fixedHeaderLen)
+	if _, err := io.ReadFull(f, fixed); err != nil {
 		return blobstore.Info{}, 0, fmt.Errorf("read header: %w", err)
 	}
-	if string(buf[:len(magic)]) != magic {
+	if string(fixed[:len(magic)]) != magic {
 		return blobstore.Info{}, 0, errors.New("not a blob file (bad magic)")
 	}
-	rest := buf[len(magic):]
+	rest := fixed[len(magic):]
 	size := int64(binary.BigEndian.Uint64(rest[0:8]))
 	mod := int64(binary.BigEndian.Uint64(rest[8:16]))
 	sum := rest[16:48]
-	n := int(binary.BigEndian.Uint16(rest[48:50]))
-	if n != len(p) || string(rest[50:]) != p {
-		return blobstore.Info{}, 0, fmt.Errorf("blob file holds another path (%d bytes)", n)
+	path := make([]byte, binary.BigEndian.Uint16(rest[48:50]))
+	if _, err := io.ReadFull(f, path); err != nil {
+		return blobstore.Info{}, 0, fmt.Errorf("read header: %w", err)
 	}
+	hdrLen := int64(fixedHeaderLen + len(path))
 	st, err := f.Stat()
 	if err != nil {
 		return blobstore.Info{}, 0, err
 	}
-	if st.Size() != int64(len(buf))+size {
-		return blobstore.Info{}, 0, fmt.Errorf("blob file is %d bytes, header says %d", st.Size(), int64(len(buf))+size)
+	if st.Size() != hdrLen+size {
+		return blobstore.Info{}, 0, fmt.Errorf("blob file is %d bytes, header says %d", st.Size(), hdrLen+size)
 	}
 	return blobstore.Info{
-		Path:    p,
+		Path:    string(path),
 		Size:    size,
 		ETag:    hex.EncodeToString(sum),
 		ModTime: time.Unix(0, mod).UTC(),
-	}, int64(len(buf)), nil
+	}, hdrLen, nil
 }

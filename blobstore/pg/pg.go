@@ -3,17 +3,26 @@
 //
 // An upload streams its body with COPY into chunks under a fresh blob id,
 // then, in the same transaction and under a per-path advisory lock, points
-// the path's row at the new id and deletes the chunks of the version it
-// replaces. Until the commit no other session sees any of it, so a reader
-// gets the old or the new blob whole, an aborted upload rolls back to
-// nothing, and concurrent writers to one path commit one after the other
-// with the last one standing. A download reads chunk by chunk inside a
-// read-only REPEATABLE READ transaction, whose snapshot keeps its version
-// readable even if it is replaced or deleted meanwhile. The nonces of used
-// single-use signed URLs are rows keyed by the nonce.
+// the path's row at the new id and retires the version it replaces. Until
+// the commit no other session sees any of it, so a reader gets the old or
+// the new blob whole, an aborted upload rolls back to nothing, and
+// concurrent writers to one path commit one after the other with the last
+// one standing. The nonces of used single-use signed URLs are rows keyed
+// by the nonce.
 //
-// Each transfer holds one pooled connection for its duration, so the pool
-// size bounds concurrent transfers.
+// A download holds no connection and no transaction between chunks: Open
+// reads the path's row once, which pins the version (its blob id, never
+// reused), and each chunk is then one short query by blob id and index.
+// So a client that reads slowly, or not at all, costs the pool nothing,
+// and the pool size bounds concurrent chunk fetches and uploads, not
+// downloads. A replaced or deleted version stays readable because its
+// chunks outlive it: Put and Delete only record it as retired, and Sweep
+// deletes the chunks of versions retired more than Options.KeepReplaced
+// ago. A download still reading such a version then fails with
+// ErrVersionGone rather than returning bytes of another version.
+//
+// An upload holds one pooled connection for its duration, since its
+// chunks must commit together with the switch to the new version.
 package pg
 
 import (
@@ -44,6 +53,20 @@ const DefaultChunkSize = 1 << 20
 // let a handful of slow uploads block every other transfer.
 const DefaultMaxConns = 32
 
+// DefaultKeepReplaced is Options.KeepReplaced when zero: far longer than
+// a slug or cache download takes, short enough that overwritten build
+// caches do not pile up.
+const DefaultKeepReplaced = time.Hour
+
+// sweepBatch is how many retired versions one statement of Sweep deletes,
+// so that no transaction grows with the backlog.
+const sweepBatch = 64
+
+// ErrVersionGone means a download outlived its version: the blob was
+// replaced or deleted after it was opened, and Sweep has since deleted the
+// content.
+var ErrVersionGone = errors.New("the blob version being read was replaced or deleted, and its content removed")
+
 // lockClass namespaces the blobstore's advisory locks: the first key of
 // the two-key form, the path's hash being the second.
 const lockClass = 0x0b10b
@@ -59,12 +82,17 @@ type Options struct {
 	// is then found by the dialer (discoverd/client.Dialer) at each
 	// connection. Nil connects to the host as it is.
 	DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+	// KeepReplaced is how long the content of a replaced or deleted
+	// version stays readable for the downloads that opened it before
+	// Sweep may delete it; DefaultKeepReplaced when zero.
+	KeepReplaced time.Duration
 }
 
 // Store is a Postgres blob backend.
 type Store struct {
-	pool      *pgxpool.Pool
-	chunkSize int
+	pool         *pgxpool.Pool
+	chunkSize    int
+	keepReplaced time.Duration
 }
 
 var _ blobstore.Backend = (*Store)(nil)
@@ -96,7 +124,10 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.ChunkSize <= 0 {
 		opts.ChunkSize = DefaultChunkSize
 	}
-	return &Store{pool: pool, chunkSize: opts.ChunkSize}
+	if opts.KeepReplaced <= 0 {
+		opts.KeepReplaced = DefaultKeepReplaced
+	}
+	return &Store{pool: pool, chunkSize: opts.ChunkSize, keepReplaced: opts.KeepReplaced}
 }
 
 // Close closes the store's pool.
@@ -151,8 +182,8 @@ func (s *Store) Put(ctx context.Context, p string, r io.Reader) (blobstore.Info,
 		return blobstore.Info{}, fmt.Errorf("put %s: record blob: %w", p, err)
 	}
 	if hadOld {
-		if _, err := tx.Exec(ctx, `DELETE FROM blobstore_chunks WHERE blob_id = $1`, oldID); err != nil {
-			return blobstore.Info{}, fmt.Errorf("put %s: delete replaced version: %w", p, err)
+		if err := retire(ctx, tx, oldID); err != nil {
+			return blobstore.Info{}, fmt.Errorf("put %s: replaced version: %w", p, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -162,25 +193,20 @@ func (s *Store) Put(ctx context.Context, p string, r io.Reader) (blobstore.Info,
 	return info, nil
 }
 
-// Open implements blobstore.Backend. The returned reader holds a pooled
-// connection and a transaction until it is closed.
+// Open implements blobstore.Backend. It reads the blob's row and returns;
+// the reader fetches each chunk with a query of its own when it gets to it.
 func (s *Store) Open(ctx context.Context, p string) (io.ReadSeekCloser, blobstore.Info, error) {
 	if err := blobstore.ValidatePath(p); err != nil {
 		return nil, blobstore.Info{}, err
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, blobstore.Info{}, fmt.Errorf("open %s: begin: %w", p, err)
-	}
-	r := &chunkReader{ctx: ctx, tx: tx, loaded: -1}
+	r := &chunkReader{ctx: ctx, pool: s.pool, path: p, loaded: -1}
 	info := blobstore.Info{Path: p}
-	err = tx.QueryRow(ctx, `SELECT blob_id, size, sha256, chunk_size, modified_at FROM blobstore_blobs WHERE path = $1`, p).
+	err := s.pool.QueryRow(ctx, `SELECT blob_id, size, sha256, chunk_size, modified_at FROM blobstore_blobs WHERE path = $1`, p).
 		Scan(&r.blobID, &info.Size, &info.ETag, &r.chunkSize, &info.ModTime)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, blobstore.Info{}, fmt.Errorf("open %s: %w", p, blobstore.ErrNotFound)
+	}
 	if err != nil {
-		rollback(ctx, tx)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, blobstore.Info{}, fmt.Errorf("open %s: %w", p, blobstore.ErrNotFound)
-		}
 		return nil, blobstore.Info{}, fmt.Errorf("open %s: %w", p, err)
 	}
 	info.ModTime = info.ModTime.UTC()
@@ -209,13 +235,40 @@ func (s *Store) Delete(ctx context.Context, p string) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", p, err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM blobstore_chunks WHERE blob_id = $1`, id); err != nil {
-		return fmt.Errorf("delete %s: chunks: %w", p, err)
+	if err := retire(ctx, tx, id); err != nil {
+		return fmt.Errorf("delete %s: %w", p, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("delete %s: commit: %w", p, err)
 	}
 	return nil
+}
+
+// List implements blobstore.Backend. Paths compare bytewise (COLLATE "C"),
+// whatever the database's collation, as the interface requires.
+func (s *Store) List(ctx context.Context, prefix, after string, limit int) ([]blobstore.Info, error) {
+	for _, p := range []string{prefix, after} {
+		if err := blobstore.ValidatePrefix(p); err != nil {
+			return nil, err
+		}
+	}
+	limit = max(1, min(limit, blobstore.MaxListLimit))
+	rows, err := s.pool.Query(ctx, `SELECT path, size, sha256, modified_at FROM blobstore_blobs
+		WHERE starts_with(path, $1) AND path COLLATE "C" > $2
+		ORDER BY path COLLATE "C" LIMIT $3`, prefix, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list %q: %w", prefix, err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (blobstore.Info, error) {
+		var info blobstore.Info
+		err := row.Scan(&info.Path, &info.Size, &info.ETag, &info.ModTime)
+		info.ModTime = info.ModTime.UTC()
+		return info, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %q: %w", prefix, err)
+	}
+	return list, nil
 }
 
 // ClaimNonce implements blobstore.Backend: the nonce's row is inserted
@@ -236,6 +289,46 @@ func (s *Store) ClaimNonce(ctx context.Context, nonce string, expires time.Time)
 		return fmt.Errorf("claim nonce %s: %w", nonce, blobstore.ErrNonceUsed)
 	}
 	return nil
+}
+
+// retire records that version id is no longer any path's, so that Sweep
+// deletes its chunks once the downloads that opened it have had their
+// time.
+func retire(ctx context.Context, tx pgx.Tx, id int64) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO blobstore_retired (blob_id) VALUES ($1)`, id); err != nil {
+		return fmt.Errorf("retire version %d: %w", id, err)
+	}
+	return nil
+}
+
+// Sweep deletes the chunks of the versions retired more than
+// Options.KeepReplaced ago, a batch of versions per statement, and returns
+// how many versions it removed. The server runs it periodically; running
+// it concurrently, from several processes, is safe.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	var total int
+	for {
+		var n int
+		err := s.pool.QueryRow(ctx, `
+			WITH gone AS (
+				DELETE FROM blobstore_retired WHERE blob_id IN (
+					SELECT blob_id FROM blobstore_retired
+					WHERE retired_at < now() - $1 * interval '1 microsecond'
+					ORDER BY retired_at LIMIT $2
+					FOR UPDATE SKIP LOCKED)
+				RETURNING blob_id
+			), chunks AS (
+				DELETE FROM blobstore_chunks WHERE blob_id IN (SELECT blob_id FROM gone)
+			)
+			SELECT count(*) FROM gone`, s.keepReplaced.Microseconds(), sweepBatch).Scan(&n)
+		if err != nil {
+			return total, fmt.Errorf("sweep retired versions: %w", err)
+		}
+		total += n
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
 }
 
 // rollback ends tx if it is still open. It runs even when ctx is cancelled
@@ -291,14 +384,16 @@ func (c *chunkSource) Values() ([]any, error) { return []any{c.blobID, c.n, c.cu
 
 func (c *chunkSource) Err() error { return c.err }
 
-// chunkReader reads one blob version chunk by chunk within its snapshot.
+// chunkReader reads one blob version chunk by chunk, a query per chunk,
+// holding nothing in the database between them.
 //
 // It keeps the context of the Open call because io.Reader methods take
 // none: the reader lives only as long as the request that opened it, and
 // that request's cancellation must stop its queries.
 type chunkReader struct {
 	ctx       context.Context
-	tx        pgx.Tx
+	pool      *pgxpool.Pool
+	path      string
 	blobID    int64
 	size      int64
 	chunkSize int64
@@ -322,15 +417,21 @@ func (r *chunkReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// load fetches chunk idx of the pinned version. The blob id names that
+// version alone, so a chunk that is missing means the version was swept,
+// never that another version took its place.
 func (r *chunkReader) load(idx int64) error {
 	r.loaded = -1
-	err := r.tx.QueryRow(r.ctx, `SELECT data FROM blobstore_chunks WHERE blob_id = $1 AND n = $2`, r.blobID, idx).Scan(&r.buf)
+	err := r.pool.QueryRow(r.ctx, `SELECT data FROM blobstore_chunks WHERE blob_id = $1 AND n = $2`, r.blobID, idx).Scan(&r.buf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read %s: chunk %d of version %d: %w", r.path, idx, r.blobID, ErrVersionGone)
+	}
 	if err != nil {
-		return fmt.Errorf("read chunk %d of blob %d: %w", idx, r.blobID, err)
+		return fmt.Errorf("read %s: chunk %d of version %d: %w", r.path, idx, r.blobID, err)
 	}
 	want := min(r.chunkSize, r.size-idx*r.chunkSize)
 	if int64(len(r.buf)) != want {
-		return fmt.Errorf("chunk %d of blob %d holds %d bytes, want %d", idx, r.blobID, len(r.buf), want)
+		return fmt.Errorf("read %s: chunk %d of version %d holds %d bytes, want %d", r.path, idx, r.blobID, len(r.buf), want)
 	}
 	r.loaded = idx
 	return nil
@@ -353,8 +454,9 @@ func (r *chunkReader) Seek(off int64, whence int) (int64, error) {
 	return off, nil
 }
 
+// Close releases the chunk in memory; there is nothing else to release.
 func (r *chunkReader) Close() error {
-	rollback(r.ctx, r.tx)
+	r.buf = nil
 	return nil
 }
 

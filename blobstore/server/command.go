@@ -31,12 +31,14 @@ discoverd.`,
 			cmdline.String("dir", DefaultDir, "root directory of the fs backend"),
 			cmdline.String("database-url", "", "database of the postgres backend; its host may name a discoverd service (leader.postgres.discoverd)", cmdline.Was("DATABASE_URL")),
 			cmdline.Size("max-size", DefaultMaxSize, "largest blob accepted"),
+			cmdline.Duration("idle-timeout", DefaultIdleTimeout, "how long one read of an upload or one write of a download may wait for the client before the connection is closed"),
 			cmdline.String("discoverd-url", "", `discoverd to register in as "blobstore" (none: no registration) and to reach the database through (default: http://EXTERNAL_IP:1111)`, cmdline.Was("--discoverd", "DISCOVERD")),
 			cmdline.Bool("register", true, `register in discoverd as "blobstore" when --discoverd-url is given`),
 			cmdline.String("external-ip", "", "IP registered in discoverd (default: the listen IP, else 127.0.0.1)", cmdline.Was("--advertise-host", "EXTERNAL_IP")),
-		}, cmdline.Secret("blobstore-key", "cluster key: requests carry it, or a URL signed with it (blobstore/signed)", cmdline.Was("--auth-key", "FLYNN_AUTH_KEY", "AUTH_KEY"))...),
-		Config: func(c *cli.Context, _ *slog.Logger) (Config, error) {
-			key, err := cmdline.SecretOf(c, "blobstore-key")
+			cmdline.Insecure(),
+		}, cmdline.Secret("blobstore-key", "cluster key: requests carry it, or a URL signed with it (blobstore/signed); required unless --insecure", cmdline.Was("--auth-key", "FLYNN_AUTH_KEY", "AUTH_KEY"))...),
+		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
+			key, err := cmdline.RequiredKey(c, logger, "blobstore-key")
 			if err != nil {
 				return Config{}, err
 			}
@@ -46,6 +48,7 @@ discoverd.`,
 				Dir:           c.String("dir"),
 				DatabaseURL:   c.String("database-url"),
 				MaxSize:       cmdline.SizeOf(c, "max-size"),
+				IdleTimeout:   c.Duration("idle-timeout"),
 				AuthKey:       key,
 				AdvertiseHost: c.String("external-ip"),
 			}

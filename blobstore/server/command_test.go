@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +16,9 @@ import (
 func parse(t *testing.T, args []string, env map[string]string) (Config, int, string) {
 	t.Helper()
 	t.Setenv("PORT", "") // as outside a job, unless env says otherwise
+	if env["FLYNN_BLOBSTORE_KEY"] == "" && env["FLYNN_AUTH_KEY"] == "" && !slices.Contains(args, "--insecure") {
+		t.Setenv("FLYNN_BLOBSTORE_KEY", "default-key")
+	}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
@@ -40,7 +44,7 @@ func TestCommandLine(t *testing.T) {
 		{
 			name: "defaults",
 			check: func(t *testing.T, cfg Config) {
-				if cfg.HTTPAddr != DefaultHTTPAddr || cfg.Backend != BackendFS || cfg.Dir != DefaultDir || cfg.MaxSize != DefaultMaxSize || cfg.Registrar != nil || cfg.AuthKey != "" {
+				if cfg.HTTPAddr != DefaultHTTPAddr || cfg.Backend != BackendFS || cfg.Dir != DefaultDir || cfg.MaxSize != DefaultMaxSize || cfg.IdleTimeout != DefaultIdleTimeout || cfg.Registrar != nil || cfg.AuthKey != "default-key" {
 					t.Errorf("config = %+v", cfg)
 				}
 			},
@@ -100,6 +104,17 @@ func TestCommandLine(t *testing.T) {
 		{name: "unknown backend", args: []string{"--backend", "s3"}, fails: `--backend must be fs or postgres, not "s3"`},
 		{name: "postgres without database", args: []string{"--backend", "postgres"}, fails: "the postgres backend needs --database-url"},
 		{name: "stray argument", args: []string{"serve"}, fails: "unexpected arguments: serve"},
+		// Without a key every request would be admitted.
+		{name: "no key", env: map[string]string{"FLYNN_BLOBSTORE_KEY": ""}, fails: "pass --insecure"},
+		{
+			name: "no key, --insecure",
+			args: []string{"--insecure"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.AuthKey != "" {
+					t.Errorf("key = %q, want none", cfg.AuthKey)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

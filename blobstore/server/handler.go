@@ -6,7 +6,9 @@
 // the backend's hash and into storage, a download from storage to the
 // socket through http.ServeContent (which also answers Range, If-Range and
 // the conditional headers), so memory per request stays constant whatever
-// the blob's size.
+// the blob's size. Each read of a body and each write of a reply has its
+// own deadline (Options.IdleTimeout): a transfer may take as long as it
+// needs while it progresses, and a client that stalls is cut off.
 package server
 
 import (
@@ -15,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/openflynn/flynn/blobstore"
@@ -36,6 +39,10 @@ type Options struct {
 	AuthKey string
 	// Now is the clock signed URLs expire by; time.Now when nil.
 	Now func() time.Time
+	// IdleTimeout is how long one read of an upload's body or one write
+	// of a reply may block before the connection is closed;
+	// DefaultIdleTimeout when zero.
+	IdleTimeout time.Duration
 }
 
 // Handler serves the blobstore HTTP API over a backend.
@@ -55,6 +62,9 @@ func NewHandler(backend blobstore.Backend, opts Options, log *slog.Logger) *Hand
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	return &Handler{backend: backend, opts: opts, log: log}
 }
 
@@ -62,17 +72,25 @@ func NewHandler(backend blobstore.Backend, opts Options, log *slog.Logger) *Hand
 // deliberately not run through http.ServeMux, whose cleaning would turn
 // "/a/../b" into a redirect to "/b" instead of the 400 it deserves.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := h.serve(w, r); err != nil {
+	d := idle{rc: http.NewResponseController(w), timeout: h.opts.IdleTimeout}
+	// net/http flushes the end of the reply after this returns; that
+	// write too must not wait for a stalled client for ever.
+	defer d.renewWrite()
+	r.Body = idleBody{ReadCloser: r.Body, idle: d}
+	if err := h.serve(w, r, d); err != nil {
 		h.writeError(w, r, err)
 	}
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d idle) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 		return httpjson.Errorf(httpjson.CodeMethodNotAllowed, "method %s not allowed", r.Method)
+	}
+	if r.URL.Path == "/" && r.Method == http.MethodGet {
+		return h.list(w, r)
 	}
 	p, err := blobstore.CleanPath(r.URL.Path)
 	if err != nil {
@@ -88,7 +106,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	case http.MethodDelete:
 		return h.delete(w, r, p, grant)
 	default:
-		return h.get(w, r, p)
+		return h.get(&idleWriter{ResponseWriter: w, idle: d}, r, p)
 	}
 }
 
@@ -144,6 +162,32 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, p string) error {
 	// sniffing the content.
 	hdr.Set("Content-Type", "application/octet-stream")
 	http.ServeContent(w, r, "", info.ModTime, content)
+	return nil
+}
+
+// list answers GET /?prefix=…&after=…&limit=… with a JSON array of Info.
+// Only the key allows it: a signed URL names one blob.
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
+	if !authkey.Valid(r, h.opts.AuthKey) {
+		return signed.ErrUnsigned
+	}
+	q := r.URL.Query()
+	limit := blobstore.MaxListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return httpjson.ValidationError("limit", "limit must be a whole number from 1, not %q", v)
+		}
+		limit = min(n, blobstore.MaxListLimit)
+	}
+	list, err := h.backend.List(r.Context(), q.Get("prefix"), q.Get("after"), limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []blobstore.Info{} // [] rather than null
+	}
+	httpjson.Write(w, http.StatusOK, list)
 	return nil
 }
 

@@ -42,6 +42,11 @@ func (f *fakeBackend) Delete(context.Context, string) error {
 	return f.err
 }
 
+func (f *fakeBackend) List(context.Context, string, string, int) ([]blobstore.Info, error) {
+	f.calls++
+	return nil, f.err
+}
+
 func (f *fakeBackend) ClaimNonce(context.Context, string, time.Time) error {
 	f.calls++
 	return f.err
@@ -71,6 +76,11 @@ func TestErrorMapping(t *testing.T) {
 		{"put without key", http.MethodPut, "/x", "", nil, http.StatusUnauthorized, false},
 		{"delete with wrong key", http.MethodDelete, "/x", "nope", nil, http.StatusUnauthorized, false},
 		{"post", http.MethodPost, "/x", "k", nil, http.StatusMethodNotAllowed, false},
+		{"list", http.MethodGet, "/?prefix=apps/", "k", nil, http.StatusOK, true},
+		{"list without key", http.MethodGet, "/?prefix=apps/", "", nil, http.StatusUnauthorized, false},
+		{"list with a bad limit", http.MethodGet, "/?limit=-1", "k", nil, http.StatusBadRequest, false},
+		{"list with a bad prefix from the backend", http.MethodGet, "/?prefix=a%25", "k", &blobstore.PathError{Path: "a%", Reason: "no"}, http.StatusBadRequest, true},
+		{"put on the root", http.MethodPut, "/", "k", nil, http.StatusBadRequest, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

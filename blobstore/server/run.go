@@ -62,6 +62,9 @@ type Config struct {
 	DialDatabase func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MaxSize is the largest blob accepted; DefaultMaxSize when zero.
 	MaxSize int64
+	// IdleTimeout bounds each read of an upload and each write of a
+	// download (see Options.IdleTimeout); DefaultIdleTimeout when zero.
+	IdleTimeout time.Duration
 	// AuthKey is the cluster key every request needs, or a URL signed with
 	// it; empty admits everyone.
 	AuthKey string
@@ -97,11 +100,24 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	handler := NewHandler(backend, Options{MaxSize: cfg.MaxSize, AuthKey: cfg.AuthKey}, logger)
+	if sw, ok := backend.(sweeper); ok {
+		sweepCtx, stopSweeping := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		go func() {
+			defer close(swept)
+			sweepLoop(sweepCtx, sw, sweepInterval, logger)
+		}()
+		defer func() {
+			stopSweeping()
+			<-swept
+		}()
+	}
+	handler := NewHandler(backend, Options{MaxSize: cfg.MaxSize, AuthKey: cfg.AuthKey, IdleTimeout: cfg.IdleTimeout}, logger)
 	srv := &http.Server{
 		Handler: handler,
 		// No read or write timeout: a multi-GB blob legitimately takes
-		// minutes. Headers must come promptly, though.
+		// minutes. The handler bounds each read and write instead
+		// (Options.IdleTimeout); headers must come promptly.
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -161,6 +177,37 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// sweepInterval is how often Run has a backend that keeps replaced
+// versions for a while (the Postgres one) delete those past their time.
+const sweepInterval = 10 * time.Minute
+
+// sweeper is a backend that deletes, when asked, what it kept of replaced
+// or deleted blobs for the downloads still reading them (pg.Store.Sweep).
+type sweeper interface {
+	Sweep(ctx context.Context) (int, error)
+}
+
+// sweepLoop sweeps every interval until ctx ends. A failed sweep is only
+// logged: what it left is swept next time.
+func sweepLoop(ctx context.Context, sw sweeper, interval time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := sw.Sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("sweep of replaced blob versions failed", "err", err)
+		case n > 0:
+			logger.Info("swept replaced blob versions", "versions", n)
+		}
+	}
 }
 
 func backendName(cfg Config) string {

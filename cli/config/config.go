@@ -42,6 +42,12 @@ type Cluster struct {
 	TLSPin string `json:"tls_pin,omitempty"`
 	// GitHost is the "host:port" of gitreceive, used in git remotes.
 	GitHost string `json:"git_host"`
+	// GitHostKey is gitreceive's SSH host key in authorized_keys form
+	// ("ssh-ed25519 AAAA…"), as bootstrap prints it in the cluster-add
+	// line; `cluster add` and `create` write it to ~/.ssh/known_hosts for
+	// GitHost, so git verifies the first push. Empty for a cluster added
+	// without one: ssh then asks on first use, as before.
+	GitHostKey string `json:"git_host_key,omitempty"`
 }
 
 // GitURL is the git remote of app on this cluster.

@@ -21,7 +21,8 @@ func TestSaveLoad(t *testing.T) {
 		t.Fatalf("missing file loaded as %+v, want empty", f)
 	}
 	a := &config.Cluster{Name: "a", Domain: "a.test", ControllerURL: "https://controller.a.test", Key: "k", TLSPin: "pin", GitHost: "a.test:2222"}
-	b := &config.Cluster{Name: "b", Domain: "b.test", ControllerURL: "http://127.0.0.1:1", Key: "k2", GitHost: "127.0.0.1:2222", ControllerAddr: "127.0.0.1:443"}
+	b := &config.Cluster{Name: "b", Domain: "b.test", ControllerURL: "http://127.0.0.1:1", Key: "k2", GitHost: "127.0.0.1:2222", ControllerAddr: "127.0.0.1:443",
+		GitHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqOvvmYqTQB3PI0bQDXvKTKDsIqnNS7nOA34Rdt4Ib7"}
 	for _, c := range []*config.Cluster{a, b} {
 		if err := f.Add(c); err != nil {
 			t.Fatal(err)

@@ -50,6 +50,15 @@ func (c *Client) SetAppRelease(ctx context.Context, app, releaseID string) (*con
 	return &out, c.do(ctx, http.MethodPut, path("apps", app, "release"), controller.AppReleaseRequest{ReleaseID: releaseID}, &out)
 }
 
+// PatchRelease makes a new release from the app's current release as the
+// controller has it, changed by p, and deploys it: the way to change an
+// app's env (or release a build) without undoing a concurrent change. When
+// p changes nothing it returns the current release and no deployment.
+func (c *Client) PatchRelease(ctx context.Context, app string, p controller.ReleasePatch) (*controller.PatchedRelease, error) {
+	var out controller.PatchedRelease
+	return &out, c.do(ctx, http.MethodPatch, path("apps", app, "release"), p, &out)
+}
+
 // Deploy makes releaseID the app's current release and returns the
 // deployment; it fails with precondition_failed when the release is current
 // already.

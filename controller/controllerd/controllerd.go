@@ -1,7 +1,9 @@
 // Package controllerd is the flynn-controller binary: its flags and how
 // they become the controller server's Config, with a host runner for
-// one-off jobs when discoverd is given. It sits apart from controller/server
-// because the runner (controller/hostrunner) builds on the server's types.
+// one-off jobs when discoverd is given, and the blob collector
+// (controller/blobgc) that runs beside the server. It sits apart from
+// controller/server because the runner (controller/hostrunner) builds on
+// the server's types.
 package controllerd
 
 import (
@@ -18,46 +20,65 @@ import (
 )
 
 // Daemon is the flynn-controller binary.
-func Daemon() cmdline.Daemon[server.Config] {
+func Daemon() cmdline.Daemon[Config] {
 	flags := []cli.Flag{
 		cmdline.String("http-addr", ":8081", "listen address (default :$PORT in a job)"),
 		cmdline.String("database-url", "", "Postgres URL of the controller's database; its host may name a discoverd service (leader.postgres.discoverd)", cmdline.Was("DATABASE_URL")),
 		cmdline.String("discoverd-url", "", "discoverd, to reach Postgres by service name, find the hosts one-off jobs run on and job logs come from (default: http://EXTERNAL_IP:1111 in a job; none: those requests answer service_unavailable)", cmdline.Was("--discoverd", "DISCOVERD")),
 		cmdline.String("external-ip", "", "this node's address, whose discoverd is the default", cmdline.Was("EXTERNAL_IP")),
+		cmdline.Duration("event-retention", server.DefaultEventRetention, "how long the event log keeps events; older ones are deleted every hour, and a stream resumed across them is refused (0: keep every event)"),
+		cmdline.Insecure(),
 	}
-	flags = append(flags, cmdline.Secret("controller-key", "key of system requests (the platform's components), sent as the basic-auth password; people use API keys", cmdline.Was("--auth-key", "AUTH_KEY", "FLYNN_AUTH_KEY"))...)
+	flags = append(flags, cmdline.Secret("controller-key", "key of system requests (the platform's components), sent as the basic-auth password; people use API keys (required unless --insecure)", cmdline.Was("--auth-key", "AUTH_KEY", "FLYNN_AUTH_KEY"))...)
+	flags = append(flags, blobGCFlags()...)
 	flags = append(flags, cmdline.Secret("cluster-key", "key of the host and discoverd APIs (default: the controller key)", cmdline.Was("CLUSTER_KEY"))...)
-	return cmdline.Daemon[server.Config]{
+	return cmdline.Daemon[Config]{
 		Name:  "flynn-controller",
 		Usage: "Flynn's controller: the REST API over Postgres",
 		Description: `Serves apps, releases, formations, jobs, routes, keys, providers,
-deployments, hosts and the event stream; applies its migrations at start.`,
+deployments, hosts and the event stream; applies its migrations at start.
+The event log keeps no secrets (env values, private keys) and forgets
+events older than --event-retention.`,
 		Flags: flags,
-		Config: func(c *cli.Context, logger *slog.Logger) (server.Config, error) {
-			key, err := cmdline.SecretOf(c, "controller-key")
+		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
+			srv, err := serverConfig(c, logger)
 			if err != nil {
-				return server.Config{}, err
+				return Config{Server: srv}, err
 			}
-			clusterKey, err := cmdline.SecretOf(c, "cluster-key")
-			if err != nil {
-				return server.Config{}, err
-			}
-			if clusterKey == "" {
-				clusterKey = key
-			}
-			cfg := server.Config{Addr: cmdline.ListenAddr(c, "http-addr"), DatabaseURL: c.String("database-url"), AuthKey: key}
-			if cfg.DatabaseURL == "" {
-				return cfg, fmt.Errorf("a database URL is required: --database-url or $%s", cmdline.Env("database-url"))
-			}
-			if u := discoverdURL(c); u != "" {
-				d := discoverdclient.New(u, clusterKey)
-				cfg.Runner = hostrunner.New(d, clusterKey, logger)
-				cfg.DialDatabase = (&discoverdclient.Dialer{Client: d}).DialContext
-			}
-			return cfg, nil
+			gc, err := blobGCConfig(c, logger, srv.AuthKey)
+			return Config{Server: srv, BlobGC: gc}, err
 		},
-		Run: server.Run,
+		Run: Run,
 	}
+}
+
+// serverConfig is the API server's part of the Config.
+func serverConfig(c *cli.Context, logger *slog.Logger) (server.Config, error) {
+	key, err := cmdline.RequiredKey(c, logger, "controller-key")
+	if err != nil {
+		return server.Config{}, err
+	}
+	clusterKey, err := cmdline.SecretOf(c, "cluster-key")
+	if err != nil {
+		return server.Config{}, err
+	}
+	if clusterKey == "" {
+		clusterKey = key
+	}
+	cfg := server.Config{Addr: cmdline.ListenAddr(c, "http-addr"), DatabaseURL: c.String("database-url"), AuthKey: key,
+		EventRetention: c.Duration("event-retention")}
+	if cfg.DatabaseURL == "" {
+		return cfg, fmt.Errorf("a database URL is required: --database-url or $%s", cmdline.Env("database-url"))
+	}
+	if cfg.EventRetention < 0 {
+		return cfg, fmt.Errorf("--event-retention %v: must not be negative", cfg.EventRetention)
+	}
+	if u := discoverdURL(c); u != "" {
+		d := discoverdclient.New(u, clusterKey)
+		cfg.Runner = hostrunner.New(d, clusterKey, logger)
+		cfg.DialDatabase = (&discoverdclient.Dialer{Client: d}).DialContext
+	}
+	return cfg, nil
 }
 
 // discoverdURL is --discoverd-url or, when it is not given and the

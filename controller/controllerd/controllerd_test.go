@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/pkg/cmdline"
@@ -22,7 +23,8 @@ func TestCommandLine(t *testing.T) {
 			name: "a Flynn job's environment",
 			env:  map[string]string{"PORT": "1114", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_DISCOVERD_URL": "http://127.0.0.1:1111"},
 			check: func(t *testing.T, cfg server.Config) {
-				if cfg.Addr != ":1114" || cfg.DatabaseURL != "postgres://x" || cfg.AuthKey != "ck" || cfg.Runner == nil || cfg.DialDatabase == nil {
+				if cfg.Addr != ":1114" || cfg.DatabaseURL != "postgres://x" || cfg.AuthKey != "ck" || cfg.Runner == nil || cfg.DialDatabase == nil ||
+					cfg.EventRetention != server.DefaultEventRetention {
 					t.Errorf("config = %+v", cfg)
 				}
 			},
@@ -47,7 +49,29 @@ func TestCommandLine(t *testing.T) {
 				}
 			},
 		},
-		{name: "no database", env: map[string]string{"PORT": ""}, fails: "a database URL is required"},
+		{name: "no database", env: map[string]string{"PORT": "", "FLYNN_CONTROLLER_KEY": "ck"}, fails: "a database URL is required"},
+		{
+			name: "an event retention",
+			env:  map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_EVENT_RETENTION": "72h"},
+			check: func(t *testing.T, cfg server.Config) {
+				if cfg.EventRetention != 72*time.Hour {
+					t.Errorf("event retention = %v, want 72h", cfg.EventRetention)
+				}
+			},
+		},
+		{name: "a negative retention", env: map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_EVENT_RETENTION": "-1h"}, fails: "--event-retention"},
+		// Without the controller key the API would take everyone for the
+		// platform itself.
+		{name: "no key", env: map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x"}, fails: "pass --insecure"},
+		{
+			name: "no key, --insecure",
+			env:  map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_INSECURE": "true"},
+			check: func(t *testing.T, cfg server.Config) {
+				if cfg.AuthKey != "" {
+					t.Errorf("key = %q, want none", cfg.AuthKey)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,8 +80,8 @@ func TestCommandLine(t *testing.T) {
 			}
 			d := Daemon()
 			var got server.Config
-			d.Run = func(_ context.Context, cfg server.Config, _ *slog.Logger) error {
-				got = cfg
+			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
+				got = cfg.Server
 				return nil
 			}
 			var out bytes.Buffer

@@ -48,6 +48,9 @@ func emit(ctx context.Context, tx pgx.Tx, changes ...change) error {
 		if err != nil {
 			return fmt.Errorf("encode %s event: %w", c.objectType, err)
 		}
+		if data, err = redact(c.objectType, data); err != nil {
+			return fmt.Errorf("redact %s event: %w", c.objectType, err)
+		}
 		var appID *string
 		if c.appID != "" {
 			appID = &c.appID
@@ -66,7 +69,7 @@ func emit(ctx context.Context, tx pgx.Tx, changes ...change) error {
 	return nil
 }
 
-// EventRepo reads the event log.
+// EventRepo reads the event log and prunes it (see Prune).
 type EventRepo struct{ db *db }
 
 // EventQuery selects events after an id.
@@ -80,7 +83,11 @@ type EventQuery struct {
 	Limit int
 }
 
-// List returns the events matching q in id order.
+// List returns the events matching q in id order. When q.After is not 0
+// and Prune has deleted an event matching q with a greater id, the events
+// after q.After are no longer whole, and List refuses with an
+// ErrPrecondition naming the field "since" rather than return what is
+// left: a stream resumed there would miss changes without knowing it.
 func (r *EventRepo) List(ctx context.Context, q EventQuery) ([]*controller.Event, error) {
 	limit := Page{Limit: q.Limit}.limit()
 	var appID *string
@@ -94,10 +101,41 @@ func (r *EventRepo) List(ctx context.Context, q EventQuery) ([]*controller.Event
 	if types == nil {
 		types = []string{}
 	}
-	rows, err := r.db.pool.Query(ctx, `SELECT id, coalesce(app_id::text, ''), object_type, object_id, op, data, created_at
+	if q.After <= 0 {
+		return listEvents(ctx, r.db.pool, q.After, appID, types, limit)
+	}
+	// The check and the read see one snapshot, so a prune cannot fall
+	// between them unnoticed.
+	tx, err := r.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("list events: begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	var through int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(through), 0) FROM events_pruned
+		WHERE through > $1 AND ($2::text IS NULL OR app_id = $2) AND (cardinality($3::text[]) = 0 OR object_type = ANY($3))`,
+		q.After, appID, types).Scan(&through); err != nil {
+		return nil, fmt.Errorf("list events: check pruned: %w", err)
+	}
+	if through > 0 {
+		return nil, &Error{Err: ErrPrecondition, Field: "since", Message: fmt.Sprintf(
+			"the event log no longer holds every event after %d (events up to %d were deleted as too old); read the current state and stream from now",
+			q.After, through)}
+	}
+	events, err := listEvents(ctx, tx, q.After, appID, types, limit)
+	if err != nil {
+		return nil, err
+	}
+	return events, tx.Commit(ctx)
+}
+
+// listEvents reads the events after id after that match appID (nil: any)
+// and types (empty: any).
+func listEvents(ctx context.Context, db querier, after int64, appID *string, types []string, limit int) ([]*controller.Event, error) {
+	rows, err := db.Query(ctx, `SELECT id, coalesce(app_id::text, ''), object_type, object_id, op, data, created_at
 		FROM events
 		WHERE id > $1 AND ($2::uuid IS NULL OR app_id = $2) AND (cardinality($3::text[]) = 0 OR object_type = ANY($3))
-		ORDER BY id LIMIT $4`, q.After, appID, types, limit)
+		ORDER BY id LIMIT $4`, after, appID, types, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -114,13 +152,49 @@ func (r *EventRepo) List(ctx context.Context, q EventQuery) ([]*controller.Event
 	return events, nil
 }
 
-// LastID returns the id of the newest event, or 0 when there is none.
+// LastID returns the id of the newest event, or 0 when there never was
+// one. An event Prune deleted counts, so that a stream starting "from
+// now" never starts below what was pruned.
 func (r *EventRepo) LastID(ctx context.Context) (int64, error) {
 	var id int64
-	if err := r.db.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&id); err != nil {
+	if err := r.db.pool.QueryRow(ctx, `SELECT greatest(
+		(SELECT coalesce(max(id), 0) FROM events),
+		(SELECT coalesce(max(through), 0) FROM events_pruned))`).Scan(&id); err != nil {
 		return 0, fmt.Errorf("last event id: %w", err)
 	}
 	return id, nil
+}
+
+// pruneBatch bounds the events one statement of Prune deletes, so that a
+// first prune of a long log does not hold one huge transaction.
+const pruneBatch = 5000
+
+// Prune deletes the events created before before and returns how many it
+// deleted. It records, for each app and object type, the newest id it
+// deleted (in events_pruned, in the same statement), so that List can tell
+// a stream resumed from before that id that it missed events. Several
+// controllers may prune at once.
+func (r *EventRepo) Prune(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := r.db.pool.QueryRow(ctx, `WITH gone AS (
+				DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 LIMIT $2)
+				RETURNING coalesce(app_id::text, '') AS app_id, object_type, id
+			), marked AS (
+				INSERT INTO events_pruned (app_id, object_type, through)
+				SELECT app_id, object_type, max(id) FROM gone GROUP BY app_id, object_type
+				ON CONFLICT (app_id, object_type) DO UPDATE SET through = greatest(events_pruned.through, excluded.through)
+			)
+			SELECT count(*) FROM gone`, before, pruneBatch).Scan(&n)
+		if err != nil {
+			return total, fmt.Errorf("prune events: %w", err)
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
 }
 
 // Notifier wakes subscribers whenever events are committed, by LISTENing on

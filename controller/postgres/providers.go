@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -87,8 +86,9 @@ func listResources(ctx context.Context, q querier, where string, args ...any) ([
 
 // Create stores a resource a provider has provisioned and attaches it to
 // apps (ids or names). Each app that has a current release gets a new
-// release with the resource's env merged into it, deployed at once; it is
-// all one transaction, so either every app gets the resource or none does.
+// release with the resource's env merged into it (unless it has that env
+// already), deployed at once, as a ReleaseRepo.Patch does; it is all one
+// transaction, so either every app gets the resource or none does.
 // It returns the deployments made.
 func (r *ResourceRepo) Create(ctx context.Context, res *controller.Resource, apps []string) ([]*controller.Deployment, error) {
 	if res.ID == "" {
@@ -116,26 +116,16 @@ func (r *ResourceRepo) Create(ctx context.Context, res *controller.Resource, app
 			if app.ReleaseID == "" {
 				continue
 			}
-			current, err := getRelease(ctx, tx, app.ReleaseID)
+			// The same change as PATCH /apps/:id/release, under the
+			// same lock: a concurrent env change is kept.
+			_, d, patchChanges, err := patchRelease(ctx, tx, app, controller.ReleasePatch{Env: &controller.EnvPatch{Set: res.Env}})
 			if err != nil {
 				return err
 			}
-			next := &controller.Release{AppID: app.ID, ArtifactID: current.ArtifactID, Env: maps.Clone(current.Env),
-				Processes: current.Processes, Meta: current.Meta}
-			if next.Env == nil {
-				next.Env = map[string]string{}
+			if d != nil {
+				deployments = append(deployments, d)
 			}
-			maps.Copy(next.Env, res.Env)
-			if err := createRelease(ctx, tx, next); err != nil {
-				return err
-			}
-			changes = append(changes, change{app.ID, controller.ObjectTypeRelease, next.ID, controller.OpCreate, next})
-			_, d, deployChanges, err := deploy(ctx, tx, app, next.ID)
-			if err != nil {
-				return err
-			}
-			deployments = append(deployments, d)
-			changes = append(changes, deployChanges...)
+			changes = append(changes, patchChanges...)
 		}
 		created, err := scanResource(tx.QueryRow(ctx, resourceSelect+`WHERE r.id = $1`, res.ID))
 		if err != nil {

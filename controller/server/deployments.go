@@ -51,6 +51,50 @@ func (s *Server) setAppRelease(w http.ResponseWriter, r *http.Request, ps httpro
 	return nil
 }
 
+// patchAppRelease changes the app's current release: a new release made
+// from it as the body says (controller.ReleasePatch), deployed, in one
+// transaction of the store, so that it starts from whatever release is
+// current by then. It answers 201 with the release and its deployment, or
+// 200 with the current release when the patch changes nothing.
+func (s *Server) patchAppRelease(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var p controller.ReleasePatch
+	if err := s.decode(w, r, "release_patch", &p); err != nil {
+		return err
+	}
+	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	if err := checkHostNetwork(app, &controller.Release{Processes: p.Processes}); err != nil {
+		return err
+	}
+	if p.Env != nil {
+		if err := checkEnvNames("env.set", p.Env.Set); err != nil {
+			return err
+		}
+	}
+	if err := checkReleaseEnv(nil, p.Processes); err != nil {
+		return err
+	}
+	rel, d, err := s.store.Releases.Patch(r.Context(), app.ID, p)
+	if err != nil {
+		return err
+	}
+	out := controller.PatchedRelease{Deployment: d}
+	if rel != nil {
+		if out.Release, err = s.releaseView(r.Context()).release(r.Context(), rel); err != nil {
+			return err
+		}
+	}
+	status := http.StatusOK
+	if d != nil {
+		status = http.StatusCreated
+		s.logger.Info("release patched", "app.id", app.ID, "release.id", rel.ID, "deployment.id", d.ID, "deployment.status", d.Status)
+	}
+	httpjson.Write(w, status, &out)
+	return nil
+}
+
 // deploy fails with precondition_failed when the release is current
 // already: there is nothing to deploy.
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {

@@ -22,6 +22,9 @@ const eventBatch = 500
 // streamEvents sends the event log as Server-Sent Events. It reads the log
 // itself after every notification (rather than trusting notification
 // payloads), so a resumed or slow stream sees every event once, in order.
+// A resume from before an event the stream would carry but the log has
+// deleted as too old (see pruneEvents) is refused, precondition_failed on
+// "since": the client must read the state afresh and stream from now.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -62,6 +65,13 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 		query.After = last
 	}
 
+	// The first read comes before the stream starts, so that a resume the
+	// log can no longer serve whole (events after since were deleted as
+	// too old) is refused with an error rather than streamed with a gap.
+	events, err := s.store.Events.List(ctx, query)
+	if err != nil {
+		return err
+	}
 	// The starting point goes out as a header, so a client that asked for
 	// "from now" can resume from the right place if it reconnects before
 	// any event arrives.
@@ -74,13 +84,6 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 	defer keepAlive.Stop()
 	view := s.releaseView(ctx)
 	for {
-		events, err := s.store.Events.List(ctx, query)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.logger.Error("event stream: read events", "err", err)
-			}
-			return nil // the stream has started; the client reconnects
-		}
 		for _, e := range events {
 			if e, err = view.event(ctx, e); err != nil {
 				if ctx.Err() == nil {
@@ -97,17 +100,24 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 			}
 			query.After = e.ID
 		}
-		if len(events) == eventBatch {
-			continue // more is waiting
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		case <-keepAlive.C:
-			if err := stream.Comment("keep-alive"); err != nil {
+		if len(events) < eventBatch {
+			select {
+			case <-ctx.Done():
 				return nil
+			case <-wake:
+			case <-keepAlive.C:
+				if err := stream.Comment("keep-alive"); err != nil {
+					return nil
+				}
 			}
+		}
+		if events, err = s.store.Events.List(ctx, query); err != nil {
+			// The stream has started: the client reconnects and resumes,
+			// and hears then why if the log cannot serve its resume.
+			if ctx.Err() == nil && !errors.Is(err, postgres.ErrPrecondition) {
+				s.logger.Error("event stream: read events", "err", err)
+			}
+			return nil
 		}
 	}
 }

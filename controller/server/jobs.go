@@ -120,6 +120,9 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	if err := s.decode(w, r, "new_job", &req); err != nil {
 		return err
 	}
+	if err := checkEnvNames("env", req.Env); err != nil {
+		return err
+	}
 	attach := strings.EqualFold(r.Header.Get("Upgrade"), controller.AttachUpgrade)
 	if r.Header.Get("Upgrade") != "" && !attach {
 		return httpjson.ValidationError("Upgrade", "only %s is supported", controller.AttachUpgrade)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -163,6 +164,10 @@ func (s *Server) provision(ctx context.Context, p *controller.Provider, config j
 	}
 	if out.ID == "" {
 		return nil, &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: fmt.Sprintf("provider %s: reply has no resource id", p.Name)}
+	}
+	if name, bad := badEnvName(out.Env); bad {
+		// Its apps' jobs could not start with it.
+		return nil, &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: fmt.Sprintf("provider %s: reply has the invalid variable name %q (%s)", p.Name, name, host.EnvNameRule)}
 	}
 	return &out, nil
 }

@@ -61,6 +61,7 @@ func TestBadInput(t *testing.T) {
 		{"POST", "/apps"},
 		{"POST", "/apps/bad-input"},
 		{"PUT", "/apps/bad-input/release"},
+		{"PATCH", "/apps/bad-input/release"},
 		{"POST", "/apps/bad-input/deploy"},
 		{"POST", "/apps/bad-input/releases"},
 		{"POST", "/releases"},

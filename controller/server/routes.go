@@ -41,9 +41,15 @@ func (s *Server) routes() http.Handler {
 	// An app's current release. Setting it records a deployment from the
 	// old release (pending for the scheduler, or complete at once when it
 	// has no processes to run); PUT answers the app, POST …/deploy the
-	// deployment. Both take {"id": release_id}.
+	// deployment. Both take {"id": release_id}. PATCH
+	// (controller.ReleasePatch) makes a new release from the current one,
+	// with env variables set or unset and the artifact, process types or
+	// meta replaced, and deploys it, answering controller.PatchedRelease:
+	// it is how `flynn env` and a push change an app without undoing a
+	// change made meanwhile.
 	r.GET("/apps/:id/release", s.handle(s.getAppRelease))
 	r.PUT("/apps/:id/release", s.handleChange(s.setAppRelease))
+	r.PATCH("/apps/:id/release", s.handleChange(s.patchAppRelease))
 	r.POST("/apps/:id/deploy", s.handleChange(s.deploy))
 
 	// Deployments; the scheduler reports progress with PUT

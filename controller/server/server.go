@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -48,6 +49,9 @@ type Config struct {
 	// telling each client to close its connection, before it shuts down
 	// (see drainer); default DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// EventRetention: see Options.EventRetention. The flynn-controller
+	// command's default is DefaultEventRetention.
+	EventRetention time.Duration
 }
 
 // Run connects to Postgres, applies the migrations and serves the API until
@@ -66,7 +70,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	defer store.Close()
-	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner})
+	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, EventRetention: cfg.EventRetention})
 	if err != nil {
 		return err
 	}
@@ -132,6 +136,13 @@ type Options struct {
 	// KeepAlive is how often an idle event stream gets a comment, which
 	// finds gone clients; default 15 s.
 	KeepAlive time.Duration
+	// EventRetention is how long events are kept: older ones are deleted
+	// (see pruneEvents), and a stream resumed from before a deleted event
+	// it would have carried is refused. Zero keeps every event.
+	EventRetention time.Duration
+	// EventPruneInterval is how often old events are deleted when
+	// EventRetention is set; default an hour.
+	EventPruneInterval time.Duration
 }
 
 // Server is the controller API as an http.Handler.
@@ -143,7 +154,8 @@ type Server struct {
 	logger   *slog.Logger
 	handler  http.Handler
 	keys     *keyCache
-	// stopWatch ends watchRevocations; watchDone closes when it has.
+	// stopWatch ends watchRevocations and pruneEvents; watchDone closes
+	// when both have.
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
 }
@@ -167,20 +179,37 @@ func New(store *postgres.Store, opts Options) (*Server, error) {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = 15 * time.Second
 	}
+	if opts.EventPruneInterval <= 0 {
+		opts.EventPruneInterval = defaultEventPruneInterval
+	}
 	logger := opts.Logger
 	s := &Server{store: store, schemas: schemas, opts: opts, logger: logger, keys: newKeyCache(keyCacheTTL), watchDone: make(chan struct{})}
 	s.notifier = postgres.NewNotifier(store, logger)
 	var watchCtx context.Context
 	watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	var watches sync.WaitGroup
+	watches.Add(1)
 	go func() {
-		defer close(s.watchDone)
+		defer watches.Done()
 		s.watchRevocations(watchCtx)
+	}()
+	if opts.EventRetention > 0 {
+		watches.Add(1)
+		go func() {
+			defer watches.Done()
+			s.pruneEvents(watchCtx)
+		}()
+	}
+	go func() {
+		watches.Wait()
+		close(s.watchDone)
 	}()
 	s.handler = s.routes()
 	return s, nil
 }
 
-// Close stops the event listener and the API key revocation watch.
+// Close stops the event listener, the API key revocation watch and the
+// pruning of old events.
 func (s *Server) Close() {
 	s.stopWatch()
 	<-s.watchDone

@@ -68,13 +68,17 @@ func (n *node) start() {
 		n.t.Fatal(err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(n.bin,
+	args := []string{
 		"--http-addr", n.httpAddr,
 		"--etcd-client-addr", n.clientAddr,
 		"--etcd-peer-addr", n.peerAddr,
 		"--data-dir", n.dataDir,
 		"--log-level", "warn",
-	)
+	}
+	if n.key == "" {
+		args = append(args, "--insecure") // discoverd refuses to start without a key otherwise
+	}
+	cmd := exec.Command(n.bin, args...)
 	cmd.Env = append(os.Environ(),
 		"FLYNN_CLUSTER_KEY="+n.key,
 		"FLYNN_EXTERNAL_IP="+n.ip,

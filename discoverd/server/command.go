@@ -28,8 +28,9 @@ service's oldest live instance leads. The state lives in etcd: an embedded
 etcd member in --data-dir by default, or an etcd cluster of the operator's
 with --etcd-endpoints. The discoverd on a new node joins the etcd cluster of
 the discoverds in --join: the first three nodes' run a member each, later
-nodes' are clients of the members. With a cluster key, every write needs it
-and etcd speaks TLS.
+nodes' are clients of the members. Every write needs the cluster key, and
+etcd speaks TLS; without a key (--insecure, development only) writes are
+open and etcd speaks plain HTTP.
 
 On a node (--external-ip, which flynn-host sets), discoverd listens on the
 node's address: HTTP on :1111, etcd on :1121 (clients) and :1122 (peers).`,
@@ -45,9 +46,10 @@ node's address: HTTP on :1111, etcd on :1121 (clients) and :1122 (peers).`,
 			cmdline.String("host-id", "", "this node's host id, its etcd member's name (default: the hostname)"),
 			cmdline.List("join", "discoverd URLs of other nodes, whose etcd cluster to join (none: found one)"),
 			cmdline.String("key-prefix", "/discoverd", "etcd key prefix"),
-		}, cmdline.Secret("cluster-key", "cluster key every write needs (none: writes are open)", cmdline.Was("--auth-key", "DISCOVERD_AUTH_KEY"))...),
-		Config: func(c *cli.Context, _ *slog.Logger) (Config, error) {
-			key, err := cmdline.SecretOf(c, "cluster-key")
+			cmdline.Insecure(),
+		}, cmdline.Secret("cluster-key", "cluster key every write needs (required unless --insecure)", cmdline.Was("--auth-key", "DISCOVERD_AUTH_KEY"))...),
+		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
+			key, err := cmdline.RequiredKey(c, logger, "cluster-key")
 			if err != nil {
 				return Config{}, err
 			}

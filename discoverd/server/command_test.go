@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/openflynn/flynn/discoverd/server"
@@ -45,6 +46,7 @@ func TestDaemonAddresses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("FLYNN_CLUSTER_KEY", "k")
 			for _, k := range []string{"FLYNN_EXTERNAL_IP", "FLYNN_HOST_ID", "FLYNN_JOIN", "FLYNN_HTTP_ADDR", "DISCOVERD_HTTP_ADDR"} {
 				t.Setenv(k, tt.env[k]) // restored after the test
 				if _, ok := tt.env[k]; !ok {
@@ -66,6 +68,45 @@ func TestDaemonAddresses(t *testing.T) {
 				t.Errorf("config: http %s, etcd %s %s, name %s, join %v; want http %s, etcd %s %s, name %s, join %v",
 					got.HTTPAddr, got.EtcdClientAddr, got.EtcdPeerAddr, got.Name, got.Join,
 					tt.want.HTTPAddr, tt.want.EtcdClientAddr, tt.want.EtcdPeerAddr, tt.want.Name, tt.want.Join)
+			}
+		})
+	}
+}
+
+// TestDaemonRequiresKey: without the cluster key discoverd's writes would
+// be open to everyone, so it starts only when told so with --insecure.
+func TestDaemonRequiresKey(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		wantKey  string
+		output   string
+	}{
+		{name: "no key", wantCode: 2, output: "pass --insecure"},
+		{name: "no key, --insecure", args: []string{"--insecure"}, output: "RUNNING WITHOUT A KEY"},
+		{name: "a key", env: map[string]string{"FLYNN_CLUSTER_KEY": "k"}, wantKey: "k"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("FLYNN_CLUSTER_KEY", "")
+			os.Unsetenv("FLYNN_CLUSTER_KEY")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			ran := false
+			var got server.Config
+			d := server.Daemon()
+			d.Run = func(_ context.Context, cfg server.Config, _ *slog.Logger) error {
+				ran, got = true, cfg
+				return nil
+			}
+			var out bytes.Buffer
+			code := cmdline.Execute(t.Context(), d.App(), append([]string{"discoverd", "--data-dir", t.TempDir()}, tt.args...), &out)
+			if code != tt.wantCode || ran != (code == 0) || got.AuthKey != tt.wantKey || !strings.Contains(out.String(), tt.output) {
+				t.Fatalf("exit %d, ran %v with key %q, output %q; want exit %d, key %q, output with %q",
+					code, ran, got.AuthKey, out.String(), tt.wantCode, tt.wantKey, tt.output)
 			}
 		})
 	}

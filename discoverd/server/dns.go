@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,7 +31,9 @@ type InstanceLister interface {
 // DNS answers A, AAAA and SRV queries for "<service>.discoverd." (every
 // live instance) and "leader.<service>.discoverd." (the oldest one). SRV
 // targets are "<instance id>.<service>.discoverd.", which resolve to the
-// instance's address and are also given in the additional section.
+// instance's address and are also given in the additional section; an id
+// that is not one DNS label (it has a dot, or is longer than 63) is named
+// there by a label derived from it (see srvLabel).
 // Names outside the zone go to Recursors, or are refused when there are none.
 type DNS struct {
 	Store  InstanceLister
@@ -102,7 +106,7 @@ func (d *DNS) answer(req *dns.Msg, remote net.Addr) *dns.Msg {
 				resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA), AAAA: ip})
 			}
 		case dns.TypeSRV:
-			target := fmt.Sprintf("%s.%s.%s", inst.ID, serviceOf(labels), DNSZone)
+			target := fmt.Sprintf("%s.%s.%s", srvLabel(inst.ID), serviceOf(labels), DNSZone)
 			resp.Answer = append(resp.Answer, &dns.SRV{Hdr: hdr(name, dns.TypeSRV), Priority: 0, Weight: 0, Port: uint16(inst.Port()), Target: target})
 			if ip4 := ip.To4(); ip4 != nil {
 				resp.Extra = append(resp.Extra, &dns.A{Hdr: hdr(target, dns.TypeA), A: ip4})
@@ -126,11 +130,23 @@ func pick(list []*discoverd.Instance, label string) []*discoverd.Instance {
 		return list[:1] // Instances returns oldest first
 	}
 	for _, inst := range list {
-		if strings.EqualFold(inst.ID, label) {
+		if strings.EqualFold(srvLabel(inst.ID), label) {
 			return []*discoverd.Instance{inst}
 		}
 	}
 	return nil
+}
+
+// srvLabel is the DNS label naming the instance with this id in SRV
+// targets: the id itself when it is one label, else "id-" and a hash of
+// it. An id with a dot would name a deeper name no query finds, and one
+// longer than 63 bytes would make the whole answer impossible to send.
+func srvLabel(id string) string {
+	if len(id) <= 63 && id != "" && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == "" {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "id-" + hex.EncodeToString(sum[:16])
 }
 
 func serviceOf(labels []string) string { return labels[len(labels)-1] }

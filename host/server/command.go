@@ -45,7 +45,8 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("router-ports", firewall.DefaultRouterPorts, "TCP ports app jobs may reach on the node"),
 		cmdline.Duration("disk-check-interval", 5*time.Second, "how often the disk use of jobs with a disk limit is measured"),
 	}
-	flags = append(flags, cmdline.Secret("cluster-key", "cluster key the host API requires (none: the API is open)")...)
+	flags = append(flags, cmdline.Insecure())
+	flags = append(flags, cmdline.Secret("cluster-key", "cluster key the host API requires (required unless --insecure)")...)
 	return cmdline.Daemon[Config]{
 		Name:  "flynn-host",
 		Usage: "run the host daemon (job runner and host API)",
@@ -70,7 +71,7 @@ it adopts them again when it starts.`,
 			if err != nil {
 				return Config{}, err
 			}
-			key, err := cmdline.SecretOf(c, "cluster-key")
+			key, err := cmdline.RequiredKey(c, logger, "cluster-key")
 			if err != nil {
 				return Config{}, err
 			}
@@ -91,8 +92,14 @@ it adopts them again when it starts.`,
 				logger.Warn("CA bundle not found; jobs get none", "path", caBundle)
 				caBundle = ""
 			}
+			// The host API listens on the node's address, never on
+			// every interface unless asked to (--http-addr :1113).
+			listen := str("http-addr", "")
+			if listen == "" {
+				listen = net.JoinHostPort(externalIP, "1113")
+			}
 			return Config{
-				Listen:        str("http-addr", net.JoinHostPort(externalIP, "1113")),
+				Listen:        listen,
 				ClusterKey:    key,
 				DiscoverdURLs: cmdline.ListOf(c, "discoverd-url"),
 				DiscoverdTTL:  c.Duration("discoverd-ttl"),

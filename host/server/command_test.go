@@ -16,6 +16,7 @@ import (
 // run with, or the exit status and output of a usage error.
 func parse(t *testing.T, args []string, env map[string]string) (Config, int, string) {
 	t.Helper()
+	t.Setenv("FLYNN_CLUSTER_KEY", "k") // unless env says otherwise
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
@@ -70,6 +71,46 @@ func TestCommandLine(t *testing.T) {
 			},
 		},
 		{name: "bad router ports", args: []string{"--router-ports", "80,web"}, fails: "--router-ports"},
+		{
+			name: "the cluster key",
+			check: func(t *testing.T, cfg Config) {
+				if cfg.ClusterKey != "k" {
+					t.Errorf("cluster key = %q, want k", cfg.ClusterKey)
+				}
+			},
+		},
+		// Without a key the host API would admit everyone.
+		{name: "no cluster key", env: map[string]string{"FLYNN_CLUSTER_KEY": ""}, fails: "pass --insecure"},
+		{
+			name: "no cluster key, --insecure",
+			args: []string{"--insecure"},
+			env:  map[string]string{"FLYNN_CLUSTER_KEY": ""},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.ClusterKey != "" {
+					t.Errorf("cluster key = %q, want none", cfg.ClusterKey)
+				}
+			},
+		},
+		{
+			// The host API never listens on every interface by default,
+			// not even when the flag is given empty.
+			name: "an empty listen address is the node's",
+			args: []string{"--external-ip", "10.0.0.5", "--http-addr", ""},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.Listen != "10.0.0.5:1113" {
+					t.Errorf("listen = %q, want 10.0.0.5:1113", cfg.Listen)
+				}
+			},
+		},
+		{
+			name: "every interface when asked",
+			args: []string{"--http-addr", ":1113"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.Listen != ":1113" {
+					t.Errorf("listen = %q, want :1113", cfg.Listen)
+				}
+			},
+		},
 	}
 	tests = append(tests, nodeTests...)
 	for _, tt := range tests {

@@ -10,8 +10,9 @@ import (
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
-// Valid reports whether r carries key. An empty key admits every request,
-// for clusters run without one.
+// Valid reports whether r carries key. An empty key admits every request:
+// servers built in tests run so, and a daemon does only when started with
+// --insecure, since its command reads the key with cmdline.RequiredKey.
 func Valid(r *http.Request, key string) bool {
 	if key == "" {
 		return true

@@ -4,6 +4,9 @@
 //   - a flag --x-y may also be set as FLYNN_X_Y in the environment;
 //   - a secret is never an argument: it is read from --x-file, or from
 //     FLYNN_X (its value), so that no key shows in `ps`;
+//   - a daemon whose API a key guards refuses to start without it unless
+//     --insecure is given (RequiredKey), since its server would admit
+//     everyone;
 //   - sizes are bytes or a number with KiB, MiB, GiB or TiB (512MiB);
 //   - every daemon takes --log-level and --log-format;
 //   - a renamed flag or variable keeps working, with a warning, for one

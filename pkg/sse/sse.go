@@ -4,6 +4,7 @@ package sse
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -44,8 +45,20 @@ func NewWriter(w http.ResponseWriter) (*Writer, error) {
 	return &Writer{w: w, flusher: f}, nil
 }
 
-// Send writes one event and flushes it.
+// Send writes one event and flushes it. It refuses an event the stream
+// cannot carry as it is: a line break in the ID or name would end the
+// field early and let the rest be read as fields of its own, and a CR in
+// the data would be read back as (part of) a line end.
 func (s *Writer) Send(e Event) error {
+	if strings.ContainsAny(e.ID, "\r\n\x00") {
+		return fmt.Errorf("sse: event id %q holds a line break or NUL", e.ID)
+	}
+	if strings.ContainsAny(e.Name, "\r\n") {
+		return fmt.Errorf("sse: event name %q holds a line break", e.Name)
+	}
+	if bytes.IndexByte(e.Data, '\r') >= 0 {
+		return errors.New("sse: event data holds a CR")
+	}
 	var b strings.Builder
 	if e.ID != "" {
 		fmt.Fprintf(&b, "id: %s\n", e.ID)
@@ -76,8 +89,21 @@ func (s *Writer) Comment(text string) error {
 
 // Reader parses events from a stream.
 type Reader struct {
+	// MaxEvent bounds an event's size in bytes (its ID, name and data
+	// together): Next fails with ErrEventTooLarge rather than buffer a
+	// peer's data lines without end. 0 means DefaultMaxEvent.
+	MaxEvent int
+
 	r *bufio.Reader
 }
+
+// DefaultMaxEvent is a Reader's MaxEvent when it sets none: the longest
+// line, since the events Flynn sends are one line of JSON.
+const DefaultMaxEvent = MaxLine
+
+// ErrEventTooLarge is the error, wrapped, of Next on an event larger than
+// the Reader's MaxEvent. The stream is then mid-event: drop it.
+var ErrEventTooLarge = errors.New("sse: event too large")
 
 // NewReader returns a Reader over r.
 func NewReader(r io.Reader) *Reader {
@@ -91,9 +117,14 @@ const MaxLine = 4 << 20
 // Next returns the next event. It returns io.EOF when the stream ends
 // cleanly between events.
 func (s *Reader) Next() (Event, error) {
+	limit := s.MaxEvent
+	if limit <= 0 {
+		limit = DefaultMaxEvent
+	}
 	var (
 		e       Event
 		data    []string
+		dataLen int // of the data joined with newlines
 		hasData bool
 		started bool
 	)
@@ -107,8 +138,10 @@ func (s *Reader) Next() (Event, error) {
 		}
 		if line == "" {
 			if !hasData {
-				started = false
-				continue // a comment-only block or stray blank line
+				// A block without data dispatches nothing, and its
+				// fields do not carry over to the next event.
+				e, started = Event{}, false
+				continue
 			}
 			e.Data = []byte(strings.Join(data, "\n"))
 			return e, nil
@@ -125,8 +158,15 @@ func (s *Reader) Next() (Event, error) {
 		case "event":
 			e.Name = value
 		case "data":
+			if hasData {
+				dataLen++
+			}
+			dataLen += len(value)
 			data = append(data, value)
 			hasData = true
+		}
+		if size := len(e.ID) + len(e.Name) + dataLen; size > limit {
+			return Event{}, fmt.Errorf("%w: more than %d bytes", ErrEventTooLarge, limit)
 		}
 	}
 }

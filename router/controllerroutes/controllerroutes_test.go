@@ -15,6 +15,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/pgtest"
 	"github.com/openflynn/flynn/pkg/sse"
 	"github.com/openflynn/flynn/router"
@@ -62,6 +63,12 @@ func TestEventTranslation(t *testing.T) {
 	r1 := &controller.Route{ID: "r1", Type: controller.RouteTypeHTTP, Service: "web", Domain: "a.test"}
 	r1sticky := &controller.Route{ID: "r1", Type: controller.RouteTypeHTTP, Service: "web", Domain: "a.test", Sticky: true}
 	r2 := &controller.Route{ID: "r2", Type: controller.RouteTypeTCP, Service: "db", Port: 5432}
+	tlsFull := &controller.Route{ID: "r3", AppID: "app1", Type: controller.RouteTypeHTTP, Service: "web", Domain: "tls.test",
+		Certificate: &controller.Certificate{Cert: "CERT", Key: "KEY"}}
+	tlsEvent := &controller.Route{ID: "r3", AppID: "app1", Type: controller.RouteTypeHTTP, Service: "web", Domain: "tls.test",
+		Certificate: &controller.Certificate{Cert: "CERT"}}
+	goneEvent := &controller.Route{ID: "r4", AppID: "app1", Type: controller.RouteTypeHTTP, Service: "web", Domain: "gone.test",
+		Certificate: &controller.Certificate{Cert: "CERT"}}
 	tests := []struct {
 		name string
 		ev   *controller.Event
@@ -74,9 +81,21 @@ func TestEventTranslation(t *testing.T) {
 		{"repeated id", routeEvent(2, controller.OpDelete, r1), nil},
 		{"delete without data", &controller.Event{ID: 6, ObjectType: controller.ObjectTypeRoute, ObjectID: "r1", Op: controller.OpDelete, Data: json.RawMessage(`null`)}, &router.RouteEvent{ID: 6, Op: controller.OpDelete, Route: &controller.Route{ID: "r1"}}},
 		{"create after the rest", routeEvent(7, controller.OpCreate, r2), &router.RouteEvent{ID: 7, Op: controller.OpCreate, Route: r2}},
+		// Events carry no private keys: the route is read for its key.
+		{"create with a certificate", routeEvent(8, controller.OpCreate, tlsEvent), &router.RouteEvent{ID: 8, Op: controller.OpCreate, Route: tlsFull}},
+		{"create of a route deleted since", routeEvent(9, controller.OpCreate, goneEvent), nil},
+		{"delete with a certificate", routeEvent(10, controller.OpDelete, tlsEvent), &router.RouteEvent{ID: 10, Op: controller.OpDelete, Route: tlsEvent}},
 	}
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/apps/app1/routes/"+tlsFull.ID {
+			httpjson.Write(w, http.StatusOK, tlsFull)
+			return
+		}
+		if r.URL.Path == "/apps/app1/routes/"+goneEvent.ID {
+			httpjson.WriteError(w, httpjson.Errorf(httpjson.CodeNotFound, "route not found"))
+			return
+		}
 		if r.URL.Path != "/events" || r.URL.Query().Get("object_types") != controller.ObjectTypeRoute {
 			http.Error(w, "want GET /events?object_types=route", http.StatusBadRequest)
 			return
@@ -112,5 +131,44 @@ func TestEventTranslation(t *testing.T) {
 		if !reflect.DeepEqual(got, *tt.want) {
 			t.Errorf("%s: got %+v (route %+v), want %+v (route %+v)", tt.name, got, got.Route, *tt.want, tt.want.Route)
 		}
+	}
+}
+
+// TestWatchEndsWhenAKeyCannotBeRead: a route whose key the controller
+// cannot give now ends the watch, so that the router starts over rather
+// than serve the route without its certificate.
+func TestWatchEndsWhenAKeyCannotBeRead(t *testing.T) {
+	ev := routeEvent(1, controller.OpCreate, &controller.Route{ID: "r1", AppID: "app1", Type: controller.RouteTypeHTTP, Service: "web", Domain: "tls.test",
+		Certificate: &controller.Certificate{Cert: "CERT"}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/events" {
+			httpjson.WriteError(w, httpjson.Errorf(httpjson.CodeServiceUnavailable, "database down"))
+			return
+		}
+		w.Header().Set(controller.StreamStartHeader, "0")
+		sw, err := sse.NewWriter(w)
+		if err != nil {
+			return
+		}
+		data, _ := json.Marshal(ev)
+		if err := sw.Send(sse.Event{ID: "1", Name: ev.ObjectType, Data: data}); err != nil {
+			return
+		}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+
+	events, err := New(client.NewWithHTTPClient(srv.URL, "", srv.Client()), testLogger()).WatchRoutes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got, ok := <-events:
+		if ok {
+			t.Fatalf("got %+v (route %+v), want the watch to end", got, got.Route)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch did not end within 10s")
 	}
 }

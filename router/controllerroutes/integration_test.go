@@ -2,7 +2,14 @@ package controllerroutes
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -139,6 +146,49 @@ func TestWithRealController(t *testing.T) {
 	t.Run("ListAndStream", func(t *testing.T) { testListAndStream(t, pg) })
 	t.Run("RouterStartUp", func(t *testing.T) { testRouterStartUp(t, pg) })
 	t.Run("WrongKey", func(t *testing.T) { testWrongKey(t, pg) })
+	t.Run("CertificateKey", func(t *testing.T) { testCertificateKey(t, pg) })
+}
+
+// testCertificateKey: the controller's route events carry no private key,
+// yet the route the router gets from the stream has it.
+func testCertificateKey(t *testing.T, pg *pgtest.Server) {
+	env := newControllerEnv(t, pg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := New(env.front, testLogger()).WatchRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopWatch(cancel, events)
+	cert := selfSignedCert(t, "tls.test")
+	rt := env.createRoute(t, &controller.Route{Type: controller.RouteTypeHTTP, Domain: "tls.test", Certificate: cert})
+	ev := nextEvent(t, events)
+	if ev.Route.ID != rt.ID || ev.Route.Certificate == nil || ev.Route.Certificate.Cert != cert.Cert || ev.Route.Certificate.Key != cert.Key {
+		t.Fatalf("event route = %+v (certificate %+v), want %s with its certificate and key", ev.Route, ev.Route.Certificate, rt.ID)
+	}
+}
+
+// selfSignedCert returns a certificate for domain and its key, in PEM.
+func selfSignedCert(t *testing.T, domain string) *controller.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &controller.Certificate{
+		Cert: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		Key:  string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})),
+	}
 }
 
 // testListAndStream: the list holds every route (more than one page), the

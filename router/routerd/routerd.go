@@ -59,11 +59,16 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.Duration("response-header-timeout", 60*time.Second, "wait for a backend's response headers", was("ROUTER_RESPONSE_HEADER_TIMEOUT")),
 		cmdline.Duration("read-header-timeout", 10*time.Second, "wait for a client's request headers", was("ROUTER_READ_HEADER_TIMEOUT")),
 		cmdline.Duration("idle-timeout", 120*time.Second, "client keep-alive idle timeout", was("ROUTER_IDLE_TIMEOUT")),
+		cmdline.Duration("body-read-timeout", 60*time.Second, "longest wait for more of a request body; a client that stalls in its body longer is cut, an upload that keeps sending is not"),
+		cmdline.Duration("tcp-idle-timeout", 10*time.Minute, "close TCP route and websocket connections that carried no bytes either way for this long"),
 		cmdline.Duration("shutdown-timeout", 30*time.Second, "drain time on SIGTERM", was("ROUTER_SHUTDOWN_TIMEOUT")),
 		cmdline.Int("max-conns", 20000, "open client connections per HTTP listener"),
 		cmdline.Int("max-idle-conns-per-backend", 256, "idle keep-alive connections kept per backend"),
+		cmdline.Int("max-tcp-conns", 20000, "open connections over all TCP routes"),
+		cmdline.Int("max-tcp-conns-per-route", 5000, "open connections of each TCP route, so that one cannot take every slot of --max-tcp-conns"),
+		cmdline.Insecure(),
 	}
-	flags = append(flags, cmdline.Secret("controller-key", "controller key", was("CONTROLLER_KEY"))...)
+	flags = append(flags, cmdline.Secret("controller-key", "controller key (required with --controller-url unless --insecure)", was("CONTROLLER_KEY"))...)
 	flags = append(flags, cmdline.Secret("cluster-key", "cluster key, for discoverd", cmdline.Was("--discoverd-key", "DISCOVERD_KEY"))...)
 	flags = append(flags, cmdline.Secret("sticky-key", "key signing sticky-session cookies, shared by a cluster's routers (default: random at start)", was("ROUTER_STICKY_KEY"))...)
 	return cmdline.Daemon[Config]{
@@ -89,9 +94,13 @@ func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
 		ResponseHeaderTimeout:  c.Duration("response-header-timeout"),
 		ReadHeaderTimeout:      c.Duration("read-header-timeout"),
 		IdleTimeout:            c.Duration("idle-timeout"),
+		BodyReadTimeout:        c.Duration("body-read-timeout"),
+		TCPIdleTimeout:         c.Duration("tcp-idle-timeout"),
 		ShutdownTimeout:        c.Duration("shutdown-timeout"),
 		MaxConns:               c.Int("max-conns"),
 		MaxIdleConnsPerBackend: c.Int("max-idle-conns-per-backend"),
+		MaxTCPConns:            c.Int("max-tcp-conns"),
+		MaxTCPConnsPerRoute:    c.Int("max-tcp-conns-per-route"),
 	}}
 	if cert, key := c.String("tls-cert"), c.String("tls-key"); cert != "" || key != "" {
 		var err error
@@ -118,7 +127,9 @@ func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
 		}
 		cfg.Routes, cfg.Backends = src, src
 	case c.String("controller-url") != "":
-		controllerKey, err := cmdline.SecretOf(c, "controller-key")
+		// A router without the key follows only a controller that admits
+		// everyone.
+		controllerKey, err := cmdline.RequiredKey(c, logger, "controller-key")
 		if err != nil {
 			return cfg, err
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
@@ -50,7 +51,7 @@ func TestCommandLine(t *testing.T) {
 		},
 		{
 			name: "a job on a node without an app network",
-			env:  map[string]string{"PORT": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_TCP_HOST": ""},
+			env:  map[string]string{"PORT": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_TCP_HOST": ""},
 			check: func(t *testing.T, cfg Config) {
 				s := cfg.Server
 				if !slices.Equal(s.HTTPAddrs, []string{"10.0.0.2:80"}) || !slices.Equal(s.TCPHosts, []string{""}) {
@@ -76,7 +77,40 @@ func TestCommandLine(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "timeouts and TCP limits: defaults",
+			args: []string{"--static-config", static},
+			check: func(t *testing.T, cfg Config) {
+				s := cfg.Server
+				if s.BodyReadTimeout != time.Minute || s.TCPIdleTimeout != 10*time.Minute || s.MaxTCPConns != 20000 || s.MaxTCPConnsPerRoute != 5000 {
+					t.Errorf("config = %+v", s)
+				}
+			},
+		},
+		{
+			name: "timeouts and TCP limits: set",
+			args: []string{"--static-config", static, "--body-read-timeout", "5s", "--tcp-idle-timeout", "1h", "--max-tcp-conns", "100", "--max-tcp-conns-per-route", "10"},
+			check: func(t *testing.T, cfg Config) {
+				s := cfg.Server
+				if s.BodyReadTimeout != 5*time.Second || s.TCPIdleTimeout != time.Hour || s.MaxTCPConns != 100 || s.MaxTCPConnsPerRoute != 10 {
+					t.Errorf("config = %+v", s)
+				}
+			},
+		},
 		{name: "no source", fails: "either --controller-url or --static-config is required"},
+		// Following a controller needs its key, unless the router is told
+		// to run without one; a static file needs none.
+		{name: "a controller without its key", env: map[string]string{"FLYNN_CONTROLLER_URL": "http://controller.discoverd"}, fails: "pass --insecure"},
+		{
+			name: "a controller without its key, --insecure",
+			args: []string{"--insecure"},
+			env:  map[string]string{"FLYNN_CONTROLLER_URL": "http://controller.discoverd"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.Routes == nil {
+					t.Errorf("config = %+v, want routes from the controller", cfg)
+				}
+			},
+		},
 		{name: "a missing certificate", args: []string{"--static-config", static, "--tls-cert", "/nope"}, fails: "--tls-cert"},
 	}
 	for _, tt := range tests {

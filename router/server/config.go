@@ -48,8 +48,17 @@ type Config struct {
 	// is what stops slowloris clients (default 10s).
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole client request, body included
-	// (default 0: none, since uploads may be large and slow).
+	// (default 0: none, since uploads may be large and slow; see
+	// BodyReadTimeout).
 	ReadTimeout time.Duration
+	// BodyReadTimeout bounds each wait for more of a request's body
+	// (default 60s, nginx's client_body_timeout): a client that sends its
+	// headers and then stalls, or trickles its body slower than a read
+	// per BodyReadTimeout, is cut, while an upload that keeps sending may
+	// take as long as it needs. The deadline moves at most 16 times per
+	// BodyReadTimeout, so a stalled client is cut after 15/16 of it at
+	// the earliest.
+	BodyReadTimeout time.Duration
 	// IdleTimeout closes client keep-alive connections idle this long
 	// (default 120s).
 	IdleTimeout time.Duration
@@ -63,6 +72,18 @@ type Config struct {
 	// MaxTCPConns bounds open connections over all TCP routes (default
 	// 20000); beyond it new connections are closed at once.
 	MaxTCPConns int
+	// MaxTCPConnsPerRoute bounds the open connections of each TCP route
+	// (default: a quarter of MaxTCPConns), so that one busy or flooded
+	// route cannot take every slot of MaxTCPConns; beyond it the route's
+	// new connections are closed at once.
+	MaxTCPConnsPerRoute int
+	// TCPIdleTimeout closes a TCP route's connection, and an upgraded
+	// HTTP connection (a websocket), that carried no bytes either way for
+	// this long (default 10m). Without it a peer gone without a word (a
+	// dead NAT entry, a machine switched off) holds its connection, and
+	// its slot, for ever. Protocols that stay quiet longer must send
+	// keep-alives (websocket pings, SSH's ServerAliveInterval).
+	TCPIdleTimeout time.Duration
 	// MaxIdleConnsPerBackend is how many idle keep-alive connections to
 	// each backend are kept for reuse (default 256).
 	MaxIdleConnsPerBackend int
@@ -73,10 +94,11 @@ type Config struct {
 	// take to finish after shutdown begins (default 30s).
 	ShutdownTimeout time.Duration
 	// SyncTimeout bounds how long HTTP and HTTPS connections wait in the
-	// accept queue for the first route listing (default 10s). A router
-	// that serves before it knows the routes answers "no route" for routes
-	// that exist: a router starting beside another (a deploy, a new node)
-	// would fail requests the other serves.
+	// accept queue for the first route listing and the first backends of
+	// its services (default 10s). A router that serves before it knows the
+	// routes answers "no route" for routes that exist, and before it knows
+	// their backends "no backends": a router starting beside another (a
+	// deploy, a new node) would fail requests the other serves.
 	SyncTimeout time.Duration
 }
 
@@ -89,6 +111,9 @@ func (c *Config) withDefaults() Config {
 	setDefault(&out.MaxHeaderBytes, 64<<10)
 	setDefault(&out.MaxConns, 20000)
 	setDefault(&out.MaxTCPConns, 20000)
+	setDefault(&out.MaxTCPConnsPerRoute, max(out.MaxTCPConns/4, 1))
+	setDefault(&out.TCPIdleTimeout, 10*time.Minute)
+	setDefault(&out.BodyReadTimeout, 60*time.Second)
 	setDefault(&out.MaxIdleConnsPerBackend, 256)
 	setDefault(&out.MaxAttempts, 3)
 	setDefault(&out.ShutdownTimeout, 30*time.Second)

@@ -46,6 +46,11 @@ type pool struct {
 	refs   int
 	cancel context.CancelFunc
 	done   chan struct{}
+	// ready is closed once the first set of backends is in, which the
+	// router waits for before it serves (Router.awaitBackends).
+	ready chan struct{}
+	// gotFirst is whether ready is closed; only the watch touches it.
+	gotFirst bool
 }
 
 func (p *pool) list() []*backend {
@@ -80,7 +85,7 @@ func (s *poolSet) acquire(service string) *pool {
 		return p
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	p := &pool{service: service, refs: 1, cancel: cancel, done: make(chan struct{})}
+	p := &pool{service: service, refs: 1, cancel: cancel, done: make(chan struct{}), ready: make(chan struct{})}
 	s.pools[service] = p
 	s.wg.Add(1)
 	go func() {
@@ -157,6 +162,10 @@ func (s *poolSet) update(p *pool, set []router.Backend, logger *slog.Logger) {
 		logger.Info("backend down", "instance", b.id, "addr", b.addr, "in_flight", b.inflight.Load())
 	}
 	p.backends.Store(&next)
+	if !p.gotFirst {
+		p.gotFirst = true
+		close(p.ready)
+	}
 }
 
 // stickyToken is the HMAC of a backend's service and address: the value a

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,8 @@ type routeTransport struct {
 	entry       *routeEntry
 	transport   *http.Transport
 	maxAttempts int
+	// upgradeIdle is Config.TCPIdleTimeout, for upgraded connections.
+	upgradeIdle time.Duration
 }
 
 var _ http.RoundTripper = (*routeTransport)(nil)
@@ -126,7 +129,7 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		b.inflight.Add(1)
 		resp, err := t.transport.RoundTrip(out)
 		if err == nil {
-			trackBody(resp, b)
+			trackBody(resp, b, t.upgradeIdle)
 			if e.route.Sticky && !stuck {
 				setStickyCookie(resp.Header, e, b)
 			}
@@ -182,10 +185,15 @@ func (g *guardedBody) Close() error { return nil }
 
 // trackBody keeps b's in-flight count up until the response body is closed,
 // which ReverseProxy always does once it has copied the body (or, for an
-// upgraded connection, once the connection ends).
-func trackBody(resp *http.Response, b *backend) {
+// upgraded connection, once the connection ends). An upgraded connection
+// idle for upgradeIdle is closed.
+func trackBody(resp *http.Response, b *backend, upgradeIdle time.Duration) {
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		resp.Body = &trackedConn{ReadWriteCloser: rwc, b: b}
+		tc := &trackedConn{ReadWriteCloser: rwc, b: b}
+		// Closing the backend's side is enough: ReverseProxy then ends
+		// the copy and closes the client's.
+		tc.watch = newIdleWatch(upgradeIdle, func() { _ = rwc.Close() })
+		resp.Body = tc
 		return
 	}
 	resp.Body = &trackedBody{ReadCloser: resp.Body, b: b}
@@ -205,15 +213,36 @@ func (t *trackedBody) Close() error {
 }
 
 // trackedConn is trackedBody for upgraded connections, which ReverseProxy
-// needs to be able to write to.
+// needs to be able to write to. Every byte between client and backend
+// passes through its Read (backend to client) or Write (client to
+// backend), which is where the idle watch learns of them: a hijacked
+// connection has no deadline of the server's any more.
 type trackedConn struct {
 	io.ReadWriteCloser
-	b    *backend
-	done atomic.Bool
+	b     *backend
+	watch *idleWatch
+	done  atomic.Bool
+}
+
+func (t *trackedConn) Read(p []byte) (int, error) {
+	n, err := t.ReadWriteCloser.Read(p)
+	if n > 0 {
+		t.watch.touch()
+	}
+	return n, err
+}
+
+func (t *trackedConn) Write(p []byte) (int, error) {
+	n, err := t.ReadWriteCloser.Write(p)
+	if n > 0 {
+		t.watch.touch()
+	}
+	return n, err
 }
 
 func (t *trackedConn) Close() error {
 	if t.done.CompareAndSwap(false, true) {
+		t.watch.stop()
 		t.b.inflight.Add(-1)
 	}
 	return t.ReadWriteCloser.Close()
@@ -225,7 +254,7 @@ func (r *Router) newRouteProxy(e *routeEntry, proto, port string) *httputil.Reve
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			rewrite(pr, proto, port)
 		},
-		Transport:  &routeTransport{entry: e, transport: r.transport, maxAttempts: r.cfg.MaxAttempts},
+		Transport:  &routeTransport{entry: e, transport: r.transport, maxAttempts: r.cfg.MaxAttempts, upgradeIdle: r.cfg.TCPIdleTimeout},
 		BufferPool: r.buffers,
 		// Streaming responses (SSE, long polls) must reach the client as
 		// they are written; ReverseProxy already flushes at once for
@@ -245,19 +274,51 @@ func (r *Router) newRouteProxy(e *routeEntry, proto, port string) *httputil.Reve
 }
 
 // rewrite sets what the backend sees of the client: the X-Forwarded-*
-// headers (each appended to what the client sent), the time the router got
-// the request and its id. ReverseProxy itself removes hop-by-hop headers.
+// headers, the time the router got the request and its id. ReverseProxy
+// itself removes hop-by-hop headers.
+//
+// X-Forwarded-For is appended to what the client sent, as Heroku does: the
+// app may trust proxies in front of the router and read the chain. Proto
+// and Port are set, whatever the client sent: they say how the client
+// reached the router, which only the router knows, and an app that trusted
+// a client's "https" would send cookies marked Secure, or skip its redirect
+// to HTTPS, over plain HTTP. The other headers that make the same claim
+// are dropped (see routerOwned).
 func rewrite(pr *httputil.ProxyRequest, proto, port string) {
 	out, in := pr.Out, pr.In.Header
 	out.URL.Scheme = "http"
 	h := out.Header
-	h["X-Forwarded-For"] = []string{appendHeader(in["X-Forwarded-For"], clientIP(pr.In.RemoteAddr))}
-	h["X-Forwarded-Proto"] = []string{appendHeader(in["X-Forwarded-Proto"], proto)}
-	h["X-Forwarded-Port"] = []string{appendHeader(in["X-Forwarded-Port"], port)}
-	h["X-Request-Start"] = []string{strconv.FormatInt(time.Now().UnixMilli(), 10)}
-	if ids := in["X-Request-Id"]; len(ids) != 1 || !saneRequestID(ids[0]) {
-		h["X-Request-Id"] = []string{newRequestID()}
+	for k := range h {
+		if routerOwned(k) || strings.IndexByte(k, '_') >= 0 && routerOwned(textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))) {
+			delete(h, k)
+		}
 	}
+	h["X-Forwarded-For"] = []string{appendHeader(in["X-Forwarded-For"], clientIP(pr.In.RemoteAddr))}
+	h["X-Forwarded-Proto"] = []string{proto}
+	h["X-Forwarded-Port"] = []string{port}
+	h["X-Request-Start"] = []string{strconv.FormatInt(time.Now().UnixMilli(), 10)}
+	ids := in["X-Request-Id"]
+	if len(ids) != 1 || !saneRequestID(ids[0]) {
+		ids = []string{newRequestID()}
+	}
+	h["X-Request-Id"] = ids
+}
+
+// routerOwned reports whether a client's header of this (canonical) name
+// is dropped before the router sets its own: the headers the router sets,
+// and those that, like X-Forwarded-Proto, claim how the client reached the
+// router, which frameworks believe (Rack takes "X-Forwarded-Ssl: on" for
+// HTTPS before it reads X-Forwarded-Proto). Their forms with underscores
+// ("X_Forwarded_Proto") go too: CGI-style servers (Rack, WSGI, PHP) give
+// both forms the same name, HTTP_X_FORWARDED_PROTO, and some let the
+// client's win.
+func routerOwned(name string) bool {
+	switch name {
+	case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Request-Start", "X-Request-Id",
+		"Forwarded", "X-Forwarded-Host", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Protocol", "Front-End-Https", "X-Url-Scheme":
+		return true
+	}
+	return false
 }
 
 // appendHeader appends v to a list header's earlier values.
@@ -330,6 +391,10 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, e *routeEn
 	switch {
 	case errors.Is(err, errNoBackends):
 		status = http.StatusServiceUnavailable
+	case bodyTimedOut(req, err):
+		// The failed read cancelled the request's context too, so this
+		// comes before the client-went-away case.
+		status = http.StatusRequestTimeout
 	case req.Context().Err() != nil:
 		// The client went away; nobody reads an answer. 499 is nginx's
 		// name for this in the metrics.
@@ -342,8 +407,9 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, e *routeEn
 	}
 	e.metrics.countStatus(status)
 	level := slog.LevelWarn
-	if status == http.StatusServiceUnavailable {
-		// Expected while an app is scaled to zero; the metrics count it.
+	if status == http.StatusServiceUnavailable || status == http.StatusRequestTimeout {
+		// Expected while an app is scaled to zero, and of clients on bad
+		// links; the metrics count it.
 		level = slog.LevelDebug
 	}
 	r.logger.Log(req.Context(), level, "proxy error", "route", e.route.ID, "service", e.route.Service, "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
@@ -353,10 +419,24 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, e *routeEn
 		msg = "flynn-router: no backends available for this route (service " + strconv.Quote(e.route.Service) + ")\n"
 	case http.StatusGatewayTimeout:
 		msg = "flynn-router: the backend did not answer in time\n"
+	case http.StatusRequestTimeout:
+		msg = "flynn-router: the request body stalled\n"
 	default:
 		msg = "flynn-router: the backend could not be reached\n"
 	}
 	writeText(w, status, msg)
+}
+
+// bodyTimedOut reports whether a request failed because its client
+// stalled in its body (deadlineBody). The error says so when the transport
+// passes it on; when the failed read cancelled the request first, the
+// transport reports the cancellation, and the body remembers.
+func bodyTimedOut(req *http.Request, err error) bool {
+	if errors.Is(err, errBodyTimeout) {
+		return true
+	}
+	b, ok := req.Context().Value(deadlineBodyKey{}).(*deadlineBody)
+	return ok && b.stalled()
 }
 
 func writeText(w http.ResponseWriter, status int, msg string) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -69,7 +70,10 @@ func TestForwardingHeaders(t *testing.T) {
 	tr.addHTTPRoute(t, &controller.Route{ID: "h", Domain: "h.test"}, namedBackend(t, "h"))
 	port := strconv.Itoa(tr.HTTPAddr().(*net.TCPAddr).Port)
 
-	t.Run("appended to the client's", func(t *testing.T) {
+	// A client's X-Forwarded-For is kept (Heroku appends to it); its
+	// X-Forwarded-Proto and -Port are replaced by what the router saw, so a
+	// client on plain HTTP cannot pass for one on HTTPS.
+	t.Run("For appended, Proto and Port replaced", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", tr.url("/"), nil)
 		req.Host = "h.test"
 		req.Header.Set("X-Forwarded-For", "10.0.0.1")
@@ -85,8 +89,8 @@ func TestForwardingHeaders(t *testing.T) {
 		after := time.Now().UnixMilli()
 		for name, want := range map[string]string{
 			"X-Forwarded-For":   "10.0.0.1, 127.0.0.1",
-			"X-Forwarded-Proto": "https, http",
-			"X-Forwarded-Port":  "443, " + port,
+			"X-Forwarded-Proto": "http",
+			"X-Forwarded-Port":  port,
 			"X-Request-Id":      "client-request-id-0123",
 		} {
 			if got, _ := echoedHeader(body, name); got != want {
@@ -104,6 +108,60 @@ func TestForwardingHeaders(t *testing.T) {
 		}
 		if got := resp.Header.Get("X-Request-Id"); got != "client-request-id-0123" {
 			t.Errorf("response X-Request-Id = %q, want the client's", got)
+		}
+	})
+
+	t.Run("over HTTPS the client's Proto and Port are replaced too", func(t *testing.T) {
+		tp := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		t.Cleanup(tp.CloseIdleConnections)
+		req, _ := http.NewRequest("GET", "https://"+tr.HTTPSAddr().String()+"/", nil)
+		req.Host = "h.test"
+		req.Header.Add("X-Forwarded-Proto", "http")
+		req.Header.Add("X-Forwarded-Proto", "ws")
+		req.Header.Set("X-Forwarded-Port", "80")
+		_, body := do(t, &http.Client{Transport: tp, Timeout: 10 * time.Second}, req)
+		httpsPort := strconv.Itoa(tr.HTTPSAddr().(*net.TCPAddr).Port)
+		if got, _ := echoedHeader(body, "X-Forwarded-Proto"); got != "https" {
+			t.Errorf("X-Forwarded-Proto = %q, want https", got)
+		}
+		if got, _ := echoedHeader(body, "X-Forwarded-Port"); got != httpsPort {
+			t.Errorf("X-Forwarded-Port = %q, want %s", got, httpsPort)
+		}
+	})
+
+	// Frameworks believe other headers than X-Forwarded-Proto (Rack takes
+	// X-Forwarded-Ssl: on for HTTPS first), and CGI-style servers give
+	// X_Forwarded_Proto the name of X-Forwarded-Proto: none of the
+	// client's reach the app.
+	t.Run("other claims to HTTPS are dropped", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", tr.url("/"), nil)
+		req.Host = "h.test"
+		claims := map[string]string{
+			"X-Forwarded-Ssl":      "on",
+			"X-Forwarded-Scheme":   "https",
+			"X-Forwarded-Protocol": "https",
+			"Front-End-Https":      "on",
+			"X-Url-Scheme":         "https",
+			"X_Forwarded_Proto":    "https",
+			"X_forwarded_port":     "443",
+			"X_Forwarded_For":      "10.9.9.9",
+			"X-Forwarded_Ssl":      "on",
+			"X_Request_Id":         "spoofed-request-id-0123",
+		}
+		for k, v := range claims {
+			req.Header[k] = []string{v}
+		}
+		_, body := do(t, tr.client, req)
+		for k := range claims {
+			if v, ok := echoedHeader(body, http.CanonicalHeaderKey(k)); ok {
+				t.Errorf("client's %s = %q reached the backend", k, v)
+			}
+		}
+		if got, _ := echoedHeader(body, "X-Forwarded-Proto"); got != "http" {
+			t.Errorf("X-Forwarded-Proto = %q, want http", got)
+		}
+		if got, _ := echoedHeader(body, "X-Forwarded-For"); got != "127.0.0.1" {
+			t.Errorf("X-Forwarded-For = %q, want 127.0.0.1", got)
 		}
 	})
 

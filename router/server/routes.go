@@ -57,6 +57,11 @@ func (r *Router) syncRoutes(ctx context.Context) error {
 		set[rt.ID] = rt
 	}
 	r.applyRoutes(set)
+	if !r.synced.Load() {
+		r.awaitBackends(ctx)
+		r.synced.Store(true)
+		close(r.firstSync)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,6 +85,25 @@ func (r *Router) syncRoutes(ctx context.Context) error {
 				}
 			}
 			r.applyRoutes(set)
+		}
+	}
+}
+
+// awaitBackends waits until the pool of every route in the table has its
+// first set of backends, for at most Config.SyncTimeout. A router that
+// served as soon as it knew the routes would answer "no backends" to the
+// requests of the moment its watches take to answer.
+func (r *Router) awaitBackends(ctx context.Context) {
+	timer := time.NewTimer(r.cfg.SyncTimeout)
+	defer timer.Stop()
+	for _, e := range r.table.Load().all {
+		select {
+		case <-e.pool.ready:
+		case <-timer.C:
+			r.logger.Warn("serving before every service's backends are known", "waited", r.cfg.SyncTimeout, "service", e.route.Service)
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -163,14 +187,13 @@ func (r *Router) applyRoutes(set map[string]*controller.Route) {
 	if r.tcp != nil {
 		r.tcp.reconcile(t)
 	}
-	if !r.synced.Swap(true) {
-		close(r.firstSync)
-	}
 	r.logger.Debug("route table updated", "routes", len(t.all))
 }
 
 func (r *Router) newEntry(rt *controller.Route) *routeEntry {
-	e := &routeEntry{route: rt, path: rt.Path}
+	// Requests' paths are matched resolved (see table.lookup), so the
+	// route's is too.
+	e := &routeEntry{route: rt, path: resolvePath(rt.Path)}
 	if e.path == "" {
 		e.path = "/"
 	}
@@ -194,7 +217,7 @@ func validateRoute(rt *controller.Route) (string, error) {
 	}
 	switch rt.Type {
 	case controller.RouteTypeHTTP:
-		d := strings.ToLower(rt.Domain)
+		d := asciiLower(rt.Domain)
 		if d == "" || strings.ContainsAny(d, "/: ") || strings.Contains(strings.TrimPrefix(d, "*."), "*") {
 			return "", fmt.Errorf("bad domain %q", rt.Domain)
 		}
@@ -205,7 +228,7 @@ func validateRoute(rt *controller.Route) (string, error) {
 		if !strings.HasPrefix(p, "/") {
 			return "", fmt.Errorf("bad path %q: must start with /", rt.Path)
 		}
-		return "http " + d + p, nil
+		return "http " + d + resolvePath(p), nil
 	case controller.RouteTypeTCP:
 		if rt.Port < 1 || rt.Port > 65535 {
 			return "", fmt.Errorf("bad port %d", rt.Port)

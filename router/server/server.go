@@ -54,9 +54,11 @@ type Router struct {
 	metricsLn           net.Listener
 	httpPort, httpsPort string
 
-	// synced is set once the first route listing is in the table: the
-	// router's health (/health on the metrics listener). firstSync is
-	// closed at the same moment.
+	// synced is set once the first route listing is in the table and
+	// the backends of its services are known (or Config.SyncTimeout has
+	// passed waiting for them): the router's health (/health on the
+	// metrics listener). firstSync is closed at the same moment. Only the
+	// route follower sets it.
 	synced    atomic.Bool
 	firstSync chan struct{}
 
@@ -336,6 +338,18 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	h.r.active.Add(1)
 	defer h.r.active.Add(-1)
+	if req.Body != nil && req.Body != http.NoBody {
+		var limit time.Time
+		if h.r.cfg.ReadTimeout > 0 {
+			// The server's deadline is ReadTimeout from when it began to
+			// read the request, a little before start.
+			limit = start.Add(h.r.cfg.ReadTimeout)
+		}
+		body := newDeadlineBody(w, req.Body, h.r.cfg.BodyReadTimeout, limit)
+		defer body.finish()
+		req = req.WithContext(context.WithValue(req.Context(), deadlineBodyKey{}, body))
+		req.Body = body
+	}
 	e.proxies[h.kind].ServeHTTP(w, req)
 	e.metrics.duration.Observe(time.Since(start).Seconds())
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http/httputil"
+	pathpkg "path"
 	"sort"
 	"strings"
 
@@ -38,7 +39,8 @@ const (
 // routeEntry is a route as the request path needs it.
 type routeEntry struct {
 	route *controller.Route
-	// path is route.Path with the default applied.
+	// path is route.Path, resolved as request paths are (resolvePath),
+	// with the default applied.
 	path string
 	pool *pool
 	// proxies has one reverse proxy per listener kind, so that the
@@ -67,7 +69,7 @@ func (t *table) add(e *routeEntry, cert *tls.Certificate) {
 		t.tcp[r.Port] = e
 		return
 	}
-	domain := strings.ToLower(r.Domain)
+	domain := asciiLower(r.Domain)
 	if suffix, ok := strings.CutPrefix(domain, "*."); ok {
 		t.wildcard[suffix] = append(t.wildcard[suffix], e)
 	} else {
@@ -95,9 +97,19 @@ func (t *table) sort() {
 
 // lookup finds the route for a request's Host header and path: an exact
 // host before wildcards, the most specific wildcard first, and within a host
-// the longest matching path prefix.
+// the longest matching path prefix. A host with an empty label matches
+// nothing: no route can own "a..example.com" or ".example.com".
+//
+// The path is matched as the backend will read it, with "." and ".."
+// segments resolved and repeated slashes folded: otherwise "/x/../admin"
+// would pass a route for "/admin" by and reach the app behind "/", which
+// would serve it as "/admin".
 func (t *table) lookup(host, path string) *routeEntry {
 	host = normalizeHost(host)
+	if !validLabels(host) {
+		return nil
+	}
+	path = resolvePath(path)
 	if e := matchPath(t.exact[host], path); e != nil {
 		return e
 	}
@@ -154,19 +166,58 @@ func pathHasPrefix(path, prefix string) bool {
 	return len(path) == len(prefix) || prefix[len(prefix)-1] == '/' || path[len(prefix)] == '/'
 }
 
-// normalizeHost drops a port and a trailing dot and lower-cases the name,
-// allocating only when the name is not already lower-case.
+// normalizeHost drops a port and a trailing dot and lower-cases the name
+// (ASCII only: host names on the wire are ASCII, punycode for the rest, and
+// Unicode case folding would make "\u212Aey.test", with a Kelvin sign, the
+// same as "key.test").
 func normalizeHost(host string) string {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
 	}
-	host = strings.TrimSuffix(host, ".")
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(host)
+	return asciiLower(strings.TrimSuffix(host, "."))
+}
+
+// asciiLower lower-cases the ASCII letters of s, allocating only when there
+// is one to change.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
-	return host
+	return s
+}
+
+// validLabels reports whether a normalized host is non-empty and has no
+// empty label (no leading dot, no "..", no second trailing dot).
+func validLabels(host string) bool {
+	return host != "" && host[0] != '.' && host[len(host)-1] != '.' && !strings.Contains(host, "..")
+}
+
+// resolvePath returns path with "." and ".." segments resolved and runs of
+// slashes folded, keeping a trailing slash; paths that need none of it (the
+// common case) are returned as they are, without allocating. Paths that do
+// not start with a slash ("*" of OPTIONS) are left alone.
+func resolvePath(p string) string {
+	if !strings.HasPrefix(p, "/") || !needsResolving(p) {
+		return p
+	}
+	c := pathpkg.Clean(p)
+	if c != "/" && (strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")) {
+		c += "/"
+	}
+	return c
+}
+
+func needsResolving(p string) bool {
+	return strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")
 }

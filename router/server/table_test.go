@@ -16,8 +16,10 @@ func TestTableLookup(t *testing.T) {
 		{ID: "wildsub", Type: "http", Domain: "*.eu.example.com"},
 		{ID: "wildpath", Type: "http", Domain: "*.example.com", Path: "/admin"},
 		{ID: "mixed", Type: "http", Domain: "MiXed.Test"},
+		{ID: "key", Type: "http", Domain: "key.test"},
+		{ID: "unclean", Type: "http", Domain: "key.test", Path: "/a//b/./c"},
 	} {
-		e := &routeEntry{route: r, path: r.Path}
+		e := &routeEntry{route: r, path: resolvePath(r.Path)}
 		if e.path == "" {
 			e.path = "/"
 		}
@@ -46,6 +48,25 @@ func TestTableLookup(t *testing.T) {
 		{"empty host", "", "/", ""},
 		{"mixed case route", "mixed.test", "/", "mixed"},
 		{"ipv6 literal", "[::1]:80", "/", ""},
+		// Paths are matched as the backend reads them.
+		{"dot segments resolved into a prefix", "example.com", "/x/../api/users", "api"},
+		{"dot segments resolved out of a prefix", "example.com", "/api/../index", "root"},
+		{"dot segments above the root", "example.com", "/../../api", "api"},
+		{"dot segment keeps the trailing slash", "example.com", "/api/v2/x/..", "apiv2"},
+		{"single dot segment", "example.com", "/api/./v2/x", "apiv2"},
+		{"repeated slashes folded", "example.com", "//api//v2//x", "apiv2"},
+		{"dots inside a name are no segment", "example.com", "/api/..x", "api"},
+		{"unclean route path", "key.test", "/a/b/c/d", "unclean"},
+		{"OPTIONS *", "example.com", "*", "root"},
+		// No route owns a name with an empty label.
+		{"empty label", "a..example.com", "/", ""},
+		{"leading dot", ".example.com", "/", ""},
+		{"two trailing dots", "example.com..", "/", ""},
+		{"only a dot", ".", "/", ""},
+		// Case is folded in ASCII only: the Kelvin sign is not a K.
+		{"ascii case", "KEY.TEST", "/", "key"},
+		{"kelvin sign", "\u212AEY.TEST", "/", ""},
+		{"kelvin sign lower", "\u212Aey.test", "/", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ""

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,11 +15,16 @@ import (
 // Config.TCPHosts) and splices each accepted connection to a backend
 // chosen for that connection.
 type tcpProxy struct {
-	r   *Router
-	sem chan struct{} // one slot per open connection, bounding them
+	r *Router
+	// slots bounds the open connections of all routes (MaxTCPConns).
+	slots *slots
 
 	mu        sync.Mutex
 	listeners map[int][]net.Listener
+	// portSlots bounds the open connections of each port
+	// (MaxTCPConnsPerRoute). A port's entry stays when its route goes, so
+	// that the connections still open on it count if a route comes back.
+	portSlots map[int]*slots
 	conns     map[net.Conn]struct{}
 	closed    bool
 
@@ -29,9 +35,36 @@ type tcpProxy struct {
 func newTCPProxy(r *Router) *tcpProxy {
 	return &tcpProxy{
 		r:         r,
-		sem:       make(chan struct{}, r.cfg.MaxTCPConns),
+		slots:     &slots{max: int64(r.cfg.MaxTCPConns)},
 		listeners: map[int][]net.Listener{},
+		portSlots: map[int]*slots{},
 		conns:     map[net.Conn]struct{}{},
+	}
+}
+
+// slots counts open connections against a limit.
+type slots struct {
+	n   atomic.Int64
+	max int64
+	// full is set by the first take refused since a slot was last given
+	// back, so that a flood is logged once rather than per connection.
+	full atomic.Bool
+}
+
+// take takes a slot, or reports that none is free and whether this is
+// the first refusal since one was.
+func (s *slots) take() (ok, first bool) {
+	if s.n.Add(1) > s.max {
+		s.n.Add(-1)
+		return false, s.full.CompareAndSwap(false, true)
+	}
+	return true, false
+}
+
+func (s *slots) give() {
+	s.n.Add(-1)
+	if s.full.Load() {
+		s.full.Store(false)
 	}
 }
 
@@ -69,17 +102,22 @@ func (p *tcpProxy) reconcile(t *table) {
 			continue
 		}
 		p.listeners[port] = lns
+		ps := p.portSlots[port]
+		if ps == nil {
+			ps = &slots{max: int64(p.r.cfg.MaxTCPConnsPerRoute)}
+			p.portSlots[port] = ps
+		}
 		for _, ln := range lns {
 			p.acceptWG.Add(1)
 			go func() {
 				defer p.acceptWG.Done()
-				p.accept(ln, port)
+				p.accept(ln, port, ps)
 			}()
 		}
 	}
 }
 
-func (p *tcpProxy) accept(ln net.Listener, port int) {
+func (p *tcpProxy) accept(ln net.Listener, port int, portSlots *slots) {
 	backoff := 5 * time.Millisecond
 	for {
 		conn, err := ln.Accept()
@@ -99,15 +137,29 @@ func (p *tcpProxy) accept(ln net.Listener, port int) {
 			conn.Close()
 			continue
 		}
-		select {
-		case p.sem <- struct{}{}:
-		default:
-			p.r.logger.Warn("tcp connection limit reached, closing new connection", "port", port, "limit", cap(p.sem))
+		// The route's own limit first, so that a route at its limit
+		// does not take, even for a moment, a slot another route needs.
+		if ok, first := portSlots.take(); !ok {
+			if first {
+				p.r.logger.Warn("tcp route connection limit reached, closing new connections until one ends", "route", e.route.ID, "port", port, "limit", portSlots.max)
+			}
 			conn.Close()
 			continue
 		}
+		if ok, first := p.slots.take(); !ok {
+			portSlots.give()
+			if first {
+				p.r.logger.Warn("tcp connection limit reached, closing new connections until one ends", "port", port, "limit", p.slots.max)
+			}
+			conn.Close()
+			continue
+		}
+		release := func() {
+			p.slots.give()
+			portSlots.give()
+		}
 		if !p.track(conn) {
-			<-p.sem
+			release()
 			conn.Close()
 			return
 		}
@@ -115,7 +167,7 @@ func (p *tcpProxy) accept(ln net.Listener, port int) {
 		p.connWG.Add(1)
 		go func() {
 			defer p.connWG.Done()
-			defer func() { <-p.sem }()
+			defer release()
 			defer p.untrack(conn)
 			p.serve(conn, e)
 		}()
@@ -141,6 +193,9 @@ func (p *tcpProxy) untrack(c net.Conn) {
 // serve connects the client to a backend, trying others when connecting
 // fails, then copies both ways, passing each side's end of stream on as a
 // half-close so protocols that shut down one direction first still work.
+// A connection that carries no bytes either way for Config.TCPIdleTimeout
+// is closed: a peer that vanished without a FIN or RST (a dead NAT entry,
+// a powered-off machine) would otherwise hold its slot for ever.
 func (p *tcpProxy) serve(client net.Conn, e *routeEntry) {
 	defer client.Close()
 	var triedBuf [4]*backend
@@ -173,15 +228,29 @@ func (p *tcpProxy) serve(client net.Conn, e *routeEntry) {
 	b.inflight.Add(1)
 	defer b.inflight.Add(-1)
 
+	watch := newIdleWatch(p.r.cfg.TCPIdleTimeout, func() {
+		p.r.logger.Debug("tcp connection idle, closing", "route", e.route.ID, "backend", b.addr, "timeout", p.r.cfg.TCPIdleTimeout)
+		client.Close()
+		backendConn.Close()
+	})
+	defer watch.stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = io.Copy(backendConn, client)
+		p.copy(backendConn, activeReader{client, watch})
 		closeWrite(backendConn)
 	}()
-	_, _ = io.Copy(client, backendConn)
+	p.copy(client, activeReader{backendConn, watch})
 	closeWrite(client)
 	<-done
+}
+
+// copy copies src to dst through a pooled buffer.
+func (p *tcpProxy) copy(dst net.Conn, src io.Reader) {
+	buf := p.r.buffers.Get()
+	defer p.r.buffers.Put(buf)
+	// Only dst's Write: a *net.TCPConn's ReadFrom would ignore buf.
+	_, _ = io.CopyBuffer(struct{ io.Writer }{dst}, src, buf)
 }
 
 func closeWrite(c net.Conn) {

@@ -38,7 +38,7 @@ const domain = "flynn.test"
 // controller, the cluster key for layer 0 and the blobstore.
 type line struct{ pin, key, clusterKey string }
 
-var clusterAddRE = regexp.MustCompile(`^flynn cluster add -p (\S+) -g 127\.0\.0\.1:2222 --controller-addr 127\.0\.0\.1:443 default ` + regexp.QuoteMeta(domain) + ` - <<<(\S+)$`)
+var clusterAddRE = regexp.MustCompile(`^flynn cluster add -p (\S+) -g 127\.0\.0\.1:2222 --git-host-key 'ssh-ed25519 \S+' --controller-addr 127\.0\.0\.1:443 default ` + regexp.QuoteMeta(domain) + ` - <<<(\S+)$`)
 
 func TestCluster(t *testing.T) {
 	if !testdeps.InCI() && os.Getenv("FLYNN_TEST_CLUSTER") == "" {
@@ -72,7 +72,7 @@ func TestCluster(t *testing.T) {
 	}
 	m := clusterAddRE.FindStringSubmatch(strings.TrimSpace(string(data)))
 	if m == nil {
-		t.Fatalf("bin/cluster-add = %q, want `flynn cluster add -p PIN -g 127.0.0.1:2222 --controller-addr 127.0.0.1:443 default %s - <<<KEY`", data, domain)
+		t.Fatalf("bin/cluster-add = %q, want `flynn cluster add -p PIN -g 127.0.0.1:2222 --git-host-key 'HOSTKEY' --controller-addr 127.0.0.1:443 default %s - <<<KEY`", data, domain)
 	}
 	cl := line{pin: m[1], key: m[2], clusterKey: clusterKey(t)}
 	if cl.key == cl.clusterKey {

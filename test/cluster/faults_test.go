@@ -1,0 +1,271 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/host"
+	hostclient "github.com/openflynn/flynn/host/client"
+	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/testdeps"
+)
+
+// TestFaults kills the platform's parts one after another, with SIGKILL,
+// while a loop of requests runs through the router to an app of two web
+// processes and a loop of env changes deploys it again and again:
+// postgres, discoverd, the controller, the scheduler (their containers)
+// and flynn-host (the daemon; its jobs keep running). Afterwards every env
+// change the controller acknowledged is in the app's latest release, the
+// formation is whole, and no job beyond it runs; the request loop may
+// fail only for requests in flight on a backend being replaced.
+func TestFaults(t *testing.T) {
+	if !testdeps.InCI() && os.Getenv("FLYNN_TEST_CLUSTER") == "" {
+		t.Skip("takes over ports 80/443/2222 and /var/lib/flynn: runs in CI or with FLYNN_TEST_CLUSTER=1")
+	}
+	if os.Geteuid() != 0 {
+		testdeps.Missing(t, "root (make cluster installs packages and a daemon)", fmt.Errorf("euid %d", os.Geteuid()))
+	}
+	testdeps.LookPath(t, "docker")
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, statErr := os.Stat("/var/lib/flynn/cluster-add")
+	if statErr != nil {
+		t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
+	}
+	script(t, repo, 25*time.Minute, "script/cluster", "up")
+	data, err := os.ReadFile(filepath.Join(repo, "bin/cluster-add"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := clusterAddRE.FindStringSubmatch(strings.TrimSpace(string(data)))
+	if m == nil {
+		t.Fatalf("bin/cluster-add = %q", data)
+	}
+	ctx := t.Context()
+	api := controllerClient(m[2])
+	hosts := hostclient.New("http://127.0.0.1:1113", clusterKey(t))
+
+	app := deployWeb(t, api, repo, "faults", 2)
+	domain := "faults." + domain
+	if err := api.CreateRoute(ctx, app.ID, &controller.Route{Type: controller.RouteTypeHTTP, Service: app.Name + "-web", Domain: domain}); err != nil {
+		t.Fatal(err)
+	}
+	poll.UntilNil(t, time.Minute, "the app answers through the router", func() error { return get("127.0.0.1", domain) })
+
+	requests := startRequests("127.0.0.1", domain, 2)
+	changes := startEnvChanges(api, app.ID)
+
+	for _, part := range []string{"postgres", "discoverd", "controller", "scheduler"} {
+		id := killComponent(t, ctx, hosts, part)
+		back := poll.UntilNil(t, 2*time.Minute, part+" running again and the controller answering", func() error {
+			if err := componentUp(ctx, hosts, part, id); err != nil {
+				return err
+			}
+			_, err := api.Apps(ctx)
+			return err
+		})
+		fmt.Printf("BENCH fault: %s killed (job %s); running again and the controller answering after %s\n", part, id, back.Round(time.Millisecond))
+	}
+	killHostDaemon(t, repo)
+	poll.UntilNil(t, 2*time.Minute, "flynn-host and the controller answering again", func() error {
+		if _, err := hosts.ListJobs(ctx); err != nil {
+			return err
+		}
+		_, err := api.Apps(ctx)
+		return err
+	})
+
+	acked, refused := changes.stop()
+	reqs, failed := requests.stop()
+	fmt.Printf("BENCH faults: %d env changes acknowledged, %d refused while parts were down; %d of %d requests failed\n", len(acked), refused, failed, reqs)
+	if len(acked) < 5 {
+		t.Errorf("only %d env changes were acknowledged: the loop did not run through the faults", len(acked))
+	}
+
+	// Every acknowledged change is in the latest release.
+	var rel *controller.Release
+	poll.UntilNil(t, 2*time.Minute, "the last deployment finished", func() error {
+		ds, err := api.Deployments(ctx, app.ID)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if d.Status == controller.DeploymentPending || d.Status == controller.DeploymentRunning {
+				return fmt.Errorf("deployment %s is %s", d.ID, d.Status)
+			}
+		}
+		rel, err = api.AppRelease(ctx, app.ID)
+		return err
+	})
+	var lost []string
+	for _, name := range acked {
+		if rel.Env[name] == "" {
+			lost = append(lost, name)
+		}
+	}
+	if len(lost) > 0 {
+		t.Errorf("%d acknowledged env changes are not in the latest release (v%d): %v", len(lost), rel.Version, lost)
+	}
+
+	// The formation is whole, and no job beyond it runs.
+	poll.UntilNil(t, 2*time.Minute, "web=2 of the latest release up, nothing else", func() error {
+		jobs, err := api.ActiveJobs(ctx, app.ID)
+		if err != nil {
+			return err
+		}
+		var up, other []string
+		for _, j := range jobs {
+			if j.Type == "web" && j.State == controller.JobStateUp && j.ReleaseID == rel.ID {
+				up = append(up, j.ID)
+			} else {
+				other = append(other, j.ID+" "+string(j.State))
+			}
+		}
+		if len(up) != 2 || len(other) > 0 {
+			return fmt.Errorf("up %v, others %v", up, other)
+		}
+		running, err := hosts.ListJobs(ctx)
+		if err != nil {
+			return err
+		}
+		var onHost []string
+		for _, j := range running {
+			if j.Job.Metadata[controller.JobMetaAppID] == app.ID && !j.State.Terminal() {
+				onHost = append(onHost, j.Job.ID)
+			}
+		}
+		slices.Sort(onHost)
+		slices.Sort(up)
+		if !slices.Equal(onHost, up) {
+			return fmt.Errorf("the host runs %v of the app, the controller has %v up", onHost, up)
+		}
+		return nil
+	})
+	// Only requests in flight on a backend being replaced may fail: at
+	// most one per worker and deploy.
+	if failed > int64(2*max(len(acked), 1)) {
+		t.Errorf("%d of %d requests failed", failed, reqs)
+	}
+	if err := get("127.0.0.1", domain); err != nil {
+		t.Errorf("the app after the faults: %v", err)
+	}
+}
+
+// envChanges sets a new variable (FAULT_<n>) every 300 ms through the
+// controller's env patch, recording the ones it acknowledged.
+type envChanges struct {
+	done    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	acked   []string
+	refused atomic.Int64
+}
+
+func startEnvChanges(api *client.Client, appID string) *envChanges {
+	c := &envChanges{done: make(chan struct{})}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-c.done:
+				return
+			case <-tick.C:
+			}
+			name := "FAULT_" + strconv.Itoa(n)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := api.PatchRelease(ctx, appID, controller.ReleasePatch{Env: &controller.EnvPatch{Set: map[string]string{name: strconv.Itoa(n)}}})
+			cancel()
+			if err != nil {
+				c.refused.Add(1)
+				continue
+			}
+			c.mu.Lock()
+			c.acked = append(c.acked, name)
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+func (c *envChanges) stop() (acked []string, refused int64) {
+	close(c.done)
+	c.wg.Wait()
+	return c.acked, c.refused.Load()
+}
+
+// killComponent SIGKILLs the container of the platform app's running job
+// on node 1 and returns the job's id.
+func killComponent(t *testing.T, ctx context.Context, hosts *hostclient.Client, appName string) string {
+	t.Helper()
+	jobs, err := hosts.ListJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.Job.Metadata[controller.JobMetaAppName] == appName && j.State == host.StateUp {
+			if out, err := exec.Command("docker", "kill", "--signal", "KILL", "flynn-"+j.Job.ID).CombinedOutput(); err != nil {
+				t.Fatalf("docker kill %s's job %s: %v\n%s", appName, j.Job.ID, err, out)
+			}
+			return j.Job.ID
+		}
+	}
+	t.Fatalf("no running job of %s on node 1", appName)
+	return ""
+}
+
+// componentUp reports whether another job of the platform app than the
+// killed one is up on node 1.
+func componentUp(ctx context.Context, hosts *hostclient.Client, appName, killed string) error {
+	jobs, err := hosts.ListJobs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.Job.Metadata[controller.JobMetaAppName] == appName && j.State == host.StateUp && j.Job.ID != killed {
+			return nil
+		}
+	}
+	return fmt.Errorf("no job of %s up but the killed %s", appName, killed)
+}
+
+// killHostDaemon SIGKILLs node 1's flynn-host (not its jobs) and starts it
+// again the way install-flynn does.
+func killHostDaemon(t *testing.T, repo string) {
+	t.Helper()
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		if out, err := exec.Command("systemctl", "kill", "--signal=KILL", "flynn-host").CombinedOutput(); err != nil {
+			t.Fatalf("systemctl kill flynn-host: %v\n%s", err, out)
+		}
+		startHost(t, repo)
+		return
+	}
+	pid, err := os.ReadFile("/run/flynn-host.pid")
+	if err != nil {
+		t.Fatalf("flynn-host pid: %v", err)
+	}
+	p := strings.TrimSpace(string(pid))
+	if out, err := exec.Command("kill", "-KILL", p).CombinedOutput(); err != nil {
+		t.Fatalf("kill -KILL flynn-host: %v\n%s", err, out)
+	}
+	poll.Until(t, 30*time.Second, "flynn-host (pid "+p+") gone", func() bool {
+		return exec.Command("kill", "-0", p).Run() != nil
+	})
+	startHost(t, repo)
+}
