@@ -64,8 +64,11 @@ func newUser(t testing.TB) *user {
 		"PATH="+bin+":"+os.Getenv("PATH"),
 		"GIT_AUTHOR_NAME=Walk Test", "GIT_AUTHOR_EMAIL=walk@example.test",
 		"GIT_COMMITTER_NAME=Walk Test", "GIT_COMMITTER_EMAIL=walk@example.test",
-		// ssh finds keys through the passwd entry, not $HOME: name the key.
-		"GIT_SSH_COMMAND=ssh -i "+filepath.Join(home, ".ssh", "id_ed25519")+" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+		// ssh finds its files through the passwd entry, not $HOME: name
+		// the key, and the known_hosts that `flynn cluster add` wrote
+		// gitreceive's host key to. The host key is checked strictly: the
+		// first push is verified, with no prompt.
+		"GIT_SSH_COMMAND=ssh -i "+filepath.Join(home, ".ssh", "id_ed25519")+" -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="+filepath.Join(home, ".ssh", "known_hosts")+" -o LogLevel=ERROR",
 		"FLYNN_CLUSTER=", // the user's own config decides
 	)
 	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
