@@ -47,6 +47,17 @@ type fakeController struct {
 	jobs        []*controller.Job
 	nextEvent   int64
 	subs        map[*eventSub]bool
+	// down, when set, is every formation listing's and job report's
+	// answer: the controller's own database is gone.
+	down error
+}
+
+// setDown makes formation listings and job reports fail with err (nil:
+// answer again).
+func (c *fakeController) setDown(err error) {
+	c.mu.Lock()
+	c.down = err
+	c.mu.Unlock()
 }
 
 func newFakeController() *fakeController {
@@ -295,6 +306,9 @@ func (c *fakeController) Formation(_ context.Context, appIDOrName, releaseID str
 func (c *fakeController) AllFormations(context.Context) ([]*controller.Formation, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down != nil {
+		return nil, c.down
+	}
 	return cloneAll(c.formations), nil
 }
 
@@ -410,6 +424,9 @@ func (c *fakeController) UpdateDeployment(_ context.Context, appIDOrName, id str
 func (c *fakeController) PutJob(_ context.Context, j *controller.Job) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down != nil {
+		return c.down
+	}
 	app, err := c.appLocked(j.AppID)
 	if err != nil {
 		return err

@@ -174,6 +174,14 @@ type Scheduler struct {
 	reported  map[string]host.JobState
 	upSince   map[string]time.Time
 	backoff   map[Key]*backoffState
+	// formations is the last list the controller gave: a round plans from
+	// it while the controller cannot answer, so that what the controller
+	// itself needs (its Postgres, discoverd, the controller) is started
+	// again after a crash; nobody can change formations meanwhile.
+	formations []*controller.Formation
+	// formationsErr is the listing's error while it fails, so that the
+	// failure is logged once, not every round.
+	formationsErr string
 
 	// jobs is the last round's view, read by deployments.
 	mu      sync.Mutex
@@ -382,8 +390,21 @@ func (s *Scheduler) round(ctx context.Context) error {
 	}
 
 	formations, err := s.ctrl.AllFormations(ctx)
-	if err != nil {
+	switch {
+	case err == nil:
+		if s.formationsErr != "" {
+			s.log.Info("formations listed again")
+			s.formationsErr = ""
+		}
+		s.formations = formations
+	case s.formations == nil || ctx.Err() != nil:
 		return fmt.Errorf("list formations: %w", err)
+	default:
+		if s.formationsErr == "" {
+			s.log.Warn("cannot list formations; planning from the last list until the controller answers", "err", err)
+		}
+		s.formationsErr = err.Error()
+		formations = s.formations
 	}
 	for _, f := range formations {
 		rel, err := s.release(ctx, f.ReleaseID)
@@ -446,7 +467,11 @@ func (s *Scheduler) observe(ctx context.Context, now time.Time, j *Job, aj *host
 	}
 	if (j.State == host.StateCrashed || j.State == host.StateFailed) && !s.reported[j.ID].Terminal() && j.Key.Type != "" {
 		s.crashed(j.Key, now)
-		s.log.Warn("job crashed", "job.id", j.ID, "app.id", j.Key.AppID, "release.id", j.Key.ReleaseID, "type", j.Key.Type, "host.id", j.HostID, "exit_status", aj.ExitStatus, "error", aj.Error)
+		attrs := []any{"job.id", j.ID, "app.id", j.Key.AppID, "release.id", j.Key.ReleaseID, "type", j.Key.Type, "host.id", j.HostID, "error", aj.Error}
+		if aj.ExitStatus != nil {
+			attrs = append(attrs, "exit_status", *aj.ExitStatus)
+		}
+		s.log.Warn("job crashed", attrs...)
 	}
 	cj := &controller.Job{
 		ID: j.ID, AppID: j.Key.AppID, ReleaseID: j.Key.ReleaseID, Type: j.Key.Type,

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -418,5 +419,36 @@ func testScaleDuringDeployment(t *testing.T, h *harness) {
 	poll.Until(t, 5*time.Second, "v2 runs web=3 worker=1", func() bool {
 		l := cluster.live()
 		return l[key(v2, "web")] == 3 && l[key(v2, "worker")] == 1 && l[key(h.rel, "web")] == 0
+	})
+}
+
+// TestControllerDownKeepsFormations checks that the scheduler starts a
+// crashed job again while the controller cannot list formations: the
+// crashed job may be the controller's own Postgres, which nothing else
+// would start.
+func TestControllerDownKeepsFormations(t *testing.T) {
+	h := newHarness(t)
+	ctrl := h.ctrl.(*fakeController)
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	h.scale(h.rel, map[string]int{"web": 2})
+	poll.Until(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+
+	ctrl.setDown(errors.New("service postgres has no instances, so no leader"))
+	killed := cluster.host("h1").kill()
+	poll.Until(t, 10*time.Second, "web=2 again with the controller down", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+
+	ctrl.setDown(nil)
+	poll.UntilNil(t, 10*time.Second, "the crash reported once the controller answers", func() error {
+		jobs, err := ctrl.ActiveJobs(context.Background(), h.app.ID)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if j.ID == killed {
+				return fmt.Errorf("job %s still %s", killed, j.State)
+			}
+		}
+		return nil
 	})
 }
