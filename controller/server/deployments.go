@@ -76,6 +76,18 @@ func (s *Server) patchAppRelease(w http.ResponseWriter, r *http.Request, ps http
 	if err := checkReleaseEnv(nil, p.Processes); err != nil {
 		return err
 	}
+	// The patch's own parts; what it keeps of the current release was
+	// checked when that was made.
+	probe := &controller.Release{Processes: p.Processes}
+	if len(probe.Processes) == 0 {
+		probe.Processes = map[string]controller.ProcessType{"probe": {}} // carries the env
+	}
+	if p.Env != nil {
+		probe.Env = p.Env.Set
+	}
+	if err := checkRunnable(app.Name, probe); err != nil {
+		return err
+	}
 	rel, d, err := s.store.Releases.Patch(r.Context(), app.ID, p)
 	if err != nil {
 		return err

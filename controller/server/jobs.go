@@ -134,6 +134,9 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	if err != nil {
 		return err
 	}
+	if err := checkOneOffRunnable(spec); err != nil {
+		return err
+	}
 	if !attach {
 		job, err := s.opts.Runner.RunJob(r.Context(), spec)
 		if err != nil {

@@ -64,6 +64,10 @@ func FuzzReleaseRunsOnHost(f *testing.F) {
 		if err := s.decode(httptest.NewRecorder(), r, "release", &rel); err != nil {
 			return
 		}
+		// What saveRelease checks after the schema.
+		if checkReleaseEnv(rel.Env, rel.Processes) != nil || checkRunnable("app", &rel) != nil {
+			return
+		}
 		checkRuns(t, &rel)
 	})
 }

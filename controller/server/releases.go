@@ -119,6 +119,9 @@ func (s *Server) saveRelease(w http.ResponseWriter, r *http.Request, app *contro
 	if err := checkReleaseEnv(rel.Env, rel.Processes); err != nil {
 		return err
 	}
+	if err := checkRunnable(app.Name, rel); err != nil {
+		return err
+	}
 	rel.AppID = app.ID
 	rel.Version = 0 // assigned by the store
 	err := s.store.Releases.Create(r.Context(), rel)
