@@ -172,8 +172,12 @@ type Scheduler struct {
 	artifacts map[string]*controller.Artifact
 	appNames  map[string]string
 	reported  map[string]host.JobState
-	upSince   map[string]time.Time
-	backoff   map[Key]*backoffState
+	// crashCounted holds the crashed jobs whose crash counted towards
+	// their type's backoff: once each, whether or not the controller has
+	// heard of it yet (a report that fails is tried every round).
+	crashCounted map[string]bool
+	upSince      map[string]time.Time
+	backoff      map[Key]*backoffState
 	// formations is the last list the controller gave: a round plans from
 	// it while the controller cannot answer, so that what the controller
 	// itself needs (its Postgres, discoverd, the controller) is started
@@ -205,9 +209,11 @@ func New(cfg Config, ctrl Controller, cluster Cluster, logger *slog.Logger) *Sch
 		artifacts: map[string]*controller.Artifact{},
 		appNames:  map[string]string{},
 		reported:  map[string]host.JobState{},
-		upSince:   map[string]time.Time{},
-		backoff:   map[Key]*backoffState{},
-		roundCh:   make(chan struct{}),
+
+		crashCounted: map[string]bool{},
+		upSince:      map[string]time.Time{},
+		backoff:      map[Key]*backoffState{},
+		roundCh:      make(chan struct{}),
 	}
 }
 
@@ -386,6 +392,12 @@ func (s *Scheduler) round(ctx context.Context) error {
 		if !seen[id] {
 			delete(s.reported, id)
 			delete(s.upSince, id)
+			delete(s.crashCounted, id)
+		}
+	}
+	for id := range s.crashCounted {
+		if !seen[id] {
+			delete(s.crashCounted, id)
 		}
 	}
 
@@ -465,7 +477,8 @@ func (s *Scheduler) observe(ctx context.Context, now time.Time, j *Job, aj *host
 	if s.reported[j.ID] == j.State {
 		return
 	}
-	if (j.State == host.StateCrashed || j.State == host.StateFailed) && !s.reported[j.ID].Terminal() && j.Key.Type != "" {
+	if (j.State == host.StateCrashed || j.State == host.StateFailed) && !s.reported[j.ID].Terminal() && !s.crashCounted[j.ID] && j.Key.Type != "" {
+		s.crashCounted[j.ID] = true
 		s.crashed(j.Key, now)
 		attrs := []any{"job.id", j.ID, "app.id", j.Key.AppID, "release.id", j.Key.ReleaseID, "type", j.Key.Type, "host.id", j.HostID, "error", aj.Error}
 		if aj.ExitStatus != nil {
@@ -492,6 +505,7 @@ func (s *Scheduler) observe(ctx context.Context, now time.Time, j *Job, aj *host
 	s.reported[j.ID] = j.State
 	if j.State.Terminal() {
 		delete(s.upSince, j.ID)
+		delete(s.crashCounted, j.ID)
 	}
 }
 
