@@ -47,8 +47,9 @@ type fakeController struct {
 	jobs        []*controller.Job
 	nextEvent   int64
 	subs        map[*eventSub]bool
-	// down, when set, is every formation listing's and job report's
-	// answer: the controller's own database is gone.
+	// down, when set, is the answer to formation listings, job reports
+	// and reads of apps, releases and artifacts: the controller's own
+	// database is gone.
 	down error
 }
 
@@ -143,6 +144,9 @@ func (c *fakeController) CreateApp(_ context.Context, app *controller.App) error
 func (c *fakeController) App(_ context.Context, idOrName string) (*controller.App, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down != nil {
+		return nil, c.down
+	}
 	a, err := c.appLocked(idOrName)
 	if err != nil {
 		return nil, err
@@ -188,6 +192,9 @@ func (c *fakeController) CreateArtifact(_ context.Context, a *controller.Artifac
 func (c *fakeController) Artifact(_ context.Context, id string) (*controller.Artifact, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down != nil {
+		return nil, c.down
+	}
 	a, ok := c.artifacts[id]
 	if !ok {
 		return nil, httpjson.NotFound("artifact %q not found", id)
@@ -220,6 +227,9 @@ func (c *fakeController) CreateRelease(_ context.Context, rel *controller.Releas
 func (c *fakeController) Release(_ context.Context, id string) (*controller.Release, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down != nil {
+		return nil, c.down
+	}
 	r, ok := c.releases[id]
 	if !ok {
 		return nil, httpjson.NotFound("release %q not found", id)

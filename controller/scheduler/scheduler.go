@@ -424,6 +424,17 @@ func (s *Scheduler) round(ctx context.Context) error {
 			s.log.Warn("formation's release unreadable", "app.id", f.AppID, "release.id", f.ReleaseID, "err", err)
 			continue
 		}
+		if s.formationsErr == "" && len(f.Processes) > 0 {
+			// What starting a job of f needs is read now, while the
+			// controller answers, so that the job can be started again
+			// when it cannot (its own Postgres crashed). Both are cached.
+			if _, err := s.artifact(ctx, rel.ArtifactID); err != nil {
+				s.log.Debug("formation's artifact unreadable", "release.id", rel.ID, "err", err)
+			}
+			if _, err := s.appName(ctx, f.AppID); err != nil {
+				s.log.Debug("formation's app unreadable", "app.id", f.AppID, "err", err)
+			}
+		}
 		for _, typ := range slices.Sorted(maps.Keys(f.Processes)) {
 			count := f.Processes[typ]
 			pt, ok := rel.Processes[typ]

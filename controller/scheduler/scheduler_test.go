@@ -430,9 +430,14 @@ func TestControllerDownKeepsFormations(t *testing.T) {
 	h := newHarness(t)
 	ctrl := h.ctrl.(*fakeController)
 	cluster := newFakeCluster("h1")
-	h.run(cluster)
+	first := h.run(cluster)
 	h.scale(h.rel, map[string]int{"web": 2})
 	poll.Until(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+	// A scheduler that never started these jobs (as bootstrap starts the
+	// controller's Postgres) must still be able to start them again.
+	first.stop()
+	second := h.run(cluster)
+	second.rounds(3)
 
 	ctrl.setDown(errors.New("service postgres has no instances, so no leader"))
 	killed := cluster.host("h1").kill()
