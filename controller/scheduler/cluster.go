@@ -17,6 +17,7 @@ const HostService = "flynn-host"
 // Watcher is the part of the discoverd client the scheduler uses.
 type Watcher interface {
 	Watch(ctx context.Context, service string) (<-chan *discoverd.Event, error)
+	Instances(ctx context.Context, service string) ([]*discoverd.Instance, error)
 }
 
 // DiscoverdCluster follows the hosts registered in discoverd.
@@ -39,13 +40,19 @@ func WatchHosts(ctx context.Context, d Watcher, key string, logger *slog.Logger)
 		return nil, err
 	}
 	c := &DiscoverdCluster{key: key, log: logger, changed: make(chan struct{}, 1), hosts: map[string]HostClient{}}
-	go c.follow(events)
+	go c.follow(ctx, d, events)
 	return c, nil
 }
 
-func (c *DiscoverdCluster) follow(events <-chan *discoverd.Event) {
-	pending := map[string]HostClient{} // the set being rebuilt after a (re)connect
-	rebuilding := true
+// follow applies the watch's events to the host set. The watch starts over
+// after a reconnect (ups of the live instances, then EventCurrent), and
+// nothing marks where a replay begins, so at each EventCurrent the set is
+// made anew from a listing (or, if that fails, from the ups since the last
+// EventCurrent on top of the set): a host missing from a replay must not
+// leave the set only because its up came before the last EventCurrent.
+func (c *DiscoverdCluster) follow(ctx context.Context, d Watcher, events <-chan *discoverd.Event) {
+	seen := map[string]HostClient{} // ups since the last EventCurrent
+	first := true
 	for e := range events {
 		switch e.Kind {
 		case discoverd.EventUp, discoverd.EventUpdate:
@@ -53,27 +60,50 @@ func (c *DiscoverdCluster) follow(events <-chan *discoverd.Event) {
 			if id == "" {
 				continue
 			}
-			if rebuilding {
-				pending[id] = c.client(id, e.Instance.Addr)
+			hc := c.client(id, e.Instance.Addr)
+			seen[id] = hc
+			if first {
 				continue
 			}
-			hc := c.client(id, e.Instance.Addr)
 			c.mu.Lock()
+			_, known := c.hosts[id]
 			c.hosts[id] = hc
 			c.mu.Unlock()
-			c.log.Info("host up", "host.id", id, "addr", e.Instance.Addr)
+			if !known {
+				c.log.Info("host up", "host.id", id, "addr", e.Instance.Addr)
+			}
 		case discoverd.EventDown:
 			id := e.Instance.Meta["id"]
+			delete(seen, id)
 			c.mu.Lock()
 			delete(c.hosts, id)
 			c.mu.Unlock()
 			c.log.Info("host down", "host.id", id, "addr", e.Instance.Addr)
 		case discoverd.EventCurrent:
+			set := seen
+			if insts, err := d.Instances(ctx, HostService); err == nil {
+				set = map[string]HostClient{}
+				for _, inst := range insts {
+					if id := inst.Meta["id"]; id != "" {
+						set[id] = c.client(id, inst.Addr)
+					}
+				}
+			} else if !first {
+				c.mu.Lock()
+				set = maps.Clone(c.hosts)
+				c.mu.Unlock()
+				maps.Copy(set, seen)
+			}
 			c.mu.Lock()
-			c.hosts = pending
+			for id := range c.hosts {
+				if _, ok := set[id]; !ok {
+					c.log.Info("host down", "host.id", id)
+				}
+			}
+			c.hosts = set
 			c.mu.Unlock()
-			pending = map[string]HostClient{}
-			rebuilding = false
+			seen = map[string]HostClient{}
+			first = false
 		default:
 			continue
 		}
