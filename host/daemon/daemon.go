@@ -118,6 +118,10 @@ type Config struct {
 	// DiskCheckInterval is how often the disk use of a job with a disk
 	// limit is measured. Default 5s.
 	DiskCheckInterval time.Duration
+	// ReviveDelay is how long a persistent job that crashed waits for a
+	// replacement (the scheduler's) before the daemon starts one itself.
+	// Default 5s.
+	ReviveDelay time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -144,6 +148,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = 100 * time.Millisecond
+	}
+	if c.ReviveDelay <= 0 {
+		c.ReviveDelay = 5 * time.Second
 	}
 	if c.AppNetwork == "" {
 		c.AppNetwork = "flynn-apps"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -411,4 +412,60 @@ func TestPersistentJobsStartAgainAfterARestart(t *testing.T) {
 	if a, _ := h.d.Job(stopped.ID); a.State != host.StateDown {
 		t.Errorf("stopped persistent job: %s, want down and left alone", a.State)
 	}
+}
+
+// TestCrashedPersistentJobRevived checks that a persistent job that
+// crashes while the daemon runs is started again, under a new id, when
+// nothing replaced it within ReviveDelay (the scheduler may be what
+// crashed), and is left alone when something did, and that a plain job or
+// a stopped persistent one is never started again.
+func TestCrashedPersistentJobRevived(t *testing.T) {
+	h := newHarness(t, 40000, 40009, func(h *harness) { h.cfg.ReviveDelay = 50 * time.Millisecond })
+	ctx := context.Background()
+	add := func(id string, persistent bool, meta map[string]string) *host.Job {
+		t.Helper()
+		j := testJob(id, "sleep")
+		j.Config.Persistent, j.Metadata = persistent, meta
+		if _, err := h.d.AddJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState(j.ID, host.StateUp)
+		return j
+	}
+	live := func(meta map[string]string) []string {
+		var ids []string
+		for _, a := range h.d.Jobs() {
+			if !a.State.Terminal() && maps.Equal(a.Job.Metadata, meta) {
+				ids = append(ids, a.Job.ID)
+			}
+		}
+		return ids
+	}
+
+	scheduler := map[string]string{"flynn.app-id": "scheduler", "flynn.process-type": "scheduler"}
+	add("h1-scheduler", true, scheduler)
+	h.backend.crash("flynn-h1-scheduler", 137)
+	poll.Until(t, 10*time.Second, "the crashed scheduler started again", func() bool {
+		ids := live(scheduler)
+		return len(ids) == 1 && ids[0] != "h1-scheduler"
+	})
+
+	// Replaced within the delay (as the scheduler does): no second one.
+	postgres := map[string]string{"flynn.app-id": "postgres", "flynn.process-type": "postgres"}
+	add("h1-postgres", true, postgres)
+	h.backend.crash("flynn-h1-postgres", 137)
+	add("h1-postgres-2", true, postgres)
+	poll.Holds(t, 300*time.Millisecond, "one postgres", func() bool { return len(live(postgres)) == 1 })
+
+	plainMeta := map[string]string{"flynn.app-id": "app"}
+	add("h1-plain", false, plainMeta)
+	h.backend.crash("flynn-h1-plain", 1)
+	stoppedMeta := map[string]string{"flynn.app-id": "stopped"}
+	add("h1-stopped", true, stoppedMeta)
+	if _, err := h.d.StopJob(ctx, "h1-stopped"); err != nil {
+		t.Fatal(err)
+	}
+	poll.Holds(t, 300*time.Millisecond, "no plain or stopped job started again", func() bool {
+		return len(live(plainMeta)) == 0 && len(live(stoppedMeta)) == 0
+	})
 }

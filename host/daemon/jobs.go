@@ -395,9 +395,13 @@ func (d *Daemon) finish(j *job, code int, waitErr error) {
 	d.persistLocked(j)
 	d.emitLocked(j)
 	close(j.done)
+	ended := j.snapshot()
 	d.mu.Unlock()
 	d.log.Info("job ended", "job_id", j.id, "state", a.State, "exit_status", code)
 	d.collect()
+	if ended.Job.Config.Persistent && (ended.State == host.StateCrashed || ended.State == host.StateFailed) {
+		d.reviveCrashed(ended)
+	}
 }
 
 // StopJob stops a job: it is deregistered from discoverd first, then sent

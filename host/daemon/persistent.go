@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -39,6 +40,41 @@ func (d *Daemon) revivePersistent(ended []*host.ActiveJob) {
 			return
 		}
 	}
+}
+
+// reviveCrashed starts a persistent job that crashed while the daemon runs
+// again, under a new id, when ReviveDelay later no live job of this host
+// has the same metadata (the same app, release and process type): the
+// scheduler starts replacements within a second, but the scheduler may be
+// what crashed, and on a node of its own nothing else would start it, nor
+// the controller's Postgres while the controller cannot answer it.
+func (d *Daemon) reviveCrashed(ended *host.ActiveJob) {
+	ctx, cancel := d.lifetime()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		timer := time.NewTimer(d.cfg.ReviveDelay)
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		for _, a := range d.Jobs() {
+			if !a.State.Terminal() && maps.Equal(a.Job.Metadata, ended.Job.Metadata) {
+				return // replaced
+			}
+		}
+		jb := cloneJob(ended.Job)
+		jb.ID = d.cfg.HostID + "-" + random.UUID()
+		log := d.log.With("job_id", jb.ID, "ended_job_id", ended.Job.ID)
+		if _, err := d.AddJob(ctx, jb); err != nil {
+			log.Error("start crashed persistent job again", "err", err)
+			return
+		}
+		log.Info("persistent job started again: it crashed and nothing replaced it", "after", d.cfg.ReviveDelay)
+	}()
 }
 
 // waitUpOrEnded waits until job id is up or has ended, for at most
