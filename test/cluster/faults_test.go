@@ -29,7 +29,10 @@ import (
 // and flynn-host (the daemon; its jobs keep running). Afterwards every env
 // change the controller acknowledged is in the app's latest release, the
 // formation is whole, and no job beyond it runs; the request loop may
-// fail only for requests in flight on a backend being replaced.
+// fail only for requests in flight on a backend being replaced. A change
+// counts as acknowledged as `flynn env set` counts it: the controller took
+// the patch and its deployment completed (a deployment that fails puts
+// the app back at the release before, and the CLI says so).
 func TestFaults(t *testing.T) {
 	if !testdeps.InCI() && os.Getenv("FLYNN_TEST_CLUSTER") == "" {
 		t.Skip("takes over ports 80/443/2222 and /var/lib/flynn: runs in CI or with FLYNN_TEST_CLUSTER=1")
@@ -89,12 +92,8 @@ func TestFaults(t *testing.T) {
 		return err
 	})
 
-	acked, refused := changes.stop()
+	patched, refused := changes.stop()
 	reqs, failed := requests.stop()
-	fmt.Printf("BENCH faults: %d env changes acknowledged, %d refused while parts were down; %d of %d requests failed\n", len(acked), refused, failed, reqs)
-	if len(acked) < 5 {
-		t.Errorf("only %d env changes were acknowledged: the loop did not run through the faults", len(acked))
-	}
 
 	// Every acknowledged change is in the latest release.
 	var rel *controller.Release
@@ -111,17 +110,49 @@ func TestFaults(t *testing.T) {
 		rel, err = api.AppRelease(ctx, app.ID)
 		return err
 	})
-	var lost []string
-	for _, name := range acked {
-		if rel.Env[name] == "" {
-			lost = append(lost, name)
+	var acked, lost []string
+	deployFailed := 0
+	for _, p := range patched {
+		d, err := api.Deployment(ctx, app.ID, p.deployment)
+		if err != nil {
+			t.Fatalf("deployment of %s: %v", p.name, err)
 		}
+		switch d.Status {
+		case controller.DeploymentComplete:
+			acked = append(acked, p.name)
+			if rel.Env[p.name] == "" {
+				lost = append(lost, p.name)
+			}
+		case controller.DeploymentFailed:
+			deployFailed++
+		default:
+			t.Errorf("deployment of %s is %s after the last one finished", p.name, d.Status)
+		}
+	}
+	fmt.Printf("BENCH faults: %d env changes acknowledged (deployed); %d taken whose deployment failed; %d refused while parts were down; %d of %d requests failed\n",
+		len(acked), deployFailed, refused, failed, reqs)
+	if len(acked) < 5 {
+		t.Errorf("only %d env changes were acknowledged: the loop did not run through the faults", len(acked))
 	}
 	if len(lost) > 0 {
 		t.Errorf("%d acknowledged env changes are not in the latest release (v%d): %v", len(lost), rel.Version, lost)
 	}
 
 	// The formation is whole, and no job beyond it runs.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ds, _ := api.Deployments(context.Background(), app.ID)
+		for _, d := range ds {
+			t.Logf("deployment %s: %s → %s %s %v %s", d.ID, d.OldReleaseID, d.NewReleaseID, d.Status, d.Processes, d.Error)
+		}
+		fs, _ := api.Formations(context.Background(), app.ID)
+		for _, f := range fs {
+			t.Logf("formation of %s: %v", f.ReleaseID, f.Processes)
+		}
+		t.Logf("current release %s", rel.ID)
+	})
 	poll.UntilNil(t, 2*time.Minute, "web=2 of the latest release up, nothing else", func() error {
 		jobs, err := api.ActiveJobs(ctx, app.ID)
 		if err != nil {
@@ -157,7 +188,7 @@ func TestFaults(t *testing.T) {
 	})
 	// Only requests in flight on a backend being replaced may fail: at
 	// most one per worker and deploy.
-	if failed > int64(2*max(len(acked), 1)) {
+	if failed > int64(2*max(len(patched), 1)) {
 		t.Errorf("%d of %d requests failed", failed, reqs)
 	}
 	if err := get("127.0.0.1", domain); err != nil {
@@ -166,14 +197,18 @@ func TestFaults(t *testing.T) {
 }
 
 // envChanges sets a new variable (FAULT_<n>) every 300 ms through the
-// controller's env patch, recording the ones it acknowledged.
+// controller's env patch, recording the ones it took with their
+// deployments.
 type envChanges struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	mu      sync.Mutex
-	acked   []string
+	patched []patched
 	refused atomic.Int64
 }
+
+// patched is an env change the controller took, and its deployment.
+type patched struct{ name, deployment string }
 
 func startEnvChanges(api *client.Client, appID string) *envChanges {
 	c := &envChanges{done: make(chan struct{})}
@@ -190,24 +225,24 @@ func startEnvChanges(api *client.Client, appID string) *envChanges {
 			}
 			name := "FAULT_" + strconv.Itoa(n)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err := api.PatchRelease(ctx, appID, controller.ReleasePatch{Env: &controller.EnvPatch{Set: map[string]string{name: strconv.Itoa(n)}}})
+			out, err := api.PatchRelease(ctx, appID, controller.ReleasePatch{Env: &controller.EnvPatch{Set: map[string]string{name: strconv.Itoa(n)}}})
 			cancel()
-			if err != nil {
+			if err != nil || out.Deployment == nil {
 				c.refused.Add(1)
 				continue
 			}
 			c.mu.Lock()
-			c.acked = append(c.acked, name)
+			c.patched = append(c.patched, patched{name, out.Deployment.ID})
 			c.mu.Unlock()
 		}
 	}()
 	return c
 }
 
-func (c *envChanges) stop() (acked []string, refused int64) {
+func (c *envChanges) stop() (taken []patched, refused int64) {
 	close(c.done)
 	c.wg.Wait()
-	return c.acked, c.refused.Load()
+	return c.patched, c.refused.Load()
 }
 
 // killComponent SIGKILLs the container of the platform app's running job
