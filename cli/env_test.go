@@ -26,7 +26,7 @@ func TestEnvReleasesRollback(t *testing.T) {
 	v1 := h.deploy(app, map[string]string{"KEEP": "yes"})
 	ctx := context.Background()
 
-	if out := h.ok("-a", "example", "env", "set", "A=1", "B=two=2"); !strings.HasPrefix(out, "Deployed release v2 of example in ") {
+	if out := h.ok("-a", "example", "env", "set", "A=1", "B=two=2"); !strings.Contains(out, "Deployed release v2 of example in ") {
 		t.Fatalf("env set printed %q", out)
 	}
 	current := func() *controller.Release {
@@ -137,6 +137,7 @@ func TestEnvBeforeFirstPush(t *testing.T) {
 // release's env has CRASH, when the job crashes (exit status 2, after a
 // line of output) and the deployment fails.
 func fakeDeployer(t *testing.T, h *harness, app *controller.App) {
+	h.runner.ownDeploys.Store(app.ID, true)
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	events, err := h.api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeDeployment}})

@@ -52,7 +52,13 @@ func newController(t testing.TB, tls bool) (*httptest.Server, *fakeRunner) {
 	// Registered first, so it runs last: the runner's attach goroutines end
 	// once the controller has dropped its connections.
 	t.Cleanup(runner.wg.Wait)
-	ctrl := controllertest.New(t, url, controllertest.Options{Key: testKey, Runner: runner, KeepAlive: time.Second, TLS: tls})
+	// Deployments complete at once, as a scheduler would make them, but
+	// those of apps a test deploys itself (fakeDeployer).
+	completes := func(d *controller.Deployment) bool {
+		_, own := runner.ownDeploys.Load(d.AppID)
+		return !own
+	}
+	ctrl := controllertest.New(t, url, controllertest.Options{Key: testKey, Runner: runner, KeepAlive: time.Second, TLS: tls, CompleteDeployments: completes})
 	hs := ctrl.HTTP
 	return hs, runner
 }
@@ -178,6 +184,9 @@ type fakeRunner struct {
 	stopped []string // "hostID/jobID"
 	hosts   []*controller.Host
 	wg      sync.WaitGroup
+	// ownDeploys holds the ids of apps whose deployments a test carries
+	// out itself (fakeDeployer).
+	ownDeploys sync.Map
 }
 
 var (

@@ -5,6 +5,7 @@ package controllertest
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/controller/server"
@@ -31,6 +33,11 @@ type Options struct {
 	// KeepAlive is the event stream's keepalive interval (server default
 	// when zero).
 	KeepAlive time.Duration
+	// CompleteDeployments stands in for the scheduler where a test has
+	// none: every deployment it returns true for is reported complete as
+	// soon as it is made (formations are left as they are), so that a
+	// client waiting for one (flynn env set) goes on.
+	CompleteDeployments func(*controller.Deployment) bool
 }
 
 // Controller is a running test controller.
@@ -71,13 +78,49 @@ func New(t testing.TB, dbURL string, opts Options) *Controller {
 	} else {
 		hs.Start()
 	}
+	c := &Controller{HTTP: hs, Server: srv, Store: store, key: opts.Key}
+	stopDeployer := func() {}
+	if opts.CompleteDeployments != nil {
+		stopDeployer = c.completeDeployments(t, opts.CompleteDeployments)
+	}
 	t.Cleanup(func() {
+		stopDeployer()
 		hs.CloseClientConnections()
 		hs.Close()
 		srv.Close()
 		store.Close()
 	})
-	return &Controller{HTTP: hs, Server: srv, Store: store, key: opts.Key}
+	return c
+}
+
+// completeDeployments reports every pending deployment which picks
+// complete until the returned function is called (which waits for it to
+// stop).
+func (c *Controller) completeDeployments(t testing.TB, which func(*controller.Deployment) bool) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	events, err := c.Client().StreamEvents(ctx, controller.EventFilter{ObjectTypes: []string{controller.ObjectTypeDeployment}})
+	if err != nil {
+		cancel()
+		t.Fatalf("controllertest: follow deployments: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		api := c.Client()
+		for e := range events {
+			var d controller.Deployment
+			if e.Op != controller.OpCreate || json.Unmarshal(e.Data, &d) != nil || d.Status != controller.DeploymentPending || !which(&d) {
+				continue
+			}
+			for _, status := range []string{controller.DeploymentRunning, controller.DeploymentComplete} {
+				_, _ = api.UpdateDeployment(ctx, d.AppID, d.ID, controller.DeploymentUpdate{Status: status})
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // URL returns the controller's base URL.

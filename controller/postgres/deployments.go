@@ -95,9 +95,19 @@ func deploy(ctx context.Context, tx pgx.Tx, app *controller.App, releaseID strin
 	status := controller.DeploymentPending
 	var finished *time.Time
 	if total == 0 {
-		status = controller.DeploymentComplete
-		now := time.Now()
-		finished = &now
+		// Nothing to deploy, unless the app's previous deployment has not
+		// finished: the formation it will leave is not there yet, and the
+		// scheduler takes the counts when this one starts, after it.
+		var busy bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deployments WHERE app_id = $1 AND status IN ($2, $3))`,
+			app.ID, controller.DeploymentPending, controller.DeploymentRunning).Scan(&busy); err != nil {
+			return nil, nil, nil, mapError(err, "deployment")
+		}
+		if !busy {
+			status = controller.DeploymentComplete
+			now := time.Now()
+			finished = &now
+		}
 	}
 	var oldRelease *string
 	if app.ReleaseID != "" {

@@ -50,19 +50,14 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 		report(controller.DeploymentFailed, fmt.Sprintf("read new release: %v", err))
 		return
 	}
-	old := map[string]int{}
-	if d.OldReleaseID != "" {
-		if f, err := s.ctrl.Formation(ctx, d.AppID, d.OldReleaseID); err == nil {
-			maps.Copy(old, f.Processes)
-		}
-	}
+	oldID, old, counts := s.deploymentBase(ctx, d)
 	target := map[string]int{}
-	for typ, n := range d.Processes {
+	for typ, n := range counts {
 		if _, ok := rel.Processes[typ]; ok && n > 0 {
 			target[typ] = n
 		}
 	}
-	log.Info("deployment started", "target", target)
+	log.Info("deployment started", "target", target, "replaces", oldID)
 
 	var step func() error
 	// A deployment taken over from a leader that died goes on from where
@@ -79,10 +74,10 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 		return s.ctrl.RaiseFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.NewReleaseID, Processes: maps.Clone(newF)})
 	}
 	putOld := func() error {
-		if d.OldReleaseID == "" {
+		if oldID == "" {
 			return nil
 		}
-		return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.OldReleaseID, Processes: maps.Clone(old)})
+		return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: oldID, Processes: maps.Clone(old)})
 	}
 	original := maps.Clone(old)
 	rollback := func(reason string) {
@@ -141,14 +136,82 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 		return
 	}
 	// Whatever the old release still runs (types the new one dropped, or
-	// all of it with all-at-once) goes now.
-	if d.OldReleaseID != "" {
-		if err := s.ctrl.DeleteFormation(ctx, d.AppID, d.OldReleaseID); err != nil && !httpjson.IsNotFound(err) {
-			log.Warn("remove old formation failed", "err", err)
+	// all of it with all-at-once) goes now, and so does any other
+	// release's formation of the app: the new release is the app's.
+	if all, err := s.ctrl.AllFormations(ctx); err == nil {
+		for _, f := range all {
+			if f.AppID != d.AppID || f.ReleaseID == d.NewReleaseID {
+				continue
+			}
+			if err := s.ctrl.DeleteFormation(ctx, d.AppID, f.ReleaseID); err != nil && !httpjson.IsNotFound(err) {
+				log.Warn("remove old formation failed", "release.id", f.ReleaseID, "err", err)
+			}
 		}
+	} else {
+		log.Warn("list formations to remove the old ones failed", "err", err)
 	}
 	log.Info("deployment complete")
 	report(controller.DeploymentComplete, "")
+}
+
+// deploymentBase returns the release a deployment replaces, that
+// release's formation, and the counts the new release is to reach.
+//
+// A deployment taken over from a leader that died (it is running) goes on
+// with the counts it was made with. A fresh one starts from the app's
+// formations as they stand now, not as they stood when it was made: the
+// app's deployments run one after another, and one made while the one
+// before still ran saw that one's new formation before it existed (no
+// counts: it would deploy nothing) or half-way; and when the one before
+// failed, its release's formation is gone and the release before it runs
+// again, which is the one to replace. Without any formation (the app's
+// first deploy) the counts the controller chose stand (web=1).
+func (s *Scheduler) deploymentBase(ctx context.Context, d *controller.Deployment) (oldID string, old, counts map[string]int) {
+	old, counts = map[string]int{}, maps.Clone(d.Processes)
+	if d.Status == controller.DeploymentRunning {
+		if d.OldReleaseID != "" {
+			if f, err := s.ctrl.Formation(ctx, d.AppID, d.OldReleaseID); err == nil {
+				maps.Copy(old, f.Processes)
+			}
+		}
+		return d.OldReleaseID, old, counts
+	}
+	all, err := s.ctrl.AllFormations(ctx)
+	if err != nil {
+		s.log.Warn("list formations for a deployment failed; using its own counts", "deployment.id", d.ID, "err", err)
+		if d.OldReleaseID != "" {
+			if f, err := s.ctrl.Formation(ctx, d.AppID, d.OldReleaseID); err == nil {
+				maps.Copy(old, f.Processes)
+			}
+		}
+		return d.OldReleaseID, old, counts
+	}
+	var base *controller.Formation
+	for _, f := range all {
+		if f.AppID != d.AppID || f.ReleaseID == d.NewReleaseID {
+			continue
+		}
+		switch {
+		case base == nil, f.ReleaseID == d.OldReleaseID && base.ReleaseID != d.OldReleaseID:
+			base = f
+		case base.ReleaseID == d.OldReleaseID:
+		case total(f.Processes) > total(base.Processes), total(f.Processes) == total(base.Processes) && f.UpdatedAt.After(base.UpdatedAt):
+			base = f
+		}
+	}
+	if base == nil || total(base.Processes) == 0 {
+		return d.OldReleaseID, old, counts
+	}
+	maps.Copy(old, base.Processes)
+	return base.ReleaseID, old, maps.Clone(base.Processes)
+}
+
+func total(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // waitUp waits until n jobs of key (of release version) are up. It fails when DeployTimeout

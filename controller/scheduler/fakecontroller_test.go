@@ -369,7 +369,13 @@ func (c *fakeController) SetAppRelease(_ context.Context, appIDOrName, releaseID
 	}
 	d := &controller.Deployment{ID: random.UUID(), AppID: app.ID, OldReleaseID: app.ReleaseID, NewReleaseID: rel.ID,
 		Strategy: app.Strategy, Status: controller.DeploymentPending, Processes: processes, CreatedAt: time.Now()}
-	if total == 0 {
+	busy := false // as the store: an unfinished deployment of the app
+	for _, o := range c.deployments {
+		if o.AppID == app.ID && (o.Status == controller.DeploymentPending || o.Status == controller.DeploymentRunning) {
+			busy = true
+		}
+	}
+	if total == 0 && !busy {
 		now := time.Now()
 		d.Status, d.FinishedAt = controller.DeploymentComplete, &now
 	}

@@ -17,6 +17,10 @@ func TestIntegrationScaleDuringDeployment(t *testing.T) {
 	testScaleDuringDeployment(t, newIntegrationHarness(t))
 }
 
+func TestIntegrationDeploymentsInARow(t *testing.T) {
+	testDeploymentsInARow(t, newIntegrationHarness(t))
+}
+
 func TestIntegrationFailingDeploymentRollsBack(t *testing.T) {
 	testFailingDeploymentRollsBack(t, newIntegrationHarness(t))
 }

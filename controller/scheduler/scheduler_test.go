@@ -457,3 +457,80 @@ func TestControllerDownKeepsFormations(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDeploymentsInARow checks deployments made while the app's previous
+// one has not run yet: each replaces what the app runs when it starts,
+// with its counts, whether the one before completed or failed, and in the
+// end only the last release's formation is left.
+func TestDeploymentsInARow(t *testing.T) { testDeploymentsInARow(t, newHarness(t)) }
+
+func testDeploymentsInARow(t *testing.T, h *harness) {
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	ctx := context.Background()
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	h.scale(h.rel, map[string]int{"web": 2})
+	poll.Until(t, 5*time.Second, "web=2", func() bool { return cluster.live()[key(h.rel, "web")] == 2 })
+
+	for _, failing := range []bool{false, true} {
+		// Two releases in a row while the host does not answer: the second
+		// deployment is made before the first has started. With failing,
+		// the first one's processes crash.
+		art := h.art
+		if failing {
+			art = h.crash
+		}
+		first, second := h.release(art), h.release(h.art)
+		cluster.host("h1").hang()
+		if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, first.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, second.ID); err != nil {
+			t.Fatal(err)
+		}
+		cluster.host("h1").unhang()
+		poll.UntilNil(t, 20*time.Second, "both deployments finished", func() error {
+			ds, err := h.ctrl.Deployments(ctx, h.app.ID)
+			if err != nil {
+				return err
+			}
+			for _, d := range ds {
+				if d.Status == controller.DeploymentPending || d.Status == controller.DeploymentRunning {
+					return fmt.Errorf("deployment to %s is %s", d.NewReleaseID, d.Status)
+				}
+			}
+			return nil
+		})
+		poll.UntilNil(t, 10*time.Second, "the second release runs web=2, nothing else", func() error {
+			all, err := h.ctrl.AllFormations(ctx)
+			if err != nil {
+				return err
+			}
+			var fs []*controller.Formation
+			for _, f := range all {
+				if f.AppID == h.app.ID {
+					fs = append(fs, f)
+				}
+			}
+			if len(fs) != 1 || fs[0].ReleaseID != second.ID || fs[0].Processes["web"] != 2 {
+				var got []string
+				for _, f := range fs {
+					got = append(got, fmt.Sprintf("%s %v", f.ReleaseID, f.Processes))
+				}
+				ds, _ := h.ctrl.Deployments(ctx, h.app.ID)
+				for _, d := range ds {
+					got = append(got, fmt.Sprintf("deployment %s→%s %s %v %s", d.OldReleaseID, d.NewReleaseID, d.Status, d.Processes, d.Error))
+				}
+				return fmt.Errorf("formations %v, want only %s web=2 (first %s, failing %v)", got, second.ID, first.ID, failing)
+			}
+			live := cluster.live()
+			if live[key(second, "web")] != 2 || total(live) != 2 {
+				return fmt.Errorf("live %v", live)
+			}
+			return nil
+		})
+	}
+}
