@@ -196,9 +196,10 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// envChanges sets a new variable (FAULT_<n>) every 300 ms through the
-// controller's env patch, recording the ones it took with their
-// deployments.
+// envChanges sets a new variable (FAULT_<n>) through the controller's env
+// patch and waits for its deployment to finish, as `flynn env set` does,
+// one change after another, recording the ones the controller took with
+// their deployments.
 type envChanges struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -215,7 +216,7 @@ func startEnvChanges(api *client.Client, appID string) *envChanges {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		tick := time.NewTicker(300 * time.Millisecond)
+		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for n := 1; ; n++ {
 			select {
@@ -234,9 +235,31 @@ func startEnvChanges(api *client.Client, appID string) *envChanges {
 			c.mu.Lock()
 			c.patched = append(c.patched, patched{name, out.Deployment.ID})
 			c.mu.Unlock()
+			c.waitDeployment(api, appID, out.Deployment.ID)
 		}
 	}()
 	return c
+}
+
+// waitDeployment waits up to a minute, or until the loop stops, for a
+// deployment to finish; its outcome is read at the end.
+func (c *envChanges) waitDeployment(api *client.Client, appID, id string) {
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.done:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		d, err := api.Deployment(ctx, appID, id)
+		cancel()
+		if err == nil && (d.Status == controller.DeploymentComplete || d.Status == controller.DeploymentFailed) {
+			return
+		}
+	}
 }
 
 func (c *envChanges) stop() (taken []patched, refused int64) {

@@ -274,7 +274,10 @@ func deployWeb(t *testing.T, api *client.Client, repo, name string, n int) *cont
 		t.Fatal(err)
 	}
 	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Processes: map[string]controller.ProcessType{
-		"web": {Cmd: []string{"bash", "-c", "exec python3 -m http.server $PORT"}},
+		// A handler for SIGTERM: the process is PID 1 of its container,
+		// which ignores signals it does not handle, and every stop would
+		// wait out its grace period.
+		"web": {Cmd: []string{"python3", "-c", webServer}},
 	}}
 	if err := api.CreateRelease(ctx, rel); err != nil {
 		t.Fatal(err)
@@ -287,6 +290,13 @@ func deployWeb(t *testing.T, api *client.Client, repo, name string, n int) *cont
 	}
 	return app
 }
+
+// webServer is the sample web process of deployWeb: Python's HTTP server
+// on $PORT that exits at SIGTERM.
+const webServer = `import http.server, os, signal, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), http.server.SimpleHTTPRequestHandler).serve_forever()
+`
 
 // get asks a node's router for domain's root and wants a 200.
 func get(node, domain string) error {
