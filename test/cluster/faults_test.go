@@ -72,6 +72,21 @@ func TestFaults(t *testing.T) {
 	requests := startRequests("127.0.0.1", domain, 2)
 	changes := startEnvChanges(api, app.ID)
 
+	// After each fault, the platform deploys an env change again before
+	// the next one.
+	deploysAgain := func(after string) {
+		t.Helper()
+		before := changes.deployed.Load()
+		poll.Until(t, 2*time.Minute, "an env change deployed after "+after, func() bool { return changes.deployed.Load() > before })
+	}
+	deploysAgain("the start")
+	// failedDuring prints how many requests failed during a phase.
+	failedBefore := requests.fails.Load()
+	failedDuring := func(phase string) {
+		now := requests.fails.Load()
+		fmt.Printf("BENCH faults: %d requests failed during %s\n", now-failedBefore, phase)
+		failedBefore = now
+	}
 	for _, part := range []string{"postgres", "discoverd", "controller", "scheduler"} {
 		id := killComponent(t, ctx, hosts, part)
 		back := poll.UntilNil(t, 2*time.Minute, part+" running again and the controller answering", func() error {
@@ -82,6 +97,8 @@ func TestFaults(t *testing.T) {
 			return err
 		})
 		fmt.Printf("BENCH fault: %s killed (job %s); running again and the controller answering after %s\n", part, id, back.Round(time.Millisecond))
+		deploysAgain(part + " was killed")
+		failedDuring("the loss of " + part)
 	}
 	killHostDaemon(t, repo)
 	poll.UntilNil(t, 2*time.Minute, "flynn-host and the controller answering again", func() error {
@@ -91,6 +108,8 @@ func TestFaults(t *testing.T) {
 		_, err := api.Apps(ctx)
 		return err
 	})
+	deploysAgain("flynn-host was killed")
+	failedDuring("the loss of flynn-host")
 
 	patched, refused := changes.stop()
 	reqs, failed := requests.stop()
@@ -206,6 +225,8 @@ type envChanges struct {
 	mu      sync.Mutex
 	patched []patched
 	refused atomic.Int64
+	// deployed counts the changes whose deployment completed.
+	deployed atomic.Int64
 }
 
 // patched is an env change the controller took, and its deployment.
@@ -257,6 +278,9 @@ func (c *envChanges) waitDeployment(api *client.Client, appID, id string) {
 		d, err := api.Deployment(ctx, appID, id)
 		cancel()
 		if err == nil && (d.Status == controller.DeploymentComplete || d.Status == controller.DeploymentFailed) {
+			if d.Status == controller.DeploymentComplete {
+				c.deployed.Add(1)
+			}
 			return
 		}
 	}
