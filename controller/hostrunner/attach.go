@@ -30,7 +30,7 @@ func (r *Runner) RunAttached(ctx context.Context, spec *server.JobSpec) (*contro
 	if err != nil {
 		return nil, nil, err
 	}
-	job := jobFor(h.id, spec)
+	job := spec.HostJob(h.id)
 	job.Config.Stdin = true
 	stream, err := attachRaw(ctx, h.client.URL(), r.key, &host.AttachRequest{Job: job, Stdin: true})
 	if err != nil {

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/controller"
-	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/host"
@@ -165,29 +164,13 @@ func (r *Runner) RunJob(ctx context.Context, spec *server.JobSpec) (*controller.
 	if err != nil {
 		return nil, err
 	}
-	job := jobFor(h.id, spec)
+	job := spec.HostJob(h.id)
 	aj, err := h.client.AddJob(ctx, job)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: add job: %w", h.id, err)
 	}
 	r.log.Info("one-off job placed", "job.id", job.ID, "host.id", h.id, "app.id", spec.Job.AppID)
 	return controllerJob(aj, h.id), nil
-}
-
-// jobFor builds the host job of a one-off run on hostID (see
-// hostjob.ForOneOff): the spec's args and env, the process type's
-// resources, and the app's metadata without a process type.
-func jobFor(hostID string, spec *server.JobSpec) *host.Job {
-	return hostjob.ForOneOff(hostID, hostjob.OneOff{
-		App:      hostjob.App{ID: spec.Job.AppID, Name: spec.AppName, ReleaseID: spec.Job.ReleaseID, ReleaseVersion: spec.ReleaseVersion},
-		Type:     spec.Job.Type,
-		Process:  spec.Process,
-		Artifact: spec.Artifact,
-		Args:     spec.Job.Args,
-		Env:      spec.Env,
-		Meta:     spec.Job.Meta,
-		TTY:      spec.TTY,
-	})
 }
 
 // controllerJob reports a host job as the controller records it.

@@ -135,7 +135,7 @@ func TestRunJobPicksLeastLoadedHost(t *testing.T) {
 func TestJobForSpec(t *testing.T) {
 	spec := testSpec()
 	spec.TTY = true
-	j := jobFor("h1", spec)
+	j := spec.HostJob("h1")
 	if !strings.HasPrefix(j.ID, "h1-") {
 		t.Errorf("id = %q, want h1-<uuid>", j.ID)
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -206,6 +208,22 @@ func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controlle
 		AppName:        app.Name,
 		ReleaseVersion: rel.Version,
 	}, nil
+}
+
+// HostJob builds the host job of the run on hostID (see
+// hostjob.ForOneOff): the spec's args and env, the process type's
+// resources, and the app's metadata without a process type.
+func (spec *JobSpec) HostJob(hostID string) *host.Job {
+	return hostjob.ForOneOff(hostID, hostjob.OneOff{
+		App:      hostjob.App{ID: spec.Job.AppID, Name: spec.AppName, ReleaseID: spec.Job.ReleaseID, ReleaseVersion: spec.ReleaseVersion},
+		Type:     spec.Job.Type,
+		Process:  spec.Process,
+		Artifact: spec.Artifact,
+		Args:     spec.Job.Args,
+		Env:      spec.Env,
+		Meta:     spec.Job.Meta,
+		TTY:      spec.TTY,
+	})
 }
 
 // recordJob stores the job the runner started.

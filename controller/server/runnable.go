@@ -37,17 +37,7 @@ func checkRunnable(appName string, rel *controller.Release) error {
 
 // checkOneOffRunnable is checkRunnable for a one-off job.
 func checkOneOffRunnable(spec *JobSpec) error {
-	job := hostjob.ForOneOff(probeHost, hostjob.OneOff{
-		App:      hostjob.App{ID: spec.Job.AppID, Name: spec.AppName, ReleaseID: spec.Job.ReleaseID, ReleaseVersion: spec.ReleaseVersion},
-		Type:     spec.Job.Type,
-		Process:  spec.Process,
-		Artifact: spec.Artifact,
-		Args:     spec.Job.Args,
-		Env:      spec.Env,
-		Meta:     spec.Job.Meta,
-		TTY:      spec.TTY,
-	})
-	if err := job.Validate(); err != nil {
+	if err := spec.HostJob(probeHost).Validate(); err != nil {
 		return runnableError("", err)
 	}
 	return nil

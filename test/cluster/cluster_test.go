@@ -40,18 +40,27 @@ type line struct{ pin, key, clusterKey string }
 
 var clusterAddRE = regexp.MustCompile(`^flynn cluster add -p (\S+) -g 127\.0\.0\.1:2222 --git-host-key 'ssh-ed25519 \S+' --controller-addr 127\.0\.0\.1:443 default ` + regexp.QuoteMeta(domain) + ` - <<<(\S+)$`)
 
-func TestCluster(t *testing.T) {
+// clusterRepo skips a test that brings a cluster up unless in CI or with
+// FLYNN_TEST_CLUSTER=1, checks what it needs, and returns the repository's
+// root.
+func clusterRepo(t *testing.T) string {
+	t.Helper()
 	if !testdeps.InCI() && os.Getenv("FLYNN_TEST_CLUSTER") == "" {
-		t.Skip("takes over ports 80/443/2222 and /var/lib/flynn: runs in CI or with FLYNN_TEST_CLUSTER=1")
+		t.Skip("takes over ports 80/443/2222 of 127.0.0.1-3 and /var/lib/flynn: runs in CI or with FLYNN_TEST_CLUSTER=1")
 	}
 	if os.Geteuid() != 0 {
-		testdeps.Missing(t, "root (make cluster installs packages and a daemon)", fmt.Errorf("euid %d", os.Geteuid()))
+		testdeps.Missing(t, "root (make cluster installs packages and daemons)", fmt.Errorf("euid %d", os.Geteuid()))
 	}
 	testdeps.LookPath(t, "docker")
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return repo
+}
+
+func TestCluster(t *testing.T) {
+	repo := clusterRepo(t)
 	_, statErr := os.Stat("/var/lib/flynn/cluster-add")
 	wasRunning := statErr == nil
 

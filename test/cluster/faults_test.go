@@ -19,7 +19,6 @@ import (
 	"github.com/openflynn/flynn/host"
 	hostclient "github.com/openflynn/flynn/host/client"
 	"github.com/openflynn/flynn/pkg/poll"
-	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
 // TestFaults kills the platform's parts one after another, with SIGKILL,
@@ -34,17 +33,7 @@ import (
 // the patch and its deployment completed (a deployment that fails puts
 // the app back at the release before, and the CLI says so).
 func TestFaults(t *testing.T) {
-	if !testdeps.InCI() && os.Getenv("FLYNN_TEST_CLUSTER") == "" {
-		t.Skip("takes over ports 80/443/2222 and /var/lib/flynn: runs in CI or with FLYNN_TEST_CLUSTER=1")
-	}
-	if os.Geteuid() != 0 {
-		testdeps.Missing(t, "root (make cluster installs packages and a daemon)", fmt.Errorf("euid %d", os.Geteuid()))
-	}
-	testdeps.LookPath(t, "docker")
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := clusterRepo(t)
 	_, statErr := os.Stat("/var/lib/flynn/cluster-add")
 	if statErr != nil {
 		t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })

@@ -23,7 +23,6 @@ import (
 	"github.com/openflynn/flynn/discoverd"
 	dclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/pkg/poll"
-	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
 // nodes is how many nodes the multi-node test brings up.
@@ -52,16 +51,7 @@ func nodeOf(addr string) int {
 // (the benchmark) the loss is repeated N times, each time on whichever of
 // nodes 2 and 3 runs more web jobs.
 func TestMultiNode(t *testing.T) {
-	if !testdeps.InCI() && os.Getenv("FLYNN_TEST_CLUSTER") == "" {
-		t.Skip("takes over ports 80/443/2222 of 127.0.0.1-3 and /var/lib/flynn: runs in CI or with FLYNN_TEST_CLUSTER=1")
-	}
-	if os.Geteuid() != 0 {
-		testdeps.Missing(t, "root (make cluster installs packages and daemons)", fmt.Errorf("euid %d", os.Geteuid()))
-	}
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := clusterRepo(t)
 	// A cluster from before (TestCluster's, or a developer's) goes first:
 	// this one has three nodes.
 	script(t, repo, 5*time.Minute, "script/cluster", "down")
