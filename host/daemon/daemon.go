@@ -33,6 +33,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -43,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/openflynn/flynn/discoverd"
@@ -118,6 +120,11 @@ type Config struct {
 	// DiskCheckInterval is how often the disk use of a job with a disk
 	// limit is measured. Default 5s.
 	DiskCheckInterval time.Duration
+	// PortHeld reports a port of the range another process holds, which
+	// is not handed out. Default: a listen on ExternalIP fails with
+	// EADDRINUSE. Tests whose fake jobs are stood in for by listeners of
+	// their own turn it off.
+	PortHeld func(port int) bool
 	// ReviveDelay is how long a persistent job that crashed waits for a
 	// replacement (the scheduler's) before the daemon starts one itself.
 	// Default 5s.
@@ -148,6 +155,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = 100 * time.Millisecond
+	}
+	if c.PortHeld == nil {
+		c.PortHeld = portHeld(c.ExternalIP)
 	}
 	if c.ReviveDelay <= 0 {
 		c.ReviveDelay = 5 * time.Second
@@ -274,7 +284,7 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 		backend:   backend,
 		registrar: registrar,
 		log:       logger.With("host_id", cfg.HostID),
-		ports:     ports.New(cfg.PortMin, cfg.PortMax),
+		ports:     ports.NewChecked(cfg.PortMin, cfg.PortMax, cfg.PortHeld),
 		closing:   make(chan struct{}),
 		jobs:      map[string]*job{},
 	}, nil
@@ -464,4 +474,22 @@ func totalMemory() int64 {
 		}
 	}
 	return 0
+}
+
+// portHeld reports whether another process listens on port at ip: jobs
+// listen there (host-network jobs) or have it published there, and a port
+// held by a process the daemon does not know (a job of a cluster taken
+// down a moment ago, still exiting) would make the job that gets it fail
+// to start.
+func portHeld(ip string) func(port int) bool {
+	return func(port int) bool {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			// Only a port in use counts: an address that is not this
+			// machine's (behind NAT) must not make every port look taken.
+			return errors.Is(err, syscall.EADDRINUSE)
+		}
+		l.Close()
+		return false
+	}
 }

@@ -41,6 +41,8 @@ func newHarness(t *testing.T, lo, hi int, tune ...func(*harness)) *harness {
 	h := &harness{t: t, trail: tr, backend: newFakeBackend(tr), cfg: Config{
 		HostID: "h1", StateDir: t.TempDir(), PortMin: lo, PortMax: hi, CheckInterval: 5 * time.Millisecond,
 		IPTables: fakeIPTables{trail: tr},
+		// Tests listen on a job's port in its stead.
+		PortHeld: func(int) bool { return false },
 	}}
 	for _, f := range tune {
 		f(h)
@@ -468,4 +470,26 @@ func TestCrashedPersistentJobRevived(t *testing.T) {
 	poll.Holds(t, 300*time.Millisecond, "no plain or stopped job started again", func() bool {
 		return len(live(plainMeta)) == 0 && len(live(stoppedMeta)) == 0
 	})
+}
+
+// TestPortHeld checks the default check of a port before it is handed
+// out: held while another process listens on it, free after, and never
+// held for an address that is not this machine's.
+func TestPortHeld(t *testing.T) {
+	port := freePort(t)
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := portHeld("127.0.0.1")
+	if !held(port) {
+		t.Error("a port another listener holds is not reported held")
+	}
+	ln.Close()
+	if held(port) {
+		t.Error("a closed port is reported held")
+	}
+	if portHeld("192.0.2.1")(port) {
+		t.Error("an address of another machine makes its ports look held")
+	}
 }

@@ -18,6 +18,11 @@ var ErrExhausted = errors.New("port range exhausted")
 type Allocator struct {
 	min, max int
 
+	// inUse, when set, reports a port something else on the machine
+	// holds (a process of a cluster taken down a moment ago, say):
+	// Allocate passes over it.
+	inUse func(port int) bool
+
 	mu   sync.Mutex
 	used map[int]string // port → owner (a job id)
 	next int            // where the next search starts, so freed ports are not reused at once
@@ -42,6 +47,14 @@ func New(lo, hi int) *Allocator {
 	return &Allocator{min: lo, max: hi, used: map[int]string{}, next: lo}
 }
 
+// NewChecked is New with a check of each port before it is handed out:
+// inUse reports a port another process holds.
+func NewChecked(lo, hi int, inUse func(port int) bool) *Allocator {
+	a := New(lo, hi)
+	a.inUse = inUse
+	return a
+}
+
 // String returns the range as "MIN-MAX".
 func (a *Allocator) String() string { return fmt.Sprintf("%d-%d", a.min, a.max) }
 
@@ -54,15 +67,25 @@ func (a *Allocator) Allocate(owner string, n int) ([]int, error) {
 		return nil, fmt.Errorf("%w: %d wanted, %d of %d-%d free", ErrExhausted, n, size-len(a.used), a.min, a.max)
 	}
 	got := make([]int, 0, n)
-	for p := a.next; len(got) < n; {
+	busy := 0
+	for i, p := 0, a.next; i < size && len(got) < n; i++ {
 		if _, taken := a.used[p]; !taken {
-			a.used[p] = owner
-			got = append(got, p)
+			if a.inUse != nil && a.inUse(p) {
+				busy++
+			} else {
+				got = append(got, p)
+			}
 		}
 		if p++; p > a.max {
 			p = a.min
 		}
 		a.next = p
+	}
+	if len(got) < n {
+		return nil, fmt.Errorf("%w: %d wanted, %d of %d-%d free (%d held by other processes)", ErrExhausted, n, len(got), a.min, a.max, busy)
+	}
+	for _, p := range got {
+		a.used[p] = owner
 	}
 	return got, nil
 }

@@ -95,3 +95,25 @@ func equal(a, b []int) bool {
 	}
 	return true
 }
+
+// TestAllocatePassesOverHeldPorts checks that a port another process holds
+// is not handed out, and that a range with too few free ports is refused
+// without reserving any.
+func TestAllocatePassesOverHeldPorts(t *testing.T) {
+	held := map[int]bool{100: true, 102: true}
+	a := NewChecked(100, 104, func(p int) bool { return held[p] })
+	got, err := a.Allocate("job-1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != 101 || got[1] != 103 {
+		t.Errorf("Allocate = %v, want [101 103]", got)
+	}
+	if _, err := a.Allocate("job-2", 2); !errors.Is(err, ErrExhausted) {
+		t.Errorf("Allocate of 2 with 1 port free = %v, want ErrExhausted", err)
+	}
+	got, err = a.Allocate("job-3", 1)
+	if err != nil || len(got) != 1 || got[0] != 104 {
+		t.Errorf("Allocate after the refusal = %v, %v; want [104]", got, err)
+	}
+}
