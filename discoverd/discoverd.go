@@ -173,3 +173,12 @@ type ServiceMeta struct {
 	Data  json.RawMessage `json:"data"`
 	Index uint64          `json:"index"`
 }
+
+// Port is the port discoverd's HTTP API listens on on every node.
+const Port = 1111
+
+// NodeURL is the URL of the discoverd of the node at addr (an IP or a
+// host name).
+func NodeURL(addr string) string {
+	return "http://" + net.JoinHostPort(addr, strconv.Itoa(Port))
+}

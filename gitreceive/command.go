@@ -3,11 +3,11 @@ package gitreceive
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/openflynn/flynn/discoverd"
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
@@ -127,7 +127,7 @@ func discoverdURL(c *cli.Context) string {
 		return u
 	}
 	if ip := c.String("external-ip"); ip != "" {
-		return "http://" + net.JoinHostPort(ip, "1111")
+		return discoverd.NodeURL(ip)
 	}
 	return ""
 }

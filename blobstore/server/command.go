@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
@@ -71,7 +71,7 @@ discoverd.`,
 			// Until flynn-host gives every job $FLYNN_DISCOVERD_URL, a job
 			// asks its own node's discoverd.
 			if ip := c.String("external-ip"); u == "" && ip != "" {
-				u = "http://" + net.JoinHostPort(ip, "1111")
+				u = discoverd.NodeURL(ip)
 			}
 			if u != "" && cfg.Backend == BackendPostgres {
 				cfg.DialDatabase = (&client.Dialer{Client: client.New(u, key)}).DialContext

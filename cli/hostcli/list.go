@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -94,7 +93,7 @@ func nodeDiscoverd(hostURL string) (string, error) {
 	if err != nil || u.Hostname() == "" {
 		return "", fmt.Errorf("--host-url %q names no host; name the discoverd with --discoverd-url", hostURL)
 	}
-	return "http://" + net.JoinHostPort(u.Hostname(), "1111"), nil
+	return discoverd.NodeURL(u.Hostname()), nil
 }
 
 // hostInstances lists discoverd's flynn-host service from the first of

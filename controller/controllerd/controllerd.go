@@ -9,12 +9,12 @@ package controllerd
 import (
 	"fmt"
 	"log/slog"
-	"net"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/openflynn/flynn/controller/hostrunner"
 	"github.com/openflynn/flynn/controller/server"
+	"github.com/openflynn/flynn/discoverd"
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
@@ -89,7 +89,7 @@ func discoverdURL(c *cli.Context) string {
 		return u
 	}
 	if ip := c.String("external-ip"); ip != "" {
-		return "http://" + net.JoinHostPort(ip, "1111")
+		return discoverd.NodeURL(ip)
 	}
 	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func joinURL(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("join target %q is not a discoverd URL", s)
 	}
 	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), "1111")
+		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(discoverd.Port))
 	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 }

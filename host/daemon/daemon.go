@@ -63,7 +63,7 @@ type Config struct {
 	ExternalIP string
 	// DiscoverdURL is the discoverd of this node (an omni job on every
 	// node), given to every job as FLYNN_DISCOVERD_URL. Default
-	// NodeDiscoverdURL(ExternalIP).
+	// discoverd.NodeURL(ExternalIP).
 	DiscoverdURL string
 	// DiscoverdPeers are the other discoverds the host knows, given to
 	// every job as FLYNN_JOIN (comma-separated): a discoverd starting on
@@ -142,7 +142,7 @@ func (c *Config) setDefaults() error {
 		c.ExternalIP = "127.0.0.1"
 	}
 	if c.DiscoverdURL == "" {
-		c.DiscoverdURL = NodeDiscoverdURL(c.ExternalIP)
+		c.DiscoverdURL = discoverd.NodeURL(c.ExternalIP)
 	}
 	if c.APIPort == 0 {
 		c.APIPort = 1113
@@ -198,14 +198,6 @@ func (c *Config) setDefaults() error {
 		c.DiskCheckInterval = 5 * time.Second
 	}
 	return nil
-}
-
-// DiscoverdPort is the port discoverd listens on on every node.
-const DiscoverdPort = 1111
-
-// NodeDiscoverdURL is the URL of the discoverd of the node at addr.
-func NodeDiscoverdURL(addr string) string {
-	return "http://" + net.JoinHostPort(addr, strconv.Itoa(DiscoverdPort))
 }
 
 // Registration is a live discoverd registration.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/docker"
 )
@@ -66,7 +67,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		cfg.Daemon.ExternalIP = "127.0.0.1"
 	}
 	if cfg.Daemon.DiscoverdURL == "" {
-		cfg.Daemon.DiscoverdURL = daemon.NodeDiscoverdURL(cfg.Daemon.ExternalIP)
+		cfg.Daemon.DiscoverdURL = discoverd.NodeURL(cfg.Daemon.ExternalIP)
 	}
 	urls := cfg.DiscoverdURLs
 	if cfg.DiscoverdURL != "" {

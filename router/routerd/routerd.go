@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	cclient "github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/discoverd"
 	dclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/pkg/cmdline"
 	"github.com/openflynn/flynn/router/controllerroutes"
@@ -200,5 +201,5 @@ func discoverdURL(c *cli.Context) string {
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(ip, "1111")
+	return discoverd.NodeURL(ip)
 }

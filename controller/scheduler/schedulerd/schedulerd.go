@@ -94,7 +94,7 @@ func Daemon() cmdline.Daemon[Config] {
 				return cfg, fmt.Errorf("a controller URL is required: --controller-url or $%s", cmdline.Env("controller-url"))
 			}
 			if cfg.DiscoverdURL == "" {
-				cfg.DiscoverdURL = "http://" + net.JoinHostPort(c.String("external-ip"), "1111")
+				cfg.DiscoverdURL = discoverd.NodeURL(c.String("external-ip"))
 			}
 			port := os.Getenv("PORT")
 			if port == "" {
