@@ -29,6 +29,15 @@ import (
 	"github.com/openflynn/flynn/host/daemon"
 )
 
+// logConfig bounds a container's json-file log at two files of 8 MiB.
+// Two, not one: with one file Docker truncates it in place, and Docker
+// 20.10's follower (Debian 12's) then hangs for good once a flood of output
+// truncates it under the reader, so the job's log would end there; a
+// rotation by rename it follows.
+func logConfig() container.LogConfig {
+	return container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "8m", "max-file": "2"}}
+}
+
 // Backend is the Docker implementation of daemon.Backend and daemon.Attacher.
 type Backend struct {
 	c *client.Client
@@ -94,7 +103,7 @@ func (b *Backend) Create(ctx context.Context, spec *daemon.ContainerSpec) (strin
 		CapDrop:     []string{"ALL"},
 		CapAdd:      spec.CapAdd,
 		SecurityOpt: []string{"no-new-privileges"},
-		LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "8m", "max-file": "1"}},
+		LogConfig:   logConfig(),
 		Resources: container.Resources{
 			Memory:    spec.Resources.Memory,
 			CPUShares: spec.Resources.CPUShares,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,6 +272,38 @@ func TestLongLineBounded(t *testing.T) {
 	// The job's log keeps its newest few MiB (two segments).
 	if lines < 100 || total < 4<<20 {
 		t.Fatalf("%d lines, %d bytes kept; want the line's last MiBs in pieces", lines, total)
+	}
+}
+
+// TestLogFollowsPastAFlood: a job that writes 1 GiB without a newline
+// (128 rotations of Docker's log file) and then a line, and runs on, has
+// that line in its log: the daemon's follower of Docker's log is not lost
+// in the rotations.
+func TestLogFollowsPastAFlood(t *testing.T) {
+	h := newTestHost(t, nil)
+	j := h.job("flood", strconv.Itoa(1<<30))
+	h.add(j)
+	poll.UntilNil(t, time.Minute, "the line after the flood is in the log", func() error {
+		s, err := h.c.Log(ctxT(t), j.ID, client.LogOptions{Tail: 3})
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		var last []string
+		for {
+			l, err := s.Next()
+			if err != nil {
+				break
+			}
+			last = append(last, strings.TrimSpace(l.Data[:min(len(l.Data), 40)]))
+		}
+		if !slices.Contains(last, "flood done") {
+			return fmt.Errorf("last lines: %q", last)
+		}
+		return nil
+	})
+	if a, err := h.c.GetJob(ctxT(t), j.ID); err != nil || a.State != host.StateUp && a.State != host.StateStarting {
+		t.Errorf("job after the flood: %+v, %v; want it running", a, err)
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 )
 
 const usage = `testjob echo WORDS… | stderr WORDS… | env NAMES… | serve [DELAY_MS] | sleep | ignore-term | exit N | cat | write FILE TEXT | read FILE
-        | whoami | bind PORT | dial-gateway PORT | fill FILE MIB | long-line BYTES`
+        | whoami | bind PORT | dial-gateway PORT | fill FILE MIB | long-line BYTES
+        | flood BYTES`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -120,17 +121,31 @@ func main() {
 		<-ch
 	case "long-line":
 		n, _ := strconv.Atoi(args[0])
-		chunk := []byte(strings.Repeat("x", 64<<10))
-		for n > 0 {
-			k := min(n, len(chunk))
-			if _, err := os.Stdout.Write(chunk[:k]); err != nil {
-				os.Exit(1)
-			}
-			n -= k
-		}
+		longLine(n)
+	case "flood":
+		// A long line, a line after it, then running on: the log must
+		// follow the output past the flood while the job lives.
+		n, _ := strconv.Atoi(args[0])
+		longLine(n)
+		fmt.Println("\nflood done")
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM)
+		<-ch
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
+	}
+}
+
+// longLine writes n bytes of x without a newline.
+func longLine(n int) {
+	chunk := []byte(strings.Repeat("x", 64<<10))
+	for n > 0 {
+		k := min(n, len(chunk))
+		if _, err := os.Stdout.Write(chunk[:k]); err != nil {
+			os.Exit(1)
+		}
+		n -= k
 	}
 }
 
