@@ -90,6 +90,7 @@ type Controller interface {
 	PutFormation(ctx context.Context, f *controller.Formation) error
 	CreateRoute(ctx context.Context, app string, route *controller.Route) error
 	CreateAPIKey(ctx context.Context, name string) (*controller.APIKey, error)
+	CreateProvider(ctx context.Context, p *controller.Provider) error
 }
 
 // Config configures a run.
@@ -277,6 +278,7 @@ var actions = map[string]struct{ new func() action }{
 	"wait":         {func() action { return &wait{} }},
 	"add-route":    {func() action { return &addRoute{} }},
 	"add-api-key":  {func() action { return &addAPIKey{} }},
+	"add-provider": {func() action { return &addProvider{} }},
 	"cluster-add":  {func() action { return &clusterAdd{} }},
 	"join":         {func() action { return &join{} }},
 }

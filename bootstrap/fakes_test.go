@@ -69,16 +69,18 @@ func (d fakeDiscoverd) Instances(context.Context, string) ([]*discoverd.Instance
 
 // fakeController records what the steps create.
 type fakeController struct {
-	url, key   string
-	apps       []*controller.App
-	artifacts  map[string]*controller.Artifact
-	releases   map[string]*controller.Release
-	appRelease map[string]string
-	formations []*controller.Formation
-	routes     map[string][]*controller.Route
-	apiKeys    []*controller.APIKey
-	failCreate error // returned by CreateApp when set
-	failAPIKey error // returned by CreateAPIKey when set
+	url, key     string
+	apps         []*controller.App
+	artifacts    map[string]*controller.Artifact
+	releases     map[string]*controller.Release
+	appRelease   map[string]string
+	formations   []*controller.Formation
+	routes       map[string][]*controller.Route
+	apiKeys      []*controller.APIKey
+	providers    []*controller.Provider
+	failCreate   error // returned by CreateApp when set
+	failAPIKey   error // returned by CreateAPIKey when set
+	failProvider error // returned by CreateProvider when set
 }
 
 var _ Controller = (*fakeController)(nil)
@@ -132,4 +134,13 @@ func (c *fakeController) CreateAPIKey(_ context.Context, name string) (*controll
 	k := &controller.APIKey{ID: random.UUID(), Name: name, Secret: "secret-of-" + name}
 	c.apiKeys = append(c.apiKeys, k)
 	return k, nil
+}
+
+func (c *fakeController) CreateProvider(_ context.Context, p *controller.Provider) error {
+	if c.failProvider != nil {
+		return c.failProvider
+	}
+	p.ID = random.UUID()
+	c.providers = append(c.providers, p)
+	return nil
 }

@@ -52,6 +52,7 @@ Example:
 			r.runCommand(),
 			r.routeCommand(),
 			r.resourceCommand(),
+			r.pgCommand(),
 			r.versionCommand(),
 			r.completionCommand(),
 		},

@@ -83,6 +83,7 @@ Example:
 				Description: "Example:\n   flynn cluster default production",
 				Action:      r.clusterDefault,
 			},
+			r.clusterBackupCommand(), r.clusterRestoreCommand(),
 		},
 	}
 }

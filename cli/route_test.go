@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,38 +88,4 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("after remove: %d routes, %v; want 3", len(got), err)
 	}
 	h.fails("not found", "-a", "example", "route", "remove", routes[0].ID)
-}
-
-func TestResourceAdd(t *testing.T) {
-	h := newHarness(t)
-	app := h.app("example")
-	h.deploy(app, map[string]string{"KEEP": "yes"})
-	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Config map[string]string `json:"config"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Config["size"] != "small" {
-			http.Error(w, "bad config", http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"id":"db1","env":{"DATABASE_URL":"postgres://db1"}}`))
-	}))
-	defer provider.Close()
-	if err := h.api.CreateProvider(context.Background(), &controller.Provider{Name: "postgres", URL: provider.URL}); err != nil {
-		t.Fatal(err)
-	}
-	out := h.ok("-a", "example", "resource", "add", "postgres", "--config", `{"size":"small"}`)
-	if !strings.HasPrefix(out, "Created resource ") || !strings.HasSuffix(out, " and released example with DATABASE_URL.\n") {
-		t.Fatalf("resource add printed %q", out)
-	}
-	rel, err := h.api.AppRelease(context.Background(), app.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rel.Env["DATABASE_URL"] != "postgres://db1" || rel.Env["KEEP"] != "yes" {
-		t.Fatalf("release env after resource add = %v", rel.Env)
-	}
-	h.fails("not found", "-a", "example", "resource", "add", "redis")
-	h.fails("not JSON", "-a", "example", "resource", "add", "postgres", "--config", "{")
 }

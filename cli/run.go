@@ -11,6 +11,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/terminal"
 )
@@ -71,20 +72,36 @@ func (r *runner) run(c *urfave.Context) error {
 	if c.Bool("no-tty") {
 		tty = nil
 	}
-	req.TTY = tty != nil
-
-	ctx, cancel := context.WithCancel(c.Context)
-	defer cancel()
-	job, err := api.RunJobAttached(ctx, name, req)
+	status, err := runAttached(c.Context, api, name, req, tty, r.env.Stdin, r.env.Stdout, r.env.Stderr)
 	if err != nil {
 		return err
+	}
+	if status != 0 {
+		return &exitStatusError{status: exitCode(status)}
+	}
+	return nil
+}
+
+// runAttached runs req as a one-off job of app attached to stdin, stdout
+// and stderr, and returns its exit status. With a terminal (tty not nil)
+// the job gets a TTY: the terminal is put in raw mode, and its size is
+// sent and followed. Without one, the job's stdout and stderr stay apart,
+// byte for byte. ctx ending detaches.
+func runAttached(ctx context.Context, api *client.Client, app string, req *controller.NewJob, tty terminal.Terminal, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	req.TTY = tty != nil
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	job, err := api.RunJobAttached(ctx, app, req)
+	if err != nil {
+		return 0, err
 	}
 	defer job.Close()
 	fw := &frameWriter{w: job}
 	if tty != nil {
 		restore, err := tty.MakeRaw()
 		if err != nil {
-			return fmt.Errorf("terminal: %w", err)
+			return 0, fmt.Errorf("terminal: %w", err)
 		}
 		defer restore()
 		sendSize(fw, tty)
@@ -106,17 +123,14 @@ func (r *runner) run(c *urfave.Context) error {
 			}
 		}()
 	}
-	status, err := attach(job, fw, r.env.Stdin, r.env.Stdout, r.env.Stderr)
+	status, err := attach(job, fw, stdin, stdout, stderr)
 	if err != nil {
-		if c.Context.Err() != nil {
-			return fmt.Errorf("interrupted; detached from job %s, which may still run (flynn kill %s)", job.JobID, job.JobID)
+		if parent.Err() != nil {
+			return 0, fmt.Errorf("interrupted; detached from job %s, which may still run (flynn kill %s)", job.JobID, job.JobID)
 		}
-		return fmt.Errorf("job %s: %w", job.JobID, err)
+		return 0, fmt.Errorf("job %s: %w", job.JobID, err)
 	}
-	if status != 0 {
-		return &exitStatusError{status: exitCode(status)}
-	}
-	return nil
+	return status, nil
 }
 
 // exitCode maps a job's exit status to one a process can exit with.

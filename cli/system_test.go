@@ -39,6 +39,7 @@ func TestSystemApps(t *testing.T) {
 		{"route", "add", "tcp"},
 		{"route", "remove", route.ID},
 		{"resource", "add", "postgres"},
+		{"resource", "remove", "5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c", "--yes"},
 		{"delete", "--yes"},
 	}
 	for _, args := range changes {

@@ -33,13 +33,15 @@ type Job struct {
 	HostID string `json:"host_id,omitempty"`
 	State  string `json:"state"`
 	// ExitStatus is set once the job has exited.
-	ExitStatus *int              `json:"exit_status,omitempty"`
-	Args       []string          `json:"args,omitempty"`
-	Meta       map[string]string `json:"meta,omitempty"`
-	StartedAt  *time.Time        `json:"started_at,omitempty"`
-	EndedAt    *time.Time        `json:"ended_at,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
-	UpdatedAt  time.Time         `json:"updated_at"`
+	ExitStatus *int `json:"exit_status,omitempty"`
+	// Args is the command the job runs; for a one-off job with an
+	// entrypoint (NewJob.Entrypoint), the entrypoint then its arguments.
+	Args      []string          `json:"args,omitempty"`
+	Meta      map[string]string `json:"meta,omitempty"`
+	StartedAt *time.Time        `json:"started_at,omitempty"`
+	EndedAt   *time.Time        `json:"ended_at,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
 }
 
 // NewJob asks the controller to run a one-off job of an app.
@@ -48,6 +50,17 @@ type NewJob struct {
 	ReleaseID string `json:"release,omitempty"`
 	// Args is the command; empty runs the artifact's default.
 	Args []string `json:"args,omitempty"`
+	// ArtifactID runs the job from this artifact instead of the release's,
+	// with the release's env all the same: a tool's image working on the
+	// app's resources (`flynn pg` runs the postgres tools' image with the
+	// app's DATABASE_URL). The job is still one of the app, on the app's
+	// network as the unprivileged user; since whoever may run jobs may
+	// also make releases of any artifact, it grants nothing new.
+	ArtifactID string `json:"artifact,omitempty"`
+	// Entrypoint replaces the image's entrypoint when set, and Args are
+	// then its arguments. An image whose entrypoint is a daemon (the
+	// postgres tools' image starts its provider) needs it to run a tool.
+	Entrypoint []string `json:"entrypoint,omitempty"`
 	// Env is added to the release's env.
 	Env map[string]string `json:"env,omitempty"`
 	TTY bool              `json:"tty,omitempty"`

@@ -98,6 +98,14 @@ func (c *Client) Resource(ctx context.Context, provider, id string) (*controller
 	return &r, c.do(ctx, http.MethodGet, path("providers", provider, "resources", id), nil, &r)
 }
 
+// DeleteResource has a resource's provider deprovision it (drop the
+// database) and removes it; each app that had it gets a new release
+// without its env. It returns the resource as it was.
+func (c *Client) DeleteResource(ctx context.Context, provider, id string) (*controller.Resource, error) {
+	var r controller.Resource
+	return &r, c.do(ctx, http.MethodDelete, path("providers", provider, "resources", id), nil, &r)
+}
+
 // ProviderResources lists a provider's resources.
 func (c *Client) ProviderResources(ctx context.Context, provider string) ([]*controller.Resource, error) {
 	var list []*controller.Resource

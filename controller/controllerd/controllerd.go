@@ -9,6 +9,7 @@ package controllerd
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -77,9 +78,16 @@ func serverConfig(c *cli.Context, logger *slog.Logger) (server.Config, error) {
 		d := discoverdclient.New(u, clusterKey)
 		cfg.Runner = hostrunner.New(d, clusterKey, logger)
 		cfg.DialDatabase = (&discoverdclient.Dialer{Client: d}).DialContext
+		// Providers' URLs name discoverd services.
+		cfg.ProviderClient = discoverdclient.HTTPClient(d)
+		cfg.ProviderClient.Timeout = providerTimeout
 	}
 	return cfg, nil
 }
+
+// providerTimeout bounds a call to a resource provider, which creates a
+// database, say.
+const providerTimeout = 30 * time.Second
 
 // discoverdURL is --discoverd-url or, when it is not given and the
 // controller runs as a job (flynn-host sets $FLYNN_EXTERNAL_IP), the

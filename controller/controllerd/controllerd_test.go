@@ -27,6 +27,10 @@ func TestCommandLine(t *testing.T) {
 					cfg.EventRetention != server.DefaultEventRetention {
 					t.Errorf("config = %+v", cfg)
 				}
+				// Providers' URLs name discoverd services.
+				if cfg.ProviderClient == nil || cfg.ProviderClient.Timeout != 30*time.Second {
+					t.Errorf("provider client = %+v, want one through discoverd with a 30 s timeout", cfg.ProviderClient)
+				}
 			},
 		},
 		{
@@ -44,7 +48,7 @@ func TestCommandLine(t *testing.T) {
 			name: "the names of the release before",
 			env:  map[string]string{"PORT": "", "DATABASE_URL": "postgres://y", "AUTH_KEY": "old"},
 			check: func(t *testing.T, cfg server.Config) {
-				if cfg.Addr != ":8081" || cfg.DatabaseURL != "postgres://y" || cfg.AuthKey != "old" || cfg.Runner != nil || cfg.DialDatabase != nil {
+				if cfg.Addr != ":8081" || cfg.DatabaseURL != "postgres://y" || cfg.AuthKey != "old" || cfg.Runner != nil || cfg.DialDatabase != nil || cfg.ProviderClient != nil {
 					t.Errorf("config = %+v", cfg)
 				}
 			},

@@ -108,7 +108,10 @@ type OneOff struct {
 	// its resources and its network apply.
 	Process  controller.ProcessType
 	Artifact *controller.Artifact
-	Args     []string
+	// Entrypoint replaces the artifact's entrypoint when set (a tool's
+	// image whose entrypoint is a daemon); Args are then its arguments.
+	Entrypoint []string
+	Args       []string
 	// Env is the job's whole environment before the FLYNN_* variables:
 	// the release's, the type's and the request's.
 	Env map[string]string
@@ -136,6 +139,7 @@ func ForOneOff(hostID string, o OneOff) *host.Job {
 		env = map[string]string{}
 	}
 	job := newJob(hostID, o.App, o.Type, o.Artifact, o.Args, env, o.Process, o.Meta)
+	job.Config.Entrypoint = o.Entrypoint
 	job.Config.TTY = o.TTY
 	return job
 }

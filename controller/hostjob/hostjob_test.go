@@ -54,6 +54,7 @@ func TestJobs(t *testing.T) {
 	tests := []struct {
 		name       string
 		job        *host.Job
+		entrypoint []string // nil: the image's
 		args       []string
 		env        map[string]string // a subset of the job's env
 		meta       map[string]string // the job's whole metadata
@@ -107,6 +108,18 @@ func TestJobs(t *testing.T) {
 			res:  host.Resources{Memory: DefaultMemory, Pids: DefaultPids},
 		},
 		{
+			name: "plain one-off with an entrypoint: the entrypoint, its args and the app's network",
+			job: ForOneOff("h1", oneOff(func(o *OneOff) {
+				o.Type, o.Process, o.Meta, o.TTY = "", controller.ProcessType{}, nil, false
+				o.Entrypoint, o.Args = []string{"pg_dump"}, []string{"--format=custom", "--no-owner"}
+			})),
+			entrypoint: []string{"pg_dump"},
+			args:       []string{"--format=custom", "--no-owner"},
+			env:        map[string]string{"A": "request", "FLYNN_PROCESS_TYPE": ""},
+			meta:       map[string]string{controller.JobMetaAppID: "a1", controller.JobMetaAppName: "example", controller.JobMetaReleaseID: "r1", MetaReleaseVersion: "3"},
+			res:        host.Resources{Memory: DefaultMemory, Pids: DefaultPids},
+		},
+		{
 			name: "host-network process: on the host's network, no default limits",
 			job:  ForProcess("h1", "router", testRelease, testArtifact, "router"),
 			args: []string{"router"},
@@ -145,6 +158,9 @@ func TestJobs(t *testing.T) {
 			}
 			if j.Artifact != testArtifact.URI {
 				t.Errorf("artifact = %q, want %q", j.Artifact, testArtifact.URI)
+			}
+			if !slices.Equal(j.Config.Entrypoint, tt.entrypoint) {
+				t.Errorf("entrypoint = %v, want %v", j.Config.Entrypoint, tt.entrypoint)
 			}
 			if !slices.Equal(j.Config.Args, tt.args) {
 				t.Errorf("args = %v, want %v", j.Config.Args, tt.args)

@@ -9,11 +9,12 @@ import (
 // The event log outlives the state it describes: a release replaced by
 // `flynn env unset` stays in the log until the log is pruned. So no secret
 // goes into it. A release's or a resource's env keeps its names, each with
-// controller.RedactedValue for its value, and a route's certificate loses
-// its private key. Redaction works on the encoded object, keyed by object
-// type, so that whatever Go type a repository emits for one of them is
-// redacted alike; migration 0006 does the same to the events written
-// before.
+// controller.RedactedValue for its value, a route's certificate loses
+// its private key, and a provider's URL the key in its userinfo
+// (controller.RedactURL). Redaction works on the encoded object, keyed by
+// object type, so that whatever Go type a repository emits for one of them
+// is redacted alike; migration 0006 does the same to the release, resource
+// and route events written before.
 
 // redact returns the data of an event of objectType without its secrets.
 func redact(objectType string, data []byte) ([]byte, error) {
@@ -34,6 +35,20 @@ func redact(objectType string, data []byte) ([]byte, error) {
 				delete(cert, "key")
 				return nil
 			})
+		}
+	case controller.ObjectTypeProvider:
+		hide = func(obj map[string]json.RawMessage) error {
+			raw, ok := obj["url"]
+			if !ok {
+				return nil
+			}
+			var u string
+			if err := json.Unmarshal(raw, &u); err != nil {
+				return err
+			}
+			b, err := json.Marshal(controller.RedactURL(u))
+			obj["url"] = b
+			return err
 		}
 	default:
 		return data, nil

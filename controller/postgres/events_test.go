@@ -66,6 +66,12 @@ func TestRedact(t *testing.T) {
 			data:       `{"id":"rt","type":"tcp","port":3000}`,
 			want:       `{"id":"rt","port":3000,"type":"tcp"}`,
 		},
+		{
+			name:       "provider with a key",
+			objectType: controller.ObjectTypeProvider,
+			data:       `{"id":"p","name":"postgres","url":"http://:the-key@postgres-api.discoverd/databases"}`,
+			want:       `{"id":"p","name":"postgres","url":"http://:(redacted)@postgres-api.discoverd/databases"}`,
+		},
 		{name: "a delete carrying nothing", objectType: controller.ObjectTypeRoute, data: `null`, want: `null`},
 		{
 			name:       "other objects are left alone",

@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -159,4 +162,81 @@ func (r *ResourceRepo) ListByProvider(ctx context.Context, providerID string) ([
 // ListByApp returns the resources attached to an app.
 func (r *ResourceRepo) ListByApp(ctx context.Context, appID string) ([]*controller.Resource, error) {
 	return listResources(ctx, r.db.pool, `WHERE r.id IN (SELECT resource_id FROM app_resources WHERE app_id = $1)`, appID)
+}
+
+// Delete removes resource id of a provider, and gives each app it was
+// attached to a new release without the resource's env, deployed, as a
+// ReleaseRepo.Patch that unsets those variables does; a variable whose
+// value an app has changed since is the app's own and stays. It is all one
+// transaction. It returns the resource as it was and the deployments made.
+// The caller deprovisions it at the provider.
+func (r *ResourceRepo) Delete(ctx context.Context, providerID, id string) (*controller.Resource, []*controller.Deployment, error) {
+	if !IsUUID(id) || !IsUUID(providerID) {
+		return nil, nil, mapError(pgx.ErrNoRows, "resource")
+	}
+	var (
+		res         *controller.Resource
+		deployments []*controller.Deployment
+	)
+	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
+		// The apps are locked before the resource, in the order in which
+		// deleting an app locks them, so that the two never deadlock.
+		before, err := scanResource(tx.QueryRow(ctx, resourceSelect+`WHERE r.provider_id = $1 AND r.id = $2`, providerID, id))
+		if err != nil {
+			return mapError(err, "resource")
+		}
+		apps := map[string]*controller.App{}
+		for _, appID := range before.Apps { // sorted by id
+			app, err := getApp(ctx, tx, appID, true)
+			if errors.Is(err, ErrNotFound) {
+				continue // deleted meanwhile
+			} else if err != nil {
+				return err
+			}
+			apps[app.ID] = app
+		}
+		if res, err = scanResource(tx.QueryRow(ctx, resourceSelect+`WHERE r.provider_id = $1 AND r.id = $2 FOR UPDATE OF r`, providerID, id)); err != nil {
+			return mapError(err, "resource")
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM resources WHERE id = $1`, res.ID); err != nil {
+			return fmt.Errorf("delete resource %s: %w", res.ID, err)
+		}
+		appID := ""
+		if len(res.Apps) == 1 {
+			appID = res.Apps[0]
+		}
+		changes := []change{{appID, controller.ObjectTypeResource, res.ID, controller.OpDelete, res}}
+		for _, id := range res.Apps {
+			app := apps[id]
+			if app == nil || app.ReleaseID == "" {
+				continue // only the link, gone by cascade
+			}
+			current, err := getRelease(ctx, tx, app.ReleaseID)
+			if err != nil {
+				return err
+			}
+			var unset []string
+			for _, k := range slices.Sorted(maps.Keys(res.Env)) {
+				if v, ok := current.Env[k]; ok && v == res.Env[k] {
+					unset = append(unset, k)
+				}
+			}
+			if len(unset) == 0 {
+				continue
+			}
+			_, d, patchChanges, err := patchRelease(ctx, tx, app, controller.ReleasePatch{Env: &controller.EnvPatch{Unset: unset}})
+			if err != nil {
+				return err
+			}
+			if d != nil {
+				deployments = append(deployments, d)
+			}
+			changes = append(changes, patchChanges...)
+		}
+		return emit(ctx, tx, changes...)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, deployments, nil
 }

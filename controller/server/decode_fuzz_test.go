@@ -82,6 +82,7 @@ func FuzzDecode(f *testing.F) {
 		`{"env":{"set":{"A":"1"},"unset":["B"]},"processes":{},"meta":{}}`,
 		`{"app":"a","artifact":"5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c","env":{"PORT_X":"1"},"meta":{"git":"true"},"processes":{"web":{"cmd":["start","web"],"env":{"B":"2"},"ports":[{"port":8080,"proto":"http","check_path":"/health"},{"proto":"tcp"}],"service":"a-web","resources":{"memory":268435456,"cpu":500,"max_fd":1024,"max_procs":64,"disk":1073741824},"volumes":[{"name":"data","target":"/data"}],"persistent":true,"omni":true}},"created_at":"2024-01-02T03:04:05+01:00"}`,
 		`{"release":"5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c","args":["sh"],"env":{"A":"1"},"tty":true,"type":"web","meta":{"x":"y"}}`,
+		`{"artifact":"5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c","entrypoint":["pg_dump"],"args":["--format=custom"]}`, `{"entrypoint":[""]}`,
 		`{"release":"5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c","state":"up","started_at":"2024-01-02T03:04:05.5Z","exit_status":0}`,
 		`{"type":"http","service":"a-web","domain":"Example.COM","path":"/api","sticky":true,"drain_backends":true}`,
 		`{"type":"tcp","service":"db"}`, `{"name":"alice@example.com"}`, `{"strategy":"one-by-one","meta":{}}`,
@@ -234,16 +235,22 @@ func checkRuns(t *testing.T, rel *controller.Release) {
 func checkNewJob(t *testing.T, v any) {
 	req := v.(*controller.NewJob)
 	job := hostjob.ForOneOff("host1", hostjob.OneOff{
-		App:      hostjob.App{ID: "app-id", Name: "app", ReleaseID: "release-id"},
-		Type:     req.Type,
-		Artifact: &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "flynn/slugrunner:test"},
-		Args:     req.Args,
-		Env:      req.Env,
-		Meta:     req.Meta,
-		TTY:      req.TTY,
+		App:        hostjob.App{ID: "app-id", Name: "app", ReleaseID: "release-id"},
+		Type:       req.Type,
+		Artifact:   &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "flynn/slugrunner:test"},
+		Entrypoint: req.Entrypoint,
+		Args:       req.Args,
+		Env:        req.Env,
+		Meta:       req.Meta,
+		TTY:        req.TTY,
 	})
 	if err := job.Validate(); err != nil {
 		t.Fatalf("one-off job accepted, but the host refuses it: %v", err)
+	}
+	// An entrypoint of no program would leave the image's in place (Docker
+	// takes an empty one as unset) or run nothing.
+	if req.Entrypoint != nil && (len(req.Entrypoint) == 0 || req.Entrypoint[0] == "") {
+		t.Fatalf("one-off job accepted with entrypoint %q, which names no program", req.Entrypoint)
 	}
 }
 

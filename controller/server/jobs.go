@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,8 +39,11 @@ type JobRunner interface {
 type JobSpec struct {
 	// Job has AppID, ReleaseID, Type, Args and Meta set; the runner sets
 	// the rest.
-	Job      *controller.Job
+	Job *controller.Job
+	// Artifact is the release's, or the one the request named.
 	Artifact *controller.Artifact
+	// Entrypoint replaces the artifact's entrypoint when set.
+	Entrypoint []string
 	// Env is the release's env, then the process type's, then the
 	// request's.
 	Env map[string]string
@@ -174,12 +178,9 @@ func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controlle
 	if err != nil {
 		return nil, err
 	}
-	if rel.ArtifactID == "" {
-		return nil, httpjson.ValidationError("release", "release %s holds config only: there is nothing to run until the app is pushed", controller.ReleaseVersion(rel.Version))
-	}
-	artifact, err := s.store.Artifacts.Get(ctx, rel.ArtifactID)
+	artifact, err := s.jobArtifact(ctx, rel, req.ArtifactID)
 	if err != nil {
-		return nil, fmt.Errorf("release %s artifact: %w", rel.ID, err)
+		return nil, err
 	}
 	var proc controller.ProcessType
 	if req.Type != "" {
@@ -199,30 +200,59 @@ func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controlle
 	maps.Copy(env, proc.Env)
 	maps.Copy(env, req.Env)
 	return &JobSpec{
-		Job:      &controller.Job{AppID: app.ID, ReleaseID: rel.ID, Type: req.Type, Args: args, Meta: req.Meta, State: controller.JobStatePending},
-		Artifact: artifact,
-		Env:      env,
-		Process:  proc,
-		TTY:      req.TTY,
+		Job:        &controller.Job{AppID: app.ID, ReleaseID: rel.ID, Type: req.Type, Args: args, Meta: req.Meta, State: controller.JobStatePending},
+		Artifact:   artifact,
+		Entrypoint: req.Entrypoint,
+		Env:        env,
+		Process:    proc,
+		TTY:        req.TTY,
 
 		AppName:        app.Name,
 		ReleaseVersion: rel.Version,
 	}, nil
 }
 
+// jobArtifact is the artifact a one-off job of rel runs: the one the
+// request names (id), else the release's. A named artifact that does not
+// exist is the request's mistake, so a validation error rather than a
+// not_found, which would read as the app missing. A release that holds
+// config only (no push yet) can still run a named artifact: a database
+// tool needs the app's env, not its code.
+func (s *Server) jobArtifact(ctx context.Context, rel *controller.Release, id string) (*controller.Artifact, error) {
+	if id != "" {
+		a, err := s.store.Artifacts.Get(ctx, id)
+		if errors.Is(err, postgres.ErrNotFound) {
+			return nil, httpjson.ValidationError("artifact", "artifact %q does not exist", id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("artifact %s: %w", id, err)
+		}
+		return a, nil
+	}
+	if rel.ArtifactID == "" {
+		return nil, httpjson.ValidationError("release", "release %s holds config only: there is nothing to run until the app is pushed", controller.ReleaseVersion(rel.Version))
+	}
+	a, err := s.store.Artifacts.Get(ctx, rel.ArtifactID)
+	if err != nil {
+		return nil, fmt.Errorf("release %s artifact: %w", rel.ID, err)
+	}
+	return a, nil
+}
+
 // HostJob builds the host job of the run on hostID (see
-// hostjob.ForOneOff): the spec's args and env, the process type's
-// resources, and the app's metadata without a process type.
+// hostjob.ForOneOff): the spec's artifact, entrypoint, args and env, the
+// process type's resources, and the app's metadata without a process type.
 func (spec *JobSpec) HostJob(hostID string) *host.Job {
 	return hostjob.ForOneOff(hostID, hostjob.OneOff{
-		App:      hostjob.App{ID: spec.Job.AppID, Name: spec.AppName, ReleaseID: spec.Job.ReleaseID, ReleaseVersion: spec.ReleaseVersion},
-		Type:     spec.Job.Type,
-		Process:  spec.Process,
-		Artifact: spec.Artifact,
-		Args:     spec.Job.Args,
-		Env:      spec.Env,
-		Meta:     spec.Job.Meta,
-		TTY:      spec.TTY,
+		App:        hostjob.App{ID: spec.Job.AppID, Name: spec.AppName, ReleaseID: spec.Job.ReleaseID, ReleaseVersion: spec.ReleaseVersion},
+		Type:       spec.Job.Type,
+		Process:    spec.Process,
+		Artifact:   spec.Artifact,
+		Entrypoint: spec.Entrypoint,
+		Args:       spec.Job.Args,
+		Env:        spec.Env,
+		Meta:       spec.Job.Meta,
+		TTY:        spec.TTY,
 	})
 }
 
@@ -234,6 +264,11 @@ func (s *Server) recordJob(ctx context.Context, spec *JobSpec, job *controller.J
 	job.AppID, job.ReleaseID, job.Type = spec.Job.AppID, spec.Job.ReleaseID, spec.Job.Type
 	if job.Args == nil {
 		job.Args = spec.Job.Args
+	}
+	if len(spec.Entrypoint) > 0 {
+		// The record says what runs, as `flynn ps` shows it: "pg_dump
+		// --format=custom", not the bare flags.
+		job.Args = slices.Concat(spec.Entrypoint, spec.Job.Args)
 	}
 	if job.Meta == nil {
 		job.Meta = spec.Job.Meta

@@ -3,10 +3,13 @@ package server
 import (
 	"errors"
 	"io"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -128,4 +131,76 @@ func TestRunJob(t *testing.T) {
 	h.runner.fail = errors.New("no hosts")
 	h.runner.mu.Unlock()
 	wantCode(t, second(c.RunJob(ctx, app.ID, &controller.NewJob{})), httpjson.CodeUnknown, "")
+}
+
+// TestRunJobArtifact: a one-off job may run another artifact (a tool's
+// image) with the app's env, and replace the image's entrypoint; an
+// artifact the controller does not have is refused before anything runs.
+func TestRunJobArtifact(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	c := h.client
+	app := h.app(t, "withdb")
+	tools := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "flynn/postgres-api:test"}
+	if err := c.CreateArtifact(ctx, tools); err != nil {
+		t.Fatal(err)
+	}
+	// Config only, as `flynn resource add` leaves an app not yet pushed:
+	// its own artifact cannot run, a named one can.
+	cfg := &controller.Release{AppID: app.ID, Env: map[string]string{"PGDATABASE": "withdb"}}
+	if err := c.CreateRelease(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetAppRelease(ctx, app.ID, cfg.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, second(c.RunJob(ctx, app.ID, &controller.NewJob{Args: []string{"true"}})), httpjson.CodeValidation, "release")
+
+	req := &controller.NewJob{ArtifactID: tools.ID, Entrypoint: []string{"pg_dump"}, Args: []string{"--format=custom"}}
+	job, err := c.RunJob(ctx, app.Name, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The record shows the command as it runs, entrypoint first.
+	if stored, err := c.Job(ctx, app.ID, job.ID); err != nil || !slices.Equal(stored.Args, []string{"pg_dump", "--format=custom"}) {
+		t.Fatalf("stored job = %+v, %v; want args pg_dump --format=custom", stored, err)
+	}
+	specs := h.runner.ran()
+	if len(specs) != 1 {
+		t.Fatalf("runner ran %d jobs, want 1", len(specs))
+	}
+	spec := specs[0]
+	hj := spec.HostJob("host1")
+	if spec.Artifact.ID != tools.ID || hj.Artifact != tools.URI || !slices.Equal(hj.Config.Entrypoint, []string{"pg_dump"}) ||
+		!slices.Equal(hj.Config.Args, []string{"--format=custom"}) || hj.Config.Env["PGDATABASE"] != "withdb" {
+		t.Fatalf("host job = %+v, config %+v: want the tools' image, entrypoint pg_dump, its args and the app's env", hj, hj.Config)
+	}
+	if hj.Config.HostNetwork || hj.Config.Resources.Memory != hostjob.DefaultMemory || hj.Metadata[controller.JobMetaAppID] != app.ID {
+		t.Fatalf("host job config %+v, metadata %v: want a job of the app on the app network with the default limits", hj.Config, hj.Metadata)
+	}
+
+	errs := []struct {
+		name  string
+		req   *controller.NewJob
+		field string
+	}{
+		{"unknown artifact", &controller.NewJob{ArtifactID: "5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c"}, "artifact"},
+		{"artifact not an id", &controller.NewJob{ArtifactID: "flynn/postgres-api"}, "artifact"},
+		{"entrypoint without a program", &controller.NewJob{ArtifactID: tools.ID, Entrypoint: []string{"", "x"}}, "entrypoint.0"},
+	}
+	for _, tt := range errs {
+		t.Run(tt.name, func(t *testing.T) {
+			err := second(c.RunJob(ctx, app.ID, tt.req))
+			wantCode(t, err, httpjson.CodeValidation, tt.field)
+			if tt.name == "unknown artifact" && !strings.Contains(err.Error(), "does not exist") {
+				t.Errorf("error %q does not say the artifact does not exist", err)
+			}
+		})
+	}
+	// An explicit empty entrypoint is refused too (the Go client never
+	// sends one: it is omitted).
+	wantCode(t, rawRequest(t, h, "POST", "/apps/"+app.ID+"/jobs", "application/json", []byte(`{"artifact":"`+tools.ID+`","entrypoint":[]}`), nil), httpjson.CodeValidation, "entrypoint")
+	if n := len(h.runner.ran()); n != 1 {
+		t.Fatalf("runner ran %d jobs after the refusals, want still 1", n)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
@@ -44,8 +45,31 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request, _ httpro
 	return nil
 }
 
+// provider returns the provider idOrName names. When there is none, its
+// not_found error lists the providers there are, so that `flynn resource
+// add mysql` says what may be added instead.
+func (s *Server) provider(ctx context.Context, idOrName string) (*controller.Provider, error) {
+	p, err := s.store.Providers.Get(ctx, idOrName)
+	if !errors.Is(err, postgres.ErrNotFound) {
+		return p, err
+	}
+	list, _, lerr := s.store.Providers.List(ctx, postgres.Page{Limit: postgres.MaxPageSize})
+	if lerr != nil {
+		return nil, err
+	}
+	names := make([]string, len(list))
+	for i, p := range list {
+		names[i] = p.Name
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return nil, httpjson.NotFound("no provider %q; none is registered", idOrName)
+	}
+	return nil, httpjson.NotFound("no provider %q; providers: %s", idOrName, strings.Join(names, ", "))
+}
+
 func (s *Server) getProvider(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	p, err := s.store.Providers.Get(r.Context(), ps.ByName("id"))
+	p, err := s.provider(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
@@ -54,7 +78,7 @@ func (s *Server) getProvider(w http.ResponseWriter, r *http.Request, ps httprout
 }
 
 func (s *Server) listProviderResources(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	p, err := s.store.Providers.Get(r.Context(), ps.ByName("id"))
+	p, err := s.provider(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
@@ -67,7 +91,7 @@ func (s *Server) listProviderResources(w http.ResponseWriter, r *http.Request, p
 }
 
 func (s *Server) getResource(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	p, err := s.store.Providers.Get(r.Context(), ps.ByName("id"))
+	p, err := s.provider(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
@@ -99,7 +123,7 @@ func (s *Server) provisionResource(w http.ResponseWriter, r *http.Request, ps ht
 	if err := s.decode(w, r, "resource_request", &req); err != nil {
 		return err
 	}
-	p, err := s.store.Providers.Get(r.Context(), ps.ByName("id"))
+	p, err := s.provider(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
@@ -124,6 +148,11 @@ func (s *Server) provisionResource(w http.ResponseWriter, r *http.Request, ps ht
 	res := &controller.Resource{ProviderID: p.ID, ExternalID: provisioned.ID, Env: provisioned.Env}
 	deployments, err := s.store.Resources.Create(r.Context(), res, req.Apps)
 	if err != nil {
+		// Nothing here knows of what the provider made: undo it, even
+		// when the client has gone.
+		if derr := s.askDeprovision(context.WithoutCancel(r.Context()), p, res); derr != nil {
+			s.logger.Warn("provisioned resource left at its provider", "provider", p.Name, "external_id", res.ExternalID, "err", derr)
+		}
 		return err
 	}
 	s.logger.Info("resource provisioned", "provider", p.Name, "resource.id", res.ID, "apps", res.Apps, "deployments", len(deployments))
@@ -146,12 +175,12 @@ func (s *Server) provision(ctx context.Context, p *controller.Provider, config j
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, httpjson.ValidationError("url", "provider %s has an unusable URL: %v", p.Name, err)
+		return nil, httpjson.ValidationError("url", "provider %s has an unusable URL: %v", p.Name, redactErr(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.opts.HTTPClient.Do(req)
 	if err != nil {
-		return nil, &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Retry: true, Message: fmt.Sprintf("provider %s: %v", p.Name, err)}
+		return nil, &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Retry: true, Message: fmt.Sprintf("provider %s: %v", p.Name, redactErr(err))}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -172,10 +201,10 @@ func (s *Server) provision(ctx context.Context, p *controller.Provider, config j
 	return &out, nil
 }
 
-// deprovision tells a resource's provider that it is gone: DELETE on the
-// provider's URL followed by the resource's id. The resource is deleted
-// here already, so a provider that does not answer is only logged (its
-// resource is then left for its operator to remove).
+// deprovision tells a resource's provider that it is gone, after an app
+// deletion took it: the resource is deleted here already, so a provider
+// that does not answer is only logged (its resource is then left for its
+// operator to remove).
 func (s *Server) deprovision(ctx context.Context, res *controller.Resource) {
 	log := s.logger.With("resource.id", res.ID, "provider.id", res.ProviderID, "external_id", res.ExternalID)
 	p, err := s.store.Providers.Get(ctx, res.ProviderID)
@@ -183,20 +212,81 @@ func (s *Server) deprovision(ctx context.Context, res *controller.Resource) {
 		log.Warn("deprovision: provider unreadable", "err", err)
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(p.URL, "/")+"/"+url.PathEscape(res.ExternalID), nil)
-	if err != nil {
-		log.Warn("deprovision: bad provider URL", "err", err)
-		return
-	}
-	resp, err := s.opts.HTTPClient.Do(req)
-	if err != nil {
-		log.Warn("deprovision: provider did not answer", "err", err)
-		return
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotFound {
-		log.Warn("deprovision: provider refused", "status", resp.Status)
+	if err := s.askDeprovision(ctx, p, res); err != nil {
+		log.Warn("deprovision failed", "err", err)
 		return
 	}
 	log.Info("resource deprovisioned", "provider", p.Name)
+}
+
+// askDeprovision sends DELETE on the provider's URL followed by the
+// resource's external id. A provider that answers 404 has no such
+// resource, which is what was asked: a retry after a deprovision whose
+// answer was lost, say.
+func (s *Server) askDeprovision(ctx context.Context, p *controller.Provider, res *controller.Resource) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(p.URL, "/")+"/"+url.PathEscape(res.ExternalID), nil)
+	if err != nil {
+		return httpjson.ValidationError("url", "provider %s has an unusable URL: %v", p.Name, redactErr(err))
+	}
+	resp, err := s.opts.HTTPClient.Do(req)
+	if err != nil {
+		return &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Retry: true, Message: fmt.Sprintf("provider %s: %v", p.Name, redactErr(err))}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotFound {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Retry: resp.StatusCode >= 500,
+			Message: fmt.Sprintf("provider %s answered %s: %s", p.Name, resp.Status, bytes.TrimSpace(msg))}
+	}
+	return nil
+}
+
+// removeResource deprovisions a resource at its provider, then deletes it
+// and gives each app that had it a new release without its env (see
+// postgres.ResourceRepo.Delete), answering the resource as it was. The
+// provider goes first: when it refuses, nothing changes here and the
+// removal may be tried again; when the deletion here then fails, a retry
+// finds the provider answering 404, which counts as done.
+func (s *Server) removeResource(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	p, err := s.provider(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	res, err := s.store.Resources.Get(r.Context(), p.ID, ps.ByName("resource_id"))
+	if err != nil {
+		return err
+	}
+	for _, appID := range res.Apps {
+		app, err := s.store.Apps.Get(r.Context(), appID)
+		if errors.Is(err, postgres.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if err := mayChange(r.Context(), app); err != nil {
+			return err
+		}
+	}
+	if err := s.askDeprovision(r.Context(), p, res); err != nil {
+		return err
+	}
+	removed, deployments, err := s.store.Resources.Delete(r.Context(), p.ID, res.ID)
+	if err != nil {
+		return err
+	}
+	s.logger.Info("resource removed", "provider", p.Name, "resource.id", removed.ID, "external_id", removed.ExternalID, "apps", removed.Apps, "deployments", len(deployments))
+	httpjson.Write(w, http.StatusOK, removed)
+	return nil
+}
+
+// redactErr returns err without a provider key that the URL it may quote
+// carries (see controller.RedactURL): net/http hides a URL's password,
+// but not a user name given alone, and url.Parse's errors quote the URL
+// as it is.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &url.Error{Op: ue.Op, URL: controller.RedactURL(ue.URL), Err: ue.Err}
+	}
+	return err
 }

@@ -114,15 +114,22 @@ func (s *Server) routes() http.Handler {
 	r.GET("/keys/:id", s.handle(s.getKey))
 	r.DELETE("/keys/:id", s.handle(s.deleteKey))
 
-	// Providers and resources. Provisioning POSTs the request's config to
-	// the provider's URL, which answers {"id", "env"}; each app named gets a
-	// new release with that env merged in, deployed.
+	// Providers and resources; :id of a provider accepts its id or its
+	// name, and an unknown one answers not_found naming those there are.
+	// Provisioning POSTs the request's config to the provider's URL, which
+	// answers {"id", "env"}; each app named gets a new release with that
+	// env merged in, deployed. DELETE of a resource has its provider
+	// deprovision it (DELETE <url>/<external id>), then deletes it and
+	// gives each app that had it a new release without its env, answering
+	// the resource as it was; a person's request may not remove a system
+	// app's resource.
 	r.GET("/providers", s.handle(s.listProviders))
 	r.POST("/providers", s.handle(s.createProvider))
 	r.GET("/providers/:id", s.handle(s.getProvider))
 	r.GET("/providers/:id/resources", s.handle(s.listProviderResources))
 	r.POST("/providers/:id/resources", s.handle(s.provisionResource))
 	r.GET("/providers/:id/resources/:resource_id", s.handle(s.getResource))
+	r.DELETE("/providers/:id/resources/:resource_id", s.handle(s.removeResource))
 	r.GET("/apps/:id/resources", s.handle(s.listAppResources))
 
 	// Hosts: the cluster's nodes as discoverd and each flynn-host report

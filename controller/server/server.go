@@ -45,6 +45,8 @@ type Config struct {
 	// Runner places one-off jobs on hosts; nil answers those requests with
 	// service_unavailable.
 	Runner JobRunner
+	// ProviderClient calls resource providers: see Options.HTTPClient.
+	ProviderClient *http.Client
 	// DrainTimeout is how long a stopping controller goes on answering,
 	// telling each client to close its connection, before it shuts down
 	// (see drainer); default DefaultDrainTimeout.
@@ -70,7 +72,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	defer store.Close()
-	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, EventRetention: cfg.EventRetention})
+	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention})
 	if err != nil {
 		return err
 	}
@@ -129,7 +131,8 @@ type Options struct {
 	// Runner: see Config.Runner.
 	Runner JobRunner
 	// HTTPClient calls resource providers; default a client with a 30 s
-	// timeout.
+	// timeout. In a cluster it must dial discoverd names, since providers'
+	// URLs name their services (http://:KEY@postgres-api.discoverd/…).
 	HTTPClient *http.Client
 	// MaxBodyBytes bounds request bodies; default httpjson.DefaultMaxBody.
 	MaxBodyBytes int64
@@ -205,6 +208,7 @@ func New(store *postgres.Store, opts Options) (*Server, error) {
 		close(s.watchDone)
 	}()
 	s.handler = s.routes()
+	s.handler = s.withBackupRoutes(s.handler) // GET /backup, POST /restore: backup.go
 	return s, nil
 }
 

@@ -17,7 +17,8 @@ import (
 // person's request may read them but not change them: every endpoint that
 // changes the app in its path is wrapped by changesApp (see routes.go),
 // and the endpoints that name apps in their bodies (POST /releases,
-// provisioning a resource) call mayChange themselves. System requests may
+// provisioning a resource) or change the apps of a resource (removing
+// one) call mayChange themselves. System requests may
 // do everything.
 
 // errSystemApp is the refusal of a person's change to a system app.

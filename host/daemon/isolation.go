@@ -146,8 +146,12 @@ func (d *Daemon) appVolume(name, user string) (string, error) {
 
 // appExtraHosts are the platform's names an app job reaches through the
 // router on its node, at the app network's gateway, where that router
-// listens. Docker's "host-gateway" would be docker0's address, which
-// every node of a machine shares: only when the network has no gateway.
+// listens: the controller and blobstore over HTTP, and the databases
+// apps provision (postgres.DOMAIN, redis.DOMAIN) through the router's TCP
+// routes, which is the host part of the DATABASE_URL and REDIS_URL their
+// providers hand out. Docker's "host-gateway" would be docker0's address,
+// which every node of a machine shares: only when the network has no
+// gateway.
 func (d *Daemon) appExtraHosts() []string {
 	if d.cfg.Domain == "" {
 		return nil
@@ -156,10 +160,11 @@ func (d *Daemon) appExtraHosts() []string {
 	if gw == "" {
 		gw = "host-gateway"
 	}
-	return []string{
-		"controller." + d.cfg.Domain + ":" + gw,
-		"blobstore." + d.cfg.Domain + ":" + gw,
+	var hosts []string
+	for _, name := range []string{"controller", "blobstore", "postgres", "redis"} {
+		hosts = append(hosts, name+"."+d.cfg.Domain+":"+gw)
 	}
+	return hosts
 }
 
 // bridged reports whether the job runs on the app network.

@@ -135,7 +135,8 @@ func TestContainerSpecOfAppAndHostJobs(t *testing.T) {
 			if !slices.Equal(s.Publish, want) {
 				t.Errorf("published %v, want %v (host port = container port, tcp)", s.Publish, want)
 			}
-			if wantHosts := []string{"controller.example.test:" + fakeGateway, "blobstore.example.test:" + fakeGateway}; !slices.Equal(s.ExtraHosts, wantHosts) {
+			if wantHosts := []string{"controller.example.test:" + fakeGateway, "blobstore.example.test:" + fakeGateway,
+				"postgres.example.test:" + fakeGateway, "redis.example.test:" + fakeGateway}; !slices.Equal(s.ExtraHosts, wantHosts) {
 				t.Errorf("extra hosts %v, want %v", s.ExtraHosts, wantHosts)
 			}
 			if s.Sysctls["net.ipv4.ip_unprivileged_port_start"] != "1024" {

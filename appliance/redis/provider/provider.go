@@ -1,0 +1,234 @@
+// Package provider is the flynn-redis-api binary: the resource provider of
+// the Redis appliance (see package redis), which the controller calls when
+// someone runs `flynn resource add redis`.
+//
+//	controller ──POST /clusters──> provider ──controller API──> app redis-<id>: release, route, formation
+//	           <──{id, env}──────                                 └─ scheduler runs one "redis" job
+//	controller ──DELETE /clusters/<id>──> provider ──> delete app redis-<id> (its route and job)
+//
+// Each Redis server is an app of its own, made with the controller key, so
+// that it is deployed, restarted and routed like any other app and `flynn
+// -a redis-<id> ps`/`log` show it. It is a system app: people's API keys
+// can read it (its password hidden) but not change or delete it.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/openflynn/flynn/appliance/redis"
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/random"
+)
+
+// Controller is what the provider needs of the controller's API;
+// *controller/client.Client has it.
+type Controller interface {
+	App(ctx context.Context, idOrName string) (*controller.App, error)
+	AppRelease(ctx context.Context, app string) (*controller.Release, error)
+	CreateApp(ctx context.Context, app *controller.App) error
+	CreateRelease(ctx context.Context, rel *controller.Release) error
+	SetAppRelease(ctx context.Context, app, releaseID string) (*controller.App, error)
+	CreateRoute(ctx context.Context, app string, route *controller.Route) error
+	PutFormation(ctx context.Context, f *controller.Formation) error
+	DeleteApp(ctx context.Context, idOrName string) (*controller.App, error)
+}
+
+// Errors of the provider, which the HTTP API maps to statuses in one place
+// (see apiError).
+var (
+	// ErrNotFound is a resource id the provider has no Redis app for.
+	ErrNotFound = errors.New("no such redis resource")
+	// ErrNoImage is a cluster whose redis app (Options.RedisApp) has no
+	// release to take the server image from.
+	ErrNoImage = errors.New("no redis server image")
+	// ErrController wraps what the controller answered or why it could
+	// not be reached.
+	ErrController = errors.New("controller")
+)
+
+// Options configure a Provider.
+type Options struct {
+	// Host is the name apps reach the router by, in REDIS_URL:
+	// redis.<cluster domain>. Required.
+	Host string
+	// RedisApp is the app whose current release's artifact (the "redis"
+	// image) every server runs; default "redis", which bootstrap creates
+	// with no process running. Taking it from there at each provisioning
+	// picks up the image a cluster update deployed.
+	RedisApp string
+	// Timeout bounds one provisioning or removal, every controller call
+	// included; default 25s, inside the 30s the controller waits for a
+	// provider.
+	Timeout time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Provider provisions Redis servers as apps of the controller.
+type Provider struct {
+	ctrl Controller
+	opts Options
+}
+
+// New returns a provider that makes its apps through ctrl, which must
+// carry the controller key (system apps need it).
+func New(ctrl Controller, opts Options) *Provider {
+	if opts.RedisApp == "" {
+		opts.RedisApp = "redis"
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 25 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{ctrl: ctrl, opts: opts}
+}
+
+// idBytes is the size of a resource id's randomness: 16 hex digits, so
+// that "redis-<id>" is a valid app name (30 characters at most).
+const idBytes = 8
+
+// passwordBytes is the randomness of a server's password: 256 bits.
+const passwordBytes = 32
+
+var idPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// Provision makes a Redis server: an app "redis-<id>" with a release of
+// the server image, its password and a volume, a TCP route to it, and a
+// formation of one job. It returns the resource id and the env an app
+// reaches the server with. What it made is removed again when a step
+// fails, or when ctx ends before it is done (the controller has given up
+// and will never hold the resource).
+func (p *Provider) Provision(ctx context.Context) (res *controller.ProvisionedResource, err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	src, err := p.ctrl.AppRelease(ctx, p.opts.RedisApp)
+	switch {
+	case httpjson.IsNotFound(err):
+		return nil, fmt.Errorf("%w: app %s has no release (bootstrap makes it, with the redis image)", ErrNoImage, p.opts.RedisApp)
+	case err != nil:
+		return nil, fmt.Errorf("%w: read the release of app %s: %w", ErrController, p.opts.RedisApp, err)
+	case src.ArtifactID == "":
+		return nil, fmt.Errorf("%w: the release of app %s has no artifact", ErrNoImage, p.opts.RedisApp)
+	}
+
+	id := random.Hex(idBytes)
+	password := random.Hex(passwordBytes)
+	log := p.opts.Logger.With("resource.id", id)
+	app := &controller.App{Name: redis.AppName(id), System: true, Meta: map[string]string{redis.MetaResource: redis.ResourceKind}}
+	if err := p.ctrl.CreateApp(ctx, app); err != nil {
+		return nil, fmt.Errorf("%w: create app %s: %w", ErrController, app.Name, err)
+	}
+	defer func() {
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			p.remove(context.WithoutCancel(ctx), app, log)
+			res = nil
+		}
+	}()
+	rel := Release(id, src.ArtifactID, password)
+	rel.AppID = app.ID
+	if err := p.ctrl.CreateRelease(ctx, rel); err != nil {
+		return nil, fmt.Errorf("%w: create release of %s: %w", ErrController, app.Name, err)
+	}
+	if _, err := p.ctrl.SetAppRelease(ctx, app.ID, rel.ID); err != nil {
+		return nil, fmt.Errorf("%w: set release of %s: %w", ErrController, app.Name, err)
+	}
+	route := &controller.Route{Type: controller.RouteTypeTCP, Service: redis.AppName(id)}
+	if err := p.ctrl.CreateRoute(ctx, app.ID, route); err != nil {
+		return nil, fmt.Errorf("%w: create route of %s: %w", ErrController, app.Name, err)
+	}
+	f := &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{redis.ProcessType: 1}}
+	if err := p.ctrl.PutFormation(ctx, f); err != nil {
+		return nil, fmt.Errorf("%w: scale %s: %w", ErrController, app.Name, err)
+	}
+	log.Info("redis provisioned", "app", app.Name, "route.port", route.Port)
+	return &controller.ProvisionedResource{ID: id, Env: Env(p.opts.Host, route.Port, password)}, nil
+}
+
+// remove deletes the app of a provisioning that failed, logging what it
+// cannot do: the app is then left for an operator (flynn --system -a
+// redis-<id> delete).
+func (p *Provider) remove(ctx context.Context, app *controller.App, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	if _, err := p.ctrl.DeleteApp(ctx, app.ID); err != nil && !httpjson.IsNotFound(err) {
+		log.Error("remove the app of a failed provisioning", "app", app.Name, "err", err)
+		return
+	}
+	log.Info("removed the app of a failed provisioning", "app", app.Name)
+}
+
+// Deprovision removes Redis server id: its app, with the app's route,
+// formation and job. The data stays in the volume on the host that ran
+// the job. It returns ErrNotFound when there is no such server, or the
+// app of that name is not one the provider made.
+func (p *Provider) Deprovision(ctx context.Context, id string) error {
+	if !idPattern.MatchString(id) {
+		return ErrNotFound
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	name := redis.AppName(id)
+	app, err := p.ctrl.App(ctx, name)
+	switch {
+	case httpjson.IsNotFound(err):
+		return ErrNotFound
+	case err != nil:
+		return fmt.Errorf("%w: read app %s: %w", ErrController, name, err)
+	case app.Meta[redis.MetaResource] != redis.ResourceKind:
+		// Someone else's app that happens to have the name.
+		return ErrNotFound
+	}
+	if _, err := p.ctrl.DeleteApp(ctx, app.ID); err != nil {
+		if httpjson.IsNotFound(err) {
+			return ErrNotFound
+		}
+		return fmt.Errorf("%w: delete app %s: %w", ErrController, name, err)
+	}
+	p.opts.Logger.Info("redis deprovisioned", "resource.id", id, "app", name)
+	return nil
+}
+
+// Release is the release of Redis server id (its app is left for the
+// caller to set): the server image's artifact, the password in the env
+// the server reads it from, and one process type whose job registers its
+// port as the app's discoverd service and keeps its data in a volume of
+// its own.
+func Release(id, artifactID, password string) *controller.Release {
+	return &controller.Release{
+		ArtifactID: artifactID,
+		Env:        map[string]string{redis.EnvPassword: password},
+		Processes: map[string]controller.ProcessType{
+			redis.ProcessType: {
+				Ports:   []controller.Port{{Proto: "tcp"}},
+				Service: redis.AppName(id),
+				Volumes: []controller.Volume{{Name: redis.VolumeName(id), Target: redis.DataDir}},
+			},
+		},
+	}
+}
+
+// Env is what an app reaches a Redis server with: REDIS_URL, and its
+// parts for clients that take them apart.
+func Env(host string, port int, password string) map[string]string {
+	u := url.URL{Scheme: "redis", User: url.UserPassword("", password), Host: net.JoinHostPort(host, strconv.Itoa(port))}
+	return map[string]string{
+		redis.EnvURL:      u.String(),
+		redis.EnvHost:     host,
+		redis.EnvPort:     strconv.Itoa(port),
+		redis.EnvPassword: password,
+	}
+}

@@ -1,0 +1,285 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/openflynn/flynn/appliance/postgres/backup"
+	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/controller/postgres"
+	"github.com/openflynn/flynn/pkg/httpjson"
+)
+
+// Cluster backup and restore: the controller fronts the Postgres
+// appliance's own backup API (appliance/postgres/backup), which it reaches
+// at the root of the URL of the provider named "postgres", with that
+// URL's key (http://:KEY@postgres-api.discoverd/databases → …/backup):
+//
+//	GET  /backup   → 200 application/x-tar, streamed: every database of the
+//	                 appliance (the controller's, the blobstore's slugs,
+//	                 every app's) and its app roles. A failure midway ends
+//	                 the body early with the trailer
+//	                 controller.BackupErrorTrailer.
+//	POST /restore  body: a backup → 412 when this cluster has apps of its own;
+//	                 the appliance's refusals (400 not a complete backup,
+//	                 409 databases in the way) as they are, nothing changed;
+//	                 else 200 application/x-ndjson of controller.RestoreEvent:
+//	                 the appliance restores its databases and leaves the
+//	                 old controller database in a scratch database, which
+//	                 the controller imports (postgres.Store.Import) and
+//	                 drops. The imported formations' events set the
+//	                 scheduler going, the routes' the router.
+//
+// Only system requests may do either: a backup holds every secret of the
+// cluster (the system apps' env, the controller key among them, every
+// database), and a restore brings back API keys. They are registered
+// apart from routes.go's router because their bodies are streams of any
+// length: withBackupRoutes puts them in front of it.
+
+// backupProvider is the provider whose appliance makes backups.
+const backupProvider = "postgres"
+
+// withBackupRoutes serves GET /backup and POST /restore, and everything
+// else with next.
+func (s *Server) withBackupRoutes(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /backup", s.authenticate(s.plainHandler(s.backup)))
+	mux.Handle("POST /restore", s.authenticate(s.plainHandler(s.restore)))
+	mux.Handle("/", next)
+	return mux
+}
+
+// plainHandler adapts an endpoint to net/http, with handle's error
+// handling.
+func (s *Server) plainHandler(h handlerFunc) http.Handler {
+	handle := s.handle(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handle(w, r, nil) })
+}
+
+var errBackupNeedsClusterKey = httpjson.Errorf(httpjson.CodeForbidden,
+	"a cluster backup holds every secret of the cluster, and a restore brings back API keys: both need the cluster key (flynn --system, with $FLYNN_CLUSTER_KEY or --cluster-key-file)")
+
+// backupAPI returns the root URL of the appliance's backup API, with its
+// key.
+func (s *Server) backupAPI(ctx context.Context) (*url.URL, error) {
+	p, err := s.store.Providers.Get(ctx, backupProvider)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return nil, httpjson.Errorf(httpjson.CodeServiceUnavailable, "this cluster has no %q provider, whose appliance makes backups", backupProvider)
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil || u.Host == "" {
+		return nil, httpjson.Errorf(httpjson.CodeServiceUnavailable, "provider %s has an unusable URL", p.Name)
+	}
+	u.Path, u.RawPath, u.RawQuery, u.Fragment = "", "", "", ""
+	return u, nil
+}
+
+// streamClient is the providers' client without its timeout: a backup or
+// a restore streams for as long as it takes, bounded by its request's
+// context.
+func (s *Server) streamClient() *http.Client {
+	hc := *s.opts.HTTPClient
+	hc.Timeout = 0
+	return &hc
+}
+
+// applianceError turns the appliance's refusal into the API error to pass
+// on: its own, but for the appliance refusing the controller's key, which
+// is the cluster's fault and not the caller's.
+func applianceError(resp *http.Response) error {
+	err := httpjson.ReadError(resp)
+	var apiErr *httpjson.Error
+	if errors.As(err, &apiErr) && (apiErr.Code == httpjson.CodeUnauthorized || apiErr.Code == httpjson.CodeForbidden) {
+		return httpjson.Errorf(httpjson.CodeServiceUnavailable, "the Postgres appliance refused the %s provider's key: %s", backupProvider, apiErr.Message)
+	}
+	return err
+}
+
+func (s *Server) backup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	ctx := r.Context()
+	if !callerOf(ctx).system {
+		return errBackupNeedsClusterKey
+	}
+	base, err := s.backupAPI(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.JoinPath("backup").String(), nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	resp, err := s.streamClient().Do(req)
+	if err != nil {
+		return &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Retry: true, Message: fmt.Sprintf("the Postgres appliance does not answer: %v", withoutURL(err))}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return applianceError(resp)
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="flynn-backup-%s.tar"`, start.UTC().Format("20060102T150405Z")))
+	w.Header().Set("Trailer", controller.BackupErrorTrailer)
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil && ctx.Err() != nil {
+		return nil // the client went away
+	}
+	msg := resp.Trailer.Get(backup.ErrorTrailer)
+	if msg == "" && err != nil {
+		msg = fmt.Sprintf("the backup stream from the Postgres appliance broke: %v", withoutURL(err))
+	}
+	if msg != "" {
+		w.Header().Set(controller.BackupErrorTrailer, msg)
+		s.logger.Error("backup failed", "bytes", n, "err", msg)
+		return nil
+	}
+	s.logger.Info("backup sent", "bytes", n, "duration", time.Since(start))
+	return nil
+}
+
+func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	ctx := r.Context()
+	if !callerOf(ctx).system {
+		return errBackupNeedsClusterKey
+	}
+	// A restore brings apps back with their ids, names and routes; a
+	// cluster with apps of its own would be a merge, which it is not.
+	if own, err := s.peoplesApps(ctx); err != nil {
+		return err
+	} else if len(own) > 0 {
+		return httpjson.Errorf(httpjson.CodePreconditionFailed,
+			"this cluster has apps of its own (%s): restore onto a fresh cluster, or delete them first", joinMax(own, 5))
+	}
+	base, err := s.backupAPI(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath("restore").String(), r.Body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = r.ContentLength
+	req.Header.Set("Content-Type", "application/x-tar")
+	start := time.Now()
+	resp, err := s.streamClient().Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: fmt.Sprintf("the Postgres appliance did not take the backup: %v", withoutURL(err))}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return applianceError(resp)
+	}
+
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	send := func(ev controller.RestoreEvent) {
+		_ = enc.Encode(ev)
+		_ = rc.Flush()
+	}
+	fail := func(msg string) error {
+		s.logger.Error("restore failed", "err", msg)
+		send(controller.RestoreEvent{Error: msg})
+		return nil
+	}
+	dec := json.NewDecoder(resp.Body)
+	var res *backup.Result
+	for res == nil {
+		var ev backup.Event
+		if err := dec.Decode(&ev); err != nil {
+			return fail(fmt.Sprintf("the Postgres appliance stopped answering in the middle of the restore (%v); what it did is unknown", err))
+		}
+		switch {
+		case ev.Error != nil:
+			return fail(ev.Error.Message)
+		case ev.Result != nil:
+			res = ev.Result
+		case ev.Progress != "":
+			send(controller.RestoreEvent{Progress: ev.Progress})
+		}
+	}
+	report := &controller.RestoreReport{
+		BackupCreatedAt: res.CreatedAt, Apps: []string{}, Databases: res.Databases, Roles: res.Roles,
+		BlobsAdded: res.BlobsAdded, BlobsKept: res.BlobsKept, Notes: res.Skipped,
+	}
+	if res.ControllerDatabase == "" {
+		report.Notes = append(report.Notes, "the backup holds no controller database: no apps were brought back")
+	} else {
+		send(controller.RestoreEvent{Progress: "importing apps, releases, routes and keys"})
+		imp, err := s.store.Import(ctx, res.ControllerDatabase)
+		if err != nil {
+			var storeErr *postgres.Error
+			msg := err.Error()
+			if errors.As(err, &storeErr) {
+				msg = storeErr.Message
+			}
+			return fail(fmt.Sprintf("the databases were restored, but importing the controller's state failed: %s (its copy is in database %s)", msg, res.ControllerDatabase))
+		}
+		report.Apps = imp.Apps
+		report.Releases, report.Formations, report.Routes, report.Resources = imp.Releases, imp.Formations, imp.Routes, imp.Resources
+		report.Keys, report.APIKeys, report.Deployments = imp.Keys, imp.APIKeys, imp.Deployments
+		report.Notes = append(report.Notes, imp.Skipped...)
+	}
+	s.logger.Info("restore done", "apps", len(report.Apps), "databases", len(report.Databases), "duration", time.Since(start))
+	send(controller.RestoreEvent{Report: report})
+	return nil
+}
+
+// peoplesApps returns the names of the apps that are not system apps.
+func (s *Server) peoplesApps(ctx context.Context) ([]string, error) {
+	var names []string
+	p := postgres.Page{Limit: postgres.MaxPageSize}
+	for {
+		apps, next, err := s.store.Apps.List(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range apps {
+			if !a.System {
+				names = append(names, a.Name)
+			}
+		}
+		if next == "" {
+			return names, nil
+		}
+		p.Cursor = next
+	}
+}
+
+// joinMax joins the first n names, saying how many more there are.
+func joinMax(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
+}
+
+// withoutURL keeps the appliance's URL, and its key, out of an error.
+func withoutURL(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
