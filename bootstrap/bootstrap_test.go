@@ -26,6 +26,7 @@ var testImages = map[string]string{
 	"discoverd": "flynn/discoverd:1", "postgres": "flynn/postgres:1", "controller": "flynn/controller:1",
 	"scheduler": "flynn/scheduler:1", "blobstore": "flynn/blobstore:1", "router": "flynn/router:1",
 	"gitreceive": "flynn/gitreceive:1", "slugbuilder": "flynn/slugbuilder:1", "slugrunner": "flynn/slugrunner:1",
+	"postgres-api": "flynn/postgres-api:1", "redis": "flynn/redis:1", "redis-api": "flynn/redis-api:1",
 }
 
 // harness runs manifests against fakes; its one HTTP server answers the
@@ -103,11 +104,14 @@ func TestManifestRunsInOrder(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, h.out.String())
 	}
 	want := []string{
-		"run-app discoverd", "gen-random postgres-password", "run-app postgres", "gen-random controller-key",
+		"run-app discoverd", "gen-random postgres-password", "gen-random postgres-replication-password", "run-app postgres", "gen-random controller-key",
 		"wait postgres-wait", "run-app controller", "wait controller-wait", "add-app controller-inception",
 		"scale-app scheduler-scale", "run-app scheduler", "deploy-app blobstore", "gen-random router-sticky-key", "deploy-app router",
 		"gen-ssh-key gitreceive-key", "deploy-app gitreceive", "gen-tls-cert controller-cert",
-		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-route blobstore-route", "add-api-key admin-key",
+		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-route blobstore-route",
+		"gen-random postgres-api-key", "deploy-app postgres-api", "add-route postgres-route", "wait postgres-api-wait", "add-provider postgres-provider",
+		"deploy-app redis", "gen-random redis-api-key", "deploy-app redis-api", "add-provider redis-provider",
+		"add-api-key admin-key",
 		"join join", "cluster-add cluster-add",
 	}
 	lines := strings.Split(strings.TrimSpace(h.out.String()), "\n")
@@ -168,8 +172,8 @@ func TestRunAppJobsAreAdoptable(t *testing.T) {
 	if len(jobs) != 4 {
 		t.Errorf("bootstrap started %d jobs, want 4 (the others are the scheduler's)", len(jobs))
 	}
-	if len(h.ctrl.formations) != 7 {
-		t.Errorf("%d formations, want 7 (every component)", len(h.ctrl.formations))
+	if len(h.ctrl.formations) != 10 {
+		t.Errorf("%d formations, want 10 (every component and appliance)", len(h.ctrl.formations))
 	}
 	for _, a := range h.ctrl.apps {
 		if !a.System {
@@ -321,7 +325,7 @@ func TestFailingStepStopsTheRun(t *testing.T) {
 		{
 			name: "wait times out",
 			setup: func(h *harness, m *Manifest) {
-				m.Steps[4].Raw = []byte(`{"id":"postgres-wait","action":"wait","service":"postgres","path":"/x","status":200,"timeout":"50ms"}`)
+				m.Steps[stepIndex(t, m, "postgres-wait")].Raw = []byte(`{"id":"postgres-wait","action":"wait","service":"postgres","path":"/x","status":200,"timeout":"50ms"}`)
 			},
 			wantID:  "postgres-wait",
 			wantErr: "not ready after 50ms",
@@ -411,4 +415,16 @@ func TestRunAppVolumesComeFromTheRelease(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "volumes") {
 		t.Errorf("manifest with run-app volumes: err = %v, want unknown field volumes", err)
 	}
+}
+
+// stepIndex returns the index of the manifest's step id.
+func stepIndex(t *testing.T, m *Manifest, id string) int {
+	t.Helper()
+	for i, s := range m.Steps {
+		if s.ID == id {
+			return i
+		}
+	}
+	t.Fatalf("the manifest has no step %s", id)
+	return -1
 }

@@ -52,7 +52,7 @@ func TestManifestWiring(t *testing.T) {
 			}
 		}
 	}
-	if apps != 7 {
-		t.Errorf("checked %d apps, want the 7 components", apps)
+	if apps != 10 {
+		t.Errorf("checked %d apps, want the 7 components and 3 appliance apps", apps)
 	}
 }

@@ -74,6 +74,10 @@ var Components = []Component{
 	{Key: "gitreceive", Binary: "gitreceive", From: "stack"},
 	{Key: "slugrunner", Binary: "slugrunner", From: "stack"},
 	{Key: "slugbuilder", Binary: "slugbuilder", From: "build"},
+	{Key: "postgres", Binary: "flynn-postgres", From: "postgres-base"},
+	{Key: "postgres-api", Binary: "flynn-postgres-api", From: "postgres-base"},
+	{Key: "redis", Binary: "flynn-redis", From: "redis-base"},
+	{Key: "redis-api", Binary: "flynn-redis-api", From: "stack"},
 }
 
 // Sources says where the host files of the Flynn images are.
@@ -125,18 +129,36 @@ func BuildImage(prefix, goRoot string) Image {
 	}
 }
 
-// PostgresImage carries Debian's PostgreSQL 15 server for the postgres
-// appliance; its entrypoint is left to the job that runs it.
+// PostgresImage carries Debian's PostgreSQL 15 server and Patroni, which
+// runs it highly available over the cluster's etcd: the base of the
+// postgres appliance's images (flynn-postgres, flynn-postgres-api, whose
+// pg_dump and psql `flynn pg` runs too).
 func PostgresImage(prefix string) Image {
 	return Image{
-		Key:  "postgres",
-		Name: prefix + "postgres",
+		Key:  "postgres-base",
+		Name: prefix + "postgres-base",
 		Debian: &Debian{
 			Suite: Suite, Variant: "minbase",
-			Packages: []string{"bash", "ca-certificates", "procps", "tzdata", "postgresql-15"},
+			Packages: []string{"bash", "ca-certificates", "procps", "tzdata", "postgresql-15", "patroni"},
 			Options:  debianOptions,
 		},
 		Env: []string{"PATH=/usr/lib/postgresql/15/bin:" + defaultPath, "LANG=C.UTF-8"},
+		Cmd: []string{"/bin/bash"},
+	}
+}
+
+// RedisImage carries Debian's Redis server: the base of the redis
+// appliance's server image.
+func RedisImage(prefix string) Image {
+	return Image{
+		Key:  "redis-base",
+		Name: prefix + "redis-base",
+		Debian: &Debian{
+			Suite: Suite, Variant: "minbase",
+			Packages: []string{"bash", "ca-certificates", "procps", "tzdata", "redis-server"},
+			Options:  debianOptions,
+		},
+		Env: []string{"PATH=" + defaultPath, "LANG=C.UTF-8"},
 		Cmd: []string{"/bin/bash"},
 	}
 }
@@ -164,7 +186,7 @@ func Flynn(src Sources) []Image {
 	if bin == "" {
 		bin = filepath.Join(src.Repo, "bin")
 	}
-	imgs := []Image{StackImage(prefix), BuildImage(prefix, src.GoRoot), PostgresImage(prefix)}
+	imgs := []Image{StackImage(prefix), BuildImage(prefix, src.GoRoot), PostgresImage(prefix), RedisImage(prefix)}
 	for _, c := range Components {
 		img := ComponentImage(prefix, bin, c)
 		if c.Key == "slugbuilder" {

@@ -131,8 +131,8 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(imp.Apps, []string{"web", "worker"}) || imp.Releases != 2 || imp.Artifacts != 1 || imp.Formations != 1 ||
-		imp.Routes != 2 || imp.Resources != 2 || imp.Providers != 1 || imp.Deployments != 1 || imp.Keys != 1 || imp.APIKeys != 1 {
+	if !slices.Equal(imp.Apps, []string{"web", "worker"}) || imp.Releases != 4 || imp.Artifacts != 1 || imp.Formations != 1 ||
+		imp.Routes != 2 || imp.Resources != 2 || imp.Providers != 1 || imp.Deployments != 3 || imp.Keys != 1 || imp.APIKeys != 1 {
 		t.Fatalf("imported %+v", imp)
 	}
 	if len(imp.Skipped) != 2 || !strings.Contains(imp.Skipped[0], "provider redis") || strings.Contains(imp.Skipped[0], "redkey") ||
@@ -150,7 +150,7 @@ func TestImport(t *testing.T) {
 		t.Fatalf("web = %+v, %v", web, err)
 	}
 	rel, err := s.Releases.Get(ctx, o.rel1.ID)
-	if err != nil || rel.Version != 1 || rel.Env["DATABASE_URL"] != o.rel1.Env["DATABASE_URL"] {
+	if err != nil || rel.Version != o.rel1.Version || rel.Env["DATABASE_URL"] != o.rel1.Env["DATABASE_URL"] {
 		t.Fatalf("release 1 = %+v, %v", rel, err)
 	}
 	f, err := s.Formations.Get(ctx, "web", o.rel1.ID)
@@ -218,7 +218,10 @@ func TestImport(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"provider", "artifact", "app", "app", "release", "release", "formation", "route", "route", "resource", "resource", "deployment", "key", "api_key"}
+	// Four releases and three finished deployments: the two the old
+	// cluster made by hand and one of config alone per app, from its
+	// resource added before a release of its own.
+	want := []string{"provider", "artifact", "app", "app", "release", "release", "release", "release", "formation", "route", "route", "resource", "resource", "deployment", "deployment", "deployment", "key", "api_key"}
 	if !slices.Equal(seen, want) {
 		t.Fatalf("events %v, want %v", seen, want)
 	}

@@ -116,11 +116,10 @@ func (r *ResourceRepo) Create(ctx context.Context, res *controller.Resource, app
 			if _, err := tx.Exec(ctx, `INSERT INTO app_resources (app_id, resource_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, app.ID, res.ID); err != nil {
 				return mapError(err, "resource")
 			}
-			if app.ReleaseID == "" {
-				continue
-			}
 			// The same change as PATCH /apps/:id/release, under the
-			// same lock: a concurrent env change is kept.
+			// same lock: a concurrent env change is kept. An app not yet
+			// pushed gets a release of config alone, as `flynn env set`
+			// gives it, which its first build starts from.
 			_, d, patchChanges, err := patchRelease(ctx, tx, app, controller.ReleasePatch{Env: &controller.EnvPatch{Set: res.Env}})
 			if err != nil {
 				return err

@@ -177,8 +177,8 @@ func TestRemoveResource(t *testing.T) {
 	if cur.Env["DATABASE_URL"] != "postgres://elsewhere" || cur.Env["PGUSER"] != "" || cur.Env["KEEP"] != "me" {
 		t.Errorf("mine's env = %v; want its own DATABASE_URL and KEEP", cur.Env)
 	}
-	if rels, _ := c.AppReleases(ctx, bare.ID); len(rels) != 0 {
-		t.Errorf("bare has %d releases, want none", len(rels))
+	if rel, err := c.AppRelease(ctx, bare.ID); err != nil || rel.Env["DATABASE_URL"] != "" {
+		t.Errorf("bare's release = %+v, %v; want one without the resource's env", rel, err)
 	}
 	if e := nextEvent(t, stream); e.ObjectType != controller.ObjectTypeResource || e.Op != controller.OpDelete || e.ObjectID != res.ID {
 		t.Errorf("event %s %s %s, want the resource's delete", e.ObjectType, e.Op, e.ObjectID)

@@ -374,9 +374,10 @@ func TestProvidersAndResources(t *testing.T) {
 	if cur.Version != 2 || cur.Env["DATABASE_URL"] != "postgres://db/main" || cur.Env["KEEP"] != "me" || cur.ArtifactID != v1.ArtifactID {
 		t.Fatalf("release after provisioning = %+v, want v2 with env merged", cur)
 	}
-	// The app without a release gets the link only.
-	if rels, _ := c.AppReleases(ctx, bare.ID); len(rels) != 0 {
-		t.Fatalf("bare app has %d releases, want 0", len(rels))
+	// The app not yet pushed gets a release of config alone, which its
+	// first build starts from.
+	if rel, err := c.AppRelease(ctx, bare.ID); err != nil || rel.Env["DATABASE_URL"] != "postgres://db/main" || rel.ArtifactID != "" {
+		t.Fatalf("bare app's release = %+v, %v; want the resource's env and no artifact", rel, err)
 	}
 	if list, err := c.AppResources(ctx, bare.ID); err != nil || len(list) != 1 {
 		t.Fatalf("AppResources = %v, %v", list, err)
