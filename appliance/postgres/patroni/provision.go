@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/openflynn/flynn/appliance/postgres"
+	"github.com/openflynn/flynn/pkg/scram"
 )
 
 // provisioner makes the primary hold what the release says: the
@@ -68,10 +69,10 @@ func setRolePassword(ctx context.Context, conn *pgx.Conn, role, password, attrs 
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("look up role %s: %w", role, err)
 	}
-	if exists && stored != nil && scramMatches(*stored, password) {
+	if exists && stored != nil && scram.Matches(*stored, password) {
 		return nil
 	}
-	verifier, err := scramVerifier(password)
+	verifier, err := scram.Verifier(password)
 	if err != nil {
 		return err
 	}

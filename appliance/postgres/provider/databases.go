@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openflynn/flynn/pkg/random"
+	"github.com/openflynn/flynn/pkg/scram"
 )
 
 // ErrNotFound is Drop's answer for a name that is no database of ours.
@@ -60,7 +61,7 @@ const cleanupTimeout = 30 * time.Second
 func (d *Databases) Create(ctx context.Context) (db *Database, err error) {
 	name := namePrefix + random.Hex(8)
 	password := random.Hex(24)
-	verifier, err := scramVerifier(password)
+	verifier, err := scram.Verifier(password)
 	if err != nil {
 		return nil, err
 	}

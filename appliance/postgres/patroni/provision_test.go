@@ -2,40 +2,13 @@ package patroni
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-func TestScramMatches(t *testing.T) {
-	v, err := scramVerifier("s3cret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name, stored, password string
-		want                   bool
-	}{
-		{"its password", v, "s3cret", true},
-		{"another password", v, "s3cret!", false},
-		{"an MD5 hash", "md5" + strings.Repeat("0", 32), "s3cret", false},
-		{"no verifier", "", "s3cret", false},
-		{"a broken verifier", "SCRAM-SHA-256$4096:!!$x:y", "s3cret", false},
-		{"a hostile iteration count", "SCRAM-SHA-256$999999999:c2FsdA==$x:y", "s3cret", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := scramMatches(tt.stored, tt.password); got != tt.want {
-				t.Errorf("scramMatches(%q, %q) = %v, want %v", tt.stored, tt.password, got, tt.want)
-			}
-		})
-	}
-	if w, _ := scramVerifier("s3cret"); w == v {
-		t.Error("two verifiers of one password share their salt")
-	}
-}
+	"github.com/openflynn/flynn/pkg/scram"
+)
 
 // Postgres and flynn-postgres agree on verifiers: one Postgres makes
 // matches the password, and one flynn-postgres makes is what Postgres
@@ -63,8 +36,8 @@ func TestProvisionAgainstPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP ROLE IF EXISTS scram_pg") })
-	if s := stored("scram_pg"); !scramMatches(s, "pencil") || scramMatches(s, "pen") {
-		t.Errorf("Postgres's verifier %q: matches pencil %v, pen %v; want true, false", s, scramMatches(s, "pencil"), scramMatches(s, "pen"))
+	if s := stored("scram_pg"); !scram.Matches(s, "pencil") || scram.Matches(s, "pen") {
+		t.Errorf("Postgres's verifier %q: matches pencil %v, pen %v; want true, false", s, scram.Matches(s, "pencil"), scram.Matches(s, "pen"))
 	}
 
 	// setRolePassword creates, then changes, then leaves alone.
@@ -79,7 +52,7 @@ func TestProvisionAgainstPostgres(t *testing.T) {
 			t.Fatalf("set password %q: %v", step.password, err)
 		}
 		after := stored(role)
-		if !scramMatches(after, step.password) {
+		if !scram.Matches(after, step.password) {
 			t.Errorf("after setting %q Postgres stores %q", step.password, after)
 		}
 		if (after != before) != step.changed {
