@@ -96,7 +96,16 @@ func TestCluster(t *testing.T) {
 	}
 
 	checkComponents(t, cl)
-	jobsBefore := appJobs(t, cl.clusterKey)
+	// Every formation's jobs run (bootstrap does not wait for the last
+	// ones it deploys) before they are counted.
+	want := formationJobs(t, cl.key)
+	eventually(t, "every formation's jobs running", func() error {
+		if got := appJobs(t, cl.clusterKey); got != want {
+			return fmt.Errorf("%d app jobs, want %d", got, want)
+		}
+		return nil
+	})
+	jobsBefore := want
 
 	t.Run("flynn-host restart", func(t *testing.T) {
 		restartHost(t, repo)
@@ -351,6 +360,23 @@ func instance(service, key string) (string, error) {
 		return "", fmt.Errorf("no %s instance in discoverd", service)
 	}
 	return insts[0].Addr, nil
+}
+
+// formationJobs is how many jobs the controller's formations ask for: on
+// one node, one of each omni process.
+func formationJobs(t *testing.T, key string) int {
+	t.Helper()
+	fs, err := controllerClient(key).AllFormations(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range fs {
+		for _, c := range f.Processes {
+			n += c
+		}
+	}
+	return n
 }
 
 // appJobs counts the live jobs of apps on the host.

@@ -209,6 +209,10 @@ func patroniYAML(cfg Config, lay layout, etcd etcdHosts, osUsers []string) ([]by
 			},
 			"pg_hba":   hba,
 			"pg_ident": ident,
+			// A new replica copies the primary after a checkpoint made at
+			// once: the default, spread over checkpoint_completion_target
+			// of checkpoint_timeout, keeps it waiting minutes.
+			"basebackup": []any{map[string]string{"checkpoint": "fast"}},
 		},
 		// No watchdog device in a container: fencing is the leader key's
 		// lease and Patroni demoting itself when it cannot renew it.
