@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -39,12 +41,26 @@ func (b *Backend) Logs(ctx context.Context, id string, since time.Time, fn func(
 	if !since.IsZero() {
 		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
 	}
-	rc, err := b.c.ContainerLogs(ctx, id, opts)
+	followCtx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	rc, err := b.c.ContainerLogs(followCtx, id, opts)
 	if err != nil {
 		return fmt.Errorf("container logs: %w", err)
 	}
 	defer rc.Close()
+	w := &stallWatch{path: info.LogPath, after: logStallAfter, every: logStallAfter / 3}
+	w.received()
+	watchDone := make(chan struct{})
+	defer func() { <-watchDone }()
+	defer stopFollow()
+	go func() {
+		defer close(watchDone)
+		if w.run(followCtx) {
+			stopFollow()
+		}
+	}()
 	emit := func(l host.LogLine) error {
+		w.received()
 		if !since.IsZero() && !l.Time.After(since) {
 			return nil // already recorded before a daemon restart
 		}
@@ -69,10 +85,65 @@ func (b *Backend) Logs(ctx context.Context, id string, since time.Time, fn func(
 			return w.flush()
 		})
 	}
+	if ctx.Err() == nil && w.stalled.Load() {
+		return errFollowStalled
+	}
 	if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read container logs: %w", err)
 	}
 	return ctx.Err()
+}
+
+// errFollowStalled ends a follow that Docker stopped feeding; the caller
+// follows again from the last line it recorded.
+var errFollowStalled = errors.New("docker's log follower stalled behind the log file")
+
+// logStallAfter is how long a follow may stay silent while the log file
+// holds newer output before it is given up.
+const logStallAfter = 3 * time.Second
+
+// stallWatch notices Docker's json-file follower hanging, which Docker
+// does (moby#37646 and its kin) when a flood rotates the log file under
+// it: the follow stays open and says nothing more, so only the file
+// itself tells. The follow is stalled when nothing has come for a while
+// although the file was written after the last thing that came.
+type stallWatch struct {
+	path  string        // the container's log file; "" if Docker names none
+	after time.Duration // silence, with the file newer, that makes a stall
+	every time.Duration // how often the file is looked at
+
+	last    atomic.Int64 // unix nanoseconds of the last message received
+	stalled atomic.Bool
+}
+
+// received notes that the follower is alive.
+func (w *stallWatch) received() { w.last.Store(time.Now().UnixNano()) }
+
+// run watches until ctx ends or the follow stalls, and reports a stall.
+// A log file it cannot see (another driver, a remote engine) is no stall.
+func (w *stallWatch) run(ctx context.Context) bool {
+	if w.path == "" {
+		return false
+	}
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		last := time.Unix(0, w.last.Load())
+		if time.Since(last) < w.after {
+			continue
+		}
+		fi, err := os.Stat(w.path)
+		if err != nil || !fi.ModTime().After(last) {
+			continue
+		}
+		w.stalled.Store(true)
+		return true
+	}
 }
 
 // Streams of Docker's multiplexed stream.

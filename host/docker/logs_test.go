@@ -2,8 +2,11 @@ package docker
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,3 +186,65 @@ func TestNoTimestampsStillBounded(t *testing.T) {
 		t.Fatalf("emitted %d bytes, want %d", got, total)
 	}
 }
+
+// TestStallWatch: a follow is given up only when it has been silent while
+// the log file was written after the last message it delivered.
+func TestStallWatch(t *testing.T) {
+	const after, every = 150 * time.Millisecond, 20 * time.Millisecond
+	for _, tc := range []struct {
+		name        string
+		path        func(dir string) string
+		writeAfter  bool // the file is written after the last message
+		keepFeeding bool // messages keep coming
+		want        bool
+	}{
+		{name: "file written, follower silent", path: logFile, writeAfter: true, want: true},
+		{name: "file quiet, follower silent", path: logFile},
+		{name: "file written, follower feeding", path: logFile, writeAfter: true, keepFeeding: true},
+		{name: "no log file", path: func(dir string) string { return filepath.Join(dir, "gone.log") }, writeAfter: true},
+		{name: "no path", path: func(string) string { return "" }, writeAfter: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := tc.path(dir)
+			if err := os.WriteFile(filepath.Join(dir, "c-json.log"), []byte("{}\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			w := &stallWatch{path: path, after: after, every: every}
+			w.received()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*after)
+			defer cancel()
+			got := make(chan bool, 1)
+			go func() { got <- w.run(ctx) }()
+			if tc.writeAfter {
+				// A file time strictly after the last message.
+				if err := os.Chtimes(filepath.Join(dir, "c-json.log"), time.Time{}, time.Now().Add(time.Millisecond)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			feed := time.NewTicker(every)
+			defer feed.Stop()
+			for {
+				select {
+				case stalled := <-got:
+					if stalled != tc.want {
+						t.Fatalf("stalled = %v, want %v", stalled, tc.want)
+					}
+					if stalled != w.stalled.Load() {
+						t.Fatalf("run said %v but stalled holds %v", stalled, w.stalled.Load())
+					}
+					return
+				case <-feed.C:
+					if tc.keepFeeding {
+						w.received()
+						if err := os.Chtimes(filepath.Join(dir, "c-json.log"), time.Time{}, time.Now()); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func logFile(dir string) string { return filepath.Join(dir, "c-json.log") }

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -227,8 +228,16 @@ func TestHostileApp(t *testing.T) {
 			t.Errorf("flynn-host grew by %d MiB while the app wrote one long line", (after-before)/1024)
 		}
 		// The log catches up with the flood: the line after it arrives.
-		poll.Until(t, 60*time.Second, "the line after the flood is in the log", func() bool {
-			return strings.Contains(u.flynn(dir, "log", "-n", "5"), "flood done")
+		poll.UntilNil(t, 60*time.Second, "the line after the flood is in the log", func() error {
+			out := u.flynn(dir, "log", "-n", "5")
+			if strings.Contains(out, "flood done") {
+				return nil
+			}
+			var ends []string // each line's start: the log's last lines are 16 KiB of x
+			for _, l := range strings.Split(out, "\n") {
+				ends = append(ends, l[:min(len(l), 80)])
+			}
+			return fmt.Errorf("the log ends with %q", ends)
 		})
 	})
 
