@@ -30,6 +30,9 @@ var (
 	// ErrPortInUse: a port to publish is taken on the node by something
 	// other than a job (the allocator knows only its jobs' ports).
 	ErrPortInUse = errors.New("port in use on the node")
+	// ErrLogStalled: the runtime stopped delivering a running container's
+	// output although it has more; the daemon follows again.
+	ErrLogStalled = errors.New("log follow stalled")
 )
 
 // ContainerSpec is what the daemon asks a backend to create.

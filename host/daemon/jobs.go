@@ -325,7 +325,11 @@ func (d *Daemon) supervise(j *job, since time.Time) {
 			// The container runs on, but Docker's follower ended (it does
 			// after a flood of output rotates the log file faster than it
 			// reads): follow again from the last line recorded.
-			d.log.Debug("job log stream ended early; following again", "job_id", j.id, "err", err)
+			if errors.Is(err, ErrLogStalled) {
+				d.log.Info("job log stream stalled; following again", "job_id", j.id, "err", err)
+			} else {
+				d.log.Debug("job log stream ended early; following again", "job_id", j.id, "err", err)
+			}
 			since = j.log.LastTime()
 			select {
 			case <-ctx.Done():

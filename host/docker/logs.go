@@ -86,17 +86,13 @@ func (b *Backend) Logs(ctx context.Context, id string, since time.Time, fn func(
 		})
 	}
 	if ctx.Err() == nil && w.stalled.Load() {
-		return errFollowStalled
+		return fmt.Errorf("%w: docker's follower went silent behind %s", daemon.ErrLogStalled, info.LogPath)
 	}
 	if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read container logs: %w", err)
 	}
 	return ctx.Err()
 }
-
-// errFollowStalled ends a follow that Docker stopped feeding; the caller
-// follows again from the last line it recorded.
-var errFollowStalled = errors.New("docker's log follower stalled behind the log file")
 
 // logStallAfter is how long a follow may stay silent while the log file
 // holds newer output before it is given up.
