@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -152,32 +153,59 @@ func postgresReady(ctx context.Context, disc *dclient.Client) error {
 	if voting != nodes {
 		return fmt.Errorf("%d of %d etcd members voting", voting, nodes)
 	}
-	// Patroni promotes only the synchronous standby, which a new primary
-	// picks some seconds after it took over: a loss before that is not
-	// failed over (an acknowledged commit may be on no replica).
-	return syncStandby(ctx, prim[0].Meta["job_id"], prim[0].Addr)
+	// Patroni promotes only the synchronous standby it has recorded in
+	// etcd, which a new primary does a few seconds after its standby
+	// streams: a loss before that is not failed over (Patroni cannot
+	// know that the standby has every acknowledged commit). Postgres's
+	// own pg_stat_replication says "sync" up to two seconds before that
+	// record: a loss in between finds no one to promote.
+	return syncStandby(ctx, prim[0].Meta["job_id"])
 }
 
-// syncStandby is nil once the primary (job id, at addr) streams to a
-// synchronous standby, as its superuser sees in pg_stat_replication.
-func syncStandby(ctx context.Context, jobID, addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
+// syncStandby is nil once Patroni, asked through the primary's REST API
+// (job id jobID), names a running synchronous standby.
+func syncStandby(ctx context.Context, jobID string) error {
 	cid, err := exec.CommandContext(ctx, "docker", "ps", "-q", "--filter", "label=flynn.job-id="+jobID).Output()
 	if err != nil || strings.TrimSpace(string(cid)) == "" {
 		return fmt.Errorf("the primary's container (job %s): %v", jobID, err)
 	}
-	out, err := exec.CommandContext(ctx, "docker", "exec", "-u", "postgres", strings.TrimSpace(string(cid)),
-		"psql", "-h", "/data/postgres", "-p", port, "-Atc", "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'").CombinedOutput()
+	conf, err := exec.CommandContext(ctx, "docker", "exec", strings.TrimSpace(string(cid)), "cat", "/data/postgres/patroni.yml").Output()
 	if err != nil {
-		return fmt.Errorf("pg_stat_replication: %v: %s", err, out)
+		return fmt.Errorf("the primary's patroni.yml: %v", err)
 	}
-	if strings.TrimSpace(string(out)) != "1" {
-		return fmt.Errorf("the primary has no synchronous standby yet")
+	var pc struct {
+		RestAPI struct {
+			ConnectAddress string `json:"connect_address"`
+		} `json:"restapi"`
 	}
-	return nil
+	if err := json.Unmarshal(conf, &pc); err != nil || pc.RestAPI.ConnectAddress == "" {
+		return fmt.Errorf("the primary's patroni.yml names no REST API (%v)", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pc.RestAPI.ConnectAddress+"/cluster", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("patroni /cluster: %w", err)
+	}
+	defer resp.Body.Close()
+	var cl struct {
+		Members []struct {
+			Name  string `json:"name"`
+			Role  string `json:"role"`
+			State string `json:"state"`
+		} `json:"members"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&cl); err != nil {
+		return fmt.Errorf("patroni /cluster: %w", err)
+	}
+	for _, m := range cl.Members {
+		if m.Role == "sync_standby" && (m.State == "running" || m.State == "streaming") {
+			return nil
+		}
+	}
+	return fmt.Errorf("patroni names no running synchronous standby yet: %+v", cl.Members)
 }
 
 // controllerVia talks to the controller through node n's router.
