@@ -49,33 +49,16 @@ func ServiceOf(host string) (service string, leader, ok bool) {
 // live instances in random order (the leader alone when asked for it) until
 // one answers.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, _, err := net.SplitHostPort(addr)
+	addrs, ok, err := d.Client.Resolve(ctx, addr)
 	if err != nil {
-		host = addr
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	service, leader, ok := ServiceOf(host)
 	if !ok {
 		return d.Net.DialContext(ctx, network, addr)
 	}
-	var insts []*discoverd.Instance
-	if leader {
-		inst, err := d.Client.Leader(ctx, service)
-		if err != nil {
-			return nil, fmt.Errorf("dial %s: %w", addr, err)
-		}
-		insts = []*discoverd.Instance{inst}
-	} else {
-		if insts, err = d.Client.Instances(ctx, service); err != nil {
-			return nil, fmt.Errorf("dial %s: %w", addr, err)
-		}
-		rand.Shuffle(len(insts), func(i, j int) { insts[i], insts[j] = insts[j], insts[i] })
-	}
-	if len(insts) == 0 {
-		return nil, fmt.Errorf("dial %s: no live instance of %q in discoverd", addr, service)
-	}
 	var errs []error
-	for _, inst := range insts {
-		conn, err := d.Net.DialContext(ctx, network, inst.Addr)
+	for _, a := range addrs {
+		conn, err := d.Net.DialContext(ctx, network, a)
 		if err == nil {
 			return conn, nil
 		}
@@ -85,6 +68,42 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		}
 	}
 	return nil, fmt.Errorf("dial %s: %w", addr, errors.Join(errs...))
+}
+
+// Resolve returns the addresses that addr (host or host:port) stands for,
+// as Dialer dials them: the leader's for "leader.<service>.discoverd", every
+// live instance's in random order for "<service>.discoverd", never none. ok
+// is false for an address that names no service, which is to be used as it
+// is.
+func (c *Client) Resolve(ctx context.Context, addr string) (addrs []string, ok bool, err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	service, leader, ok := ServiceOf(host)
+	if !ok {
+		return nil, false, nil
+	}
+	var insts []*discoverd.Instance
+	if leader {
+		inst, err := c.Leader(ctx, service)
+		if err != nil {
+			return nil, true, err
+		}
+		insts = []*discoverd.Instance{inst}
+	} else {
+		if insts, err = c.Instances(ctx, service); err != nil {
+			return nil, true, err
+		}
+		rand.Shuffle(len(insts), func(i, j int) { insts[i], insts[j] = insts[j], insts[i] })
+	}
+	if len(insts) == 0 {
+		return nil, true, fmt.Errorf("no live instance of %q in discoverd", service)
+	}
+	for _, inst := range insts {
+		addrs = append(addrs, inst.Addr)
+	}
+	return addrs, true, nil
 }
 
 // HTTPClient returns an HTTP client whose connections go through a Dialer

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -80,29 +79,14 @@ basic-auth password; GET /health does not need it.`,
 // the address of one live instance, the leader when the name asks for it;
 // another host:port is returned as it is.
 func resolve(ctx context.Context, dc *discoverdclient.Client, hostport string) (string, error) {
-	host, _, err := net.SplitHostPort(hostport)
+	addrs, ok, err := dc.Resolve(ctx, hostport)
 	if err != nil {
-		host = hostport
+		return "", fmt.Errorf("resolve %s: %w", hostport, err)
 	}
-	service, leader, ok := discoverdclient.ServiceOf(host)
 	if !ok {
 		return hostport, nil
 	}
-	if leader {
-		inst, err := dc.Leader(ctx, service)
-		if err != nil {
-			return "", fmt.Errorf("the leader of %s: %w", service, err)
-		}
-		return inst.Addr, nil
-	}
-	insts, err := dc.Instances(ctx, service)
-	if err != nil {
-		return "", fmt.Errorf("the instances of %s: %w", service, err)
-	}
-	if len(insts) == 0 {
-		return "", fmt.Errorf("no instance of %s is up", service)
-	}
-	return insts[0].Addr, nil
+	return addrs[0], nil
 }
 
 // discoverdURL is the first of --discoverd-url or, when it is not given
