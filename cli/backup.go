@@ -18,6 +18,7 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/authkey"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/iocount"
 )
 
 // Cluster backups (controller/server/backup.go): a tar archive of every
@@ -133,7 +134,7 @@ func (r *runner) clusterBackup(c *urfave.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return httpjson.ReadError(resp)
 	}
-	cw := &countingWriter{w: out}
+	cw := &iocount.Writer{W: out}
 	// Reading the archive to check it pulls it through to the file.
 	_, m, verr := backuparchive.Read(io.TeeReader(resp.Body, cw), backuparchive.Discard)
 	switch {
@@ -169,7 +170,7 @@ func (r *runner) clusterBackup(c *urfave.Context) error {
 		where = path
 	}
 	fmt.Fprintf(r.env.Stderr, "Backed up cluster %s to %s: %s, %d databases, in %s.\n",
-		r.cluster.Name, where, byteSize(cw.n), len(m.Databases), r.env.Now().Sub(start).Round(100*time.Millisecond))
+		r.cluster.Name, where, byteSize(cw.N), len(m.Databases), r.env.Now().Sub(start).Round(100*time.Millisecond))
 	return nil
 }
 
@@ -273,18 +274,6 @@ func printReport(w io.Writer, rep *controller.RestoreReport, took time.Duration)
 func isArchiveError(err error) bool {
 	return errors.Is(err, backuparchive.ErrIncomplete) || errors.Is(err, backuparchive.ErrCorrupt) ||
 		errors.Is(err, backuparchive.ErrNotBackup) || errors.Is(err, backuparchive.ErrNewerVersion)
-}
-
-// countingWriter counts what it writes.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // byteSize is a size for people: "12.3 MB".

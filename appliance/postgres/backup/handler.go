@@ -9,6 +9,7 @@ import (
 
 	"github.com/openflynn/flynn/appliance/postgres/backup/archive"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/iocount"
 )
 
 // The HTTP API of backups, which flynn-postgres-api serves behind its
@@ -70,15 +71,15 @@ func serveBackup(cfg Config, w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 	start := cfg.Now()
-	cw := &countWriter{w: w}
+	cw := &iocount.Writer{W: w}
 	if err := Dump(r.Context(), cfg, cw); err != nil {
 		if r.Context().Err() == nil {
-			cfg.Logger.Error("backup failed", "err", err, "bytes_sent", cw.n)
+			cfg.Logger.Error("backup failed", "err", err, "bytes_sent", cw.N)
 		}
 		w.Header().Set(ErrorTrailer, oneLine(err.Error()))
 		return
 	}
-	cfg.Logger.Info("backup sent", "bytes", cw.n, "duration", cfg.Now().Sub(start))
+	cfg.Logger.Info("backup sent", "bytes", cw.N, "duration", cfg.Now().Sub(start))
 }
 
 func serveRestore(cfg Config, w http.ResponseWriter, r *http.Request) {
@@ -129,15 +130,4 @@ func APIError(err error) *httpjson.Error {
 // a CLI's one-line error.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-type countWriter struct {
-	w http.ResponseWriter
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
