@@ -1,14 +1,11 @@
 package gitreceive
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
 // TestCommandLineBounds checks the flags that bound builds: their
@@ -20,7 +17,11 @@ func TestCommandLineBounds(t *testing.T) {
 		builds             int
 		pushSize           int64
 	}
-	required := []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()}
+	cmd := cmdlinetest.Command[Config]{
+		Daemon: Daemon,
+		Args:   []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()},
+		Env:    map[string]string{"PORT": "", "FLYNN_CONTROLLER_KEY": "k"},
+	}
 	tests := []struct {
 		name  string
 		args  []string
@@ -39,25 +40,11 @@ func TestCommandLineBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("PORT", "")
-			t.Setenv("FLYNN_CONTROLLER_KEY", "k")
-			d := Daemon()
-			var got Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), append(append([]string{"gitreceive"}, required...), tt.args...), &out)
 			if tt.fails != "" {
-				if code == 0 || !strings.Contains(out.String(), tt.fails) {
-					t.Fatalf("exit %d, output %q; want a failure saying %q", code, out.String(), tt.fails)
-				}
+				cmd.Refused(t, nil, tt.fails, tt.args...)
 				return
 			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, out.String())
-			}
+			got := cmd.Accepted(t, nil, tt.args...)
 			have := bounds{got.BuildMemory, got.BuildPids, got.BuildDisk, got.BuildTimeout, got.MaxBuilds, got.MaxPushSize}
 			if have != tt.want {
 				t.Fatalf("bounds = %+v, want %+v", have, tt.want)
@@ -69,7 +56,11 @@ func TestCommandLineBounds(t *testing.T) {
 // TestCommandLineDiscoverd checks when controller calls go through
 // discoverd: with --discoverd-url, or in a job (the node's discoverd).
 func TestCommandLineDiscoverd(t *testing.T) {
-	required := []string{"--controller-url", "http://controller.discoverd", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()}
+	cmd := cmdlinetest.Command[Config]{
+		Daemon: Daemon,
+		Args:   []string{"--controller-url", "http://controller.discoverd", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()},
+		Env:    map[string]string{"PORT": "", "FLYNN_CONTROLLER_KEY": "k"},
+	}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -81,21 +72,7 @@ func TestCommandLineDiscoverd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("PORT", "")
-			t.Setenv("FLYNN_CONTROLLER_KEY", "k")
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			d := Daemon()
-			var got Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var out bytes.Buffer
-			if code := cmdline.Execute(t.Context(), d.App(), append([]string{"gitreceive"}, required...), &out); code != 0 {
-				t.Fatalf("exit %d: %s", code, out.String())
-			}
+			got := cmd.Accepted(t, tt.env)
 			if (got.HTTPClient != nil) != tt.through {
 				t.Errorf("HTTPClient = %v, want one through discoverd: %v", got.HTTPClient, tt.through)
 			}
@@ -107,7 +84,11 @@ func TestCommandLineDiscoverd(t *testing.T) {
 // only with a controller that admits everyone, so it starts only when told
 // so with --insecure.
 func TestCommandLineRequiresKey(t *testing.T) {
-	required := []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()}
+	cmd := cmdlinetest.Command[Config]{
+		Daemon: Daemon,
+		Args:   []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()},
+		Env:    map[string]string{"PORT": ""},
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -121,20 +102,10 @@ func TestCommandLineRequiresKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("PORT", "")
-			t.Setenv("FLYNN_CONTROLLER_KEY", tt.key)
-			d := Daemon()
-			ran := false
-			var got Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				ran, got = true, cfg
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), append(append([]string{"gitreceive"}, required...), tt.args...), &out)
-			if code != tt.wantCode || ran != (code == 0) || got.ControllerKey != tt.key || !strings.Contains(out.String(), tt.output) {
+			r := cmd.Parse(t, map[string]string{"FLYNN_CONTROLLER_KEY": tt.key}, tt.args...)
+			if r.Code != tt.wantCode || r.Ran != (r.Code == 0) || r.Config.ControllerKey != tt.key || !strings.Contains(r.Output, tt.output) {
 				t.Fatalf("exit %d, ran %v with key %q, output %q; want exit %d, key %q, output with %q",
-					code, ran, got.ControllerKey, out.String(), tt.wantCode, tt.key, tt.output)
+					r.Code, r.Ran, r.Config.ControllerKey, r.Output, tt.wantCode, tt.key, tt.output)
 			}
 		})
 	}

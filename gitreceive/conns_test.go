@@ -3,10 +3,8 @@ package gitreceive_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -17,7 +15,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/openflynn/flynn/gitreceive"
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
@@ -237,7 +235,11 @@ func TestCommandLineConnBounds(t *testing.T) {
 		handshake, idle, session time.Duration
 		conns, perIP             int
 	}
-	required := []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()}
+	cmd := cmdlinetest.Command[gitreceive.Config]{
+		Daemon: gitreceive.Daemon,
+		Args:   []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()},
+		Env:    map[string]string{"PORT": "", "FLYNN_CONTROLLER_KEY": "k"},
+	}
 	tests := []struct {
 		name  string
 		args  []string
@@ -256,25 +258,11 @@ func TestCommandLineConnBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("PORT", "")
-			t.Setenv("FLYNN_CONTROLLER_KEY", "k")
-			d := gitreceive.Daemon()
-			var got gitreceive.Config
-			d.Run = func(_ context.Context, cfg gitreceive.Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), append(append([]string{"gitreceive"}, required...), tt.args...), &out)
 			if tt.fails != "" {
-				if code == 0 || !strings.Contains(out.String(), tt.fails) {
-					t.Fatalf("exit %d, output %q; want a failure saying %q", code, out.String(), tt.fails)
-				}
+				cmd.Refused(t, nil, tt.fails, tt.args...)
 				return
 			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, out.String())
-			}
+			got := cmd.Accepted(t, nil, tt.args...)
 			have := bounds{got.HandshakeTimeout, got.IdleTimeout, got.MaxSessionTime, got.MaxConns, got.MaxConnsPerIP}
 			if have != tt.want {
 				t.Fatalf("bounds = %+v, want %+v", have, tt.want)

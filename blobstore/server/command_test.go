@@ -1,39 +1,15 @@
 package server
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
+	"maps"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
-// parse runs the blobstore's command line with args and env and returns the
-// Config it would run with, or the exit status and output of a usage error.
-func parse(t *testing.T, args []string, env map[string]string) (Config, int, string) {
-	t.Helper()
-	t.Setenv("PORT", "") // as outside a job, unless env says otherwise
-	if env["FLYNN_BLOBSTORE_KEY"] == "" && env["FLYNN_AUTH_KEY"] == "" && !slices.Contains(args, "--insecure") {
-		t.Setenv("FLYNN_BLOBSTORE_KEY", "default-key")
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	d := Daemon()
-	var got Config
-	d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-		got = cfg
-		return nil
-	}
-	var out bytes.Buffer
-	code := cmdline.Execute(t.Context(), d.App(), append([]string{"blobstore"}, args...), &out)
-	return got, code, out.String()
-}
-
 func TestCommandLine(t *testing.T) {
+	cmd := cmdlinetest.Command[Config]{Daemon: Daemon, Env: map[string]string{"PORT": ""}} // as outside a job, unless a case says otherwise
 	tests := []struct {
 		name  string
 		args  []string
@@ -118,17 +94,17 @@ func TestCommandLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, code, out := parse(t, tt.args, tt.env)
+			// A key, unless the case gives one or is about running without.
+			env := map[string]string{}
+			if tt.env["FLYNN_AUTH_KEY"] == "" && !slices.Contains(tt.args, "--insecure") {
+				env["FLYNN_BLOBSTORE_KEY"] = "default-key"
+			}
+			maps.Copy(env, tt.env)
 			if tt.fails != "" {
-				if code != 2 || !strings.Contains(out, tt.fails) {
-					t.Fatalf("exit %d, output %q; want 2 and %q", code, out, tt.fails)
-				}
+				cmd.Refused(t, env, tt.fails, tt.args...)
 				return
 			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, out)
-			}
-			tt.check(t, cfg)
+			tt.check(t, cmd.Accepted(t, env, tt.args...))
 		})
 	}
 }

@@ -1,20 +1,17 @@
 package controllerd
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/openflynn/flynn/controller/blobgc"
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
 // TestBlobGCCommandLine checks when the controller runs the blob
 // collector, and against which blobstore.
 func TestBlobGCCommandLine(t *testing.T) {
-	base := map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck"}
+	cmd := cmdlinetest.Command[Config]{Daemon: Daemon, Env: map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck"}}
 	tests := []struct {
 		name         string
 		env          map[string]string
@@ -29,22 +26,7 @@ func TestBlobGCCommandLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range base {
-				t.Setenv(k, v)
-			}
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			d := Daemon()
-			var got Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var out bytes.Buffer
-			if code := cmdline.Execute(t.Context(), d.App(), []string{"flynn-controller"}, &out); code != 0 {
-				t.Fatalf("exit %d: %s", code, out.String())
-			}
+			got := cmd.Accepted(t, tt.env)
 			switch {
 			case tt.wantURL == "" && got.BlobGC != nil:
 				t.Fatalf("collector configured against %s, want none", got.BlobGC.Blobstore.URL("x"))

@@ -1,15 +1,11 @@
 package controllerd
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/openflynn/flynn/controller/server"
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
 func TestCommandLine(t *testing.T) {
@@ -77,29 +73,14 @@ func TestCommandLine(t *testing.T) {
 			},
 		},
 	}
+	cmd := cmdlinetest.Command[Config]{Daemon: Daemon}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			d := Daemon()
-			var got server.Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				got = cfg.Server
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), []string{"flynn-controller"}, &out)
 			if tt.fails != "" {
-				if code != 2 || !strings.Contains(out.String(), tt.fails) {
-					t.Fatalf("exit %d, output %q; want 2 and %q", code, out.String(), tt.fails)
-				}
+				cmd.Refused(t, tt.env, tt.fails)
 				return
 			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, out.String())
-			}
-			tt.check(t, got)
+			tt.check(t, cmd.Accepted(t, tt.env).Server)
 		})
 	}
 }

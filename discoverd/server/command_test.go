@@ -1,22 +1,24 @@
 package server_test
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/openflynn/flynn/discoverd/server"
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
 // On a node (FLYNN_EXTERNAL_IP), discoverd and its etcd listen on the
 // node's address unless told otherwise.
 func TestDaemonAddresses(t *testing.T) {
 	hostname, _ := os.Hostname()
+	cmd := cmdlinetest.Command[server.Config]{
+		Daemon: server.Daemon,
+		Env:    map[string]string{"FLYNN_CLUSTER_KEY": "k"},
+		Unset:  []string{"FLYNN_EXTERNAL_IP", "FLYNN_HOST_ID", "FLYNN_JOIN", "FLYNN_HTTP_ADDR", "DISCOVERD_HTTP_ADDR"},
+	}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -46,23 +48,7 @@ func TestDaemonAddresses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("FLYNN_CLUSTER_KEY", "k")
-			for _, k := range []string{"FLYNN_EXTERNAL_IP", "FLYNN_HOST_ID", "FLYNN_JOIN", "FLYNN_HTTP_ADDR", "DISCOVERD_HTTP_ADDR"} {
-				t.Setenv(k, tt.env[k]) // restored after the test
-				if _, ok := tt.env[k]; !ok {
-					os.Unsetenv(k)
-				}
-			}
-			var got server.Config
-			d := server.Daemon()
-			d.Run = func(_ context.Context, cfg server.Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var stderr bytes.Buffer
-			if code := cmdline.Execute(context.Background(), d.App(), append([]string{"discoverd"}, tt.args...), &stderr); code != 0 {
-				t.Fatalf("exit %d: %s", code, stderr.String())
-			}
+			got := cmd.Accepted(t, tt.env, tt.args...)
 			if got.HTTPAddr != tt.want.HTTPAddr || got.EtcdClientAddr != tt.want.EtcdClientAddr || got.EtcdPeerAddr != tt.want.EtcdPeerAddr ||
 				got.Name != tt.want.Name || !slices.Equal(got.Join, tt.want.Join) {
 				t.Errorf("config: http %s, etcd %s %s, name %s, join %v; want http %s, etcd %s %s, name %s, join %v",
@@ -76,6 +62,7 @@ func TestDaemonAddresses(t *testing.T) {
 // TestDaemonRequiresKey: without the cluster key discoverd's writes would
 // be open to everyone, so it starts only when told so with --insecure.
 func TestDaemonRequiresKey(t *testing.T) {
+	cmd := cmdlinetest.Command[server.Config]{Daemon: server.Daemon, Args: []string{"--data-dir", t.TempDir()}, Unset: []string{"FLYNN_CLUSTER_KEY"}}
 	tests := []struct {
 		name     string
 		args     []string
@@ -90,23 +77,10 @@ func TestDaemonRequiresKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("FLYNN_CLUSTER_KEY", "")
-			os.Unsetenv("FLYNN_CLUSTER_KEY")
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			ran := false
-			var got server.Config
-			d := server.Daemon()
-			d.Run = func(_ context.Context, cfg server.Config, _ *slog.Logger) error {
-				ran, got = true, cfg
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), append([]string{"discoverd", "--data-dir", t.TempDir()}, tt.args...), &out)
-			if code != tt.wantCode || ran != (code == 0) || got.AuthKey != tt.wantKey || !strings.Contains(out.String(), tt.output) {
+			r := cmd.Parse(t, tt.env, tt.args...)
+			if r.Code != tt.wantCode || r.Ran != (r.Code == 0) || r.Config.AuthKey != tt.wantKey || !strings.Contains(r.Output, tt.output) {
 				t.Fatalf("exit %d, ran %v with key %q, output %q; want exit %d, key %q, output with %q",
-					code, ran, got.AuthKey, out.String(), tt.wantCode, tt.wantKey, tt.output)
+					r.Code, r.Ran, r.Config.AuthKey, r.Output, tt.wantCode, tt.wantKey, tt.output)
 			}
 		})
 	}

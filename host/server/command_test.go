@@ -1,37 +1,19 @@
 package server
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
-// parse runs `flynn-host daemon` with args and returns the Config it would
-// run with, or the exit status and output of a usage error.
-func parse(t *testing.T, args []string, env map[string]string) (Config, int, string) {
-	t.Helper()
-	t.Setenv("FLYNN_CLUSTER_KEY", "k") // unless env says otherwise
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	d := Daemon()
-	var got Config
-	d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-		got = cfg
-		return nil
-	}
-	var out bytes.Buffer
-	code := cmdline.Execute(t.Context(), d.App(), append([]string{"flynn-host", "--state-dir", t.TempDir(), "--host-id", "h1"}, args...), &out)
-	return got, code, out.String()
-}
-
 func TestCommandLine(t *testing.T) {
+	cmd := cmdlinetest.Command[Config]{
+		Daemon: Daemon,
+		Args:   []string{"--state-dir", t.TempDir(), "--host-id", "h1"},
+		Env:    map[string]string{"FLYNN_CLUSTER_KEY": "k"}, // unless a case says otherwise
+	}
 	tests := []struct {
 		name  string
 		args  []string
@@ -115,17 +97,11 @@ func TestCommandLine(t *testing.T) {
 	tests = append(tests, nodeTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, code, out := parse(t, tt.args, tt.env)
 			if tt.fails != "" {
-				if code != 2 || !strings.Contains(out, tt.fails) {
-					t.Fatalf("exit %d with %q, want a usage error with %q", code, out, tt.fails)
-				}
+				cmd.Refused(t, tt.env, tt.fails, tt.args...)
 				return
 			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, out)
-			}
-			tt.check(t, cfg)
+			tt.check(t, cmd.Accepted(t, tt.env, tt.args...))
 		})
 	}
 }

@@ -1,17 +1,13 @@
 package routerd
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
 func TestCommandLine(t *testing.T) {
@@ -113,29 +109,14 @@ func TestCommandLine(t *testing.T) {
 		},
 		{name: "a missing certificate", args: []string{"--static-config", static, "--tls-cert", "/nope"}, fails: "--tls-cert"},
 	}
+	cmd := cmdlinetest.Command[Config]{Daemon: Daemon}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			d := Daemon()
-			var got Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), append([]string{"flynn-router"}, tt.args...), &out)
 			if tt.fails != "" {
-				if code != 2 || !strings.Contains(out.String(), tt.fails) {
-					t.Fatalf("exit %d, output %q; want 2 and %q", code, out.String(), tt.fails)
-				}
+				cmd.Refused(t, tt.env, tt.fails, tt.args...)
 				return
 			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, out.String())
-			}
-			tt.check(t, got)
+			tt.check(t, cmd.Accepted(t, tt.env, tt.args...))
 		})
 	}
 }

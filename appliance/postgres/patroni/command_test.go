@@ -1,15 +1,12 @@
 package patroni
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
 // jobEnv is what flynn-host and the release give a flynn-postgres job.
@@ -38,34 +35,14 @@ func jobEnvWithout(keys ...string) map[string]string {
 	return env
 }
 
-// flynnPostgresEnv lists every variable the command reads, for the tests
-// to clear.
-var flynnPostgresEnv = []string{
-	"PORT", "PORT_0", "PORT_1", "FLYNN_PORT", "FLYNN_API_PORT", "FLYNN_EXTERNAL_IP", "FLYNN_HOST_ID", "FLYNN_JOB_ID",
-	"FLYNN_DISCOVERD_URL", "FLYNN_CLUSTER_KEY", "FLYNN_POSTGRES_PASSWORD", "FLYNN_REPLICATION_PASSWORD",
-	"FLYNN_POSTGRES_DATABASES", "FLYNN_MEMBER", "FLYNN_DATA_DIR", "FLYNN_ETCD_ENDPOINTS", "FLYNN_INSECURE",
-}
-
-// parse runs the command line with env and returns the Config Run would
-// get, the exit status and what was written to stderr.
-func parse(t *testing.T, env map[string]string, args ...string) (Config, int, string) {
-	t.Helper()
-	for _, k := range flynnPostgresEnv {
-		t.Setenv(k, "") // restored after the test
-		os.Unsetenv(k)
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	var got Config
-	d := Daemon()
-	d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-		got = cfg
-		return nil
-	}
-	var stderr bytes.Buffer
-	code := cmdline.Execute(context.Background(), d.App(), append([]string{"flynn-postgres"}, args...), &stderr)
-	return got, code, stderr.String()
+// command is flynn-postgres's command line in an environment cleared of
+// every variable it reads.
+func command() cmdlinetest.Command[Config] {
+	return cmdlinetest.Command[Config]{Daemon: Daemon, Unset: []string{
+		"PORT", "PORT_0", "PORT_1", "FLYNN_PORT", "FLYNN_API_PORT", "FLYNN_EXTERNAL_IP", "FLYNN_HOST_ID", "FLYNN_JOB_ID",
+		"FLYNN_DISCOVERD_URL", "FLYNN_CLUSTER_KEY", "FLYNN_POSTGRES_PASSWORD", "FLYNN_REPLICATION_PASSWORD",
+		"FLYNN_POSTGRES_DATABASES", "FLYNN_MEMBER", "FLYNN_DATA_DIR", "FLYNN_ETCD_ENDPOINTS", "FLYNN_INSECURE",
+	}}
 }
 
 func TestDaemonConfig(t *testing.T) {
@@ -102,10 +79,7 @@ func TestDaemonConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, code, stderr := parse(t, tt.env, tt.args...)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, stderr)
-			}
+			got := command().Accepted(t, tt.env, tt.args...)
 			got.BinDir, got.Patroni, got.User = "", "", "" // defaults, as flags
 			if !configEqual(got, tt.want) {
 				t.Errorf("config:\n got %+v\nwant %+v", got, tt.want)
@@ -141,10 +115,7 @@ func TestDaemonRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, code, stderr := parse(t, tt.env, tt.args...)
-			if code != 2 || !strings.Contains(stderr, tt.want) {
-				t.Errorf("exit %d, stderr %q; want exit 2 saying %q", code, stderr, tt.want)
-			}
+			command().Refused(t, tt.env, tt.want, tt.args...)
 		})
 	}
 }
@@ -159,16 +130,16 @@ func TestDaemonSecretsStayOutOfLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(env, "FLYNN_POSTGRES_PASSWORD")
-	got, code, stderr := parse(t, env, "--postgres-password-file", pwFile)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	r := command().Parse(t, env, "--postgres-password-file", pwFile)
+	if r.Code != 0 || !r.Ran {
+		t.Fatalf("exit %d, ran %v: %s", r.Code, r.Ran, r.Output)
 	}
-	if got.Password != "from-a-file" {
-		t.Errorf("password from file = %q", got.Password)
+	if r.Config.Password != "from-a-file" {
+		t.Errorf("password from file = %q", r.Config.Password)
 	}
 	for _, secret := range []string{"from-a-file", env["FLYNN_CLUSTER_KEY"], env["FLYNN_REPLICATION_PASSWORD"]} {
-		if strings.Contains(stderr, secret) {
-			t.Errorf("stderr has a secret: %s", stderr)
+		if strings.Contains(r.Output, secret) {
+			t.Errorf("stderr has a secret: %s", r.Output)
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
@@ -103,28 +103,14 @@ func TestCommandLine(t *testing.T) {
 		{name: "a port that is none", env: map[string]string{"PORT": "http", "REDIS_PASSWORD": "pw"}, fails: "not a port"},
 		{name: "a port out of range", env: map[string]string{"PORT": "70000", "REDIS_PASSWORD": "pw"}, fails: "not a TCP port"},
 	}
+	cmd := cmdlinetest.Command[Config]{Daemon: Daemon}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			d := Daemon()
-			var got Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), append([]string{"flynn-redis"}, tt.args...), &out)
 			if tt.fails != "" {
-				if code != 2 || !strings.Contains(out.String(), tt.fails) {
-					t.Fatalf("exit %d, output %q; want 2 and %q", code, out.String(), tt.fails)
-				}
+				cmd.Refused(t, tt.env, tt.fails, tt.args...)
 				return
 			}
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, out.String())
-			}
+			got := cmd.Accepted(t, tt.env, tt.args...)
 			for _, kv := range got.Env {
 				if strings.HasPrefix(kv, "REDIS_PASSWORD=") {
 					t.Errorf("redis-server's env has %s", kv)

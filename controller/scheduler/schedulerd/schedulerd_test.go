@@ -1,13 +1,9 @@
 package schedulerd
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
-	"strings"
 	"testing"
 
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 )
 
 func TestCommandLine(t *testing.T) {
@@ -36,27 +32,15 @@ func TestCommandLine(t *testing.T) {
 		},
 		{name: "no controller", env: map[string]string{"PORT": ""}, fails: "a controller URL is required"},
 	}
+	cmd := cmdlinetest.Command[Config]{Daemon: Daemon}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			d := Daemon()
-			var got Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), []string{"flynn-scheduler"}, &out)
 			if tt.fails != "" {
-				if code != 2 || !strings.Contains(out.String(), tt.fails) {
-					t.Fatalf("exit %d, output %q; want 2 and %q", code, out.String(), tt.fails)
-				}
+				cmd.Refused(t, tt.env, tt.fails)
 				return
 			}
-			if code != 0 || got != tt.want {
-				t.Fatalf("exit %d, config %+v; want %+v (%s)", code, got, tt.want, out.String())
+			if got := cmd.Accepted(t, tt.env); got != tt.want {
+				t.Fatalf("config %+v; want %+v", got, tt.want)
 			}
 		})
 	}
