@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,7 +52,7 @@ func (b *Backend) Logs(ctx context.Context, id string, since time.Time, fn func(
 	}
 	defer rc.Close()
 	w := &stallWatch{path: info.LogPath, after: logStallAfter, every: logStallAfter / 3}
-	w.received()
+	w.received(since, false)
 	watchDone := make(chan struct{})
 	defer func() { <-watchDone }()
 	defer stopFollow()
@@ -60,7 +63,7 @@ func (b *Backend) Logs(ctx context.Context, id string, since time.Time, fn func(
 		}
 	}()
 	emit := func(l host.LogLine) error {
-		w.received()
+		w.received(l.Time, !strings.HasSuffix(l.Data, "\n"))
 		if !since.IsZero() && !l.Time.After(since) {
 			return nil // already recorded before a daemon restart
 		}
@@ -102,21 +105,41 @@ const logStallAfter = 3 * time.Second
 // does (moby#37646 and its kin) when a flood rotates the log file under
 // it: the follow stays open and says nothing more, so only the file
 // itself tells. The follow is stalled when nothing has come for a while
-// although the file was written after the last thing that came.
+// although the file's last message is one it has not delivered: a later
+// one than the last it delivered, or the end of the line whose pieces it
+// was delivering (Docker stamps every piece of a long line with the time
+// of its first). The file is read only when it changed since it last
+// showed nothing newer, so a quiet job costs a stat.
 type stallWatch struct {
-	path  string        // the container's log file; "" if Docker names none
+	path  string        // the container's json-file log; "" if Docker names none
 	after time.Duration // silence, with the file newer, that makes a stall
 	every time.Duration // how often the file is looked at
 
-	last    atomic.Int64 // unix nanoseconds of the last message received
-	stalled atomic.Bool
+	mu          sync.Mutex
+	lastWall    time.Time // when the last message came
+	lastTime    time.Time // Docker's time of it
+	lastPartial bool      // it did not end its line
+	seen        fileState // the file when it last showed nothing newer
+	stalled     atomic.Bool
 }
 
-// received notes that the follower is alive.
-func (w *stallWatch) received() { w.last.Store(time.Now().UnixNano()) }
+// fileState is what stat says of a file that changes when it is written.
+type fileState struct {
+	size  int64
+	mtime time.Time
+}
+
+// received notes a message the follow delivered: Docker's time of it, and
+// whether its line goes on.
+func (w *stallWatch) received(t time.Time, partial bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lastWall, w.lastTime, w.lastPartial = time.Now(), t, partial
+}
 
 // run watches until ctx ends or the follow stalls, and reports a stall.
-// A log file it cannot see (another driver, a remote engine) is no stall.
+// A log file it cannot see or read (another driver, a remote engine) is no
+// stall.
 func (w *stallWatch) run(ctx context.Context) bool {
 	if w.path == "" {
 		return false
@@ -129,17 +152,74 @@ func (w *stallWatch) run(ctx context.Context) bool {
 			return false
 		case <-t.C:
 		}
-		last := time.Unix(0, w.last.Load())
-		if time.Since(last) < w.after {
+		w.mu.Lock()
+		lastWall, lastTime, lastPartial, seen := w.lastWall, w.lastTime, w.lastPartial, w.seen
+		w.mu.Unlock()
+		if time.Since(lastWall) < w.after {
 			continue
 		}
 		fi, err := os.Stat(w.path)
-		if err != nil || !fi.ModTime().After(last) {
+		if err != nil {
 			continue
 		}
-		w.stalled.Store(true)
-		return true
+		st := fileState{fi.Size(), fi.ModTime()}
+		if st == seen {
+			continue
+		}
+		fileTime, fileEnds, ok := lastMessage(w.path, fi.Size())
+		if !ok {
+			continue
+		}
+		if fileTime.After(lastTime) || fileTime.Equal(lastTime) && lastPartial && fileEnds {
+			w.stalled.Store(true)
+			return true
+		}
+		w.mu.Lock()
+		w.seen = st
+		w.mu.Unlock()
 	}
+}
+
+// seenState is the file as it last showed nothing newer.
+func (w *stallWatch) seenState() fileState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seen
+}
+
+// maxJSONMessage bounds a message of Docker's json-file log: 16 KiB of
+// output, each byte at most six when escaped, and the fields around it.
+const maxJSONMessage = 6*16<<10 + 1<<10
+
+// lastMessage reads the last whole message of the json-file log at path
+// (size bytes long): its time, and whether it ends its line. ok is false
+// when there is none to read.
+func lastMessage(path string, size int64) (t time.Time, endsLine, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return time.Time{}, false, false
+	}
+	defer f.Close()
+	off := max(0, size-2*maxJSONMessage)
+	buf := make([]byte, size-off)
+	n, err := f.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return time.Time{}, false, false
+	}
+	buf = bytes.TrimRight(buf[:n], "\n")
+	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+		buf = buf[i+1:]
+	} else if off > 0 {
+		return time.Time{}, false, false // no whole message in what was read
+	}
+	var m struct {
+		Log  string    `json:"log"`
+		Time time.Time `json:"time"`
+	}
+	if err := json.Unmarshal(buf, &m); err != nil || m.Time.IsZero() {
+		return time.Time{}, false, false
+	}
+	return m.Time, strings.HasSuffix(m.Log, "\n"), true
 }
 
 // Streams of Docker's multiplexed stream.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/logbuf"
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
@@ -187,41 +189,61 @@ func TestNoTimestampsStillBounded(t *testing.T) {
 	}
 }
 
+// jsonMessage is a line of Docker's json-file log.
+func jsonMessage(t *testing.T, log string, at time.Time) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]string{"log": log, "stream": "stdout", "time": at.Format(time.RFC3339Nano)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}
+
 // TestStallWatch: a follow is given up only when it has been silent while
-// the log file was written after the last message it delivered.
+// the log file's last message is one it did not deliver.
 func TestStallWatch(t *testing.T) {
 	const after, every = 150 * time.Millisecond, 20 * time.Millisecond
+	t1 := time.Date(2026, 12, 1, 23, 9, 15, 618683835, time.UTC)
+	t2 := t1.Add(22 * time.Second)
+	piece := strings.Repeat("x", 16<<10)
 	for _, tc := range []struct {
 		name        string
-		path        func(dir string) string
-		writeAfter  bool // the file is written after the last message
-		keepFeeding bool // messages keep coming
+		file        []string // the file's messages: log, or "" for t2's "flood done\n"
+		gotTime     time.Time
+		gotPartial  bool
+		keepFeeding bool
+		noFile      bool
 		want        bool
 	}{
-		{name: "file written, follower silent", path: logFile, writeAfter: true, want: true},
-		{name: "file quiet, follower silent", path: logFile},
-		{name: "file written, follower feeding", path: logFile, writeAfter: true, keepFeeding: true},
-		{name: "no log file", path: func(dir string) string { return filepath.Join(dir, "gone.log") }, writeAfter: true},
-		{name: "no path", path: func(string) string { return "" }, writeAfter: true},
+		{name: "a later message in the file", file: []string{piece, "\n", ""}, gotTime: t1, gotPartial: true, want: true},
+		{name: "the line's end in the file", file: []string{piece, piece, "\n"}, gotTime: t1, gotPartial: true, want: true},
+		{name: "caught up in the middle of a line", file: []string{piece, piece}, gotTime: t1, gotPartial: true},
+		{name: "caught up", file: []string{piece, "\n", ""}, gotTime: t2},
+		{name: "a later message, the follow feeding", file: []string{piece, "\n", ""}, gotTime: t1, gotPartial: true, keepFeeding: true},
+		{name: "an empty file", gotTime: t1},
+		{name: "no log file", noFile: true, gotTime: t1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := tc.path(dir)
-			if err := os.WriteFile(filepath.Join(dir, "c-json.log"), []byte("{}\n"), 0o600); err != nil {
-				t.Fatal(err)
+			path := filepath.Join(t.TempDir(), "c-json.log")
+			var content strings.Builder
+			for _, l := range tc.file {
+				if l == "" {
+					content.WriteString(jsonMessage(t, "flood done\n", t2))
+					continue
+				}
+				content.WriteString(jsonMessage(t, l, t1))
+			}
+			if !tc.noFile {
+				if err := os.WriteFile(path, []byte(content.String()), 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
 			w := &stallWatch{path: path, after: after, every: every}
-			w.received()
+			w.received(tc.gotTime, tc.gotPartial)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*after)
 			defer cancel()
 			got := make(chan bool, 1)
 			go func() { got <- w.run(ctx) }()
-			if tc.writeAfter {
-				// A file time strictly after the last message.
-				if err := os.Chtimes(filepath.Join(dir, "c-json.log"), time.Time{}, time.Now().Add(time.Millisecond)); err != nil {
-					t.Fatal(err)
-				}
-			}
 			feed := time.NewTicker(every)
 			defer feed.Stop()
 			for {
@@ -236,10 +258,7 @@ func TestStallWatch(t *testing.T) {
 					return
 				case <-feed.C:
 					if tc.keepFeeding {
-						w.received()
-						if err := os.Chtimes(filepath.Join(dir, "c-json.log"), time.Time{}, time.Now()); err != nil {
-							t.Fatal(err)
-						}
+						w.received(tc.gotTime, tc.gotPartial)
 					}
 				}
 			}
@@ -247,4 +266,33 @@ func TestStallWatch(t *testing.T) {
 	}
 }
 
-func logFile(dir string) string { return filepath.Join(dir, "c-json.log") }
+// TestStallWatchRereadsAChangedFile: a file that showed nothing newer is
+// read again once it changes.
+func TestStallWatchRereadsAChangedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	t1 := time.Now().Add(-time.Minute)
+	if err := os.WriteFile(path, []byte(jsonMessage(t, "up\n", t1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := &stallWatch{path: path, after: 50 * time.Millisecond, every: 10 * time.Millisecond}
+	w.received(t1, false)
+	got := make(chan bool, 1)
+	go func() { got <- w.run(t.Context()) }()
+	poll.Until(t, 5*time.Second, "the quiet file is seen", func() bool {
+		return w.seenState() != fileState{}
+	})
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(jsonMessage(t, "later\n", t1.Add(time.Second)))
+	f.Close()
+	select {
+	case stalled := <-got:
+		if !stalled {
+			t.Fatal("run ended without a stall")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a message written after the follow went silent was not noticed")
+	}
+}
