@@ -55,6 +55,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	d.Logger = logger
 	ctrl := client.NewWithHTTPClient(cfg.ControllerURL, cfg.ControllerKey, discoverdclient.HTTPClient(d))
 	cfg.Provider.Logger = logger
+	if cfg.Provider.Dialer == nil {
+		cfg.Provider.Dialer = &discoverdclient.Dialer{Client: d, Net: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+	}
 	p := New(ctrl, cfg.Provider)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -66,7 +69,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// A provisioning takes at most the provider's timeout, and its
-		// clean-up after a failure as long again.
+		// clean-up after a failure as long again. Backups and restores
+		// lift both timeouts for their transfer (see StreamTimeout).
 		WriteTimeout:   2*p.opts.Timeout + 10*time.Second,
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
@@ -109,7 +113,9 @@ func Daemon() cmdline.Daemon[Config] {
 		Description: `POST /clusters makes a Redis server: an app redis-<id> that runs the
 redis image with a password and a volume, and a TCP route to it; the answer
 is the env an app reaches it with (REDIS_URL=redis://:<password>@redis.DOMAIN:<port>).
-DELETE /clusters/<id> removes it. Every request carries --redis-api-key
+DELETE /clusters/<id> removes it. GET /clusters/<id>/backup dumps a server's
+data; PUT /clusters/<id> re-creates a server of a cluster backup and POST
+/clusters/<id>/restore loads its dump into it. Every request carries --redis-api-key
 as its basic-auth password; the controller sends the key given in the
 provider's URL (http://:KEY@redis-api.discoverd/clusters).`,
 		Flags:  flags,

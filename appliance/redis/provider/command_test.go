@@ -1,33 +1,19 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
 func TestCommandLine(t *testing.T) {
-	base := map[string]string{"PORT": "", "FLYNN_REDIS_API_KEY": "k", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_DOMAIN": "example.com"}
-	with := func(kv ...string) map[string]string {
-		env := map[string]string{}
-		for k, v := range base {
-			env[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			env[kv[i]] = kv[i+1]
-		}
-		return env
-	}
 	tests := []struct {
 		name  string
 		env   map[string]string
@@ -37,53 +23,40 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{
 			name: "a job's environment",
-			env:  with("PORT", "15002", "FLYNN_DISCOVERD_URL", "http://10.0.0.2:1111"),
+			env:  map[string]string{"PORT": "15002", "FLYNN_DISCOVERD_URL": "http://10.0.0.2:1111"},
 			want: Config{HTTPAddr: ":15002", Key: "k", ControllerURL: "http://controller.discoverd", ControllerKey: "ck", DiscoverdURL: "http://10.0.0.2:1111",
 				Provider: Options{Host: "redis.example.com", RedisApp: "redis", Timeout: 25 * time.Second}},
 		},
 		{
 			name: "the node's discoverd",
-			env:  with("EXTERNAL_IP", "10.0.0.3"),
+			env:  map[string]string{"EXTERNAL_IP": "10.0.0.3"},
 			want: Config{HTTPAddr: ":8080", Key: "k", ControllerURL: "http://controller.discoverd", ControllerKey: "ck", DiscoverdURL: "http://10.0.0.3:1111",
 				Provider: Options{Host: "redis.example.com", RedisApp: "redis", Timeout: 25 * time.Second}},
 		},
 		{
 			name: "flags",
-			env:  with(),
 			args: []string{"--http-addr", "127.0.0.1:9", "--redis-host", "r.test", "--redis-app", "redis7", "--controller-url", "http://c", "--timeout", "5s"},
 			want: Config{HTTPAddr: "127.0.0.1:9", Key: "k", ControllerURL: "http://c", ControllerKey: "ck", DiscoverdURL: "http://127.0.0.1:1111",
 				Provider: Options{Host: "r.test", RedisApp: "redis7", Timeout: 5 * time.Second}},
 		},
-		{name: "no API key", env: with("FLYNN_REDIS_API_KEY", ""), fails: "no API key"},
-		{name: "no controller key", env: with("FLYNN_CONTROLLER_KEY", ""), fails: "no controller key"},
-		{name: "no domain", env: with("FLYNN_DOMAIN", ""), fails: "domain is required"},
-		{name: "no timeout", env: with(), args: []string{"--timeout", "0s"}, fails: "--timeout"},
+		{name: "no API key", env: map[string]string{"FLYNN_REDIS_API_KEY": ""}, fails: "no API key"},
+		{name: "no controller key", env: map[string]string{"FLYNN_CONTROLLER_KEY": ""}, fails: "no controller key"},
+		{name: "no domain", env: map[string]string{"FLYNN_DOMAIN": ""}, fails: "domain is required"},
+		{name: "no timeout", args: []string{"--timeout", "0s"}, fails: "--timeout"},
+	}
+	cmd := cmdlinetest.Command[Config]{
+		Daemon: Daemon,
+		Env:    map[string]string{"PORT": "", "FLYNN_REDIS_API_KEY": "k", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_DOMAIN": "example.com"},
+		Unset:  []string{"FLYNN_DISCOVERD_URL", "EXTERNAL_IP", "FLYNN_EXTERNAL_IP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"FLYNN_DISCOVERD_URL", "EXTERNAL_IP", "FLYNN_EXTERNAL_IP"} {
-				t.Setenv(k, "") // restored after the test
-				os.Unsetenv(k)
-			}
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			d := Daemon()
-			var got Config
-			d.Run = func(_ context.Context, cfg Config, _ *slog.Logger) error {
-				got = cfg
-				return nil
-			}
-			var out bytes.Buffer
-			code := cmdline.Execute(t.Context(), d.App(), append([]string{"flynn-redis-api"}, tt.args...), &out)
 			if tt.fails != "" {
-				if code != 2 || !strings.Contains(out.String(), tt.fails) {
-					t.Fatalf("exit %d, output %q; want 2 and %q", code, out.String(), tt.fails)
-				}
+				cmd.Refused(t, tt.env, tt.fails, tt.args...)
 				return
 			}
-			if code != 0 || got != tt.want {
-				t.Fatalf("exit %d, config %+v; want %+v (%s)", code, got, tt.want, out.String())
+			if got := cmd.Accepted(t, tt.env, tt.args...); got != tt.want {
+				t.Fatalf("config %+v; want %+v", got, tt.want)
 			}
 		})
 	}

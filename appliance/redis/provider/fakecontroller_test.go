@@ -185,6 +185,13 @@ func (f *fakeController) CreateRoute(_ context.Context, app string, route *contr
 	if err != nil {
 		return err
 	}
+	for _, routes := range f.routes {
+		for _, r := range routes {
+			if route.Type == controller.RouteTypeTCP && route.Port != 0 && r.Port == route.Port {
+				return httpjson.Errorf(httpjson.CodeConflict, "port %d has a route", route.Port)
+			}
+		}
+	}
 	route.ID, route.AppID = random.UUID(), a.ID
 	if route.Type == controller.RouteTypeTCP && route.Port == 0 {
 		route.Port = f.nextPort

@@ -10,6 +10,34 @@
 // that it is deployed, restarted and routed like any other app and `flynn
 // -a redis-<id> ps`/`log` show it. It is a system app: people's API keys
 // can read it (its password hidden) but not change or delete it.
+//
+// # Backups
+//
+// A cluster backup holds each Redis server's data, which the controller
+// fetches from the provider and gives back on restore:
+//
+//	backup:  controller ──GET /clusters/<id>/backup──> provider ──SCAN, PTTL, DUMP──> redis-<id>
+//	restore: controller ──PUT /clusters/<id> {password, port}──> provider (the app, as provisioning makes it)
+//	         controller ──POST /clusters/<id>/restore (the dump)──> provider ──RESTORE──> redis-<id>
+//
+// The provider reaches a server through discoverd (its service is its app,
+// redis-<id>) with the password of the app's current release.
+//
+// A dump is a stream of RESP2 arrays of bulk strings (see package resp),
+// each a command that a restore replays:
+//
+//	SELECT <db>                                    before each database's keys, db 0 to 15
+//	RESTORE <key> <ttl> <payload> REPLACE          one per key
+//
+// where <ttl> is the key's remaining time to live in milliseconds (0: it
+// has none) and <payload> is what DUMP answered: Redis's own serialization
+// of the value, with its RDB version and a checksum, which RESTORE checks.
+// A dump is made with SCAN (COUNT 1000) of each database INFO keyspace
+// lists, then PTTL and DUMP of each key, pipelined; a key that is gone
+// between SCAN and DUMP is left out. It is no snapshot: keys written while
+// it is made may or may not be in it. A restore accepts those two commands
+// alone, so that a dump cannot flush or reconfigure the server it is
+// loaded into.
 package provider
 
 import (
@@ -42,6 +70,12 @@ type Controller interface {
 	DeleteApp(ctx context.Context, idOrName string) (*controller.App, error)
 }
 
+// Dialer connects to Redis servers; *discoverd/client.Dialer and
+// *net.Dialer are ones.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
 // Errors of the provider, which the HTTP API maps to statuses in one place
 // (see apiError).
 var (
@@ -53,6 +87,16 @@ var (
 	// ErrController wraps what the controller answered or why it could
 	// not be reached.
 	ErrController = errors.New("controller")
+	// ErrConflict is a request at odds with what exists: a server to
+	// re-create whose app exists with another password or is not the
+	// provider's, a router port taken, a key a restore may not replace.
+	ErrConflict = errors.New("conflict")
+	// ErrBadDump is a restore's dump that is not one (see the package
+	// doc), or that the server refused a command of.
+	ErrBadDump = errors.New("bad dump")
+	// ErrServer wraps why a Redis server could not be reached or failed
+	// in the middle of a backup or a restore.
+	ErrServer = errors.New("redis server")
 )
 
 // Options configure a Provider.
@@ -69,8 +113,23 @@ type Options struct {
 	// included; default 25s, inside the 30s the controller waits for a
 	// provider.
 	Timeout time.Duration
+	// Dialer connects to a Redis server for a backup or a restore, at
+	// "redis-<id>.discoverd:6379": the flynn-redis-api binary passes a
+	// discoverd client's Dialer, which finds the job of the server's
+	// service (the provider runs with host networking, so it reaches the
+	// job's address). Default: a net.Dialer, which reaches such a name
+	// only where discoverd's DNS answers it.
+	Dialer Dialer
+	// RestoreWait bounds the wait of a restore for its server to answer
+	// (a server just made or re-created is still being scheduled);
+	// default 2 minutes.
+	RestoreWait time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+
+	// retryInterval is how often a restore asks a server that does not
+	// answer yet; default 1s. Tests shorten it.
+	retryInterval time.Duration
 }
 
 // Provider provisions Redis servers as apps of the controller.
@@ -91,6 +150,15 @@ func New(ctrl Controller, opts Options) *Provider {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Dialer == nil {
+		opts.Dialer = &net.Dialer{Timeout: 10 * time.Second}
+	}
+	if opts.RestoreWait <= 0 {
+		opts.RestoreWait = 2 * time.Minute
+	}
+	if opts.retryInterval <= 0 {
+		opts.retryInterval = time.Second
+	}
 	return &Provider{ctrl: ctrl, opts: opts}
 }
 
@@ -109,9 +177,15 @@ var idPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
 // reaches the server with. What it made is removed again when a step
 // fails, or when ctx ends before it is done (the controller has given up
 // and will never hold the resource).
-func (p *Provider) Provision(ctx context.Context) (res *controller.ProvisionedResource, err error) {
+func (p *Provider) Provision(ctx context.Context) (*controller.ProvisionedResource, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
+	return p.create(ctx, random.Hex(idBytes), random.Hex(passwordBytes), 0)
+}
+
+// create makes Redis server id with password and a TCP route on port (0:
+// one the controller chooses), as Provision says.
+func (p *Provider) create(ctx context.Context, id, password string, port int) (res *controller.ProvisionedResource, err error) {
 	src, err := p.ctrl.AppRelease(ctx, p.opts.RedisApp)
 	switch {
 	case httpjson.IsNotFound(err):
@@ -122,8 +196,6 @@ func (p *Provider) Provision(ctx context.Context) (res *controller.ProvisionedRe
 		return nil, fmt.Errorf("%w: the release of app %s has no artifact", ErrNoImage, p.opts.RedisApp)
 	}
 
-	id := random.Hex(idBytes)
-	password := random.Hex(passwordBytes)
 	log := p.opts.Logger.With("resource.id", id)
 	app := &controller.App{Name: redis.AppName(id), System: true, Meta: map[string]string{redis.MetaResource: redis.ResourceKind}}
 	if err := p.ctrl.CreateApp(ctx, app); err != nil {
@@ -146,8 +218,11 @@ func (p *Provider) Provision(ctx context.Context) (res *controller.ProvisionedRe
 	if _, err := p.ctrl.SetAppRelease(ctx, app.ID, rel.ID); err != nil {
 		return nil, fmt.Errorf("%w: set release of %s: %w", ErrController, app.Name, err)
 	}
-	route := &controller.Route{Type: controller.RouteTypeTCP, Service: redis.AppName(id)}
+	route := &controller.Route{Type: controller.RouteTypeTCP, Service: redis.AppName(id), Port: port}
 	if err := p.ctrl.CreateRoute(ctx, app.ID, route); err != nil {
+		if port != 0 && (httpjson.IsCode(err, httpjson.CodeConflict) || httpjson.IsCode(err, httpjson.CodeObjectExists)) {
+			return nil, fmt.Errorf("%w: router port %d: %w", ErrConflict, port, err)
+		}
 		return nil, fmt.Errorf("%w: create route of %s: %w", ErrController, app.Name, err)
 	}
 	f := &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{redis.ProcessType: 1}}
