@@ -33,7 +33,7 @@ import (
 func (r *runner) clusterBackupCommand() *urfave.Command {
 	return &urfave.Command{
 		Name:      "backup",
-		Usage:     "back up the cluster: apps, releases, routes, keys, slugs and app databases",
+		Usage:     "back up the cluster: apps, releases, routes, keys, slugs and app databases (Postgres and Redis)",
 		ArgsUsage: " ",
 		Description: `Streams a backup of the cluster to FILE, or to stdout (never to a terminal):
 a tar archive of every database of its Postgres appliance. The archive is
@@ -62,7 +62,8 @@ func (r *runner) clusterRestoreCommand() *urfave.Command {
 databases and roles (with their passwords, so the apps' DATABASE_URLs work
 as before), the slugs, then every app with its releases, formations,
 routes and resources, and the SSH and API keys; the scheduler then starts
-the apps. The cluster must have no apps of its own. FILE is checked whole
+the apps. Each Redis is made again with its password, port and keys, so
+REDIS_URLs work as before too. The cluster must have no apps of its own. FILE is checked whole
 before anything changes: a truncated or foreign file is refused. Asks you to
 type the cluster's name to confirm, unless --yes.
 

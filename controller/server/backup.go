@@ -8,12 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/appliance/postgres/backup"
+	"github.com/openflynn/flynn/appliance/postgres/backup/archive"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
@@ -136,20 +138,41 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	w.Header().Set("Trailer", controller.BackupErrorTrailer)
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
-	n, err := io.Copy(w, resp.Body)
+	// The appliance's archive is copied entry by entry, verified as it
+	// goes; the other providers' resources follow, then the manifest of
+	// it all.
+	aw, err := archive.NewWriter(w, start)
+	var msg string
+	var m *archive.Manifest
+	if err == nil {
+		if _, m, err = archive.Read(resp.Body, aw.Forward()); err != nil {
+			msg = resp.Trailer.Get(backup.ErrorTrailer)
+			if msg == "" {
+				msg = fmt.Sprintf("the backup stream from the Postgres appliance broke: %v", withoutURL(err))
+			}
+		}
+	}
+	resources := 0
+	if err == nil {
+		if resources, err = s.backupResources(ctx, aw); err != nil {
+			msg = fmt.Sprintf("backing up %v", err)
+		}
+	}
+	if err == nil {
+		err = aw.Close(m.Databases)
+	}
 	if err != nil && ctx.Err() != nil {
 		return nil // the client went away
 	}
-	msg := resp.Trailer.Get(backup.ErrorTrailer)
 	if msg == "" && err != nil {
-		msg = fmt.Sprintf("the backup stream from the Postgres appliance broke: %v", withoutURL(err))
+		msg = err.Error()
 	}
 	if msg != "" {
 		w.Header().Set(controller.BackupErrorTrailer, msg)
-		s.logger.Error("backup failed", "bytes", n, "err", msg)
+		s.logger.Error("backup failed", "err", msg)
 		return nil
 	}
-	s.logger.Info("backup sent", "bytes", n, "duration", time.Since(start))
+	s.logger.Info("backup sent", "entries", len(m.Entries), "resources", resources, "duration", time.Since(start))
 	return nil
 }
 
@@ -170,7 +193,23 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath("restore").String(), r.Body)
+	// The archive goes to the appliance and, through a pipe, to a second
+	// reader here that keeps the other providers' resources.
+	keep, err := os.MkdirTemp("", "flynn-restore-resources-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(keep)
+	pr, pw := io.Pipe()
+	defer pw.CloseWithError(errors.New("the restore ended"))
+	keptc := make(chan keptResources, 1)
+	go func() {
+		k := keptResources{dir: archive.NewDir(keep)}
+		_, _, k.err = archive.Read(pr, resourceEntries{k.dir})
+		_, _ = io.Copy(io.Discard, pr) // past a refused archive, so that the appliance gets all of it
+		keptc <- k
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath("restore").String(), &teeToPipe{r: r.Body, pw: pw})
 	if err != nil {
 		return err
 	}
@@ -240,6 +279,9 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		report.Releases, report.Formations, report.Routes, report.Resources = imp.Releases, imp.Formations, imp.Routes, imp.Resources
 		report.Keys, report.APIKeys, report.Deployments = imp.Keys, imp.APIKeys, imp.Deployments
 		report.Notes = append(report.Notes, imp.Skipped...)
+		_ = pw.CloseWithError(errors.New("the appliance has read the backup"))
+		kept := <-keptc
+		report.Notes = append(report.Notes, s.restoreResources(ctx, kept, func(msg string) { send(controller.RestoreEvent{Progress: msg}) })...)
 	}
 	s.logger.Info("restore done", "apps", len(report.Apps), "databases", len(report.Databases), "duration", time.Since(start))
 	send(controller.RestoreEvent{Report: report})

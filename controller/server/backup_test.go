@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -111,30 +113,139 @@ func TestBackupNeedsTheClusterKey(t *testing.T) {
 	wantAPIError(t, request(t, h.url+"/backup", http.MethodGet, testKey, nil), httpjson.CodeServiceUnavailable, `no "postgres" provider`)
 }
 
+// smallArchive is an archive as the appliance writes one: roles and a
+// dump.
+func smallArchive(t testing.TB) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	aw, err := archive.NewWriter(&buf, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{archive.RolesName: "-- roles\n", "databases/app_1.dump": strings.Repeat("dump ", 1000)} {
+		if err := aw.Add(name, int64(len(data)), strings.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := aw.Close([]archive.Database{{Name: "app_1", Kind: archive.KindApp, Owner: "app_1", Entry: "databases/app_1.dump"}}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func TestBackupStreamsTheAppliancesArchive(t *testing.T) {
 	h := newHarness(t)
 	fail := false
+	src := smallArchive(t)
 	addAppliance(t, h.store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", backup.ErrorTrailer)
 		w.Header().Set("Content-Type", "application/x-tar")
-		io.WriteString(w, "archive bytes")
 		if fail {
+			w.Write(src[:len(src)/2])
 			w.Header().Set(backup.ErrorTrailer, "pg_dump app_1: out of disk")
+			return
 		}
+		w.Write(src)
 	}), applianceKey)
 	resp := request(t, h.url+"/backup", http.MethodGet, testKey, nil)
 	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK || string(body) != "archive bytes" || resp.Trailer.Get(controller.BackupErrorTrailer) != "" {
-		t.Fatalf("backup: %s %q %v, trailer %q", resp.Status, body, err, resp.Trailer.Get(controller.BackupErrorTrailer))
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Trailer.Get(controller.BackupErrorTrailer) != "" {
+		t.Fatalf("backup: %s %v, trailer %q", resp.Status, err, resp.Trailer.Get(controller.BackupErrorTrailer))
+	}
+	_, want, _ := archive.Read(bytes.NewReader(src), archive.Discard)
+	_, got, err := archive.Read(bytes.NewReader(body), archive.Discard)
+	if err != nil || !slices.Equal(got.Entries, want.Entries) || !slices.Equal(got.Databases, want.Databases) {
+		t.Fatalf("the backup holds %+v (%v), want the appliance's %+v", got, err, want)
 	}
 	if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "flynn-backup-") {
 		t.Errorf("Content-Disposition %q", cd)
 	}
 	fail = true
 	resp = request(t, h.url+"/backup", http.MethodGet, testKey, nil)
-	io.Copy(io.Discard, resp.Body)
+	body, _ = io.ReadAll(resp.Body)
 	if got := resp.Trailer.Get(controller.BackupErrorTrailer); got != "pg_dump app_1: out of disk" {
 		t.Fatalf("trailer %q", got)
+	}
+	if _, _, err := archive.Read(bytes.NewReader(body), archive.Discard); err == nil {
+		t.Fatal("a failed backup reads as a whole archive")
+	}
+}
+
+// fakeResources is a provider other than Postgres that serves the
+// resource backup API, keeping each resource's data in memory.
+type fakeResources struct {
+	mu       sync.Mutex
+	data     map[string]string            // by external id
+	made     map[string]map[string]string // env PUT asked for, by external id
+	failDump bool
+}
+
+func (f *fakeResources) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, action, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/clusters/"), "/")
+	switch {
+	case r.Method == http.MethodGet && action == "backup":
+		d, ok := f.data[id]
+		if !ok || f.failDump {
+			http.Error(w, "no server "+id, http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, d)
+	case r.Method == http.MethodPut && action == "":
+		var body struct {
+			Env map[string]string `json:"env"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.made[id] = body.Env
+		io.WriteString(w, `{}`)
+	case r.Method == http.MethodPost && action == "restore":
+		if f.made[id] == nil {
+			http.Error(w, "no server "+id, http.StatusNotFound)
+			return
+		}
+		d, _ := io.ReadAll(r.Body)
+		f.data[id] = string(d)
+		io.WriteString(w, `{"keys": 1}`)
+	default:
+		http.Error(w, "no", http.StatusMethodNotAllowed)
+	}
+}
+
+// addResources registers f as provider "redis".
+func addResources(t testing.TB, store *postgres.Store, f *fakeResources) *controller.Provider {
+	t.Helper()
+	hs := httptest.NewServer(withKey(f))
+	t.Cleanup(hs.Close)
+	p := &controller.Provider{Name: "redis", URL: "http://:" + applianceKey + "@" + hs.Listener.Addr().String() + "/clusters"}
+	if err := store.Providers.Create(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBackupFailsWithoutAResourcesData: a provider that cannot give a
+// resource's data fails the backup, saying which.
+func TestBackupFailsWithoutAResourcesData(t *testing.T) {
+	h := newHarness(t)
+	src := smallArchive(t)
+	addAppliance(t, h.store, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(src) }), applianceKey)
+	f := &fakeResources{data: map[string]string{}, made: map[string]map[string]string{}, failDump: true}
+	p := addResources(t, h.store, f)
+	res := &controller.Resource{ProviderID: p.ID, ExternalID: "abc", Env: map[string]string{"REDIS_URL": "redis://x"}}
+	if _, err := h.store.Resources.Create(t.Context(), res, nil); err != nil {
+		t.Fatal(err)
+	}
+	resp := request(t, h.url+"/backup", http.MethodGet, testKey, nil)
+	body, _ := io.ReadAll(resp.Body)
+	if got := resp.Trailer.Get(controller.BackupErrorTrailer); !strings.Contains(got, res.ID) || !strings.Contains(got, "404") {
+		t.Fatalf("trailer %q, want the resource and the provider's answer", got)
+	}
+	if _, _, err := archive.Read(bytes.NewReader(body), archive.Discard); err == nil {
+		t.Fatal("a failed backup reads as a whole archive")
 	}
 }
 
@@ -283,13 +394,25 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A Redis server of api's, at a provider other than Postgres.
+	oldRedis := &fakeResources{data: map[string]string{"r1": "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n"}, made: map[string]map[string]string{}}
+	freshRedis := &fakeResources{data: map[string]string{}, made: map[string]map[string]string{}}
+	redisEnv := map[string]string{"REDIS_URL": "redis://:pw@redis.example.test:3000", "REDIS_PASSWORD": "pw", "REDIS_PORT": "3000"}
+	redisRes := &controller.Resource{ProviderID: addResources(t, old.store, oldRedis).ID, ExternalID: "r1", Env: redisEnv}
+	if _, err := old.store.Resources.Create(ctx, redisRes, []string{"api"}); err != nil {
+		t.Fatal(err)
+	}
+	addResources(t, fresh.store, freshRedis)
+
 	resp := request(t, old.url+"/backup", http.MethodGet, testKey, nil)
 	data, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK || resp.Trailer.Get(controller.BackupErrorTrailer) != "" {
 		t.Fatalf("backup: %s, %v, trailer %q", resp.Status, err, resp.Trailer.Get(controller.BackupErrorTrailer))
 	}
-	if _, _, err := archive.Read(bytes.NewReader(data), archive.Discard); err != nil {
+	if _, m, err := archive.Read(bytes.NewReader(data), archive.Discard); err != nil {
 		t.Fatalf("the backup does not read back: %v", err)
+	} else if _, ok := m.Entry(archive.ResourceEntry(redisRes.ID)); !ok {
+		t.Fatalf("the backup has no entry of the Redis resource: %+v", m.Entries)
 	}
 
 	progress, last := restoreEvents(t, request(t, fresh.url+"/restore", http.MethodPost, testKey, bytes.NewReader(data)))
@@ -298,7 +421,7 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 	}
 	r := last.Report
 	if !slices.Equal(r.Apps, []string{"web", "api"}) || !slices.Equal(r.Databases, []string{"app_1"}) || !slices.Equal(r.Roles, []string{"app_1"}) ||
-		r.Formations != 2 || r.Routes != 2 || r.Resources != 1 || r.BlobsAdded != 1 {
+		r.Formations != 2 || r.Routes != 2 || r.Resources != 2 || r.BlobsAdded != 1 || len(r.Notes) != 0 {
 		t.Fatalf("report %+v", r)
 	}
 	if !slices.Contains(progress, "importing apps, releases, routes and keys") {
@@ -324,6 +447,17 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 	if err != nil || len(res) != 1 || res[0].ExternalID != "app_1" {
 		t.Fatalf("web's resources = %+v, %v", res, err)
 	}
+	// The Redis server is made again with its env, and its data loaded.
+	freshRedis.mu.Lock()
+	made, loaded := freshRedis.made["r1"], freshRedis.data["r1"]
+	freshRedis.mu.Unlock()
+	if made["REDIS_PASSWORD"] != "pw" || made["REDIS_PORT"] != "3000" || loaded != oldRedis.data["r1"] {
+		t.Fatalf("the Redis server on the fresh cluster: made with %v, loaded %q", made, loaded)
+	}
+	if !slices.Contains(progress, "bringing back resource "+redisRes.ID+" of provider redis") {
+		t.Errorf("progress %q", progress)
+	}
+
 	var note string
 	c, err := pgx.Connect(ctx, fresh.pg.URL("app_1"))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/openflynn/flynn/appliance/redis/resp"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/poll"
 )
@@ -57,6 +58,16 @@ func TestBackupRestore(t *testing.T) {
 		name := "keep" + strconv.Itoa(i) + "." + domain
 		poll.UntilNil(t, 2*time.Minute, name+" serves", func() error { return get("127.0.0.1", name) })
 	}
+	// A Redis server of keep2's, with keys in two databases, one of them
+	// expiring in an hour.
+	rres, err := api.ProvisionResource(ctx, "redis", &controller.ResourceRequest{Apps: []string{"keep2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisURL := rres.Env["REDIS_URL"]
+	poll.UntilNil(t, 2*time.Minute, "the Redis server takes writes", func() error {
+		return redisDo(ctx, redisURL, [][]string{{"SET", "kept", "yes"}, {"SET", "brief", "x", "EX", "3600"}, {"SELECT", "3"}, {"HSET", "h", "f", "v"}})
+	})
 
 	file := filepath.Join(t.TempDir(), "backup.tar")
 	began := time.Now()
@@ -117,7 +128,13 @@ func TestBackupRestore(t *testing.T) {
 			t.Errorf("%d rows after the restore, want 1000", n)
 		}
 	}
-	fmt.Printf("BENCH backup of %d apps (2 databases): %s, %d KiB; restore %s, every app serving %s after it began\n",
+	if strings.Contains(out, "not brought back") || strings.Contains(out, "back empty") {
+		t.Errorf("the restore left a resource behind:\n%s", out)
+	}
+	poll.UntilNil(t, 2*time.Minute, "the Redis keys are back", func() error {
+		return redisCheck(ctx, redisURL)
+	})
+	fmt.Printf("BENCH backup of %d apps (2 Postgres databases, 1 Redis): %s, %d KiB; restore %s, every app serving %s after it began\n",
 		backupApps, backupTook.Round(time.Millisecond), st.Size()>>10, restoreTook.Round(time.Millisecond), serving.Round(time.Millisecond))
 }
 
@@ -199,4 +216,52 @@ func execSQL(t *testing.T, dsn, sql string) {
 	if _, err := conn.Exec(t.Context(), sql); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// redisDo sends cmds to the Redis server of REDIS_URL u through node 1's
+// router, after AUTH, failing at the first error reply.
+func redisDo(ctx context.Context, u string, cmds [][]string) error {
+	_, err := redisReplies(ctx, u, cmds)
+	return err
+}
+
+func redisReplies(ctx context.Context, u string, cmds [][]string) ([]any, error) {
+	ru, err := url.Parse(u)
+	if err != nil {
+		return nil, err
+	}
+	password, _ := ru.User.Password()
+	nc, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", ru.Port()))
+	if err != nil {
+		return nil, err
+	}
+	c := resp.NewConn(nc)
+	defer c.Close()
+	var out []any
+	for _, cmd := range append([][]string{{"AUTH", password}}, cmds...) {
+		r, err := c.Do(ctx, cmd...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd[0], err)
+		}
+		out = append(out, r)
+	}
+	return out[1:], nil
+}
+
+// redisCheck is nil once the keys redisDo set are back, the expiring one
+// with most of its hour left.
+func redisCheck(ctx context.Context, u string) error {
+	r, err := redisReplies(ctx, u, [][]string{{"GET", "kept"}, {"TTL", "brief"}, {"SELECT", "3"}, {"HGET", "h", "f"}})
+	if err != nil {
+		return err
+	}
+	str := func(v any) string {
+		b, _ := v.([]byte)
+		return string(b)
+	}
+	ttl, _ := r[1].(int64)
+	if str(r[0]) != "yes" || ttl < 3000 || ttl > 3600 || str(r[3]) != "v" {
+		return fmt.Errorf("GET kept %q, TTL brief %v, HGET h f in db 3 %q", str(r[0]), r[1], str(r[3]))
+	}
+	return nil
 }

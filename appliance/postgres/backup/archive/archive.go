@@ -5,6 +5,8 @@
 //	flynn-backup.json        Header: format "flynn-backup", version, created_at
 //	roles.sql                the entries, in any order, each named once
 //	databases/<name>.dump
+//	resources/<resource id>  the data of a resource of another provider
+//	                         (a Redis server's), added by the controller
 //	…
 //	manifest.json            Manifest: every entry's name, size and sha256,
 //	                         and the databases the dumps hold
@@ -51,7 +53,14 @@ const (
 	// RolesName is the entry of the appliance's roles (see
 	// appliance/postgres/backup).
 	RolesName = "roles.sql"
+	// ResourcePrefix begins the names of the entries that hold the data
+	// of resources of providers other than Postgres (see ResourceEntry).
+	ResourcePrefix = "resources/"
 )
+
+// ResourceEntry names the entry of the data of resource id (the
+// controller's id of it).
+func ResourceEntry(id string) string { return ResourcePrefix + id }
 
 // Bounds of the JSON entries, far above what they hold, so that a foreign
 // file cannot make a reader buffer much.
@@ -179,6 +188,41 @@ func (w *Writer) Add(name string, size int64, r io.Reader) error {
 // Entries returns the entries added so far.
 func (w *Writer) Entries() []Entry { return append([]Entry(nil), w.entries...) }
 
+// Forward returns a Sink that adds each entry it is given to w as it
+// comes, so that an archive read with it (see Read) is copied into w entry
+// by entry; w's own entries may follow, and w's manifest lists them all.
+// What Read has not verified yet is already written to w: a caller whose
+// Read fails must not Close w, which leaves the copy without a manifest
+// and so refused by every reader.
+func (w *Writer) Forward() Sink { return forward{w} }
+
+type forward struct{ w *Writer }
+
+func (f forward) Create(name string, size int64) (io.WriteCloser, error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := f.w.Add(name, size, pr)
+		pr.CloseWithError(err) // a writer still writing learns why
+		done <- err
+	}()
+	return &forwardEntry{pw: pw, done: done}, nil
+}
+
+// forwardEntry feeds one entry to Writer.Add, which runs until the entry's
+// size is read or the pipe closes.
+type forwardEntry struct {
+	pw   *io.PipeWriter
+	done chan error
+}
+
+func (e *forwardEntry) Write(p []byte) (int, error) { return e.pw.Write(p) }
+
+func (e *forwardEntry) Close() error {
+	_ = e.pw.Close()
+	return <-e.done
+}
+
 // Close writes the manifest, listing the entries added and databases, and
 // ends the archive. It does not close the underlying writer.
 func (w *Writer) Close(databases []Database) error {
@@ -220,10 +264,11 @@ func (w *Writer) writeFile(name string, size int64, r io.Reader) error {
 }
 
 // Sink receives the content of each entry Read verifies: Create returns
-// where the entry's bytes go. Read calls it once per entry, in the order
-// of the archive, and finishes with one entry before it starts the next.
+// where the entry's bytes go (size of them, as the archive says). Read
+// calls it once per entry, in the order of the archive, and finishes with
+// one entry before it starts the next.
 type Sink interface {
-	Create(name string) (io.WriteCloser, error)
+	Create(name string, size int64) (io.WriteCloser, error)
 }
 
 // Discard is the Sink that keeps nothing: Read with it only verifies.
@@ -231,7 +276,7 @@ var Discard Sink = discard{}
 
 type discard struct{}
 
-func (discard) Create(string) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil }
+func (discard) Create(string, int64) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil }
 
 type nopCloser struct{ io.Writer }
 
@@ -402,7 +447,7 @@ func checkEnd(tr *tar.Reader) error {
 
 // copyEntry streams one entry into sink, counting and hashing it.
 func copyEntry(tr *tar.Reader, th *tar.Header, sink Sink) (int64, string, error) {
-	w, err := sink.Create(th.Name)
+	w, err := sink.Create(th.Name, th.Size)
 	if err != nil {
 		return 0, "", fmt.Errorf("keep entry %q: %w", th.Name, err)
 	}

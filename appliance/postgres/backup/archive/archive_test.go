@@ -209,3 +209,56 @@ func TestWriterRefusesReservedNames(t *testing.T) {
 		t.Errorf("short source: %v", err)
 	}
 }
+
+// TestForward copies an archive into another through Forward, adds an
+// entry of the second writer's own, and reads the result back whole; a
+// source cut short fails the copy, which then has no manifest.
+func TestForward(t *testing.T) {
+	src := sample(t)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, m, err := Read(bytes.NewReader(src), w.Forward())
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := []byte("SELECT 0\n")
+	if err := w.Add("resources/r1", int64(len(own)), bytes.NewReader(own)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(m.Databases); err != nil {
+		t.Fatal(err)
+	}
+	dir := NewDir(t.TempDir())
+	_, got, err := Read(bytes.NewReader(buf.Bytes()), dir)
+	if err != nil {
+		t.Fatalf("the copy: %v", err)
+	}
+	if len(got.Entries) != len(m.Entries)+1 || len(got.Databases) != 1 {
+		t.Fatalf("the copy's manifest: %+v", got)
+	}
+	for _, e := range m.Entries {
+		if c, ok := got.Entry(e.Name); !ok || c != e {
+			t.Errorf("entry %s: copied as %+v, was %+v", e.Name, c, e)
+		}
+	}
+	p, _ := dir.Path("resources/r1")
+	if data, err := os.ReadFile(p); err != nil || string(data) != string(own) {
+		t.Errorf("own entry: %q, %v", data, err)
+	}
+
+	// The source cut inside its dump.
+	var cut bytes.Buffer
+	w, err = NewWriter(&cut, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Read(bytes.NewReader(src[:len(src)/2]), w.Forward()); err == nil {
+		t.Fatal("a source cut in half was copied")
+	}
+	if _, _, err := Read(bytes.NewReader(cut.Bytes()), Discard); !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("the copy of a cut source: %v, want it refused", err)
+	}
+}

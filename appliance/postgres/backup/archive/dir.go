@@ -21,7 +21,7 @@ var _ Sink = (*Dir)(nil)
 func NewDir(dir string) *Dir { return &Dir{dir: dir, paths: map[string]string{}} }
 
 // Create makes the file of entry name.
-func (d *Dir) Create(name string) (io.WriteCloser, error) {
+func (d *Dir) Create(name string, _ int64) (io.WriteCloser, error) {
 	path := filepath.Join(d.dir, fmt.Sprintf("entry-%06d", len(d.paths)))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {

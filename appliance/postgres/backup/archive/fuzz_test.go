@@ -9,7 +9,7 @@ import (
 // sizes is a Sink that counts the bytes of each entry.
 type sizes map[string]*int64
 
-func (s sizes) Create(name string) (io.WriteCloser, error) {
+func (s sizes) Create(name string, _ int64) (io.WriteCloser, error) {
 	n := new(int64)
 	s[name] = n
 	return counter{n}, nil
