@@ -202,3 +202,29 @@ func validMethod(m string) bool {
 	}
 	return true
 }
+
+// Resign returns rawURL, a signed URL, signed again with key for method:
+// the same blob and expiry, a new nonce. A restore onto a cluster with
+// another key does this to the URLs its releases hold (SLUG_URL), which
+// the old key's signatures no longer open. ok is false for a URL that
+// carries no signature, which is left as it is; a signature that is there
+// but malformed is an error.
+func Resign(rawURL, key, method string) (resigned string, ok bool, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", false, nil
+	}
+	exp, _, _, err := params(u.Query())
+	if errors.Is(err, ErrUnsigned) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	secs, _ := strconv.ParseInt(exp, 10, 64) // checked by params
+	resigned, err = URL(u.Scheme+"://"+u.Host, key, method, u.Path, time.Unix(secs, 0))
+	if err != nil {
+		return "", false, err
+	}
+	return resigned, true, nil
+}

@@ -182,3 +182,38 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestResign: a URL signed with one key opens with another once re-signed,
+// for the same blob and until the same time; an unsigned URL is left, a
+// malformed signature refused.
+func TestResign(t *testing.T) {
+
+	expires := now.Add(time.Hour)
+	old, err := URL("http://blobstore.example.test", "old-key", "GET", "apps/a/slug.tgz", expires)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := Resign(old, "new-key", "GET")
+	if err != nil || !ok {
+		t.Fatalf("Resign = %q, %v, %v", got, ok, err)
+	}
+	u, err := url.Parse(got)
+	if err != nil || u.Host != "blobstore.example.test" || u.Path != "/apps/a/slug.tgz" {
+		t.Fatalf("re-signed URL %q (%v)", got, err)
+	}
+	g, err := Verify("new-key", "GET", "apps/a/slug.tgz", u.RawQuery, now)
+	if err != nil || !g.Expires.Equal(expires) {
+		t.Fatalf("the re-signed URL: %+v, %v; want it to open with the new key until %s", g, err, expires)
+	}
+	if _, err := Verify("old-key", "GET", "apps/a/slug.tgz", u.RawQuery, now); err == nil {
+		t.Fatal("the re-signed URL opens with the old key")
+	}
+	for _, s := range []string{"http://blobstore.example.test/apps/a/slug.tgz", "not a url", "/relative?sig=x"} {
+		if got, ok, err := Resign(s, "new-key", "GET"); ok || err != nil {
+			t.Errorf("Resign(%q) = %q, %v, %v; want it left", s, got, ok, err)
+		}
+	}
+	if _, _, err := Resign("http://b/apps/a?expires=soon&nonce=x&sig=y", "new-key", "GET"); err == nil {
+		t.Error("a malformed signature was re-signed")
+	}
+}

@@ -66,8 +66,15 @@ func serverConfig(c *cli.Context, logger *slog.Logger) (server.Config, error) {
 	if clusterKey == "" {
 		clusterKey = key
 	}
+	blobKey, err := cmdline.SecretOf(c, "blobstore-key")
+	if err != nil {
+		return server.Config{}, err
+	}
+	if blobKey == "" {
+		blobKey = key
+	}
 	cfg := server.Config{Addr: cmdline.ListenAddr(c, "http-addr"), DatabaseURL: c.String("database-url"), AuthKey: key,
-		EventRetention: c.Duration("event-retention")}
+		EventRetention: c.Duration("event-retention"), BlobstoreKey: blobKey}
 	if cfg.DatabaseURL == "" {
 		return cfg, fmt.Errorf("a database URL is required: --database-url or $%s", cmdline.Env("database-url"))
 	}

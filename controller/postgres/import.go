@@ -70,13 +70,21 @@ type apiKeyRow struct {
 	hash []byte
 }
 
+// ImportOptions change what Import brings.
+type ImportOptions struct {
+	// ReleaseEnv, when set, returns the value to keep of each env
+	// variable of an imported release: a restore signs the old cluster's
+	// blob URLs (SLUG_URL) again with this cluster's key.
+	ReleaseEnv func(name, value string) (string, error)
+}
+
 // Import copies into the store the people's objects of the controller
 // database named database on the store's own server (see above), then
 // drops that database. The database is first brought up to this
 // controller's schema; one from a newer controller is refused. Import
 // refuses to bring an app whose id or name this cluster has (ErrExists),
 // and then changes nothing; the database is kept on any failure.
-func (s *Store) Import(ctx context.Context, database string) (*Imported, error) {
+func (s *Store) Import(ctx context.Context, database string, opts ImportOptions) (*Imported, error) {
 	cfg := s.Pool.Config().Copy()
 	cfg.ConnConfig.Database = database
 	cfg.MaxConns = 2
@@ -94,6 +102,15 @@ func (s *Store) Import(ctx context.Context, database string) (*Imported, error) 
 	snap, err := readSnapshot(ctx, src)
 	if err != nil {
 		return nil, err
+	}
+	if opts.ReleaseEnv != nil {
+		for _, r := range snap.releases {
+			for k, v := range r.Env {
+				if r.Env[k], err = opts.ReleaseEnv(k, v); err != nil {
+					return nil, fmt.Errorf("import: release %s, %s: %w", r.ID, k, err)
+				}
+			}
+		}
 	}
 	var imp *Imported
 	err = (&db{pool: s.Pool}).inTx(ctx, func(tx pgx.Tx) error {

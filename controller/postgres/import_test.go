@@ -127,7 +127,7 @@ func TestImport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	imp, err := s.Import(ctx, oldDB)
+	imp, err := s.Import(ctx, oldDB, ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestImportRefusesAppsInTheWay(t *testing.T) {
 	if err := s.Apps.Create(ctx, &controller.App{Name: "web"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Import(ctx, oldDB)
+	_, err := s.Import(ctx, oldDB, ImportOptions{})
 	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "web") {
 		t.Fatalf("got %v, want ErrExists naming web", err)
 	}
@@ -259,11 +259,11 @@ func TestImportRefusesNewerSchema(t *testing.T) {
 	oldDB := databaseOf(old)
 	old.Close()
 	s := newStore(t)
-	_, err := s.Import(ctx, oldDB)
+	_, err := s.Import(ctx, oldDB, ImportOptions{})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "migration 9999") {
 		t.Fatalf("got %v, want ErrInvalid naming migration 9999", err)
 	}
-	_, err = s.Import(context.Background(), "no_such_database")
+	_, err = s.Import(context.Background(), "no_such_database", ImportOptions{})
 	if err == nil {
 		t.Fatal("import of a missing database succeeded")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/openflynn/flynn/appliance/postgres/backup"
 	"github.com/openflynn/flynn/appliance/postgres/backup/archive"
+	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
@@ -266,7 +267,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		report.Notes = append(report.Notes, "the backup holds no controller database: no apps were brought back")
 	} else {
 		send(controller.RestoreEvent{Progress: "importing apps, releases, routes and keys"})
-		imp, err := s.store.Import(ctx, res.ControllerDatabase)
+		imp, err := s.store.Import(ctx, res.ControllerDatabase, postgres.ImportOptions{ReleaseEnv: s.resignBlobURL})
 		if err != nil {
 			var storeErr *postgres.Error
 			msg := err.Error()
@@ -286,6 +287,24 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	s.logger.Info("restore done", "apps", len(report.Apps), "databases", len(report.Databases), "duration", time.Since(start))
 	send(controller.RestoreEvent{Report: report})
 	return nil
+}
+
+// resignBlobURL signs a release's blob URL (SLUG_URL) again with this
+// cluster's blobstore key, which the old cluster's signature does not
+// match; any other value is kept.
+func (s *Server) resignBlobURL(_, value string) (string, error) {
+	key := s.opts.BlobstoreKey
+	if key == "" {
+		key = s.opts.AuthKey
+	}
+	if key == "" {
+		return value, nil // a development controller without keys
+	}
+	resigned, ok, err := signed.Resign(value, key, http.MethodGet)
+	if err != nil || !ok {
+		return value, nil // not a signed URL: nothing to do
+	}
+	return resigned, nil
 }
 
 // peoplesApps returns the names of the apps that are not system apps.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/openflynn/flynn/appliance/postgres/backup"
 	"github.com/openflynn/flynn/appliance/postgres/backup/archive"
 	blobpg "github.com/openflynn/flynn/blobstore/pg"
+	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/controller/postgres"
@@ -291,7 +293,7 @@ type cluster struct {
 	url    string
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, blobstoreKey string) *cluster {
 	t.Helper()
 	ctx := t.Context()
 	c := &cluster{pg: pgtest.New(t)}
@@ -309,7 +311,7 @@ func newCluster(t *testing.T) *cluster {
 	}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	addAppliance(t, c.store, backup.Handler(backup.Config{URL: c.pg.URL("postgres"), Logger: discard}), applianceKey)
-	srv, err := New(c.store, Options{AuthKey: testKey, Logger: discard})
+	srv, err := New(c.store, Options{AuthKey: testKey, Logger: discard, BlobstoreKey: blobstoreKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +345,7 @@ func sqlExec(t testing.TB, srv *pgtest.Server, db string, stmts ...string) {
 // controllers and the appliance's real backup API.
 func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 	ctx := t.Context()
-	old, fresh := newCluster(t), newCluster(t)
+	old, fresh := newCluster(t, "old-blob-key"), newCluster(t, "new-blob-key")
 
 	// The old cluster: a system app (the new one has its own), two apps,
 	// a database for one of them, its slug in the blobstore.
@@ -374,7 +376,13 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 		if err := old.client.CreateArtifact(ctx, art); err != nil {
 			t.Fatal(err)
 		}
-		rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Processes: map[string]controller.ProcessType{"web": {Cmd: []string{"start"}}}}
+		// A pushed app's slug, at a URL signed with the old cluster's key.
+		slugURL, err := signed.URL("http://blobstore.example.test", "old-blob-key", http.MethodGet, "apps/"+app.ID+"/slug.tgz", time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Env: map[string]string{"SLUG_URL": slugURL, "PLAIN": "kept"},
+			Processes: map[string]controller.ProcessType{"web": {Cmd: []string{"start"}}}}
 		if err := old.client.CreateRelease(ctx, rel); err != nil {
 			t.Fatal(err)
 		}
@@ -428,8 +436,30 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 		t.Errorf("progress %q", progress)
 	}
 
-	// The fresh cluster serves the apps as the old one did.
+	// The fresh cluster serves the apps as the old one did, their slugs
+	// at URLs its blobstore's key opens.
 	for name, app := range apps {
+		rels, err := fresh.client.AppReleases(ctx, name)
+		if err != nil || len(rels) == 0 {
+			t.Fatalf("releases of %s: %+v, %v", name, rels, err)
+		}
+		slugs := 0
+		for _, rel := range rels {
+			if rel.Env["SLUG_URL"] == "" {
+				continue // a resource's release of an app with no current release
+			}
+			slugs++
+			u, err := url.Parse(rel.Env["SLUG_URL"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := signed.Verify("new-blob-key", http.MethodGet, "apps/"+app.ID+"/slug.tgz", u.RawQuery, time.Now()); err != nil || rel.Env["PLAIN"] != "kept" {
+				t.Fatalf("%s's release %d on the fresh cluster: SLUG_URL %s (%v), PLAIN %q; want it signed with the fresh cluster's key", name, rel.Version, rel.Env["SLUG_URL"], err, rel.Env["PLAIN"])
+			}
+		}
+		if slugs == 0 {
+			t.Fatalf("no release of %s names its slug", name)
+		}
 		got, err := fresh.client.App(ctx, name)
 		if err != nil || got.ID != app.ID {
 			t.Fatalf("app %s = %+v, %v", name, got, err)

@@ -54,6 +54,8 @@ type Config struct {
 	// EventRetention: see Options.EventRetention. The flynn-controller
 	// command's default is DefaultEventRetention.
 	EventRetention time.Duration
+	// BlobstoreKey: see Options.BlobstoreKey.
+	BlobstoreKey string
 }
 
 // Run connects to Postgres, applies the migrations and serves the API until
@@ -72,7 +74,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	defer store.Close()
-	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention})
+	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention, BlobstoreKey: cfg.BlobstoreKey})
 	if err != nil {
 		return err
 	}
@@ -146,6 +148,10 @@ type Options struct {
 	// EventPruneInterval is how often old events are deleted when
 	// EventRetention is set; default an hour.
 	EventPruneInterval time.Duration
+	// BlobstoreKey is the key the blobstore checks signed URLs with; a
+	// restore signs the imported releases' blob URLs (SLUG_URL) again
+	// with it. Default AuthKey, which bootstrap gives the blobstore.
+	BlobstoreKey string
 }
 
 // Server is the controller API as an http.Handler.
