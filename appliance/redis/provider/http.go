@@ -40,7 +40,7 @@ type ResourceConfig struct{}
 //	POST   /clusters               {"config":{}} → 201 {"id": "…", "env": {"REDIS_URL": "…", …}}
 //	DELETE /clusters/{id}          204; 404 when there is no such resource
 //	GET    /clusters/{id}/backup   200 application/octet-stream: the server's dump (see the package doc)
-//	PUT    /clusters/{id}          {"password": "…", "port": 3000} → 200 {"id": "…", "env": {…}}
+//	PUT    /clusters/{id}          {"env": {"REDIS_PASSWORD": "…", "REDIS_PORT": "3000", …}} → 200 {"id": "…", "env": {…}}
 //	POST   /clusters/{id}/restore  a dump → 200 {"keys": 12}
 //	GET    /health                 200
 //

@@ -17,7 +17,7 @@
 // fetches from the provider and gives back on restore:
 //
 //	backup:  controller ──GET /clusters/<id>/backup──> provider ──SCAN, PTTL, DUMP──> redis-<id>
-//	restore: controller ──PUT /clusters/<id> {password, port}──> provider (the app, as provisioning makes it)
+//	restore: controller ──PUT /clusters/<id> {env}──> provider (the app, as provisioning makes it)
 //	         controller ──POST /clusters/<id>/restore (the dump)──> provider ──RESTORE──> redis-<id>
 //
 // The provider reaches a server through discoverd (its service is its app,

@@ -27,8 +27,9 @@ type RecreateRequest struct {
 // the id, password and router port of a resource a cluster backup holds,
 // so that the env the restored controller gives apps reaches it. Its data
 // is then loaded with Restore. When the app redis-<id> exists and is the
-// provider's (a restored controller brings its apps back, the Redis ones
-// included) it changes nothing and answers as if it had made it; an app
+// provider's (a restore that is tried again, say: a restore does not
+// bring system apps back) it changes nothing and answers as if it had
+// made it; an app
 // of that name that is not the provider's, or whose release has another
 // password, is ErrConflict, as is a port another route has. A bad id,
 // password or port is an *httpjson.Error validation error.
