@@ -3,7 +3,8 @@ package controller
 import "time"
 
 // A cluster backup (GET /backup) is a tar archive of every database of the
-// Postgres appliance (appliance/postgres/backup/archive). Its status and
+// Postgres appliance and the data of every other provider's resources
+// (appliance/postgres/backup/archive). Its status and
 // headers go out before the archive is made, so a failure midway ends the
 // body early and sets the trailer BackupErrorTrailer; an archive cut short
 // lacks its manifest, which every reader refuses.

@@ -29,8 +29,9 @@ import (
 //
 //	GET  /backup   → 200 application/x-tar, streamed: every database of the
 //	                 appliance (the controller's, the blobstore's slugs,
-//	                 every app's) and its app roles. A failure midway ends
-//	                 the body early with the trailer
+//	                 every app's) and its app roles, then the data of every
+//	                 resource of the other providers (backupresources.go).
+//	                 A failure midway ends the body early with the trailer
 //	                 controller.BackupErrorTrailer.
 //	POST /restore  body: a backup → 412 when this cluster has apps of its own;
 //	                 the appliance's refusals (400 not a complete backup,
@@ -38,8 +39,10 @@ import (
 //	                 else 200 application/x-ndjson of controller.RestoreEvent:
 //	                 the appliance restores its databases and leaves the
 //	                 old controller database in a scratch database, which
-//	                 the controller imports (postgres.Store.Import) and
-//	                 drops. The imported formations' events set the
+//	                 the controller imports (postgres.Store.Import, its
+//	                 slug URLs signed again with this cluster's key) and
+//	                 drops; then the other providers make their resources
+//	                 again. The imported formations' events set the
 //	                 scheduler going, the routes' the router.
 //
 // Only system requests may do either: a backup holds every secret of the
