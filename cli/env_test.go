@@ -83,7 +83,7 @@ func TestEnvReleasesRollback(t *testing.T) {
 	}
 	h.fails(`no release "v9"`, "-a", "example", "release", "show", "v9")
 
-	if out := h.ok("-a", "example", "rollback"); !strings.HasPrefix(out, "Rolling example back from v3 to v2.\nDeployed release v2 of example in ") {
+	if out := h.ok("-a", "example", "rollback"); !strings.HasPrefix(out, "Rolling example back from v3 to v2.\n") || !strings.Contains(out, "\nDeployed release v2 of example in ") {
 		t.Fatalf("rollback printed %q", out)
 	}
 	if current().ID != v2.ID {
