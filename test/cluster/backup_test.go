@@ -146,21 +146,13 @@ type flynnCLI struct {
 
 func newCLI(t *testing.T, repo string) *flynnCLI {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repo, "bin/cluster-add"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	line := strings.TrimSpace(string(data))
-	m := clusterAddRE.FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("bin/cluster-add = %q", data)
-	}
-	c := &flynnCLI{bin: filepath.Join(repo, "bin/flynn"), home: t.TempDir(), key: m[2], clusterKey: clusterKey(t)}
-	cmd := exec.Command("bash", "-c", line)
+	ca := readClusterAdd(t, repo)
+	c := &flynnCLI{bin: filepath.Join(repo, "bin/flynn"), home: t.TempDir(), key: ca.key, clusterKey: clusterKey(t)}
+	cmd := exec.Command("bash", "-c", ca.line)
 	cmd.Env = c.env()
 	cmd.Dir = c.home
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", line, err, out)
+		t.Fatalf("%s: %v\n%s", ca.line, err, out)
 	}
 	return c
 }

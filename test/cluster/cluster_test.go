@@ -40,6 +40,26 @@ type line struct{ pin, key, clusterKey string }
 
 var clusterAddRE = regexp.MustCompile(`^flynn cluster add -p (\S+) -g 127\.0\.0\.1:2222 --git-host-key 'ssh-ed25519 \S+' --controller-addr 127\.0\.0\.1:443 default ` + regexp.QuoteMeta(domain) + ` - <<<(\S+)$`)
 
+// clusterAdd is the running cluster's cluster-add line (bin/cluster-add,
+// which bootstrap writes), with the certificate pin and the API key it
+// carries; it fails t when the line is missing or not what bootstrap
+// writes.
+type clusterAdd struct{ line, pin, key string }
+
+func readClusterAdd(t *testing.T, repo string) clusterAdd {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repo, "bin/cluster-add"))
+	if err != nil {
+		t.Fatalf("make cluster wrote no bin/cluster-add: %v", err)
+	}
+	line := strings.TrimSpace(string(data))
+	m := clusterAddRE.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("bin/cluster-add = %q, want `flynn cluster add -p PIN -g 127.0.0.1:2222 --git-host-key 'HOSTKEY' --controller-addr 127.0.0.1:443 default %s - <<<KEY`", data, domain)
+	}
+	return clusterAdd{line: line, pin: m[1], key: m[2]}
+}
+
 // clusterRepo skips a test that brings a cluster up unless in CI or with
 // FLYNN_TEST_CLUSTER=1, checks what it needs, and returns the repository's
 // root.
@@ -82,15 +102,8 @@ func TestCluster(t *testing.T) {
 		// The benchmark: bootstrap with warm images against its 10 s goal.
 		fmt.Printf("BENCH bootstrap %s (goal 10s, %.2fx of goal); make cluster %s\n", d, d.Seconds()/10, total.Round(time.Second))
 	}
-	data, err := os.ReadFile(filepath.Join(repo, "bin/cluster-add"))
-	if err != nil {
-		t.Fatalf("make cluster wrote no bin/cluster-add: %v", err)
-	}
-	m := clusterAddRE.FindStringSubmatch(strings.TrimSpace(string(data)))
-	if m == nil {
-		t.Fatalf("bin/cluster-add = %q, want `flynn cluster add -p PIN -g 127.0.0.1:2222 --git-host-key 'HOSTKEY' --controller-addr 127.0.0.1:443 default %s - <<<KEY`", data, domain)
-	}
-	cl := line{pin: m[1], key: m[2], clusterKey: clusterKey(t)}
+	ca := readClusterAdd(t, repo)
+	cl := line{pin: ca.pin, key: ca.key, clusterKey: clusterKey(t)}
 	if cl.key == cl.clusterKey {
 		t.Fatal("the cluster-add line carries the cluster key; it must carry a person's API key")
 	}

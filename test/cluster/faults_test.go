@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,16 +38,9 @@ func TestFaults(t *testing.T) {
 		t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
 	}
 	script(t, repo, 25*time.Minute, "script/cluster", "up")
-	data, err := os.ReadFile(filepath.Join(repo, "bin/cluster-add"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := clusterAddRE.FindStringSubmatch(strings.TrimSpace(string(data)))
-	if m == nil {
-		t.Fatalf("bin/cluster-add = %q", data)
-	}
+	key := readClusterAdd(t, repo).key
 	ctx := t.Context()
-	api := controllerClient(m[2])
+	api := controllerClient(key)
 	hosts := hostclient.New("http://127.0.0.1:1113", clusterKey(t))
 
 	app := deployWeb(t, api, repo, "faults", 2)

@@ -61,15 +61,7 @@ func TestMultiNode(t *testing.T) {
 	t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
 	fmt.Printf("BENCH %d-node cluster up in %s\n", nodes, time.Since(began).Round(time.Millisecond))
 	t.Logf("script/cluster up:\n%s", lastLines(out, 12))
-	data, err := os.ReadFile(filepath.Join(repo, "bin/cluster-add"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := clusterAddRE.FindStringSubmatch(strings.TrimSpace(string(data)))
-	if m == nil {
-		t.Fatalf("bin/cluster-add = %q", data)
-	}
-	key, clusterKey := m[2], clusterKey(t)
+	key, clusterKey := readClusterAdd(t, repo).key, clusterKey(t)
 	ctx := t.Context()
 	api := controllerClient(key)
 	disc := dclient.New("http://"+nodeAddr(1)+":1111", clusterKey)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,15 +37,7 @@ func TestPostgresFailover(t *testing.T) {
 	t.Setenv("NODES", strconv.Itoa(nodes))
 	script(t, repo, 25*time.Minute, "script/cluster", "up")
 	t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
-	data, err := os.ReadFile(filepath.Join(repo, "bin/cluster-add"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := clusterAddRE.FindStringSubmatch(strings.TrimSpace(string(data)))
-	if m == nil {
-		t.Fatalf("bin/cluster-add = %q", data)
-	}
-	key, ckey := m[2], clusterKey(t)
+	key, ckey := readClusterAdd(t, repo).key, clusterKey(t)
 	ctx := t.Context()
 	disc := dclient.New("http://"+nodeAddr(1)+":1111", ckey)
 
