@@ -251,22 +251,13 @@ func (p *Provider) remove(ctx context.Context, app *controller.App, log *slog.Lo
 // the job. It returns ErrNotFound when there is no such server, or the
 // app of that name is not one the provider made.
 func (p *Provider) Deprovision(ctx context.Context, id string) error {
-	if !idPattern.MatchString(id) {
-		return ErrNotFound
-	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
-	name := redis.AppName(id)
-	app, err := p.ctrl.App(ctx, name)
-	switch {
-	case httpjson.IsNotFound(err):
-		return ErrNotFound
-	case err != nil:
-		return fmt.Errorf("%w: read app %s: %w", ErrController, name, err)
-	case app.Meta[redis.MetaResource] != redis.ResourceKind:
-		// Someone else's app that happens to have the name.
-		return ErrNotFound
+	app, err := p.app(ctx, id)
+	if err != nil {
+		return err
 	}
+	name := app.Name
 	if _, err := p.ctrl.DeleteApp(ctx, app.ID); err != nil {
 		if httpjson.IsNotFound(err) {
 			return ErrNotFound

@@ -8,6 +8,7 @@ import (
 
 	"github.com/openflynn/flynn/appliance/redis"
 	"github.com/openflynn/flynn/appliance/redis/resp"
+	"github.com/openflynn/flynn/controller"
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
@@ -17,26 +18,36 @@ import (
 // DNS-based dialer that needs one.
 const serverPort = "6379"
 
-// lookup returns the app of Redis server id and its password, from the
-// app's current release. It returns ErrNotFound, as Deprovision does, for
-// an id the provider cannot have made or an app that is not the
-// provider's.
-func (p *Provider) lookup(ctx context.Context, id string) (password string, err error) {
+// app returns the app of Redis server id. It returns ErrNotFound for an
+// id the provider cannot have made or an app that is not the provider's.
+func (p *Provider) app(ctx context.Context, id string) (*controller.App, error) {
 	if !idPattern.MatchString(id) {
-		return "", ErrNotFound
+		return nil, ErrNotFound
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
-	defer cancel()
 	name := redis.AppName(id)
 	app, err := p.ctrl.App(ctx, name)
 	switch {
 	case httpjson.IsNotFound(err):
-		return "", ErrNotFound
+		return nil, ErrNotFound
 	case err != nil:
-		return "", fmt.Errorf("%w: read app %s: %w", ErrController, name, err)
+		return nil, fmt.Errorf("%w: read app %s: %w", ErrController, name, err)
 	case app.Meta[redis.MetaResource] != redis.ResourceKind:
-		return "", ErrNotFound
+		// Someone else's app that happens to have the name.
+		return nil, ErrNotFound
 	}
+	return app, nil
+}
+
+// lookup returns the password of Redis server id, from its app's current
+// release; ErrNotFound as app says.
+func (p *Provider) lookup(ctx context.Context, id string) (password string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	app, err := p.app(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	name := app.Name
 	rel, err := p.ctrl.AppRelease(ctx, app.ID)
 	switch {
 	case httpjson.IsNotFound(err):
