@@ -75,7 +75,7 @@ type ImportOptions struct {
 	// ReleaseEnv, when set, returns the value to keep of each env
 	// variable of an imported release: a restore signs the old cluster's
 	// blob URLs (SLUG_URL) again with this cluster's key.
-	ReleaseEnv func(name, value string) (string, error)
+	ReleaseEnv func(name, value string) string
 }
 
 // Import copies into the store the people's objects of the controller
@@ -106,9 +106,7 @@ func (s *Store) Import(ctx context.Context, database string, opts ImportOptions)
 	if opts.ReleaseEnv != nil {
 		for _, r := range snap.releases {
 			for k, v := range r.Env {
-				if r.Env[k], err = opts.ReleaseEnv(k, v); err != nil {
-					return nil, fmt.Errorf("import: release %s, %s: %w", r.ID, k, err)
-				}
+				r.Env[k] = opts.ReleaseEnv(k, v)
 			}
 		}
 	}

@@ -295,19 +295,19 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 // resignBlobURL signs a release's blob URL (SLUG_URL) again with this
 // cluster's blobstore key, which the old cluster's signature does not
 // match; any other value is kept.
-func (s *Server) resignBlobURL(_, value string) (string, error) {
+func (s *Server) resignBlobURL(_, value string) string {
 	key := s.opts.BlobstoreKey
 	if key == "" {
 		key = s.opts.AuthKey
 	}
 	if key == "" {
-		return value, nil // a development controller without keys
+		return value // a development controller without keys
 	}
 	resigned, ok, err := signed.Resign(value, key, http.MethodGet)
 	if err != nil || !ok {
-		return value, nil // not a signed URL: nothing to do
+		return value // not a signed URL, or not one the blobstore could open anyway
 	}
-	return resigned, nil
+	return resigned
 }
 
 // peoplesApps returns the names of the apps that are not system apps.

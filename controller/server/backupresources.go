@@ -97,8 +97,7 @@ func (s *Server) backupResource(ctx context.Context, aw *archive.Writer, p *cont
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("the provider answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+		return fmt.Errorf("the provider %s", providerRefusal(resp))
 	}
 	f, err := os.CreateTemp("", "flynn-backup-resource-")
 	if err != nil {
@@ -217,8 +216,7 @@ func (s *Server) callProvider(ctx context.Context, method, u, contentType string
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("the provider answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+		return fmt.Errorf("the provider %s", providerRefusal(resp))
 	}
 	if out == nil {
 		return nil

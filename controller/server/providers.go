@@ -160,6 +160,13 @@ func (s *Server) provisionResource(w http.ResponseWriter, r *http.Request, ps ht
 	return nil
 }
 
+// providerRefusal says what a provider answered with a status that is
+// not a success: "answered <status>: <the start of its body>".
+func providerRefusal(resp *http.Response) string {
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return fmt.Sprintf("answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+}
+
 // maxProviderReply bounds what a provider may answer.
 const maxProviderReply = 1 << 20
 
@@ -184,8 +191,7 @@ func (s *Server) provision(ctx context.Context, p *controller.Provider, config j
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: fmt.Sprintf("provider %s answered %s: %s", p.Name, resp.Status, bytes.TrimSpace(msg))}
+		return nil, &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Message: fmt.Sprintf("provider %s %s", p.Name, providerRefusal(resp))}
 	}
 	var out controller.ProvisionedResource
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxProviderReply)).Decode(&out); err != nil {
@@ -234,9 +240,8 @@ func (s *Server) askDeprovision(ctx context.Context, p *controller.Provider, res
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotFound {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return &httpjson.Error{Code: httpjson.CodeServiceUnavailable, Retry: resp.StatusCode >= 500,
-			Message: fmt.Sprintf("provider %s answered %s: %s", p.Name, resp.Status, bytes.TrimSpace(msg))}
+			Message: fmt.Sprintf("provider %s %s", p.Name, providerRefusal(resp))}
 	}
 	return nil
 }
