@@ -229,11 +229,15 @@ func (c *clientConn) Close() error {
 	return err
 }
 
-// explain logs, once, which bound a connection ran into.
+// explain hangs up on a connection that ran into a bound, and logs, once,
+// which. Hanging up at once matters: the SSH server cancels the session on
+// the failed read, and the session's exit status would otherwise still go
+// out, since a write pushes the deadline ahead again.
 func (c *clientConn) explain(err error) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return
 	}
+	_ = c.Conn.Close()
 	c.whyOnce.Do(func() {
 		c.mu.Lock()
 		started := c.started
