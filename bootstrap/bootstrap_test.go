@@ -27,6 +27,7 @@ var testImages = map[string]string{
 	"scheduler": "flynn/scheduler:1", "blobstore": "flynn/blobstore:1", "router": "flynn/router:1",
 	"gitreceive": "flynn/gitreceive:1", "slugbuilder": "flynn/slugbuilder:1", "slugrunner": "flynn/slugrunner:1",
 	"postgres-api": "flynn/postgres-api:1", "redis": "flynn/redis:1", "redis-api": "flynn/redis-api:1",
+	"logaggregator": "flynn/logaggregator:1",
 }
 
 // harness runs manifests against fakes; its one HTTP server answers the
@@ -106,7 +107,7 @@ func TestManifestRunsInOrder(t *testing.T) {
 	want := []string{
 		"run-app discoverd", "gen-random postgres-password", "gen-random postgres-replication-password", "run-app postgres", "gen-random controller-key",
 		"wait postgres-wait", "run-app controller", "wait controller-wait", "add-app controller-inception",
-		"scale-app scheduler-scale", "run-app scheduler", "deploy-app blobstore", "gen-random router-sticky-key", "deploy-app router",
+		"scale-app scheduler-scale", "run-app scheduler", "deploy-app logaggregator", "deploy-app blobstore", "gen-random router-sticky-key", "deploy-app router",
 		"gen-ssh-key gitreceive-key", "deploy-app gitreceive", "gen-tls-cert controller-cert",
 		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-route blobstore-route",
 		"gen-random postgres-api-key", "deploy-app postgres-api", "add-route postgres-route", "wait postgres-api-wait", "add-provider postgres-provider",
@@ -172,8 +173,8 @@ func TestRunAppJobsAreAdoptable(t *testing.T) {
 	if len(jobs) != 4 {
 		t.Errorf("bootstrap started %d jobs, want 4 (the others are the scheduler's)", len(jobs))
 	}
-	if len(h.ctrl.formations) != 10 {
-		t.Errorf("%d formations, want 10 (every component and appliance)", len(h.ctrl.formations))
+	if len(h.ctrl.formations) != 11 {
+		t.Errorf("%d formations, want 11 (every component and appliance)", len(h.ctrl.formations))
 	}
 	for _, a := range h.ctrl.apps {
 		if !a.System {

@@ -52,7 +52,7 @@ func TestManifestWiring(t *testing.T) {
 			}
 		}
 	}
-	if apps != 10 {
-		t.Errorf("checked %d apps, want the 7 components and 3 appliance apps", apps)
+	if apps != 11 {
+		t.Errorf("checked %d apps, want the 8 components and 3 appliance apps", apps)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,10 @@ import (
 	"github.com/openflynn/flynn/controller/controllertest"
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/logaggregator"
+	logclient "github.com/openflynn/flynn/logaggregator/client"
+	logserver "github.com/openflynn/flynn/logaggregator/server"
+	"github.com/openflynn/flynn/pkg/metrics"
 	"github.com/openflynn/flynn/pkg/pgtest"
 )
 
@@ -58,7 +63,11 @@ func newController(t testing.TB, tls bool) (*httptest.Server, *fakeRunner) {
 		_, own := runner.ownDeploys.Load(d.AppID)
 		return !own
 	}
-	ctrl := controllertest.New(t, url, controllertest.Options{Key: testKey, Runner: runner, KeepAlive: time.Second, TLS: tls, CompleteDeployments: completes})
+	// The app logs come from a log aggregator of the runner's.
+	runner.appLogs = logserver.NewStore(logaggregator.DefaultLinesPerApp, logserver.DefaultBytesPerApp)
+	agg := httptest.NewServer(logserver.NewHandler(runner.appLogs, "", metrics.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil))))
+	t.Cleanup(agg.Close)
+	ctrl := controllertest.New(t, url, controllertest.Options{Key: testKey, Runner: runner, Logs: logclient.New(agg.URL, "", nil), KeepAlive: time.Second, TLS: tls, CompleteDeployments: completes})
 	hs := ctrl.HTTP
 	return hs, runner
 }
@@ -181,6 +190,8 @@ type fakeRunner struct {
 	specs   []*server.JobSpec
 	resizes [][2]uint16
 	logs    map[string][]host.LogLine
+	// appLogs is what the log aggregator keeps of apps.
+	appLogs *logserver.Store
 	stopped []string // "hostID/jobID"
 	hosts   []*controller.Host
 	wg      sync.WaitGroup

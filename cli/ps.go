@@ -5,7 +5,6 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
-	"github.com/openflynn/flynn/controller"
 )
 
 func (r *runner) psCommand() *urfave.Command {
@@ -13,7 +12,9 @@ func (r *runner) psCommand() *urfave.Command {
 		Name:  "ps",
 		Usage: "list an app's jobs",
 		Description: `Lists the jobs that are pending, starting, up or stopping; --all adds the
-ones that ended.
+ones that ended. CPU is a running job's recent CPU use in percent of one CPU,
+MEM the memory it uses (and its limit when it has one), as its host reads
+them; "-" when the host did not answer within a few seconds.
 
 Example:
    flynn -a example ps`,
@@ -26,15 +27,6 @@ Example:
 	}
 }
 
-// jobEnded reports whether a job is in a final state.
-func jobEnded(j *controller.Job) bool {
-	switch j.State {
-	case controller.JobStateDown, controller.JobStateCrashed, controller.JobStateFailed:
-		return true
-	}
-	return false
-}
-
 func (r *runner) ps(c *urfave.Context) error {
 	name, err := r.appName(c)
 	if err != nil {
@@ -44,11 +36,7 @@ func (r *runner) ps(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	list := api.ActiveJobs
-	if c.Bool("all") {
-		list = api.Jobs
-	}
-	shown, err := list(c.Context, name)
+	shown, err := api.JobsWithStats(c.Context, name, !c.Bool("all"))
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
-	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/controller/server"
+	"github.com/openflynn/flynn/logaggregator"
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 const (
@@ -33,18 +39,35 @@ func putJobs(t *testing.T, h *harness, app *controller.App, rel *controller.Rele
 	}
 }
 
+var _ server.JobStatsReader = (*fakeRunner)(nil)
+
+// JobStats reads the web job's stats alone: the worker's host reads none.
+func (f *fakeRunner) JobStats(_ context.Context, _ string, jobIDs []string) (map[string]*controller.JobStats, error) {
+	out := map[string]*controller.JobStats{}
+	if slices.Contains(jobIDs, webJob) {
+		out[webJob] = &controller.JobStats{CPUPercent: 12.5, MemoryBytes: 64 << 20, MemoryLimitBytes: 256 << 20}
+	}
+	return out, nil
+}
+
 func TestPs(t *testing.T) {
 	h := newHarness(t)
 	app := h.app("example")
 	putJobs(t, h, app, h.deploy(app, nil))
 
 	out := squash(h.ok("-a", "example", "ps"))
-	if !strings.HasPrefix(out, "ID TYPE STATE HOST RELEASE AGE COMMAND\n") {
+	if !strings.HasPrefix(out, "ID TYPE STATE HOST RELEASE AGE CPU MEM COMMAND\n") {
 		t.Fatalf("ps header:\n%s", out)
 	}
-	for _, want := range []string{webJob + " web up host1 v1 ", workerJob + " worker up host1 v1 "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("ps lacks %q:\n%s", want, out)
+	// The fake host reads the web job's stats and not the worker's.
+	for _, want := range []struct{ prefix, suffix string }{
+		{webJob + " web up host1 v1 ", " 12.5% 64.0MiB/256MiB -"},
+		{workerJob + " worker up host1 v1 ", " - - -"},
+	} {
+		if !slices.ContainsFunc(strings.Split(out, "\n"), func(l string) bool {
+			return strings.HasPrefix(l, want.prefix) && strings.HasSuffix(l, want.suffix)
+		}) {
+			t.Errorf("ps lacks a line %q…%q:\n%s", want.prefix, want.suffix, out)
 		}
 	}
 	if strings.Contains(out, doneJob) {
@@ -62,14 +85,19 @@ func TestPs(t *testing.T) {
 func TestLog(t *testing.T) {
 	h := newHarness(t)
 	app := h.app("example")
-	putJobs(t, h, app, h.deploy(app, nil))
+	rel := h.deploy(app, nil)
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	h.runner.setLog(webJob,
-		host.LogLine{Stream: host.StreamStdout, Time: t0, Data: "listening\n"},
-		host.LogLine{Stream: host.StreamStderr, Time: t0.Add(2 * time.Second), Data: "GET / 200\n"},
-	)
-	h.runner.setLog(workerJob, host.LogLine{Stream: host.StreamStdout, Time: t0.Add(time.Second), Data: "working"})
-	h.runner.setLog(doneJob, host.LogLine{Stream: host.StreamStdout, Time: t0.Add(-time.Second), Data: "migrated\n"})
+	line := func(job, typ, stream string, at time.Duration, data string) logaggregator.Line {
+		return logaggregator.Line{AppID: app.ID, ReleaseID: rel.ID, JobID: job, ProcessType: typ, Stream: stream, Time: t0.Add(at), Data: data}
+	}
+	h.runner.appLogs.Append([]logaggregator.Line{
+		line(doneJob, "", "stdout", -time.Second, "migrated\n"),
+		line(webJob, "web", "stdout", 0, "listening\n"),
+		line(workerJob, "worker", "stdout", time.Second, "working"),
+		line(webJob, "web", "stderr", 2*time.Second, "GET / 200\n"),
+		line("router-job", logaggregator.ProcessTypeRouter, "stdout", 3*time.Second, "at=info method=GET path=\"/\" status=200\n"),
+		{AppID: "another-app", JobID: webJob, ProcessType: "web", Time: t0, Data: "not ours\n"},
+	})
 
 	res := h.run("-a", "example", "log", "-j", webJob)
 	if res.code != 0 || res.stdout != "listening\n" || res.stderr != "GET / 200\n" {
@@ -78,32 +106,51 @@ func TestLog(t *testing.T) {
 	want := "2025-01-02T03:04:04Z run.33333333: migrated\n" +
 		"2025-01-02T03:04:05Z web.11111111: listening\n" +
 		"2025-01-02T03:04:06Z worker.22222222: working\n" +
-		"2025-01-02T03:04:07Z web.11111111: GET / 200\n"
+		"2025-01-02T03:04:07Z web.11111111: GET / 200\n" +
+		"2025-01-02T03:04:08Z router: at=info method=GET path=\"/\" status=200\n"
 	if out := h.ok("-a", "example", "log"); out != want {
-		t.Fatalf("log:\n%s\nwant, merged in time order:\n%s", out, want)
+		t.Fatalf("log:\n%s\nwant, in the order they came:\n%s", out, want)
 	}
-	if out := h.ok("-a", "example", "log", "-t", "web", "-n", "1"); out != "2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
-		t.Fatalf("log -t web -n 1 = %q", out)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-t", "web", "-n", "1"}, "2025-01-02T03:04:07Z web.11111111: GET / 200\n"},
+		{[]string{"-n", "2"}, "2025-01-02T03:04:07Z web.11111111: GET / 200\n2025-01-02T03:04:08Z router: at=info method=GET path=\"/\" status=200\n"},
+		{[]string{"--since", "2025-01-02T03:04:07Z", "-t", "web"}, "2025-01-02T03:04:07Z web.11111111: GET / 200\n"},
+		{[]string{"-t", "db"}, ""},
 	}
-	// -n counts lines in all, not per job.
-	if out := h.ok("-a", "example", "log", "-n", "1"); out != "2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
-		t.Fatalf("log -n 1 = %q, want the one last line", out)
+	for _, tt := range tests {
+		if out := h.ok(append([]string{"-a", "example", "log"}, tt.args...)...); out != tt.want {
+			t.Errorf("log %s = %q, want %q", strings.Join(tt.args, " "), out, tt.want)
+		}
 	}
-	if out := h.ok("-a", "example", "log", "-n", "2"); out != "2025-01-02T03:04:06Z worker.22222222: working\n2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
-		t.Fatalf("log -n 2 = %q, want the two last lines", out)
+	h.fails("--since", "-a", "example", "log", "--since", "yesterday")
+	h.fails("--lines", "-a", "example", "log", "-n", "-1")
+}
+
+// TestLogFollow: -f prints the history once, then lines of jobs that
+// start later, until interrupted.
+func TestLogFollow(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	h.runner.appLogs.Append([]logaggregator.Line{{AppID: app.ID, JobID: webJob, ProcessType: "web", Time: time.Now(), Data: "before\n"}})
+	var out syncBuffer
+	env := h.env
+	env.Stdin, env.Stdout, env.Stderr = strings.NewReader(""), &out, io.Discard
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, []string{"flynn", "-a", "example", "log", "-f"}, &env) }()
+	poll.Until(t, 10*time.Second, "the history", func() bool { return strings.Contains(out.String(), "web.11111111: before\n") })
+	h.runner.appLogs.Append([]logaggregator.Line{{AppID: app.ID, JobID: workerJob, ProcessType: "worker", Time: time.Now(), Data: "a job started later\n"}})
+	poll.Until(t, 10*time.Second, "the new job's line", func() bool { return strings.Contains(out.String(), "worker.22222222: a job started later\n") })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("log -f ended with %d", code)
 	}
-	// Following with -n prints the same history once.
-	if out := h.ok("-a", "example", "log", "-f", "-n", "2"); out != "2025-01-02T03:04:06Z worker.22222222: working\n2025-01-02T03:04:07Z web.11111111: GET / 200\n" {
-		t.Fatalf("log -f -n 2 = %q, want the two last lines once", out)
+	if n := strings.Count(out.String(), "before"); n != 1 {
+		t.Errorf("the history printed %d times:\n%s", n, out.String())
 	}
-	// Following reads only running jobs; their streams end here when the
-	// fake host's lines run out.
-	out := h.ok("-a", "example", "log", "-f")
-	if strings.Contains(out, "migrated") || !strings.Contains(out, "web.11111111: listening\n") || !strings.Contains(out, "worker.22222222: working\n") {
-		t.Fatalf("log -f:\n%s", out)
-	}
-	h.fails("no jobs", "-a", "example", "log", "-t", "db")
-	h.fails("job not found", "-a", "example", "log", "-j", "host1-nope")
 }
 
 // TestKill stops a job through the controller, which asks the job's host
@@ -120,4 +167,22 @@ func TestKill(t *testing.T) {
 	}
 	h.fails("not found", "-a", "example", "kill", "host1-nope")
 	h.fails("want JOB", "-a", "example", "kill")
+}
+
+// syncBuffer is a bytes.Buffer safe to write and read at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

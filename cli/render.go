@@ -81,7 +81,7 @@ func renderInfo(w io.Writer, now time.Time, info *appInfo) error {
 }
 
 func renderJobs(w io.Writer, now time.Time, jobs []*controller.Job, versions map[string]int) error {
-	t := newTable(w, "ID", "TYPE", "STATE", "HOST", "RELEASE", "AGE", "COMMAND")
+	t := newTable(w, "ID", "TYPE", "STATE", "HOST", "RELEASE", "AGE", "CPU", "MEM", "COMMAND")
 	for _, j := range jobs {
 		typ := j.Type
 		if typ == "" {
@@ -99,9 +99,23 @@ func renderJobs(w io.Writer, now time.Time, jobs []*controller.Job, versions map
 		if j.StartedAt != nil {
 			since = *j.StartedAt
 		}
-		t.row(j.ID, typ, state, orDash(jobHost(j)), rel, age(now, since), orDash(strings.Join(j.Args, " ")))
+		cpu, mem := jobUsage(j.Stats)
+		t.row(j.ID, typ, state, orDash(jobHost(j)), rel, age(now, since), cpu, mem, orDash(strings.Join(j.Args, " ")))
 	}
 	return t.flush()
+}
+
+// jobUsage is a job's CPU ("12.5%") and memory ("45.2MiB", with its limit
+// when it has one: "45.2MiB/256MiB"), or "-" for both without stats.
+func jobUsage(s *controller.JobStats) (cpu, mem string) {
+	if s == nil {
+		return "-", "-"
+	}
+	mem = cmdline.RoundSize(s.MemoryBytes)
+	if s.MemoryLimitBytes > 0 {
+		mem += "/" + cmdline.RoundSize(s.MemoryLimitBytes)
+	}
+	return strconv.FormatFloat(s.CPUPercent, 'f', 1, 64) + "%", mem
 }
 
 // jobHost is the node a job runs on: its host id, or else the one its id
@@ -198,6 +212,9 @@ func renderRoutes(w io.Writer, routes []*controller.Route) error {
 		}
 		if r.DrainBackends {
 			opts = append(opts, "drain")
+		}
+		if r.NoRequestLog {
+			opts = append(opts, "no-request-log")
 		}
 		target := httpTarget(r)
 		if r.Type == controller.RouteTypeTCP {

@@ -54,7 +54,7 @@ var (
 	fixtureRoutes = []*controller.Route{
 		{ID: "route-1", Type: "http", Service: "example-web", Domain: "example.dev.localflynn.com", Path: "/"},
 		{ID: "route-2", Type: "http", Service: "example-web", Domain: "secure.example.com", Path: "/api", Sticky: true, Certificate: &controller.Certificate{Cert: "c", Key: "k"}},
-		{ID: "route-3", Type: "tcp", Service: "example-db", Port: 5432},
+		{ID: "route-3", Type: "tcp", Service: "example-db", Port: 5432, NoRequestLog: true},
 	}
 )
 
@@ -91,7 +91,8 @@ func TestGolden(t *testing.T) {
 		}},
 		{"ps", func(w *bytes.Buffer) error {
 			return renderJobs(w, goldenNow, []*controller.Job{
-				{ID: "host1-aaaaaaaa-0000-0000-0000-000000000001", HostID: "host1", Type: "web", State: "up", ReleaseID: "rel-3", StartedAt: &started, CreatedAt: ago(2 * time.Minute)},
+				{ID: "host1-aaaaaaaa-0000-0000-0000-000000000001", HostID: "host1", Type: "web", State: "up", ReleaseID: "rel-3", StartedAt: &started, CreatedAt: ago(2 * time.Minute),
+					Stats: &controller.JobStats{CPUPercent: 12.46, MemoryBytes: 47395635, MemoryLimitBytes: 256 << 20}},
 				{ID: "host1-bbbbbbbb-0000-0000-0000-000000000002", HostID: "host1", Type: "worker", State: "starting", ReleaseID: "rel-3", CreatedAt: ago(4 * time.Second)},
 				{ID: "host2-cccccccc-0000-0000-0000-000000000003", State: "crashed", ExitStatus: &exitOne, ReleaseID: "rel-2", Args: []string{"rake", "db:migrate"}, CreatedAt: ago(26 * time.Hour)},
 			}, map[string]int{"rel-3": 3, "rel-2": 2})

@@ -13,6 +13,9 @@ func (r *runner) routeCommand() *urfave.Command {
 	serviceFlag := func() urfave.Flag {
 		return &urfave.StringFlag{Name: "service", Aliases: []string{"s"}, Usage: "discoverd `SERVICE` to send traffic to (default: the web process's service, APP-web)"}
 	}
+	noRequestLogFlag := func(what string) urfave.Flag {
+		return &urfave.BoolFlag{Name: "no-request-log", Usage: "write no router line per " + what + " in the app's log (for a high-traffic app)"}
+	}
 	return &urfave.Command{
 		Name:  "route",
 		Usage: "manage how the router sends traffic to an app",
@@ -48,6 +51,7 @@ Example:
 							&urfave.BoolFlag{Name: "sticky", Usage: "keep each client on one backend (signed cookie)"},
 							&urfave.StringFlag{Name: "tls-cert", Usage: "PEM certificate chain `FILE`"},
 							&urfave.StringFlag{Name: "tls-key", Usage: "PEM private key `FILE`"},
+							noRequestLogFlag("request"),
 						}, systemFlags()...),
 						Action: r.routeAddHTTP,
 					},
@@ -66,6 +70,7 @@ Example:
 							appFlag(),
 							serviceFlag(),
 							&urfave.IntFlag{Name: "port", Usage: "router `PORT` to listen on, 3000-3999 (default: a free one)"},
+							noRequestLogFlag("connection"),
 						}, systemFlags()...),
 						Action: r.routeAddTCP,
 					},
@@ -77,6 +82,22 @@ Example:
 				Description: "Example:\n   flynn -a example route list --json",
 				Flags:       []urfave.Flag{appFlag(), jsonFlag()},
 				Action:      r.routeList,
+			},
+			{
+				Name:      "update",
+				Usage:     "change a route's settings",
+				ArgsUsage: "ID",
+				Description: `--request-log=false stops the router's line per request (per
+connection of a TCP route) in the app's log, as --no-request-log of
+"route add" does; --request-log=true brings them back.
+
+Example:
+   flynn route update 7f9c24e5-… --request-log=false`,
+				Flags: append([]urfave.Flag{
+					appFlag(),
+					&urfave.BoolFlag{Name: "request-log", Usage: "whether the router writes a line per request in the app's log"},
+				}, systemFlags()...),
+				Action: r.routeUpdate,
 			},
 			{
 				Name:        "remove",
@@ -126,7 +147,7 @@ func (r *runner) routeAddHTTP(c *urfave.Context) error {
 	if c.NArg() != 1 {
 		return usageError(c, "want DOMAIN")
 	}
-	route := &controller.Route{Type: controller.RouteTypeHTTP, Domain: c.Args().First(), Path: c.String("path"), Sticky: c.Bool("sticky")}
+	route := &controller.Route{Type: controller.RouteTypeHTTP, Domain: c.Args().First(), Path: c.String("path"), Sticky: c.Bool("sticky"), NoRequestLog: c.Bool("no-request-log")}
 	certFile, keyFile := c.String("tls-cert"), c.String("tls-key")
 	if (certFile == "") != (keyFile == "") {
 		return usageError(c, "--tls-cert and --tls-key go together")
@@ -152,7 +173,7 @@ func (r *runner) routeAddTCP(c *urfave.Context) error {
 	if c.IsSet("port") && c.Int("port") <= 0 {
 		return usageError(c, "--port must be a port number")
 	}
-	return r.addRoute(c, &controller.Route{Type: controller.RouteTypeTCP, Port: c.Int("port")})
+	return r.addRoute(c, &controller.Route{Type: controller.RouteTypeTCP, Port: c.Int("port"), NoRequestLog: c.Bool("no-request-log")})
 }
 
 func (r *runner) routeList(c *urfave.Context) error {
@@ -175,6 +196,30 @@ func (r *runner) routeList(c *urfave.Context) error {
 		return writeJSON(r.env.Stdout, routes)
 	}
 	return renderRoutes(r.env.Stdout, routes)
+}
+
+func (r *runner) routeUpdate(c *urfave.Context) error {
+	if c.NArg() != 1 {
+		return usageError(c, "want a route ID")
+	}
+	if !c.IsSet("request-log") {
+		return usageError(c, "nothing to change: give --request-log=true or --request-log=false")
+	}
+	api, app, err := r.changeApp(c)
+	if err != nil {
+		return err
+	}
+	off := !c.Bool("request-log")
+	route, err := api.UpdateRoute(c.Context, app.ID, c.Args().First(), controller.RouteUpdate{NoRequestLog: &off})
+	if err != nil {
+		return err
+	}
+	state := "on"
+	if route.NoRequestLog {
+		state = "off"
+	}
+	fmt.Fprintf(r.env.Stdout, "Updated route %s: %s, request log %s.\n", route.ID, routeTarget(route), state)
+	return nil
 }
 
 func (r *runner) routeRemove(c *urfave.Context) error {

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +89,57 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("after remove: %d routes, %v; want 3", len(got), err)
 	}
 	h.fails("not found", "-a", "example", "route", "remove", routes[0].ID)
+}
+
+// TestRouteRequestLog: --no-request-log of route add, and route update
+// --request-log, set the route's NoRequestLog; route list shows it.
+func TestRouteRequestLog(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	h.deploy(app, nil)
+
+	h.ok("-a", "example", "route", "add", "http", "busy.example.test", "--no-request-log")
+	h.ok("-a", "example", "route", "add", "tcp", "--port", "3346", "--service", "example-db", "--no-request-log")
+	h.ok("-a", "example", "route", "add", "http", "quiet.example.test")
+	routes, err := h.api.AppRoutes(context.Background(), app.ID)
+	if err != nil || len(routes) != 3 {
+		t.Fatalf("routes = %v, %v; want 3", routes, err)
+	}
+	byTarget := map[string]*controller.Route{}
+	for _, r := range routes {
+		byTarget[r.Domain+":"+strconv.Itoa(r.Port)] = r
+	}
+	busy, db, quiet := byTarget["busy.example.test:0"], byTarget[":3346"], byTarget["quiet.example.test:0"]
+	if busy == nil || db == nil || quiet == nil || !busy.NoRequestLog || !db.NoRequestLog || quiet.NoRequestLog {
+		t.Fatalf("routes = %+v, want busy and the tcp route without request lines, quiet with them", byTarget)
+	}
+	if out := squash(h.ok("-a", "example", "route", "list")); !strings.Contains(out, " http busy.example.test example-web no-request-log\n") {
+		t.Errorf("route list lacks busy's no-request-log:\n%s", out)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want string // printed
+		off  bool   // the route's NoRequestLog after it
+	}{
+		{"turn them off", []string{"--request-log=false"}, "Updated route " + quiet.ID + ": quiet.example.test (http), request log off.\n", true},
+		{"turn them on", []string{"--request-log=true"}, "Updated route " + quiet.ID + ": quiet.example.test (http), request log on.\n", false},
+		{"the flag alone is on", []string{"--request-log"}, "Updated route " + quiet.ID + ": quiet.example.test (http), request log on.\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-a", "example", "route", "update", quiet.ID}, tt.args...)
+			if out := h.ok(args...); out != tt.want {
+				t.Errorf("printed %q, want %q", out, tt.want)
+			}
+			got, err := h.api.Route(context.Background(), app.ID, quiet.ID)
+			if err != nil || got.NoRequestLog != tt.off {
+				t.Errorf("route = %+v, %v; want NoRequestLog %v", got, err, tt.off)
+			}
+		})
+	}
+	h.fails("nothing to change", "-a", "example", "route", "update", quiet.ID)
+	h.fails("want a route ID", "-a", "example", "route", "update", "--request-log=false")
+	h.fails("not found", "-a", "example", "route", "update", "7f9c24e5-0000-4000-8000-000000000000", "--request-log=false")
 }

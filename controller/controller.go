@@ -1,8 +1,9 @@
 // Package controller holds the wire types of the controller API: apps,
 // artifacts, releases, formations, jobs, routes, keys, API keys, providers,
-// resources, deployments and events. The server (controller/server), its store
-// (controller/postgres), the Go client (controller/client) and every
-// consumer share these definitions. It imports only the standard library.
+// resources, deployments, log drains and events. The server
+// (controller/server), its store (controller/postgres), the Go client
+// (controller/client) and every consumer share these definitions. It
+// imports only the standard library.
 //
 // Errors on the wire are github.com/openflynn/flynn/pkg/httpjson errors
 // ({code, message, field}); that package holds the one table mapping codes
@@ -58,6 +59,7 @@ const (
 	ObjectTypeProvider   = "provider"
 	ObjectTypeResource   = "resource"
 	ObjectTypeDeployment = "deployment"
+	ObjectTypeLogDrain   = "log_drain"
 )
 
 // Event operations.

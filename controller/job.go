@@ -42,6 +42,11 @@ type Job struct {
 	EndedAt   *time.Time        `json:"ended_at,omitempty"`
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
+	// Stats is a running job's CPU and memory use as its host reads it
+	// now, in a job list asked for with ?stats=true; none when the job
+	// does not run or its host did not answer in time. It is never
+	// stored.
+	Stats *JobStats `json:"stats,omitempty"`
 }
 
 // NewJob asks the controller to run a one-off job of an app.

@@ -39,8 +39,8 @@ type ProcessType struct {
 	Env map[string]string `json:"env,omitempty"`
 	// Ports are allocated on the host and passed as $PORT, $PORT_1, ….
 	Ports []Port `json:"ports,omitempty"`
-	// Service is the discoverd service the first port registers in; empty
-	// registers nothing.
+	// Service is the discoverd service the first port registers in unless
+	// the port names its own (Port.Service); empty registers nothing.
 	Service   string     `json:"service,omitempty"`
 	Resources *Resources `json:"resources,omitempty"`
 	// Omni runs one job of this type on every host per unit of count.
@@ -72,6 +72,10 @@ type Port struct {
 	// CheckPath makes the job's readiness check an HTTP GET of this path
 	// (a status below 500 passes) instead of a TCP connect.
 	CheckPath string `json:"check_path,omitempty"`
+	// Service is the discoverd service this port registers in: how a port
+	// after the first (a daemon's metrics port) is found. A job is up only
+	// once every port with a service accepts connections.
+	Service string `json:"service,omitempty"`
 }
 
 // Resources are a job's limits; zero means the host's default.

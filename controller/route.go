@@ -37,10 +37,23 @@ type Route struct {
 	// must lie in TCPRoutePortMin–TCPRoutePortMax, the range the router's
 	// node lets app jobs reach; zero asks the controller for a free one
 	// there.
-	Port          int       `json:"port,omitempty"`
-	DrainBackends bool      `json:"drain_backends,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	Port          int  `json:"port,omitempty"`
+	DrainBackends bool `json:"drain_backends,omitempty"`
+	// NoRequestLog turns off the router's lines in the app's log for this
+	// route: one per HTTP request, or per TCP connection. A high-traffic
+	// app's routes turn them off when they would flood its log (and its
+	// drains) or when the app logs its requests itself.
+	NoRequestLog bool      `json:"no_request_log,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// RouteUpdate changes a route (PATCH /apps/:id/routes/:route_id); nil
+// fields stay as they are. What a route matches and where it sends traffic
+// do not change: a route for something else is a new route.
+type RouteUpdate struct {
+	// NoRequestLog sets Route.NoRequestLog.
+	NoRequestLog *bool `json:"no_request_log,omitempty"`
 }
 
 // Certificate is a PEM TLS certificate chain and its key.

@@ -16,9 +16,10 @@
 //	PUT    /services/:service/meta            set metadata, compare-and-set on index
 //	GET    /etcd/members                      the etcd cluster's members (key required)
 //	POST   /etcd/members                      add a node as an etcd member (key required)
+//	GET    /metrics                           Prometheus metrics (key required)
 //
-// Writes, and the /etcd routes, need the cluster key as the basic-auth
-// password when discoverd has one; other reads are open.
+// Writes, the /etcd routes and /metrics need the cluster key as the
+// basic-auth password when discoverd has one; other reads are open.
 package discoverd
 
 import (

@@ -32,18 +32,19 @@ const (
 
 // builder runs the build and release of a push.
 type builder struct {
-	cfg   Config
-	c     *client.Client
-	log   *slog.Logger
-	slots *buildSlots
+	cfg     Config
+	c       *client.Client
+	log     *slog.Logger
+	slots   *buildSlots
+	metrics *serverMetrics
 
 	mu             sync.Mutex
 	builderRelease string // release of cfg.BuilderApp running cfg.SlugbuilderImage
 	runnerArtifact string // artifact of cfg.SlugrunnerImage
 }
 
-func newBuilder(cfg Config, c *client.Client, log *slog.Logger) *builder {
-	return &builder{cfg: cfg, c: c, log: log, slots: newBuildSlots(cfg.MaxBuilds)}
+func newBuilder(cfg Config, c *client.Client, log *slog.Logger, m *serverMetrics) *builder {
+	return &builder{cfg: cfg, c: c, log: log, slots: newBuildSlots(cfg.MaxBuilds), metrics: m}
 }
 
 // deployedBranches are the branches a push deploys, in order of preference.
@@ -191,8 +192,9 @@ type buildResult struct {
 
 // build waits for a build slot, runs the slugbuilder job with the commit's
 // tree on its stdin, relays its output line by line and returns its
-// process types.
-func (b *builder) build(ctx context.Context, p *push, commit string, prev *controller.Release, gitEnv map[string]string, out io.Writer, log *slog.Logger) (*buildResult, error) {
+// process types. A build is counted from its slot on: a push whose client
+// leaves while it waits for one built nothing.
+func (b *builder) build(ctx context.Context, p *push, commit string, prev *controller.Release, gitEnv map[string]string, out io.Writer, log *slog.Logger) (_ *buildResult, err error) {
 	release, err := b.slots.acquire(ctx, func(running int) {
 		fmt.Fprintf(out, "-----> Waiting for a build slot (%s running)...\n", plural(running, "build"))
 	})
@@ -200,6 +202,8 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 		return nil, err
 	}
 	defer release()
+	start := time.Now()
+	defer func() { b.metrics.buildEnded(ctx, start, err) }()
 	relID, err := b.slugbuilderRelease(ctx)
 	if err != nil {
 		return nil, b.internal(log, "prepare the build", err)

@@ -3,6 +3,7 @@ package gitreceive
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -17,6 +18,7 @@ import (
 func Daemon() cmdline.Daemon[Config] {
 	flags := []cli.Flag{
 		cmdline.String("ssh-addr", ":2222", "SSH listen address (default :$PORT in a job)", cmdline.Was("SSH_ADDR")),
+		cmdline.String("metrics-addr", "", "metrics (/metrics, behind the controller key) listen address (default in a job: --external-ip:$PORT_1, its second port; empty: none)"),
 		cmdline.String("state-dir", "/var/lib/gitreceive", "repositories, host key and hook socket", cmdline.Was("STATE_DIR")),
 		cmdline.String("controller-url", "", "controller URL; http://controller.discoverd reaches any live controller", cmdline.Was("--controller", "CONTROLLER_URL")),
 		cmdline.String("discoverd-url", "", "discoverd, through which discoverd names in --controller-url are reached (default: http://EXTERNAL_IP:1111 in a job)", cmdline.Was("--discoverd", "DISCOVERD")),
@@ -49,6 +51,7 @@ func Daemon() cmdline.Daemon[Config] {
 		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
 			cfg := Config{
 				SSHAddr:          cmdline.ListenAddr(c, "ssh-addr"),
+				MetricsAddr:      metricsAddr(c),
 				StateDir:         c.String("state-dir"),
 				ControllerURL:    c.String("controller-url"),
 				BlobstoreURL:     c.String("blobstore-url"),
@@ -130,4 +133,14 @@ func discoverdURL(c *cli.Context) string {
 		return discoverd.NodeURL(ip)
 	}
 	return ""
+}
+
+// metricsAddr is --metrics-addr when given, else, in a job, the job's
+// second port on the node's address ($PORT_0, which cmdline.ListenAddr
+// reads as $PORT, is SSH's), else the flag's default: none.
+func metricsAddr(c *cli.Context) string {
+	if port := os.Getenv("PORT_1"); port != "" && !c.IsSet("metrics-addr") {
+		return net.JoinHostPort(c.String("external-ip"), port)
+	}
+	return c.String("metrics-addr")
 }

@@ -110,3 +110,35 @@ func TestCommandLineRequiresKey(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandLineMetricsAddr: metrics are served where --metrics-addr
+// says, or in a job on its second port at the node's address; outside a
+// job without the flag, nowhere.
+func TestCommandLineMetricsAddr(t *testing.T) {
+	cmd := cmdlinetest.Command[Config]{
+		Daemon: Daemon,
+		Args:   []string{"--controller-url", "http://c", "--slugbuilder-image", "b", "--slugrunner-image", "r", "--state-dir", t.TempDir()},
+		Env:    map[string]string{"FLYNN_CONTROLLER_KEY": "k"},
+		Unset:  []string{"PORT", "PORT_1", "FLYNN_EXTERNAL_IP", "EXTERNAL_IP", "FLYNN_METRICS_ADDR"},
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{name: "outside a job", want: ""},
+		{name: "a job", env: map[string]string{"PORT": "5000", "PORT_1": "5001", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, want: "10.0.0.2:5001"},
+		{name: "a job, IPv6", env: map[string]string{"PORT_1": "5001", "FLYNN_EXTERNAL_IP": "fd00::2"}, want: "[fd00::2]:5001"},
+		{name: "a job without a second port", env: map[string]string{"PORT": "5000", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, want: ""},
+		{name: "the flag wins", env: map[string]string{"PORT_1": "5001"}, args: []string{"--metrics-addr", "127.0.0.1:9200"}, want: "127.0.0.1:9200"},
+		{name: "off in a job", env: map[string]string{"PORT_1": "5001"}, args: []string{"--metrics-addr", ""}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cmd.Accepted(t, tt.env, tt.args...).MetricsAddr; got != tt.want {
+				t.Errorf("MetricsAddr = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -18,8 +18,9 @@ import (
 // them, wait waits until all are closed.
 type connLimiter struct {
 	net.Listener
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	metrics *serverMetrics
 
 	mu      sync.Mutex
 	closed  bool // by closeAll: a connection accepted meanwhile is refused
@@ -29,8 +30,8 @@ type connLimiter struct {
 	refused refusalLog
 }
 
-func newConnLimiter(ln net.Listener, cfg Config, log *slog.Logger) *connLimiter {
-	return &connLimiter{Listener: ln, cfg: cfg, log: log, byIP: map[string]int{}, conns: map[*clientConn]struct{}{}}
+func newConnLimiter(ln net.Listener, cfg Config, log *slog.Logger, m *serverMetrics) *connLimiter {
+	return &connLimiter{Listener: ln, cfg: cfg, log: log, metrics: m, byIP: map[string]int{}, conns: map[*clientConn]struct{}{}}
 }
 
 // Accept returns the next connection within the caps.
@@ -53,14 +54,14 @@ func (l *connLimiter) admit(conn net.Conn) *clientConn {
 	ip := clientIP(conn.RemoteAddr())
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var reason string
+	var reason, label string
 	switch {
 	case l.closed:
 		return nil
 	case len(l.conns) >= l.cfg.MaxConns:
-		reason = "too many connections"
+		reason, label = "too many connections", refusedMaxConns
 	case l.byIP[ip] >= l.cfg.MaxConnsPerIP:
-		reason = "too many connections from the address"
+		reason, label = "too many connections from the address", refusedMaxConnsPerIP
 	default:
 		now := time.Now()
 		c := &clientConn{
@@ -78,9 +79,11 @@ func (l *connLimiter) admit(conn net.Conn) *clientConn {
 		}
 		l.byIP[ip]++
 		l.conns[c] = struct{}{}
+		l.metrics.conns.Inc()
 		l.open.Add(1)
 		return c
 	}
+	l.metrics.refused.WithLabelValues(label).Inc()
 	l.refused.note(l.log, reason, ip)
 	return nil
 }
@@ -89,6 +92,7 @@ func (l *connLimiter) release(c *clientConn, ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.conns, c)
+	l.metrics.conns.Dec()
 	if l.byIP[ip]--; l.byIP[ip] <= 0 {
 		delete(l.byIP, ip)
 	}

@@ -139,6 +139,10 @@ const BuildProcessType = "build"
 type Config struct {
 	// SSHAddr is the SSH listen address; default ":2222".
 	SSHAddr string
+	// MetricsAddr serves Prometheus metrics at /metrics, to requests with
+	// ControllerKey; empty: none. The gitreceive command's default in a
+	// job is its second port ($PORT_1) on the node's address.
+	MetricsAddr string
 	// StateDir holds the app repositories, the generated host key and the
 	// hook socket (required). Keep it on a volume: repositories make pushes
 	// incremental.
@@ -288,7 +292,8 @@ func (c *Config) setDefaults() error {
 	return errors.Join(missing...)
 }
 
-// Run serves SSH on cfg.SSHAddr until ctx ends.
+// Run serves SSH on cfg.SSHAddr, and metrics on cfg.MetricsAddr, until
+// ctx ends.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	s, err := New(cfg, logger)
 	if err != nil {
@@ -302,6 +307,26 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("gitreceive: listen: %w", err)
 	}
-	logger.Info("gitreceive listening", "addr", ln.Addr().String())
-	return s.Serve(ctx, ln)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metricsErr := make(chan error, 1)
+	metricsAddr, stopMetrics := "", func() {}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("gitreceive: metrics listen: %w", err)
+		}
+		metricsAddr = mln.Addr().String()
+		stopMetrics = s.serveMetrics(mln, cancel, metricsErr)
+	}
+	logger.Info("gitreceive listening", "addr", ln.Addr().String(), "metrics", metricsAddr)
+	err = s.Serve(ctx, ln)
+	stopMetrics()
+	select {
+	case merr := <-metricsErr:
+		return errors.Join(err, merr)
+	default:
+		return err
+	}
 }

@@ -70,6 +70,8 @@ type harness struct {
 	home    string
 	// logs is gitreceive's log.
 	logs syncBuffer
+	// metrics serves gitreceive's /metrics.
+	metrics http.Handler
 	// failDeploys makes the fake scheduler fail deployments.
 	failDeploys bool
 	mu          sync.Mutex
@@ -149,6 +151,7 @@ func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.sshAddr = ln.Addr().String()
+	h.metrics = gr.MetricsHandler()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
+	"github.com/prometheus/client_golang/prometheus"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/metrics"
 	"github.com/openflynn/flynn/pkg/random"
 )
 
@@ -32,6 +34,8 @@ type Server struct {
 	hostKey    gossh.Signer
 	locks      *appLocks
 	builds     *builder
+	registry   *prometheus.Registry
+	metrics    *serverMetrics
 
 	mu       sync.Mutex
 	sessions map[string]*push // by hook token
@@ -68,10 +72,14 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		hc = &http.Client{}
 	}
 	cc := client.NewWithHTTPClient(cfg.ControllerURL, cfg.ControllerKey, hc)
+	reg := metrics.NewRegistry()
+	m := newMetrics(reg)
 	return &Server{
 		cfg: cfg, log: log, controller: cc, hostKey: key,
 		locks:    newAppLocks(),
-		builds:   newBuilder(cfg, cc, log),
+		builds:   newBuilder(cfg, cc, log, m),
+		registry: reg,
+		metrics:  m,
 		sessions: map[string]*push{},
 	}, nil
 }
@@ -84,7 +92,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return err
 	}
-	conns := newConnLimiter(ln, s.cfg, s.log)
+	conns := newConnLimiter(ln, s.cfg, s.log, s.metrics)
 	var sessions sync.WaitGroup
 	srv := &ssh.Server{
 		Handler: func(sess ssh.Session) {

@@ -7,8 +7,9 @@
 // The HTTP API, served by host/server on :1113 (every call needs the cluster
 // key as the basic-auth password when the host has one):
 //
-//	GET    /host/jobs                      list jobs (running and recently finished)
+//	GET    /host/jobs                      list jobs (running and recently finished); ?stats=true adds each running job's JobStats
 //	GET    /host/jobs/:id                  one job
+//	GET    /host/jobs/:id/stats            a running job's CPU and memory use (JobStats)
 //	PUT    /host/jobs/:id                  add (start) a job
 //	DELETE /host/jobs/:id                  stop a job: SIGTERM, SIGKILL after its grace period
 //	POST   /host/jobs/:id/signal/:signal   send a signal (name like TERM or SIGHUP, or a number)
@@ -16,6 +17,7 @@
 //	GET    /host/events                    Server-Sent Events of job state changes (?job_id=…)
 //	GET    /host/status                    host id, addresses, resources, job counts
 //	POST   /host/attach                    a job's stdio over a hijacked connection (see Frame)
+//	GET    /metrics                        Prometheus metrics (flynn_host_*, per-job CPU and memory, Go and process)
 package host
 
 import (
@@ -40,7 +42,8 @@ type Job struct {
 	// Config says how the job runs.
 	Config JobConfig `json:"config"`
 	// Metadata is free-form (app id, release id, process type), kept with
-	// the container so that it survives a daemon restart.
+	// the container so that it survives a daemon restart. The Meta* keys
+	// label the job's log lines and metrics.
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
@@ -85,6 +88,16 @@ type JobConfig struct {
 	// (discoverd, postgres, the controller, the scheduler itself).
 	Persistent bool `json:"persistent,omitempty"`
 }
+
+// Metadata keys of a job that belongs to an app. The scheduler sets them
+// (controller.JobMeta* are these); flynn-host, to which they are opaque
+// strings, labels the job's log lines and metrics with them.
+const (
+	MetaAppID     = "flynn.app-id"
+	MetaAppName   = "flynn.app-name"
+	MetaReleaseID = "flynn.release-id"
+	MetaType      = "flynn.process-type"
+)
 
 // Port is a port the job listens on.
 type Port struct {
@@ -178,6 +191,30 @@ type ActiveJob struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 	// EndedAt is when it exited.
 	EndedAt time.Time `json:"ended_at,omitzero"`
+	// Stats is the job's CPU and memory use, in a job list asked for
+	// with ?stats=true, when the job runs and its stats could be read.
+	Stats *JobStats `json:"stats,omitempty"`
+}
+
+// JobStats is a running job's use of CPU and memory, as the host reads it
+// from the container runtime.
+type JobStats struct {
+	// CPUPercent is the job's CPU use in percent of one CPU (200 is two
+	// CPUs kept busy), over the time since the host's previous reading of
+	// the job, which is at least a fraction of a second (the daemon's
+	// CPUWindow) and at most a minute old: a job read for the first time
+	// in a minute is read twice. Where the runtime gave no second reading
+	// in time, it is the average over the job's life.
+	CPUPercent float64 `json:"cpu_percent"`
+	// CPUSeconds is the CPU time the job has used since it started.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// MemoryBytes is the memory the job uses, without the file cache the
+	// kernel can take back (what `docker stats` shows).
+	MemoryBytes uint64 `json:"memory_bytes"`
+	// MemoryLimitBytes is the job's memory limit; 0 when it has none.
+	MemoryLimitBytes uint64 `json:"memory_limit_bytes,omitempty"`
+	// Time is when the runtime took the reading.
+	Time time.Time `json:"time"`
 }
 
 // Event is a job state change, sent on GET /host/events.

@@ -71,6 +71,7 @@ var Components = []Component{
 	{Key: "scheduler", Binary: "flynn-scheduler", From: "stack"},
 	{Key: "router", Binary: "flynn-router", From: "stack"},
 	{Key: "blobstore", Binary: "blobstore", From: "stack"},
+	{Key: "logaggregator", Binary: "flynn-logaggregator", From: "stack"},
 	{Key: "gitreceive", Binary: "gitreceive", From: "stack"},
 	{Key: "slugrunner", Binary: "slugrunner", From: "stack"},
 	{Key: "slugbuilder", Binary: "slugbuilder", From: "build"},

@@ -165,3 +165,21 @@ func ParseReadOptions(q url.Values) (ReadOptions, error) {
 	}
 	return o, nil
 }
+
+// DrainStats counts what one log drain did since the aggregator started
+// it (GET /drains/stats).
+type DrainStats struct {
+	DrainID string `json:"drain_id"`
+	AppID   string `json:"app_id"`
+	// Sent counts the lines the receiver took.
+	Sent uint64 `json:"sent"`
+	// Dropped counts the lines lost because the drain's buffer was full
+	// (the receiver was down or slower than the app).
+	Dropped uint64 `json:"dropped"`
+	// Failures counts failed connections and sends, each retried.
+	Failures uint64 `json:"failures"`
+	// LastError is the last failure's error, if any, and LastErrorAt
+	// when it happened.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}

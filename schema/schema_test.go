@@ -44,6 +44,11 @@ func TestSchemas(t *testing.T) {
 		{"route tcp domain", "route", `{"type":"tcp","service":"db","port":5432,"domain":"a.com"}`, "", false},
 		{"route tcp no port (the controller picks one)", "route", `{"type":"tcp","service":"db"}`, "", true},
 		{"route bad domain", "route", `{"type":"http","service":"web","domain":"a b"}`, "domain", false},
+		{"route no request log", "route", `{"type":"http","service":"web","domain":"a.com","no_request_log":true}`, "", true},
+		{"route update", "route_update", `{"no_request_log":false}`, "", true},
+		{"route update empty", "route_update", `{}`, "", true},
+		{"route update bad value", "route_update", `{"no_request_log":"off"}`, "no_request_log", false},
+		{"route update of what it matches", "route_update", `{"domain":"b.com"}`, "", false},
 		{"job", "job", `{"release":"` + id + `","state":"up","host_id":"h1","started_at":"2024-01-02T03:04:05Z"}`, "", true},
 		{"job bad state", "job", `{"release":"` + id + `","state":"zombie"}`, "state", false},
 		{"job bad time", "job", `{"release":"` + id + `","state":"up","started_at":"yesterday"}`, "started_at", false},
@@ -52,6 +57,10 @@ func TestSchemas(t *testing.T) {
 		{"api key without name", "api_key", `{}`, "", false},
 		{"api key bad name", "api_key", `{"name":"a b"}`, "name", false},
 		{"api key with a secret", "api_key", `{"name":"a","secret":"chosen"}`, "", false},
+		{"log drain", "log_drain", `{"url":"syslog+tls://logs.example.com:6514"}`, "", true},
+		{"log drain without url", "log_drain", `{}`, "", false},
+		{"log drain empty url", "log_drain", `{"url":""}`, "url", false},
+		{"log drain with an id", "log_drain", `{"url":"https://logs.example.com","id":"x"}`, "", false},
 		{"app system", "app", `{"name":"router","system":true}`, "", true},
 		{"release host network", "release", `{"artifact":"` + id + `","processes":{"app":{"host_network":true}}}`, "", true},
 		{"release env name", "release", `{"env":{"my-var":"x"}}`, "env", false},
@@ -98,7 +107,7 @@ func TestEverySchemaCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"api_key", "app", "app_release", "app_update", "artifact", "common", "deployment_update", "formation", "job", "key", "new_job", "provider", "release", "release_patch", "resource_request", "route"}
+	want := []string{"api_key", "app", "app_release", "app_update", "artifact", "common", "deployment_update", "formation", "job", "key", "log_drain", "new_job", "provider", "release", "release_patch", "resource_request", "route", "route_update"}
 	got := set.Names()
 	if len(got) != len(want) {
 		t.Fatalf("names = %v, want %v", got, want)

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultIdleTimeout is Options.IdleTimeout when zero: a client that
@@ -39,24 +41,40 @@ func (d idle) renewRead()  { _ = d.rc.SetReadDeadline(time.Now().Add(d.timeout))
 type idleBody struct {
 	io.ReadCloser
 	idle idle
+	// counted, when set, counts the bytes read.
+	counted prometheus.Counter
 }
 
 func (b idleBody) Read(p []byte) (int, error) {
 	b.idle.renewRead()
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	if b.counted != nil {
+		b.counted.Add(float64(n))
+	}
+	return n, err
 }
 
 // idleWriter is a ResponseWriter whose every write gets its own deadline.
 type idleWriter struct {
 	http.ResponseWriter
 	idle idle
+	// counted, when set, counts the bytes written.
+	counted prometheus.Counter
 }
 
 var _ io.ReaderFrom = (*idleWriter)(nil)
 
 func (w *idleWriter) Write(p []byte) (int, error) {
 	w.idle.renewWrite()
-	return w.ResponseWriter.Write(p)
+	n, err := w.ResponseWriter.Write(p)
+	w.count(int64(n))
+	return n, err
+}
+
+func (w *idleWriter) count(n int64) {
+	if w.counted != nil {
+		w.counted.Add(float64(n))
+	}
 }
 
 // ReadFrom keeps the underlying writer's ReadFrom, which sends a file
@@ -65,7 +83,7 @@ func (w *idleWriter) Write(p []byte) (int, error) {
 // that http.ServeContent passes, since sendfile looks through one
 // LimitedReader only.
 func (w *idleWriter) ReadFrom(src io.Reader) (int64, error) {
-	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	rf, ok := readerFrom(w.ResponseWriter)
 	if !ok {
 		return io.Copy(struct{ io.Writer }{w}, src)
 	}
@@ -78,6 +96,7 @@ func (w *idleWriter) ReadFrom(src io.Reader) (int64, error) {
 		step := min(lr.N, readFromStep)
 		w.idle.renewWrite()
 		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: step})
+		w.count(n)
 		total += n
 		lr.N -= n
 		if err != nil || n < step { // n < step: src is drained
@@ -89,3 +108,21 @@ func (w *idleWriter) ReadFrom(src io.Reader) (int64, error) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// readerFrom finds the io.ReaderFrom of w or of a writer it wraps:
+// net/http's, which sends a file with sendfile(2), lies under the request
+// metrics' recorder, which has none. Going past the recorder loses it
+// nothing: ServeContent has written the status, which is all it records,
+// before it sends the body.
+func readerFrom(w http.ResponseWriter) (io.ReaderFrom, bool) {
+	for {
+		if rf, ok := w.(io.ReaderFrom); ok {
+			return rf, true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil, false
+		}
+		w = u.Unwrap()
+	}
+}

@@ -9,6 +9,9 @@
 // the blob's size. Each read of a body and each write of a reply has its
 // own deadline (Options.IdleTimeout): a transfer may take as long as it
 // needs while it progresses, and a client that stalls is cut off.
+//
+// GET /metrics serves the blobstore's metrics (metrics.go) to the key only;
+// the blob path "metrics" is reserved for it.
 package server
 
 import (
@@ -20,10 +23,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/openflynn/flynn/blobstore"
 	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/pkg/authkey"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/metrics"
 )
 
 // DefaultMaxSize is the upload limit when Options.MaxSize is zero: large
@@ -43,6 +49,10 @@ type Options struct {
 	// of a reply may block before the connection is closed;
 	// DefaultIdleTimeout when zero.
 	IdleTimeout time.Duration
+	// Registry is where the handler counts its requests and bytes, and
+	// what it serves at GET /metrics; nil: a registry of its own
+	// (metrics.NewRegistry).
+	Registry *prometheus.Registry
 }
 
 // Handler serves the blobstore HTTP API over a backend.
@@ -50,6 +60,10 @@ type Handler struct {
 	backend blobstore.Backend
 	opts    Options
 	log     *slog.Logger
+	// routes counts each request and hands it to serveAPI or the metrics.
+	routes   http.Handler
+	received prometheus.Counter
+	sent     prometheus.Counter
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -65,18 +79,26 @@ func NewHandler(backend blobstore.Backend, opts Options, log *slog.Logger) *Hand
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
-	return &Handler{backend: backend, opts: opts, log: log}
+	if opts.Registry == nil {
+		opts.Registry = metrics.NewRegistry()
+	}
+	h := &Handler{backend: backend, opts: opts, log: log}
+	h.routes = h.instrument(opts.Registry)
+	return h
 }
 
-// ServeHTTP routes by method. The whole URL path is the blob path; it is
+// ServeHTTP serves the API and GET /metrics, counting every request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.routes.ServeHTTP(w, r) }
+
+// serveAPI routes by method. The whole URL path is the blob path; it is
 // deliberately not run through http.ServeMux, whose cleaning would turn
 // "/a/../b" into a redirect to "/b" instead of the 400 it deserves.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	d := idle{rc: http.NewResponseController(w), timeout: h.opts.IdleTimeout}
 	// net/http flushes the end of the reply after this returns; that
 	// write too must not wait for a stalled client for ever.
 	defer d.renewWrite()
-	r.Body = idleBody{ReadCloser: r.Body, idle: d}
+	r.Body = idleBody{ReadCloser: r.Body, idle: d, counted: h.received}
 	if err := h.serve(w, r, d); err != nil {
 		h.writeError(w, r, err)
 	}
@@ -96,6 +118,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d idle) error {
 	if err != nil {
 		return err
 	}
+	if p == reservedPath {
+		return &blobstore.PathError{Path: p, Reason: "reserved for the blobstore's metrics"}
+	}
 	grant, err := h.authorize(r, p)
 	if err != nil {
 		return err
@@ -106,7 +131,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, d idle) error {
 	case http.MethodDelete:
 		return h.delete(w, r, p, grant)
 	default:
-		return h.get(&idleWriter{ResponseWriter: w, idle: d}, r, p)
+		return h.get(&idleWriter{ResponseWriter: w, idle: d, counted: h.sent}, r, p)
 	}
 }
 

@@ -55,10 +55,23 @@ func newFakeHost(t *testing.T, jobs ...*host.ActiveJob) *fakeHost {
 	mux.HandleFunc("GET /host/status", func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, http.StatusOK, &host.HostStatus{ID: "host1", ExternalIP: "127.0.0.1"})
 	})
-	mux.HandleFunc("GET /host/jobs", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /host/jobs", func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		httpjson.Write(w, http.StatusOK, h.jobs)
+		if r.URL.Query().Get("stats") != "true" {
+			httpjson.Write(w, http.StatusOK, h.jobs)
+			return
+		}
+		// Each running job with its stats from fakeStats, as the host
+		// reads them.
+		out := make([]host.ActiveJob, len(h.jobs))
+		for i, j := range h.jobs {
+			out[i] = *j
+			if !j.State.Terminal() && j.State != host.StatePending {
+				out[i].Stats = fakeStats[j.Job.ID]
+			}
+		}
+		httpjson.Write(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("GET /host/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		j, err := h.job(r.PathValue("id"))

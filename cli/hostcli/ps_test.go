@@ -36,6 +36,11 @@ func fixtureJobs() []*host.ActiveJob {
 	}
 }
 
+// fakeStats are the stats the fake host reads for its running jobs.
+var fakeStats = map[string]*host.JobStats{
+	"host1-web": {CPUPercent: 12.46, MemoryBytes: 47395635, MemoryLimitBytes: 256 << 20},
+}
+
 func TestPs(t *testing.T) {
 	h := newFakeHost(t, fixtureJobs()...)
 	tests := []struct {

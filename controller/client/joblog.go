@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	hostclient "github.com/openflynn/flynn/host/client"
+	"github.com/openflynn/flynn/logaggregator"
+	logclient "github.com/openflynn/flynn/logaggregator/client"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -52,4 +54,28 @@ func (c *Client) JobLog(ctx context.Context, app, jobID string, opts JobLogOptio
 // grace period. The scheduler replaces a job its formation still wants.
 func (c *Client) StopJob(ctx context.Context, app, jobID string) error {
 	return c.do(ctx, http.MethodDelete, path("apps", app, "jobs", jobID), nil, nil)
+}
+
+// AppLog opens an app's log as the log aggregator keeps it: every job's
+// lines and the router's, oldest first, selected by opts; with
+// opts.Follow it stays open, sending lines as they come, until ctx ends
+// or the stream is closed.
+func (c *Client) AppLog(ctx context.Context, app string, opts logaggregator.ReadOptions) (*logclient.Stream, error) {
+	p := path("apps", app, "log")
+	if q := opts.Query().Encode(); q != "" {
+		p += "?" + q
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("controller client: GET %s: %w", p, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, httpjson.ReadError(resp)
+	}
+	return logclient.NewStream(resp.Body), nil
 }

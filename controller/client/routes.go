@@ -29,6 +29,12 @@ func (c *Client) Routes(ctx context.Context) ([]*controller.Route, error) {
 	return listAll[*controller.Route](ctx, c, "/routes")
 }
 
+// UpdateRoute changes a route of an app as u says and returns it.
+func (c *Client) UpdateRoute(ctx context.Context, app, id string, u controller.RouteUpdate) (*controller.Route, error) {
+	var r controller.Route
+	return &r, c.do(ctx, http.MethodPatch, path("apps", app, "routes", id), u, &r)
+}
+
 // DeleteRoute removes a route of an app.
 func (c *Client) DeleteRoute(ctx context.Context, app, id string) error {
 	return c.do(ctx, http.MethodDelete, path("apps", app, "routes", id), nil, nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/discoverd"
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
+	logclient "github.com/openflynn/flynn/logaggregator/client"
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
 
@@ -88,6 +89,9 @@ func serverConfig(c *cli.Context, logger *slog.Logger) (server.Config, error) {
 		// Providers' URLs name discoverd services.
 		cfg.ProviderClient = discoverdclient.HTTPClient(d)
 		cfg.ProviderClient.Timeout = providerTimeout
+		// The log aggregator is found the same way; a follow lasts as
+		// long as its reader, so this client has no overall timeout.
+		cfg.Logs = logclient.New(logclient.DiscoverdURL, clusterKey, discoverdclient.HTTPClient(d))
 	}
 	return cfg, nil
 }

@@ -25,6 +25,9 @@ type Options struct {
 	Key string
 	// Runner places one-off jobs; nil answers them with service_unavailable.
 	Runner server.JobRunner
+	// Logs reads apps' logs; nil answers GET /apps/:id/log with
+	// service_unavailable.
+	Logs server.AppLogReader
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// TLS serves over TLS with a self-signed certificate, offering HTTP/2
@@ -65,7 +68,7 @@ func New(t testing.TB, dbURL string, opts Options) *Controller {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := server.New(store, server.Options{AuthKey: opts.Key, Logger: opts.Logger, Runner: opts.Runner, KeepAlive: opts.KeepAlive})
+	srv, err := server.New(store, server.Options{AuthKey: opts.Key, Logger: opts.Logger, Runner: opts.Runner, Logs: opts.Logs, KeepAlive: opts.KeepAlive})
 	if err != nil {
 		store.Close()
 		t.Fatalf("controllertest: %v", err)

@@ -59,8 +59,9 @@ func NewID(hostID string) string { return hostID + "-" + random.UUID() }
 // ForProcess builds the host job for one process of type typ of a release
 // of app appName. A "web" process without ports gets one HTTP port
 // registered in discoverd as "<app>-web", the service its routes point at;
-// any other process with a Service registers its first port there. The
-// type's volumes are mounted and its persistence kept.
+// any other process with a Service registers its first port there, and a
+// port that names its own service registers there. The type's volumes are
+// mounted and its persistence kept.
 func ForProcess(hostID, appName string, rel *controller.Release, art *controller.Artifact, typ string) *host.Job {
 	pt := rel.Processes[typ]
 	env := maps.Clone(rel.Env)
@@ -80,11 +81,11 @@ func ForProcess(hostID, appName string, rel *controller.Release, art *controller
 		}
 	}
 	for i, p := range ports {
-		hp := host.Port{Port: p.Port, Proto: p.Proto, CheckPath: p.CheckPath}
+		hp := host.Port{Port: p.Port, Proto: p.Proto, CheckPath: p.CheckPath, Service: p.Service}
 		if hp.Proto != "http" {
 			hp.Proto = "tcp"
 		}
-		if i == 0 {
+		if i == 0 && hp.Service == "" {
 			hp.Service = service
 		}
 		job.Config.Ports = append(job.Config.Ports, hp)

@@ -16,7 +16,7 @@ var (
 		Processes: map[string]controller.ProcessType{
 			"web": {Cmd: []string{"start", "web"}, Env: map[string]string{"B": "type"}},
 			"db": {
-				Cmd: []string{"postgres"}, Ports: []controller.Port{{Port: 1115, Proto: "tcp"}, {Proto: "http", CheckPath: "/health"}}, Service: "pg",
+				Cmd: []string{"postgres"}, Ports: []controller.Port{{Port: 1115, Proto: "tcp"}, {Proto: "http", CheckPath: "/health"}, {Proto: "http", Service: "pg-metrics"}}, Service: "pg",
 				Volumes:    []controller.Volume{{Name: "pg-data", Target: "/data"}},
 				Resources:  &controller.Resources{Memory: 256 << 20, CPU: 500, MaxProcs: 100},
 				Persistent: true,
@@ -76,13 +76,13 @@ func TestJobs(t *testing.T) {
 			res:   host.Resources{Memory: DefaultMemory, Pids: DefaultPids},
 		},
 		{
-			name: "db process: its ports, volume, resources and persistence",
+			name: "db process: its ports (the first in its service, a later one in its own), volume, resources and persistence",
 			job:  ForProcess("h1", "example", testRelease, testArtifact, "db"),
 			args: []string{"postgres"},
 			env:  map[string]string{"A": "release", "B": "release", "FLYNN_PROCESS_TYPE": "db"},
 			meta: map[string]string{controller.JobMetaAppID: "a1", controller.JobMetaAppName: "example", controller.JobMetaReleaseID: "r1",
 				controller.JobMetaType: "db", MetaReleaseVersion: "3"},
-			ports:      []host.Port{{Port: 1115, Proto: "tcp", Service: "pg"}, {Proto: "http", CheckPath: "/health"}},
+			ports:      []host.Port{{Port: 1115, Proto: "tcp", Service: "pg"}, {Proto: "http", CheckPath: "/health"}, {Proto: "http", Service: "pg-metrics"}},
 			mounts:     []host.Mount{{Type: host.MountVolume, Source: "pg-data", Target: "/data"}},
 			res:        host.Resources{Memory: 256 << 20, CPUShares: 512, Pids: 100},
 			persistent: true,

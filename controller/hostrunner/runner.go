@@ -1,6 +1,7 @@
 // Package hostrunner runs the controller's one-off jobs on flynn-host nodes:
 // it implements controller/server's JobRunner (and its optional
-// JobLogReader) over the host API.
+// JobLogReader, JobStopper, HostLister and JobStatsReader) over the host
+// API.
 //
 //	discoverd "flynn-host" ──► GET /host/status on each host ──► fewest active jobs
 //	JobSpec ──► hostjob.ForOneOff (no process type in metadata) ──► PUT /host/jobs/:id

@@ -132,6 +132,13 @@ func (r *AppRepo) Delete(ctx context.Context, idOrName string) (*controller.App,
 		for _, rt := range routes {
 			changes = append(changes, change{app.ID, controller.ObjectTypeRoute, rt.ID, controller.OpDelete, rt})
 		}
+		drains, err := listLogDrains(ctx, tx, app.ID)
+		if err != nil {
+			return err
+		}
+		for _, d := range drains {
+			changes = append(changes, change{app.ID, controller.ObjectTypeLogDrain, d.ID, controller.OpDelete, d})
+		}
 		resources, err := listResources(ctx, tx, `WHERE r.id IN (SELECT resource_id FROM app_resources WHERE app_id = $1)`, app.ID)
 		if err != nil {
 			return err

@@ -10,11 +10,13 @@ import (
 // `flynn env unset` stays in the log until the log is pruned. So no secret
 // goes into it. A release's or a resource's env keeps its names, each with
 // controller.RedactedValue for its value, a route's certificate loses
-// its private key, and a provider's URL the key in its userinfo
-// (controller.RedactURL). Redaction works on the encoded object, keyed by
-// object type, so that whatever Go type a repository emits for one of them
-// is redacted alike; migration 0006 does the same to the release, resource
-// and route events written before.
+// its private key, a provider's URL the key in its userinfo
+// (controller.RedactURL), and a log drain's URL the token its userinfo,
+// path or query may hold (controller.RedactLogDrainURL). Redaction works
+// on the encoded object, keyed by object type, so that whatever Go type a
+// repository emits for one of them is redacted alike; migration 0006 does
+// the same to the release, resource and route events written before (log
+// drains came later).
 
 // redact returns the data of an event of objectType without its secrets.
 func redact(objectType string, data []byte) ([]byte, error) {
@@ -37,19 +39,9 @@ func redact(objectType string, data []byte) ([]byte, error) {
 			})
 		}
 	case controller.ObjectTypeProvider:
-		hide = func(obj map[string]json.RawMessage) error {
-			raw, ok := obj["url"]
-			if !ok {
-				return nil
-			}
-			var u string
-			if err := json.Unmarshal(raw, &u); err != nil {
-				return err
-			}
-			b, err := json.Marshal(controller.RedactURL(u))
-			obj["url"] = b
-			return err
-		}
+		hide = func(obj map[string]json.RawMessage) error { return hideURL(obj, controller.RedactURL) }
+	case controller.ObjectTypeLogDrain:
+		hide = func(obj map[string]json.RawMessage) error { return hideURL(obj, controller.RedactLogDrainURL) }
 	default:
 		return data, nil
 	}
@@ -61,6 +53,21 @@ func redact(objectType string, data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(obj)
+}
+
+// hideURL replaces obj["url"], if any, with what redactURL makes of it.
+func hideURL(obj map[string]json.RawMessage, redactURL func(string) string) error {
+	raw, ok := obj["url"]
+	if !ok {
+		return nil
+	}
+	var u string
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return err
+	}
+	b, err := json.Marshal(redactURL(u))
+	obj["url"] = b
+	return err
 }
 
 // hideEnv replaces every value of the env object obj[field], if any, with

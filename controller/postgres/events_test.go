@@ -72,6 +72,12 @@ func TestRedact(t *testing.T) {
 			data:       `{"id":"p","name":"postgres","url":"http://:the-key@postgres-api.discoverd/databases"}`,
 			want:       `{"id":"p","name":"postgres","url":"http://:(redacted)@postgres-api.discoverd/databases"}`,
 		},
+		{
+			name:       "log drain with a token",
+			objectType: controller.ObjectTypeLogDrain,
+			data:       `{"id":"d","app":"a","url":"https://user:pw@logs.test/bulk/TOKEN?k=v"}`,
+			want:       `{"app":"a","id":"d","url":"https://(redacted)@logs.test/(redacted)"}`,
+		},
 		{name: "a delete carrying nothing", objectType: controller.ObjectTypeRoute, data: `null`, want: `null`},
 		{
 			name:       "other objects are left alone",

@@ -347,9 +347,9 @@ func writeSnapshot(ctx context.Context, tx pgx.Tx, snap *snapshot) (*Imported, e
 		appNames[a.ID] = a.Name
 	}
 	for _, rt := range snap.routes {
-		created, err := scanRoute(tx.QueryRow(ctx, `INSERT INTO routes (id, app_id, type, service, domain, path, sticky, certificate, port, drain_backends, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING `+routeColumns,
-			rt.ID, rt.AppID, rt.Type, rt.Service, rt.Domain, rt.Path, rt.Sticky, rt.Certificate, rt.Port, rt.DrainBackends, rt.CreatedAt, rt.UpdatedAt))
+		created, err := scanRoute(tx.QueryRow(ctx, `INSERT INTO routes (id, app_id, type, service, domain, path, sticky, certificate, port, drain_backends, no_request_log, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING `+routeColumns,
+			rt.ID, rt.AppID, rt.Type, rt.Service, rt.Domain, rt.Path, rt.Sticky, rt.Certificate, rt.Port, rt.DrainBackends, rt.NoRequestLog, rt.CreatedAt, rt.UpdatedAt))
 		if err != nil {
 			err = mapError(err, "route")
 			var se *Error

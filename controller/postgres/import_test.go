@@ -71,7 +71,7 @@ func fillOldCluster(t *testing.T, s *Store) *oldCluster {
 	must(err)
 
 	o.httpRoute = &controller.Route{AppID: o.web.ID, Type: controller.RouteTypeHTTP, Service: "web-web", Domain: "web.old.test",
-		Certificate: &controller.Certificate{Cert: "CERT", Key: "KEY"}}
+		Certificate: &controller.Certificate{Cert: "CERT", Key: "KEY"}, NoRequestLog: true}
 	must(s.Routes.Create(ctx, o.httpRoute))
 	o.tcpRoute = &controller.Route{AppID: o.web.ID, Type: controller.RouteTypeTCP, Service: "web-web", Port: 3005}
 	must(s.Routes.Create(ctx, o.tcpRoute))
@@ -158,7 +158,7 @@ func TestImport(t *testing.T) {
 		t.Fatalf("formation = %+v, %v", f, err)
 	}
 	rt, err := s.Routes.Get(ctx, "web", o.httpRoute.ID)
-	if err != nil || rt.Certificate == nil || rt.Certificate.Key != "KEY" {
+	if err != nil || rt.Certificate == nil || rt.Certificate.Key != "KEY" || !rt.NoRequestLog {
 		t.Fatalf("route = %+v, %v", rt, err)
 	}
 	if _, err := s.Routes.Get(ctx, "web", o.tcpRoute.ID); err != nil {

@@ -15,12 +15,12 @@ import (
 // RouteRepo stores routes.
 type RouteRepo struct{ db *db }
 
-const routeColumns = `id::text, coalesce(app_id::text, ''), type, service, domain, path, sticky, certificate, port, drain_backends, created_at, updated_at`
+const routeColumns = `id::text, coalesce(app_id::text, ''), type, service, domain, path, sticky, certificate, port, drain_backends, no_request_log, created_at, updated_at`
 
 func scanRoute(row pgx.Row) (*controller.Route, error) {
 	var r controller.Route
 	if err := row.Scan(&r.ID, &r.AppID, &r.Type, &r.Service, &r.Domain, &r.Path, &r.Sticky, &r.Certificate, &r.Port,
-		&r.DrainBackends, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		&r.DrainBackends, &r.NoRequestLog, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -53,9 +53,9 @@ func (r *RouteRepo) Create(ctx context.Context, route *controller.Route) error {
 				return err
 			}
 		}
-		created, err := scanRoute(tx.QueryRow(ctx, `INSERT INTO routes (id, app_id, type, service, domain, path, sticky, certificate, port, drain_backends)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+routeColumns,
-			route.ID, app.ID, route.Type, route.Service, route.Domain, route.Path, route.Sticky, route.Certificate, route.Port, route.DrainBackends))
+		created, err := scanRoute(tx.QueryRow(ctx, `INSERT INTO routes (id, app_id, type, service, domain, path, sticky, certificate, port, drain_backends, no_request_log)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING `+routeColumns,
+			route.ID, app.ID, route.Type, route.Service, route.Domain, route.Path, route.Sticky, route.Certificate, route.Port, route.DrainBackends, route.NoRequestLog))
 		if err != nil {
 			return mapError(err, "route")
 		}
@@ -119,6 +119,28 @@ func listRoutes(ctx context.Context, q querier, appID string) ([]*controller.Rou
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
 	return list, nil
+}
+
+// Update changes route id of an app (id or name) as u says and returns it,
+// emitting an update event.
+func (r *RouteRepo) Update(ctx context.Context, appIDOrName, id string, u controller.RouteUpdate) (*controller.Route, error) {
+	var route *controller.Route
+	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
+		app, err := getApp(ctx, tx, appIDOrName, false)
+		if err != nil {
+			return err
+		}
+		if !IsUUID(id) {
+			return mapError(pgx.ErrNoRows, "route")
+		}
+		route, err = scanRoute(tx.QueryRow(ctx, `UPDATE routes SET no_request_log = coalesce($3, no_request_log), updated_at = now()
+			WHERE app_id = $1 AND id = $2 RETURNING `+routeColumns, app.ID, id, u.NoRequestLog))
+		if err != nil {
+			return mapError(err, "route")
+		}
+		return emit(ctx, tx, change{app.ID, controller.ObjectTypeRoute, route.ID, controller.OpUpdate, route})
+	})
+	return route, err
 }
 
 // Delete removes route id of an app (id or name) and returns it.

@@ -38,6 +38,7 @@ type Store struct {
 	Resources   *ResourceRepo
 	Deployments *DeploymentRepo
 	Events      *EventRepo
+	LogDrains   *LogDrainRepo
 }
 
 // Options configures Open. The zero value connects to the URL's host as
@@ -92,6 +93,7 @@ func New(pool *pgxpool.Pool) *Store {
 		Resources:   &ResourceRepo{db},
 		Deployments: &DeploymentRepo{db},
 		Events:      &EventRepo{db},
+		LogDrains:   &LogDrainRepo{db},
 	}
 }
 
@@ -167,6 +169,8 @@ func uniqueField(constraint string) string {
 		return "port"
 	case constraint == "keys_fingerprint_key":
 		return "key"
+	case constraint == "log_drains_app_url":
+		return "url"
 	}
 	return ""
 }

@@ -55,6 +55,7 @@ func (s *Scheduler) act(ctx context.Context, now time.Time, views []hostSnapshot
 		job, err := s.hostJob(ctx, st)
 		if err != nil {
 			s.log.Warn("start job failed", "app.id", st.Key.AppID, "release.id", st.Key.ReleaseID, "type", st.Key.Type, "host.id", st.HostID, "err", err)
+			s.cfg.Metrics.startFailures.Inc()
 			s.crashed(st.Key, now)
 			continue
 		}
@@ -95,9 +96,11 @@ func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
 			// A relist taken while the host tried may hold the job as
 			// pending, and a failed start removes it without an event.
 			s.forgetPending(v, st.job.ID)
+			s.cfg.Metrics.startFailures.Inc()
 			failed <- st.Key
 			continue
 		}
+		s.cfg.Metrics.started.Inc()
 		if aj == nil || aj.Job == nil {
 			continue // its event brings it
 		}
@@ -140,6 +143,7 @@ func (s *Scheduler) stop(ctx context.Context, v *hostView, st Stop) {
 	aj, err := v.client.StopJob(ctx, j.ID)
 	switch {
 	case err == nil:
+		s.cfg.Metrics.stopped.Inc()
 		s.mergeJob(v, aj, time.Now())
 	case httpjson.IsNotFound(err):
 		s.forgetJob(v, j.ID) // the host forgot it: so does the view

@@ -33,7 +33,9 @@ func pendingDeployment(e *controller.Event) *controller.Deployment {
 // the formations back and fails the deployment with the reason.
 func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	log := s.log.With("deployment.id", d.ID, "app.id", d.AppID, "old_release.id", d.OldReleaseID, "new_release.id", d.NewReleaseID, "strategy", d.Strategy)
+	// report gives the deployment's end: complete or failed.
 	report := func(status, reason string) {
+		s.cfg.Metrics.deployment(status)
 		if _, err := s.ctrl.UpdateDeployment(ctx, d.AppID, d.ID, controller.DeploymentUpdate{Status: status, Error: reason}); err != nil {
 			log.Warn("report deployment status failed", "status", status, "err", err)
 		}

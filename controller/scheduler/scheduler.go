@@ -33,6 +33,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/host"
@@ -122,6 +124,9 @@ type Config struct {
 	// take a grace each, and a host with a few to stop would overrun
 	// HostTimeout before its starts; default 8.
 	HostStops int
+	// Metrics counts rounds, jobs and deployments; nil counts them in a
+	// registry nobody reads.
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() {
@@ -145,6 +150,9 @@ func (c *Config) defaults() {
 	}
 	if c.HostStops <= 0 {
 		c.HostStops = 8
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 }
 
@@ -226,9 +234,12 @@ func (s *Scheduler) Trigger() {
 }
 
 // Run schedules until ctx ends. The caller runs it only while this
-// scheduler leads (see RunLeader). It returns after every goroutine it
-// started (host followers, deployments) has returned.
+// scheduler leads (see RunLeader), so Metrics' is_leader is 1 while it
+// runs. It returns after every goroutine it started (host followers,
+// deployments) has returned.
 func (s *Scheduler) Run(ctx context.Context) error {
+	s.cfg.Metrics.leading(true)
+	defer s.cfg.Metrics.leading(false)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup // deployments
 	defer s.stopFollowing()
@@ -283,7 +294,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.Interval)
 	defer tick.Stop()
 	for {
-		if err := s.round(ctx); err != nil && ctx.Err() == nil {
+		start := time.Now()
+		err := s.round(ctx)
+		s.cfg.Metrics.round(time.Since(start))
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("round failed; retrying", "err", err)
 		}
 		select {

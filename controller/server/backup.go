@@ -55,11 +55,17 @@ import (
 const backupProvider = "postgres"
 
 // withBackupRoutes serves GET /backup and POST /restore, and everything
-// else with next.
+// else with next. Both are counted in the request metrics under their own
+// routes, not as unmatched.
 func (s *Server) withBackupRoutes(next http.Handler) http.Handler {
+	r := s.requests.Router()
+	backup := s.authenticate(s.plainHandler(s.backup))
+	r.Handler(http.MethodGet, "/backup", backup)
+	r.Handler(http.MethodHead, "/backup", backup) // the mux's GET pattern takes HEAD too
+	r.Handler(http.MethodPost, "/restore", s.authenticate(s.plainHandler(s.restore)))
 	mux := http.NewServeMux()
-	mux.Handle("GET /backup", s.authenticate(s.plainHandler(s.backup)))
-	mux.Handle("POST /restore", s.authenticate(s.plainHandler(s.restore)))
+	mux.Handle("GET /backup", r)
+	mux.Handle("POST /restore", r)
 	mux.Handle("/", next)
 	return mux
 }

@@ -47,6 +47,7 @@ func bodyTargets() map[string]bodyTarget {
 		"job":           {new: func() any { return new(controller.Job) }, check: checkJob},
 		"new_job":       {new: func() any { return new(controller.NewJob) }, check: checkNewJob},
 		"route":         {new: func() any { return new(controller.Route) }, check: checkRoute},
+		"route_update":  {new: func() any { return new(controller.RouteUpdate) }},
 		"key": {new: func() any {
 			return new(struct {
 				Key string `json:"key"`
@@ -60,6 +61,7 @@ func bodyTargets() map[string]bodyTarget {
 		"provider":          {new: func() any { return new(controller.Provider) }},
 		"resource_request":  {new: func() any { return new(controller.ResourceRequest) }},
 		"deployment_update": {new: func() any { return new(controller.DeploymentUpdate) }},
+		"log_drain":         {new: func() any { return new(controller.NewLogDrain) }},
 	}
 }
 
@@ -87,6 +89,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"http","service":"a-web","domain":"Example.COM","path":"/api","sticky":true,"drain_backends":true}`,
 		`{"type":"tcp","service":"db"}`, `{"name":"alice@example.com"}`, `{"strategy":"one-by-one","meta":{}}`,
 		`{"status":"failed","error":"boom"}`, `{"name":"pg","url":"http://pg.discoverd"}`, `{"id":""}`,
+		`{"url":"syslog+tls://logs.example.com:6514"}`,
 	}
 	for _, s := range seeds {
 		f.Add(s)

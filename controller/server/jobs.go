@@ -58,7 +58,8 @@ type JobSpec struct {
 }
 
 // listJobs lists an app's jobs; ?active=true leaves out the jobs that
-// ended (down, crashed or failed).
+// ended (down, crashed or failed), ?stats=true adds each running job's
+// CPU and memory use from its host (see fillJobStats).
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	app, err := s.store.Apps.Get(r.Context(), ps.ByName("id"))
 	if err != nil {
@@ -68,15 +69,23 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, ps httprouter.
 	if err != nil {
 		return err
 	}
-	active := false
+	active, withStats := false, false
 	if v := r.URL.Query().Get("active"); v != "" {
 		if active, err = strconv.ParseBool(v); err != nil {
 			return httpjson.ValidationError("active", "must be true or false")
 		}
 	}
+	if v := r.URL.Query().Get("stats"); v != "" {
+		if withStats, err = strconv.ParseBool(v); err != nil {
+			return httpjson.ValidationError("stats", "must be true or false")
+		}
+	}
 	list, next, err := s.store.Jobs.List(r.Context(), app.ID, active, p)
 	if err != nil {
 		return err
+	}
+	if withStats {
+		s.fillJobStats(r.Context(), list)
 	}
 	writePage(w, r, p, list, next)
 	return nil

@@ -3,9 +3,8 @@ package server
 import (
 	"net/http"
 
-	"github.com/julienschmidt/httprouter"
-
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/metrics"
 )
 
 // routes registers the whole controller API. Every endpoint but /ping needs
@@ -17,8 +16,14 @@ import (
 // name. Lists are paginated: ?limit= (1–1000, default 100) and
 // ?cursor=; a `Link: <…>; rel="next"` header points at the next page while
 // there is one. Creating answers 201, everything else 200.
+//
+// GET /metrics (pkg/metrics) serves the controller's metrics to the
+// controller key only: a person's API key may not read them. Every API
+// request is counted by route pattern (flynn_controller_http_*); one the
+// authentication refuses, or no route matches, counts as
+// metrics.UnmatchedRoute. /ping and the scrapes themselves are not counted.
 func (s *Server) routes() http.Handler {
-	r := httprouter.New()
+	r := s.requests.Router()
 	r.HandleMethodNotAllowed = true
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.WriteError(w, httpjson.NotFound("no such endpoint"))
@@ -82,6 +87,9 @@ func (s *Server) routes() http.Handler {
 	// a one-off job (controller.NewJob); with `Upgrade: flynn-attach/0` the
 	// connection then carries the job's attach stream. DELETE stops a job on
 	// its host (204); the scheduler replaces one its formation still wants.
+	// GET takes ?active=true (jobs that have not ended) and ?stats=true
+	// (each running job's CPU and memory from its host, controller.JobStats;
+	// none for a host that does not answer within a few seconds).
 	r.GET("/apps/:id/jobs", s.handle(s.listJobs))
 	r.POST("/apps/:id/jobs", s.handleChange(s.runJob))
 	r.GET("/apps/:id/jobs/:job_id", s.handle(s.getJob))
@@ -90,15 +98,30 @@ func (s *Server) routes() http.Handler {
 	// A job's log from its host: JSON lines (host.LogLine); ?follow=true
 	// keeps it open until the job ends, ?tail=N starts with the last N lines.
 	r.GET("/apps/:id/jobs/:job_id/log", s.handle(s.jobLog))
+	// An app's log, every job's lines and the router's, from the log
+	// aggregator (logaggregator.Line): newline-delimited JSON, or SSE with
+	// Accept: text/event-stream; ?lines=N&follow=true&process_type=&job_id=&since=.
+	r.GET("/apps/:id/log", s.handle(s.appLog))
 
 	// Routes. GET /routes lists every app's, for the router. A TCP route
 	// of an app that is not a system app must use a port from 3000 to 3999;
-	// without one it gets a free one there.
+	// without one it gets a free one there. PATCH (controller.RouteUpdate)
+	// changes a route's settings and answers the route.
 	r.GET("/routes", s.handle(s.listAllRoutes))
 	r.GET("/apps/:id/routes", s.handle(s.listRoutes))
 	r.POST("/apps/:id/routes", s.handleChange(s.createRoute))
 	r.GET("/apps/:id/routes/:route_id", s.handle(s.getRoute))
+	r.PATCH("/apps/:id/routes/:route_id", s.handleChange(s.updateRoute))
 	r.DELETE("/apps/:id/routes/:route_id", s.handleChange(s.deleteRoute))
+
+	// Log drains: where the log aggregator sends an app's lines (see
+	// controller.LogDrain). POST takes controller.NewLogDrain; a URL no
+	// drain can send to is refused with validation_error on "url". GET
+	// /drains lists every app's, for the aggregator (the system only).
+	r.GET("/drains", s.handle(s.listAllLogDrains))
+	r.GET("/apps/:id/drains", s.handle(s.listLogDrains))
+	r.POST("/apps/:id/drains", s.handleChange(s.createLogDrain))
+	r.DELETE("/apps/:id/drains/:drain_id", s.handleChange(s.deleteLogDrain))
 
 	// People's API keys; :id is the key's id or name. POST takes {"name"}
 	// and answers the key with its secret, which is never shown again.
@@ -145,6 +168,7 @@ func (s *Server) routes() http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.Handle("/", s.authenticate(r))
+	mux.Handle("GET "+metrics.Path, metrics.Handler(s.registry, s.opts.AuthKey))
+	mux.Handle("/", s.requests.Wrap(s.authenticate(r)))
 	return mux
 }

@@ -76,6 +76,19 @@ func (s *Server) getRoute(w http.ResponseWriter, r *http.Request, ps httprouter.
 	return nil
 }
 
+func (s *Server) updateRoute(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	var u controller.RouteUpdate
+	if err := s.decode(w, r, "route_update", &u); err != nil {
+		return err
+	}
+	route, err := s.store.Routes.Update(r.Context(), ps.ByName("id"), ps.ByName("route_id"), u)
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusOK, route)
+	return nil
+}
+
 func (s *Server) deleteRoute(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	route, err := s.store.Routes.Delete(r.Context(), ps.ByName("id"), ps.ByName("route_id"))
 	if err != nil {

@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/metrics"
 	"github.com/openflynn/flynn/schema"
 )
 
@@ -45,6 +47,9 @@ type Config struct {
 	// Runner places one-off jobs on hosts; nil answers those requests with
 	// service_unavailable.
 	Runner JobRunner
+	// Logs reads apps' lines from the log aggregator (GET /apps/:id/log);
+	// nil answers those requests with service_unavailable.
+	Logs AppLogReader
 	// ProviderClient calls resource providers: see Options.HTTPClient.
 	ProviderClient *http.Client
 	// DrainTimeout is how long a stopping controller goes on answering,
@@ -74,7 +79,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	defer store.Close()
-	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention, BlobstoreKey: cfg.BlobstoreKey})
+	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, Logs: cfg.Logs, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention, BlobstoreKey: cfg.BlobstoreKey})
 	if err != nil {
 		return err
 	}
@@ -132,6 +137,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Runner: see Config.Runner.
 	Runner JobRunner
+	// Logs: see Config.Logs.
+	Logs AppLogReader
 	// HTTPClient calls resource providers; default a client with a 30 s
 	// timeout. In a cluster it must dial discoverd names, since providers'
 	// URLs name their services (http://:KEY@postgres-api.discoverd/…).
@@ -163,6 +170,10 @@ type Server struct {
 	logger   *slog.Logger
 	handler  http.Handler
 	keys     *keyCache
+	// registry holds this server's metrics, served at metrics.Path to
+	// the controller key; requests counts the API's requests in it.
+	registry *prometheus.Registry
+	requests *metrics.HTTP
 	// stopWatch ends watchRevocations and pruneEvents; watchDone closes
 	// when both have.
 	stopWatch context.CancelFunc
@@ -193,6 +204,9 @@ func New(store *postgres.Store, opts Options) (*Server, error) {
 	}
 	logger := opts.Logger
 	s := &Server{store: store, schemas: schemas, opts: opts, logger: logger, keys: newKeyCache(keyCacheTTL), watchDone: make(chan struct{})}
+	s.registry = metrics.NewRegistry()
+	s.requests = metrics.NewHTTP(s.registry, metricsNamespace)
+	s.registry.MustRegister(postgres.NewPoolCollector(metricsNamespace, store.Pool))
 	s.notifier = postgres.NewNotifier(store, logger)
 	var watchCtx context.Context
 	watchCtx, s.stopWatch = context.WithCancel(context.Background())
@@ -217,6 +231,9 @@ func New(store *postgres.Store, opts Options) (*Server, error) {
 	s.handler = s.withBackupRoutes(s.handler) // GET /backup, POST /restore: backup.go
 	return s, nil
 }
+
+// metricsNamespace prefixes the controller's own series.
+const metricsNamespace = "flynn_controller"
 
 // Close stops the event listener, the API key revocation watch and the
 // pruning of old events.

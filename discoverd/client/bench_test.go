@@ -27,7 +27,7 @@ func BenchmarkRegister(b *testing.B) {
 	}
 	// The peer: a direct etcd client on the same etcd.
 	etcdAddr := srv.EtcdEndpoints()
-	etcd, err := store.Dial(ctx, etcdAddr, nil)
+	etcd, err := store.Dial(ctx, etcdAddr, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -313,7 +313,7 @@ func testEtcdClusterAcrossNodes(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	etcd, err := store.Dial(ctx, n2.EtcdEndpoints(), tlsConfig)
+	etcd, err := store.Dial(ctx, n2.EtcdEndpoints(), tlsConfig, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

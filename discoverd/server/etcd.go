@@ -74,7 +74,7 @@ func (c *etcdConn) memberStopped() <-chan struct{} {
 //     to join, a new single-member cluster.
 func connectEtcd(ctx context.Context, cfg Config, logger *slog.Logger) (*etcdConn, error) {
 	if len(cfg.EtcdEndpoints) > 0 {
-		c, err := store.Dial(ctx, cfg.EtcdEndpoints, nil)
+		c, err := store.Dial(ctx, cfg.EtcdEndpoints, nil, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +218,7 @@ func startMember(ctx context.Context, cfg Config, initialCluster string, logger 
 		e.Close()
 		return nil, err
 	}
-	c, err := store.Dial(ctx, e.Endpoints(), e.ClientTLS())
+	c, err := store.Dial(ctx, e.Endpoints(), e.ClientTLS(), logger)
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -240,7 +240,7 @@ func startClient(ctx context.Context, cfg Config, clusterID string, endpoints []
 			return nil, err
 		}
 	}
-	c, err := store.Dial(ctx, endpoints, tlsConfig)
+	c, err := store.Dial(ctx, endpoints, tlsConfig, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/discoverd/store"
 	"github.com/openflynn/flynn/pkg/authkey"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/metrics"
 	"github.com/openflynn/flynn/pkg/sse"
 )
 
@@ -55,19 +57,26 @@ const maxInstanceBody = 64 << 10
 
 // API is discoverd's HTTP handler.
 type API struct {
-	store   Store
-	cluster Cluster
-	key     string
-	logger  *slog.Logger
-	router  *httprouter.Router
+	store    Store
+	cluster  Cluster
+	key      string
+	logger   *slog.Logger
+	watchers prometheus.Gauge
+	handler  http.Handler
 }
 
 // NewAPI returns the HTTP API over st and the etcd membership cluster (nil
-// when discoverd uses an etcd it does not manage). Writes and the /etcd
-// routes need key when it is not empty.
-func NewAPI(st Store, cluster Cluster, key string, logger *slog.Logger) *API {
-	a := &API{store: st, cluster: cluster, key: key, logger: logger}
-	r := httprouter.New()
+// when discoverd uses an etcd it does not manage). Writes, the /etcd
+// routes and /metrics need key when it is not empty. The API's metrics
+// (flynn_discoverd_http_*, flynn_discoverd_watchers) are registered in
+// reg, which /metrics serves; nil: a registry of the API's own.
+func NewAPI(st Store, cluster Cluster, key string, reg *prometheus.Registry, logger *slog.Logger) *API {
+	if reg == nil {
+		reg = metrics.NewRegistry()
+	}
+	a := &API{store: st, cluster: cluster, key: key, logger: logger, watchers: newWatchers(reg)}
+	m := metrics.NewHTTP(reg, namespace)
+	r := m.Router()
 	r.GET("/ping", a.ping)
 	r.GET("/services", a.listServices)
 	r.PUT("/services/:service", a.keyed(a.addService))
@@ -80,6 +89,7 @@ func NewAPI(st Store, cluster Cluster, key string, logger *slog.Logger) *API {
 	r.PUT("/services/:service/meta", a.keyed(a.setMeta))
 	r.GET("/etcd/members", a.keyed(a.etcdMembers))
 	r.POST("/etcd/members", a.keyed(a.addEtcdMember))
+	r.Handler(http.MethodGet, metrics.Path, metrics.Handler(reg, key))
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, httpjson.NotFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -90,11 +100,12 @@ func NewAPI(st Store, cluster Cluster, key string, logger *slog.Logger) *API {
 		a.logger.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
 		httpjson.WriteError(w, errors.New("panic"))
 	}
-	a.router = r
+	a.handler = m.Wrap(r)
 	return a
 }
 
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
 // keyed admits requests that carry the cluster key.
 func (a *API) keyed(h httprouter.Handle) httprouter.Handle {
@@ -284,6 +295,8 @@ func (a *API) watch(w http.ResponseWriter, r *http.Request, name string) {
 		a.fail(w, r, err)
 		return
 	}
+	a.watchers.Inc()
+	defer a.watchers.Dec()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	events := make(chan *discoverd.Event, 64)

@@ -62,7 +62,7 @@ func TestEtcdMembersAPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(server.NewAPI(nil, tt.cluster, key, slog.New(slog.DiscardHandler)))
+			srv := httptest.NewServer(server.NewAPI(nil, tt.cluster, key, nil, slog.New(slog.DiscardHandler)))
 			defer srv.Close()
 			c := client.New(srv.URL, tt.key)
 			var err error

@@ -59,7 +59,7 @@ func FuzzRegister(f *testing.F) {
 			return // not one path segment: the router redirects or finds no route
 		}
 		st := &keepingStore{}
-		api := NewAPI(st, nil, "", logger)
+		api := NewAPI(st, nil, "", nil, logger)
 		target := "/services/web/instances/" + url.PathEscape(id)
 		if ttl != "" {
 			target += "?ttl=" + url.QueryEscape(ttl)

@@ -12,12 +12,14 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/openflynn/flynn/discoverd/store"
+	"github.com/openflynn/flynn/pkg/metrics"
 )
 
 // Config configures a discoverd process.
 type Config struct {
-	// HTTPAddr is where the HTTP API listens; default ":1111". On a node,
-	// its address: several nodes' discoverds may share a machine.
+	// HTTPAddr is where the HTTP API, and its /metrics, listen; default
+	// ":1111". On a node, its address: several nodes' discoverds may
+	// share a machine.
 	HTTPAddr string
 	// DNSAddr is where DNS listens (UDP and TCP); empty disables DNS.
 	DNSAddr string
@@ -90,7 +92,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := waitEtcd(ctx, conn.client); err != nil {
 		return err
 	}
+	reg := metrics.NewRegistry()
 	st := store.New(conn.client, cfg.KeyPrefix)
+	st.Observe = observeEtcd(reg)
+	reg.MustRegister(newInstancesCollector(st, logger))
+	registerMember(reg, conn.member != nil)
 	var cluster Cluster
 	if conn.cluster != nil {
 		cluster = conn.cluster
@@ -103,7 +109,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv := &http.Server{
-		Handler: NewAPI(st, cluster, cfg.AuthKey, logger),
+		Handler: NewAPI(st, cluster, cfg.AuthKey, reg, logger),
 		// Requests share ctx, so shutting down ends watch streams at once.
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: 10 * time.Second,
@@ -115,17 +121,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	dnsAddr := ""
 	dnsDone := make(chan struct{})
 	if cfg.DNSAddr != "" {
-		udp, err := net.ListenPacket("udp", cfg.DNSAddr)
+		udp, tcp, err := listenDNS(cfg.DNSAddr)
 		if err != nil {
 			srv.Close()
-			return fmt.Errorf("discoverd: dns listen udp %s: %w", cfg.DNSAddr, err)
-		}
-		// TCP on the port UDP got, so ":0" yields one port for both.
-		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-		if err != nil {
-			udp.Close()
-			srv.Close()
-			return fmt.Errorf("discoverd: dns listen tcp %s: %w", cfg.DNSAddr, err)
+			return fmt.Errorf("discoverd: dns: %w", err)
 		}
 		dnsAddr = udp.LocalAddr().String()
 		go func() {

@@ -36,7 +36,7 @@ func TestClientPEMReachesTheEmbeddedEtcd(t *testing.T) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		t.Fatalf("CA PEM does not parse:\n%s", caPEM)
 	}
-	c, err := Dial(ctx, e.Endpoints(), &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12})
+	c, err := Dial(ctx, e.Endpoints(), &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func startCluster(t *testing.T, ctx context.Context) (*Embedded, *Cluster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	c, err := Dial(ctx, e.Endpoints(), e.ClientTLS())
+	c, err := Dial(ctx, e.Endpoints(), e.ClientTLS(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestUpdatePeerURL(t *testing.T) {
 	if err := e.UpdatePeerURL(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Dial(ctx, e.Endpoints(), nil)
+	c, err := Dial(ctx, e.Endpoints(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

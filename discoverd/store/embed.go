@@ -17,7 +17,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/storage/wal"
-	"go.uber.org/zap"
 
 	"github.com/openflynn/flynn/discoverd"
 )
@@ -52,7 +51,8 @@ type EmbeddedConfig struct {
 	// once a quorum of its peers is back, which may take a while after a
 	// whole cluster went down.
 	ReadyTimeout time.Duration
-	// Logger receives etcd's warnings and errors; nil discards them.
+	// Logger receives etcd's warnings and errors (and, at debug, its
+	// other lines) with component=etcd; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -136,7 +136,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	ec.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
 	ec.LogLevel = "warn"
 	ec.Logger = "zap"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(logger.With("component", "etcd")))
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(logger))
 	// Keep the database small: discoverd's history is only heartbeats.
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "5m"
@@ -247,7 +247,7 @@ func (e *Embedded) Promote(ctx context.Context) error {
 		eps := e.Members().ClientURLs()
 		if c == nil && len(eps) > 0 {
 			var err error
-			if c, err = Dial(ctx, eps, e.tls); err != nil {
+			if c, err = Dial(ctx, eps, e.tls, e.logger); err != nil {
 				return err
 			}
 		} else if c != nil {
@@ -286,7 +286,7 @@ func (e *Embedded) UpdatePeerURL(ctx context.Context) error {
 		if m.ID != FormatID(e.MemberID()) || slices.Equal(m.PeerURLs, []string{want}) {
 			continue
 		}
-		c, err := Dial(ctx, e.Endpoints(), e.tls)
+		c, err := Dial(ctx, e.Endpoints(), e.tls, e.logger)
 		if err != nil {
 			return err
 		}
@@ -306,13 +306,14 @@ func FormatID(id uint64) string { return strconv.FormatUint(id, 16) }
 func ParseID(s string) (uint64, error) { return strconv.ParseUint(s, 16, 64) }
 
 // Dial connects an etcd client to endpoints; tlsConfig is nil for plain
-// HTTP endpoints.
-func Dial(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (*clientv3.Client, error) {
+// HTTP endpoints. The client's warnings and errors go to logger (nil
+// discards them), as the embedded member's do.
+func Dial(ctx context.Context, endpoints []string, tlsConfig *tls.Config, logger *slog.Logger) (*clientv3.Client, error) {
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Context:     ctx,
-		Logger:      zap.NewNop(),
+		Logger:      newZapLogger(logger).Named("client"),
 		TLS:         tlsConfig,
 	})
 	if err != nil {

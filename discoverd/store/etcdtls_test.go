@@ -61,7 +61,7 @@ func TestEmbeddedEtcdServesDiscoverdAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := Dial(ctx, e.Endpoints(), other.Client); err == nil {
+	if c, err := Dial(ctx, e.Endpoints(), other.Client, nil); err == nil {
 		octx, ocancel := context.WithTimeout(ctx, 3*time.Second)
 		_, err := c.Put(octx, "/intruder", "x")
 		ocancel()
@@ -72,7 +72,7 @@ func TestEmbeddedEtcdServesDiscoverdAlone(t *testing.T) {
 	}
 
 	// discoverd, with the cluster key's certificate: reads and writes.
-	c, err := Dial(ctx, e.Endpoints(), e.ClientTLS())
+	c, err := Dial(ctx, e.Endpoints(), e.ClientTLS(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

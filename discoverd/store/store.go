@@ -40,7 +40,14 @@ var (
 
 // Store is discoverd's state in etcd.
 type Store struct {
+	// Observe, when set, is told how long each of the store's etcd
+	// requests took, by operation (OpGet, OpTxn, …, OpWatchOpen), failed
+	// ones included. Set it before the store is used.
+	Observe func(op string, took time.Duration)
+
 	etcd   *clientv3.Client
+	kv     clientv3.KV
+	lease  clientv3.Lease
 	prefix string
 }
 
@@ -50,7 +57,10 @@ func New(etcd *clientv3.Client, prefix string) *Store {
 	if prefix == "" {
 		prefix = "/discoverd"
 	}
-	return &Store{etcd: etcd, prefix: strings.TrimSuffix(prefix, "/")}
+	s := &Store{etcd: etcd, prefix: strings.TrimSuffix(prefix, "/")}
+	s.kv = timedKV{KV: etcd.KV, observe: s.observe}
+	s.lease = timedLease{Lease: etcd.Lease, observe: s.observe}
+	return s
 }
 
 func (s *Store) serviceKey(service string) string { return s.prefix + "/services/" + service }
@@ -68,7 +78,7 @@ type serviceRecord struct {
 func (s *Store) AddService(ctx context.Context, service string) (created bool, err error) {
 	rec, _ := json.Marshal(serviceRecord{CreatedAt: time.Now().UTC()})
 	key := s.serviceKey(service)
-	resp, err := s.etcd.Txn(ctx).
+	resp, err := s.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(rec))).
 		Commit()
@@ -80,7 +90,7 @@ func (s *Store) AddService(ctx context.Context, service string) (created bool, e
 
 // ServiceExists reports whether service was created.
 func (s *Store) ServiceExists(ctx context.Context, service string) (bool, error) {
-	resp, err := s.etcd.Get(ctx, s.serviceKey(service), clientv3.WithCountOnly())
+	resp, err := s.kv.Get(ctx, s.serviceKey(service), clientv3.WithCountOnly())
 	if err != nil {
 		return false, fmt.Errorf("get service %s: %w", service, err)
 	}
@@ -90,7 +100,7 @@ func (s *Store) ServiceExists(ctx context.Context, service string) (bool, error)
 // Services lists service names in order.
 func (s *Store) Services(ctx context.Context) ([]string, error) {
 	p := s.prefix + "/services/"
-	resp, err := s.etcd.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := s.kv.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
@@ -104,7 +114,7 @@ func (s *Store) Services(ctx context.Context) ([]string, error) {
 // RemoveService deletes a service with its instances and metadata.
 func (s *Store) RemoveService(ctx context.Context, service string) error {
 	key := s.serviceKey(service)
-	resp, err := s.etcd.Txn(ctx).
+	resp, err := s.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0)).
 		Then(
 			clientv3.OpDelete(key),
@@ -139,20 +149,20 @@ func (s *Store) Register(ctx context.Context, service string, inst *discoverd.In
 	}
 	ttlSeconds := int64((ttl + time.Second - 1) / time.Second)
 	for attempt := 0; attempt < 5; attempt++ {
-		cur, err := s.etcd.Get(ctx, key)
+		cur, err := s.kv.Get(ctx, key)
 		if err != nil {
 			return nil, fmt.Errorf("register %s/%s: %w", service, inst.ID, err)
 		}
 		if len(cur.Kvs) == 1 {
 			kv := cur.Kvs[0]
-			if _, err := s.etcd.KeepAliveOnce(ctx, clientv3.LeaseID(kv.Lease)); err == nil {
+			if _, err := s.lease.KeepAliveOnce(ctx, clientv3.LeaseID(kv.Lease)); err == nil {
 				var old discoverd.Instance
 				if json.Unmarshal(kv.Value, &old) == nil && old.Equal(&stored) {
 					stored.Index = uint64(kv.CreateRevision)
 					return &stored, nil
 				}
 				// Same lease, new data: an update event for watchers.
-				resp, err := s.etcd.Txn(ctx).
+				resp, err := s.kv.Txn(ctx).
 					If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
 					Then(clientv3.OpPut(key, string(value), clientv3.WithLease(clientv3.LeaseID(kv.Lease)))).
 					Commit()
@@ -169,7 +179,7 @@ func (s *Store) Register(ctx context.Context, service string, inst *discoverd.In
 			}
 			// The lease expired between Get and KeepAlive: register anew.
 		}
-		lease, err := s.etcd.Grant(ctx, ttlSeconds)
+		lease, err := s.lease.Grant(ctx, ttlSeconds)
 		if err != nil {
 			return nil, fmt.Errorf("grant lease: %w", err)
 		}
@@ -179,14 +189,14 @@ func (s *Store) Register(ctx context.Context, service string, inst *discoverd.In
 		} else {
 			cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 		}
-		resp, err := s.etcd.Txn(ctx).If(cmp).
+		resp, err := s.kv.Txn(ctx).If(cmp).
 			Then(clientv3.OpPut(key, string(value), clientv3.WithLease(lease.ID))).
 			Commit()
 		if err != nil {
 			return nil, fmt.Errorf("register %s/%s: %w", service, inst.ID, err)
 		}
 		if !resp.Succeeded {
-			_, _ = s.etcd.Revoke(ctx, lease.ID)
+			_, _ = s.lease.Revoke(ctx, lease.ID)
 			continue
 		}
 		if len(cur.Kvs) == 1 {
@@ -204,7 +214,7 @@ func (s *Store) Register(ctx context.Context, service string, inst *discoverd.In
 // Deregister removes an instance and revokes its lease.
 func (s *Store) Deregister(ctx context.Context, service, id string) error {
 	key := s.instanceKey(service, id)
-	resp, err := s.etcd.Delete(ctx, key, clientv3.WithPrevKV())
+	resp, err := s.kv.Delete(ctx, key, clientv3.WithPrevKV())
 	if err != nil {
 		return fmt.Errorf("deregister %s/%s: %w", service, id, err)
 	}
@@ -215,7 +225,7 @@ func (s *Store) Deregister(ctx context.Context, service, id string) error {
 		return ErrInstanceNotFound
 	}
 	if lease := resp.PrevKvs[0].Lease; lease != 0 {
-		_, _ = s.etcd.Revoke(ctx, clientv3.LeaseID(lease))
+		_, _ = s.lease.Revoke(ctx, clientv3.LeaseID(lease))
 	}
 	return nil
 }
@@ -223,7 +233,7 @@ func (s *Store) Deregister(ctx context.Context, service, id string) error {
 // Instances returns the live instances of service, oldest first, and the
 // etcd revision they were read at (a watch resumes after it).
 func (s *Store) Instances(ctx context.Context, service string) ([]*discoverd.Instance, int64, error) {
-	resp, err := s.etcd.Txn(ctx).Then(
+	resp, err := s.kv.Txn(ctx).Then(
 		clientv3.OpGet(s.serviceKey(service), clientv3.WithCountOnly()),
 		clientv3.OpGet(s.instancesPrefix(service), clientv3.WithPrefix()),
 	).Commit()
@@ -244,6 +254,30 @@ func (s *Store) Instances(ctx context.Context, service string) ([]*discoverd.Ins
 	}
 	SortByIndex(list)
 	return list, resp.Header.Revision, nil
+}
+
+// InstanceCounts returns how many live instances each service has, a
+// service without any included, read at one revision.
+func (s *Store) InstanceCounts(ctx context.Context) (map[string]int, error) {
+	services, instances := s.prefix+"/services/", s.prefix+"/instances/"
+	resp, err := s.kv.Txn(ctx).Then(
+		clientv3.OpGet(services, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		clientv3.OpGet(instances, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("count instances: %w", err)
+	}
+	counts := map[string]int{}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		counts[strings.TrimPrefix(string(kv.Key), services)] = 0
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		service, _, ok := strings.Cut(strings.TrimPrefix(string(kv.Key), instances), "/")
+		if _, known := counts[service]; ok && known {
+			counts[service]++
+		}
+	}
+	return counts, nil
 }
 
 // Leader returns the oldest live instance of service, or nil when none.
@@ -274,7 +308,7 @@ func decodeInstance(kv *mvccpb.KeyValue) (*discoverd.Instance, error) {
 
 // Meta returns a service's metadata.
 func (s *Store) Meta(ctx context.Context, service string) (*discoverd.ServiceMeta, error) {
-	resp, err := s.etcd.Txn(ctx).Then(
+	resp, err := s.kv.Txn(ctx).Then(
 		clientv3.OpGet(s.serviceKey(service), clientv3.WithCountOnly()),
 		clientv3.OpGet(s.metaKey(service)),
 	).Commit()
@@ -301,7 +335,7 @@ func (s *Store) SetMeta(ctx context.Context, service string, meta *discoverd.Ser
 	} else {
 		cmp = clientv3.Compare(clientv3.ModRevision(key), "=", int64(meta.Index))
 	}
-	resp, err := s.etcd.Txn(ctx).
+	resp, err := s.kv.Txn(ctx).
 		If(cmp, clientv3.Compare(clientv3.CreateRevision(s.serviceKey(service)), ">", 0)).
 		Then(clientv3.OpPut(key, string(meta.Data))).
 		Else(clientv3.OpGet(s.serviceKey(service), clientv3.WithCountOnly())).

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -23,7 +24,8 @@ func (s *Store) Watch(ctx context.Context, service string, send func(*discoverd.
 	defer cancel()
 	instances := clientv3.NewWatcher(s.etcd)
 	defer instances.Close()
-	changes := instances.Watch(ctx, s.instancesPrefix(service), clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithRev(rev+1))
+	opened := time.Now()
+	changes := instances.Watch(ctx, s.instancesPrefix(service), clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
 	removal := instances.Watch(ctx, s.serviceKey(service), clientv3.WithRev(rev+1), clientv3.WithFilterPut())
 
 	set := newInstanceSet(list)
@@ -60,6 +62,9 @@ func (s *Store) Watch(ctx context.Context, service string, send func(*discoverd.
 			}
 			if err := resp.Err(); err != nil {
 				return fmt.Errorf("watch instances of %s: %w", service, err)
+			}
+			if resp.Created {
+				s.observe(OpWatchOpen, opened)
 			}
 			for _, ev := range resp.Events {
 				e, err := set.apply(service, ev)

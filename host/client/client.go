@@ -176,6 +176,21 @@ func (c *Client) ListJobs(ctx context.Context) ([]*host.ActiveJob, error) {
 	return out, c.do(ctx, http.MethodGet, "/host/jobs", nil, &out)
 }
 
+// ListJobsWithStats is ListJobs with each running job's Stats (CPU and
+// memory), which takes the host up to a couple of seconds when it has not
+// read its jobs' stats in the last minute.
+func (c *Client) ListJobsWithStats(ctx context.Context) ([]*host.ActiveJob, error) {
+	var out []*host.ActiveJob
+	return out, c.do(ctx, http.MethodGet, "/host/jobs?stats=true", nil, &out)
+}
+
+// JobStats returns a running job's CPU and memory use; a job that does not
+// run is a conflict error.
+func (c *Client) JobStats(ctx context.Context, id string) (*host.JobStats, error) {
+	var out host.JobStats
+	return &out, c.do(ctx, http.MethodGet, jobPath(id)+"/stats", nil, &out)
+}
+
 // GetJob returns one job.
 func (c *Client) GetJob(ctx context.Context, id string) (*host.ActiveJob, error) {
 	var out host.ActiveJob

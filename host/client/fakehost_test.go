@@ -14,6 +14,7 @@ import (
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/server"
+	"github.com/openflynn/flynn/pkg/metrics"
 )
 
 // exampleHost serves flynn-host's API over a daemon whose containers are
@@ -33,7 +34,7 @@ func exampleHost(hostID string) (url string, stop func()) {
 	if err := d.Start(context.Background()); err != nil {
 		log.Fatal(err)
 	}
-	srv := httptest.NewServer(server.Handler(d, "cluster-key", logger))
+	srv := httptest.NewServer(server.Handler(d, "cluster-key", metrics.NewRegistry(), logger))
 	return srv.URL, func() {
 		srv.Close()
 		_ = d.Close()
@@ -50,10 +51,15 @@ type memBackend struct {
 }
 
 type memContainer struct {
-	spec   *daemon.ContainerSpec
-	code   int
-	exited chan struct{}
+	spec    *daemon.ContainerSpec
+	code    int
+	exited  chan struct{}
+	started time.Time
 }
+
+// memContainerMemory is the memory every running container uses; each
+// keeps half a CPU busy.
+const memContainerMemory = 64 << 20
 
 var _ daemon.Backend = (*memBackend)(nil)
 
@@ -91,8 +97,30 @@ func (b *memBackend) Create(_ context.Context, spec *daemon.ContainerSpec) (stri
 }
 
 func (b *memBackend) Start(_ context.Context, id string) error {
-	_, err := b.get(id)
-	return err
+	c, err := b.get(id)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c.started = time.Now()
+	return nil
+}
+
+func (b *memBackend) Stats(_ context.Context, id string) (daemon.ContainerStats, error) {
+	c, err := b.get(id)
+	if err != nil {
+		return daemon.ContainerStats{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-c.exited:
+		return daemon.ContainerStats{}, fmt.Errorf("%w: %s", daemon.ErrNotRunning, id)
+	default:
+	}
+	now := time.Now()
+	return daemon.ContainerStats{Read: now, CPU: now.Sub(c.started) / 2, Memory: memContainerMemory, MemoryLimit: 8 << 30}, nil
 }
 
 // exit ends a running container with code.

@@ -27,6 +27,8 @@ var (
 	ErrStartFailed = errors.New("container failed to start")
 	// ErrContainerNotFound: the container is gone.
 	ErrContainerNotFound = errors.New("container not found")
+	// ErrNotRunning: the container exists but does not run (Stats).
+	ErrNotRunning = errors.New("container not running")
 	// ErrPortInUse: a port to publish is taken on the node by something
 	// other than a job (the allocator knows only its jobs' ports).
 	ErrPortInUse = errors.New("port in use on the node")
@@ -130,6 +132,23 @@ type Backend interface {
 	// return what it has, once past limit (limit > 0), so that measuring
 	// a job that fills its disk costs no more than its limit allows.
 	DiskUsage(ctx context.Context, id string, limit int64) (int64, error)
+	// Stats reads a running container's CPU and memory use once;
+	// ErrNotRunning when it does not run. It may take up to the
+	// runtime's sampling interval (Docker's is a second), and many calls
+	// at once take no longer than one.
+	Stats(ctx context.Context, id string) (ContainerStats, error)
+}
+
+// ContainerStats is one reading of a container's resource use.
+type ContainerStats struct {
+	// Read is when the runtime took the reading.
+	Read time.Time
+	// CPU is the CPU time the container has used since it started.
+	CPU time.Duration
+	// Memory is the memory it uses, without the inactive file cache.
+	Memory uint64
+	// MemoryLimit is its memory limit, or the node's memory without one.
+	MemoryLimit uint64
 }
 
 // Attacher is the optional part of a Backend that connects a client to a

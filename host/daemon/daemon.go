@@ -29,6 +29,11 @@
 // Job state lives in three places that agree: memory, one JSON file per job
 // under the state directory (for finished jobs and port allocations), and
 // the labels of each container (the source of truth for running jobs).
+//
+// A running job's CPU and memory are read from the backend when asked
+// (JobStats, JobsWithStats) and at each metrics scrape (Collector); the
+// daemon keeps each job's last reading to turn the runtime's cumulative
+// CPU time into a percentage (stats.go).
 package daemon
 
 import (
@@ -52,6 +57,7 @@ import (
 	"github.com/openflynn/flynn/host/firewall"
 	"github.com/openflynn/flynn/host/logbuf"
 	"github.com/openflynn/flynn/host/ports"
+	"github.com/openflynn/flynn/logaggregator"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -80,6 +86,10 @@ type Config struct {
 	CABundle string
 	// MaxFinished is how many finished jobs stay inspectable. Default 100.
 	MaxFinished int
+	// LogShipper, when set, is given every output line of each job that
+	// belongs to an app (its metadata names one), for the log aggregator;
+	// it must not block. Nil ships nothing.
+	LogShipper LogShipper
 	// LogSegmentSize bounds one of a job's two log segments. Default logbuf.DefaultSegmentSize.
 	LogSegmentSize int64
 	// Labels are added to every container (tests mark theirs).
@@ -129,6 +139,14 @@ type Config struct {
 	// replacement (the scheduler's) before the daemon starts one itself.
 	// Default 5s.
 	ReviveDelay time.Duration
+	// CPUWindow is the shortest time a job's CPU percentage is measured
+	// over (see host.JobStats): a reading closer than that to the last
+	// one gives the last percentage again. Default 250ms.
+	CPUWindow time.Duration
+	// StatsTimeout bounds the reading of the running jobs' stats for one
+	// metrics scrape; the jobs not read by then are left out of it.
+	// Default 4s.
+	StatsTimeout time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -161,6 +179,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ReviveDelay <= 0 {
 		c.ReviveDelay = 5 * time.Second
+	}
+	if c.CPUWindow <= 0 {
+		c.CPUWindow = 250 * time.Millisecond
+	}
+	if c.StatsTimeout <= 0 {
+		c.StatsTimeout = 4 * time.Second
 	}
 	if c.AppNetwork == "" {
 		c.AppNetwork = "flynn-apps"
@@ -236,11 +260,22 @@ type Daemon struct {
 	jobs   map[string]*job
 	events events
 
+	// cpu turns the jobs' CPU readings into rates; metrics are the
+	// daemon's counters (see Collector).
+	cpu     *cpuMeter
+	metrics *metrics
+
 	// revive lists the persistent jobs adoption found ended; Start hands
 	// them to revivePersistent.
 	revive []*host.ActiveJob
 	// appGateway is the app network's gateway, set by Start.
 	appGateway string
+}
+
+// LogShipper takes job output lines for the log aggregator without
+// blocking; logaggregator/shipper's Shipper is one.
+type LogShipper interface {
+	Ship(logaggregator.Line)
 }
 
 // job is the daemon's record of one job. Fields other than the immutable
@@ -256,6 +291,7 @@ type job struct {
 	stopChecks    func()         // ends the readiness checker
 	diskUsed      int64          // set when the job was killed for writing past its disk limit
 	ownedByAttach bool           // created by an attach: stopped when its client leaves
+	createTook    time.Duration  // how long its container took to create
 }
 
 // New returns a daemon; registrar may be nil.
@@ -279,6 +315,8 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 		ports:     ports.NewChecked(cfg.PortMin, cfg.PortMax, cfg.PortHeld),
 		closing:   make(chan struct{}),
 		jobs:      map[string]*job{},
+		cpu:       newCPUMeter(cfg.CPUWindow, maxCPUWindow),
+		metrics:   newMetrics(),
 	}, nil
 }
 

@@ -18,7 +18,8 @@ import (
 // says how it behaves: "exit N" exits at once with N; "sleep" exits 0 on
 // SIGTERM; "ignore-term" exits 137 on SIGKILL only. Image "missing" is not
 // there; Cmd "nope" cannot start. A container on a network has address
-// appIP; its disk use is what setDisk said.
+// appIP; its disk use is what setDisk said, its CPU and memory what
+// setStats said.
 type fakeBackend struct {
 	mu         sync.Mutex
 	seq        int
@@ -26,6 +27,16 @@ type fakeBackend struct {
 	networks   map[string]AppNetwork
 	appIP      string
 	trail      *trail
+	// statsTick, when set, makes Stats answer at the next multiple of it,
+	// as Docker's stats collector does at its ticks; statsHang makes it
+	// answer only when its context ends.
+	statsTick time.Duration
+	statsHang bool
+	// statsReadAt, when set, is the time of every reading, as from an
+	// engine that answers with the reading it has.
+	statsReadAt time.Time
+	// statsInFlight and statsMaxInFlight count the Stats calls running.
+	statsInFlight, statsMaxInFlight int
 }
 
 type fakeContainer struct {
@@ -39,6 +50,11 @@ type fakeContainer struct {
 	exited  chan struct{}
 	// logStreams counts Logs calls (for "early-eof").
 	logStreams int
+	// startedAt is when it started; cpuShare is the CPUs it keeps busy,
+	// memory the bytes it uses.
+	startedAt time.Time
+	cpuShare  float64
+	memory    uint64
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -86,6 +102,72 @@ func (f *fakeBackend) DiskUsage(_ context.Context, id string, _ int64) (int64, e
 	defer f.mu.Unlock()
 	c.du++
 	return c.disk, nil
+}
+
+// setStats sets the CPUs the named container keeps busy and the memory it
+// uses.
+func (f *fakeBackend) setStats(name string, cpuShare float64, memory uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.spec.Name == name {
+			c.cpuShare, c.memory = cpuShare, memory
+		}
+	}
+}
+
+func (f *fakeBackend) Stats(ctx context.Context, id string) (ContainerStats, error) {
+	c, err := f.get(id)
+	if err != nil {
+		return ContainerStats{}, err
+	}
+	f.mu.Lock()
+	f.statsInFlight++
+	f.statsMaxInFlight = max(f.statsMaxInFlight, f.statsInFlight)
+	tick, hang, readAt := f.statsTick, f.statsHang, f.statsReadAt
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.statsInFlight--
+		f.mu.Unlock()
+	}()
+	var wait <-chan time.Time
+	switch {
+	case hang:
+		wait = make(chan time.Time) // never
+	case tick > 0:
+		now := time.Now()
+		t := time.NewTimer(now.Truncate(tick).Add(tick).Sub(now))
+		defer t.Stop()
+		wait = t.C
+	}
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ContainerStats{}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !c.running {
+		return ContainerStats{}, fmt.Errorf("%w: %s", ErrNotRunning, id)
+	}
+	if readAt.IsZero() {
+		readAt = time.Now()
+	}
+	limit := uint64(8 << 30) // the node's memory
+	if m := c.spec.Resources.Memory; m > 0 {
+		limit = uint64(m)
+	}
+	return ContainerStats{Read: readAt, CPU: time.Duration(float64(readAt.Sub(c.startedAt)) * c.cpuShare), Memory: c.memory, MemoryLimit: limit}, nil
+}
+
+// maxStatsInFlight returns the most Stats calls that ran at once.
+func (f *fakeBackend) maxStatsInFlight() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.statsMaxInFlight
 }
 
 // setDisk sets what the named container has written.
@@ -160,7 +242,7 @@ func (f *fakeBackend) Start(_ context.Context, id string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c.started, c.running = true, true
+	c.started, c.running, c.startedAt = true, true, time.Now()
 	f.trail.add("start " + c.spec.Name)
 	if len(c.spec.Cmd) == 2 && c.spec.Cmd[0] == "exit" {
 		code, _ := strconv.Atoi(c.spec.Cmd[1])

@@ -15,6 +15,7 @@ import (
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/logbuf"
 	"github.com/openflynn/flynn/host/ports"
+	"github.com/openflynn/flynn/logaggregator"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -75,9 +76,12 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 		d.mu.Unlock()
 	}
 	spec := d.containerSpec(jb, binds)
+	begin := time.Now()
 	id, err := d.backend.Create(ctx, spec)
+	took := time.Since(begin)
 	if err != nil {
 		undo()
+		d.metrics.failures.Inc()
 		if errors.Is(err, ErrImageNotFound) {
 			return nil, httpjson.ValidationError("artifact", "image %q is not on this host", jb.Artifact)
 		}
@@ -93,6 +97,7 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 	d.mu.Lock()
 	j.log = lg
 	j.active.ContainerID = id
+	j.createTook = took
 	d.mu.Unlock()
 	return j, nil
 }
@@ -100,9 +105,11 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 // startJob starts a created job's container and supervises it.
 func (d *Daemon) startJob(ctx context.Context, j *job) error {
 	d.mu.Lock()
-	id := j.active.ContainerID
+	id, took := j.active.ContainerID, j.createTook
 	d.mu.Unlock()
+	begin := time.Now()
 	if err := d.backend.Start(ctx, id); err != nil {
+		d.metrics.failures.Inc()
 		d.removeContainer(id)
 		_ = j.log.Remove()
 		d.ports.Release(j.id)
@@ -119,6 +126,8 @@ func (d *Daemon) startJob(ctx context.Context, j *job) error {
 		}
 		return fmt.Errorf("start job %s: %w", j.id, err)
 	}
+	d.metrics.starts.Inc()
+	d.metrics.startDuration.Observe((took + time.Since(begin)).Seconds())
 	d.mu.Lock()
 	j.active.State = host.StateStarting
 	j.active.StartedAt = time.Now().UTC()
@@ -303,6 +312,7 @@ func (d *Daemon) supervise(j *job, since time.Time) {
 	id := j.active.ContainerID
 	d.mu.Unlock()
 
+	record := d.logSink(j)
 	pumpDone := make(chan struct{})
 	exited := make(chan struct{}) // closed once Wait has returned
 	d.wg.Add(3)
@@ -310,7 +320,7 @@ func (d *Daemon) supervise(j *job, since time.Time) {
 		defer d.wg.Done()
 		defer close(pumpDone)
 		for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
-			err := d.backend.Logs(ctx, id, since, j.log.Write)
+			err := d.backend.Logs(ctx, id, since, record)
 			if ctx.Err() != nil {
 				return
 			}
@@ -373,6 +383,38 @@ func (d *Daemon) supervise(j *job, since time.Time) {
 	}()
 }
 
+// logSink returns what the log pump does with each line of j: record it
+// in the job's log and, for an app's job, ship it to the log aggregator,
+// labelled with the app, release, process type, job and node. The pump
+// resumes after the last line recorded, so a line is shipped once even
+// across flynn-host's restart.
+func (d *Daemon) logSink(j *job) func(host.LogLine) error {
+	d.mu.Lock()
+	meta := j.active.Job.Metadata
+	d.mu.Unlock()
+	appID := meta[host.MetaAppID]
+	if d.cfg.LogShipper == nil || appID == "" {
+		return j.log.Write
+	}
+	tmpl := logaggregator.Line{
+		AppID:       appID,
+		AppName:     meta[host.MetaAppName],
+		ReleaseID:   meta[host.MetaReleaseID],
+		ProcessType: meta[host.MetaType],
+		JobID:       j.id,
+		HostID:      d.cfg.HostID,
+	}
+	return func(l host.LogLine) error {
+		if err := j.log.Write(l); err != nil {
+			return err
+		}
+		line := tmpl
+		line.Time, line.Stream, line.Data = l.Time, l.Stream, l.Data
+		d.cfg.LogShipper.Ship(line)
+		return nil
+	}
+}
+
 // finish records a job's exit.
 func (d *Daemon) finish(j *job, code int, waitErr error) {
 	_ = j.log.Finish()
@@ -396,11 +438,19 @@ func (d *Daemon) finish(j *job, code int, waitErr error) {
 		a.State = host.StateCrashed
 		a.ExitStatus = &code
 	}
+	// Counted before done closes, so that whoever waited for the end
+	// finds it counted.
+	if a.State == host.StateDown {
+		d.metrics.stops.Inc()
+	} else {
+		d.metrics.failures.Inc()
+	}
 	d.persistLocked(j)
 	d.emitLocked(j)
 	close(j.done)
 	ended := j.snapshot()
 	d.mu.Unlock()
+	d.cpu.forget(j.id)
 	d.log.Info("job ended", "job_id", j.id, "state", a.State, "exit_status", code)
 	d.collect()
 	if ended.Job.Config.Persistent && (ended.State == host.StateCrashed || ended.State == host.StateFailed) {
@@ -573,6 +623,7 @@ func (d *Daemon) collect() {
 	}
 	d.mu.Unlock()
 	for _, j := range victims {
+		d.cpu.forget(j.id)
 		if j.active.ContainerID != "" {
 			d.removeContainer(j.active.ContainerID)
 		}

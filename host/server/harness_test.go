@@ -23,6 +23,7 @@ import (
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/docker"
 	"github.com/openflynn/flynn/host/hosttest"
+	"github.com/openflynn/flynn/pkg/metrics"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/random"
 )
@@ -105,7 +106,7 @@ func (h *testHost) start() {
 		h.t.Fatal(err)
 	}
 	h.backend, h.d = b, d
-	h.srv = httptest.NewServer(Handler(d, testKey, logger))
+	h.srv = httptest.NewServer(Handler(d, testKey, metrics.NewRegistry(), logger))
 	h.c = client.New(h.srv.URL, testKey)
 	h.shutOnce = sync.Once{}
 }

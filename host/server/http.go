@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/pkg/authkey"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/metrics"
 	"github.com/openflynn/flynn/pkg/sse"
 )
 
@@ -28,12 +30,17 @@ import (
 const maxJobBody = 1 << 20
 
 // Handler returns the host API over d; every call needs key when it is set.
-// The routes are listed in package host's documentation.
-func Handler(d *daemon.Daemon, key string, logger *slog.Logger) http.Handler {
+// The routes are listed in package host's documentation. It registers the
+// daemon's series (daemon.Collector) and the API's request series
+// (flynn_host_http_*) in reg, which it serves at metrics.Path.
+func Handler(d *daemon.Daemon, key string, reg *prometheus.Registry, logger *slog.Logger) http.Handler {
 	a := &api{d: d, log: logger}
-	r := httprouter.New()
+	reg.MustRegister(d.Collector())
+	m := metrics.NewHTTP(reg, "flynn_host")
+	r := m.Router()
 	r.GET("/host/jobs", a.listJobs)
 	r.GET("/host/jobs/:id", a.getJob)
+	r.GET("/host/jobs/:id/stats", a.jobStats)
 	r.PUT("/host/jobs/:id", a.addJob)
 	r.DELETE("/host/jobs/:id", a.stopJob)
 	r.POST("/host/jobs/:id/signal/:signal", a.signalJob)
@@ -41,6 +48,7 @@ func Handler(d *daemon.Daemon, key string, logger *slog.Logger) http.Handler {
 	r.GET("/host/events", a.events)
 	r.GET("/host/status", a.status)
 	r.POST("/host/attach", a.attach)
+	r.Handler(http.MethodGet, metrics.Path, metrics.Handler(reg, key))
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.WriteError(w, httpjson.NotFound("no such endpoint"))
 	})
@@ -51,7 +59,7 @@ func Handler(d *daemon.Daemon, key string, logger *slog.Logger) http.Handler {
 		logger.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		httpjson.WriteError(w, errors.New("panic"))
 	}
-	return authkey.Require(key, r)
+	return m.Wrap(authkey.Require(key, r))
 }
 
 type api struct {
@@ -67,8 +75,29 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpjson.WriteError(w, err)
 }
 
-func (a *api) listJobs(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+func (a *api) listJobs(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	withStats := false
+	if v := r.URL.Query().Get("stats"); v != "" {
+		var err error
+		if withStats, err = strconv.ParseBool(v); err != nil {
+			a.fail(w, r, httpjson.ValidationError("stats", "must be true or false"))
+			return
+		}
+	}
+	if withStats {
+		httpjson.Write(w, http.StatusOK, a.d.JobsWithStats(r.Context()))
+		return
+	}
 	httpjson.Write(w, http.StatusOK, a.d.Jobs())
+}
+
+func (a *api) jobStats(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	s, err := a.d.JobStats(r.Context(), ps.ByName("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, s)
 }
 
 func (a *api) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {

@@ -14,8 +14,12 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/discoverd"
+	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/docker"
+	logclient "github.com/openflynn/flynn/logaggregator/client"
+	"github.com/openflynn/flynn/logaggregator/shipper"
+	"github.com/openflynn/flynn/pkg/metrics"
 )
 
 // Config configures a flynn-host daemon process.
@@ -83,6 +87,23 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if len(urls) > 0 {
 		registrar = NewRegistrar(cfg.Daemon.DiscoverdURL, urls, cfg.ClusterKey, cfg.DiscoverdTTL, logger.With("part", "discoverd-client"))
 	}
+	// Every app job's lines go to the log aggregator, found through the
+	// node's discoverd. The shipper outlives the daemon's log pumps (the
+	// defers run in turn), so it sends their last lines.
+	ship := shipper.New(
+		logclient.New(logclient.DiscoverdURL, cfg.ClusterKey, discoverdclient.HTTPClient(discoverdclient.New(cfg.Daemon.DiscoverdURL, cfg.ClusterKey))),
+		shipper.Options{}, logger.With("part", "log-shipper"))
+	cfg.Daemon.LogShipper = ship
+	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
+	shipped := make(chan struct{})
+	go func() {
+		defer close(shipped)
+		ship.Run(shipCtx)
+	}()
+	defer func() {
+		stopShipping()
+		<-shipped
+	}()
 	d, err := daemon.New(cfg.Daemon, backend, registrar, logger)
 	if err != nil {
 		return err
@@ -96,7 +117,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: Handler(d, cfg.ClusterKey, logger), ReadHeaderTimeout: 10 * time.Second}
+	reg := metrics.NewRegistry()
+	reg.MustRegister(ship.Collector("flynn_host"))
+	srv := &http.Server{Handler: Handler(d, cfg.ClusterKey, reg, logger), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("flynn-host listening", "addr", ln.Addr().String(), "host_id", cfg.Daemon.HostID)

@@ -128,3 +128,26 @@ func (s *Stream) Next() (logaggregator.Line, error) {
 
 // Close ends the stream.
 func (s *Stream) Close() error { return s.body.Close() }
+
+// DrainStats returns what each log drain sent and dropped since the
+// aggregator started it.
+func (c *Client) DrainStats(ctx context.Context) ([]logaggregator.DrainStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/drains/stats", nil)
+	if err != nil {
+		return nil, err
+	}
+	authkey.Set(req, c.key)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("logaggregator: drain stats: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("logaggregator: drain stats: %w", httpjson.ReadError(resp))
+	}
+	var stats []logaggregator.DrainStats
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		return nil, fmt.Errorf("logaggregator: drain stats: %w", err)
+	}
+	return stats, nil
+}

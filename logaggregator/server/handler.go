@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openflynn/flynn/logaggregator"
+	"github.com/openflynn/flynn/logaggregator/drain"
 	"github.com/openflynn/flynn/pkg/authkey"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/metrics"
@@ -41,8 +42,8 @@ type Handler struct {
 	refused prometheus.Counter
 	// keepAlive is keepAliveInterval; tests shorten it.
 	keepAlive time.Duration
-	// onLines, when set, is given every batch the store kept (the drains).
-	onLines func([]logaggregator.Line)
+	// drains, when set, is given every line the store kept.
+	drains *drain.Manager
 }
 
 // NewHandler returns the API over store; every request needs key (empty:
@@ -70,6 +71,7 @@ func NewHandler(store *Store, key string, reg *prometheus.Registry, logger *slog
 	r := m.Router()
 	r.POST("/lines", h.postLines)
 	r.GET("/apps/:app_id/log", h.readLog)
+	r.GET("/drains/stats", h.drainStats)
 	r.Handler(http.MethodGet, metrics.Path, metrics.Handler(reg, ""))
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.WriteError(w, httpjson.NotFound("no such endpoint"))
@@ -107,6 +109,7 @@ func (h *Handler) postLines(w http.ResponseWriter, r *http.Request, _ httprouter
 			l.Time = time.Now()
 		}
 		if len(l.Data) > logaggregator.MaxLineBytes {
+			l.Data = cutUTF8(l.Data, logaggregator.MaxLineBytes)
 			h.cut.Inc()
 		}
 		l.Seq = 0 // the store numbers lines
@@ -127,8 +130,10 @@ func (h *Handler) postLines(w http.ResponseWriter, r *http.Request, _ httprouter
 	kept := h.store.Append(batch)
 	h.linesIn.Add(float64(kept))
 	h.refused.Add(float64(refused))
-	if h.onLines != nil && kept > 0 {
-		h.onLines(batch)
+	if h.drains != nil {
+		for i := range batch {
+			h.drains.Send(&batch[i])
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

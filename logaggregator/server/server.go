@@ -17,7 +17,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/discoverd"
+	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/logaggregator"
+	"github.com/openflynn/flynn/logaggregator/drain"
 	"github.com/openflynn/flynn/pkg/cmdline"
 	"github.com/openflynn/flynn/pkg/metrics"
 )
@@ -42,6 +46,13 @@ type Config struct {
 	DataDir string
 	// SnapshotInterval defaults to DefaultSnapshotInterval.
 	SnapshotInterval time.Duration
+	// Drains, when set, is where the apps' log drains are learnt (the
+	// controller); every line kept is sent to its app's drains. Nil runs
+	// no drains.
+	Drains DrainSource
+	// DrainResync is how often the drains are listed even when no event
+	// said they changed; default DefaultDrainResync.
+	DrainResync time.Duration
 	// Ready, when set, is called with the listen address once the server
 	// accepts requests; tests use it.
 	Ready func(addr string)
@@ -65,8 +76,12 @@ listens on $PORT unless --http-addr is given.`,
 			cmdline.Size("bytes-per-app", DefaultBytesPerApp, "most line data kept of each app"),
 			cmdline.String("data-dir", "", "directory the lines are saved in (empty: kept in memory only)"),
 			cmdline.Duration("snapshot-interval", DefaultSnapshotInterval, "how often changed lines are saved to --data-dir"),
+			cmdline.String("controller-url", "http://controller.discoverd", "the controller, which lists the apps' log drains (a discoverd name is reached through --discoverd-url)"),
+			cmdline.String("discoverd-url", "", "discoverd, to reach the controller by name (default: http://EXTERNAL_IP:1111)"),
+			cmdline.String("external-ip", "", "this node's address, whose discoverd is the default", cmdline.Was("EXTERNAL_IP")),
 			cmdline.Insecure(),
-		}, cmdline.Secret("cluster-key", "cluster key: every request carries it; required unless --insecure")...),
+		}, append(cmdline.Secret("cluster-key", "cluster key: every request carries it; required unless --insecure"),
+			cmdline.Secret("controller-key", "the controller's key, to read the apps' log drains (none: no drains run)")...)...),
 		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
 			key, err := cmdline.RequiredKey(c, logger, "cluster-key")
 			if err != nil {
@@ -89,6 +104,23 @@ listens on $PORT unless --http-addr is given.`,
 			if cfg.SnapshotInterval <= 0 {
 				return cfg, errors.New("--snapshot-interval must be more than 0")
 			}
+			controllerKey, err := cmdline.SecretOf(c, "controller-key")
+			if err != nil {
+				return cfg, err
+			}
+			if controllerKey == "" {
+				logger.Warn("no controller key: no log drains run")
+				return cfg, nil
+			}
+			du := c.String("discoverd-url")
+			if ip := c.String("external-ip"); du == "" && ip != "" {
+				du = discoverd.NodeURL(ip)
+			}
+			hc := &http.Client{}
+			if du != "" {
+				hc = discoverdclient.HTTPClient(discoverdclient.New(du, key))
+			}
+			cfg.Drains = client.NewWithHTTPClient(c.String("controller-url"), controllerKey, hc)
 			return cfg, nil
 		},
 		Run: Run,
@@ -116,8 +148,26 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	reg := metrics.NewRegistry()
+	handler := NewHandler(store, cfg.Key, reg, logger)
+	var drains *drain.Manager
+	drainsDone := make(chan struct{})
+	drainCtx, stopDrainSync := context.WithCancel(ctx)
+	if cfg.Drains != nil {
+		drains = newDrains(store, logger.With("part", "drains"))
+		handler.drains = drains
+		resync := cfg.DrainResync
+		if resync <= 0 {
+			resync = DefaultDrainResync
+		}
+		go func() {
+			defer close(drainsDone)
+			syncDrains(drainCtx, cfg.Drains, drains, resync, logger.With("part", "drains"))
+		}()
+	} else {
+		close(drainsDone)
+	}
 	srv := &http.Server{
-		Handler: NewHandler(store, cfg.Key, reg, logger),
+		Handler: handler,
 		// No write timeout: a follow lasts as long as its reader.
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute, // a batch is at most 4 MiB
@@ -154,6 +204,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cancel()
 	stopSnapshots()
 	<-snapshots
+	stopDrainSync()
+	<-drainsDone
+	if drains != nil {
+		// What the receivers have not taken yet goes out, for a while.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := drains.Close(dctx); err != nil {
+			logger.Warn("drains closed with lines unsent", "err", err)
+		}
+		cancel()
+	}
 	if cfg.DataDir != "" {
 		if err := store.Save(cfg.DataDir); err != nil {
 			logger.Error("save lines at shutdown", "err", err)

@@ -27,6 +27,9 @@ type Poster interface {
 // Defaults of Options.
 const (
 	DefaultQueueLines = 20000
+	// DefaultQueueBytes bounds the data of the queued lines: a flood of
+	// lines of the longest kind must not grow its shipper by more.
+	DefaultQueueBytes = 16 << 20
 	DefaultBatchBytes = 1 << 20
 	// DefaultPostTimeout bounds one post.
 	DefaultPostTimeout = 10 * time.Second
@@ -34,9 +37,10 @@ const (
 
 // Options configure a Shipper; the zero value takes the defaults.
 type Options struct {
-	// QueueLines bounds the lines waiting to be sent; past it lines are
-	// dropped and counted.
-	QueueLines int
+	// QueueLines and QueueBytes bound the lines waiting to be sent (their
+	// number, and their data's bytes); past either, lines are dropped and
+	// counted.
+	QueueLines, QueueBytes int
 	// BatchBytes bounds one post (below logaggregator.MaxBatchBytes).
 	BatchBytes int
 	// PostTimeout bounds one post.
@@ -55,6 +59,8 @@ type Shipper struct {
 	opts  Options
 	log   *slog.Logger
 	queue chan logaggregator.Line
+	// queued is the data bytes of the lines in queue.
+	queued atomic.Int64
 
 	shipped atomic.Uint64
 	dropped atomic.Uint64
@@ -65,6 +71,9 @@ type Shipper struct {
 func New(post Poster, opts Options, logger *slog.Logger) *Shipper {
 	if opts.QueueLines <= 0 {
 		opts.QueueLines = DefaultQueueLines
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = DefaultQueueBytes
 	}
 	if opts.BatchBytes <= 0 || opts.BatchBytes > logaggregator.MaxBatchBytes/2 {
 		opts.BatchBytes = DefaultBatchBytes
@@ -86,11 +95,23 @@ func New(post Poster, opts Options, logger *slog.Logger) *Shipper {
 
 // Ship queues l, or drops it when the queue is full. It never blocks.
 func (s *Shipper) Ship(l logaggregator.Line) {
+	n := int64(len(l.Data))
+	if s.queued.Add(n) > int64(s.opts.QueueBytes) {
+		s.queued.Add(-n)
+		s.dropped.Add(1)
+		return
+	}
 	select {
 	case s.queue <- l:
 	default:
+		s.queued.Add(-n)
 		s.dropped.Add(1)
 	}
+}
+
+// take notes that l left the queue.
+func (s *Shipper) take(l *logaggregator.Line) {
+	s.queued.Add(-int64(len(l.Data)))
 }
 
 // Stats are a Shipper's counts since it was made.
@@ -116,6 +137,7 @@ func (s *Shipper) Run(ctx context.Context) {
 		lastDropped uint64
 	)
 	add := func(l *logaggregator.Line) {
+		s.take(l)
 		if enc.Encode(l) == nil {
 			batchLines++
 		}
@@ -191,6 +213,7 @@ func (s *Shipper) flush(ctx context.Context) {
 	for {
 		select {
 		case l := <-s.queue:
+			s.take(&l)
 			if enc.Encode(&l) == nil {
 				n++
 			}

@@ -135,3 +135,18 @@ func TestRunFlushesAtTheEnd(t *testing.T) {
 		t.Fatalf("posted %d of 5 lines at the end", n)
 	}
 }
+
+// TestQueueBoundsBytes: a flood of long lines is bounded by bytes too.
+func TestQueueBoundsBytes(t *testing.T) {
+	s := New(&fakePoster{}, Options{QueueBytes: 100 << 10}, quiet)
+	long := string(make([]byte, logaggregator.MaxLineBytes))
+	for i := 0; i < 100; i++ {
+		s.Ship(logaggregator.Line{AppID: "a", Data: long})
+	}
+	if q, d := len(s.queue), s.Stats().Dropped; q != 6 || d != 94 {
+		t.Fatalf("queued %d and dropped %d of 100 lines of 16 KiB, want 6 and 94 within 100 KiB", q, d)
+	}
+	if got := s.queued.Load(); got != 6*logaggregator.MaxLineBytes {
+		t.Errorf("queued bytes %d", got)
+	}
+}

@@ -64,3 +64,22 @@ func (v *SizeValue) String() string {
 	}
 	return FormatSize(int64(*v))
 }
+
+// RoundSize writes a size for people to read, not to parse back: three
+// significant digits in the largest unit it reaches (1536 → "1.50KiB",
+// 47395635 → "45.2MiB", 512 → "512B").
+func RoundSize(n uint64) string {
+	for _, u := range sizeUnits[:len(sizeUnits)-1] {
+		if n >= 1<<u.shift {
+			v := float64(n) / float64(uint64(1)<<u.shift)
+			switch {
+			case v < 10:
+				return strconv.FormatFloat(v, 'f', 2, 64) + u.suffix
+			case v < 100:
+				return strconv.FormatFloat(v, 'f', 1, 64) + u.suffix
+			}
+			return strconv.FormatFloat(v, 'f', 0, 64) + u.suffix
+		}
+	}
+	return strconv.FormatUint(n, 10) + "B"
+}

@@ -91,7 +91,16 @@ type Router struct {
 func (r *Router) Handle(method, path string, h httprouter.Handle) {
 	r.Router.Handle(method, path, func(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
 		rec := r.m.begin(w)
-		defer rec.end(req.Method, path)
+		defer func() {
+			if v := recover(); v != nil {
+				// The router's PanicHandler answers 500 once this
+				// passes the panic on.
+				rec.code = http.StatusInternalServerError
+				rec.end(req.Method, path)
+				panic(v)
+			}
+			rec.end(req.Method, path)
+		}()
 		markRouted(req)
 		h(rec, req, ps)
 	})

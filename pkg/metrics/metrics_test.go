@@ -30,11 +30,13 @@ func TestHTTPMetrics(t *testing.T) {
 			t.Error("a route's writer is no http.Flusher")
 		}
 	})
+	r.GET("/panics", func(http.ResponseWriter, *http.Request, httprouter.Params) { panic("bad") })
+	r.PanicHandler = func(w http.ResponseWriter, _ *http.Request, _ any) { w.WriteHeader(http.StatusInternalServerError) }
 	r.Handler(http.MethodGet, metrics.Path, metrics.Handler(reg, "s3cret"))
 	srv := httptest.NewServer(m.Wrap(r))
 	defer srv.Close()
 
-	for _, path := range []string{"/apps/a", "/apps/b", "/apps/missing", "/nowhere", "/stream"} {
+	for _, path := range []string{"/apps/a", "/apps/b", "/apps/missing", "/nowhere", "/stream", "/panics"} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

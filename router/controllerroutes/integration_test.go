@@ -147,6 +147,38 @@ func TestWithRealController(t *testing.T) {
 	t.Run("RouterStartUp", func(t *testing.T) { testRouterStartUp(t, pg) })
 	t.Run("WrongKey", func(t *testing.T) { testWrongKey(t, pg) })
 	t.Run("CertificateKey", func(t *testing.T) { testCertificateKey(t, pg) })
+	t.Run("RequestLogSetting", func(t *testing.T) { testRequestLogSetting(t, pg) })
+}
+
+// testRequestLogSetting: a route's NoRequestLog reaches the router in the
+// list and in the events of its creation and of a change to it.
+func testRequestLogSetting(t *testing.T, pg *pgtest.Server) {
+	env := newControllerEnv(t, pg)
+	listed := env.createRoute(t, &controller.Route{Type: controller.RouteTypeHTTP, Domain: "listed.test", NoRequestLog: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := New(env.front, testLogger())
+	events, err := src.WatchRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopWatch(cancel, events)
+	list, err := src.Routes(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != listed.ID || !list[0].NoRequestLog {
+		t.Fatalf("Routes = %v, %v; want %s with NoRequestLog", list, err, listed.ID)
+	}
+
+	rt := env.createRoute(t, &controller.Route{Type: controller.RouteTypeTCP, Port: 3100, NoRequestLog: true})
+	if ev := nextEvent(t, events); ev.Op != controller.OpCreate || ev.Route.ID != rt.ID || !ev.Route.NoRequestLog {
+		t.Fatalf("event = %s %+v, want the create of %s with NoRequestLog", ev.Op, ev.Route, rt.ID)
+	}
+	on := false
+	if _, err := env.admin.UpdateRoute(ctx, env.app.ID, rt.ID, controller.RouteUpdate{NoRequestLog: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, events); ev.Op != controller.OpUpdate || ev.Route.ID != rt.ID || ev.Route.NoRequestLog || ev.Route.Port != 3100 {
+		t.Fatalf("event = %s %+v, want the update of %s with NoRequestLog off", ev.Op, ev.Route, rt.ID)
+	}
 }
 
 // testCertificateKey: the controller's route events carry no private key,

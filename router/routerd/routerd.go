@@ -18,6 +18,8 @@ import (
 	cclient "github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/discoverd"
 	dclient "github.com/openflynn/flynn/discoverd/client"
+	logclient "github.com/openflynn/flynn/logaggregator/client"
+	"github.com/openflynn/flynn/logaggregator/shipper"
 	"github.com/openflynn/flynn/pkg/cmdline"
 	"github.com/openflynn/flynn/router/controllerroutes"
 	"github.com/openflynn/flynn/router/discoverdbackends"
@@ -30,6 +32,9 @@ type Config struct {
 	Server   server.Config
 	Routes   server.RouteSource
 	Backends server.BackendSource
+	// Shipper, when set, is Server.RequestLog's: Run runs it, so the
+	// request lines reach the log aggregator, until the router is done.
+	Shipper *shipper.Shipper
 }
 
 // Run serves until ctx ends, then drains.
@@ -37,6 +42,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	r, err := server.New(cfg.Server, cfg.Routes, cfg.Backends, logger)
 	if err != nil {
 		return err
+	}
+	if cfg.Shipper != nil {
+		// The shipper outlives the router's drain, so it sends the
+		// lines of the requests answered then.
+		shipCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		shipped := make(chan struct{})
+		go func() {
+			defer close(shipped)
+			cfg.Shipper.Run(shipCtx)
+		}()
+		defer func() {
+			stop()
+			<-shipped
+		}()
 	}
 	return r.Run(ctx)
 }
@@ -50,7 +69,9 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("tcp-host", "", "host TCP routes listen on (default: --external-ip and --app-gateway, or every interface without them; empty: every interface)", was("ROUTER_TCP_HOST")),
 		cmdline.String("external-ip", "", "this node's address, which the router serves on (flynn-host sets it)", was("EXTERNAL_IP")),
 		cmdline.String("app-gateway", "", "this node's app-network gateway, which the router serves on too, for the node's app jobs (flynn-host sets it)"),
-		cmdline.String("metrics-addr", "127.0.0.1:9100", "metrics (/metrics) and health (/health) listen address; keep it internal (default in a job: --external-ip:$PORT)", was("ROUTER_METRICS_ADDR")),
+		cmdline.String("job-id", "", "this router's job id, which its request lines in apps' logs name (flynn-host sets it)"),
+		cmdline.String("host-id", "", "this node's host id, which its request lines in apps' logs name (flynn-host sets it)"),
+		cmdline.String("metrics-addr", "127.0.0.1:9100", "metrics (/metrics, behind the cluster key) and health (/health, open) listen address (default in a job: --external-ip:$PORT)", was("ROUTER_METRICS_ADDR")),
 		cmdline.String("tls-cert", "", "PEM file of the default TLS certificate (empty: a self-signed one)", was("ROUTER_TLS_CERT")),
 		cmdline.String("tls-key", "", "PEM file of the default TLS key", was("ROUTER_TLS_KEY")),
 		cmdline.String("controller-url", "", "controller API to follow routes from; http://controller.discoverd reaches any live controller", was("CONTROLLER_URL")),
@@ -70,7 +91,7 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.Insecure(),
 	}
 	flags = append(flags, cmdline.Secret("controller-key", "controller key (required with --controller-url unless --insecure)", was("CONTROLLER_KEY"))...)
-	flags = append(flags, cmdline.Secret("cluster-key", "cluster key, for discoverd", cmdline.Was("--discoverd-key", "DISCOVERD_KEY"))...)
+	flags = append(flags, cmdline.Secret("cluster-key", "cluster key, for discoverd and required for /metrics (none: /metrics is open)", cmdline.Was("--discoverd-key", "DISCOVERD_KEY"))...)
 	flags = append(flags, cmdline.Secret("sticky-key", "key signing sticky-session cookies, shared by a cluster's routers (default: random at start)", was("ROUTER_STICKY_KEY"))...)
 	return cmdline.Daemon[Config]{
 		Name:  "flynn-router",
@@ -91,6 +112,8 @@ func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
 		TCPHosts:               hosts,
 		ReusePort:              true,
 		MetricsAddr:            metricsAddr(c),
+		JobID:                  c.String("job-id"),
+		HostID:                 c.String("host-id"),
 		DialTimeout:            c.Duration("dial-timeout"),
 		ResponseHeaderTimeout:  c.Duration("response-header-timeout"),
 		ReadHeaderTimeout:      c.Duration("read-header-timeout"),
@@ -120,6 +143,12 @@ func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
 		return cfg, err
 	}
 	cfg.Server.StickyKey = []byte(sticky)
+	// The cluster key reaches discoverd and guards /metrics.
+	clusterKey, err := cmdline.SecretOf(c, "cluster-key")
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Server.MetricsKey = clusterKey
 	switch {
 	case c.String("static-config") != "":
 		src, err := staticconfig.Load(c.String("static-config"))
@@ -134,14 +163,15 @@ func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
 		if err != nil {
 			return cfg, err
 		}
-		clusterKey, err := cmdline.SecretOf(c, "cluster-key")
-		if err != nil {
-			return cfg, err
-		}
 		d := dclient.New(discoverdURL(c), clusterKey)
 		ctrl := cclient.NewWithHTTPClient(c.String("controller-url"), controllerKey, dclient.HTTPClient(d))
 		cfg.Routes = controllerroutes.New(ctrl, logger)
 		cfg.Backends = discoverdbackends.New(d)
+		// Each request's line goes to its app's log, through the log
+		// aggregator.
+		cfg.Shipper = shipper.New(logclient.New(logclient.DiscoverdURL, clusterKey, dclient.HTTPClient(d)), shipper.Options{}, logger.With("part", "log-shipper"))
+		cfg.Server.RequestLog = cfg.Shipper
+		cfg.Server.MoreMetrics = append(cfg.Server.MoreMetrics, cfg.Shipper.Collector("flynn_router"))
 	default:
 		return cfg, errors.New("either --controller-url or --static-config is required")
 	}

@@ -28,7 +28,7 @@ func TestCommandLine(t *testing.T) {
 			check: func(t *testing.T, cfg Config) {
 				s := cfg.Server
 				if cfg.Routes == nil || cfg.Backends == nil || !slices.Equal(s.HTTPAddrs, []string{":8080"}) || !slices.Equal(s.HTTPSAddrs, []string{":443"}) ||
-					len(s.TCPHosts) != 0 || s.MetricsAddr != "127.0.0.1:9100" || !s.ReusePort {
+					len(s.TCPHosts) != 0 || s.MetricsAddr != "127.0.0.1:9100" || s.MetricsKey != "k" || !s.ReusePort {
 					t.Errorf("config = %+v", s)
 				}
 			},
@@ -36,11 +36,12 @@ func TestCommandLine(t *testing.T) {
 		{
 			name: "a job on a node: its address and app gateway",
 			env: map[string]string{"PORT": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_CLUSTER_KEY": "k",
-				"FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_APP_GATEWAY": "172.20.0.1"},
+				"FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_APP_GATEWAY": "172.20.0.1", "FLYNN_JOB_ID": "host1-job1", "FLYNN_HOST_ID": "host1"},
 			check: func(t *testing.T, cfg Config) {
 				s := cfg.Server
 				if !slices.Equal(s.HTTPAddrs, []string{"10.0.0.2:80", "172.20.0.1:80"}) || !slices.Equal(s.HTTPSAddrs, []string{"10.0.0.2:443", "172.20.0.1:443"}) ||
-					!slices.Equal(s.TCPHosts, []string{"10.0.0.2", "172.20.0.1"}) || s.MetricsAddr != "10.0.0.2:55010" || !s.ReusePort {
+					!slices.Equal(s.TCPHosts, []string{"10.0.0.2", "172.20.0.1"}) || s.MetricsAddr != "10.0.0.2:55010" || !s.ReusePort ||
+					s.JobID != "host1-job1" || s.HostID != "host1" {
 					t.Errorf("config = %+v", s)
 				}
 			},
@@ -59,8 +60,18 @@ func TestCommandLine(t *testing.T) {
 			name: "the names of the release before",
 			env:  map[string]string{"CONTROLLER_URL": "http://127.0.0.1:1114", "CONTROLLER_KEY": "ck", "DISCOVERD_KEY": "k", "ROUTER_HTTP_ADDR": ":8081"},
 			check: func(t *testing.T, cfg Config) {
-				if cfg.Routes == nil || !slices.Equal(cfg.Server.HTTPAddrs, []string{":8081"}) {
+				if cfg.Routes == nil || !slices.Equal(cfg.Server.HTTPAddrs, []string{":8081"}) || cfg.Server.MetricsKey != "k" {
 					t.Errorf("config = %+v", cfg)
+				}
+			},
+		},
+		{
+			name: "a static file with the cluster key",
+			args: []string{"--static-config", static},
+			env:  map[string]string{"FLYNN_CLUSTER_KEY": "k"},
+			check: func(t *testing.T, cfg Config) {
+				if cfg.Server.MetricsKey != "k" {
+					t.Errorf("metrics key = %q, want the cluster key", cfg.Server.MetricsKey)
 				}
 			},
 		},

@@ -1,6 +1,10 @@
 package server
 
-import "time"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Config configures a Router. Listen addresses are taken as given (an empty
 // list or address disables those listeners); zero durations and limits
@@ -29,6 +33,14 @@ type Config struct {
 	// internal. Empty: none. flynn-router's default: its job's $PORT on
 	// its node's address, where it registers as "router-http".
 	MetricsAddr string
+	// MetricsKey, when set, is required (as the basic-auth password) for
+	// /metrics; /health stays open, since flynn-host's health check and
+	// bootstrap's wait for the router ask it without a key. Empty: both
+	// open. flynn-router's: its cluster key.
+	MetricsKey string
+	// MoreMetrics are served beside the router's own series (those of
+	// the shipper of its request lines).
+	MoreMetrics []prometheus.Collector
 
 	// TLSCert and TLSKey are the PEM default certificate, served to TLS
 	// clients whose server name no route has a certificate for. When empty
@@ -38,6 +50,18 @@ type Config struct {
 	// share it for a cookie to mean the same to each; when empty a random
 	// key is made at start (and sticky sessions end at a restart).
 	StickyKey []byte
+
+	// RequestLog takes the router's lines for apps' logs, as Heroku's
+	// router writes them: one per HTTP request of a route, when it ends
+	// (requests no route matches have no app, and no line), and one per
+	// TCP route connection, when it closes. A route with NoRequestLog set
+	// has none, and so has a route of no app. Nil: no lines. See
+	// RequestLogger for what a line says.
+	RequestLog RequestLogger
+	// JobID and HostID are the router's own job and its node, which
+	// its lines name as theirs (flynn-router: $FLYNN_JOB_ID and
+	// $FLYNN_HOST_ID, which flynn-host sets).
+	JobID, HostID string
 
 	// DialTimeout bounds connecting to a backend (default 5s).
 	DialTimeout time.Duration

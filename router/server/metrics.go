@@ -1,14 +1,18 @@
 package server
 
 import (
+	"fmt"
 	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	flynnmetrics "github.com/openflynn/flynn/pkg/metrics"
 )
 
 // metrics are the router's Prometheus metrics, in a registry of the Router's
-// own (no global state), served on Config.MetricsAddr.
+// own (no global state) with the Go runtime and process collectors, served
+// on Config.MetricsAddr.
 type metrics struct {
 	registry  *prometheus.Registry
 	requests  *prometheus.CounterVec
@@ -32,7 +36,7 @@ func routeLabels(e *routeEntry) []string {
 func newMetrics(table *atomic.Pointer[table]) *metrics {
 	labels := []string{"route", "target", "service"}
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
+		registry: flynnmetrics.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flynn_router_requests_total",
 			Help: "HTTP requests proxied, by route and status class (499: the client went away).",
@@ -115,4 +119,14 @@ func (c *backendsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range t.all {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(e.pool.size()), routeLabels(e)...)
 	}
+}
+
+// registerAll registers more collectors beside the router's own.
+func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("router: metrics: %w", err)
+		}
+	}
+	return nil
 }

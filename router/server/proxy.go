@@ -76,10 +76,10 @@ func newTransport(cfg *Config) *http.Transport {
 	}
 }
 
-// routeTransport picks the backend of each request of one route and retries
-// on another one where that is safe.
+// routeTransport picks the backend of each request of its exchange's route
+// and retries on another one where that is safe.
 type routeTransport struct {
-	entry       *routeEntry
+	x           *exchange
 	transport   *http.Transport
 	maxAttempts int
 	// upgradeIdle is Config.TCPIdleTimeout, for upgraded connections.
@@ -92,7 +92,7 @@ var _ http.RoundTripper = (*routeTransport)(nil)
 // another backend when connecting failed (it never left the router), and,
 // for idempotent requests without a body, after any other transport error.
 func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	e := t.entry
+	e := t.x.entry
 	var triedBuf [4]*backend
 	tried := triedBuf[:0]
 	var body *guardedBody
@@ -119,6 +119,7 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			break
 		}
 		tried = append(tried, b)
+		t.x.backend = b.addr
 		out := req
 		if attempt > 0 {
 			// The transport may still look at the previous attempt's
@@ -129,7 +130,7 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		b.inflight.Add(1)
 		resp, err := t.transport.RoundTrip(out)
 		if err == nil {
-			trackBody(resp, b, t.upgradeIdle)
+			trackBody(resp, b, t.upgradeIdle, &t.x.bytes)
 			if e.route.Sticky && !stuck {
 				setStickyCookie(resp.Header, e, b)
 			}
@@ -185,9 +186,10 @@ func (g *guardedBody) Close() error { return nil }
 
 // trackBody keeps b's in-flight count up until the response body is closed,
 // which ReverseProxy always does once it has copied the body (or, for an
-// upgraded connection, once the connection ends). An upgraded connection
-// idle for upgradeIdle is closed.
-func trackBody(resp *http.Response, b *backend, upgradeIdle time.Duration) {
+// upgraded connection, once the connection ends), and adds the body's bytes
+// to *bytes as ReverseProxy reads them (an upgraded connection's are not
+// counted). An upgraded connection idle for upgradeIdle is closed.
+func trackBody(resp *http.Response, b *backend, upgradeIdle time.Duration, bytes *int64) {
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		tc := &trackedConn{ReadWriteCloser: rwc, b: b}
 		// Closing the backend's side is enough: ReverseProxy then ends
@@ -196,13 +198,22 @@ func trackBody(resp *http.Response, b *backend, upgradeIdle time.Duration) {
 		resp.Body = tc
 		return
 	}
-	resp.Body = &trackedBody{ReadCloser: resp.Body, b: b}
+	resp.Body = &trackedBody{ReadCloser: resp.Body, b: b, bytes: bytes}
 }
 
 type trackedBody struct {
 	io.ReadCloser
-	b    *backend
-	done atomic.Bool
+	b *backend
+	// bytes counts what was read; only ReverseProxy's copy, on the
+	// handler's goroutine, reads.
+	bytes *int64
+	done  atomic.Bool
+}
+
+func (t *trackedBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	*t.bytes += int64(n)
+	return n, err
 }
 
 func (t *trackedBody) Close() error {
@@ -248,29 +259,84 @@ func (t *trackedConn) Close() error {
 	return t.ReadWriteCloser.Close()
 }
 
-// newRouteProxy builds the reverse proxy of one route for one listener kind.
-func (r *Router) newRouteProxy(e *routeEntry, proto, port string) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			rewrite(pr, proto, port)
-		},
-		Transport:  &routeTransport{entry: e, transport: r.transport, maxAttempts: r.cfg.MaxAttempts, upgradeIdle: r.cfg.TCPIdleTimeout},
+// exchange carries one request through its route's reverse proxy. The
+// proxy's hooks are methods of the exchange, so that they record what the
+// request's line in the app's log tells (the request id, the backend, the
+// status, the bytes) where the handler reads it once the proxy is done,
+// without a context value (and the request copy that adding one takes).
+// Exchanges are pooled (Router.exchanges): a request allocates none of
+// this. Nothing of an exchange is used once ServeHTTP has returned: the
+// transport's goroutines and an upgraded connection's copiers hold the
+// request, its body and the backend, never the exchange.
+type exchange struct {
+	r         *Router
+	proxy     httputil.ReverseProxy
+	transport routeTransport
+
+	// Set by begin for each request: its route and how the client
+	// reached the router, as X-Forwarded-Proto and -Port tell the backend.
+	entry       *routeEntry
+	proto, port string
+
+	// What became of the request, for its line in the app's log.
+	// requestID and fwd are the X-Request-Id and X-Forwarded-For the
+	// backend was sent; backend is the address of the last backend tried
+	// ("" when none was); bytes counts the response body read from it.
+	requestID, fwd string
+	backend        string
+	status         int
+	bytes          int64
+	// failure is the router's own answer, when it gave one.
+	failure routerError
+}
+
+func (r *Router) newExchange() *exchange {
+	x := &exchange{r: r}
+	x.transport = routeTransport{x: x, transport: r.transport, maxAttempts: r.cfg.MaxAttempts, upgradeIdle: r.cfg.TCPIdleTimeout}
+	x.proxy = httputil.ReverseProxy{
+		Rewrite:    x.rewrite,
+		Transport:  &x.transport,
 		BufferPool: r.buffers,
 		// Streaming responses (SSE, long polls) must reach the client as
 		// they are written; ReverseProxy already flushes at once for
 		// text/event-stream and unknown lengths.
-		FlushInterval: 0,
-		ModifyResponse: func(resp *http.Response) error {
-			e.metrics.countStatus(resp.StatusCode)
-			if id := resp.Request.Header.Get("X-Request-Id"); id != "" && resp.Header.Get("X-Request-Id") == "" {
-				resp.Header.Set("X-Request-Id", id)
-			}
-			return nil
-		},
-		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			r.proxyError(w, req, e, err)
-		},
+		FlushInterval:  0,
+		ModifyResponse: x.modifyResponse,
+		ErrorHandler:   x.proxyError,
 	}
+	return x
+}
+
+// begin readies a pooled exchange for a request of route e that came in
+// on a listener of kind.
+func (x *exchange) begin(e *routeEntry, kind int) {
+	x.entry = e
+	x.proto, x.port = "http", x.r.httpPort
+	if kind == kindHTTPS {
+		x.proto, x.port = "https", x.r.httpsPort
+	}
+	x.requestID, x.fwd, x.backend = "", "", ""
+	x.status, x.bytes = 0, 0
+	x.failure = routerError{}
+}
+
+func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
+	x.requestID, x.fwd = rewrite(pr, x.proto, x.port)
+}
+
+func (x *exchange) modifyResponse(resp *http.Response) error {
+	x.status = resp.StatusCode
+	x.entry.metrics.countStatus(resp.StatusCode)
+	if id := x.requestID; id != "" && resp.Header.Get("X-Request-Id") == "" {
+		resp.Header.Set("X-Request-Id", id)
+	}
+	return nil
+}
+
+func (x *exchange) proxyError(w http.ResponseWriter, req *http.Request, err error) {
+	var n int
+	x.failure, n = x.r.proxyError(w, req, x.entry, err)
+	x.status, x.bytes = x.failure.status, int64(n)
 }
 
 // rewrite sets what the backend sees of the client: the X-Forwarded-*
@@ -284,7 +350,9 @@ func (r *Router) newRouteProxy(e *routeEntry, proto, port string) *httputil.Reve
 // a client's "https" would send cookies marked Secure, or skip its redirect
 // to HTTPS, over plain HTTP. The other headers that make the same claim
 // are dropped (see routerOwned).
-func rewrite(pr *httputil.ProxyRequest, proto, port string) {
+//
+// It returns the X-Request-Id and X-Forwarded-For the backend is sent.
+func rewrite(pr *httputil.ProxyRequest, proto, port string) (requestID, forwardedFor string) {
 	out, in := pr.Out, pr.In.Header
 	out.URL.Scheme = "http"
 	h := out.Header
@@ -293,7 +361,8 @@ func rewrite(pr *httputil.ProxyRequest, proto, port string) {
 			delete(h, k)
 		}
 	}
-	h["X-Forwarded-For"] = []string{appendHeader(in["X-Forwarded-For"], clientIP(pr.In.RemoteAddr))}
+	forwardedFor = appendHeader(in["X-Forwarded-For"], clientIP(pr.In.RemoteAddr))
+	h["X-Forwarded-For"] = []string{forwardedFor}
 	h["X-Forwarded-Proto"] = []string{proto}
 	h["X-Forwarded-Port"] = []string{port}
 	h["X-Request-Start"] = []string{strconv.FormatInt(time.Now().UnixMilli(), 10)}
@@ -302,6 +371,7 @@ func rewrite(pr *httputil.ProxyRequest, proto, port string) {
 		ids = []string{newRequestID()}
 	}
 	h["X-Request-Id"] = ids
+	return ids[0], forwardedFor
 }
 
 // routerOwned reports whether a client's header of this (canonical) name
@@ -384,27 +454,36 @@ func newRequestID() string {
 	return string(out[:])
 }
 
-// proxyError answers a request that could not be proxied.
-func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, e *routeEntry, err error) {
-	var status int
+// proxyError answers a request that could not be proxied, and returns
+// that answer for the request's line, with the size of its body.
+func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, e *routeEntry, err error) (routerError, int) {
+	var fail routerError
 	var ne net.Error
+	var de *dialError
+	dial := errors.As(err, &de)
 	switch {
 	case errors.Is(err, errNoBackends):
-		status = http.StatusServiceUnavailable
+		fail = routerError{http.StatusServiceUnavailable, "H14", "No backends available"}
 	case bodyTimedOut(req, err):
 		// The failed read cancelled the request's context too, so this
 		// comes before the client-went-away case.
-		status = http.StatusRequestTimeout
+		fail = routerError{http.StatusRequestTimeout, "H28", "Client request body stalled"}
 	case req.Context().Err() != nil:
 		// The client went away; nobody reads an answer. 499 is nginx's
 		// name for this in the metrics.
 		e.metrics.countStatus(499)
-		return
+		return routerError{499, "H27", "Client request interrupted"}, 0
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		status = http.StatusGatewayTimeout
+		fail = routerError{http.StatusGatewayTimeout, "H12", "Request timeout"}
+		if dial {
+			fail.code, fail.desc = "H19", "Backend connection timeout"
+		}
+	case dial:
+		fail = routerError{http.StatusBadGateway, "H21", "Backend connection refused"}
 	default:
-		status = http.StatusBadGateway
+		fail = routerError{http.StatusBadGateway, "H13", "Backend connection failed"}
 	}
+	status := fail.status
 	e.metrics.countStatus(status)
 	level := slog.LevelWarn
 	if status == http.StatusServiceUnavailable || status == http.StatusRequestTimeout {
@@ -425,6 +504,7 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, e *routeEn
 		msg = "flynn-router: the backend could not be reached\n"
 	}
 	writeText(w, status, msg)
+	return fail, len(msg)
 }
 
 // bodyTimedOut reports whether a request failed because its client

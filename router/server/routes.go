@@ -202,10 +202,6 @@ func (r *Router) newEntry(rt *controller.Route) *routeEntry {
 	if rt.Sticky {
 		e.stickyCookie = stickyCookieName(rt.ID)
 	}
-	if rt.Type == controller.RouteTypeHTTP {
-		e.proxies[kindHTTP] = r.newRouteProxy(e, "http", r.httpPort)
-		e.proxies[kindHTTPS] = r.newRouteProxy(e, "https", r.httpsPort)
-	}
 	return e
 }
 

@@ -31,8 +31,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+
+	flynnmetrics "github.com/openflynn/flynn/pkg/metrics"
 )
 
 // Router is a running flynn-router. New opens its listeners; Run serves.
@@ -49,6 +50,10 @@ type Router struct {
 	defaultCert *tls.Certificate
 	pools       *poolSet
 	tcp         *tcpProxy
+	// exchanges pools the state of a request on its way through the
+	// proxy (*exchange); lineBuffers pools the buffers request lines are
+	// written in (*[]byte).
+	exchanges, lineBuffers sync.Pool
 
 	httpLns, httpsLns   []net.Listener
 	metricsLn           net.Listener
@@ -83,7 +88,12 @@ func New(cfg Config, routes RouteSource, backends BackendSource, logger *slog.Lo
 	}
 	r.table.Store(newTable())
 	r.transport = newTransport(&r.cfg)
+	r.exchanges.New = func() any { return r.newExchange() }
+	r.lineBuffers.New = func() any { return new([]byte) }
 	r.metrics = newMetrics(&r.table)
+	if err := registerAll(r.metrics.registry, cfg.MoreMetrics); err != nil {
+		return nil, err
+	}
 
 	certPEM, keyPEM := cfg.TLSCert, cfg.TLSKey
 	if len(certPEM) == 0 || len(keyPEM) == 0 {
@@ -244,7 +254,7 @@ func (r *Router) Run(ctx context.Context) error {
 	var metricsSrv *http.Server
 	if r.metricsLn != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{}))
+		mux.Handle(flynnmetrics.Path, flynnmetrics.Handler(r.metrics.registry, r.cfg.MetricsKey))
 		mux.HandleFunc("/health", r.health)
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 		serveWG.Add(1)
@@ -338,6 +348,12 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	h.r.active.Add(1)
 	defer h.r.active.Add(-1)
+	x := h.r.exchanges.Get().(*exchange)
+	x.begin(e, h.kind)
+	// Deferred, so that a request whose client went away while its
+	// response was copied (ReverseProxy panics with ErrAbortHandler) has
+	// its line too.
+	defer h.r.endExchange(x, req, start)
 	if req.Body != nil && req.Body != http.NoBody {
 		var limit time.Time
 		if h.r.cfg.ReadTimeout > 0 {
@@ -350,8 +366,18 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req = req.WithContext(context.WithValue(req.Context(), deadlineBodyKey{}, body))
 		req.Body = body
 	}
-	e.proxies[h.kind].ServeHTTP(w, req)
+	x.proxy.ServeHTTP(w, req)
 	e.metrics.duration.Observe(time.Since(start).Seconds())
+}
+
+// endExchange writes the request's line, when its route has them, and
+// returns its exchange to the pool.
+func (r *Router) endExchange(x *exchange, req *http.Request, start time.Time) {
+	if r.cfg.RequestLog != nil && logsRequests(x.entry.route) {
+		r.logRequest(x, req, start, time.Now())
+	}
+	x.entry = nil
+	r.exchanges.Put(x)
 }
 
 // health answers 200 once the router has listed its routes, 503 before:

@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/tls"
 	"net"
-	"net/http/httputil"
 	pathpkg "path"
 	"sort"
 	"strings"
@@ -29,11 +28,11 @@ type table struct {
 	all []*routeEntry
 }
 
-// listener kinds, indexing routeEntry.proxies.
+// listener kinds: how a client reached the router, which the backend is
+// told (X-Forwarded-Proto and -Port).
 const (
 	kindHTTP = iota
 	kindHTTPS
-	numKinds
 )
 
 // routeEntry is a route as the request path needs it.
@@ -41,12 +40,8 @@ type routeEntry struct {
 	route *controller.Route
 	// path is route.Path, resolved as request paths are (resolvePath),
 	// with the default applied.
-	path string
-	pool *pool
-	// proxies has one reverse proxy per listener kind, so that the
-	// X-Forwarded-Proto and -Port values are constants of the proxy rather
-	// than computed per request.
-	proxies [numKinds]*httputil.ReverseProxy
+	path    string
+	pool    *pool
 	metrics *routeMetrics
 	// stickyCookie is the cookie name of a sticky route.
 	stickyCookie string

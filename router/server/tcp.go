@@ -195,28 +195,43 @@ func (p *tcpProxy) untrack(c net.Conn) {
 // half-close so protocols that shut down one direction first still work.
 // A connection that carries no bytes either way for Config.TCPIdleTimeout
 // is closed: a peer that vanished without a FIN or RST (a dead NAT entry,
-// a powered-off machine) would otherwise hold its slot for ever.
+// a powered-off machine) would otherwise hold its slot for ever. Its line
+// in the app's log goes out once both ways are done.
 func (p *tcpProxy) serve(client net.Conn, e *routeEntry) {
 	defer client.Close()
+	start := time.Now()
 	var triedBuf [4]*backend
 	tried := triedBuf[:0]
 	var backendConn net.Conn
 	var b *backend
+	var dialErr error
 	for attempt := 0; attempt < p.r.cfg.MaxAttempts; attempt++ {
-		b = pick(e.pool.list(), tried)
-		if b == nil {
+		next := pick(e.pool.list(), tried)
+		if next == nil {
 			break
 		}
+		b = next
 		tried = append(tried, b)
 		c, err := net.DialTimeout("tcp", b.addr, p.r.cfg.DialTimeout)
 		if err == nil {
 			backendConn = c
 			break
 		}
+		dialErr = err
 		b.markFailed(time.Now())
 		p.r.logger.Warn("tcp connect to backend", "route", e.route.ID, "backend", b.addr, "err", err)
 	}
 	if backendConn == nil {
+		fail := routerError{code: "H14", desc: "No backends available"}
+		var ne net.Error
+		switch {
+		case b == nil:
+		case errors.As(dialErr, &ne) && ne.Timeout():
+			fail.code, fail.desc = "H19", "Backend connection timeout"
+		default:
+			fail.code, fail.desc = "H21", "Backend connection refused"
+		}
+		p.logConn(e, client, b, fail, 0, 0, start)
 		return
 	}
 	if !p.track(backendConn) {
@@ -235,22 +250,38 @@ func (p *tcpProxy) serve(client net.Conn, e *routeEntry) {
 	})
 	defer watch.stop()
 	done := make(chan struct{})
+	var in int64
 	go func() {
 		defer close(done)
-		p.copy(backendConn, activeReader{client, watch})
+		in = p.copy(backendConn, activeReader{client, watch})
 		closeWrite(backendConn)
 	}()
-	p.copy(client, activeReader{backendConn, watch})
+	out := p.copy(client, activeReader{backendConn, watch})
 	closeWrite(client)
 	<-done
+	p.logConn(e, client, b, routerError{}, in, out, start)
 }
 
-// copy copies src to dst through a pooled buffer.
-func (p *tcpProxy) copy(dst net.Conn, src io.Reader) {
+// logConn ships the line of a connection, when its route has them.
+func (p *tcpProxy) logConn(e *routeEntry, client net.Conn, b *backend, fail routerError, in, out int64, start time.Time) {
+	if p.r.cfg.RequestLog == nil || !logsRequests(e.route) {
+		return
+	}
+	var addr string
+	if b != nil {
+		addr = b.addr
+	}
+	p.r.logConn(e, client.RemoteAddr(), addr, fail, in, out, start)
+}
+
+// copy copies src to dst through a pooled buffer and returns the bytes
+// copied.
+func (p *tcpProxy) copy(dst net.Conn, src io.Reader) int64 {
 	buf := p.r.buffers.Get()
 	defer p.r.buffers.Put(buf)
 	// Only dst's Write: a *net.TCPConn's ReadFrom would ignore buf.
-	_, _ = io.CopyBuffer(struct{ io.Writer }{dst}, src, buf)
+	n, _ := io.CopyBuffer(struct{ io.Writer }{dst}, src, buf)
+	return n
 }
 
 func closeWrite(c net.Conn) {

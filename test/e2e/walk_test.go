@@ -321,6 +321,14 @@ func TestWalk(t *testing.T) {
 	if out := u.flynn(dir, "log", "-t", "web", "-n", "5"); !strings.Contains(out, "listening on") {
 		t.Errorf("flynn log -t web shows no start-up line:\n%s", out)
 	}
+	// The router's line for each request is in the app's log, as Heroku's.
+	poll.UntilNil(t, 30*time.Second, "a router line in flynn log", func() error {
+		out := u.flynn(dir, "log", "-t", "router", "-n", "5")
+		if !strings.Contains(out, " router: ") || !strings.Contains(out, "method=GET") || !strings.Contains(out, "status=200") || !strings.Contains(out, "host="+domain) {
+			return fmt.Errorf("flynn log -t router:\n%s", out)
+		}
+		return nil
+	})
 	out, err := u.run(dir, filepath.Join(u.bin, "flynn"), "run", "bash", "-c", "echo one-off in $HOME; exit 3")
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(out, "one-off in /app") {

@@ -118,8 +118,10 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 }
 
 // layer1 are the folders of layer 1: ordinary jobs layer 0 runs, and the
-// tools built on them.
-var layer1 = []string{"controller", "router", "gitreceive", "blobstore", "slugbuilder", "slugrunner", "bootstrap", "cli", "images"}
+// tools built on them. The log aggregator's server is one; its wire types,
+// client and shipper are not, since flynn-host ships every job's lines
+// with them (labelled with the job's metadata, opaque to it).
+var layer1 = []string{"controller", "router", "gitreceive", "blobstore", "slugbuilder", "slugrunner", "bootstrap", "cli", "images", "logaggregator/server", "logaggregator/drain"}
 
 // TestLayerZeroNeverImportsLayerOne: flynn-host and discoverd know nothing
 // of apps; they run jobs and track services. (flynn-host's operator
@@ -141,7 +143,7 @@ func TestLayerZeroNeverImportsLayerOne(t *testing.T) {
 
 // apiTypes are the components' API types packages: the wire types that
 // servers, clients and every consumer share.
-var apiTypes = []string{"controller", "host", "discoverd", "router", "blobstore"}
+var apiTypes = []string{"controller", "host", "discoverd", "router", "blobstore", "logaggregator"}
 
 // TestAPITypesStayLight: an API types package imports only the standard
 // library and other components' API types, so importing a component's

@@ -1,6 +1,7 @@
 // Package schedulerd is the flynn-scheduler binary: its flags, and the
-// wiring of leadership (through discoverd), the host set and the scheduler
-// itself. Only the leader of the "flynn-scheduler" service acts.
+// wiring of leadership (through discoverd), the host set, the scheduler
+// itself and its metrics listener. Only the leader of the
+// "flynn-scheduler" service acts; every scheduler serves its metrics.
 package schedulerd
 
 import (
@@ -8,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/openflynn/flynn/discoverd"
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/metrics"
 	"github.com/openflynn/flynn/pkg/random"
 )
 
@@ -36,11 +40,41 @@ type Config struct {
 	ClusterKey string
 	// Addr is the address this scheduler registers as, for leadership.
 	Addr string
+	// MetricsAddr is where GET /metrics answers, to the cluster key (the
+	// scheduler has no other HTTP API); empty serves no metrics. The
+	// command's default in a job is its first port on its node's address.
+	MetricsAddr string
 }
 
 // Run registers for leadership and schedules while leading, until ctx
 // ends.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	reg := metrics.NewRegistry()
+	// One Metrics for every term this process leads: each makes a new
+	// Scheduler.
+	sc := cfg.Scheduler
+	sc.Metrics = scheduler.NewMetrics(reg)
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("scheduler: metrics: %w", err)
+		}
+		logger.Info("serving metrics", "addr", ln.Addr().String())
+		metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := serveMetrics(metricsCtx, ln, metrics.Handler(reg, cfg.ClusterKey)); err != nil {
+				logger.Error("metrics are no longer served", "err", err)
+			}
+		}()
+		// Served until the scheduler has stopped, not only until ctx
+		// ends: its last counts are scraped too.
+		defer func() {
+			stopMetrics()
+			<-served
+		}()
+	}
 	d := discoverdclient.New(cfg.DiscoverdURL, cfg.ClusterKey)
 	d.Logger = logger
 	addr := cfg.Addr
@@ -55,7 +89,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return err
 		}
 		ctrl := client.NewWithHTTPClient(cfg.ControllerURL, cfg.ControllerKey, discoverdclient.HTTPClient(d))
-		return scheduler.New(cfg.Scheduler, ctrl, hosts, logger).Run(ctx)
+		return scheduler.New(sc, ctrl, hosts, logger).Run(ctx)
 	})
 }
 
@@ -67,6 +101,7 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("external-ip", "127.0.0.1", "this node's address: the scheduler registers as it (with $PORT), for leadership", cmdline.Was("EXTERNAL_IP")),
 		cmdline.Duration("deploy-timeout", 0, "how long a deployment step waits for a new job (default 60s)"),
 		cmdline.Duration("host-timeout", 0, "how long one host may take to start or stop a round's jobs (default 30s)"),
+		cmdline.String("metrics-addr", "", "where GET /metrics answers, to the cluster key (default in a job: EXTERNAL_IP:$PORT_0, its first port, which flynn-host registers as flynn-scheduler-metrics; empty: no metrics)"),
 	}
 	flags = append(flags, cmdline.Secret("cluster-key", "key of discoverd and the host APIs", cmdline.Was("--auth-key", "FLYNN_AUTH_KEY"))...)
 	flags = append(flags, cmdline.Secret("controller-key", "controller key (default: the cluster key)", cmdline.Was("CONTROLLER_KEY"))...)
@@ -101,8 +136,48 @@ func Daemon() cmdline.Daemon[Config] {
 				port = "0"
 			}
 			cfg.Addr = net.JoinHostPort(c.String("external-ip"), port)
+			cfg.MetricsAddr = metricsAddr(c)
 			return cfg, nil
 		},
 		Run: Run,
 	}
+}
+
+// metricsAddr is --metrics-addr when given, else, in a job, the job's first
+// port on the node's address, as other daemons listen on $PORT in a job
+// (cmdline.ListenAddr); else none.
+func metricsAddr(c *cli.Context) string {
+	if port := os.Getenv("PORT_0"); port != "" && !c.IsSet("metrics-addr") {
+		return net.JoinHostPort(c.String("external-ip"), port)
+	}
+	return c.String("metrics-addr")
+}
+
+// serveMetrics serves h at metrics.Path on ln until ctx ends, then shuts
+// the server down. A scrape is small and quick: the timeouts cut off a
+// client that dawdles.
+func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+metrics.Path, h)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve metrics: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-served // http.ErrServerClosed
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +18,7 @@ import (
 
 const usage = `testjob echo WORDS… | stderr WORDS… | env NAMES… | serve [DELAY_MS] | sleep | ignore-term | exit N | cat | write FILE TEXT | read FILE
         | whoami | bind PORT | dial-gateway PORT | fill FILE MIB | long-line BYTES
-        | flood BYTES`
+        | flood BYTES | spin MIB`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -131,6 +132,26 @@ func main() {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGTERM)
 		<-ch
+	case "spin":
+		// Holds MIB MiB of memory and keeps a CPU busy until SIGTERM,
+		// for the tests of a job's stats.
+		mib, _ := strconv.Atoi(firstOr(args, "0"))
+		held := make([]byte, mib<<20)
+		for i := range held {
+			held[i] = byte(i)
+		}
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM)
+		fmt.Println("spinning with", mib, "MiB")
+		for {
+			select {
+			case <-ch:
+				runtime.KeepAlive(held)
+				fmt.Println("got SIGTERM")
+				return
+			default:
+			}
+		}
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
