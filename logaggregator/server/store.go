@@ -41,6 +41,8 @@ type appLog struct {
 	// kept line costs its data and a few words.
 	names   map[string]string
 	waiters map[chan struct{}]struct{}
+	// name is the app's name, as its last named line gave it.
+	name string
 }
 
 // NewStore returns a store keeping linesPerApp lines and at most
@@ -76,23 +78,33 @@ func (a *appLog) intern(s string) string {
 	return s
 }
 
-// Append adds lines, each of which must name its app, assigning each its
-// app's next Seq, and wakes the app's followers. Data longer than
-// logaggregator.MaxLineBytes is cut. It returns how many lines it kept.
+// Append adds lines, each of which must name its app by id, assigning each
+// its app's next Seq, and wakes the app's followers. Data longer than
+// logaggregator.MaxLineBytes is cut. A line without the app's name is
+// given it, in lines too, when an earlier line named the app. It returns
+// how many lines it kept.
 func (s *Store) Append(lines []logaggregator.Line) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kept := 0
 	var woken []*appLog
 	for i := range lines {
-		l := lines[i]
-		if l.AppID == "" {
+		if lines[i].AppID == "" {
 			continue
 		}
-		a := s.apps[l.AppID]
+		a := s.apps[lines[i].AppID]
 		if a == nil {
-			a = s.newAppLocked(l.AppID)
+			a = s.newAppLocked(lines[i].AppID)
 		}
+		// The router knows an app by its id only: its lines get the name
+		// the app's jobs' lines carry (here, and for the drains, which
+		// are given lines after the store).
+		if lines[i].AppName == "" {
+			lines[i].AppName = a.name
+		} else if lines[i].AppName != a.name {
+			a.name = a.intern(lines[i].AppName)
+		}
+		l := lines[i]
 		s.appendLocked(a, l)
 		kept++
 		if len(a.waiters) > 0 && (len(woken) == 0 || woken[len(woken)-1] != a) {

@@ -151,3 +151,23 @@ func TestStoreMemoryBound(t *testing.T) {
 		t.Errorf("a kept line costs %.0f bytes of heap, want under 512", perLine)
 	}
 }
+
+// TestStoreNamesRouterLines: a line of the router, which knows apps by id
+// only, gets the app's name from the app's jobs' lines.
+func TestStoreNamesRouterLines(t *testing.T) {
+	s := NewStore(10, 1<<20)
+	named := line("a", "j", "from a job")
+	named.AppName = "shop"
+	router := line("a", "router-job", "GET /")
+	router.ProcessType = logaggregator.ProcessTypeRouter
+	batch := []logaggregator.Line{router}
+	s.Append([]logaggregator.Line{named})
+	s.Append(batch)
+	if batch[0].AppName != "shop" {
+		t.Errorf("the router's line in the batch is named %q, want shop", batch[0].AppName)
+	}
+	got, _ := s.Read("a", logaggregator.ReadOptions{})
+	if got[1].AppName != "shop" {
+		t.Errorf("the router's kept line is named %q, want shop", got[1].AppName)
+	}
+}
