@@ -1,19 +1,15 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/logaggregator"
+	"github.com/openflynn/flynn/logaggregator/drain/draintest"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
@@ -42,79 +38,15 @@ func (f *fakeDrains) add(d *controller.LogDrain) {
 	f.events <- &controller.Event{ObjectType: controller.ObjectTypeLogDrain}
 }
 
-// syslogReceiver reads octet-counted syslog frames (RFC 6587) on
-// 127.0.0.1 and keeps each message's text.
-type syslogReceiver struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string
-	wg   sync.WaitGroup
-}
-
-func newSyslogReceiver(t *testing.T) *syslogReceiver {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &syslogReceiver{ln: ln}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.wg.Add(1)
-			go func() {
-				defer r.wg.Done()
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					n, err := br.ReadString(' ')
-					if err != nil {
-						return
-					}
-					size, err := strconv.Atoi(strings.TrimSpace(n))
-					if err != nil {
-						t.Errorf("frame length %q", n)
-						return
-					}
-					msg := make([]byte, size)
-					if _, err := io.ReadFull(br, msg); err != nil {
-						return
-					}
-					// <PRI>1 TIME HOST APP PROCID MSGID SD MSG
-					fields := strings.SplitN(string(msg), " ", 8)
-					r.mu.Lock()
-					r.msgs = append(r.msgs, fields[len(fields)-1])
-					r.mu.Unlock()
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		r.wg.Wait()
-	})
-	return r
-}
-
-func (r *syslogReceiver) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.msgs...)
-}
-
 // TestDrainGetsEveryLineInOrder: a drain added while the aggregator runs
 // gets its app's lines from then on, in order, and only its app's; its
 // counts are served.
 func TestDrainGetsEveryLineInOrder(t *testing.T) {
-	recv := newSyslogReceiver(t)
+	recv := draintest.NewSyslog(t)
 	src := &fakeDrains{events: make(chan *controller.Event, 1)}
 	c, stop := start(t, Config{Drains: src, DrainResync: time.Hour})
 	defer stop()
-	src.add(&controller.LogDrain{ID: "d1", AppID: "a", URL: "syslog+tcp://" + recv.ln.Addr().String()})
+	src.add(&controller.LogDrain{ID: "d1", AppID: "a", URL: "syslog+tcp://" + recv.Addr()})
 	poll.UntilNil(t, 10*time.Second, "the drain running", func() error {
 		st, err := c.DrainStats(context.Background())
 		if err != nil || len(st) != 1 {
@@ -132,8 +64,8 @@ func TestDrainGetsEveryLineInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	poll.Until(t, 10*time.Second, "every line drained", func() bool { return len(recv.got()) >= n })
-	got := recv.got()
+	poll.Until(t, 10*time.Second, "every line drained", func() bool { return len(recv.Messages()) >= n })
+	got := recv.Messages()
 	if len(got) != n {
 		t.Fatalf("drained %d lines, want %d", len(got), n)
 	}

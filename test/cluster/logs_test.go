@@ -1,15 +1,10 @@
 package cluster
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +19,7 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/logaggregator"
+	"github.com/openflynn/flynn/logaggregator/drain/draintest"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
@@ -69,41 +65,6 @@ while time.time() - start < 10:
 print("flood done", n, flush=True)
 signal.pause()
 `}},
-}
-
-// deployLogsApp creates the app, deploys logsApp's processes and scales them.
-func deployLogsApp(t *testing.T, api *client.Client, repo, name string, counts map[string]int) *controller.App {
-	t.Helper()
-	ctx := t.Context()
-	var imgs map[string]struct {
-		Ref string `json:"ref"`
-	}
-	b, err := os.ReadFile(filepath.Join(repo, "bin/images.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &imgs); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = api.DeleteApp(ctx, name)
-	app := &controller.App{Name: name}
-	if err := api.CreateApp(ctx, app); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = api.DeleteApp(context.Background(), name) })
-	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: imgs["stack"].Ref}
-	if err := api.CreateArtifact(ctx, art); err != nil {
-		t.Fatal(err)
-	}
-	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Processes: logsApp}
-	if err := api.CreateRelease(ctx, rel); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := api.SetAppRelease(ctx, app.ID, rel.ID); err != nil {
-		t.Fatal(err)
-	}
-	scale(t, api, app, rel.ID, counts)
-	return app
 }
 
 func scale(t *testing.T, api *client.Client, app *controller.App, releaseID string, counts map[string]int) {
@@ -161,11 +122,7 @@ func TestLogs(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 
-	app := deployLogsApp(t, api, repo, "logs", map[string]int{"web": 1, "ticker": 1})
-	rel, err := api.AppRelease(ctx, app.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, rel := deployStack(t, api, repo, "logs", logsApp, map[string]int{"web": 1, "ticker": 1})
 	var f follower
 	stream, err := api.AppLog(ctx, app.Name, logaggregator.ReadOptions{Follow: true, Lines: 10})
 	if err != nil {
@@ -234,22 +191,22 @@ func TestLogs(t *testing.T) {
 		lat[len(lat)/2].Round(100*time.Microsecond), lat[len(lat)*99/100].Round(100*time.Microsecond), len(lat))
 
 	t.Run("a drain gets every line in order", func(t *testing.T) {
-		recv := newSyslogReceiver(t)
-		d, err := api.CreateLogDrain(ctx, app.Name, "syslog+tcp://"+recv.addr())
+		recv := draintest.NewSyslog(t)
+		d, err := api.CreateLogDrain(ctx, app.Name, "syslog+tcp://"+recv.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The aggregator starts the drain when the controller's event
 		// says it was added; a line of the ticker's shows it runs.
-		poll.Until(t, time.Minute, "the drain running", func() bool { return len(recv.got()) > 0 })
+		poll.Until(t, time.Minute, "the drain running", func() bool { return len(recv.Messages()) > 0 })
 		scale(t, api, app, rel.ID, map[string]int{"web": 2, "ticker": 1, "drainer": 1})
 		poll.UntilNil(t, 2*time.Minute, "the drainer's 5,000 lines drained", func() error {
-			if n := len(recv.matching("drain line ")); n < 5000 {
+			if n := len(recv.Matching("drain line ")); n < 5000 {
 				return fmt.Errorf("%d of 5,000 lines drained", n)
 			}
 			return nil
 		})
-		got := recv.matching("drain line ")
+		got := recv.Matching("drain line ")
 		if len(got) != 5000 {
 			t.Fatalf("drained %d lines, want 5,000", len(got))
 		}
@@ -393,84 +350,6 @@ func scrape(t *testing.T, url, key string) map[string]*dto.MetricFamily {
 		t.Fatalf("%s does not parse: %v", url, err)
 	}
 	return families
-}
-
-// syslogReceiver reads octet-counted syslog frames (RFC 6587) on
-// 127.0.0.1, where the aggregator's job (on the node's network) reaches
-// it, and keeps each message's text.
-type syslogReceiver struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string
-	wg   sync.WaitGroup
-}
-
-func newSyslogReceiver(t *testing.T) *syslogReceiver {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &syslogReceiver{ln: ln}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.wg.Add(1)
-			go func() {
-				defer r.wg.Done()
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					n, err := br.ReadString(' ')
-					if err != nil {
-						return
-					}
-					size, err := strconv.Atoi(strings.TrimSpace(n))
-					if err != nil || size > 1<<20 {
-						t.Errorf("syslog frame length %q", n)
-						return
-					}
-					msg := make([]byte, size)
-					if _, err := io.ReadFull(br, msg); err != nil {
-						return
-					}
-					// <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG
-					fields := strings.SplitN(string(msg), " ", 8)
-					r.mu.Lock()
-					r.msgs = append(r.msgs, fields[len(fields)-1])
-					r.mu.Unlock()
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		r.wg.Wait()
-	})
-	return r
-}
-
-func (r *syslogReceiver) addr() string { return r.ln.Addr().String() }
-
-func (r *syslogReceiver) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.msgs)
-}
-
-// matching returns the messages that start with prefix, in order.
-func (r *syslogReceiver) matching(prefix string) []string {
-	var out []string
-	for _, m := range r.got() {
-		if strings.HasPrefix(m, prefix) {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // TestEveryDaemonServesMetrics: each daemon of a running cluster serves

@@ -258,6 +258,19 @@ func total(m map[int]int) int {
 // stack image, deploys it and scales it to n.
 func deployWeb(t *testing.T, api *client.Client, repo, name string, n int) *controller.App {
 	t.Helper()
+	app, _ := deployStack(t, api, repo, name, map[string]controller.ProcessType{
+		// A handler for SIGTERM: the process is PID 1 of its container,
+		// which ignores signals it does not handle, and every stop would
+		// wait out its grace period.
+		"web": {Cmd: []string{"python3", "-c", webServer}},
+	}, map[string]int{"web": n})
+	return app
+}
+
+// deployStack creates an app (deleted when the test ends) whose processes
+// run in the stack image, deploys them and scales them to counts.
+func deployStack(t *testing.T, api *client.Client, repo, name string, processes map[string]controller.ProcessType, counts map[string]int) (*controller.App, *controller.Release) {
+	t.Helper()
 	ctx := t.Context()
 	var imgs map[string]struct {
 		Ref string `json:"ref"`
@@ -279,22 +292,17 @@ func deployWeb(t *testing.T, api *client.Client, repo, name string, n int) *cont
 	if err := api.CreateArtifact(ctx, art); err != nil {
 		t.Fatal(err)
 	}
-	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Processes: map[string]controller.ProcessType{
-		// A handler for SIGTERM: the process is PID 1 of its container,
-		// which ignores signals it does not handle, and every stop would
-		// wait out its grace period.
-		"web": {Cmd: []string{"python3", "-c", webServer}},
-	}}
+	rel := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Processes: processes}
 	if err := api.CreateRelease(ctx, rel); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := api.SetAppRelease(ctx, app.ID, rel.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: map[string]int{"web": n}}); err != nil {
+	if err := api.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: counts}); err != nil {
 		t.Fatal(err)
 	}
-	return app
+	return app, rel
 }
 
 // webServer is the sample web process of deployWeb: Python's HTTP server
