@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	urfave "github.com/urfave/cli/v2"
-
 )
 
 func (r *runner) psCommand() *urfave.Command {
