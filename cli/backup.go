@@ -263,8 +263,8 @@ func printReport(w io.Writer, rep *controller.RestoreReport, took time.Duration)
 	fmt.Fprintf(w, "Restored the backup of %s in %s.\n", rep.BackupCreatedAt.UTC().Format("2006-01-02 15:04 MST"), took.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "Apps (%d): %s\n", len(rep.Apps), list(rep.Apps))
 	fmt.Fprintf(w, "Databases (%d): %s\n", len(rep.Databases), list(rep.Databases))
-	fmt.Fprintf(w, "Also: %d releases, %d formations, %d routes, %d resources, %d SSH keys, %d API keys, %d slugs and other blobs.\n",
-		rep.Releases, rep.Formations, rep.Routes, rep.Resources, rep.Keys, rep.APIKeys, rep.BlobsAdded)
+	fmt.Fprintf(w, "Also: %d releases, %d formations, %d routes, %d log drains, %d resources, %d SSH keys, %d API keys, %d slugs and other blobs.\n",
+		rep.Releases, rep.Formations, rep.Routes, rep.LogDrains, rep.Resources, rep.Keys, rep.APIKeys, rep.BlobsAdded)
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "Note: %s\n", n)
 	}

@@ -36,6 +36,7 @@ type RestoreReport struct {
 	Releases    int `json:"releases"`
 	Formations  int `json:"formations"`
 	Routes      int `json:"routes"`
+	LogDrains   int `json:"log_drains"`
 	Resources   int `json:"resources"`
 	Keys        int `json:"keys"`
 	APIKeys     int `json:"api_keys"`

@@ -19,8 +19,8 @@ import (
 // controller database back as a scratch database on this controller's
 // server. Import copies from it what belongs to people, as it was: every
 // app that is not a system app (the new cluster has its own platform),
-// with its releases and their artifacts, formations, routes, resources and
-// finished deployments, and the SSH keys and API keys this cluster does
+// with its releases and their artifacts, formations, routes, log drains,
+// resources and finished deployments, and the SSH keys and API keys this cluster does
 // not have. Ids, versions and times are kept, so releases, resources and
 // the apps' env (DATABASE_URL, whose role and password the restore brought
 // back too) mean what they meant. Resources keep their provider by name:
@@ -42,6 +42,7 @@ type Imported struct {
 	Artifacts   int `json:"artifacts"`
 	Formations  int `json:"formations"`
 	Routes      int `json:"routes"`
+	LogDrains   int `json:"log_drains"`
 	Resources   int `json:"resources"`
 	Providers   int `json:"providers"`
 	Deployments int `json:"deployments"`
@@ -58,6 +59,7 @@ type snapshot struct {
 	artifacts   []*controller.Artifact
 	formations  []*controller.Formation
 	routes      []*controller.Route
+	logDrains   []*controller.LogDrain
 	providers   []*controller.Provider
 	resources   []*controller.Resource
 	deployments []*controller.Deployment
@@ -196,6 +198,10 @@ func readSnapshot(ctx context.Context, src *pgxpool.Pool) (*snapshot, error) {
 		}},
 		{"routes", func() (err error) {
 			snap.routes, err = collect(ctx, tx, scanRoute, `SELECT `+routeColumns+` FROM routes WHERE app_id IN `+people+` ORDER BY created_at, id`)
+			return err
+		}},
+		{"log drains", func() (err error) {
+			snap.logDrains, err = collect(ctx, tx, scanLogDrain, `SELECT `+logDrainColumns+` FROM log_drains WHERE app_id IN `+people+` ORDER BY created_at, id`)
 			return err
 		}},
 		{"resources", func() (err error) {
@@ -360,6 +366,16 @@ func writeSnapshot(ctx context.Context, tx pgx.Tx, snap *snapshot) (*Imported, e
 		}
 		imp.Routes++
 		otherChanges = append(otherChanges, change{created.AppID, controller.ObjectTypeRoute, created.ID, controller.OpCreate, created})
+	}
+
+	for _, d := range snap.logDrains {
+		created, err := scanLogDrain(tx.QueryRow(ctx, `INSERT INTO log_drains (id, app_id, url, created_at) VALUES ($1, $2, $3, $4) RETURNING `+logDrainColumns,
+			d.ID, d.AppID, d.URL, d.CreatedAt))
+		if err != nil {
+			return nil, fmt.Errorf("import: log drain %s of app %s: %w", d.ID, appNames[d.AppID], mapError(err, "log drain"))
+		}
+		imp.LogDrains++
+		otherChanges = append(otherChanges, change{created.AppID, controller.ObjectTypeLogDrain, created.ID, controller.OpCreate, created})
 	}
 
 	for _, res := range snap.resources {

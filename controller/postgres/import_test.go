@@ -21,6 +21,7 @@ type oldCluster struct {
 	httpRoute, tcpRoute     *controller.Route
 	sysRoute                *controller.Route
 	pendingDeploy, finished *controller.Deployment
+	drain                   *controller.LogDrain
 }
 
 func fillOldCluster(t *testing.T, s *Store) *oldCluster {
@@ -76,6 +77,8 @@ func fillOldCluster(t *testing.T, s *Store) *oldCluster {
 	o.tcpRoute = &controller.Route{AppID: o.web.ID, Type: controller.RouteTypeTCP, Service: "web-web", Port: 3005}
 	must(s.Routes.Create(ctx, o.tcpRoute))
 
+	o.drain = &controller.LogDrain{AppID: o.web.ID, URL: "syslog+tls://logs.old.test:6514"}
+	must(s.LogDrains.Create(ctx, o.drain))
 	must(s.Keys.Create(ctx, &controller.Key{Key: "ssh-ed25519 AAAAshared", Fingerprint: "SHA256:shared", Comment: "both"}))
 	must(s.Keys.Create(ctx, &controller.Key{Key: "ssh-ed25519 AAAAold", Fingerprint: "SHA256:old", Comment: "old only"}))
 	for _, name := range []string{"admin", "ci"} {
@@ -132,7 +135,7 @@ func TestImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(imp.Apps, []string{"web", "worker"}) || imp.Releases != 4 || imp.Artifacts != 1 || imp.Formations != 1 ||
-		imp.Routes != 2 || imp.Resources != 2 || imp.Providers != 1 || imp.Deployments != 3 || imp.Keys != 1 || imp.APIKeys != 1 {
+		imp.Routes != 2 || imp.LogDrains != 1 || imp.Resources != 2 || imp.Providers != 1 || imp.Deployments != 3 || imp.Keys != 1 || imp.APIKeys != 1 {
 		t.Fatalf("imported %+v", imp)
 	}
 	if len(imp.Skipped) != 2 || !strings.Contains(imp.Skipped[0], "provider redis") || strings.Contains(imp.Skipped[0], "redkey") ||
@@ -163,6 +166,9 @@ func TestImport(t *testing.T) {
 	}
 	if _, err := s.Routes.Get(ctx, "web", o.tcpRoute.ID); err != nil {
 		t.Fatal(err)
+	}
+	if drains, _, err := s.LogDrains.List(ctx, o.web.ID, Page{}); err != nil || len(drains) != 1 || drains[0].ID != o.drain.ID || drains[0].URL != o.drain.URL {
+		t.Fatalf("log drains = %+v, %v; want the old cluster's", drains, err)
 	}
 	// The resource now belongs to this cluster's postgres provider, and to
 	// web alone: the old system app's link stays behind.
@@ -221,7 +227,7 @@ func TestImport(t *testing.T) {
 	// Four releases and three finished deployments: the two the old
 	// cluster made by hand and one of config alone per app, from its
 	// resource added before a release of its own.
-	want := []string{"provider", "artifact", "app", "app", "release", "release", "release", "release", "formation", "route", "route", "resource", "resource", "deployment", "deployment", "deployment", "key", "api_key"}
+	want := []string{"provider", "artifact", "app", "app", "release", "release", "release", "release", "formation", "route", "route", "log_drain", "resource", "resource", "deployment", "deployment", "deployment", "key", "api_key"}
 	if !slices.Equal(seen, want) {
 		t.Fatalf("events %v, want %v", seen, want)
 	}

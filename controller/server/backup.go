@@ -286,7 +286,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 			return fail(fmt.Sprintf("the databases were restored, but importing the controller's state failed: %s (its copy is in database %s)", msg, res.ControllerDatabase))
 		}
 		report.Apps = imp.Apps
-		report.Releases, report.Formations, report.Routes, report.Resources = imp.Releases, imp.Formations, imp.Routes, imp.Resources
+		report.Releases, report.Formations, report.Routes, report.LogDrains, report.Resources = imp.Releases, imp.Formations, imp.Routes, imp.LogDrains, imp.Resources
 		report.Keys, report.APIKeys, report.Deployments = imp.Keys, imp.APIKeys, imp.Deployments
 		report.Notes = append(report.Notes, imp.Skipped...)
 		_ = pw.CloseWithError(errors.New("the appliance has read the backup"))
