@@ -45,6 +45,7 @@ Example:
 			r.psCommand(),
 			r.killCommand(),
 			r.logCommand(),
+			r.metricsCommand(),
 			r.envCommand(),
 			r.limitCommand(),
 			r.releaseCommand(),

@@ -67,7 +67,9 @@ func newController(t testing.TB, tls bool) (*httptest.Server, *fakeRunner) {
 	runner.appLogs = logserver.NewStore(logaggregator.DefaultLinesPerApp, logserver.DefaultBytesPerApp)
 	agg := httptest.NewServer(logserver.NewHandler(runner.appLogs, "", metrics.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(agg.Close)
-	ctrl := controllertest.New(t, url, controllertest.Options{Key: testKey, Runner: runner, Logs: logclient.New(agg.URL, "", nil), KeepAlive: time.Second, TLS: tls, CompleteDeployments: completes})
+	// The routers' metrics are the runner's too (metrics_test.go).
+	runner.routerMetrics = &fakeRouterMetrics{}
+	ctrl := controllertest.New(t, url, controllertest.Options{Key: testKey, Runner: runner, Logs: logclient.New(agg.URL, "", nil), RouterMetrics: runner.routerMetrics, KeepAlive: time.Second, TLS: tls, CompleteDeployments: completes})
 	hs := ctrl.HTTP
 	return hs, runner
 }
@@ -198,6 +200,8 @@ type fakeRunner struct {
 	// ownDeploys holds the ids of apps whose deployments a test carries
 	// out itself (fakeDeployer).
 	ownDeploys sync.Map
+	// routerMetrics is what the routers count of apps' requests.
+	routerMetrics *fakeRouterMetrics
 }
 
 var (

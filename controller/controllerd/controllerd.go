@@ -19,6 +19,7 @@ import (
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	logclient "github.com/openflynn/flynn/logaggregator/client"
 	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/router/routermetrics"
 )
 
 // Daemon is the flynn-controller binary.
@@ -26,7 +27,7 @@ func Daemon() cmdline.Daemon[Config] {
 	flags := []cli.Flag{
 		cmdline.String("http-addr", ":8081", "listen address (default :$PORT in a job)"),
 		cmdline.String("database-url", "", "Postgres URL of the controller's database; its host may name a discoverd service (leader.postgres.discoverd)", cmdline.Was("DATABASE_URL")),
-		cmdline.String("discoverd-url", "", "discoverd, to reach Postgres by service name, find the hosts one-off jobs run on and job logs come from (default: http://EXTERNAL_IP:1111 in a job; none: those requests answer service_unavailable)", cmdline.Was("--discoverd", "DISCOVERD")),
+		cmdline.String("discoverd-url", "", "discoverd, to reach Postgres by service name, find the hosts one-off jobs run on and job logs come from, and the routers whose metrics GET /apps/:id/metrics sums (default: http://EXTERNAL_IP:1111 in a job; none: those requests answer service_unavailable)", cmdline.Was("--discoverd", "DISCOVERD")),
 		cmdline.String("external-ip", "", "this node's address, whose discoverd is the default", cmdline.Was("EXTERNAL_IP")),
 		cmdline.Duration("event-retention", server.DefaultEventRetention, "how long the event log keeps events; older ones are deleted every hour, and a stream resumed across them is refused (0: keep every event)"),
 		cmdline.Insecure(),
@@ -92,6 +93,11 @@ func serverConfig(c *cli.Context, logger *slog.Logger) (server.Config, error) {
 		// The log aggregator is found the same way; a follow lasts as
 		// long as its reader, so this client has no overall timeout.
 		cfg.Logs = logclient.New(logclient.DiscoverdURL, clusterKey, discoverdclient.HTTPClient(d))
+		// The routers' metrics, at their node addresses as discoverd
+		// lists them, behind the cluster key.
+		scraper := routermetrics.New(d, clusterKey, nil)
+		scraper.Logger = logger.With("component", "routermetrics")
+		cfg.RouterMetrics = scraper
 	}
 	return cfg, nil
 }

@@ -20,7 +20,7 @@ func TestCommandLine(t *testing.T) {
 			env:  map[string]string{"PORT": "1114", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_DISCOVERD_URL": "http://127.0.0.1:1111"},
 			check: func(t *testing.T, cfg server.Config) {
 				if cfg.Addr != ":1114" || cfg.DatabaseURL != "postgres://x" || cfg.AuthKey != "ck" || cfg.Runner == nil || cfg.DialDatabase == nil ||
-					cfg.EventRetention != server.DefaultEventRetention {
+					cfg.RouterMetrics == nil || cfg.EventRetention != server.DefaultEventRetention {
 					t.Errorf("config = %+v", cfg)
 				}
 				// Providers' URLs name discoverd services.
@@ -44,7 +44,7 @@ func TestCommandLine(t *testing.T) {
 			name: "the names of the release before",
 			env:  map[string]string{"PORT": "", "DATABASE_URL": "postgres://y", "AUTH_KEY": "old"},
 			check: func(t *testing.T, cfg server.Config) {
-				if cfg.Addr != ":8081" || cfg.DatabaseURL != "postgres://y" || cfg.AuthKey != "old" || cfg.Runner != nil || cfg.DialDatabase != nil || cfg.ProviderClient != nil {
+				if cfg.Addr != ":8081" || cfg.DatabaseURL != "postgres://y" || cfg.AuthKey != "old" || cfg.Runner != nil || cfg.DialDatabase != nil || cfg.ProviderClient != nil || cfg.RouterMetrics != nil {
 					t.Errorf("config = %+v", cfg)
 				}
 			},

@@ -28,6 +28,9 @@ type Options struct {
 	// Logs reads apps' logs; nil answers GET /apps/:id/log with
 	// service_unavailable.
 	Logs server.AppLogReader
+	// RouterMetrics reads the routers' counts; nil answers GET
+	// /apps/:id/metrics with service_unavailable.
+	RouterMetrics server.RouterMetrics
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// TLS serves over TLS with a self-signed certificate, offering HTTP/2
@@ -68,7 +71,7 @@ func New(t testing.TB, dbURL string, opts Options) *Controller {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := server.New(store, server.Options{AuthKey: opts.Key, Logger: opts.Logger, Runner: opts.Runner, Logs: opts.Logs, KeepAlive: opts.KeepAlive})
+	srv, err := server.New(store, server.Options{AuthKey: opts.Key, Logger: opts.Logger, Runner: opts.Runner, Logs: opts.Logs, RouterMetrics: opts.RouterMetrics, KeepAlive: opts.KeepAlive})
 	if err != nil {
 		store.Close()
 		t.Fatalf("controllertest: %v", err)

@@ -102,6 +102,10 @@ func (s *Server) routes() http.Handler {
 	// aggregator (logaggregator.Line): newline-delimited JSON, or SSE with
 	// Accept: text/event-stream; ?lines=N&follow=true&process_type=&job_id=&since=.
 	r.GET("/apps/:id/log", s.handle(s.appLog))
+	// What the routers have counted of the app's HTTP requests
+	// (controller.AppMetrics): totals since each router started, by
+	// status class and in a duration histogram, to turn into rates.
+	r.GET("/apps/:id/metrics", s.handle(s.appMetrics))
 
 	// Routes. GET /routes lists every app's, for the router. A TCP route
 	// of an app that is not a system app must use a port from 3000 to 3999;

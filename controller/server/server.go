@@ -50,6 +50,10 @@ type Config struct {
 	// Logs reads apps' lines from the log aggregator (GET /apps/:id/log);
 	// nil answers those requests with service_unavailable.
 	Logs AppLogReader
+	// RouterMetrics reads the routers' counts of apps' requests (GET
+	// /apps/:id/metrics); nil answers those requests with
+	// service_unavailable.
+	RouterMetrics RouterMetrics
 	// ProviderClient calls resource providers: see Options.HTTPClient.
 	ProviderClient *http.Client
 	// DrainTimeout is how long a stopping controller goes on answering,
@@ -79,7 +83,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	defer store.Close()
-	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, Logs: cfg.Logs, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention, BlobstoreKey: cfg.BlobstoreKey})
+	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, Logs: cfg.Logs, RouterMetrics: cfg.RouterMetrics, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention, BlobstoreKey: cfg.BlobstoreKey})
 	if err != nil {
 		return err
 	}
@@ -139,6 +143,8 @@ type Options struct {
 	Runner JobRunner
 	// Logs: see Config.Logs.
 	Logs AppLogReader
+	// RouterMetrics: see Config.RouterMetrics.
+	RouterMetrics RouterMetrics
 	// HTTPClient calls resource providers; default a client with a 30 s
 	// timeout. In a cluster it must dial discoverd names, since providers'
 	// URLs name their services (http://:KEY@postgres-api.discoverd/…).
