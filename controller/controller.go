@@ -1,9 +1,10 @@
 // Package controller holds the wire types of the controller API: apps,
-// artifacts, releases, formations, jobs, routes, keys, API keys, providers,
-// resources, deployments, log drains and events. The server
-// (controller/server), its store (controller/postgres), the Go client
-// (controller/client) and every consumer share these definitions. It
-// imports only the standard library.
+// artifacts, releases, formations, jobs (with their CPU and memory),
+// routes, keys, API keys, providers, resources, deployments, log drains,
+// an app's router metrics and events. The server (controller/server), its
+// store (controller/postgres), the Go client (controller/client) and
+// every consumer share these definitions. It imports only the standard
+// library and other components' wire types (host, logaggregator).
 //
 // Errors on the wire are github.com/openflynn/flynn/pkg/httpjson errors
 // ({code, message, field}); that package holds the one table mapping codes
