@@ -3,7 +3,6 @@ package gitreceive
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -51,7 +50,7 @@ func Daemon() cmdline.Daemon[Config] {
 		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
 			cfg := Config{
 				SSHAddr:          cmdline.ListenAddr(c, "ssh-addr"),
-				MetricsAddr:      metricsAddr(c),
+				MetricsAddr:      cmdline.JobPortAddr(c, "metrics-addr", 1),
 				StateDir:         c.String("state-dir"),
 				ControllerURL:    c.String("controller-url"),
 				BlobstoreURL:     c.String("blobstore-url"),
@@ -133,14 +132,4 @@ func discoverdURL(c *cli.Context) string {
 		return discoverd.NodeURL(ip)
 	}
 	return ""
-}
-
-// metricsAddr is --metrics-addr when given, else, in a job, the job's
-// second port on the node's address ($PORT_0, which cmdline.ListenAddr
-// reads as $PORT, is SSH's), else the flag's default: none.
-func metricsAddr(c *cli.Context) string {
-	if port := os.Getenv("PORT_1"); port != "" && !c.IsSet("metrics-addr") {
-		return net.JoinHostPort(c.String("external-ip"), port)
-	}
-	return c.String("metrics-addr")
 }

@@ -85,6 +85,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/openflynn/flynn/pkg/metrics"
 )
 
 // DefaultBuildMemory is a build job's memory limit when the Config names
@@ -309,8 +311,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	metricsErr := make(chan error, 1)
-	metricsAddr, stopMetrics := "", func() {}
+	metricsAddr, stopMetrics := "", func() error { return nil }
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
@@ -318,15 +319,24 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return fmt.Errorf("gitreceive: metrics listen: %w", err)
 		}
 		metricsAddr = mln.Addr().String()
-		stopMetrics = s.serveMetrics(mln, cancel, metricsErr)
+		// Served until SSH has stopped, not only until ctx ends; a failure
+		// of the metrics server ends Run.
+		metricsCtx, endMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		served := make(chan error, 1)
+		go func() {
+			err := metrics.Serve(metricsCtx, mln, s.MetricsHandler(), logger)
+			if err != nil {
+				err = fmt.Errorf("gitreceive: %w", err)
+				cancel()
+			}
+			served <- err
+		}()
+		stopMetrics = func() error {
+			endMetrics()
+			return <-served
+		}
 	}
 	logger.Info("gitreceive listening", "addr", ln.Addr().String(), "metrics", metricsAddr)
 	err = s.Serve(ctx, ln)
-	stopMetrics()
-	select {
-	case merr := <-metricsErr:
-		return errors.Join(err, merr)
-	default:
-		return err
-	}
+	return errors.Join(err, stopMetrics())
 }

@@ -2,12 +2,7 @@ package gitreceive
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,43 +81,7 @@ func (m *serverMetrics) buildEnded(ctx context.Context, start time.Time, err err
 
 // MetricsHandler serves the server's metrics (the Go and process
 // collectors' too) to requests with the controller key, the one key
-// gitreceive has.
+// gitreceive has. Run serves it at metrics.Path on Config.MetricsAddr.
 func (s *Server) MetricsHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(metrics.Path, metrics.Handler(s.registry, s.cfg.ControllerKey))
-	return mux
-}
-
-// Timeouts of the metrics server: a scrape is one small request.
-const (
-	metricsReadTimeout  = 10 * time.Second
-	metricsWriteTimeout = 30 * time.Second
-	metricsIdleTimeout  = 2 * time.Minute
-)
-
-// serveMetrics serves s's metrics on ln until stop is called, which
-// closes the server and waits for it. A failure of the server is sent to
-// errc (buffered) and cancels the daemon through cancel.
-func (s *Server) serveMetrics(ln net.Listener, cancel context.CancelFunc, errc chan<- error) (stop func()) {
-	srv := &http.Server{
-		Handler:           s.MetricsHandler(),
-		ReadHeaderTimeout: metricsReadTimeout,
-		ReadTimeout:       metricsReadTimeout,
-		WriteTimeout:      metricsWriteTimeout,
-		IdleTimeout:       metricsIdleTimeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("gitreceive: serve metrics: %w", err)
-			cancel()
-		}
-	}()
-	return func() {
-		srv.Close()
-		wg.Wait()
-	}
+	return metrics.Handler(s.registry, s.cfg.ControllerKey)
 }

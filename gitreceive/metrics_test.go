@@ -11,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/openflynn/flynn/gitreceive"
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
@@ -26,14 +24,15 @@ func TestMetrics(t *testing.T) {
 	h := newHarnessWith(t, harnessOptions{config: func(c *gitreceive.Config) { c.MaxConnsPerIP = 1 }})
 	srv := httptest.NewServer(h.metrics)
 	defer srv.Close()
-	if code := scrapeStatus(t, srv.URL, ""); code != http.StatusUnauthorized {
+	url := srv.URL + metrics.Path
+	if code := metricstest.Status(t, url, ""); code != http.StatusUnauthorized {
 		t.Fatalf("/metrics without the key: %d, want 401", code)
 	}
 	// One connection per address: each push waits until the last one's
 	// is closed.
 	connsClosed := func() bool {
-		got, ok := find(scrape(t, srv.URL, controllerKey), "flynn_gitreceive_ssh_connections", nil)
-		return ok && got.value == 0
+		got, ok := metricstest.Get(t, url, controllerKey).Find("flynn_gitreceive_ssh_connections", nil)
+		return ok && got.Value == 0
 	}
 
 	h.createApp("example")
@@ -60,8 +59,8 @@ func TestMetrics(t *testing.T) {
 	}
 	_ = push.Wait()
 	poll.Until(t, 30*time.Second, "the cancelled build to be counted", func() bool {
-		got, _ := find(scrape(t, srv.URL, controllerKey), "flynn_gitreceive_builds_total", map[string]string{"result": "cancelled"})
-		return got.value == 1
+		got, _ := metricstest.Get(t, url, controllerKey).Find("flynn_gitreceive_builds_total", map[string]string{"result": "cancelled"})
+		return got.Value == 1
 	})
 	poll.Until(t, 10*time.Second, "the push's connection to close", connsClosed)
 
@@ -73,9 +72,9 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("a second connection from 127.0.0.2 was taken, over the cap of 1")
 	}
 
-	scraped := scrape(t, srv.URL, controllerKey)
+	scraped := metricstest.Get(t, url, controllerKey)
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
-		if scraped[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}
@@ -92,12 +91,12 @@ func TestMetrics(t *testing.T) {
 		{"flynn_gitreceive_ssh_connections_refused_total", map[string]string{"reason": "max_conns"}, 0},
 	}
 	for _, c := range checks {
-		if got, ok := find(scraped, c.name, c.labels); !ok || got.value != c.want {
-			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got.value, ok, c.want)
+		if got, ok := scraped.Find(c.name, c.labels); !ok || got.Value != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got.Value, ok, c.want)
 		}
 	}
-	if got, _ := find(scraped, "flynn_gitreceive_build_duration_seconds", nil); got.count != 3 {
-		t.Errorf("build durations observed: %d, want 3", got.count)
+	if got, _ := scraped.Find("flynn_gitreceive_build_duration_seconds", nil); got.Count != 3 {
+		t.Errorf("build durations observed: %d, want 3", got.Count)
 	}
 }
 
@@ -128,78 +127,11 @@ func TestRunServesMetrics(t *testing.T) {
 	}()
 	addr := regexp.MustCompile(`metrics=(\S+)`)
 	poll.Until(t, 10*time.Second, "gitreceive to listen", func() bool { return addr.MatchString(logs.String()) })
-	base := "http://" + addr.FindStringSubmatch(logs.String())[1]
-	if code := scrapeStatus(t, base, ""); code != http.StatusUnauthorized {
+	url := "http://" + addr.FindStringSubmatch(logs.String())[1] + metrics.Path
+	if code := metricstest.Status(t, url, ""); code != http.StatusUnauthorized {
 		t.Fatalf("/metrics without the key: %d, want 401", code)
 	}
-	if _, ok := find(scrape(t, base, controllerKey), "flynn_gitreceive_ssh_connections", nil); !ok {
+	if !metricstest.Get(t, url, controllerKey).Has("flynn_gitreceive_ssh_connections") {
 		t.Fatal("no flynn_gitreceive_ssh_connections")
 	}
-}
-
-func scrapeStatus(t *testing.T, base, key string) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+metrics.Path, nil)
-	if key != "" {
-		req.SetBasicAuth("", key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// series is one series of a scrape: its labels and its value (a counter's
-// or gauge's) or sample count (a histogram's).
-type series struct {
-	labels map[string]string
-	value  float64
-	count  uint64
-}
-
-// scrape reads base's /metrics with key and parses it as Prometheus does.
-func scrape(t *testing.T, base, key string) map[string][]series {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+metrics.Path, nil)
-	req.SetBasicAuth("", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %s", resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	out := map[string][]series{}
-	for name, f := range families {
-		for _, m := range f.GetMetric() {
-			s := series{labels: map[string]string{}, value: m.GetCounter().GetValue() + m.GetGauge().GetValue(), count: m.GetHistogram().GetSampleCount()}
-			for _, l := range m.GetLabel() {
-				s.labels[l.GetName()] = l.GetValue()
-			}
-			out[name] = append(out[name], s)
-		}
-	}
-	return out
-}
-
-// find returns the series of name whose labels include labels.
-func find(scraped map[string][]series, name string, labels map[string]string) (series, bool) {
-	for _, s := range scraped[name] {
-		match := true
-		for k, v := range labels {
-			match = match && s.labels[k] == v
-		}
-		if match {
-			return s, true
-		}
-	}
-	return series{}, false
 }

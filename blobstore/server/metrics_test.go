@@ -5,17 +5,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/openflynn/flynn/blobstore/fs"
 	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 )
 
 // TestMetrics moves a blob in and out, then reads the metrics as
@@ -74,50 +71,27 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+metrics.Path, nil)
-	req.SetBasicAuth("", "k")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s with the key: %d, want 200", metrics.Path, resp.StatusCode)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
+	scraped := metricstest.Get(t, srv.URL+metrics.Path, "k")
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "flynn_blobstore_http_request_duration_seconds"} {
-		if families[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}
 	for name, want := range map[string]float64{"flynn_blobstore_bytes_in_total": float64(len(blob)), "flynn_blobstore_bytes_out_total": float64(len(blob))} {
-		if f := families[name]; f == nil || f.GetMetric()[0].GetCounter().GetValue() < want {
-			t.Errorf("%s = %v, want at least %v", name, f, want)
+		if got, ok := scraped.Find(name, nil); !ok || got.Value < want {
+			t.Errorf("%s = %v (found %v), want at least %v", name, got.Value, ok, want)
 		}
 	}
-	got := map[string]float64{}
-	for _, m := range families["flynn_blobstore_http_requests_total"].GetMetric() {
-		var labels []string
-		for _, l := range m.GetLabel() {
-			labels = append(labels, l.GetName()+"="+l.GetValue())
-		}
-		sort.Strings(labels)
-		got[strings.Join(labels, ",")] = m.GetCounter().GetValue()
-	}
-	for _, want := range []string{
-		"code=200,method=PUT,route=/*path",
-		"code=200,method=GET,route=/*path",
-		"code=404,method=GET,route=/*path",
-		"code=200,method=GET,route=/",
-		"code=405,method=POST,route=" + metrics.UnmatchedRoute,
-		"code=401,method=GET,route=" + metrics.Path,
+	for _, labels := range []map[string]string{
+		{"code": "200", "method": "PUT", "route": "/*path"},
+		{"code": "200", "method": "GET", "route": "/*path"},
+		{"code": "404", "method": "GET", "route": "/*path"},
+		{"code": "200", "method": "GET", "route": "/"},
+		{"code": "405", "method": "POST", "route": metrics.UnmatchedRoute},
+		{"code": "401", "method": "GET", "route": metrics.Path},
 	} {
-		if got[want] < 1 {
-			t.Errorf("flynn_blobstore_http_requests_total{%s} = %v, want at least 1; have %v", want, got[want], got)
+		if got, _ := scraped.Find("flynn_blobstore_http_requests_total", labels); got.Value < 1 {
+			t.Errorf("flynn_blobstore_http_requests_total%v = %v, want at least 1; have %v", labels, got.Value, scraped["flynn_blobstore_http_requests_total"])
 		}
 	}
 }

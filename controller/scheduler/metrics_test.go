@@ -7,11 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
@@ -43,77 +41,45 @@ func TestMetrics(t *testing.T) {
 	h.scale(h.rel, map[string]int{})
 	poll.Until(t, 5*time.Second, "nothing runs", func() bool { return cluster.live()[key(h.rel, "web")] == 0 })
 
-	// scrape returns the value of each series without labels, and of
-	// deployments_total by result.
-	scrape := func(key string) (int, map[string]float64) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+metrics.Path, nil)
-		if key != "" {
-			req.SetBasicAuth("", key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return resp.StatusCode, nil
-		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(resp.Body)
-		if err != nil {
-			t.Fatalf("metrics do not parse: %v", err)
-		}
-		got := map[string]float64{}
-		for name, f := range families {
-			for _, m := range f.GetMetric() {
-				n := name
-				for _, l := range m.GetLabel() {
-					n += "{" + l.GetName() + "=" + l.GetValue() + "}"
-				}
-				switch {
-				case m.Counter != nil:
-					got[n] = m.GetCounter().GetValue()
-				case m.Gauge != nil:
-					got[n] = m.GetGauge().GetValue()
-				case m.Histogram != nil:
-					got[n+"_count"] = float64(m.GetHistogram().GetSampleCount())
-				}
-			}
-		}
-		return resp.StatusCode, got
-	}
-	if code, _ := scrape(""); code != http.StatusUnauthorized {
+	url := srv.URL + metrics.Path
+	if code := metricstest.Status(t, url, ""); code != http.StatusUnauthorized {
 		t.Errorf("metrics without the key: %d, want 401", code)
 	}
 	// A stop is counted once the host has answered, which may come a
 	// moment after the job is gone.
-	var got map[string]float64
+	var scraped metricstest.Scrape
 	poll.Until(t, 5*time.Second, "a stop counted", func() bool {
-		_, got = scrape("k")
-		return got["flynn_scheduler_jobs_stopped_total"] >= 1
+		scraped = metricstest.Get(t, url, "k")
+		got, _ := scraped.Find("flynn_scheduler_jobs_stopped_total", nil)
+		return got.Value >= 1
 	})
-	atLeast := map[string]float64{
-		"flynn_scheduler_rounds_total":                       2,
-		"flynn_scheduler_round_duration_seconds_count":       2,
-		"flynn_scheduler_jobs_started_total":                 2, // web, then the crashing one
-		"flynn_scheduler_jobs_stopped_total":                 1,
-		"flynn_scheduler_deployments_total{result=complete}": 1,
-		"flynn_scheduler_deployments_total{result=failed}":   1,
-		"flynn_scheduler_is_leader":                          1,
-		"go_goroutines":                                      1,
+	atLeast := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"flynn_scheduler_rounds_total", nil, 2},
+		{"flynn_scheduler_jobs_started_total", nil, 2}, // web, then the crashing one
+		{"flynn_scheduler_jobs_stopped_total", nil, 1},
+		{"flynn_scheduler_deployments_total", map[string]string{"result": "complete"}, 1},
+		{"flynn_scheduler_deployments_total", map[string]string{"result": "failed"}, 1},
+		{"flynn_scheduler_is_leader", nil, 1},
+		{"go_goroutines", nil, 1},
 	}
-	for name, want := range atLeast {
-		if v, ok := got[name]; !ok || v < want {
-			t.Errorf("%s = %v (present: %v), want at least %v", name, v, ok, want)
+	for _, tt := range atLeast {
+		if got, ok := scraped.Find(tt.name, tt.labels); !ok || got.Value < tt.want {
+			t.Errorf("%s%v = %v (present: %v), want at least %v", tt.name, tt.labels, got.Value, ok, tt.want)
 		}
 	}
-	if v, ok := got["flynn_scheduler_job_start_failures_total"]; !ok || v != 0 {
-		t.Errorf("flynn_scheduler_job_start_failures_total = %v (present: %v), want 0: every host accepted its jobs", v, ok)
+	if got, ok := scraped.Find("flynn_scheduler_round_duration_seconds", nil); !ok || got.Count < 2 {
+		t.Errorf("flynn_scheduler_round_duration_seconds observations = %d (present: %v), want at least 2", got.Count, ok)
+	}
+	if got, ok := scraped.Find("flynn_scheduler_job_start_failures_total", nil); !ok || got.Value != 0 {
+		t.Errorf("flynn_scheduler_job_start_failures_total = %v (present: %v), want 0: every host accepted its jobs", got.Value, ok)
 	}
 
 	r.stop()
-	if _, got := scrape("k"); got["flynn_scheduler_is_leader"] != 0 {
-		t.Errorf("flynn_scheduler_is_leader = %v once the scheduler stopped, want 0", got["flynn_scheduler_is_leader"])
+	if got, _ := metricstest.Get(t, url, "k").Find("flynn_scheduler_is_leader", nil); got.Value != 0 {
+		t.Errorf("flynn_scheduler_is_leader = %v once the scheduler stopped, want 0", got.Value)
 	}
 }

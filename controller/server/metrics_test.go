@@ -2,14 +2,11 @@ package server
 
 import (
 	"net/http"
-	"sort"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 )
 
 func TestMetrics(t *testing.T) {
@@ -31,40 +28,14 @@ func TestMetrics(t *testing.T) {
 		{"a wrong key", "guess"},
 		{"a person's API key", alice.Secret},
 	}
+	url := h.url + metrics.Path
 	for _, tt := range refused {
-		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.url+metrics.Path, nil)
-			if tt.key != "" {
-				req.SetBasicAuth("", tt.key)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("GET %s: %d, want 401", metrics.Path, resp.StatusCode)
-			}
-		})
+		if code := metricstest.Status(t, url, tt.key); code != http.StatusUnauthorized {
+			t.Errorf("%s: GET %s: %d, want 401", tt.name, metrics.Path, code)
+		}
 	}
 
-	// The families' type is client_model's, which this module does not
-	// import directly.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.url+metrics.Path, nil)
-	req.SetBasicAuth("", testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s with the controller key: %d, want 200", metrics.Path, resp.StatusCode)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
+	scraped := metricstest.Get(t, url, testKey)
 	for _, name := range []string{
 		"go_goroutines",
 		"process_cpu_seconds_total",
@@ -75,37 +46,31 @@ func TestMetrics(t *testing.T) {
 		"flynn_controller_db_pool_max_connections",
 		"flynn_controller_db_pool_acquire_wait_seconds_total",
 	} {
-		if families[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}
-	if f := families["flynn_controller_db_pool_acquires_total"]; f == nil || f.GetMetric()[0].GetCounter().GetValue() < 1 {
-		t.Errorf("flynn_controller_db_pool_acquires_total = %v, want at least 1", f)
+	if got, ok := scraped.Find("flynn_controller_db_pool_acquires_total", nil); !ok || got.Value < 1 {
+		t.Errorf("flynn_controller_db_pool_acquires_total = %v (found %v), want at least 1", got.Value, ok)
 	}
-	got := map[string]float64{}
-	for _, m := range families["flynn_controller_http_requests_total"].GetMetric() {
-		var labels []string
-		for _, l := range m.GetLabel() {
-			labels = append(labels, l.GetName()+"="+l.GetValue())
-		}
-		sort.Strings(labels)
-		got[strings.Join(labels, ",")] = m.GetCounter().GetValue()
-	}
-	for _, want := range []string{
-		"code=201,method=POST,route=/apps",
-		"code=200,method=GET,route=/apps/:id",
-		"code=404,method=GET,route=/apps/:id",
-		"code=404,method=GET,route=" + metrics.UnmatchedRoute,
-		"code=401,method=GET,route=" + metrics.UnmatchedRoute,
-		"code=201,method=POST,route=/api-keys",
+	requests := scraped["flynn_controller_http_requests_total"]
+	for _, labels := range []map[string]string{
+		{"code": "201", "method": "POST", "route": "/apps"},
+		{"code": "200", "method": "GET", "route": "/apps/:id"},
+		{"code": "404", "method": "GET", "route": "/apps/:id"},
+		{"code": "404", "method": "GET", "route": metrics.UnmatchedRoute},
+		{"code": "401", "method": "GET", "route": metrics.UnmatchedRoute},
+		{"code": "201", "method": "POST", "route": "/api-keys"},
 	} {
-		if got[want] < 1 {
-			t.Errorf("flynn_controller_http_requests_total{%s} = %v, want at least 1; have %v", want, got[want], got)
+		if got, _ := scraped.Find("flynn_controller_http_requests_total", labels); got.Value < 1 {
+			t.Errorf("flynn_controller_http_requests_total%v = %v, want at least 1; have %v", labels, got.Value, requests)
 		}
 	}
-	for labels := range got {
-		if strings.Contains(labels, "route="+metrics.Path) || strings.Contains(labels, "nosuch") || strings.Contains(labels, "metered") {
-			t.Errorf("series %s: scrapes are not counted, and routes are patterns, not paths", labels)
+	for _, s := range requests {
+		for _, v := range s.Labels {
+			if strings.HasPrefix(v, metrics.Path) || strings.Contains(v, "nosuch") || strings.Contains(v, "metered") {
+				t.Errorf("series %v: scrapes are not counted, and routes are patterns, not paths", s.Labels)
+			}
 		}
 	}
 }

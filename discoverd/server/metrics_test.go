@@ -6,12 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
@@ -45,12 +43,13 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
-	if code := scrapeStatus(t, srv.URL, ""); code != http.StatusUnauthorized {
+	url := srv.URL + metrics.Path
+	if code := metricstest.Status(t, url, ""); code != http.StatusUnauthorized {
 		t.Fatalf("/metrics without the key: %d, want 401", code)
 	}
-	families := scrape(t, srv.URL, key)
+	scraped := metricstest.Get(t, url, key)
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "flynn_discoverd_http_request_duration_seconds"} {
-		if families[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}
@@ -67,12 +66,12 @@ func TestMetrics(t *testing.T) {
 		{"flynn_discoverd_http_requests_total", map[string]string{"method": "GET", "route": "/metrics", "code": "401"}, 1},
 	}
 	for _, ch := range checks {
-		if got, ok := find(families, ch.name, ch.labels); !ok || got.value != ch.want {
-			t.Errorf("%s%v = %v (found %v), want %v", ch.name, ch.labels, got.value, ok, ch.want)
+		if got, ok := scraped.Find(ch.name, ch.labels); !ok || got.Value != ch.want {
+			t.Errorf("%s%v = %v (found %v), want %v", ch.name, ch.labels, got.Value, ok, ch.want)
 		}
 	}
 	for _, op := range []string{"get", "txn", "lease-grant", "watch-open"} {
-		if got, _ := find(families, "flynn_discoverd_etcd_request_duration_seconds", map[string]string{"op": op}); got.count == 0 {
+		if got, _ := scraped.Find("flynn_discoverd_etcd_request_duration_seconds", map[string]string{"op": op}); got.Count == 0 {
 			t.Errorf("no etcd latency observed for op %s", op)
 		}
 	}
@@ -82,74 +81,7 @@ func TestMetrics(t *testing.T) {
 	for range events {
 	}
 	poll.Until(t, 10*time.Second, "the watcher gauge back to 0", func() bool {
-		got, ok := find(scrape(t, srv.URL, key), "flynn_discoverd_watchers", nil)
-		return ok && got.value == 0
+		got, ok := metricstest.Get(t, url, key).Find("flynn_discoverd_watchers", nil)
+		return ok && got.Value == 0
 	})
-}
-
-func scrapeStatus(t *testing.T, base, key string) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+metrics.Path, nil)
-	if key != "" {
-		req.SetBasicAuth("", key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// series is one series of a scrape: its labels and its value (a counter's
-// or gauge's) or sample count (a histogram's).
-type series struct {
-	labels map[string]string
-	value  float64
-	count  uint64
-}
-
-// scrape reads base's /metrics with key and parses it as Prometheus does.
-func scrape(t *testing.T, base, key string) map[string][]series {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+metrics.Path, nil)
-	req.SetBasicAuth("", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %s", resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	out := map[string][]series{}
-	for name, f := range families {
-		for _, m := range f.GetMetric() {
-			s := series{labels: map[string]string{}, value: m.GetCounter().GetValue() + m.GetGauge().GetValue(), count: m.GetHistogram().GetSampleCount()}
-			for _, l := range m.GetLabel() {
-				s.labels[l.GetName()] = l.GetValue()
-			}
-			out[name] = append(out[name], s)
-		}
-	}
-	return out
-}
-
-// find returns the series of name whose labels include labels.
-func find(scraped map[string][]series, name string, labels map[string]string) (series, bool) {
-	for _, s := range scraped[name] {
-		match := true
-		for k, v := range labels {
-			match = match && s.labels[k] == v
-		}
-		if match {
-			return s, true
-		}
-	}
-	return series{}, false
 }

@@ -3,16 +3,12 @@ package client_test
 import (
 	"math"
 	"net/http"
-	"sort"
-	"strings"
 	"testing"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/client"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 )
 
 // The host API reads a running job's stats through the daemon (here over
@@ -89,65 +85,39 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	if code := metricstest.Status(t, url+"/metrics", ""); code != http.StatusUnauthorized {
+		t.Fatalf("metrics without the key: %d, want 401", code)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("metrics without the key: %d, want 401", resp.StatusCode)
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
-	req.SetBasicAuth("", "cluster-key")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
-	// series gives a family's values by their labels ("k=v,k=v").
-	series := func(name string) map[string]float64 {
-		out := map[string]float64{}
-		for _, m := range families[name].GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			sort.Strings(labels)
-			v := m.GetGauge().GetValue() + m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
-			out[strings.Join(labels, ",")] = v
-		}
-		return out
-	}
+	scraped := metricstest.Get(t, url+"/metrics", "cluster-key")
+	web := map[string]string{"app": "example", "job_id": "host1-web", "process_type": "web"}
 	tests := []struct {
-		name, labels string
-		want         float64
+		name   string
+		labels map[string]string
+		want   float64
 	}{
-		{"flynn_host_jobs", "state=up", 1},
-		{"flynn_host_jobs", "state=down", 1},
-		{"flynn_host_jobs", "state=crashed", 0},
-		{"flynn_host_job_starts_total", "", 2},
-		{"flynn_host_job_stops_total", "", 1},
-		{"flynn_host_job_failures_total", "", 0},
-		{"flynn_host_container_start_duration_seconds", "", 2},
-		{"flynn_host_job_memory_bytes", "app=example,job_id=host1-web,process_type=web", 64 << 20},
-		{"flynn_host_http_requests_total", "code=200,method=GET,route=/host/jobs/:id/stats", 1},
+		{"flynn_host_jobs", map[string]string{"state": "up"}, 1},
+		{"flynn_host_jobs", map[string]string{"state": "down"}, 1},
+		{"flynn_host_jobs", map[string]string{"state": "crashed"}, 0},
+		{"flynn_host_job_starts_total", nil, 2},
+		{"flynn_host_job_stops_total", nil, 1},
+		{"flynn_host_job_failures_total", nil, 0},
+		{"flynn_host_job_memory_bytes", web, 64 << 20},
+		{"flynn_host_http_requests_total", map[string]string{"code": "200", "method": "GET", "route": "/host/jobs/:id/stats"}, 1},
 	}
 	for _, tt := range tests {
-		if got, ok := series(tt.name)[tt.labels]; !ok || got != tt.want {
-			t.Errorf("%s{%s} = %v (present: %v); want %v (all: %v)", tt.name, tt.labels, got, ok, tt.want, series(tt.name))
+		if got, ok := scraped.Find(tt.name, tt.labels); !ok || got.Value != tt.want || len(got.Labels) != len(tt.labels) {
+			t.Errorf("%s%v = %+v (present: %v); want %v (all: %v)", tt.name, tt.labels, got, ok, tt.want, scraped[tt.name])
 		}
 	}
-	cpu := series("flynn_host_job_cpu_seconds_total")
-	if len(cpu) != 1 || cpu["app=example,job_id=host1-web,process_type=web"] <= 0 {
+	if got, ok := scraped.Find("flynn_host_container_start_duration_seconds", nil); !ok || got.Count != 2 {
+		t.Errorf("flynn_host_container_start_duration_seconds observations = %d (present: %v); want 2", got.Count, ok)
+	}
+	cpu := scraped["flynn_host_job_cpu_seconds_total"]
+	if got, ok := scraped.Find("flynn_host_job_cpu_seconds_total", web); len(cpu) != 1 || !ok || len(got.Labels) != len(web) || got.Value <= 0 {
 		t.Errorf("flynn_host_job_cpu_seconds_total = %v; want the running job's alone, above 0", cpu)
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "flynn_host_http_request_duration_seconds"} {
-		if families[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}

@@ -1,13 +1,10 @@
 package server
 
 import (
-	"net/http"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 )
 
 // A job that keeps a CPU busy holding 32 MiB shows it in its stats and in
@@ -33,36 +30,21 @@ func TestJobStatsFromDocker(t *testing.T) {
 		t.Fatalf("ListJobsWithStats = %v, %v; want the job with its stats", jobs, err)
 	}
 
-	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, h.srv.URL+"/metrics", nil)
-	req.SetBasicAuth("", testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
+	scraped := metricstest.Get(t, h.srv.URL+"/metrics", testKey)
 	for _, name := range []string{"flynn_host_job_cpu_seconds_total", "flynn_host_job_memory_bytes"} {
-		ms := families[name].GetMetric()
-		if len(ms) != 1 {
-			t.Fatalf("%s has %d series, want the job's", name, len(ms))
+		series := scraped[name]
+		if len(series) != 1 {
+			t.Fatalf("%s has %d series, want the job's", name, len(series))
 		}
-		labels := map[string]string{}
-		for _, l := range ms[0].GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		if labels["job_id"] != j.ID || labels["app"] != "example" || labels["process_type"] != "worker" {
+		if labels := series[0].Labels; labels["job_id"] != j.ID || labels["app"] != "example" || labels["process_type"] != "worker" {
 			t.Errorf("%s labels = %v", name, labels)
 		}
 	}
-	if mem := families["flynn_host_job_memory_bytes"].GetMetric()[0].GetGauge().GetValue(); mem < 32<<20 {
+	if mem := scraped["flynn_host_job_memory_bytes"][0].Value; mem < 32<<20 {
 		t.Errorf("flynn_host_job_memory_bytes = %v, want 32 MiB or more", mem)
 	}
 	for _, name := range []string{"flynn_host_jobs", "flynn_host_job_starts_total", "flynn_host_container_start_duration_seconds", "flynn_host_http_requests_total", "go_goroutines", "process_cpu_seconds_total"} {
-		if families[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}

@@ -23,9 +23,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -138,6 +140,20 @@ func SizeOf(c *cli.Context, name string) int64 {
 func ListenAddr(c *cli.Context, name string) string {
 	if port := os.Getenv("PORT"); port != "" && !c.IsSet(name) {
 		return ":" + port
+	}
+	return c.String(name)
+}
+
+// JobPortAddr returns the value of a listen-address flag when it is set
+// (even to "", which may mean none), else, in a job (when flynn-host set
+// $PORT_<n>, the job's n-th port), that port on the node's address, the
+// --external-ip flag's value; else the flag's default. It is for a
+// listener the cluster reaches from other nodes, such as a metrics
+// listener that flynn-host registers in discoverd, unlike ListenAddr's
+// ":$PORT" on every interface.
+func JobPortAddr(c *cli.Context, name string, n int) string {
+	if port := os.Getenv("PORT_" + strconv.Itoa(n)); port != "" && !c.IsSet(name) {
+		return net.JoinHostPort(c.String("external-ip"), port)
 	}
 	return c.String(name)
 }

@@ -215,3 +215,52 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+func TestJobPortAddr(t *testing.T) {
+	const def = "127.0.0.1:9100"
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		n    int
+		want string
+	}{
+		{name: "outside a job: the default", want: def},
+		{name: "a job: its port on the node's address", env: map[string]string{"PORT_0": "4000", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, want: "10.0.0.2:4000"},
+		{name: "a job's second port", env: map[string]string{"PORT_0": "4000", "PORT_1": "4001", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, n: 1, want: "10.0.0.2:4001"},
+		{name: "a job without that port: the default", env: map[string]string{"PORT_0": "4000", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, n: 1, want: def},
+		{name: "$PORT alone: the default", env: map[string]string{"PORT": "4000", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, want: def},
+		{name: "the node's address by flag", args: []string{"--external-ip", "10.0.0.3"}, env: map[string]string{"PORT_0": "4000"}, want: "10.0.0.3:4000"},
+		{name: "an IPv6 node", env: map[string]string{"PORT_0": "4000", "FLYNN_EXTERNAL_IP": "fd00::2"}, want: "[fd00::2]:4000"},
+		{name: "no node address: every interface", env: map[string]string{"PORT_0": "4000"}, want: ":4000"},
+		{name: "the flag wins in a job", args: []string{"--metrics-addr", ":9"}, env: map[string]string{"PORT_0": "4000", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, want: ":9"},
+		{name: "its variable wins in a job", env: map[string]string{"FLYNN_METRICS_ADDR": ":8", "PORT_0": "4000", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, want: ":8"},
+		{name: "set empty in a job: none", env: map[string]string{"FLYNN_METRICS_ADDR": "", "PORT_0": "4000", "FLYNN_EXTERNAL_IP": "10.0.0.2"}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"PORT", "PORT_0", "PORT_1", "FLYNN_EXTERNAL_IP", "FLYNN_METRICS_ADDR"} {
+				t.Setenv(k, "") // for t's end to restore it
+				os.Unsetenv(k)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var got string
+			app := &cli.App{
+				Name:  "testd",
+				Flags: []cli.Flag{String("metrics-addr", def, "metrics listen address"), String("external-ip", "", "this node's address")},
+				Action: func(c *cli.Context) error {
+					got = JobPortAddr(c, "metrics-addr", tt.n)
+					return nil
+				},
+			}
+			if err := app.RunContext(t.Context(), append([]string{"testd"}, tt.args...)); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("JobPortAddr = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,8 +1,10 @@
 // Package metrics gives every Flynn daemon the same Prometheus setup: a
 // registry of its own with the Go runtime and process collectors, the
-// text-format handler (served behind the daemon's cluster key), and HTTP
+// text-format handler (served behind the daemon's cluster key), HTTP
 // request metrics labelled by route pattern, not by path, so that app ids
-// in paths do not make a series each.
+// in paths do not make a series each, and Serve, the server of a daemon
+// whose metrics have a listener of their own. Tests read the metrics with
+// metricstest.
 package metrics
 
 import (

@@ -4,14 +4,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/julienschmidt/httprouter"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 )
 
 func TestHTTPMetrics(t *testing.T) {
@@ -43,49 +41,28 @@ func TestHTTPMetrics(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	resp, err := http.Get(srv.URL + metrics.Path)
-	if err != nil {
-		t.Fatal(err)
+	if code := metricstest.Status(t, srv.URL+metrics.Path, ""); code != http.StatusUnauthorized {
+		t.Fatalf("metrics without the key: %d, want 401", code)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("metrics without the key: %d, want 401", resp.StatusCode)
-	}
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+metrics.Path, nil)
-	req.SetBasicAuth("", "s3cret")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
+	scraped := metricstest.Get(t, srv.URL+metrics.Path, "s3cret")
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "flynn_test_http_request_duration_seconds"} {
-		if families[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}
-	got := map[string]float64{}
-	for _, mt := range families["flynn_test_http_requests_total"].GetMetric() {
-		var labels []string
-		for _, l := range mt.GetLabel() {
-			labels = append(labels, l.GetName()+"="+l.GetValue())
-		}
-		got[strings.Join(labels, ",")] = mt.GetCounter().GetValue()
+	tests := []struct {
+		labels map[string]string
+		want   float64
+	}{
+		{map[string]string{"code": "200", "method": "GET", "route": "/apps/:id"}, 2},
+		{map[string]string{"code": "404", "method": "GET", "route": "/apps/:id"}, 1},
+		{map[string]string{"code": "404", "method": "GET", "route": "unmatched"}, 1},
+		{map[string]string{"code": "200", "method": "GET", "route": "/stream"}, 1},
+		{map[string]string{"code": "401", "method": "GET", "route": "/metrics"}, 1},
 	}
-	want := map[string]float64{
-		"code=200,method=GET,route=/apps/:id": 2,
-		"code=404,method=GET,route=/apps/:id": 1,
-		"code=404,method=GET,route=unmatched": 1,
-		"code=200,method=GET,route=/stream":   1,
-		"code=401,method=GET,route=/metrics":  1,
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("requests{%s} = %v, want %v (all: %v)", k, got[k], v, got)
+	for _, tt := range tests {
+		if got, _ := scraped.Find("flynn_test_http_requests_total", tt.labels); got.Value != tt.want {
+			t.Errorf("requests%v = %v, want %v (all: %v)", tt.labels, got.Value, tt.want, scraped["flynn_test_http_requests_total"])
 		}
 	}
 }

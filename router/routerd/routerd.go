@@ -71,7 +71,7 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("app-gateway", "", "this node's app-network gateway, which the router serves on too, for the node's app jobs (flynn-host sets it)"),
 		cmdline.String("job-id", "", "this router's job id, which its request lines in apps' logs name (flynn-host sets it)"),
 		cmdline.String("host-id", "", "this node's host id, which its request lines in apps' logs name (flynn-host sets it)"),
-		cmdline.String("metrics-addr", "127.0.0.1:9100", "metrics (/metrics, behind the cluster key) and health (/health, open) listen address (default in a job: --external-ip:$PORT)", was("ROUTER_METRICS_ADDR")),
+		cmdline.String("metrics-addr", "127.0.0.1:9100", "metrics (/metrics, behind the cluster key) and health (/health, open) listen address (default in a job: --external-ip:$PORT_0, its first port)", was("ROUTER_METRICS_ADDR")),
 		cmdline.String("tls-cert", "", "PEM file of the default TLS certificate (empty: a self-signed one)", was("ROUTER_TLS_CERT")),
 		cmdline.String("tls-key", "", "PEM file of the default TLS key", was("ROUTER_TLS_KEY")),
 		cmdline.String("controller-url", "", "controller API to follow routes from; http://controller.discoverd reaches any live controller", was("CONTROLLER_URL")),
@@ -111,7 +111,7 @@ func configFrom(c *cli.Context, logger *slog.Logger) (Config, error) {
 		HTTPSAddrs:             listenAddrs(c, "https-addr", hosts, "443"),
 		TCPHosts:               hosts,
 		ReusePort:              true,
-		MetricsAddr:            metricsAddr(c),
+		MetricsAddr:            cmdline.JobPortAddr(c, "metrics-addr", 0),
 		JobID:                  c.String("job-id"),
 		HostID:                 c.String("host-id"),
 		DialTimeout:            c.Duration("dial-timeout"),
@@ -209,16 +209,6 @@ func listenAddrs(c *cli.Context, name string, hosts []string, port string) []str
 		addrs[i] = net.JoinHostPort(h, port)
 	}
 	return addrs
-}
-
-// metricsAddr is --metrics-addr when given, else, in a job, the job's
-// port on the node's address (the port flynn-host registers as
-// "router-http"), else the flag's default.
-func metricsAddr(c *cli.Context) string {
-	if port := os.Getenv("PORT"); port != "" && !c.IsSet("metrics-addr") {
-		return net.JoinHostPort(c.String("external-ip"), port)
-	}
-	return c.String("metrics-addr")
 }
 
 // discoverdURL is --discoverd-url or, when it is not given, the discoverd

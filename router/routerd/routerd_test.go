@@ -35,7 +35,7 @@ func TestCommandLine(t *testing.T) {
 		},
 		{
 			name: "a job on a node: its address and app gateway",
-			env: map[string]string{"PORT": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_CLUSTER_KEY": "k",
+			env: map[string]string{"PORT": "55010", "PORT_0": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_CLUSTER_KEY": "k",
 				"FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_APP_GATEWAY": "172.20.0.1", "FLYNN_JOB_ID": "host1-job1", "FLYNN_HOST_ID": "host1"},
 			check: func(t *testing.T, cfg Config) {
 				s := cfg.Server
@@ -48,7 +48,7 @@ func TestCommandLine(t *testing.T) {
 		},
 		{
 			name: "a job on a node without an app network",
-			env:  map[string]string{"PORT": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_TCP_HOST": ""},
+			env:  map[string]string{"PORT": "55010", "PORT_0": "55010", "FLYNN_CONTROLLER_URL": "http://controller.discoverd", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_EXTERNAL_IP": "10.0.0.2", "FLYNN_TCP_HOST": ""},
 			check: func(t *testing.T, cfg Config) {
 				s := cfg.Server
 				if !slices.Equal(s.HTTPAddrs, []string{"10.0.0.2:80"}) || !slices.Equal(s.TCPHosts, []string{""}) {
@@ -120,7 +120,7 @@ func TestCommandLine(t *testing.T) {
 		},
 		{name: "a missing certificate", args: []string{"--static-config", static, "--tls-cert", "/nope"}, fails: "--tls-cert"},
 	}
-	cmd := cmdlinetest.Command[Config]{Daemon: Daemon}
+	cmd := cmdlinetest.Command[Config]{Daemon: Daemon, Unset: []string{"PORT_0"}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.fails != "" {

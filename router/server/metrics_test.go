@@ -2,13 +2,10 @@ package server
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 )
 
 // TestMetricsNeedTheKey: with a key, /metrics answers only requests that
@@ -44,39 +41,16 @@ func TestMetricsNeedTheKey(t *testing.T) {
 		})
 	}
 
-	req := mustRequest(t, "GET", base+"/metrics")
-	req.SetBasicAuth("", key)
-	_, body := do(t, tr.client, req)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
+	scraped := metricstest.Get(t, base+"/metrics", key)
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "flynn_router_unmatched_requests_total", "flynn_router_request_duration_seconds"} {
-		if families[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}
-	value := func(name string, labels map[string]string) float64 {
-		for _, m := range families[name].GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			match := true
-			for k, v := range labels {
-				match = match && have[k] == v
-			}
-			if match {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-		return -1
+	if got, ok := scraped.Find("flynn_router_requests_total", map[string]string{"route": "m", "status": "2xx", "target": "m.test/", "service": "svc-m"}); !ok || got.Value < 3 {
+		t.Errorf("flynn_router_requests_total{route=m,status=2xx} = %v (found %v), want at least 3", got.Value, ok)
 	}
-	if got := value("flynn_router_requests_total", map[string]string{"route": "m", "status": "2xx", "target": "m.test/", "service": "svc-m"}); got < 3 {
-		t.Errorf("flynn_router_requests_total{route=m,status=2xx} = %v, want at least 3", got)
-	}
-	if got := value("flynn_router_backends", map[string]string{"route": "m"}); got != 2 {
-		t.Errorf("flynn_router_backends{route=m} = %v, want 2", got)
+	if got, ok := scraped.Find("flynn_router_backends", map[string]string{"route": "m"}); !ok || got.Value != 2 {
+		t.Errorf("flynn_router_backends{route=m} = %v (found %v), want 2", got.Value, ok)
 	}
 }

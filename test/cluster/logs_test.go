@@ -12,14 +12,11 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/logaggregator"
 	"github.com/openflynn/flynn/logaggregator/drain/draintest"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 	"github.com/openflynn/flynn/pkg/poll"
 )
 
@@ -245,11 +242,11 @@ func TestLogs(t *testing.T) {
 		ck := clusterKey(t)
 		before := aggregatorMetrics(t, ck)
 		hostDropped := func() float64 {
-			fam := scrape(t, "http://127.0.0.1:1113/metrics", ck)["flynn_host_log_lines_dropped_total"]
-			if fam == nil || len(fam.GetMetric()) == 0 {
+			dropped, ok := metricstest.Get(t, "http://127.0.0.1:1113/metrics", ck).Find("flynn_host_log_lines_dropped_total", nil)
+			if !ok {
 				t.Fatal("flynn-host has no flynn_host_log_lines_dropped_total")
 			}
-			return fam.GetMetric()[0].GetCounter().GetValue()
+			return dropped.Value
 		}
 		droppedBefore := hostDropped()
 		began := time.Now()
@@ -313,43 +310,15 @@ func aggregatorMetrics(t *testing.T, clusterKey string) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	families := scrape(t, "http://"+addr+"/metrics", clusterKey)
 	out := map[string]float64{}
-	for name, fam := range families {
-		for _, m := range fam.GetMetric() {
-			if len(m.GetLabel()) > 0 {
-				continue
-			}
-			switch {
-			case m.Counter != nil:
-				out[name] = m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				out[name] = m.GetGauge().GetValue()
+	for name, series := range metricstest.Get(t, "http://"+addr+"/metrics", clusterKey) {
+		for _, s := range series {
+			if len(s.Labels) == 0 {
+				out[name] = s.Value
 			}
 		}
 	}
 	return out
-}
-
-// scrape reads and parses a daemon's metrics.
-func scrape(t *testing.T, url, key string) map[string]*dto.MetricFamily {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.SetBasicAuth("", key)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("%s does not parse: %v", url, err)
-	}
-	return families
 }
 
 // TestEveryDaemonServesMetrics: each daemon of a running cluster serves
@@ -386,17 +355,12 @@ func TestEveryDaemonServesMetrics(t *testing.T) {
 				})
 			}
 			url := "http://" + addr + "/metrics"
-			resp, err := http.Get(url)
-			if err != nil {
-				t.Fatal(err)
+			if code := metricstest.Status(t, url, ""); code != http.StatusUnauthorized {
+				t.Errorf("GET %s without the key: %d, want 401", url, code)
 			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized {
-				t.Errorf("GET %s without the key: %s, want 401", url, resp.Status)
-			}
-			families := scrape(t, url, key)
+			scraped := metricstest.Get(t, url, key)
 			for _, name := range append([]string{"go_goroutines", "process_cpu_seconds_total", "process_resident_memory_bytes"}, tt.series...) {
-				if families[name] == nil {
+				if !scraped.Has(name) {
 					t.Errorf("%s has no %s", tt.daemon, name)
 				}
 			}

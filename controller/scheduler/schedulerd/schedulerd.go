@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -64,7 +62,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		served := make(chan struct{})
 		go func() {
 			defer close(served)
-			if err := serveMetrics(metricsCtx, ln, metrics.Handler(reg, cfg.ClusterKey)); err != nil {
+			if err := metrics.Serve(metricsCtx, ln, metrics.Handler(reg, cfg.ClusterKey), logger); err != nil {
 				logger.Error("metrics are no longer served", "err", err)
 			}
 		}()
@@ -136,48 +134,9 @@ func Daemon() cmdline.Daemon[Config] {
 				port = "0"
 			}
 			cfg.Addr = net.JoinHostPort(c.String("external-ip"), port)
-			cfg.MetricsAddr = metricsAddr(c)
+			cfg.MetricsAddr = cmdline.JobPortAddr(c, "metrics-addr", 0)
 			return cfg, nil
 		},
 		Run: Run,
 	}
-}
-
-// metricsAddr is --metrics-addr when given, else, in a job, the job's first
-// port on the node's address, as other daemons listen on $PORT in a job
-// (cmdline.ListenAddr); else none.
-func metricsAddr(c *cli.Context) string {
-	if port := os.Getenv("PORT_0"); port != "" && !c.IsSet("metrics-addr") {
-		return net.JoinHostPort(c.String("external-ip"), port)
-	}
-	return c.String("metrics-addr")
-}
-
-// serveMetrics serves h at metrics.Path on ln until ctx ends, then shuts
-// the server down. A scrape is small and quick: the timeouts cut off a
-// client that dawdles.
-func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler) error {
-	mux := http.NewServeMux()
-	mux.Handle("GET "+metrics.Path, h)
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve metrics: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	<-served // http.ErrServerClosed
-	return nil
 }

@@ -2,16 +2,17 @@ package schedulerd
 
 import (
 	"context"
-	"net"
+	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"testing"
+	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
-	"github.com/openflynn/flynn/controller/scheduler"
 	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 )
 
 func TestCommandLine(t *testing.T) {
@@ -71,53 +72,38 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-// TestServeMetrics checks the scheduler's metrics listener: /metrics to
-// the cluster key only, in Prometheus's text format, with the scheduler's
-// series (controller/scheduler's tests check what they count).
-func TestServeMetrics(t *testing.T) {
-	reg := metrics.NewRegistry()
-	scheduler.NewMetrics(reg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestRunServesMetrics: Run serves the scheduler's metrics on MetricsAddr,
+// to the cluster key only, while it waits for discoverd (here one that
+// never answers), until ctx ends.
+func TestRunServesMetrics(t *testing.T) {
+	discoverd := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer discoverd.Close()
+	cfg := Config{DiscoverdURL: discoverd.URL, ControllerURL: "http://127.0.0.1:1", ClusterKey: "k", Addr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"}
+	logs := make(logLines, 100)
 	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() { served <- serveMetrics(ctx, ln, metrics.Handler(reg, "k")) }()
-	url := "http://" + ln.Addr().String()
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil))) }()
 
-	get := func(path, key string) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url+path, nil)
-		if key != "" {
-			req.SetBasicAuth("", key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
-	}
-	tests := []struct {
-		name, path, key string
-		want            int
-	}{
-		{"no key", metrics.Path, "", http.StatusUnauthorized},
-		{"a wrong key", metrics.Path, "guess", http.StatusUnauthorized},
-		{"the cluster key", metrics.Path, "k", http.StatusOK},
-		{"anything else", "/", "k", http.StatusNotFound},
-	}
-	for _, tt := range tests {
-		if got := get(tt.path, tt.key).StatusCode; got != tt.want {
-			t.Errorf("%s: GET %s: %d, want %d", tt.name, tt.path, got, tt.want)
+	var base string
+	addr := regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
+	deadline := time.After(10 * time.Second)
+	for base == "" {
+		select {
+		case <-deadline:
+			t.Fatal("Run logged no metrics address in 10s")
+		case l := <-logs:
+			if m := addr.FindStringSubmatch(l); m != nil {
+				base = "http://" + m[1]
+			}
+		case err := <-ran:
+			t.Fatalf("Run returned before serving metrics: %v", err)
 		}
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(get(metrics.Path, "k").Body)
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
+	if code := metricstest.Status(t, base+metrics.Path, ""); code != http.StatusUnauthorized {
+		t.Errorf("metrics without the key: %d, want 401", code)
 	}
+	scraped := metricstest.Get(t, base+metrics.Path, "k")
 	for _, name := range []string{
 		"go_goroutines",
 		"flynn_scheduler_rounds_total",
@@ -128,13 +114,25 @@ func TestServeMetrics(t *testing.T) {
 		"flynn_scheduler_deployments_total",
 		"flynn_scheduler_is_leader",
 	} {
-		if families[name] == nil {
+		if !scraped.Has(name) {
 			t.Errorf("no %s", name)
 		}
 	}
 
 	cancel()
-	if err := <-served; err != nil {
-		t.Errorf("serveMetrics: %v", err)
+	if err := <-ran; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after ctx ended: %v, want context.Canceled", err)
 	}
+}
+
+// logLines hands each line a logger writes to the test, dropping those
+// it has no room for.
+type logLines chan string
+
+func (l logLines) Write(p []byte) (int, error) {
+	select {
+	case l <- string(p):
+	default:
+	}
+	return len(p), nil
 }

@@ -1,0 +1,13 @@
+package metrics_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any goroutine outlives them: Serve
+// owns its server's.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
