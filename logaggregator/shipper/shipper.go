@@ -1,8 +1,9 @@
 // Package shipper sends log lines to the log aggregator without ever
 // holding up the one who ships them: flynn-host's log pumps and the
 // router's request path hand lines to Ship, which queues them in a bounded
-// queue (dropping, and counting, what does not fit), and Run posts them in
-// batches, retrying a failed batch until the aggregator takes it.
+// queue (dropping, and counting, the oldest when it is full), and Run
+// posts them in batches, retrying a failed batch until the aggregator
+// takes it.
 package shipper
 
 import (
@@ -93,19 +94,37 @@ func New(post Poster, opts Options, logger *slog.Logger) *Shipper {
 	return &Shipper{post: post, opts: opts, log: logger, queue: make(chan logaggregator.Line, opts.QueueLines)}
 }
 
-// Ship queues l, or drops it when the queue is full. It never blocks.
+// Ship queues l. It never blocks: when the queue is full it drops its
+// oldest lines to make room, since under a flood the newest lines (what an
+// app said last, the line after the flood) are worth the most.
 func (s *Shipper) Ship(l logaggregator.Line) {
 	n := int64(len(l.Data))
-	if s.queued.Add(n) > int64(s.opts.QueueBytes) {
-		s.queued.Add(-n)
+	if n > int64(s.opts.QueueBytes) {
 		s.dropped.Add(1)
 		return
 	}
+	s.queued.Add(n)
+	for {
+		select {
+		case s.queue <- l:
+			for s.queued.Load() > int64(s.opts.QueueBytes) && s.dropOldest() {
+			}
+			return
+		default:
+			s.dropOldest() // or Run took one meanwhile: try again
+		}
+	}
+}
+
+// dropOldest drops the line at the head of the queue, if there is one.
+func (s *Shipper) dropOldest() bool {
 	select {
-	case s.queue <- l:
-	default:
-		s.queued.Add(-n)
+	case old := <-s.queue:
+		s.take(&old)
 		s.dropped.Add(1)
+		return true
+	default:
+		return false
 	}
 }
 
@@ -240,7 +259,7 @@ func (s *Shipper) flush(ctx context.Context) {
 func (s *Shipper) Collector(namespace string) prometheus.Collector {
 	return &collector{s: s,
 		shipped: prometheus.NewDesc(namespace+"_log_lines_shipped_total", "Log lines the log aggregator took.", nil, nil),
-		dropped: prometheus.NewDesc(namespace+"_log_lines_dropped_total", "Log lines dropped because the queue to the log aggregator was full.", nil, nil),
+		dropped: prometheus.NewDesc(namespace+"_log_lines_dropped_total", "Log lines dropped (the oldest queued) because the queue to the log aggregator was full.", nil, nil),
 		failed:  prometheus.NewDesc(namespace+"_log_posts_failed_total", "Posts of log lines to the aggregator that failed (and were retried).", nil, nil),
 	}
 }

@@ -150,3 +150,22 @@ func TestQueueBoundsBytes(t *testing.T) {
 		t.Errorf("queued bytes %d", got)
 	}
 }
+
+// TestFullQueueKeepsTheNewest: a full queue drops its oldest lines, so the
+// last lines shipped (the line after a flood) are the ones sent.
+func TestFullQueueKeepsTheNewest(t *testing.T) {
+	p := &fakePoster{}
+	s := New(p, Options{QueueLines: 10}, quiet)
+	for i := 0; i < 100; i++ {
+		s.Ship(logaggregator.Line{AppID: "a", Data: fmt.Sprintf("line %d\n", i)})
+	}
+	if d := s.Stats().Dropped; d != 90 {
+		t.Errorf("dropped %d, want 90", d)
+	}
+	stop := run(t, s)
+	poll.Until(t, 10*time.Second, "the queue shipped", func() bool { return len(p.got()) == 10 })
+	stop()
+	if got := p.got(); got[0] != "line 90\n" || got[9] != "line 99\n" {
+		t.Fatalf("shipped %q, want lines 90 to 99", got)
+	}
+}
