@@ -13,6 +13,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/server"
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/logaggregator"
 	"github.com/openflynn/flynn/pkg/poll"
 )
@@ -42,10 +43,10 @@ func putJobs(t *testing.T, h *harness, app *controller.App, rel *controller.Rele
 var _ server.JobStatsReader = (*fakeRunner)(nil)
 
 // JobStats reads the web job's stats alone: the worker's host reads none.
-func (f *fakeRunner) JobStats(_ context.Context, _ string, jobIDs []string) (map[string]*controller.JobStats, error) {
-	out := map[string]*controller.JobStats{}
+func (f *fakeRunner) JobStats(_ context.Context, _ string, jobIDs []string) (map[string]*host.JobStats, error) {
+	out := map[string]*host.JobStats{}
 	if slices.Contains(jobIDs, webJob) {
-		out[webJob] = &controller.JobStats{CPUPercent: 12.5, MemoryBytes: 64 << 20, MemoryLimitBytes: 256 << 20}
+		out[webJob] = &host.JobStats{CPUPercent: 12.5, MemoryBytes: 64 << 20, MemoryLimitBytes: 256 << 20}
 	}
 	return out, nil
 }

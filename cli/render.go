@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/cli/config"
+	"github.com/openflynn/flynn/cli/hostcli"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
@@ -99,23 +100,10 @@ func renderJobs(w io.Writer, now time.Time, jobs []*controller.Job, versions map
 		if j.StartedAt != nil {
 			since = *j.StartedAt
 		}
-		cpu, mem := jobUsage(j.Stats)
+		cpu, mem := hostcli.JobUsage(j.Stats)
 		t.row(j.ID, typ, state, orDash(jobHost(j)), rel, age(now, since), cpu, mem, orDash(strings.Join(j.Args, " ")))
 	}
 	return t.flush()
-}
-
-// jobUsage is a job's CPU ("12.5%") and memory ("45.2MiB", with its limit
-// when it has one: "45.2MiB/256MiB"), or "-" for both without stats.
-func jobUsage(s *controller.JobStats) (cpu, mem string) {
-	if s == nil {
-		return "-", "-"
-	}
-	mem = cmdline.RoundSize(s.MemoryBytes)
-	if s.MemoryLimitBytes > 0 {
-		mem += "/" + cmdline.RoundSize(s.MemoryLimitBytes)
-	}
-	return strconv.FormatFloat(s.CPUPercent, 'f', 1, 64) + "%", mem
 }
 
 // jobHost is the node a job runs on: its host id, or else the one its id

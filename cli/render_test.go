@@ -11,6 +11,7 @@ import (
 
 	"github.com/openflynn/flynn/cli/config"
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/host"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -92,7 +93,7 @@ func TestGolden(t *testing.T) {
 		{"ps", func(w *bytes.Buffer) error {
 			return renderJobs(w, goldenNow, []*controller.Job{
 				{ID: "host1-aaaaaaaa-0000-0000-0000-000000000001", HostID: "host1", Type: "web", State: "up", ReleaseID: "rel-3", StartedAt: &started, CreatedAt: ago(2 * time.Minute),
-					Stats: &controller.JobStats{CPUPercent: 12.46, MemoryBytes: 47395635, MemoryLimitBytes: 256 << 20}},
+					Stats: &host.JobStats{CPUPercent: 12.46, MemoryBytes: 47395635, MemoryLimitBytes: 256 << 20}},
 				{ID: "host1-bbbbbbbb-0000-0000-0000-000000000002", HostID: "host1", Type: "worker", State: "starting", ReleaseID: "rel-3", CreatedAt: ago(4 * time.Second)},
 				{ID: "host2-cccccccc-0000-0000-0000-000000000003", State: "crashed", ExitStatus: &exitOne, ReleaseID: "rel-2", Args: []string{"rake", "db:migrate"}, CreatedAt: ago(26 * time.Hour)},
 			}, map[string]int{"rel-3": 3, "rel-2": 2})

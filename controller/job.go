@@ -1,6 +1,10 @@
 package controller
 
-import "time"
+import (
+	"time"
+
+	"github.com/openflynn/flynn/host"
+)
 
 // Job states, as flynn-host reports them.
 const (
@@ -46,7 +50,7 @@ type Job struct {
 	// now, in a job list asked for with ?stats=true; none when the job
 	// does not run or its host did not answer in time. It is never
 	// stored.
-	Stats *JobStats `json:"stats,omitempty"`
+	Stats *host.JobStats `json:"stats,omitempty"`
 }
 
 // NewJob asks the controller to run a one-off job of an app.

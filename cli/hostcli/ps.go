@@ -50,15 +50,16 @@ func writeJobs(w io.Writer, jobs []*host.ActiveJob, all bool, now time.Time) err
 		for _, p := range j.Job.Config.Ports {
 			ports = append(ports, strconv.Itoa(p.Port))
 		}
-		cpu, mem := usage(j.Stats)
+		cpu, mem := JobUsage(j.Stats)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Job.ID, state, started, cpu, mem, strings.Join(ports, ","), j.Job.Artifact, strings.Join(j.Job.Config.Args, " "))
 	}
 	return tw.Flush()
 }
 
-// usage is a job's CPU ("12.5%") and memory ("45.2MiB", with its limit
-// when it has one: "45.2MiB/256MiB"), or "-" for both without stats.
-func usage(s *host.JobStats) (cpu, mem string) {
+// JobUsage is a job's CPU ("12.5%") and memory ("45.2MiB", with its limit
+// when it has one: "45.2MiB/256MiB"), or "-" for both without stats, as
+// flynn-host ps and flynn ps show them.
+func JobUsage(s *host.JobStats) (cpu, mem string) {
 	if s == nil {
 		return "-", "-"
 	}

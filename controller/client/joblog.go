@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -31,7 +32,16 @@ func (c *Client) JobLog(ctx context.Context, app, jobID string, opts JobLogOptio
 	if opts.Tail > 0 {
 		q.Set("tail", strconv.Itoa(opts.Tail))
 	}
-	p := path("apps", app, "jobs", jobID, "log")
+	body, err := c.openStream(ctx, path("apps", app, "jobs", jobID, "log"), q)
+	if err != nil {
+		return nil, err
+	}
+	return hostclient.NewLogStream(body), nil
+}
+
+// openStream GETs p with query q and returns the answer's body, to be
+// read as it comes and closed by the caller.
+func (c *Client) openStream(ctx context.Context, p string, q url.Values) (io.ReadCloser, error) {
 	if len(q) > 0 {
 		p += "?" + q.Encode()
 	}
@@ -47,7 +57,7 @@ func (c *Client) JobLog(ctx context.Context, app, jobID string, opts JobLogOptio
 		defer resp.Body.Close()
 		return nil, httpjson.ReadError(resp)
 	}
-	return hostclient.NewLogStream(resp.Body), nil
+	return resp.Body, nil
 }
 
 // StopJob asks the job's host to stop it: SIGTERM, then SIGKILL after its
@@ -61,21 +71,9 @@ func (c *Client) StopJob(ctx context.Context, app, jobID string) error {
 // opts.Follow it stays open, sending lines as they come, until ctx ends
 // or the stream is closed.
 func (c *Client) AppLog(ctx context.Context, app string, opts logaggregator.ReadOptions) (*logclient.Stream, error) {
-	p := path("apps", app, "log")
-	if q := opts.Query().Encode(); q != "" {
-		p += "?" + q
-	}
-	req, err := c.newRequest(ctx, http.MethodGet, p, nil)
+	body, err := c.openStream(ctx, path("apps", app, "log"), opts.Query())
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("controller client: GET %s: %w", p, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, httpjson.ReadError(resp)
-	}
-	return logclient.NewStream(resp.Body), nil
+	return logclient.NewStream(body), nil
 }

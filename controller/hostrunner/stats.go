@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/server"
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -18,14 +18,14 @@ var _ server.JobStatsReader = (*Runner)(nil)
 // collector, and reads no other job's. A job that has stopped running is
 // left out; so is every job when the host cannot be reached, which is an
 // error.
-func (r *Runner) JobStats(ctx context.Context, hostID string, jobIDs []string) (map[string]*controller.JobStats, error) {
+func (r *Runner) JobStats(ctx context.Context, hostID string, jobIDs []string) (map[string]*host.JobStats, error) {
 	hc, err := r.host(ctx, hostID)
 	if err != nil {
 		return nil, err
 	}
 	var (
 		mu   sync.Mutex
-		out  = make(map[string]*controller.JobStats, len(jobIDs))
+		out  = make(map[string]*host.JobStats, len(jobIDs))
 		errs []error
 		wg   sync.WaitGroup
 	)
@@ -36,7 +36,7 @@ func (r *Runner) JobStats(ctx context.Context, hostID string, jobIDs []string) (
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				out[id] = &controller.JobStats{CPUPercent: s.CPUPercent, MemoryBytes: s.MemoryBytes, MemoryLimitBytes: s.MemoryLimitBytes}
+				out[id] = s
 			case httpjson.IsCode(err, httpjson.CodeConflict) || httpjson.IsNotFound(err):
 				// Ended since the controller heard of it.
 			default:

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
@@ -40,7 +39,7 @@ func TestJobStats(t *testing.T) {
 		name    string
 		host    *statsHost
 		ask     []string
-		want    map[string]*controller.JobStats
+		want    map[string]*host.JobStats
 		wantErr bool
 	}{
 		{
@@ -50,8 +49,8 @@ func TestJobStats(t *testing.T) {
 				"h1-b": {CPUPercent: 0.1, MemoryBytes: 10 << 20, MemoryLimitBytes: 256 << 20},
 			}},
 			ask: []string{"h1-a", "h1-b"},
-			want: map[string]*controller.JobStats{
-				"h1-a": {CPUPercent: 12.5, MemoryBytes: 64 << 20},
+			want: map[string]*host.JobStats{
+				"h1-a": {CPUPercent: 12.5, CPUSeconds: 3, MemoryBytes: 64 << 20},
 				"h1-b": {CPUPercent: 0.1, MemoryBytes: 10 << 20, MemoryLimitBytes: 256 << 20},
 			},
 		},
@@ -59,7 +58,7 @@ func TestJobStats(t *testing.T) {
 			name: "a job that ended is left out",
 			host: &statsHost{stats: map[string]*host.JobStats{"h1-a": {CPUPercent: 1, MemoryBytes: 1}}},
 			ask:  []string{"h1-a", "h1-gone"},
-			want: map[string]*controller.JobStats{"h1-a": {CPUPercent: 1, MemoryBytes: 1}},
+			want: map[string]*host.JobStats{"h1-a": {CPUPercent: 1, MemoryBytes: 1}},
 		},
 		{name: "a host that fails", host: &statsHost{down: true}, ask: []string{"h1-a"}, wantErr: true},
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/host"
 )
 
 // JobStatsReader is the optional part of a JobRunner that reads running
@@ -15,7 +16,7 @@ type JobStatsReader interface {
 	// JobStats reads the stats of jobIDs, which run on host hostID; a job
 	// missing from the answer has none (it ended, or the host could not
 	// read it in time).
-	JobStats(ctx context.Context, hostID string, jobIDs []string) (map[string]*controller.JobStats, error)
+	JobStats(ctx context.Context, hostID string, jobIDs []string) (map[string]*host.JobStats, error)
 }
 
 // jobStatsTimeout bounds each host's answer to a job list with stats: a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
+	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -18,7 +19,7 @@ import (
 // a host in silent never answers, but gives up when asked to.
 type statsRunner struct {
 	fakeRunner
-	stats  map[string]*controller.JobStats
+	stats  map[string]*host.JobStats
 	silent map[string]bool
 
 	mu    sync.Mutex
@@ -27,7 +28,7 @@ type statsRunner struct {
 
 var _ JobStatsReader = (*statsRunner)(nil)
 
-func (r *statsRunner) JobStats(ctx context.Context, hostID string, jobIDs []string) (map[string]*controller.JobStats, error) {
+func (r *statsRunner) JobStats(ctx context.Context, hostID string, jobIDs []string) (map[string]*host.JobStats, error) {
 	r.mu.Lock()
 	r.asked[hostID] = slices.Sorted(slices.Values(jobIDs))
 	r.mu.Unlock()
@@ -35,7 +36,7 @@ func (r *statsRunner) JobStats(ctx context.Context, hostID string, jobIDs []stri
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	out := map[string]*controller.JobStats{}
+	out := map[string]*host.JobStats{}
 	for _, id := range jobIDs {
 		if s := r.stats[id]; s != nil {
 			out[id] = s
@@ -66,7 +67,7 @@ func TestJobListWithStats(t *testing.T) {
 		}
 	}
 	runner := &statsRunner{
-		stats: map[string]*controller.JobStats{
+		stats: map[string]*host.JobStats{
 			"host1-web":  {CPUPercent: 12.5, MemoryBytes: 64 << 20, MemoryLimitBytes: 512 << 20},
 			"host2-web":  {CPUPercent: 0.5, MemoryBytes: 32 << 20},
 			"host1-done": {CPUPercent: 99}, // never asked: it ended
@@ -92,11 +93,11 @@ func TestJobListWithStats(t *testing.T) {
 	if took > jobStatsTimeout+2*time.Second {
 		t.Errorf("the list took %s; a silent host must not hold it past %s", took, jobStatsTimeout)
 	}
-	got := map[string]*controller.JobStats{}
+	got := map[string]*host.JobStats{}
 	for _, j := range jobs {
 		got[j.ID] = j.Stats
 	}
-	want := map[string]*controller.JobStats{
+	want := map[string]*host.JobStats{
 		"host1-web":    runner.stats["host1-web"],
 		"host1-worker": nil, // its host read none
 		"host2-web":    runner.stats["host2-web"],

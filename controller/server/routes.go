@@ -88,7 +88,7 @@ func (s *Server) routes() http.Handler {
 	// connection then carries the job's attach stream. DELETE stops a job on
 	// its host (204); the scheduler replaces one its formation still wants.
 	// GET takes ?active=true (jobs that have not ended) and ?stats=true
-	// (each running job's CPU and memory from its host, controller.JobStats;
+	// (each running job's CPU and memory from its host, host.JobStats;
 	// none for a host that does not answer within a few seconds).
 	r.GET("/apps/:id/jobs", s.handle(s.listJobs))
 	r.POST("/apps/:id/jobs", s.handleChange(s.runJob))
