@@ -14,6 +14,7 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 // fakeRouterMetrics stands in for the routers: its nth reading (from 0)
@@ -265,7 +266,7 @@ func TestMetricsFollow(t *testing.T) {
 		}
 		return steady(n)
 	})
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	env := h.env
 	env.Stdin, env.Stdout, env.Stderr = strings.NewReader(""), &out, &errOut
 	ctx, cancel := context.WithCancel(context.Background())

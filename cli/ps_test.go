@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/logaggregator"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 const (
@@ -136,7 +135,7 @@ func TestLogFollow(t *testing.T) {
 	h := newHarness(t)
 	app := h.app("example")
 	h.runner.appLogs.Append([]logaggregator.Line{{AppID: app.ID, JobID: webJob, ProcessType: "web", Time: time.Now(), Data: "before\n"}})
-	var out syncBuffer
+	var out syncbuf.Buffer
 	env := h.env
 	env.Stdin, env.Stdout, env.Stderr = strings.NewReader(""), &out, io.Discard
 	ctx, cancel := context.WithCancel(context.Background())
@@ -168,22 +167,4 @@ func TestKill(t *testing.T) {
 	}
 	h.fails("not found", "-a", "example", "kill", "host1-nope")
 	h.fails("want JOB", "-a", "example", "kill")
-}
-
-// syncBuffer is a bytes.Buffer safe to write and read at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

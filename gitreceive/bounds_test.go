@@ -12,6 +12,7 @@ import (
 	"github.com/openflynn/flynn/gitreceive"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 func TestPushToSystemAppRefused(t *testing.T) {
@@ -49,7 +50,7 @@ func TestBuildsWaitForASlot(t *testing.T) {
 	workdirs["second"].commit("b", map[string]string{"Procfile": "web: ./web\n"})
 	workdirs["quitter"].commit("c", map[string]string{"Procfile": "web: ./web\n"})
 
-	var outFirst, outSecond, outQuitter syncBuffer
+	var outFirst, outSecond, outQuitter syncbuf.Buffer
 	first := workdirs["first"].pushCmd(&outFirst, "main")
 	if err := first.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/openflynn/flynn/gitreceive"
 	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 // dialFrom opens a TCP connection to addr from the loopback address from
@@ -177,7 +178,7 @@ func TestMaxSessionTime(t *testing.T) {
 	h.createApp("example")
 	w := h.newWorkdir("example")
 	w.commit("hang", map[string]string{"Procfile": "web: ./web\n", "hang.txt": "x"})
-	var out syncBuffer
+	var out syncbuf.Buffer
 	push := w.pushCmd(&out, "main")
 	if err := push.Start(); err != nil {
 		t.Fatal(err)

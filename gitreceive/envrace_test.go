@@ -10,6 +10,7 @@ import (
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 // TestEnvChangeDuringPushKept: `flynn env unset LEAKED` (and a set) made
@@ -29,7 +30,7 @@ func TestEnvChangeDuringPushKept(t *testing.T) {
 	}
 
 	w.commit("second", map[string]string{"gate.txt": "wait", "Procfile": "web: ./web\nworker: ./worker\n"})
-	var out syncBuffer
+	var out syncbuf.Buffer
 	push := w.pushCmd(&out, "main")
 	if err := push.Start(); err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ import (
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/pgtest"
 	"github.com/openflynn/flynn/pkg/random"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -69,7 +70,7 @@ type harness struct {
 	keyFile string
 	home    string
 	// logs is gitreceive's log.
-	logs syncBuffer
+	logs syncbuf.Buffer
 	// metrics serves gitreceive's /metrics.
 	metrics http.Handler
 	// failDeploys makes the fake scheduler fail deployments.
@@ -333,7 +334,7 @@ func (w *workdir) commit(msg string, files map[string]string) string {
 
 // pushCmd returns `git push flynn <args>` ready to start, in its own
 // process group so a test can hang up like Ctrl-C does.
-func (w *workdir) pushCmd(out *syncBuffer, args ...string) *exec.Cmd {
+func (w *workdir) pushCmd(out *syncbuf.Buffer, args ...string) *exec.Cmd {
 	cmd := exec.Command("git", append([]string{"push", "--progress", "flynn"}, args...)...)
 	cmd.Dir = w.dir
 	cmd.Env = w.env()
@@ -346,28 +347,10 @@ func (w *workdir) pushCmd(out *syncBuffer, args ...string) *exec.Cmd {
 // error.
 func (w *workdir) push(args ...string) (string, time.Duration, error) {
 	w.h.t.Helper()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	start := time.Now()
 	err := w.pushCmd(&out, args...).Run()
 	return out.String(), time.Since(start), err
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // fakeBuild stands in for slugbuilder: it unpacks the tree from stdin,

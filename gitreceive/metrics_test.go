@@ -15,6 +15,7 @@ import (
 	"github.com/openflynn/flynn/pkg/metrics"
 	"github.com/openflynn/flynn/pkg/metrics/metricstest"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -48,7 +49,7 @@ func TestMetrics(t *testing.T) {
 	}
 	poll.Until(t, 10*time.Second, "the push's connection to close", connsClosed)
 	w.commit("hang", map[string]string{"fail.txt": "", "hang.txt": "x"})
-	var out syncBuffer
+	var out syncbuf.Buffer
 	push := w.pushCmd(&out, "main")
 	if err := push.Start(); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestRunServesMetrics(t *testing.T) {
 		SlugrunnerImage:  slugrunnerImage,
 		HookCommand:      []string{"true"},
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gitreceive.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()

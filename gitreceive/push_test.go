@@ -15,6 +15,7 @@ import (
 	"github.com/openflynn/flynn/gitreceive"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 func TestUnknownKeyRefused(t *testing.T) {
@@ -282,7 +283,7 @@ func TestConcurrentPushesSerialised(t *testing.T) {
 	b.git("pull", "--quiet", "flynn", "main")
 	b.commit("b", map[string]string{"b.txt": "b"})
 
-	var outA, outB syncBuffer
+	var outA, outB syncbuf.Buffer
 	pushA := a.pushCmd(&outA, "--force", "main")
 	if err := pushA.Start(); err != nil {
 		t.Fatal(err)
@@ -317,7 +318,7 @@ func TestDisconnectCancelsBuild(t *testing.T) {
 	app := h.createApp("example")
 	w := h.newWorkdir("example")
 	w.commit("hang", map[string]string{"Procfile": "web: ./web\n", "hang.txt": "x"})
-	var out syncBuffer
+	var out syncbuf.Buffer
 	push := w.pushCmd(&out, "main")
 	if err := push.Start(); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	blobserver "github.com/openflynn/flynn/blobstore/server"
 	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 // slug builds a gzipped tar of files (name → content; names ending in "/"
@@ -65,24 +65,6 @@ func serveSlug(t *testing.T, data []byte) string {
 	return srv.URL + "/slug.tgz"
 }
 
-// syncBuffer is a bytes.Buffer safe to read while the process writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func devNull(t *testing.T) *os.File {
 	t.Helper()
 	f, err := os.Open(os.DevNull)
@@ -102,7 +84,7 @@ func TestRunStartsProcessTypeWithProfileAndPort(t *testing.T) {
 		".profile.d/ignored.txt": "export GREETING=wrong\n",
 	}))
 	dir := filepath.Join(t.TempDir(), "app")
-	var out syncBuffer
+	var out syncbuf.Buffer
 	code, err := Run(t.Context(), Config{
 		SlugURL: url, AppDir: dir, Port: "5123", Args: []string{"start", "web"},
 		Env: []string{"PATH=" + os.Getenv("PATH"), "SECRET=s3", "HOME=/root"}, Stdin: devNull(t), Stdout: &out, Stderr: &out,
@@ -137,7 +119,7 @@ func TestRunExitCodesAndDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out syncBuffer
+			var out syncbuf.Buffer
 			code, err := Run(t.Context(), Config{AppDir: dir, Args: tt.args, Env: []string{"PATH=" + os.Getenv("PATH")}, Stdin: devNull(t), Stdout: &out, Stderr: &out}, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
@@ -176,7 +158,7 @@ func TestRunForwardsSignals(t *testing.T) {
 	// The process reports it is ready, then waits for SIGUSR1 and exits 7.
 	os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: trap 'echo got-usr1; exit 7' USR1; echo ready; while true; do sleep 0.05; done\n"), 0o644)
 	signals := make(chan os.Signal, 1)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	type result struct {
 		code int
 		err  error
@@ -257,7 +239,7 @@ func TestRunFetchesSignedSlug(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(slugURL string) (string, error) {
-		var out syncBuffer
+		var out syncbuf.Buffer
 		_, err := Run(t.Context(), Config{
 			SlugURL: slugURL, AppDir: filepath.Join(t.TempDir(), "app"), Args: []string{"start", "web"},
 			Env: []string{"PATH=" + os.Getenv("PATH")}, Stdin: devNull(t), Stdout: &out, Stderr: &out,

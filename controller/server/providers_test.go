@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 // An unknown provider's error names those there are, so that `flynn
@@ -228,24 +228,6 @@ func TestRemoveSystemAppsResource(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination the server writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // A provider's key, the userinfo of its URL, shows in no log line, error
 // or event.
 func TestProviderKeyNeverShows(t *testing.T) {
@@ -255,7 +237,7 @@ func TestProviderKeyNeverShows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	srv, err := New(store, Options{AuthKey: testKey, Logger: slog.New(slog.NewTextHandler(&logs, nil)), HTTPClient: &http.Client{Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package redisd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 
 	"github.com/openflynn/flynn/pkg/cmdline/cmdlinetest"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -124,37 +123,18 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a child's output, written from exec's copying
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is one Run of the wrapper in the background.
 type server struct {
 	cancel context.CancelFunc
 	done   chan error
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 }
 
 // start runs Run with cfg until stop (or the test's end).
 func start(t *testing.T, cfg Config) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cancel: cancel, done: make(chan error, 1), out: &syncBuffer{}}
+	s := &server{cancel: cancel, done: make(chan error, 1), out: &syncbuf.Buffer{}}
 	cfg.Stdout, cfg.Stderr = s.out, s.out
 	logger := slog.New(slog.NewTextHandler(s.out, nil))
 	go func() { s.done <- Run(ctx, cfg, logger) }()
