@@ -2,20 +2,18 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/logaggregator"
 	logclient "github.com/openflynn/flynn/logaggregator/client"
+	"github.com/openflynn/flynn/logaggregator/linestream"
 	"github.com/openflynn/flynn/pkg/httpjson"
-	"github.com/openflynn/flynn/pkg/sse"
 )
 
 // AppLogReader reads an app's lines from the log aggregator;
@@ -59,39 +57,9 @@ func (s *Server) appLog(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	}
 	defer stream.Close()
 
-	var send func(*logaggregator.Line) error
-	var keepAlive func() error
-	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		sw, err := sse.NewWriter(w)
-		if err != nil {
-			return err
-		}
-		send = func(l *logaggregator.Line) error {
-			b, err := json.Marshal(l)
-			if err != nil {
-				return err
-			}
-			return sw.Send(sse.Event{ID: strconv.FormatUint(l.Seq, 10), Name: "line", Data: b})
-		}
-		keepAlive = func() error { return sw.Comment("keep-alive") }
-	} else {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
-		rc := http.NewResponseController(w)
-		_ = rc.Flush()
-		enc := json.NewEncoder(w)
-		send = func(l *logaggregator.Line) error {
-			if err := enc.Encode(l); err != nil {
-				return err
-			}
-			return rc.Flush()
-		}
-		keepAlive = func() error {
-			if _, err := io.WriteString(w, "\n"); err != nil {
-				return err
-			}
-			return rc.Flush()
-		}
+	out, err := linestream.New(w, r)
+	if err != nil {
+		return err
 	}
 
 	lines := make(chan logaggregator.Line)
@@ -116,7 +84,7 @@ func (s *Server) appLog(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	for {
 		select {
 		case l := <-lines:
-			if err := send(&l); err != nil {
+			if err := writeLine(out, &l); err != nil {
 				cancel()
 				stream.Close()
 				<-readErr
@@ -126,7 +94,7 @@ func (s *Server) appLog(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 			if !opts.Follow {
 				continue
 			}
-			if err := keepAlive(); err != nil {
+			if err := out.KeepAlive(); err != nil {
 				cancel()
 				stream.Close()
 				<-readErr
@@ -140,4 +108,13 @@ func (s *Server) appLog(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 			return nil
 		}
 	}
+}
+
+// writeLine sends one line at once: the controller relays lines as the
+// aggregator sends them.
+func writeLine(out linestream.Writer, l *logaggregator.Line) error {
+	if err := out.Write(l); err != nil {
+		return err
+	}
+	return out.Flush()
 }

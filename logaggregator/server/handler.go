@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -15,10 +14,10 @@ import (
 
 	"github.com/openflynn/flynn/logaggregator"
 	"github.com/openflynn/flynn/logaggregator/drain"
+	"github.com/openflynn/flynn/logaggregator/linestream"
 	"github.com/openflynn/flynn/pkg/authkey"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/metrics"
-	"github.com/openflynn/flynn/pkg/sse"
 )
 
 // maxEncodedLine bounds one JSON-encoded line of a POST /lines body: a
@@ -154,18 +153,10 @@ func (h *Handler) readLog(w http.ResponseWriter, r *http.Request, ps httprouter.
 		}
 	}
 	appID := ps.ByName("app_id")
-	var out lineWriter
-	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		sw, err := sse.NewWriter(w)
-		if err != nil {
-			httpjson.WriteError(w, err)
-			return
-		}
-		out = &sseLines{w: sw}
-	} else {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
-		out = &ndjsonLines{w: w, rc: http.NewResponseController(w)}
+	out, err := linestream.New(w, r)
+	if err != nil {
+		httpjson.WriteError(w, err)
+		return
 	}
 	var wake <-chan struct{}
 	if opts.Follow {
@@ -187,7 +178,7 @@ func (h *Handler) readLog(w http.ResponseWriter, r *http.Request, ps httprouter.
 		case <-r.Context().Done():
 			return
 		case <-tick.C:
-			if err := out.keepAlive(); err != nil {
+			if err := out.KeepAlive(); err != nil {
 				return
 			}
 			continue
@@ -201,59 +192,15 @@ func (h *Handler) readLog(w http.ResponseWriter, r *http.Request, ps httprouter.
 	}
 }
 
-func (h *Handler) send(out lineWriter, lines []logaggregator.Line) error {
+func (h *Handler) send(out linestream.Writer, lines []logaggregator.Line) error {
 	for i := range lines {
-		if err := out.write(&lines[i]); err != nil {
+		if err := out.Write(&lines[i]); err != nil {
 			return err
 		}
 	}
 	h.out.Add(float64(len(lines)))
-	return out.flush()
+	return out.Flush()
 }
-
-// lineWriter is how readLog writes lines: ndjsonLines or sseLines.
-type lineWriter interface {
-	write(*logaggregator.Line) error
-	flush() error
-	keepAlive() error
-}
-
-type ndjsonLines struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
-}
-
-func (n *ndjsonLines) write(l *logaggregator.Line) error {
-	b, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	_, err = n.w.Write(append(b, '\n'))
-	return err
-}
-
-func (n *ndjsonLines) flush() error { return n.rc.Flush() }
-
-func (n *ndjsonLines) keepAlive() error {
-	if _, err := n.w.Write([]byte("\n")); err != nil {
-		return err
-	}
-	return n.rc.Flush()
-}
-
-type sseLines struct{ w *sse.Writer }
-
-func (s *sseLines) write(l *logaggregator.Line) error {
-	b, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	return s.w.Send(sse.Event{ID: strconv.FormatUint(l.Seq, 10), Name: "line", Data: b})
-}
-
-func (s *sseLines) flush() error { return nil } // Send flushes
-
-func (s *sseLines) keepAlive() error { return s.w.Comment("keep-alive") }
 
 // storeCollector reports what the store keeps.
 type storeCollector struct {
