@@ -171,6 +171,12 @@ func (s JobState) Terminal() bool {
 	return s == StateDown || s == StateCrashed || s == StateFailed
 }
 
+// Running reports whether the job's container runs: it started and has
+// not ended. Only a running job has stats.
+func (s JobState) Running() bool {
+	return s == StateStarting || s == StateUp || s == StateStopping
+}
+
 // ActiveJob is a job as the host runs it.
 type ActiveJob struct {
 	// Job is the job as asked, with its allocated ports filled in.

@@ -34,7 +34,7 @@ func (s *Server) fillJobStats(ctx context.Context, jobs []*controller.Job) {
 	}
 	byHost := map[string][]*controller.Job{}
 	for _, j := range jobs {
-		if !controller.JobRunning(j.State) {
+		if !host.JobState(j.State).Running() {
 			continue
 		}
 		if hostID, err := hostOf(j); err == nil {

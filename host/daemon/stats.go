@@ -37,12 +37,7 @@ type statsTarget struct {
 // stats takes. Call with d.mu held.
 func (j *job) running() (statsTarget, bool) {
 	a := &j.active
-	switch a.State {
-	case host.StateStarting, host.StateUp, host.StateStopping:
-	default:
-		return statsTarget{}, false
-	}
-	if a.ContainerID == "" {
+	if !a.State.Running() || a.ContainerID == "" {
 		return statsTarget{}, false
 	}
 	return statsTarget{id: j.id, container: a.ContainerID, started: a.StartedAt, memLimit: a.Job.Config.Resources.Memory, meta: a.Job.Metadata}, true
