@@ -22,7 +22,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// fasthttp's worker pool has a cleaner goroutine that notices its
+	// server stopped only when it next wakes, up to 10 s later (see Run);
+	// and the one goroutine of the process that keeps its Date header's
+	// time ticks for ever.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
 }
 
 // fakeRoutes is a RouteSource whose routes a test sets.
@@ -155,8 +161,14 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// startRouter starts a router for a test. Its HTTP engine is the default
+// (fasthttp) unless $ROUTER_TEST_HTTP_ENGINE names another: the Makefile
+// runs this package's tests once per engine.
 func startRouter(t testing.TB, cfg Config) *testRouter {
 	t.Helper()
+	if cfg.HTTPEngine == "" {
+		cfg.HTTPEngine = os.Getenv("ROUTER_TEST_HTTP_ENGINE")
+	}
 	if cfg.HTTPAddrs == nil {
 		cfg.HTTPAddrs = []string{"127.0.0.1:0"}
 	}

@@ -28,6 +28,11 @@ type backend struct {
 	// other backend is left, which covers the time between a backend dying
 	// and discoverd reporting it gone.
 	failedUntil atomic.Int64
+	// conns are the fasthttp engine's idle connections to this backend;
+	// gone is set once it left its pool, when they are closed and no more
+	// are kept.
+	conns backendConns
+	gone  atomic.Bool
 }
 
 // failureCooldown is how long a backend that refused a connection is avoided.
@@ -105,11 +110,26 @@ func (s *poolSet) release(p *pool) {
 	if p.refs == 0 {
 		delete(s.pools, p.service)
 		p.cancel()
+		for _, b := range p.list() {
+			b.gone.Store(true)
+			b.conns.closeIdle()
+		}
 	}
 }
 
 // wait blocks until every watch has stopped; the caller cancels s.ctx first.
 func (s *poolSet) wait() { s.wg.Wait() }
+
+// closeIdle closes the idle backend connections of every pool.
+func (s *poolSet) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pools {
+		for _, b := range p.list() {
+			b.conns.closeIdle()
+		}
+	}
+}
 
 // watch follows the service's backends until ctx ends, retrying when the
 // source cannot be reached.
@@ -160,6 +180,8 @@ func (s *poolSet) update(p *pool, set []router.Backend, logger *slog.Logger) {
 	}
 	for _, b := range old {
 		logger.Info("backend down", "instance", b.id, "addr", b.addr, "in_flight", b.inflight.Load())
+		b.gone.Store(true)
+		b.conns.closeIdle()
 	}
 	p.backends.Store(&next)
 	if !p.gotFirst {

@@ -428,9 +428,15 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// newRequestID returns a random UUID-shaped id. Request ids need to be
-// unique, not secret, so the fast runtime generator serves.
+// newRequestID returns a random UUID-shaped id.
 func newRequestID() string {
+	var buf [36]byte
+	return string(appendRequestID(buf[:0]))
+}
+
+// appendRequestID appends a random UUID-shaped id to dst. Request ids need
+// to be unique, not secret, so the fast runtime generator serves.
+func appendRequestID(dst []byte) []byte {
 	const hexDigits = "0123456789abcdef"
 	var raw [16]byte
 	hi, lo := rand.Uint64(), rand.Uint64()
@@ -440,71 +446,83 @@ func newRequestID() string {
 	}
 	raw[6] = raw[6]&0x0f | 0x40
 	raw[8] = raw[8]&0x3f | 0x80
-	var out [36]byte
-	j := 0
 	for i, c := range raw {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
+			dst = append(dst, '-')
 		}
-		out[j] = hexDigits[c>>4]
-		out[j+1] = hexDigits[c&0x0f]
-		j += 2
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&0x0f])
 	}
-	return string(out[:])
+	return dst
 }
 
 // proxyError answers a request that could not be proxied, and returns
 // that answer for the request's line, with the size of its body.
 func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, e *routeEntry, err error) (routerError, int) {
-	var fail routerError
+	// A failed body read cancels the request's context too, so a stalled
+	// body is told apart first.
+	fail := proxyFailure(err, bodyTimedOut(req, err), req.Context().Err() != nil)
+	e.metrics.countStatus(fail.status)
+	if fail.status == statusClientClosed {
+		return fail, 0
+	}
+	r.logProxyError(req.Context(), e, fail, req.Host, req.URL.Path, err)
+	msg := failureMessage(fail, e.route.Service)
+	writeText(w, fail.status, msg)
+	return fail, len(msg)
+}
+
+// statusClientClosed is nginx's name, in the metrics and the request's
+// line, for a request whose client went away before its answer.
+const statusClientClosed = 499
+
+// proxyFailure is the router's answer to a request no backend answered,
+// for its error and whether the client's body stalled or the client went
+// away.
+func proxyFailure(err error, bodyStalled, clientGone bool) routerError {
 	var ne net.Error
 	var de *dialError
 	dial := errors.As(err, &de)
 	switch {
 	case errors.Is(err, errNoBackends):
-		fail = routerError{http.StatusServiceUnavailable, "H14", "No backends available"}
-	case bodyTimedOut(req, err):
-		// The failed read cancelled the request's context too, so this
-		// comes before the client-went-away case.
-		fail = routerError{http.StatusRequestTimeout, "H28", "Client request body stalled"}
-	case req.Context().Err() != nil:
-		// The client went away; nobody reads an answer. 499 is nginx's
-		// name for this in the metrics.
-		e.metrics.countStatus(499)
-		return routerError{499, "H27", "Client request interrupted"}, 0
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		fail = routerError{http.StatusGatewayTimeout, "H12", "Request timeout"}
+		return routerError{http.StatusServiceUnavailable, "H14", "No backends available"}
+	case bodyStalled:
+		return routerError{http.StatusRequestTimeout, "H28", "Client request body stalled"}
+	case clientGone:
+		// Nobody reads an answer.
+		return routerError{statusClientClosed, "H27", "Client request interrupted"}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errResponseHeaderTimeout), errors.As(err, &ne) && ne.Timeout():
 		if dial {
-			fail.code, fail.desc = "H19", "Backend connection timeout"
+			return routerError{http.StatusGatewayTimeout, "H19", "Backend connection timeout"}
 		}
+		return routerError{http.StatusGatewayTimeout, "H12", "Request timeout"}
 	case dial:
-		fail = routerError{http.StatusBadGateway, "H21", "Backend connection refused"}
-	default:
-		fail = routerError{http.StatusBadGateway, "H13", "Backend connection failed"}
+		return routerError{http.StatusBadGateway, "H21", "Backend connection refused"}
 	}
-	status := fail.status
-	e.metrics.countStatus(status)
+	return routerError{http.StatusBadGateway, "H13", "Backend connection failed"}
+}
+
+// logProxyError logs a request the router answered itself.
+func (r *Router) logProxyError(ctx context.Context, e *routeEntry, fail routerError, host, path string, err error) {
 	level := slog.LevelWarn
-	if status == http.StatusServiceUnavailable || status == http.StatusRequestTimeout {
+	if fail.status == http.StatusServiceUnavailable || fail.status == http.StatusRequestTimeout {
 		// Expected while an app is scaled to zero, and of clients on bad
 		// links; the metrics count it.
 		level = slog.LevelDebug
 	}
-	r.logger.Log(req.Context(), level, "proxy error", "route", e.route.ID, "service", e.route.Service, "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
-	var msg string
-	switch status {
+	r.logger.Log(ctx, level, "proxy error", "route", e.route.ID, "service", e.route.Service, "host", host, "path", path, "status", fail.status, "err", err)
+}
+
+// failureMessage is the body of the router's own answer.
+func failureMessage(fail routerError, service string) string {
+	switch fail.status {
 	case http.StatusServiceUnavailable:
-		msg = "flynn-router: no backends available for this route (service " + strconv.Quote(e.route.Service) + ")\n"
+		return "flynn-router: no backends available for this route (service " + strconv.Quote(service) + ")\n"
 	case http.StatusGatewayTimeout:
-		msg = "flynn-router: the backend did not answer in time\n"
+		return "flynn-router: the backend did not answer in time\n"
 	case http.StatusRequestTimeout:
-		msg = "flynn-router: the request body stalled\n"
-	default:
-		msg = "flynn-router: the backend could not be reached\n"
+		return "flynn-router: the request body stalled\n"
 	}
-	writeText(w, status, msg)
-	return fail, len(msg)
+	return "flynn-router: the backend could not be reached\n"
 }
 
 // bodyTimedOut reports whether a request failed because its client

@@ -74,49 +74,80 @@ func logsRequests(rt *controller.Route) bool {
 // logRequest ships the line of a request that x carried, which arrived at
 // start and ended at end.
 func (r *Router) logRequest(x *exchange, req *http.Request, start, end time.Time) {
+	target := req.RequestURI
+	if target == "" {
+		target = req.URL.Path
+	}
+	r.writeRequestLine(x.entry.route, &requestFacts{
+		method: req.Method, target: target, host: req.Host, clientAddr: req.RemoteAddr,
+		requestID: x.requestID, fwd: x.fwd, backend: x.backend, proto: x.proto,
+		status: x.status, bytes: x.bytes, failure: x.failure,
+	}, start, end)
+}
+
+// requestFacts is what a request's line tells, gathered by either HTTP
+// engine. The strings may point into the engine's buffers of the request:
+// writeRequestLine copies them before it returns.
+type requestFacts struct {
+	// method, target, host and clientAddr are as the client sent them
+	// (target: the request target, query included) and where it came
+	// from ("ip:port").
+	method, target, host, clientAddr string
+	// requestID and fwd are the X-Request-Id and X-Forwarded-For the
+	// backend was sent (fwd is empty when the request never got that
+	// far); backend the last backend tried ("" when none was).
+	requestID, fwd, backend string
+	// proto is "http" or "https".
+	proto  string
+	status int
+	// bytes is the size of the response body sent.
+	bytes int64
+	// failure is the router's own answer, when it gave one.
+	failure routerError
+}
+
+// writeRequestLine ships the line of a request of route rt, which arrived
+// at start and ended at end.
+func (r *Router) writeRequestLine(rt *controller.Route, f *requestFacts, start, end time.Time) {
 	bp := r.lineBuffers.Get().(*[]byte)
 	b := (*bp)[:0]
-	if x.failure.code != "" {
+	if f.failure.code != "" {
 		b = append(b, "at=error code="...)
-		b = append(b, x.failure.code...)
+		b = append(b, f.failure.code...)
 		b = append(b, " desc="...)
-		b = strconv.AppendQuote(b, x.failure.desc)
+		b = strconv.AppendQuote(b, f.failure.desc)
 	} else {
 		b = append(b, "at=info"...)
 	}
 	b = append(b, " method="...)
-	b = appendValue(b, req.Method, maxMethodBytes)
-	path := req.RequestURI
-	if path == "" {
-		path = req.URL.Path
-	}
+	b = appendValue(b, f.method, maxMethodBytes)
 	b = append(b, " path="...)
-	b = appendQuoted(b, path, maxPathBytes, false)
+	b = appendQuoted(b, f.target, maxPathBytes, false)
 	b = append(b, " host="...)
-	b = appendValue(b, req.Host, maxHostBytes)
+	b = appendValue(b, f.host, maxHostBytes)
 	b = append(b, " request_id="...)
-	b = appendValue(b, x.requestID, maxRequestIDBytes)
-	fwd := x.fwd
+	b = appendValue(b, f.requestID, maxRequestIDBytes)
+	fwd := f.fwd
 	if fwd == "" {
 		// The proxy failed before it rewrote the request.
-		fwd = clientIP(req.RemoteAddr)
+		fwd = clientIP(f.clientAddr)
 	}
 	b = append(b, " fwd="...)
 	// The end of the list is what the router saw, the start what the
 	// client claims: a long list keeps its end.
 	b = appendQuoted(b, fwd, maxFwdBytes, true)
-	if x.backend != "" {
+	if f.backend != "" {
 		b = append(b, " backend="...)
-		b = appendValue(b, x.backend, maxBackendBytes)
+		b = appendValue(b, f.backend, maxBackendBytes)
 	}
 	b = append(b, " status="...)
-	b = strconv.AppendInt(b, int64(x.status), 10)
+	b = strconv.AppendInt(b, int64(f.status), 10)
 	b = append(b, " bytes="...)
-	b = strconv.AppendInt(b, x.bytes, 10)
+	b = strconv.AppendInt(b, f.bytes, 10)
 	b = appendDuration(b, end.Sub(start))
 	b = append(b, " protocol="...)
-	b = append(b, x.proto...)
-	r.shipLine(x.entry.route, end, bp, b)
+	b = append(b, f.proto...)
+	r.shipLine(rt, end, bp, b)
 }
 
 // logConn ships the line of a TCP route's connection from client, which

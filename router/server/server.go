@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	"golang.org/x/net/netutil"
 
 	flynnmetrics "github.com/openflynn/flynn/pkg/metrics"
@@ -54,6 +55,14 @@ type Router struct {
 	// proxy (*exchange); lineBuffers pools the buffers request lines are
 	// written in (*[]byte).
 	exchanges, lineBuffers sync.Pool
+	// fastExchanges pools the fasthttp engine's *fastExchange,
+	// copyBuffers its *[fastCopyBufferSize]byte; upstream is its
+	// connections to backends.
+	fastExchanges, copyBuffers sync.Pool
+	upstream                   *upstreamDialer
+	// requestsCtx ends when the drain time is up: hijacked connections
+	// of the fasthttp engine end with it. Set by Run.
+	requestsCtx context.Context
 
 	httpLns, httpsLns   []net.Listener
 	metricsLn           net.Listener
@@ -90,6 +99,14 @@ func New(cfg Config, routes RouteSource, backends BackendSource, logger *slog.Lo
 	r.transport = newTransport(&r.cfg)
 	r.exchanges.New = func() any { return r.newExchange() }
 	r.lineBuffers.New = func() any { return new([]byte) }
+	r.fastExchanges.New = func() any { return r.newFastExchange() }
+	r.copyBuffers.New = func() any { return new([fastCopyBufferSize]byte) }
+	r.upstream = newUpstreamDialer(&r.cfg)
+	switch cfg.HTTPEngine {
+	case EngineFastHTTP, EngineNetHTTP:
+	default:
+		return nil, fmt.Errorf("router: unknown HTTP engine %q (want %q or %q)", cfg.HTTPEngine, EngineFastHTTP, EngineNetHTTP)
+	}
 	r.metrics = newMetrics(&r.table)
 	if err := registerAll(r.metrics.registry, cfg.MoreMetrics); err != nil {
 		return nil, err
@@ -174,7 +191,8 @@ func addrsOf(lns []net.Listener) []string {
 
 // Run serves until ctx ends, then drains: listeners close, requests and
 // connections in flight get Config.ShutdownTimeout to finish, and whatever
-// is left is cut. It returns once every goroutine it started has stopped.
+// is left is cut. It returns once every goroutine it started has stopped, but
+// for the cleaner of fasthttp's worker pool, which ends on its own within 10 s.
 func (r *Router) Run(ctx context.Context) error {
 	// Internal work outlives ctx until the drain is over.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -183,6 +201,7 @@ func (r *Router) Run(ctx context.Context) error {
 	// (upgraded) connections when the drain time is up.
 	base, cutRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cutRequests()
+	r.requestsCtx = base
 
 	r.pools = &poolSet{source: r.backends, stickyKey: r.cfg.StickyKey, logger: r.logger, ctx: bg, pools: map[string]*pool{}}
 	r.tcp = newTCPProxy(r)
@@ -243,13 +262,69 @@ func (r *Router) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	for _, ln := range r.httpLns {
-		serve(newServer(kindHTTP), netutil.LimitListener(ln, r.cfg.MaxConns), false)
+	// The fasthttp engine's servers; fastMu guards fastDraining, which
+	// keeps a server that has not begun from beginning once the drain has.
+	var fastServers []*fastServer
+	var fastMu sync.Mutex
+	fastDraining := false
+	serveFast := func(fs *fastServer) {
+		fastServers = append(fastServers, fs)
+		serveWG.Add(1)
+		go func() {
+			defer serveWG.Done()
+			<-routesKnown
+			fastMu.Lock()
+			if fastDraining {
+				fastMu.Unlock()
+				return
+			}
+			fastMu.Unlock()
+			if err := fs.srv.Serve(fs.ln); err != nil && !errors.Is(err, net.ErrClosed) {
+				fastMu.Lock()
+				draining := fastDraining
+				fastMu.Unlock()
+				if !draining {
+					serveErr <- fmt.Errorf("serve %s: %w", fs.limiter.Addr(), err)
+				}
+			}
+		}()
 	}
-	for _, ln := range r.httpsLns {
-		srv := newServer(kindHTTPS)
-		srv.TLSConfig = &tls.Config{GetCertificate: r.getCertificate, MinVersion: tls.VersionTLS12}
-		serve(srv, netutil.LimitListener(ln, r.cfg.MaxConns), true)
+	tlsConfig := func() *tls.Config {
+		return &tls.Config{GetCertificate: r.getCertificate, MinVersion: tls.VersionTLS12}
+	}
+	switch r.cfg.HTTPEngine {
+	case EngineFastHTTP:
+		for _, ln := range r.httpLns {
+			limiter := newConnLimiter(ln, r.cfg.MaxConns)
+			serveFast(&fastServer{srv: r.newFastServer(kindHTTP), ln: limiter, limiter: limiter})
+		}
+		for _, ln := range r.httpsLns {
+			limiter := newConnLimiter(ln, r.cfg.MaxConns)
+			fs := &fastServer{srv: r.newFastServer(kindHTTPS), limiter: limiter}
+			cfg := tlsConfig()
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+			fs.ln = tls.NewListener(limiter, cfg)
+			// HTTP/2 goes to net/http, over the connections fasthttp
+			// accepted and negotiated h2 on.
+			h2 := newHandoffListener(ln.Addr())
+			h2srv := newServer(kindHTTPS)
+			h2srv.TLSConfig = cfg
+			h2srv.ConnState = h2.connState
+			h2srv.Protocols = new(http.Protocols)
+			h2srv.Protocols.SetHTTP2(true)
+			fs.srv.NextProto("h2", h2.serve)
+			serve(h2srv, h2, false)
+			serveFast(fs)
+		}
+	default:
+		for _, ln := range r.httpLns {
+			serve(newServer(kindHTTP), netutil.LimitListener(ln, r.cfg.MaxConns), false)
+		}
+		for _, ln := range r.httpsLns {
+			srv := newServer(kindHTTPS)
+			srv.TLSConfig = tlsConfig()
+			serve(srv, netutil.LimitListener(ln, r.cfg.MaxConns), true)
+		}
 	}
 	var metricsSrv *http.Server
 	if r.metricsLn != nil {
@@ -288,6 +363,17 @@ func (r *Router) Run(ctx context.Context) error {
 			_ = srv.Shutdown(drainCtx)
 		}()
 	}
+	fastMu.Lock()
+	fastDraining = true
+	fastMu.Unlock()
+	for _, fs := range fastServers {
+		shutdownWG.Add(1)
+		go func() {
+			defer shutdownWG.Done()
+			fs.limiter.Close()
+			_ = fs.srv.ShutdownWithContext(drainCtx)
+		}()
+	}
 	r.tcp.closeListeners()
 	shutdownWG.Wait()
 	r.waitActive(drainCtx)
@@ -297,6 +383,9 @@ func (r *Router) Run(ctx context.Context) error {
 	cutRequests()
 	for _, srv := range servers {
 		srv.Close()
+	}
+	for _, fs := range fastServers {
+		fs.limiter.closeConns()
 	}
 	r.tcp.closeConns()
 	r.waitActive(context.Background())
@@ -308,9 +397,18 @@ func (r *Router) Run(ctx context.Context) error {
 
 	stopBG()
 	r.pools.wait()
+	r.pools.closeIdle()
 	r.transport.CloseIdleConnections()
 	r.logger.Info("router stopped")
 	return runErr
+}
+
+// fastServer is a fasthttp server and the listener it serves (limiter,
+// or TLS over it).
+type fastServer struct {
+	srv     *fasthttp.Server
+	ln      net.Listener
+	limiter *connLimiter
 }
 
 // waitActive waits until no handler runs or ctx ends. It polls because the

@@ -27,8 +27,14 @@ func stickyBackend(req *http.Request, e *routeEntry, tried []*backend) *backend 
 	if err != nil || c.Value == "" {
 		return nil
 	}
+	return backendByToken(e, c.Value, tried)
+}
+
+// backendByToken returns the live backend of e's pool whose sticky token
+// is token, unless it was tried already, or nil.
+func backendByToken(e *routeEntry, token string, tried []*backend) *backend {
 	for _, b := range e.pool.list() {
-		if subtle.ConstantTimeCompare([]byte(b.stickyToken), []byte(c.Value)) == 1 {
+		if subtle.ConstantTimeCompare([]byte(b.stickyToken), []byte(token)) == 1 {
 			if contains(tried, b) {
 				return nil
 			}
@@ -40,12 +46,16 @@ func stickyBackend(req *http.Request, e *routeEntry, tried []*backend) *backend 
 
 // setStickyCookie pins the client to b for this route.
 func setStickyCookie(h http.Header, e *routeEntry, b *backend) {
-	c := &http.Cookie{
+	h.Add("Set-Cookie", stickyCookie(e, b).String())
+}
+
+// stickyCookie is the cookie that pins a client to b for route e.
+func stickyCookie(e *routeEntry, b *backend) *http.Cookie {
+	return &http.Cookie{
 		Name:     e.stickyCookie,
 		Value:    b.stickyToken,
 		Path:     e.path,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
-	h.Add("Set-Cookie", c.String())
 }

@@ -284,9 +284,11 @@ func (p *tcpProxy) copy(dst net.Conn, src io.Reader) int64 {
 	return n
 }
 
+// closeWrite passes an end of stream on: it shuts down c's writing side
+// where c can (TCP, TLS), else closes c.
 func closeWrite(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
 		return
 	}
 	c.Close()
