@@ -48,6 +48,8 @@ tidy:
 ## detector, then the user's walk end to end on a cluster.
 test: deps dockerd check build images
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@echo "router tests again, on the net/http engine"
+	ROUTER_TEST_HTTP_ENGINE=net/http $(GO) test -race -count=1 ./router/server/
 	script/e2e
 
 ## e2e: the user's walk (test/e2e) on the running cluster, or on one brought

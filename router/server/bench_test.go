@@ -18,13 +18,16 @@ import (
 	"github.com/openflynn/flynn/logaggregator"
 )
 
-// BenchmarkProxy sends requests through the router and, in the same run,
-// through its named peer, a bare httputil.ReverseProxy with the same
-// transport settings, and straight to the backend. It prints the router's
-// time and allocations per request relative to the peer, and what the
-// proxying itself allocates (router minus direct), for a small response and
-// a 100 KB one; then what writing each request's line for the app's log
-// adds (a router with Config.RequestLog set, minus one without).
+// BenchmarkProxy sends requests through the router, with each HTTP
+// engine, and, in the same run, through its named peer, a bare
+// httputil.ReverseProxy with the same transport settings, and straight to
+// the backend. It prints each engine's time and allocations per request
+// relative to the peer, and what the proxying itself allocates (router
+// minus direct), for a small response and a 100 KB one; then what writing
+// each request's line for the app's log adds (a fasthttp router with
+// Config.RequestLog set, minus one without). The client is Go's, so the
+// numbers include its own cost; test/bench/router (make bench-router)
+// measures against nginx with wrk.
 func BenchmarkProxy(b *testing.B) {
 	for _, size := range []int{16, 100 << 10} {
 		b.Run(fmt.Sprintf("body=%d", size), func(b *testing.B) {
@@ -34,15 +37,18 @@ func BenchmarkProxy(b *testing.B) {
 			}))
 			defer backend.Close()
 
-			tr := startRouter(b, Config{})
-			tr.addHTTPRoute(b, &controller.Route{ID: "bench", AppID: "app", Domain: "bench.test"}, backend)
+			route := func() *controller.Route { return &controller.Route{ID: "bench", AppID: "app", Domain: "bench.test"} }
+			fast := startRouter(b, Config{HTTPEngine: EngineFastHTTP})
+			fast.addHTTPRoute(b, route(), backend)
+			std := startRouter(b, Config{HTTPEngine: EngineNetHTTP})
+			std.addHTTPRoute(b, route(), backend)
 			lines := &countingLog{}
-			logging := startRouter(b, Config{RequestLog: lines, JobID: "router-job", HostID: "host"})
-			logging.addHTTPRoute(b, &controller.Route{ID: "bench", AppID: "app", Domain: "bench.test"}, backend)
+			logging := startRouter(b, Config{HTTPEngine: EngineFastHTTP, RequestLog: lines, JobID: "router-job", HostID: "host"})
+			logging.addHTTPRoute(b, route(), backend)
 
 			target, _ := url.Parse(backend.URL)
 			peer := httputil.NewSingleHostReverseProxy(target)
-			peer.Transport = newTransport(&tr.cfg)
+			peer.Transport = newTransport(&fast.cfg)
 			peer.BufferPool = &bufferPool{}
 			peerSrv := httptest.NewServer(peer)
 			defer peerSrv.Close()
@@ -51,20 +57,24 @@ func BenchmarkProxy(b *testing.B) {
 			for _, tc := range []struct{ name, addr string }{
 				{"direct", backend.Listener.Addr().String()},
 				{"peer=httputil.ReverseProxy", peerSrv.Listener.Addr().String()},
-				{"router", tr.HTTPAddr().String()},
-				{"router+request_log", logging.HTTPAddr().String()},
+				{"router=fasthttp", fast.HTTPAddr().String()},
+				{"router=net/http", std.HTTPAddr().String()},
+				{"router=fasthttp+request_log", logging.HTTPAddr().String()},
 			} {
 				b.Run(tc.name, func(b *testing.B) {
 					results[tc.name] = runRequests(b, tc.addr, size)
 				})
 			}
-			r, p, d := results["router"], results["peer=httputil.ReverseProxy"], results["direct"]
-			if r.n > 0 && p.n > 0 {
-				fmt.Printf("BenchmarkProxy/body=%d: router %.0f ns/req, peer httputil.ReverseProxy %.0f ns/req: router/peer time ratio %.2f; allocs/req router %.1f peer %.1f direct %.1f (router's own %.1f, %.0f B)\n",
-					size, r.nsPerOp(), p.nsPerOp(), r.nsPerOp()/p.nsPerOp(),
-					r.allocsPerOp(), p.allocsPerOp(), d.allocsPerOp(), r.allocsPerOp()-d.allocsPerOp(), r.bytesPerOp()-d.bytesPerOp())
+			p, d := results["peer=httputil.ReverseProxy"], results["direct"]
+			for _, engine := range []string{EngineFastHTTP, EngineNetHTTP} {
+				r := results["router="+engine]
+				if r.n > 0 && p.n > 0 {
+					fmt.Printf("BenchmarkProxy/body=%d: router (%s) %.0f ns/req, peer httputil.ReverseProxy %.0f ns/req: router/peer time ratio %.2f; allocs/req router %.1f peer %.1f direct %.1f (router's own %.1f, %.0f B)\n",
+						size, engine, r.nsPerOp(), p.nsPerOp(), r.nsPerOp()/p.nsPerOp(),
+						r.allocsPerOp(), p.allocsPerOp(), d.allocsPerOp(), r.allocsPerOp()-d.allocsPerOp(), r.bytesPerOp()-d.bytesPerOp())
+				}
 			}
-			if l := results["router+request_log"]; r.n > 0 && l.n > 0 {
+			if r, l := results["router="+EngineFastHTTP], results["router=fasthttp+request_log"]; r.n > 0 && l.n > 0 {
 				fmt.Printf("BenchmarkProxy/body=%d: request log on %.0f ns/req, off %.0f ns/req (%+.0f ns); allocs/req on %.1f off %.1f (%+.1f, %+.0f B)\n",
 					size, l.nsPerOp(), r.nsPerOp(), l.nsPerOp()-r.nsPerOp(),
 					l.allocsPerOp(), r.allocsPerOp(), l.allocsPerOp()-r.allocsPerOp(), l.bytesPerOp()-r.bytesPerOp())

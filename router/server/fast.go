@@ -315,7 +315,9 @@ attempts:
 // kept connection that turns out to have been closed by the backend while
 // it was idle is replaced by a new one, when the request may go again.
 func (x *fastExchange) exchangeWith(b *backend, cl int, retryAny bool, bodyRead *bool) error {
-	uc, err := x.r.upstream.get(b)
+	// A GET on a connection the backend closed goes again on a new one
+	// (below); a POST cannot, so its connection is looked at first.
+	uc, err := x.r.upstream.get(b, !retryAny)
 	if err != nil {
 		return err
 	}
@@ -452,8 +454,7 @@ func (x *fastExchange) writeHead(bw *bufio.Writer, cl int) {
 	bw.WriteString("\r\nX-Forwarded-Port: ")
 	bw.WriteString(x.port)
 	bw.WriteString("\r\nX-Request-Start: ")
-	var num [20]byte
-	bw.Write(strconv.AppendInt(num[:0], time.Now().UnixMilli(), 10))
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), time.Now().UnixMilli(), 10))
 	bw.WriteString("\r\nX-Request-Id: ")
 	bw.Write(x.idBuf)
 	bw.WriteString("\r\n")
@@ -467,7 +468,7 @@ func (x *fastExchange) writeHead(bw *bufio.Writer, cl int) {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	case cl > 0 || x.sendLength:
 		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(num[:0], int64(max(cl, 0)), 10))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(max(cl, 0)), 10))
 		bw.WriteString("\r\n")
 	}
 	bw.WriteString("\r\n")

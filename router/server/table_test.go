@@ -104,3 +104,56 @@ func TestValidateRoute(t *testing.T) {
 		})
 	}
 }
+
+// lookupTable is a table of a few routes of each kind, for the lookup's
+// allocation check and benchmark.
+func lookupTable() *table {
+	tb := newTable()
+	for _, r := range []*controller.Route{
+		{ID: "root", Type: "http", Domain: "example.com"},
+		{ID: "api", Type: "http", Domain: "example.com", Path: "/api"},
+		{ID: "wild", Type: "http", Domain: "*.example.com"},
+		{ID: "wildpath", Type: "http", Domain: "*.example.com", Path: "/admin"},
+	} {
+		e := &routeEntry{route: r, path: resolvePath(r.Path)}
+		if e.path == "" {
+			e.path = "/"
+		}
+		tb.add(e, nil)
+	}
+	tb.sort()
+	return tb
+}
+
+// TestTableLookupAllocatesNothing: every request looks its route up, so a
+// hit must not allocate (a host with a port, a wildcard, a path prefix);
+// only hosts with upper-case letters and paths that need resolving may.
+func TestTableLookupAllocatesNothing(t *testing.T) {
+	tb := lookupTable()
+	for _, tc := range []struct{ host, path, want string }{
+		{"example.com", "/index.html", "root"},
+		{"example.com:8080", "/api/users?x=1", "api"},
+		{"www.eu.example.com", "/admin/x", "wildpath"},
+		{"www.example.com.", "/", "wild"},
+	} {
+		var got *routeEntry
+		allocs := testing.AllocsPerRun(100, func() { got = tb.lookup(tc.host, tc.path) })
+		if got == nil || got.route.ID != tc.want {
+			t.Fatalf("lookup(%q, %q) = %v, want %s", tc.host, tc.path, got, tc.want)
+		}
+		if allocs != 0 {
+			t.Errorf("lookup(%q, %q): %.1f allocations, want 0", tc.host, tc.path, allocs)
+		}
+	}
+}
+
+// BenchmarkTableLookup is the cost of finding a request's route.
+func BenchmarkTableLookup(b *testing.B) {
+	tb := lookupTable()
+	b.ReportAllocs()
+	for b.Loop() {
+		if tb.lookup("www.example.com", "/admin/users") == nil {
+			b.Fatal("no route")
+		}
+	}
+}

@@ -76,7 +76,7 @@ func (c *upstreamConn) Read(p []byte) (int, error) {
 			c.failure = errResponseHeaderTimeout
 			return 0, c.failure
 		}
-		if c.client != nil && clientGone(c.client) {
+		if c.client != nil && peerClosed(c.client) {
 			c.failure = errClientGone
 			return 0, c.failure
 		}
@@ -126,8 +126,10 @@ func newUpstreamDialer(cfg *Config) *upstreamDialer {
 }
 
 // get returns an idle connection to b or a new one; a failure to connect
-// is a *dialError.
-func (d *upstreamDialer) get(b *backend) (*upstreamConn, error) {
+// is a *dialError. With check, an idle connection is first looked at
+// (a system call) to see that the backend has not closed it: for a
+// request that cannot go again if it turns out to have been closed.
+func (d *upstreamDialer) get(b *backend, check bool) (*upstreamConn, error) {
 	now := time.Now()
 	bc := &b.conns
 	bc.mu.Lock()
@@ -137,6 +139,11 @@ func (d *upstreamDialer) get(b *backend) (*upstreamConn, error) {
 		bc.idle = bc.idle[:n-1]
 		if now.Sub(c.idleSince) < d.idleTimeout {
 			bc.mu.Unlock()
+			if check && idleBroken(c) {
+				c.close()
+				bc.mu.Lock()
+				continue
+			}
 			c.reused = true
 			return c, nil
 		}
@@ -186,10 +193,28 @@ func (bc *backendConns) closeIdle() {
 	}
 }
 
-// clientGone reports whether the peer of conn closed it (or reset it),
+// peerClosed reports whether the peer of conn closed it (or reset it),
 // without waiting and without taking any byte it sent: it peeks at the
-// socket. A connection it cannot look into counts as there.
-func clientGone(conn net.Conn) bool {
+// socket. A connection it cannot look into counts as open.
+func peerClosed(conn net.Conn) bool {
+	closed, _ := peek(conn)
+	return closed
+}
+
+// idleBroken reports whether a kept backend connection cannot carry
+// another request: the backend closed it, or sent something unasked (some
+// servers say 408 before they close an idle connection).
+func idleBroken(c *upstreamConn) bool {
+	if c.br.Buffered() > 0 {
+		return true
+	}
+	closed, pending := peek(c.conn)
+	return closed || pending
+}
+
+// peek looks at conn's socket without waiting and without taking any byte:
+// whether the peer closed it (or reset it), and whether bytes are pending.
+func peek(conn net.Conn) (closed, pending bool) {
 	for {
 		switch c := conn.(type) {
 		case interface{ NetConn() net.Conn }: // *tls.Conn
@@ -198,18 +223,24 @@ func clientGone(conn net.Conn) bool {
 		case syscall.Conn:
 			raw, err := c.SyscallConn()
 			if err != nil {
-				return false
+				return false, false
 			}
-			gone := false
 			_ = raw.Read(func(fd uintptr) bool {
 				var b [1]byte
 				n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-				gone = n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR
+				switch {
+				case n > 0:
+					pending = true
+				case err == nil:
+					closed = true
+				case err != unix.EAGAIN && err != unix.EINTR:
+					closed = true
+				}
 				return true
 			})
-			return gone
+			return closed, pending
 		}
-		return false
+		return false, false
 	}
 }
 
