@@ -59,7 +59,7 @@ func newTransport(cfg *Config) *http.Transport {
 			if err != nil {
 				return nil, &dialError{err: err}
 			}
-			return c, nil
+			return &keptConn{Conn: c}, nil
 		},
 		// Backends are few and busy: keep enough idle connections per
 		// backend that a burst does not open (and then close) new ones.
@@ -75,6 +75,44 @@ func newTransport(cfg *Config) *http.Transport {
 		WriteBufferSize:    16 << 10,
 	}
 }
+
+// keptConn is a connection to a backend that, before it writes a request
+// on a connection an earlier request used, looks whether the backend closed
+// it meanwhile, and then fails that write having written nothing.
+// http.Transport learns of a closed kept connection only when its reading
+// goroutine gets to run; a request sent on it in between fails, and one
+// that cannot go again (a POST) would be a 502. A write that wrote nothing
+// is one Transport retries, on a new connection, whatever the method.
+type keptConn struct {
+	net.Conn
+	// answered is set by a read (the Transport's reader, reading an
+	// answer) and cleared by the next write, which is then the start of
+	// the next request.
+	answered atomic.Bool
+}
+
+func (c *keptConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.answered.Store(true)
+	}
+	return n, err
+}
+
+func (c *keptConn) Write(p []byte) (int, error) {
+	if c.answered.Swap(false) && peerClosed(c.Conn) {
+		return 0, errKeptConnClosed
+	}
+	return c.Conn.Write(p)
+}
+
+// errBodyRead is the error of sending a request again whose body was
+// read in part.
+var errBodyRead = errors.New("the request body was read already")
+
+// errKeptConnClosed is the error of a write on a kept connection that the
+// backend closed.
+var errKeptConnClosed = errors.New("backend closed the kept connection")
 
 // routeTransport picks the backend of each request of its exchange's route
 // and retries on another one where that is safe.
@@ -101,6 +139,16 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// connect; the guard keeps the client's body readable for a retry.
 		body = &guardedBody{rc: req.Body}
 		req.Body = body
+		// Transport sends a request again on a new connection when the
+		// kept one it chose turned out closed before anything was
+		// written (keptConn), if it can have the body again: it can, as
+		// long as none of it was read.
+		req.GetBody = func() (io.ReadCloser, error) {
+			if body.read.Load() {
+				return nil, errBodyRead
+			}
+			return body, nil
+		}
 	}
 	retryAny := body == nil && idempotent(req.Method)
 	var lastErr error
@@ -297,10 +345,11 @@ func (r *Router) newExchange() *exchange {
 		Rewrite:    x.rewrite,
 		Transport:  &x.transport,
 		BufferPool: r.buffers,
-		// Streaming responses (SSE, long polls) must reach the client as
-		// they are written; ReverseProxy already flushes at once for
-		// text/event-stream and unknown lengths.
-		FlushInterval:  0,
+		// Streaming responses (SSE, long polls, slow downloads) must reach
+		// the client as they are written, whatever their length:
+		// ReverseProxy flushes at once only for text/event-stream and
+		// unknown lengths unless told to after every write.
+		FlushInterval:  -1,
 		ModifyResponse: x.modifyResponse,
 		ErrorHandler:   x.proxyError,
 	}

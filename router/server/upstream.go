@@ -225,7 +225,10 @@ func peek(conn net.Conn) (closed, pending bool) {
 			if err != nil {
 				return false, false
 			}
-			_ = raw.Read(func(fd uintptr) bool {
+			// Control, not Read: another goroutine may be reading (the
+			// net/http engine's Transport always is), and a peek that
+			// does not wait needs no turn.
+			_ = raw.Control(func(fd uintptr) {
 				var b [1]byte
 				n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 				switch {
@@ -236,7 +239,6 @@ func peek(conn net.Conn) (closed, pending bool) {
 				case err != unix.EAGAIN && err != unix.EINTR:
 					closed = true
 				}
-				return true
 			})
 			return closed, pending
 		}
