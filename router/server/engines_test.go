@@ -652,3 +652,27 @@ func TestEngineConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineTrailers: the trailers a backend announces and sends after a
+// chunked body reach the client (gRPC-Web and checksummed downloads use
+// them).
+func TestEngineTrailers(t *testing.T) {
+	tr := startRouter(t, Config{})
+	engineBackend(t, tr, "trailers.test", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "body")
+		w.Header().Set("X-Checksum", "sum-of-body")
+	})
+	for i := 0; i < 2; i++ {
+		req, _ := http.NewRequest("GET", tr.url("/"), nil)
+		req.Host = "trailers.test"
+		resp, body := do(t, tr.client, req)
+		if resp.StatusCode != http.StatusOK || body != "body" {
+			t.Fatalf("request %d: %d %q, want 200 \"body\"", i, resp.StatusCode, body)
+		}
+		if got := resp.Trailer.Get("X-Checksum"); got != "sum-of-body" {
+			t.Errorf("request %d: trailer X-Checksum = %q, want sum-of-body (trailers %v)", i, got, resp.Trailer)
+		}
+	}
+}

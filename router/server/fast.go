@@ -725,13 +725,14 @@ func (x *fastExchange) respond(stuck bool) bool {
 }
 
 // dropHopHeaders removes the backend's hop-by-hop headers (and any its
-// Connection header names) from the response to the client.
+// Connection header names) from the response to the client; Trailer stays,
+// since the trailers it announces go on (fastBody.readTrailer).
 func dropHopHeaders(h *fasthttp.ResponseHeader) {
 	var found bool
 	for k := range h.All() {
 		switch len(k) {
 		case 2, 7, 10, 16, 18:
-			if nameIs(k, "Te") || nameIs(k, "Trailer") || nameIs(k, "Upgrade") || nameIs(k, "Connection") ||
+			if nameIs(k, "Te") || nameIs(k, "Upgrade") || nameIs(k, "Connection") ||
 				nameIs(k, "Keep-Alive") || nameIs(k, "Proxy-Connection") || nameIs(k, "Proxy-Authenticate") {
 				found = true
 			}
@@ -748,7 +749,7 @@ func dropHopHeaders(h *fasthttp.ResponseHeader) {
 	for _, n := range listedNames {
 		h.Del(n)
 	}
-	for _, n := range [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade", "Proxy-Authenticate"} {
+	for _, n := range [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Upgrade", "Proxy-Authenticate"} {
 		h.Del(n)
 	}
 }
@@ -858,12 +859,10 @@ func (s *fastBody) WriteTo(w io.Writer) (int64, error) {
 			s.x.facts.bytes += int64(n)
 		}
 		if errors.Is(err, io.EOF) {
-			if s.chunked {
-				if err := skipTrailer(s.x.uc.br); err != nil {
-					return total, err
-				}
-			}
 			s.done = s.src != s.x.uc.br
+			if s.chunked {
+				s.readTrailer()
+			}
 			return total, nil
 		}
 		if err != nil {
@@ -877,14 +876,23 @@ func (s *fastBody) Read(p []byte) (int, error) {
 	n, err := s.src.Read(p)
 	s.x.facts.bytes += int64(n)
 	if errors.Is(err, io.EOF) {
-		if s.chunked {
-			if terr := skipTrailer(s.x.uc.br); terr != nil {
-				return n, terr
-			}
-		}
 		s.done = s.src != s.x.uc.br
+		if s.chunked {
+			s.readTrailer()
+		}
 	}
 	return n, err
+}
+
+// readTrailer reads the trailer section that ends a chunked body into the
+// response, whose trailer fasthttp writes after the body: the fields the
+// backend announced (Trailer) go on. A trailer fasthttp refuses (a field
+// no trailer may be) leaves the client's body without one, and the
+// connection is not kept.
+func (s *fastBody) readTrailer() {
+	if err := s.x.ctx.Response.Header.ReadTrailer(s.x.uc.br); err != nil {
+		s.done = false
+	}
 }
 
 // Close ends the exchange: fasthttp is done with the response.

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -273,22 +272,4 @@ func (cw chunkedWriter) Write(p []byte) (int, error) {
 func (cw chunkedWriter) close() error {
 	_, err := cw.w.WriteString("0\r\n\r\n")
 	return err
-}
-
-// skipTrailer reads the trailer section that ends a chunked body, up to
-// and including its empty line; the router passes no trailers on.
-func skipTrailer(br *bufio.Reader) error {
-	for i := 0; i < 100; i++ {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
-			return nil
-		}
-	}
-	return errors.New("too many trailer lines")
 }
