@@ -96,8 +96,10 @@ bench-isolation: images
 bench-deploys:
 	test/bench/deploys/run
 
-## bench-router: wrk through the router against nginx proxying the same
-## backend, in one run; prints req/s and p99 ratios (DURATION, CONNS, THREADS).
+## bench-router: wrk through the router (each HTTP engine) against nginx
+## proxying the same backend, in interleaved rounds; prints req/s, p50, p99,
+## CPU per request and the ratios to nginx (MATRIX, ROUNDS, DURATION,
+## ENGINES, MAX_LOAD: see test/bench/router/run).
 .PHONY: bench-router
 bench-router:
 	test/bench/router/run
