@@ -926,7 +926,7 @@ func (x *fastExchange) splice(client, conn net.Conn) {
 		uc.close()
 	})
 	defer stop()
-	_ = uc.conn.SetReadDeadline(time.Time{})
+	_ = uc.setDeadline(time.Time{})
 	uc.client = nil
 	watch := newIdleWatch(r.cfg.TCPIdleTimeout, func() {
 		conn.Close()

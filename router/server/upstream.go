@@ -57,6 +57,8 @@ type upstreamConn struct {
 	// is set.
 	client         net.Conn
 	headerDeadline time.Time
+	// deadline is the read deadline set on conn.
+	deadline time.Time
 	// failure is the error Read gave up with, kept because fasthttp's
 	// header reader does not wrap it.
 	failure error
@@ -79,7 +81,7 @@ func (c *upstreamConn) Read(p []byte) (int, error) {
 			c.failure = errClientGone
 			return 0, c.failure
 		}
-		if err := c.conn.SetReadDeadline(c.nextDeadline(now)); err != nil {
+		if err := c.setDeadline(c.nextDeadline(now)); err != nil {
 			return 0, err
 		}
 	}
@@ -95,10 +97,23 @@ func (c *upstreamConn) nextDeadline(now time.Time) time.Time {
 }
 
 // watch readies the connection for a request from client whose response
-// headers are due by headerDeadline.
+// headers are due by headerDeadline. The deadline already set is kept
+// when it comes at least half a check interval from now and not after
+// headerDeadline: moving a deadline costs a timer update, which most
+// requests, answered long before it, can do without.
 func (c *upstreamConn) watch(client net.Conn, headerDeadline time.Time) error {
 	c.client, c.headerDeadline = client, headerDeadline
-	return c.conn.SetReadDeadline(c.nextDeadline(time.Now()))
+	now := time.Now()
+	if !c.deadline.IsZero() && c.deadline.Sub(now) >= clientCheckInterval/2 && !c.deadline.After(headerDeadline) {
+		return nil
+	}
+	return c.setDeadline(c.nextDeadline(now))
+}
+
+// setDeadline sets the connection's read deadline.
+func (c *upstreamConn) setDeadline(d time.Time) error {
+	c.deadline = d
+	return c.conn.SetReadDeadline(d)
 }
 
 func (c *upstreamConn) close() { c.conn.Close() }
