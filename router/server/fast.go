@@ -123,18 +123,24 @@ func (h *fastHandler) serveError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.SetConnectionClose()
 		fastText(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "flynn-router: request headers too large\n")
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		// fasthttp answers whatever comes: a client that stalled in its
+		// headers gets 408 too, and one whose headers came and matched a
+		// route stalled in its body, which has a line.
 		ctx.SetConnectionClose()
+		e := h.r.table.Load().lookup(b2s(ctx.Request.Header.Host()), b2s(ctx.Path()))
+		if e == nil || len(ctx.Request.Header.Method()) == 0 {
+			fastText(ctx, fasthttp.StatusRequestTimeout, "flynn-router: the request timed out\n")
+			return
+		}
 		fail := routerError{fasthttp.StatusRequestTimeout, "H28", "Client request body stalled"}
 		msg := failureMessage(fail, "")
 		fastText(ctx, fail.status, msg)
-		if e := h.r.table.Load().lookup(b2s(ctx.Request.Header.Host()), b2s(ctx.Path())); e != nil {
-			e.metrics.countStatus(fail.status)
-			x := h.r.fastExchanges.Get().(*fastExchange)
-			h.r.active.Add(1)
-			x.begin(ctx, e, h.kind, time.Now())
-			x.facts.status, x.facts.bytes, x.facts.failure = fail.status, int64(len(msg)), fail
-			x.end()
-		}
+		e.metrics.countStatus(fail.status)
+		x := h.r.fastExchanges.Get().(*fastExchange)
+		h.r.active.Add(1)
+		x.begin(ctx, e, h.kind, time.Now())
+		x.facts.status, x.facts.bytes, x.facts.failure = fail.status, int64(len(msg)), fail
+		x.end()
 	default:
 		ctx.SetConnectionClose()
 		fastText(ctx, fasthttp.StatusBadRequest, "flynn-router: bad request\n")
@@ -712,6 +718,18 @@ func (x *fastExchange) respond(stuck bool) bool {
 		x.releaseUpstream(true)
 		return false
 	}
+	if cl == -1 && uc.br.Buffered() > 0 {
+		// A small chunked answer has all its chunks in hand with its
+		// header, too: it goes out whole, with a Content-Length.
+		in, _ := uc.br.Peek(uc.br.Buffered())
+		if used, ok := walkChunked(in, nil); ok {
+			walkChunked(in, &ctx.Response)
+			x.facts.bytes = int64(len(ctx.Response.Body()))
+			_, _ = uc.br.Discard(used)
+			x.releaseUpstream(true)
+			return false
+		}
+	}
 	x.body.begin(cl)
 	if cl >= 0 {
 		// The header goes out now, so that the body can be written
@@ -722,6 +740,60 @@ func (x *fastExchange) respond(stuck bool) bool {
 	}
 	ctx.Response.SetBodyStream(&x.body, cl)
 	return true
+}
+
+// walkChunked reads a chunked body that is wholly in buf, from its first
+// chunk's size line to the empty line after its last chunk, and reports
+// how many bytes of buf it took; ok is false when buf holds less, when the
+// body has trailer fields (which the streaming copy passes on), or when it
+// is malformed (which the streaming copy reports). With resp, it appends
+// the chunks' data to resp's body.
+func walkChunked(buf []byte, resp *fasthttp.Response) (used int, ok bool) {
+	i := 0
+	for {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 1 || buf[i+j-1] != '\r' {
+			return 0, false
+		}
+		line := buf[i : i+j-1]
+		i += j + 1
+		if bytes.IndexByte(line, '\r') >= 0 {
+			return 0, false
+		}
+		// As net/http reads it: blanks at the end go, then a chunk
+		// extension (which means nothing here).
+		line = bytes.TrimRight(line, " \t")
+		if k := bytes.IndexByte(line, ';'); k >= 0 {
+			line = line[:k]
+		}
+		if len(line) == 0 || len(line) > 8 {
+			return 0, false
+		}
+		size := 0
+		for _, c := range line {
+			switch {
+			case '0' <= c && c <= '9':
+				size = size<<4 | int(c-'0')
+			case 'a' <= c|0x20 && c|0x20 <= 'f':
+				size = size<<4 | int(c|0x20-'a'+10)
+			default:
+				return 0, false
+			}
+		}
+		if size == 0 {
+			if len(buf)-i >= 2 && buf[i] == '\r' && buf[i+1] == '\n' {
+				return i + 2, true
+			}
+			return 0, false
+		}
+		if len(buf)-i < size+2 || buf[i+size] != '\r' || buf[i+size+1] != '\n' {
+			return 0, false
+		}
+		if resp != nil {
+			resp.AppendBody(buf[i : i+size])
+		}
+		i += size + 2
+	}
 }
 
 // dropHopHeaders removes the backend's hop-by-hop headers (and any its
@@ -780,7 +852,8 @@ func (x *fastExchange) fail(err error) {
 		ctx.SetConnectionClose()
 		return
 	}
-	r.logProxyError(ctx, e, fail, b2s(ctx.Request.Header.Host()), b2s(ctx.Path()), err)
+	// Copies: a log handler may keep what it is given.
+	r.logProxyError(ctx, e, fail, string(ctx.Request.Header.Host()), string(ctx.Path()), err)
 	msg := failureMessage(fail, e.route.Service)
 	if fail.status == fasthttp.StatusRequestTimeout {
 		ctx.SetConnectionClose()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -338,3 +339,47 @@ func serverAccepts(req *http.Request) bool {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// FuzzWalkChunked checks the fasthttp engine's reading of a chunked body
+// that came whole with its header against net/http's chunked reader: a
+// body it takes is one net/http reads the same, to the same end.
+func FuzzWalkChunked(f *testing.F) {
+	for _, seed := range []string{
+		"d\r\nhello, world!\r\n0\r\n\r\n",
+		"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\n\r\nNEXT",
+		"A\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n",
+		"5\r\nhel",
+		"zz\r\nhello\r\n0\r\n\r\n",
+		"0\r\n\r\n",
+		"5 \r\nhello\r\n0\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		used, ok := walkChunked(in, nil)
+		if !ok {
+			return
+		}
+		if used > len(in) {
+			t.Fatalf("used %d of %d bytes", used, len(in))
+		}
+		var resp fasthttp.Response
+		if again, ok := walkChunked(in, &resp); !ok || again != used {
+			t.Fatalf("second walk: %d %v, first %d", again, ok, used)
+		}
+		br := bufio.NewReader(bytes.NewReader(in))
+		want, err := io.ReadAll(httputil.NewChunkedReader(br))
+		if err != nil {
+			t.Fatalf("walkChunked took %q, which net/http refuses: %v", in[:used], err)
+		}
+		if !bytes.Equal(resp.Body(), want) {
+			t.Fatalf("body %q, net/http reads %q", resp.Body(), want)
+		}
+		// net/http's reader stops after the last chunk's size line; the
+		// empty line that ends the (empty) trailer is what remains.
+		rest, _ := io.ReadAll(br)
+		if len(in)-len(rest)+2 != used {
+			t.Fatalf("took %d bytes, net/http's reader left %d of %d (+2 for the end of the trailer)", used, len(rest), len(in))
+		}
+	})
+}
