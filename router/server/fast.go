@@ -506,39 +506,20 @@ func originForm(uri []byte) []byte {
 // router writes itself (Host, the body's framing, and routerOwned, in
 // either spelling), and Expect, which the router has answered already.
 func skipRequestHeader(k []byte) bool {
-	return hopOrFraming(k) || ownedName(k)
+	return anyName(k, hopOrFramingNames[:]) || anyName(k, routerOwnedNames[:])
 }
 
-func hopOrFraming(k []byte) bool {
-	switch len(k) {
-	case 2:
-		return nameIs(k, "Te")
-	case 4:
-		return nameIs(k, "Host")
-	case 6:
-		return nameIs(k, "Expect")
-	case 7:
-		return nameIs(k, "Trailer") || nameIs(k, "Upgrade")
-	case 10:
-		return nameIs(k, "Connection") || nameIs(k, "Keep-Alive")
-	case 14:
-		return nameIs(k, "Content-Length")
-	case 16:
-		return nameIs(k, "Proxy-Connection")
-	case 17:
-		return nameIs(k, "Transfer-Encoding")
-	case 18:
-		return nameIs(k, "Proxy-Authenticate")
-	case 19:
-		return nameIs(k, "Proxy-Authorization")
-	}
-	return false
+// hopOrFramingNames are the hop-by-hop headers and those that frame or
+// address the request, which the router writes itself.
+var hopOrFramingNames = [...]string{
+	"Te", "Host", "Expect", "Trailer", "Upgrade", "Connection", "Keep-Alive", "Content-Length",
+	"Proxy-Connection", "Transfer-Encoding", "Proxy-Authenticate", "Proxy-Authorization",
 }
 
-// ownedName is routerOwned for a header name as sent, in any case, with
+// anyName reports whether header name k is one of names, in any case, with
 // '_' taken for '-'.
-func ownedName(k []byte) bool {
-	for _, name := range routerOwnedNames {
+func anyName(k []byte, names []string) bool {
+	for _, name := range names {
 		if len(k) == len(name) && nameIs(k, name) {
 			return true
 		}
@@ -923,19 +904,14 @@ func (s *fastBody) WriteTo(w io.Writer) (int64, error) {
 	}
 	var total int64
 	for {
-		n, err := s.src.Read(bp[:])
+		n, err := s.Read(bp[:])
 		if n > 0 {
 			if _, werr := dst.Write(bp[:n]); werr != nil {
 				return total, werr
 			}
 			total += int64(n)
-			s.x.facts.bytes += int64(n)
 		}
 		if errors.Is(err, io.EOF) {
-			s.done = s.src != s.x.uc.br
-			if s.chunked {
-				s.readTrailer()
-			}
 			return total, nil
 		}
 		if err != nil {
@@ -944,7 +920,9 @@ func (s *fastBody) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// Read is for a copy that does not use WriteTo.
+// Read reads the body from the backend, counting it, and at its end reads
+// what follows it (a chunked body's trailer). fasthttp copies through
+// WriteTo; Read is for any copy that does not.
 func (s *fastBody) Read(p []byte) (int, error) {
 	n, err := s.src.Read(p)
 	s.x.facts.bytes += int64(n)

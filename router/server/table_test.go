@@ -6,19 +6,10 @@ import (
 	"github.com/openflynn/flynn/controller"
 )
 
-func TestTableLookup(t *testing.T) {
+// tableOf is a table of routes, as the route follower builds one.
+func tableOf(routes ...*controller.Route) *table {
 	tb := newTable()
-	for _, r := range []*controller.Route{
-		{ID: "root", Type: "http", Domain: "example.com"},
-		{ID: "api", Type: "http", Domain: "example.com", Path: "/api"},
-		{ID: "apiv2", Type: "http", Domain: "example.com", Path: "/api/v2/"},
-		{ID: "wild", Type: "http", Domain: "*.example.com"},
-		{ID: "wildsub", Type: "http", Domain: "*.eu.example.com"},
-		{ID: "wildpath", Type: "http", Domain: "*.example.com", Path: "/admin"},
-		{ID: "mixed", Type: "http", Domain: "MiXed.Test"},
-		{ID: "key", Type: "http", Domain: "key.test"},
-		{ID: "unclean", Type: "http", Domain: "key.test", Path: "/a//b/./c"},
-	} {
+	for _, r := range routes {
 		e := &routeEntry{route: r, path: resolvePath(r.Path)}
 		if e.path == "" {
 			e.path = "/"
@@ -26,6 +17,21 @@ func TestTableLookup(t *testing.T) {
 		tb.add(e, nil)
 	}
 	tb.sort()
+	return tb
+}
+
+func TestTableLookup(t *testing.T) {
+	tb := tableOf(
+		&controller.Route{ID: "root", Type: "http", Domain: "example.com"},
+		&controller.Route{ID: "api", Type: "http", Domain: "example.com", Path: "/api"},
+		&controller.Route{ID: "apiv2", Type: "http", Domain: "example.com", Path: "/api/v2/"},
+		&controller.Route{ID: "wild", Type: "http", Domain: "*.example.com"},
+		&controller.Route{ID: "wildsub", Type: "http", Domain: "*.eu.example.com"},
+		&controller.Route{ID: "wildpath", Type: "http", Domain: "*.example.com", Path: "/admin"},
+		&controller.Route{ID: "mixed", Type: "http", Domain: "MiXed.Test"},
+		&controller.Route{ID: "key", Type: "http", Domain: "key.test"},
+		&controller.Route{ID: "unclean", Type: "http", Domain: "key.test", Path: "/a//b/./c"},
+	)
 	for _, tc := range []struct {
 		name, host, path, want string
 	}{
@@ -108,21 +114,12 @@ func TestValidateRoute(t *testing.T) {
 // lookupTable is a table of a few routes of each kind, for the lookup's
 // allocation check and benchmark.
 func lookupTable() *table {
-	tb := newTable()
-	for _, r := range []*controller.Route{
-		{ID: "root", Type: "http", Domain: "example.com"},
-		{ID: "api", Type: "http", Domain: "example.com", Path: "/api"},
-		{ID: "wild", Type: "http", Domain: "*.example.com"},
-		{ID: "wildpath", Type: "http", Domain: "*.example.com", Path: "/admin"},
-	} {
-		e := &routeEntry{route: r, path: resolvePath(r.Path)}
-		if e.path == "" {
-			e.path = "/"
-		}
-		tb.add(e, nil)
-	}
-	tb.sort()
-	return tb
+	return tableOf(
+		&controller.Route{ID: "root", Type: "http", Domain: "example.com"},
+		&controller.Route{ID: "api", Type: "http", Domain: "example.com", Path: "/api"},
+		&controller.Route{ID: "wild", Type: "http", Domain: "*.example.com"},
+		&controller.Route{ID: "wildpath", Type: "http", Domain: "*.example.com", Path: "/admin"},
+	)
 }
 
 // TestTableLookupAllocatesNothing: every request looks its route up, so a
