@@ -22,13 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// fasthttp's worker pool has a cleaner goroutine that notices its
-	// server stopped only when it next wakes, up to 10 s later (see Run);
-	// and the one goroutine of the process that keeps its Date header's
-	// time ticks for ever.
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
+	goleak.VerifyTestMain(m)
 }
 
 // fakeRoutes is a RouteSource whose routes a test sets.

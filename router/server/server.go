@@ -192,7 +192,8 @@ func addrsOf(lns []net.Listener) []string {
 // Run serves until ctx ends, then drains: listeners close, requests and
 // connections in flight get Config.ShutdownTimeout to finish, and whatever
 // is left is cut. It returns once every goroutine it started has stopped, but
-// for the cleaner of fasthttp's worker pool, which ends on its own within 10 s.
+// for the cleaner of fasthttp's worker pool, which ends on its own within
+// 100 ms.
 func (r *Router) Run(ctx context.Context) error {
 	// Internal work outlives ctx until the drain is over.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
