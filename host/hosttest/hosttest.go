@@ -20,12 +20,14 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"github.com/openflynn/flynn/host/firewall"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
@@ -122,13 +124,24 @@ func NewAppNetwork(t testing.TB, c *client.Client) AppNetwork {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if info, err := c.NetworkInspect(ctx, n.Network, network.InspectOptions{}); err == nil {
+		// A container the daemon was still removing can hold an endpoint
+		// on the network a moment after it left the network's list
+		// ("has active endpoints"): look again until the network goes.
+		err := poll.Wait(ctx, 30*time.Second, func() error {
+			info, err := c.NetworkInspect(ctx, n.Network, network.InspectOptions{})
+			if cerrdefs.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 			for id := range info.Containers {
 				_ = c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 			}
-			if err := c.NetworkRemove(ctx, n.Network); err != nil {
-				t.Errorf("remove test network %s: %v", n.Network, err)
-			}
+			return c.NetworkRemove(ctx, n.Network)
+		})
+		if err != nil {
+			t.Errorf("remove test network %s: %v", n.Network, err)
 		}
 		if Firewall() {
 			if err := firewall.Remove(ctx, firewall.Exec{}, firewall.Rules{Bridge: n.Bridge, Chain: n.Chain}); err != nil {
