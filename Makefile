@@ -4,7 +4,9 @@
 GO        ?= go
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 BIN       := bin
-LDFLAGS   := -s -w
+# VERSION is what every binary says it is (pkg/version.String()).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/openflynn/flynn/pkg/version.stamped=$(VERSION)
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all build deps dockerd check fmt vet staticcheck tidy test test-unit e2e cluster cluster-down clean

@@ -26,6 +26,7 @@ var testImages = map[string]string{
 	"discoverd": "flynn/discoverd:1", "postgres": "flynn/postgres:1", "controller": "flynn/controller:1",
 	"scheduler": "flynn/scheduler:1", "blobstore": "flynn/blobstore:1", "router": "flynn/router:1",
 	"gitreceive": "flynn/gitreceive:1", "slugbuilder": "flynn/slugbuilder:1", "slugrunner": "flynn/slugrunner:1",
+	"slugbuilder-trixie": "flynn/slugbuilder-trixie:1", "slugrunner-trixie": "flynn/slugrunner-trixie:1",
 	"postgres-api": "flynn/postgres-api:1", "redis": "flynn/redis:1", "redis-api": "flynn/redis-api:1",
 	"logaggregator": "flynn/logaggregator:1",
 }

@@ -19,11 +19,17 @@ tree, adds the git remote "flynn" to push it to and makes sure
 ~/.ssh/known_hosts holds the cluster's git host key (when the cluster was
 added with --git-host-key), so the push is verified.
 
+The app gets the route <app>.<cluster domain> (its web process's URL,
+printed here); --no-route makes none, and "flynn route remove" removes it.
+
 Example:
-   cd myapp && flynn create example && git push flynn main`,
+   cd myapp && flynn create example && git push flynn main
+   flynn create --stack flynn-trixie example`,
 		Flags: []urfave.Flag{
 			&urfave.StringFlag{Name: "remote", Aliases: []string{"r"}, Value: remoteName, Usage: "name of the git remote to add"},
 			&urfave.BoolFlag{Name: "no-remote", Usage: "add no git remote"},
+			&urfave.BoolFlag{Name: "no-route", Usage: "give the app no default route (<app>.<cluster domain>)"},
+			&urfave.StringFlag{Name: "stack", Usage: "the `STACK` the app builds and runs on (flynn stack lists them; default: chosen per push)"},
 		},
 		Action: r.create,
 	}
@@ -37,29 +43,32 @@ func (r *runner) create(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	app := &controller.App{Name: c.Args().First()}
-	if err := api.CreateApp(c.Context, app); err != nil {
+	app := &controller.App{Name: c.Args().First(), Stack: c.String("stack")}
+	create := api.CreateApp
+	if c.Bool("no-route") {
+		create = api.CreateAppWithoutDefaultRoute
+	}
+	if err := create(c.Context, app); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.env.Stdout, "Created %s\n", app.Name)
+	if routes, err := api.AppRoutes(c.Context, app.ID); err == nil {
+		if u := appURL(routes, ""); u != "" {
+			fmt.Fprintf(r.env.Stdout, "Its URL: %s/\n", u)
+		}
+	}
 	if c.Bool("no-remote") || !r.inGitRepo(c.Context) {
 		return nil
 	}
 	remote := c.String("remote")
-	url := r.cluster.GitURL(app.Name)
-	if existing := r.remoteURL(c.Context, remote); existing != "" {
+	existing, err := r.addGitRemote(c.Context, remote, app.Name)
+	if err != nil {
+		return fmt.Errorf("app created, but: %w", err)
+	}
+	if existing != "" {
 		fmt.Fprintf(r.env.Stderr, "flynn: git remote %q exists already (%s); left as it is\n", remote, existing)
-	} else {
-		if _, err := r.git(c.Context, "remote", "add", remote, url); err != nil {
-			return fmt.Errorf("app created, but: %w", err)
-		}
-		fmt.Fprintf(r.env.Stdout, "Added git remote %s: %s\n", remote, url)
 	}
-	// Again here, for a known_hosts that lost the line since `cluster add`
-	// or a config brought from another machine.
-	if err := trustGitHost(r.env.Home, r.cluster, r.env.Stdout, r.env.Stderr); err != nil {
-		fmt.Fprintf(r.env.Stderr, "flynn: git will ask to trust the cluster's host key: %v\n", err)
-	}
+	r.trustGitHost()
 	return nil
 }
 

@@ -5,15 +5,21 @@
 // Conventions every command follows:
 //   - The cluster is -c NAME, else $FLYNN_CLUSTER, else the default in
 //     ~/.flynnrc (see cli/config).
-//   - The app is -a APP, else the app named by the `flynn` git remote of
-//     the working directory.
+//   - The app is -a APP; else the app of the git remote -r REMOTE names;
+//     else $FLYNN_APP; else the app of the working directory's `flynn` git
+//     remote.
 //   - Lists print tables for people and JSON with --json for scripts.
 //   - Any failure prints one line, "flynn: <message>", on stderr and exits
 //     with status 1; `flynn run` exits with the job's status.
 //   - Requests use the cluster's API key from ~/.flynnrc. A command that
-//     changes a system app (the platform's own) refuses unless --system is
-//     given, which makes that call with the cluster key instead, read from
+//     changes a system app (the platform's own) or the cluster's own
+//     settings (`cluster build-env set`) refuses unless --system is given,
+//     which makes that call with the cluster key instead, read from
 //     $FLYNN_CLUSTER_KEY or --cluster-key-file, never from an argument.
+//   - A request that cannot reach the cluster says which cluster and
+//     where, in one line; `flynn version` shows the cluster's version.
+//   - Heroku's command names (logs, releases, config:set, ps:scale, …) are
+//     the commands themselves under other names (aliases.go).
 package cli
 
 import (
@@ -51,6 +57,12 @@ type Env struct {
 	// ClusterKey is the cluster key ($FLYNN_CLUSTER_KEY) that --system
 	// uses when --cluster-key-file is not given.
 	ClusterKey string
+	// App is the app to use when neither -a nor -r is given ($FLYNN_APP);
+	// empty means the app of the "flynn" git remote.
+	App string
+	// Browser is the command `flynn open` opens URLs with ($BROWSER);
+	// empty means xdg-open (open on macOS) when it is on the PATH.
+	Browser string
 	// Version is what `flynn version` prints.
 	Version string
 
@@ -94,6 +106,9 @@ func Run(ctx context.Context, args []string, env *Env) int {
 	var exit *exitStatusError
 	if errors.As(err, &exit) {
 		return exit.status
+	}
+	if r.cluster != nil {
+		err = unreachable(r.cluster, err)
 	}
 	fmt.Fprintf(env.Stderr, "flynn: %s\n", errorLine(err))
 	return 1

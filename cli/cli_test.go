@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/openflynn/flynn/cli/config"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/tlspin"
 )
@@ -46,7 +51,10 @@ func TestVersionAndCompletion(t *testing.T) {
 	if out := h.ok("completion", "zsh"); !strings.Contains(out, "compdef _flynn flynn") {
 		t.Fatalf("completion zsh printed %q", out)
 	}
-	h.fails("want bash or zsh", "completion", "fish")
+	if out := h.ok("completion", "fish"); !strings.Contains(out, "complete -c flynn -f") {
+		t.Fatalf("completion fish printed %q", out)
+	}
+	h.fails("want bash, zsh or fish", "completion", "tcsh")
 	// What the scripts ask for: the names that may follow. urfave/cli
 	// reads os.Args to complete, so the test sets them as a shell would.
 	saved := os.Args
@@ -83,6 +91,7 @@ func TestErrorLine(t *testing.T) {
 		{"unauthorized hints at the key", &httpjson.Error{Code: httpjson.CodeUnauthorized, Message: "invalid key"}, "invalid key (check the cluster's API key, or with --system the cluster key)"},
 		{"pin mismatch", fmt.Errorf("GET /apps: %w", &tlspin.MismatchError{Want: "a", Got: "b"}), "TLS pin mismatch: the server's certificate has pin b, want a (is the pin right, and is this your cluster?)"},
 		{"first line only", errors.New("one\ntwo"), "one"},
+		{"old config", fmt.Errorf("/home/me/.flynnrc is %w; move it aside", config.ErrOldFormat), "/home/me/.flynnrc is an old Flynn (TOML) config; move it aside"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,4 +100,52 @@ func TestErrorLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnreachable: a request that cannot reach the cluster says which
+// cluster, where, and why, in one line; other errors stay as they are.
+func TestUnreachable(t *testing.T) {
+	cl := &config.Cluster{Name: "prod", ControllerURL: "https://controller.example.com"}
+	via := &config.Cluster{Name: "dev", ControllerURL: "https://controller.dev.test", ControllerAddr: "10.0.0.1:443"}
+	dial := func(err error) error {
+		return fmt.Errorf("controller client: %w", &url.Error{Op: "Get", URL: cl.ControllerURL + "/apps", Err: &net.OpError{Op: "dial", Net: "tcp", Err: err}})
+	}
+	hint := " (is it up? `flynn cluster list` shows what is configured)"
+	tests := []struct {
+		name    string
+		cluster *config.Cluster
+		err     error
+		want    string
+	}{
+		{"refused", cl, dial(os.NewSyscallError("connect", syscall.ECONNREFUSED)), "cannot reach cluster prod at https://controller.example.com: connection refused" + hint},
+		{"no such host", cl, dial(&net.DNSError{Err: "no such host", Name: "controller.example.com", IsNotFound: true}), "cannot reach cluster prod at https://controller.example.com: no such host" + hint},
+		{"timeout", cl, dial(os.ErrDeadlineExceeded), "cannot reach cluster prod at https://controller.example.com: timed out" + hint},
+		{"dns failure", cl, dial(&net.DNSError{Err: "server misbehaving", Name: "controller.example.com"}), "cannot reach cluster prod at https://controller.example.com: cannot resolve controller.example.com: server misbehaving" + hint},
+		{"via an address", via, dial(os.NewSyscallError("connect", syscall.ECONNREFUSED)), "cannot reach cluster dev at https://controller.dev.test (via 10.0.0.1:443): connection refused" + hint},
+		{"interrupted: not the cluster's fault", cl, dial(context.Canceled), "controller client: Get \"https://controller.example.com/apps\": dial tcp: context canceled"},
+		{"not a dial", cl, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, "read tcp: connection reset by peer"},
+		{"api error", cl, &httpjson.Error{Code: httpjson.CodeNotFound, Message: "app not found"}, "app not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := errorLine(unreachable(tt.cluster, tt.err)); got != tt.want {
+				t.Fatalf("errorLine = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestFriendlyErrors: what the user sees of a cluster that is down, and of
+// an old Flynn's ~/.flynnrc.
+func TestFriendlyErrors(t *testing.T) {
+	h := &harness{t: t, env: Env{ConfigPath: t.TempDir() + "/.flynnrc"}}
+	down := closedURL(t)
+	useCluster(t, h, "down", down)
+	h.fails("flynn: cannot reach cluster down at "+down+": connection refused (is it up? `flynn cluster list` shows what is configured)\n", "apps")
+	h.fails("flynn: cannot reach cluster down at "+down+": connection refused", "-a", "example", "info")
+
+	if err := os.WriteFile(h.env.ConfigPath, []byte("[[cluster]]\n  Name = \"default\"\n  Key = \"x\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.fails("flynn: "+h.env.ConfigPath+" is an old Flynn (TOML) config; move it aside and add the cluster again with `flynn cluster add` (see `flynn cluster add --help`)\n", "apps")
 }

@@ -83,7 +83,7 @@ Example:
 				Description: "Example:\n   flynn cluster default production",
 				Action:      r.clusterDefault,
 			},
-			r.clusterBackupCommand(), r.clusterRestoreCommand(),
+			r.clusterBackupCommand(), r.clusterRestoreCommand(), r.clusterBuildEnvCommand(),
 		},
 	}
 }

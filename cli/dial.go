@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/openflynn/flynn/cli/config"
@@ -48,4 +49,60 @@ func httpClient(cl *config.Cluster) (*http.Client, error) {
 		}
 	}
 	return &http.Client{Transport: tr}, nil
+}
+
+// unreachableError is a request that never reached the cluster's
+// controller: the cause is the cluster or its configuration, not the
+// command, so it says which cluster and where.
+type unreachableError struct {
+	cluster *config.Cluster
+	reason  string // "connection refused"
+	err     error
+}
+
+func (e *unreachableError) Error() string {
+	where := e.cluster.ControllerURL
+	if e.cluster.ControllerAddr != "" {
+		where += " (via " + e.cluster.ControllerAddr + ")"
+	}
+	return fmt.Sprintf("cannot reach cluster %s at %s: %s (is it up? `flynn cluster list` shows what is configured)", e.cluster.Name, where, e.reason)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// unreachable returns err as an *unreachableError when it is a failure to
+// connect to cl's controller (refused, no such host, timed out), and err
+// itself otherwise.
+func unreachable(cl *config.Cluster, err error) error {
+	var already *unreachableError
+	if errors.As(err, &already) {
+		return err
+	}
+	reason := dialFailure(err)
+	if reason == "" {
+		return err
+	}
+	return &unreachableError{cluster: cl, reason: reason, err: err}
+}
+
+// dialFailure says why err failed to connect, or "" when it is no failure
+// to connect (an interrupted dial included: the user gave up, the cluster
+// did not).
+func dialFailure(err error) string {
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) || opErr.Op != "dial" || errors.Is(err, context.Canceled) {
+		return ""
+	}
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return "no such host"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case opErr.Timeout():
+		return "timed out"
+	case errors.As(err, &dnsErr):
+		return "cannot resolve " + dnsErr.Name + ": " + dnsErr.Err
+	}
+	return opErr.Err.Error()
 }

@@ -33,7 +33,22 @@ import (
 // One Postgres server for the package; every test gets its own database.
 var pg pgtest.Shared
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(pg.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(execAsFlynn) != "" {
+		os.Exit(runAsFlynn())
+	}
+	goleak.VerifyTestMain(pg.Main(m))
+}
+
+// execAsFlynn, set in the environment of this test binary, makes it the
+// flynn command itself, configured by $FLYNNRC, so that tests can have
+// shell scripts (the completion scripts) run it as they would run flynn.
+const execAsFlynn = "FLYNN_CLI_TEST_EXEC"
+
+func runAsFlynn() int {
+	env := &Env{ConfigPath: os.Getenv("FLYNNRC"), Version: "v-test", Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	return Run(context.Background(), os.Args, env)
+}
 
 const testKey = "test-controller-key"
 
@@ -197,6 +212,9 @@ type fakeRunner struct {
 	stopped []string // "hostID/jobID"
 	hosts   []*controller.Host
 	wg      sync.WaitGroup
+	// onStop, when set (setOnStop), is told of each job stopped, in a
+	// goroutine of its own: it stands in for the host and the scheduler.
+	onStop func(jobID string)
 	// ownDeploys holds the ids of apps whose deployments a test carries
 	// out itself (fakeDeployer).
 	ownDeploys sync.Map
@@ -221,7 +239,20 @@ func (f *fakeRunner) StopJob(_ context.Context, hostID, jobID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stopped = append(f.stopped, hostID+"/"+jobID)
+	if f.onStop != nil {
+		f.wg.Add(1)
+		go func(onStop func(string)) {
+			defer f.wg.Done()
+			onStop(jobID)
+		}(f.onStop)
+	}
 	return nil
+}
+
+func (f *fakeRunner) setOnStop(fn func(jobID string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onStop = fn
 }
 
 func (f *fakeRunner) stoppedJobs() []string {

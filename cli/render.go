@@ -13,6 +13,7 @@ import (
 	"github.com/openflynn/flynn/cli/hostcli"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/cmdline"
+	"github.com/openflynn/flynn/pkg/stacks"
 )
 
 // The render functions draw the tables people read. They are pure (data
@@ -73,7 +74,15 @@ func renderInfo(w io.Writer, now time.Time, info *appInfo) error {
 		routes = append(routes, "(none)")
 	}
 	t.row("Routes:", strings.Join(routes, ", "))
+	if u := appURL(info.Routes, ""); u != "" {
+		t.row("Web URL:", u+"/")
+	}
 	t.row("Git URL:", info.GitURL)
+	stack := stacks.Default + " (the default)"
+	if info.App.Stack != "" {
+		stack = info.App.Stack
+	}
+	t.row("Stack:", stack)
 	if info.App.System {
 		t.row("System:", "yes (part of the platform: changing it takes --system)")
 	}

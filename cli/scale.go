@@ -125,7 +125,7 @@ func (r *runner) scale(c *urfave.Context) error {
 		return nil
 	}
 	fmt.Fprintf(r.env.Stdout, "Scaling %s to %s…\n", app.Name, processCounts(merged))
-	if err := r.waitForJobs(ctx, api, events, app, rel.ID, merged, c.Duration("timeout")); err != nil {
+	if err := r.waitForJobs(ctx, api, events, app, rel.ID, merged, nil, c.Duration("timeout")); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.env.Stdout, "Scaled %s to %s in %s.\n", app.Name, processCounts(merged), r.env.Now().Sub(start).Round(100*time.Millisecond))
@@ -136,8 +136,10 @@ func (r *runner) scale(c *urfave.Context) error {
 // release are up, printing each change of the counts. A job that crashes
 // is reported at once, with its exit status and last lines; once every
 // job a type needed has crashed (counting the scheduler's restarts), the
-// wait ends with an error instead of running into the timeout.
-func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-chan *controller.Event, app *controller.App, releaseID string, want map[string]int, timeout time.Duration) error {
+// wait ends with an error instead of running into the timeout. Jobs in
+// gone (stopped by the caller: `flynn restart`) count as not up and not
+// crashed, whatever their state says until their host reports them down.
+func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-chan *controller.Event, app *controller.App, releaseID string, want map[string]int, gone map[string]bool, timeout time.Duration) error {
 	jobs := map[string]*controller.Job{}
 	list, err := api.Jobs(ctx, app.ID)
 	if err != nil {
@@ -147,7 +149,7 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 		jobs[j.ID] = j
 	}
 	// needed is how many new jobs of each type the change asks for.
-	needed := upCounts(jobs, releaseID, want)
+	needed := upCounts(jobs, releaseID, want, gone)
 	for t, n := range needed {
 		needed[t] = max(want[t]-n, 0)
 	}
@@ -162,7 +164,7 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 	defer timer.Stop()
 	last := ""
 	for {
-		up := upCounts(jobs, releaseID, want)
+		up := upCounts(jobs, releaseID, want, gone)
 		if maps.Equal(up, want) {
 			return nil
 		}
@@ -186,7 +188,7 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 				return fmt.Errorf("job event %d: %w", e.ID, err)
 			}
 			jobs[j.ID] = &j
-			if _, wanted := want[j.Type]; wanted && j.ReleaseID == releaseID && crashes.report(ctx, &j) {
+			if _, wanted := want[j.Type]; wanted && j.ReleaseID == releaseID && !gone[j.ID] && crashes.report(ctx, &j) {
 				crashCount[j.Type]++
 			}
 		case <-timer.C:
@@ -198,14 +200,15 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 	}
 }
 
-// upCounts counts the jobs of the release that are up, per wanted type.
-func upCounts(jobs map[string]*controller.Job, releaseID string, want map[string]int) map[string]int {
+// upCounts counts the jobs of the release that are up, per wanted type,
+// but those in gone.
+func upCounts(jobs map[string]*controller.Job, releaseID string, want map[string]int, gone map[string]bool) map[string]int {
 	up := make(map[string]int, len(want))
 	for t := range want {
 		up[t] = 0
 	}
 	for _, j := range jobs {
-		if _, ok := want[j.Type]; ok && j.ReleaseID == releaseID && j.State == controller.JobStateUp {
+		if _, ok := want[j.Type]; ok && j.ReleaseID == releaseID && j.State == controller.JobStateUp && !gone[j.ID] {
 			up[j.Type]++
 		}
 	}

@@ -102,7 +102,7 @@ func TestScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := upCounts(jobsByID(jobs), rel.ID, f.Processes); !reflect.DeepEqual(got, f.Processes) {
+	if got := upCounts(jobsByID(jobs), rel.ID, f.Processes, nil); !reflect.DeepEqual(got, f.Processes) {
 		t.Fatalf("jobs up after scale = %v, want %v", got, f.Processes)
 	}
 	// Scaling down waits for jobs to stop too.

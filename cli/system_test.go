@@ -35,6 +35,7 @@ func TestSystemApps(t *testing.T) {
 		{"rollback", rel.ID},
 		{"run", "sh"},
 		{"kill", "host1-00000000-0000-0000-0000-000000000001"},
+		{"restart"},
 		{"route", "add", "http", "evil.example.test"},
 		{"route", "add", "tcp"},
 		{"route", "remove", route.ID},

@@ -18,6 +18,10 @@ type App struct {
 	Strategy string `json:"strategy,omitempty"`
 	// ReleaseID is the current release; empty until one is set.
 	ReleaseID string `json:"release,omitempty"`
+	// Stack is the stack the app's pushes build and run on (a name of
+	// package pkg/stacks); empty means the default stack, or the one a
+	// push's requested language version needs.
+	Stack string `json:"stack,omitempty"`
 	// System marks the platform's own apps (the controller, the router,
 	// …). Only a system request (one made with the controller key, not a
 	// person's API key) may create one, change it, deploy or scale it, run
@@ -32,6 +36,9 @@ type App struct {
 type AppUpdate struct {
 	Meta     map[string]string `json:"meta,omitempty"`
 	Strategy *string           `json:"strategy,omitempty"`
+	// Stack selects the app's stack from its next push on ("" for the
+	// default, chosen per push).
+	Stack *string `json:"stack,omitempty"`
 }
 
 // Deploy strategies.

@@ -5,9 +5,17 @@ import (
 	"time"
 )
 
-// ArtifactTypeDocker is the only artifact type: a Docker image reference
-// that exists on the hosts.
-const ArtifactTypeDocker = "docker"
+// Artifact types.
+const (
+	// ArtifactTypeDocker is a Docker image reference that exists on the
+	// hosts: the platform's own images, built on every node.
+	ArtifactTypeDocker = "docker"
+	// ArtifactTypeDockerArchive is a URL (a signed blobstore URL) of an
+	// image saved with `docker save`: how an image built elsewhere (`flynn
+	// docker push`, a Dockerfile build) reaches every host, which loads
+	// it before its first job.
+	ArtifactTypeDockerArchive = "docker-archive"
+)
 
 // Artifact is what a job runs: a Docker image.
 type Artifact struct {
@@ -67,8 +75,14 @@ type Volume struct {
 // Port is a port a process listens on.
 type Port struct {
 	// Port is a fixed port; zero lets the host allocate one.
-	Port  int    `json:"port,omitempty"`
-	Proto string `json:"proto"`
+	Port int `json:"port,omitempty"`
+	// Target is the port the process listens on inside its job, for an
+	// image that listens on a port of its own (EXPOSE 6379) rather than
+	// on $PORT: the host publishes it on the allocated port, which is
+	// where the job is registered and reached. $PORT is Target then.
+	// Zero: the process listens on the allocated port itself ($PORT).
+	Target int    `json:"target,omitempty"`
+	Proto  string `json:"proto"`
 	// CheckPath makes the job's readiness check an HTTP GET of this path
 	// (a status below 500 passes) instead of a TCP connect.
 	CheckPath string `json:"check_path,omitempty"`
@@ -118,6 +132,13 @@ type ReleasePatch struct {
 	Processes map[string]ProcessType `json:"processes,omitzero"`
 	// Meta replaces the meta when not nil.
 	Meta map[string]string `json:"meta,omitzero"`
+	// NoDeploy makes the new release without deploying it: the app keeps
+	// its current release until the caller deploys the new one (POST
+	// /apps/:id/deploy), having first run what must succeed before it
+	// serves (a push's release command). Such a patch always makes a new
+	// release, even one equal to the current, so that the caller has one
+	// to deploy; the answer (201) has no deployment.
+	NoDeploy bool `json:"no_deploy,omitempty"`
 }
 
 // EnvPatch changes some variables of an env and keeps the others.

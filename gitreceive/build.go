@@ -3,6 +3,7 @@ package gitreceive
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/random"
+	"github.com/openflynn/flynn/pkg/stacks"
 	"github.com/openflynn/flynn/slugbuilder"
 )
 
@@ -39,12 +41,13 @@ type builder struct {
 	metrics *serverMetrics
 
 	mu             sync.Mutex
-	builderRelease string // release of cfg.BuilderApp running cfg.SlugbuilderImage
-	runnerArtifact string // artifact of cfg.SlugrunnerImage
+	builderRelease map[string]string // by stack: the release of its builder app running its slugbuilder image
+	runnerArtifact map[string]string // by stack: the artifact of its slugrunner image
 }
 
 func newBuilder(cfg Config, c *client.Client, log *slog.Logger, m *serverMetrics) *builder {
-	return &builder{cfg: cfg, c: c, log: log, slots: newBuildSlots(cfg.MaxBuilds), metrics: m}
+	return &builder{cfg: cfg, c: c, log: log, slots: newBuildSlots(cfg.MaxBuilds), metrics: m,
+		builderRelease: map[string]string{}, runnerArtifact: map[string]string{}}
 }
 
 // deployedBranches are the branches a push deploys, in order of preference.
@@ -98,19 +101,47 @@ func (e *userError) Error() string { return e.msg }
 
 func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gitEnv map[string]string, out io.Writer, log *slog.Logger) error {
 	app := p.app
-	prev, err := b.c.AppRelease(ctx, app.ID)
-	if httpjson.IsNotFound(err) {
-		prev = nil
-	} else if err != nil {
+	prev, err := b.currentRelease(ctx, app.ID)
+	if err != nil {
 		return b.internal(log, "read the app's release", err)
 	}
+	// app.json is for an app's creation, as on Heroku: it counts until
+	// the app first runs code. A push that failed deployed nothing, so
+	// the next one is still the first.
+	var manifest *appManifest
+	var appJSONEnv map[string]string
+	if prev == nil || prev.ArtifactID == "" {
+		if manifest, err = b.appManifest(ctx, p.repo, commit, gitEnv, log); err != nil {
+			return err
+		}
+	}
+	if manifest != nil {
+		if line := manifest.summary(); line != "" {
+			fmt.Fprintln(out, line)
+		}
+		if appJSONEnv, err = manifest.resolveEnv(baseEnv(prev)); err != nil {
+			return err
+		}
+	}
+	st, err := b.chooseStack(ctx, p, commit, gitEnv, out)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "-----> Building %s...\n", app.Name)
-	types, err := b.build(ctx, p, commit, prev, gitEnv, out, log)
+	cluster, err := b.clusterBuildEnv(ctx)
+	if err != nil {
+		return b.internal(log, "read the cluster's build env", err)
+	}
+	env := buildEnv(cluster, prev, appJSONEnv)
+	if env["STACK"] == "" {
+		env["STACK"] = st.Name // what the buildpacks see, unless the app or the cluster says otherwise
+	}
+	types, err := b.build(ctx, p, commit, st, env, gitEnv, out, log)
 	if err != nil {
 		return err
 	}
 
-	artifactID, err := b.slugrunnerArtifact(ctx)
+	artifactID, err := b.slugrunnerArtifact(ctx, st)
 	if err != nil {
 		return b.internal(log, "create the artifact", err)
 	}
@@ -120,6 +151,9 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 	}
 	processes := map[string]controller.ProcessType{}
 	for name := range types.processes {
+		if name == ReleaseProcessType {
+			continue // run once below, never scaled
+		}
 		// slugrunner resolves the command from the slug's Procfile or the
 		// buildpack's defaults. A web type gets no explicit ports: the
 		// scheduler gives web a port and the <app>-web service.
@@ -128,11 +162,12 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 	// The release takes the app's env as the controller has it when it
 	// makes the release, not prev's, which is as old as the build: an
 	// `env set` or `env unset` made while this push built is kept.
-	patch := controller.ReleasePatch{
-		ArtifactID: artifactID,
-		Processes:  processes,
-		Meta:       map[string]string{"git": "true", "commit": commit},
-		Env:        &controller.EnvPatch{Set: map[string]string{"SLUG_URL": slugURL}},
+	pp := &pushPatch{
+		artifactID: artifactID,
+		slugURL:    slugURL,
+		processes:  processes,
+		meta:       map[string]string{"git": "true", "commit": commit},
+		appJSON:    appJSONEnv,
 	}
 	// Watching before deploying misses nothing the deployment does.
 	watch, err := b.c.WatchDeployments(ctx, app.ID)
@@ -140,17 +175,35 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 		return b.internal(log, "follow the deployment", err)
 	}
 	defer watch.Close()
-	patched, err := b.c.PatchRelease(ctx, app.ID, patch)
-	if err != nil {
-		return b.internal(log, "create the release", err)
+	var (
+		rel *controller.Release
+		d   *controller.Deployment
+	)
+	if _, ok := types.processes[ReleaseProcessType]; ok {
+		if rel, d, err = b.releasePhase(ctx, app, pp, out, log); err != nil {
+			return err
+		}
+	} else {
+		base := prev
+		if len(appJSONEnv) > 0 {
+			// Which of app.json's variables the app lacks is decided
+			// against its env as it is now, not before the build.
+			if base, err = b.currentRelease(ctx, app.ID); err != nil {
+				return b.internal(log, "read the app's release", err)
+			}
+		}
+		patched, err := b.c.PatchRelease(ctx, app.ID, pp.patch(base))
+		if err != nil {
+			return b.internal(log, "create the release", err)
+		}
+		rel, d = patched.Release, patched.Deployment
+		if d == nil {
+			// Only a release equal to the current one changes nothing, and
+			// every build has a slug of its own.
+			return b.internal(log, "deploy", fmt.Errorf("release %s was not deployed: it equals the current release", rel.ID))
+		}
 	}
-	rel, d := patched.Release, patched.Deployment
-	if d == nil {
-		// Only a release equal to the current one changes nothing, and
-		// every build has a slug of its own.
-		return b.internal(log, "deploy", fmt.Errorf("release %s was not deployed: it equals the current release", rel.ID))
-	}
-	fmt.Fprintf(out, "-----> Deploying release %s (process types: %s)...\n", controller.ReleaseVersion(rel.Version), typeList(types.processes))
+	fmt.Fprintf(out, "-----> Deploying release %s (process types: %s)...\n", controller.ReleaseVersion(rel.Version), typeList(processes))
 	// A failed deployment leaves the app at the release it came from,
 	// which is prev unless the env changed during the build.
 	from := prev
@@ -163,7 +216,33 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 		return err
 	}
 	fmt.Fprintf(out, "=====> Application deployed\n")
+	if u := b.appURL(ctx, app, log); u != "" {
+		fmt.Fprintf(out, "=====> %s\n", u)
+	}
+	if manifest != nil && manifest.postdeploy != "" {
+		return b.postdeploy(ctx, app, rel, manifest.postdeploy, out, log)
+	}
 	return nil
+}
+
+// appManifest reads and parses the pushed commit's app.json; nil when
+// there is none.
+func (b *builder) appManifest(ctx context.Context, repo, commit string, gitEnv map[string]string, log *slog.Logger) (*appManifest, error) {
+	data, err := b.readAppJSON(ctx, repo, commit, gitEnv)
+	var uerr *userError
+	switch {
+	case errors.As(err, &uerr):
+		return nil, err
+	case err != nil:
+		return nil, b.internal(log, "read app.json", err)
+	case data == nil:
+		return nil, nil
+	}
+	m, err := parseAppJSON(data)
+	if err != nil {
+		return nil, &userError{err.Error()}
+	}
+	return m, nil
 }
 
 // internal logs a failure the user cannot act on and reports it briefly.
@@ -176,7 +255,7 @@ func (b *builder) internal(log *slog.Logger, what string, err error) error {
 	return &userError{fmt.Sprintf("could not %s (see gitreceive's log)", what)}
 }
 
-func typeList(types map[string]string) string {
+func typeList[V any](types map[string]V) string {
 	names := slices.Sorted(maps.Keys(types))
 	if len(names) == 0 {
 		return "none"
@@ -191,10 +270,11 @@ type buildResult struct {
 }
 
 // build waits for a build slot, runs the slugbuilder job with the commit's
-// tree on its stdin, relays its output line by line and returns its
-// process types. A build is counted from its slot on: a push whose client
+// tree on its stdin and appEnv (see buildEnv) with the build's own
+// variables, relays its output line by line and returns its process
+// types. A build is counted from its slot on: a push whose client
 // leaves while it waits for one built nothing.
-func (b *builder) build(ctx context.Context, p *push, commit string, prev *controller.Release, gitEnv map[string]string, out io.Writer, log *slog.Logger) (_ *buildResult, err error) {
+func (b *builder) build(ctx context.Context, p *push, commit string, st stacks.Stack, appEnv, gitEnv map[string]string, out io.Writer, log *slog.Logger) (_ *buildResult, err error) {
 	release, err := b.slots.acquire(ctx, func(running int) {
 		fmt.Fprintf(out, "-----> Waiting for a build slot (%s running)...\n", plural(running, "build"))
 	})
@@ -204,17 +284,16 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 	defer release()
 	start := time.Now()
 	defer func() { b.metrics.buildEnded(ctx, start, err) }()
-	relID, err := b.slugbuilderRelease(ctx)
+	relID, err := b.slugbuilderRelease(ctx, st)
 	if err != nil {
 		return nil, b.internal(log, "prepare the build", err)
 	}
 	slugPath := fmt.Sprintf("/apps/%s/slug-%s.tgz", p.app.ID, random.UUID())
 	cachePath := fmt.Sprintf("/apps/%s/cache.tgz", p.app.ID)
-	env := map[string]string{}
-	if prev != nil {
-		maps.Copy(env, prev.Env) // the app's config vars, for the buildpacks
+	env := maps.Clone(appEnv)
+	if env == nil {
+		env = map[string]string{}
 	}
-	delete(env, "SLUG_URL")
 	// The build is stopped at BuildTimeout; its URLs outlive it a little.
 	expires := time.Now().Add(b.cfg.BuildTimeout + uploadMargin)
 	for name, u := range map[string]struct{ method, path string }{
@@ -233,7 +312,7 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 	timedOut := func() bool { return ctx.Err() == nil && buildCtx.Err() != nil }
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	job, err := b.c.RunJobAttached(buildCtx, b.cfg.BuilderApp, &controller.NewJob{
+	job, err := b.c.RunJobAttached(buildCtx, b.builderApp(st), &controller.NewJob{
 		ReleaseID: relID,
 		Type:      BuildProcessType, // its limits
 		Env:       env,
@@ -273,44 +352,22 @@ func (b *builder) build(ctx context.Context, p *push, commit string, prev *contr
 		}
 		return false
 	}}
-	errLines := &lineWriter{out: out}
-	status := -1
-	for status < 0 {
-		f, err := host.ReadFrame(job)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if timedOut() {
-				lines.flush()
-				errLines.flush()
-				log.Info("build timed out", "after", b.cfg.BuildTimeout)
-				return nil, b.timeout()
-			}
-			lines.flush()
-			errLines.flush()
-			log.Error("build stream broke", "err", err)
-			return nil, &userError{"Build failed: lost the connection to the build job"}
+	status, err := relayJob(job, lines, &lineWriter{out: out})
+	if err != nil {
+		var je *jobError
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case timedOut():
+			log.Info("build timed out", "after", b.cfg.BuildTimeout)
+			return nil, b.timeout()
+		case errors.As(err, &je):
+			log.Error("build job error", "err", je.msg)
+			return nil, &userError{"Build failed: " + je.msg}
 		}
-		switch f.Type {
-		case host.FrameStdout:
-			lines.write(f.Payload)
-		case host.FrameStderr:
-			errLines.write(f.Payload)
-		case host.FrameExit:
-			status, _ = host.ParseExit(f.Payload)
-			if status < 0 {
-				status = 255
-			}
-		case host.FrameError:
-			lines.flush()
-			errLines.flush()
-			log.Error("build job error", "err", string(f.Payload))
-			return nil, &userError{"Build failed: " + string(f.Payload)}
-		}
+		log.Error("build stream broke", "err", err)
+		return nil, &userError{"Build failed: lost the connection to the build job"}
 	}
-	lines.flush()
-	errLines.flush()
 	cancelTar()
 	if status != 0 {
 		log.Info("build failed", "exit", status)
@@ -336,9 +393,7 @@ func plural(n int, noun string) string {
 
 // sendTree writes `git archive` of commit to the job's stdin, then its end.
 func (b *builder) sendTree(ctx context.Context, repo, commit string, gitEnv map[string]string, fw *frameWriter) error {
-	cmd := exec.CommandContext(ctx, b.cfg.GitPath, "archive", "--format=tar", commit)
-	cmd.Dir = repo
-	cmd.Env = append([]string{"GIT_DIR=" + repo, "HOME=" + b.cfg.StateDir, "GIT_CONFIG_NOSYSTEM=1"}, envList(gitEnv)...)
+	cmd := b.gitCommand(ctx, repo, gitEnv, "archive", "--format=tar", commit)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -368,6 +423,15 @@ func (b *builder) sendTree(ctx context.Context, repo, commit string, gitEnv map[
 	return fw.write(host.FrameStdinEOF, nil)
 }
 
+// gitCommand is git in repo with the push's object directories (gitEnv:
+// the pushed objects are in quarantine until the hook accepts them).
+func (b *builder) gitCommand(ctx context.Context, repo string, gitEnv map[string]string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, b.cfg.GitPath, args...)
+	cmd.Dir = repo
+	cmd.Env = append([]string{"GIT_DIR=" + repo, "HOME=" + b.cfg.StateDir, "GIT_CONFIG_NOSYSTEM=1"}, envList(gitEnv)...)
+	return cmd
+}
+
 func envList(m map[string]string) []string {
 	var env []string
 	for k, v := range m {
@@ -386,32 +450,35 @@ func (b *builder) blobURL(method, path string, expires time.Time) (string, error
 	return signed.URL(b.cfg.BlobstoreURL, b.cfg.BlobstoreKey, method, path, expires)
 }
 
-// slugbuilderRelease returns the builder app's release that runs the
-// slugbuilder image, creating the app, artifact and release on first use.
-func (b *builder) slugbuilderRelease(ctx context.Context) (string, error) {
+// slugbuilderRelease returns the release of stack st's builder app that
+// runs the stack's slugbuilder image, creating the app, artifact and
+// release on first use.
+func (b *builder) slugbuilderRelease(ctx context.Context, st stacks.Stack) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.builderRelease != "" {
-		return b.builderRelease, nil
+	if id := b.builderRelease[st.Name]; id != "" {
+		return id, nil
 	}
-	app, err := b.c.App(ctx, b.cfg.BuilderApp)
+	imgs, _ := b.imagesOf(st.Name)
+	name := b.builderApp(st)
+	app, err := b.c.App(ctx, name)
 	if httpjson.IsNotFound(err) {
-		app = &controller.App{Name: b.cfg.BuilderApp, System: true} // build jobs are the platform's own
+		app = &controller.App{Name: name, System: true} // build jobs are the platform's own
 		if err = b.c.CreateApp(ctx, app); httpjson.IsCode(err, httpjson.CodeObjectExists) {
-			app, err = b.c.App(ctx, b.cfg.BuilderApp)
+			app, err = b.c.App(ctx, name)
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("builder app %s: %w", b.cfg.BuilderApp, err)
+		return "", fmt.Errorf("builder app %s: %w", name, err)
 	}
 	build := controller.ProcessType{Resources: &controller.Resources{Memory: b.cfg.BuildMemory, MaxProcs: b.cfg.BuildPids, Disk: b.cfg.BuildDisk}}
 	if rel, err := b.c.AppRelease(ctx, app.ID); err == nil && sameBuild(rel.Processes[BuildProcessType], build) {
-		if art, err := b.c.Artifact(ctx, rel.ArtifactID); err == nil && art.URI == b.cfg.SlugbuilderImage {
-			b.builderRelease = rel.ID
+		if art, err := b.c.Artifact(ctx, rel.ArtifactID); err == nil && art.URI == imgs.Slugbuilder {
+			b.builderRelease[st.Name] = rel.ID
 			return rel.ID, nil
 		}
 	}
-	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: b.cfg.SlugbuilderImage}
+	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: imgs.Slugbuilder}
 	if err := b.c.CreateArtifact(ctx, art); err != nil {
 		return "", fmt.Errorf("slugbuilder artifact: %w", err)
 	}
@@ -425,23 +492,24 @@ func (b *builder) slugbuilderRelease(ctx context.Context) (string, error) {
 	if _, err := b.c.SetAppRelease(ctx, app.ID, rel.ID); err != nil {
 		return "", fmt.Errorf("set the slugbuilder release: %w", err)
 	}
-	b.builderRelease = rel.ID
+	b.builderRelease[st.Name] = rel.ID
 	return rel.ID, nil
 }
 
-// slugrunnerArtifact returns the artifact of the slugrunner image, created
-// once per process.
-func (b *builder) slugrunnerArtifact(ctx context.Context) (string, error) {
+// slugrunnerArtifact returns the artifact of stack st's slugrunner image,
+// created once per process.
+func (b *builder) slugrunnerArtifact(ctx context.Context, st stacks.Stack) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.runnerArtifact != "" {
-		return b.runnerArtifact, nil
+	if id := b.runnerArtifact[st.Name]; id != "" {
+		return id, nil
 	}
-	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: b.cfg.SlugrunnerImage}
+	imgs, _ := b.imagesOf(st.Name)
+	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: imgs.Slugrunner}
 	if err := b.c.CreateArtifact(ctx, art); err != nil {
 		return "", err
 	}
-	b.runnerArtifact = art.ID
+	b.runnerArtifact[st.Name] = art.ID
 	return art.ID, nil
 }
 

@@ -25,6 +25,8 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("blobstore-url", "http://blobstore.discoverd", "blobstore URL", cmdline.Was("--blobstore", "BLOBSTORE_URL")),
 		cmdline.String("slugbuilder-image", "", "slugbuilder image reference", cmdline.Was("SLUGBUILDER_IMAGE")),
 		cmdline.String("slugrunner-image", "", "slugrunner image reference", cmdline.Was("SLUGRUNNER_IMAGE")),
+		cmdline.List("stack-slugbuilder", "`NAME=IMAGE`: the slugbuilder image of a stack other than the default (repeat, or comma-separate); a stack needs both images to be built"),
+		cmdline.List("stack-slugrunner", "`NAME=IMAGE`: the slugrunner image of a stack other than the default"),
 		cmdline.String("builder-app", "slugbuilder", "app build jobs run under", cmdline.Was("BUILDER_APP")),
 		cmdline.Size("build-memory", DefaultBuildMemory, "a build job's memory limit"),
 		cmdline.Int("build-pids", DefaultBuildPids, "a build job's limit on processes and threads"),
@@ -33,6 +35,7 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.Int("max-builds", DefaultMaxBuilds, "builds this gitreceive runs at once; further pushes wait their turn (with one gitreceive per cluster, the cluster's bound)"),
 		cmdline.Size("max-push-size", DefaultMaxPushSize, "largest pack a push may send (git's receive.maxInputSize)"),
 		cmdline.Duration("deploy-timeout", DefaultDeployTimeout, "how long a push waits for its deployment"),
+		cmdline.Duration("release-timeout", DefaultReleaseTimeout, "how long the release command (Procfile's release:) and app.json's postdeploy script may each run"),
 		cmdline.Duration("handshake-timeout", DefaultHandshakeTimeout, "how long a client may take from connecting to starting its command (SSH handshake and authentication)"),
 		cmdline.Duration("idle-timeout", DefaultIdleTimeout, "close a connection after this long without a byte either way (a client waiting on a build is asked for signs of life instead)"),
 		maxSessionTimeFlag(),
@@ -64,11 +67,16 @@ func Daemon() cmdline.Daemon[Config] {
 				MaxBuilds:        c.Int("max-builds"),
 				MaxPushSize:      cmdline.SizeOf(c, "max-push-size"),
 				DeployTimeout:    c.Duration("deploy-timeout"),
+				ReleaseTimeout:   c.Duration("release-timeout"),
 				HandshakeTimeout: c.Duration("handshake-timeout"),
 				IdleTimeout:      c.Duration("idle-timeout"),
 				MaxSessionTime:   c.Duration("max-session-time"),
 				MaxConns:         c.Int("max-conns"),
 				MaxConnsPerIP:    c.Int("max-conns-per-ip"),
+			}
+			var err error
+			if cfg.Stacks, err = stackImages(cmdline.ListOf(c, "stack-slugbuilder"), cmdline.ListOf(c, "stack-slugrunner")); err != nil {
+				return cfg, err
 			}
 			for _, name := range []string{"build-pids", "max-builds", "max-conns", "max-conns-per-ip"} {
 				if c.Int(name) < 1 {
@@ -79,7 +87,6 @@ func Daemon() cmdline.Daemon[Config] {
 				// Reads need no key.
 				cfg.HTTPClient = discoverdclient.HTTPClient(discoverdclient.New(u, ""))
 			}
-			var err error
 			// Without the controller key gitreceive could only work with a
 			// controller that admits everyone, and would hand build jobs
 			// unsigned blobstore URLs (the blobstore key defaults to it).
@@ -117,7 +124,7 @@ func Daemon() cmdline.Daemon[Config] {
 // build's bounds (see Config.MaxSessionTime).
 func maxSessionTimeFlag() cli.Flag {
 	f := cmdline.Duration("max-session-time", 0, "the longest an SSH connection may last")
-	f.DefaultText = fmt.Sprintf("--build-timeout + --deploy-timeout + %dm", int(sessionMargin.Minutes()))
+	f.DefaultText = fmt.Sprintf("--build-timeout + 2 × --release-timeout + --deploy-timeout + %dm", int(sessionMargin.Minutes()))
 	return f
 }
 

@@ -16,6 +16,7 @@ func TestCommandLineBounds(t *testing.T) {
 		timeout            time.Duration
 		builds             int
 		pushSize           int64
+		release            time.Duration
 	}
 	cmd := cmdlinetest.Command[Config]{
 		Daemon: Daemon,
@@ -28,11 +29,11 @@ func TestCommandLineBounds(t *testing.T) {
 		want  bounds
 		fails string
 	}{
-		{name: "defaults", want: bounds{DefaultBuildMemory, DefaultBuildPids, DefaultBuildDisk, DefaultBuildTimeout, DefaultMaxBuilds, DefaultMaxPushSize}},
+		{name: "defaults", want: bounds{DefaultBuildMemory, DefaultBuildPids, DefaultBuildDisk, DefaultBuildTimeout, DefaultMaxBuilds, DefaultMaxPushSize, DefaultReleaseTimeout}},
 		{
 			name: "set",
-			args: []string{"--build-memory", "1GiB", "--build-pids", "256", "--build-disk", "5GiB", "--build-timeout", "20m", "--max-builds", "4", "--max-push-size", "200MiB"},
-			want: bounds{1 << 30, 256, 5 << 30, 20 * time.Minute, 4, 200 << 20},
+			args: []string{"--build-memory", "1GiB", "--build-pids", "256", "--build-disk", "5GiB", "--build-timeout", "20m", "--max-builds", "4", "--max-push-size", "200MiB", "--release-timeout", "3m"},
+			want: bounds{1 << 30, 256, 5 << 30, 20 * time.Minute, 4, 200 << 20, 3 * time.Minute},
 		},
 		{name: "no builds", args: []string{"--max-builds", "0"}, fails: "--max-builds must be at least 1"},
 		{name: "no processes", args: []string{"--build-pids", "-1"}, fails: "--build-pids must be at least 1"},
@@ -45,7 +46,7 @@ func TestCommandLineBounds(t *testing.T) {
 				return
 			}
 			got := cmd.Accepted(t, nil, tt.args...)
-			have := bounds{got.BuildMemory, got.BuildPids, got.BuildDisk, got.BuildTimeout, got.MaxBuilds, got.MaxPushSize}
+			have := bounds{got.BuildMemory, got.BuildPids, got.BuildDisk, got.BuildTimeout, got.MaxBuilds, got.MaxPushSize, got.ReleaseTimeout}
 			if have != tt.want {
 				t.Fatalf("bounds = %+v, want %+v", have, tt.want)
 			}

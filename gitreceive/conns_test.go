@@ -247,8 +247,9 @@ func TestCommandLineConnBounds(t *testing.T) {
 		want  bounds
 		fails string
 	}{
-		{name: "defaults", want: bounds{30 * time.Second, 5 * time.Minute, time.Hour + 5*time.Minute + 30*time.Minute, 256, 64}},
-		{name: "session bound follows the build's", args: []string{"--build-timeout", "3h"}, want: bounds{30 * time.Second, 5 * time.Minute, 3*time.Hour + 5*time.Minute + 30*time.Minute, 256, 64}},
+		{name: "defaults", want: bounds{30 * time.Second, 5 * time.Minute, time.Hour + 2*10*time.Minute + 5*time.Minute + 30*time.Minute, 256, 64}},
+		{name: "session bound follows the build's", args: []string{"--build-timeout", "3h"}, want: bounds{30 * time.Second, 5 * time.Minute, 3*time.Hour + 2*10*time.Minute + 5*time.Minute + 30*time.Minute, 256, 64}},
+		{name: "session bound follows the release command's", args: []string{"--release-timeout", "1h"}, want: bounds{30 * time.Second, 5 * time.Minute, time.Hour + 2*time.Hour + 5*time.Minute + 30*time.Minute, 256, 64}},
 		{
 			name: "set",
 			args: []string{"--handshake-timeout", "10s", "--idle-timeout", "1m", "--max-session-time", "2h", "--max-conns", "10", "--max-conns-per-ip", "3"},

@@ -5,10 +5,17 @@
 //	git-receive-pack '<app>.git' ──► app must exist ──► per-app lock
 //	git receive-pack <state>/repos/<app id>.git   (the real binary)
 //	  └─ pre-receive hook = `gitreceive hook` ──unix socket──► this process
+//	        [first deploy] app.json ──► env defaults, generated secrets
 //	        git archive <sha> ──stdin──► slugbuilder job (controller one-off
-//	        job API, attached) ──output, line by line──► hook stdout ──►
-//	        git's sideband ──► "remote: -----> …" on the client
-//	        artifact (slugrunner) + release (SLUG_URL, process types) ──► deploy
+//	        job API, attached; env: cluster build env < app env) ──output,
+//	        line by line──► hook stdout ──► git's sideband ──► "remote:
+//	        -----> …" on the client
+//	        artifact (slugrunner) + release (SLUG_URL, process types)
+//	          ├─ no release type: patched and deployed at once
+//	          └─ release type: patched, not deployed ──► `start release`
+//	             one-off job ──exit 0──► deploy (no env change undone)
+//	        deployment followed ──► "=====> Application deployed", the URL
+//	        [first deploy] app.json's postdeploy script, one-off job
 //	        exit 0: refs updated · exit 1: push rejected, release untouched
 //
 // # Why a pre-receive hook that calls back
@@ -41,6 +48,46 @@
 // runs the slugbuilder image. The pushed app's config vars go to the job
 // as env, with SLUG_PUT_URL, CACHE_URL, CACHE_PUT_URL and SOURCE_VERSION
 // (see package slugbuilder); its metadata names the pushed app and commit.
+//
+// The build job also gets the cluster's build settings
+// (controller.BuildEnv, `flynn cluster build-env`: package mirrors, CA
+// certificates as controller.CACertsEnv) under the app's own env, the
+// app's value winning name by name. They are read for every push, so an
+// operator's change applies to the next one; a controller from before
+// them (404) builds without.
+//
+// # Release phase
+//
+// A Procfile entry `release: CMD` is Heroku's release phase: the push
+// makes its release without deploying it (controller.ReleasePatch
+// NoDeploy), runs `start release` as a one-off job of it (the app's env,
+// the limits of the app's one-off jobs, at most ReleaseTimeout), passing
+// its output on, and deploys the release only when the command exits 0.
+// Otherwise the push fails and the app keeps serving the release it had.
+// `release` is not one of the release's process types, so it is never
+// scaled. An `env set` made while the command runs would be undone by
+// deploying the push's release: the push makes the release again from the
+// new env and runs the command again (up to maxReleaseAttempts times), and
+// a change that lands just as the release is deployed is made again on
+// top of it.
+//
+// # app.json
+//
+// On an app's first deploy (its current release has no artifact: it has
+// never run code), the pushed commit's app.json (Heroku's manifest, at
+// most 1 MiB) gives the app the variables of its "env" that it lacks: a
+// value, or 32 random bytes in hex for "generator": "secret". A required
+// variable (Heroku's default) with no value that the app lacks fails the
+// push before the build, saying how to set it. The variables reach the
+// build and the release. After the deploy, "scripts.postdeploy" runs once
+// as a one-off job of the release; its failure fails the push but leaves
+// the deploy. Later pushes ignore app.json, as Heroku does after app
+// creation, and the fields that would change the app in other ways
+// (addons, formation, buildpacks, …) are named as ignored.
+//
+// A push that deployed ends with the app's URL: that of its first HTTP
+// route (the one the controller makes with the app), https when the route
+// has a certificate.
 //
 // # Credentials
 //
@@ -97,6 +144,13 @@ const DefaultBuildMemory = 2 << 30
 // DefaultDeployTimeout bounds a push's wait for its deployment when the
 // Config names no bound.
 const DefaultDeployTimeout = 5 * time.Minute
+
+// DefaultReleaseTimeout bounds each one-off job a push runs of its new
+// release, the Procfile's release command and app.json's postdeploy
+// script, when the Config names no bound. The pusher waits on them, and
+// they are for quick steps (schema migrations, seeding a new app); longer
+// work belongs in a `flynn run` of its own.
+const DefaultReleaseTimeout = 10 * time.Minute
 
 // Defaults of the other build bounds (see Config).
 const (
@@ -178,6 +232,10 @@ type Config struct {
 	// the hosts (required).
 	SlugbuilderImage string
 	SlugrunnerImage  string
+	// Stacks are the images of the stacks other than the default (package
+	// pkg/stacks) by name; a stack not here is not built on this
+	// cluster.
+	Stacks map[string]StackImages
 	// BuilderApp is the app build jobs run under; default "slugbuilder".
 	BuilderApp string
 	// BuildMemory is a build job's memory limit in bytes; default
@@ -207,6 +265,11 @@ type Config struct {
 	GitPath string
 	// DeployTimeout bounds the wait for a deployment; default 5 minutes.
 	DeployTimeout time.Duration
+	// ReleaseTimeout bounds each one-off job a push runs of its new
+	// release (the release command, the postdeploy script): one still
+	// running is stopped and the push fails. Default
+	// DefaultReleaseTimeout.
+	ReleaseTimeout time.Duration
 
 	// HandshakeTimeout bounds the time from accepting a connection to the
 	// start of its command (SSH handshake, authentication, session), so a
@@ -222,8 +285,9 @@ type Config struct {
 	// build.
 	IdleTimeout time.Duration
 	// MaxSessionTime bounds a connection's whole life; default
-	// BuildTimeout + DeployTimeout + sessionMargin, so that the bound never
-	// cuts a build short of its own.
+	// BuildTimeout + 2×ReleaseTimeout (a first push may run a release
+	// command and a postdeploy script) + DeployTimeout + sessionMargin, so
+	// that the bound never cuts a push short of its own.
 	MaxSessionTime time.Duration
 	// MaxConns bounds the connections open at once; further ones are
 	// closed as soon as they are accepted. Default DefaultMaxConns.
@@ -269,6 +333,9 @@ func (c *Config) setDefaults() error {
 	if c.DeployTimeout <= 0 {
 		c.DeployTimeout = DefaultDeployTimeout
 	}
+	if c.ReleaseTimeout <= 0 {
+		c.ReleaseTimeout = DefaultReleaseTimeout
+	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
@@ -276,7 +343,7 @@ func (c *Config) setDefaults() error {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.MaxSessionTime <= 0 {
-		c.MaxSessionTime = c.BuildTimeout + c.DeployTimeout + sessionMargin
+		c.MaxSessionTime = c.BuildTimeout + 2*c.ReleaseTimeout + c.DeployTimeout + sessionMargin
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = DefaultMaxConns

@@ -35,6 +35,7 @@ import (
 	"github.com/openflynn/flynn/controller/server"
 	"github.com/openflynn/flynn/gitreceive"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/pgtest"
 	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/syncbuf"
@@ -85,6 +86,13 @@ type harnessOptions struct {
 	// systemApps are app names the controller reports as system apps to
 	// gitreceive (through a proxy that sets App.System in its replies).
 	systemApps []string
+	// intercept sees each of gitreceive's controller requests before the
+	// controller does (through the proxy): a test acts at that moment.
+	intercept func(*http.Request)
+	// buildEnv, when set, is what the proxy answers gitreceive's
+	// GET /cluster/build-env with, called for each request (nil: 404, as
+	// an older controller answers); unset: the controller's own answer.
+	buildEnv func() *controller.BuildEnv
 }
 
 func newHarness(t *testing.T) *harness {
@@ -122,8 +130,8 @@ func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	controllerURL := ctrl.URL()
-	if len(opts.systemApps) > 0 {
-		controllerURL = systemAppsProxy(t, controllerURL, opts.systemApps)
+	if len(opts.systemApps) > 0 || opts.intercept != nil || opts.buildEnv != nil {
+		controllerURL = controllerProxy(t, controllerURL, opts)
 	}
 	cfg := gitreceive.Config{
 		StateDir:         t.TempDir(),
@@ -164,16 +172,26 @@ func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 	return h
 }
 
-// systemAppsProxy serves the controller at target, except that the apps
-// named come back with System set, as the controller reports the
-// platform's own apps.
-func systemAppsProxy(t *testing.T, target string, names []string) string {
+// controllerProxy serves the controller at target as opts say: the apps
+// named in systemApps come back with System set, as the controller
+// reports the platform's own apps; intercept sees each request first;
+// buildEnv answers for the cluster's build settings.
+func controllerProxy(t *testing.T, target string, opts harnessOptions) string {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			if opts.intercept != nil {
+				opts.intercept(r.In)
+			}
+			r.SetURL(u)
+		},
+		FlushInterval: -1, // event streams pass through as they come
+	}
+	names := opts.systemApps
 	proxy.ModifyResponse = func(resp *http.Response) error {
 		name, ok := strings.CutPrefix(resp.Request.URL.Path, "/apps/")
 		if resp.Request.Method != http.MethodGet || !ok || !slices.Contains(names, name) || resp.StatusCode != http.StatusOK {
@@ -194,7 +212,21 @@ func systemAppsProxy(t *testing.T, target string, names []string) string {
 		resp.Header.Set("Content-Length", strconv.Itoa(len(data)))
 		return nil
 	}
-	srv := httptest.NewServer(proxy)
+	handler := http.Handler(proxy)
+	if opts.buildEnv != nil {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == "/cluster/build-env" {
+				if be := opts.buildEnv(); be != nil {
+					httpjson.Write(w, http.StatusOK, be)
+				} else {
+					httpjson.WriteError(w, httpjson.NotFound("no such endpoint")) // an older controller
+				}
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -355,7 +387,8 @@ func (w *workdir) push(args ...string) (string, time.Duration, error) {
 
 // fakeBuild stands in for slugbuilder: it unpacks the tree from stdin,
 // fails when the app has fail.txt, hangs while it has hang.txt, waits for
-// $GATE_DIR/open when it has gate.txt, and reports the Procfile's types.
+// $GATE_DIR/open when it has gate.txt, keeps the tree in $SLUG_DIR as the
+// slug, and reports the Procfile's types.
 const fakeBuild = `set -e
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
@@ -365,15 +398,29 @@ if [ -f "$d/fail.txt" ]; then echo " !     $(cat "$d/fail.txt")"; exit 1; fi
 if [ -f "$d/hang.txt" ]; then echo "-----> Hanging"; while :; do sleep 0.05; done; fi
 if [ -f "$d/gate.txt" ]; then echo "-----> At the gate"; while [ ! -f "$GATE_DIR/open" ]; do sleep 0.02; done; fi
 echo "-----> Compiled $(find "$d" -type f | wc -l | tr -d ' ') files" >&2
+slug=$(printf '%s' "$SLUG_PUT_URL" | sed 's/?.*//; s#.*/##')
+cp -R "$d" "$SLUG_DIR/$slug"
 types=$(sed -n 's/^\([a-z0-9]*\):.*/"\1":"x"/p' "$d/Procfile" 2>/dev/null | paste -sd, -)
 printf 'FLYNN_PROCESS_TYPES {%s}\n' "$types"
 `
 
-// fakeRunner is the controller's JobRunner: attached jobs run fakeBuild
-// with sh, speaking the host's frame protocol.
+// fakeSlugrunner stands in for slugrunner: in the slug fakeBuild kept for
+// $SLUG_URL it runs `start TYPE` as the Procfile says, or its one
+// argument as a command line.
+const fakeSlugrunner = `set -e
+slug=$(printf '%s' "$SLUG_URL" | sed 's/?.*//; s#.*/##')
+cd "$SLUG_DIR/$slug"
+if [ "$1" = start ]; then cmd=$(sed -n "s/^$2:[[:space:]]*//p" Procfile); else cmd=$1; fi
+exec sh -c "$cmd"
+`
+
+// fakeRunner is the controller's JobRunner: attached jobs of the
+// slugbuilder image run fakeBuild with sh, those of the slugrunner image
+// fakeSlugrunner, speaking the host's frame protocol.
 type fakeRunner struct {
 	t       *testing.T
 	gateDir string
+	slugDir string
 	wg      sync.WaitGroup
 
 	mu        sync.Mutex
@@ -414,7 +461,9 @@ func (s *lineStream) Next() (host.LogLine, error) {
 
 func (s *lineStream) Close() error { return nil }
 
-func newFakeRunner(t *testing.T) *fakeRunner { return &fakeRunner{t: t, gateDir: t.TempDir()} }
+func newFakeRunner(t *testing.T) *fakeRunner {
+	return &fakeRunner{t: t, gateDir: t.TempDir(), slugDir: t.TempDir()}
+}
 
 func (f *fakeRunner) wait() { f.wg.Wait() }
 
@@ -423,12 +472,15 @@ func (f *fakeRunner) RunJob(context.Context, *server.JobSpec) (*controller.Job, 
 }
 
 func (f *fakeRunner) RunAttached(_ context.Context, spec *server.JobSpec) (*controller.Job, io.ReadWriteCloser, error) {
-	env := []string{"PATH=" + os.Getenv("PATH"), "GATE_DIR=" + f.gateDir}
+	env := []string{"PATH=" + os.Getenv("PATH"), "GATE_DIR=" + f.gateDir, "SLUG_DIR=" + f.slugDir}
 	for k, v := range spec.Env {
 		env = append(env, k+"="+v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "sh", "-c", fakeBuild)
+	if spec.Artifact.URI == slugrunnerImage {
+		cmd = exec.CommandContext(ctx, "sh", append([]string{"-c", fakeSlugrunner, "slugrunner"}, spec.Job.Args...)...)
+	}
 	cmd.Env = env
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -498,6 +550,32 @@ func (f *fakeRunner) stats() (started, active, maxActive, cancelled, finished in
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.specs), f.active, f.maxActive, f.cancelled, f.finished
+}
+
+// appJobs are the specs of the jobs run of pushed apps' releases (not
+// builds), in order.
+func (f *fakeRunner) appJobs() []*server.JobSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var jobs []*server.JobSpec
+	for _, s := range f.specs {
+		if s.Artifact.URI == slugrunnerImage {
+			jobs = append(jobs, s)
+		}
+	}
+	return jobs
+}
+
+// lastBuild is the spec of the last build job.
+func (f *fakeRunner) lastBuild() *server.JobSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.specs) - 1; i >= 0; i-- {
+		if f.specs[i].Artifact.URI == slugbuilderImage {
+			return f.specs[i]
+		}
+	}
+	return nil
 }
 
 func (f *fakeRunner) lastSpec() *server.JobSpec {

@@ -37,7 +37,10 @@ const DefaultStopGrace = 10 * time.Second
 type Job struct {
 	// ID is unique on the host; by convention "<hostID>-<uuid>".
 	ID string `json:"id"`
-	// Artifact is a Docker image reference that exists on the host.
+	// Artifact is a Docker image reference that exists on the host, or
+	// the http(s) URL of an image archive (what `docker save` writes: a
+	// signed blobstore URL), which the host fetches and loads before the
+	// job's container is created, once per URL (see ArchiveURL).
 	Artifact string `json:"artifact"`
 	// Config says how the job runs.
 	Config JobConfig `json:"config"`
@@ -103,6 +106,13 @@ const (
 type Port struct {
 	// Port is the host port; 0 asks the host to allocate one from its range.
 	Port int `json:"port,omitempty"`
+	// Target is the port the process listens on inside its job's own
+	// network namespace, for an image that listens where it likes (EXPOSE
+	// 6379) rather than on $PORT: the host publishes Target on Port.
+	// Zero means the same as Port, which is what $PORT says. A job on the
+	// host's network has no namespace of its own and cannot have one.
+	// $PORT (or $PORT_N) is Target when set.
+	Target int `json:"target,omitempty"`
 	// Proto is "tcp" (default) or "http"; it is passed to discoverd.
 	Proto string `json:"proto,omitempty"`
 	// Service is the discoverd service the job is registered under while it
@@ -351,7 +361,12 @@ func (j *Job) Validate() error {
 		return bad("id", "must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit")
 	}
 	if strings.TrimSpace(j.Artifact) == "" {
-		return bad("artifact", "is required (a Docker image on the host)")
+		return bad("artifact", "is required (a Docker image on the host, or the http(s) URL of an image archive)")
+	}
+	if strings.Contains(j.Artifact, "://") {
+		if _, err := ArchiveURL(j.Artifact); err != nil {
+			return bad("artifact", "%v", err)
+		}
 	}
 	c := &j.Config
 	for k, v := range c.Env {
@@ -363,7 +378,7 @@ func (j *Job) Validate() error {
 			return bad("config.env", "the value of %s holds a NUL byte, which no process environment can carry", k)
 		}
 	}
-	seen := map[int]bool{}
+	seen, seenTarget := map[int]bool{}, map[int]bool{}
 	for i, p := range c.Ports {
 		field := fmt.Sprintf("config.ports[%d]", i)
 		if p.Port < 0 || p.Port > 65535 {
@@ -373,6 +388,18 @@ func (j *Job) Validate() error {
 			return bad(field+".port", "port %d given twice", p.Port)
 		}
 		seen[p.Port] = true
+		if p.Target < 0 || p.Target > 65535 {
+			return bad(field+".target", "must be 0 (the same as port) or 1-65535")
+		}
+		if p.Target != 0 {
+			if c.HostNetwork {
+				return bad(field+".target", "a job on the host's network listens on its port itself; only a job with a network of its own can have a target")
+			}
+			if seenTarget[p.Target] {
+				return bad(field+".target", "target %d given twice", p.Target)
+			}
+			seenTarget[p.Target] = true
+		}
 		if p.Proto != "" && p.Proto != "tcp" && p.Proto != "http" {
 			return bad(field+".proto", "must be tcp or http")
 		}
@@ -428,6 +455,38 @@ func validCheckPath(path string) bool {
 	const addr = "192.0.2.1:1"
 	u, err := url.Parse("http://" + addr + path)
 	return strings.HasPrefix(path, "/") && err == nil && u.Host == addr
+}
+
+// ContainerPort is the port the job's process listens on: Target when
+// set, else Port.
+func (p Port) ContainerPort() int {
+	if p.Target != 0 {
+		return p.Target
+	}
+	return p.Port
+}
+
+// ArchiveURL parses an artifact that is the URL of an image archive: an
+// absolute http or https URL with a host. A Docker image reference never
+// holds "://", so any artifact that does is meant as one.
+func ArchiveURL(artifact string) (*url.URL, error) {
+	u, err := url.Parse(artifact)
+	if err != nil {
+		return nil, fmt.Errorf("an image archive's URL must be a valid http(s) URL")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("an image archive's URL must be http(s)://HOST/PATH, without credentials; got %s", RedactURL(u))
+	}
+	return u, nil
+}
+
+// RedactURL is u without its query and credentials, for messages: the
+// query of a signed blobstore URL is its signature, the credential that
+// lets its holder read the blob.
+func RedactURL(u *url.URL) string {
+	r := *u
+	r.User, r.RawQuery, r.ForceQuery, r.Fragment, r.RawFragment = nil, "", false, "", ""
+	return r.String()
 }
 
 // MountType returns the mount's type, defaulting by the shape of Source.

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+
+	"github.com/openflynn/flynn/pkg/stacks"
 )
 
-// Suite is the Debian release every Flynn image is made from.
+// Suite is the Debian release the platform's images and the default stack
+// are made from.
 const Suite = "bookworm"
 
 // StackPackages are installed in flynn/stack, the image app processes run
@@ -95,27 +98,40 @@ type Sources struct {
 	Prefix string
 }
 
-// StackImage is the runtime base image.
+// StackImage is the runtime base image of the default stack.
 func StackImage(prefix string) Image {
+	st, _ := stacks.Lookup(stacks.Default)
+	return StackImageOf(prefix, st)
+}
+
+// StackImageOf is the runtime base image of stack st: the platform's
+// components run on the default one, apps on their stack's.
+func StackImageOf(prefix string, st stacks.Stack) Image {
 	return Image{
-		Key:  "stack",
-		Name: prefix + "stack",
+		Key:  "stack" + st.ImageSuffix,
+		Name: prefix + "stack" + st.ImageSuffix,
 		Debian: &Debian{
-			Suite: Suite, Variant: "minbase", Packages: StackPackages, Options: slices.Concat(debianOptions, appUserOptions),
+			Suite: st.Suite, Variant: "minbase", Packages: StackPackages, Options: slices.Concat(debianOptions, appUserOptions),
 		},
 		Env: []string{"PATH=" + defaultPath, "LANG=C.UTF-8"},
 		Cmd: []string{"/bin/bash"},
 	}
 }
 
-// BuildImage is the buildpack build image: the stack's packages, the
-// compilers and the host's Go toolchain.
+// BuildImage is the buildpack build image of the default stack: the
+// stack's packages, the compilers and the host's Go toolchain.
 func BuildImage(prefix, goRoot string) Image {
+	st, _ := stacks.Lookup(stacks.Default)
+	return BuildImageOf(prefix, goRoot, st)
+}
+
+// BuildImageOf is the build image of stack st.
+func BuildImageOf(prefix, goRoot string, st stacks.Stack) Image {
 	return Image{
-		Key:  "build",
-		Name: prefix + "build",
+		Key:  "build" + st.ImageSuffix,
+		Name: prefix + "build" + st.ImageSuffix,
 		Debian: &Debian{
-			Suite: Suite, Variant: "minbase",
+			Suite: st.Suite, Variant: "minbase",
 			Packages: slices.Concat(StackPackages, BuildPackages), Options: slices.Concat(debianOptions, appUserOptions),
 		},
 		Files: []File{{
@@ -191,13 +207,29 @@ func Flynn(src Sources) []Image {
 	for _, c := range Components {
 		img := ComponentImage(prefix, bin, c)
 		if c.Key == "slugbuilder" {
-			// The bundled buildpacks ride with slugbuilder rather than in
-			// flynn/build, so editing one rebuilds only this small layer.
-			img.Files = append(img.Files, File{Source: filepath.Join(src.Repo, "buildpacks"), Dest: "/buildpacks"})
+			img.Files = append(img.Files, buildpacksFile(src.Repo))
 		}
 		imgs = append(imgs, img)
 	}
+	// The other stacks: their own bases, and slugbuilder and slugrunner on
+	// them, with the same binaries and buildpacks.
+	for _, st := range stacks.All() {
+		if st.ImageSuffix == "" {
+			continue
+		}
+		builder := ComponentImage(prefix, bin, Component{Key: "slugbuilder" + st.ImageSuffix, Binary: "slugbuilder", From: "build" + st.ImageSuffix})
+		builder.Files = append(builder.Files, buildpacksFile(src.Repo))
+		imgs = append(imgs, StackImageOf(prefix, st), BuildImageOf(prefix, src.GoRoot, st), builder,
+			ComponentImage(prefix, bin, Component{Key: "slugrunner" + st.ImageSuffix, Binary: "slugrunner", From: "stack" + st.ImageSuffix}))
+	}
 	return imgs
+}
+
+// buildpacksFile puts the bundled buildpacks in a slugbuilder image. They
+// ride with slugbuilder rather than in the build image, so editing one
+// rebuilds only this small layer.
+func buildpacksFile(repo string) File {
+	return File{Source: filepath.Join(repo, "buildpacks"), Dest: "/buildpacks"}
 }
 
 // Select returns the images named by keys and the images they are built

@@ -76,9 +76,14 @@ func TestSchemas(t *testing.T) {
 		{"release patch", "release_patch", `{"env":{"set":{"A":"1"},"unset":["B","my-old-var"]}}`, "", true},
 		{"release patch of a push", "release_patch", `{"artifact":"` + id + `","processes":{"web":{"cmd":["start","web"]}},"meta":{"git":"true"},"env":{"set":{"SLUG_URL":"u"}}}`, "", true},
 		{"release patch empty", "release_patch", `{}`, "", true},
+		{"release patch not deployed", "release_patch", `{"no_deploy":true,"env":{"set":{"A":"1"}}}`, "", true},
+		{"release patch no_deploy not a boolean", "release_patch", `{"no_deploy":"yes"}`, "no_deploy", false},
 		{"release patch bad name", "release_patch", `{"env":{"set":{"my-var":"x"}}}`, "env.set", false},
 		{"release patch unset nothing", "release_patch", `{"env":{"unset":[""]}}`, "env.unset.0", false},
 		{"release patch env unknown field", "release_patch", `{"env":{"add":{"A":"1"}}}`, "", false},
+		{"build env patch", "build_env_patch", `{"env":{"set":{"GOPROXY":"https://proxy.test"},"unset":["PIP_INDEX_URL"]},"ca_certs":""}`, "", true},
+		{"build env patch unknown field", "build_env_patch", `{"certs":"x"}`, "", false},
+		{"build env patch certs not a string", "build_env_patch", `{"ca_certs":1}`, "ca_certs", false},
 		{"release patch version", "release_patch", `{"version":3}`, "", false},
 	}
 	for _, tt := range tests {
@@ -107,7 +112,7 @@ func TestEverySchemaCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"api_key", "app", "app_release", "app_update", "artifact", "common", "deployment_update", "formation", "job", "key", "log_drain", "new_job", "provider", "release", "release_patch", "resource_request", "route", "route_update"}
+	want := []string{"api_key", "app", "app_release", "app_update", "artifact", "build_env_patch", "common", "deployment_update", "formation", "job", "key", "log_drain", "new_job", "provider", "release", "release_patch", "resource_request", "route", "route_update"}
 	got := set.Names()
 	if len(got) != len(want) {
 		t.Fatalf("names = %v, want %v", got, want)
@@ -163,6 +168,7 @@ func TestEnvNameRuleAgrees(t *testing.T) {
 		{"release", `{"artifact":"5b0a5f4e-9f3c-4d2a-8b1e-0c6f2d3a4b5c","processes":{"web":{"env":{%s:"x"}}}}`},
 		{"new_job", `{"env":{%s:"x"}}`},
 		{"release_patch", `{"env":{"set":{%s:"x"}}}`},
+		{"build_env_patch", `{"env":{"set":{%s:"x"}}}`},
 	}
 	for _, n := range names {
 		if got := host.ValidEnvName(n.name); got != n.valid {

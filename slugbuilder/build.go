@@ -2,6 +2,8 @@ package slugbuilder
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +16,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/openflynn/flynn/pkg/cabundle"
 )
 
-// Stack is the STACK buildpacks see.
+// Stack is the STACK buildpacks see unless the build's environment sets
+// another (Config.Stack): the build and stack images are Debian 12
+// (bookworm).
 const Stack = "flynn-bookworm"
 
 // Defaults of Config's bounds on the pushed tree: far above any real app's
@@ -47,8 +53,17 @@ type Config struct {
 	// AppEnv are the app's config vars, written to EnvDir.
 	AppEnv map[string]string
 	// Env is the environment buildpacks run with (before STACK,
-	// SOURCE_VERSION and the buildpack API's own are added).
+	// SOURCE_VERSION and the buildpack API's own are added). When it holds
+	// cabundle.EnvVar, the cluster's extra CA certificates, Build first
+	// adds them to the system's bundle (see package cabundle).
 	Env []string
+	// Stack is the STACK buildpacks see; default Stack. An operator sets
+	// another for buildpacks that refuse stacks they do not know
+	// (buildpacks/README.md).
+	Stack string
+	// CABundlePath receives the system's CA bundle and the cluster's
+	// extra certificates; default cabundle.DefaultPath.
+	CABundlePath string
 	// SlugPutURL receives the slug (a PUT); empty skips the upload.
 	SlugPutURL string
 	// CacheURL is where the cache is restored from (a GET; 404 for none
@@ -81,6 +96,8 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.EnvDir, "/tmp/env")
 	def(&cfg.BuildpacksDir, "/buildpacks")
 	def(&cfg.FetchDir, "/tmp/buildpacks")
+	def(&cfg.Stack, Stack)
+	def(&cfg.CABundlePath, cabundle.DefaultPath)
 	if cfg.MaxSourceBytes <= 0 {
 		cfg.MaxSourceBytes = DefaultMaxSourceBytes
 	}
@@ -193,6 +210,13 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (*Result, error
 			return nil, err
 		}
 	}
+	cfg, err := trustExtraCAs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Stack != Stack {
+		step(cfg.Stdout, fmt.Sprintf("Buildpacks see STACK=%s (set in the build's environment)", cfg.Stack))
+	}
 	if err := applySlugignore(cfg.BuildDir); err != nil {
 		return nil, err
 	}
@@ -203,10 +227,18 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	env := append(slices.Clone(cfg.Env), "STACK="+Stack, "SOURCE_VERSION="+cfg.SourceVersion)
+	env := cfg.buildpackEnv()
 	res := &Result{ProcessTypes: map[string]string{}}
 	defaults := map[string]string{}
 	for _, bp := range packs {
+		if bp.named {
+			// Named in .buildpacks or BUILDPACK_URL: it builds whatever
+			// detect says, which only names it, with the variables the
+			// buildpacks before it exported.
+			if _, err := bp.detect(ctx, cfg, env); err != nil {
+				return nil, err
+			}
+		}
 		step(cfg.Stdout, bp.Name+" app detected")
 		if err := bp.compile(ctx, cfg, env); err != nil {
 			return nil, err
@@ -217,6 +249,9 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (*Result, error
 		}
 		maps.Copy(defaults, types)
 		res.Buildpacks = append(res.Buildpacks, bp.Name)
+		if env, err = bp.sourceExport(ctx, cfg, env); err != nil {
+			return nil, err
+		}
 	}
 	if err := writeRelease(filepath.Join(cfg.BuildDir, ".release"), defaults); err != nil {
 		return nil, err
@@ -231,6 +266,49 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (*Result, error
 	detail(cfg.Stdout, "Procfile declares types -> "+typeList(procfile))
 	detail(cfg.Stdout, "Default types for buildpack -> "+typeList(defaults))
 	return res, nil
+}
+
+// buildpackEnv is what detect, compile and release run with: cfg.Env with
+// the STACK and SOURCE_VERSION of this build (a STACK in cfg.Env is what
+// cfg.Stack was filled from).
+func (cfg Config) buildpackEnv() []string {
+	env := unsetEnv(cfg.Env, "STACK", "SOURCE_VERSION")
+	return append(env, "STACK="+cfg.Stack, "SOURCE_VERSION="+cfg.SourceVersion)
+}
+
+// trustExtraCAs adds the cluster's extra CA certificates, when cfg.Env has
+// them, to the environment buildpacks run with and to the client that
+// fetches buildpacks.
+func trustExtraCAs(cfg Config) (Config, error) {
+	env, bundle, err := cabundle.Install(cfg.Env, cabundle.Options{Path: cfg.CABundlePath})
+	if err != nil {
+		return cfg, fmt.Errorf("the cluster's extra CA certificates: %w", err)
+	}
+	if bundle == "" {
+		return cfg, nil
+	}
+	cfg.Env = env
+	step(cfg.Stdout, "Trusting the cluster's extra CA certificates ("+bundle+")")
+	// The default client trusts only the system's roots; a client the
+	// caller chose is left as it is.
+	if cfg.HTTPClient == http.DefaultClient {
+		pem, err := os.ReadFile(bundle)
+		if err != nil {
+			return cfg, err
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		roots.AppendCertsFromPEM(pem)
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots}
+		// A buildpack or two is fetched: no idle connection to keep
+		// (nor a goroutine holding it) once Build returns.
+		transport.DisableKeepAlives = true
+		cfg.HTTPClient = &http.Client{Transport: transport}
+	}
+	return cfg, nil
 }
 
 func readProcfile(dir string) (map[string]string, error) {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	blobfs "github.com/openflynn/flynn/blobstore/fs"
 	blobserver "github.com/openflynn/flynn/blobstore/server"
 	"github.com/openflynn/flynn/blobstore/signed"
+	"github.com/openflynn/flynn/pkg/cabundle"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
@@ -597,5 +599,128 @@ func TestRunWithSignedURLs(t *testing.T) {
 	_, err := Run(t.Context(), cfg, appTar(t, source), discard())
 	if err == nil || !strings.Contains(err.Error(), "409") || strings.Contains(err.Error(), "sig=") {
 		t.Fatalf("build with a used upload URL: err = %v, want a 409 that does not show the signature", err)
+	}
+}
+
+// TestBuildStack checks that STACK is Stack unless the build's environment
+// names another, and that detect, compile and release all see it.
+func TestBuildStack(t *testing.T) {
+	tests := []struct {
+		name, stack, want string
+		env               []string
+	}{
+		{name: "default", want: Stack},
+		{name: "set by the build env", stack: "heroku-24", want: "heroku-24"},
+		{name: "Config.Stack wins over a STACK in Env", stack: "heroku-22", env: []string{"STACK=other"}, want: "heroku-22"},
+	}
+	bp := writeBuildpack(t, map[string]string{
+		"detect":  `echo "Stack $STACK"`,
+		"compile": `echo "$STACK" > "$1/stack.txt"`,
+		"release": `printf -- '---\ndefault_process_types:\n  web: echo %s\n' "$STACK"`,
+	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cfg := testConfig(t, &out)
+			cfg.BuildpackURL = bp
+			cfg.Stack = tt.stack
+			cfg.Env = append(cfg.Env, tt.env...)
+			writeApp(t, cfg.BuildDir, map[string]string{"README": "x"})
+			res, err := Build(t.Context(), cfg, discard())
+			if err != nil {
+				t.Fatalf("Build: %v\n%s", err, out.String())
+			}
+			if got := res.Buildpacks[0]; got != "Stack "+tt.want {
+				t.Errorf("detect saw %q, want STACK %s", got, tt.want)
+			}
+			if got := readFile(t, filepath.Join(cfg.BuildDir, "stack.txt")); got != tt.want+"\n" {
+				t.Errorf("compile saw %q, want STACK %s", got, tt.want)
+			}
+			if got := res.ProcessTypes["web"]; got != "echo "+tt.want {
+				t.Errorf("release saw %q, want STACK %s", got, tt.want)
+			}
+			said := strings.Contains(out.String(), "-----> Buildpacks see STACK="+tt.want+" (set in the build's environment)")
+			if said != (tt.want != Stack) {
+				t.Errorf("output tells of the STACK: %v, want %v:\n%s", said, tt.want != Stack, out.String())
+			}
+		})
+	}
+}
+
+// A Procfile's release type is a process type like the others: gitreceive
+// decides what to do with it.
+func TestBuildKeepsReleaseType(t *testing.T) {
+	var out bytes.Buffer
+	cfg := testConfig(t, &out)
+	writeApp(t, cfg.BuildDir, map[string]string{"Procfile": "web: ./serve\nrelease: ./migrate --yes\n"})
+	res, err := Build(t.Context(), cfg, discard())
+	if err != nil {
+		t.Fatalf("Build: %v\n%s", err, out.String())
+	}
+	want := map[string]string{"web": "./serve", "release": "./migrate --yes"}
+	if !maps.Equal(res.ProcessTypes, want) {
+		t.Errorf("process types = %v, want %v", res.ProcessTypes, want)
+	}
+	var line bytes.Buffer
+	if err := writeProcessTypesLine(&line, res.ProcessTypes); err != nil {
+		t.Fatal(err)
+	}
+	if types, ok := ParseProcessTypesLine(line.String()); !ok || types["release"] != "./migrate --yes" {
+		t.Errorf("process types line %q lacks release", line.String())
+	}
+}
+
+// TestBuildTrustsExtraCAs checks the cluster's extra CA certificates: the
+// buildpacks see the variables naming the bundle, and a buildpack is
+// fetched from a server only they vouch for.
+func TestBuildTrustsExtraCAs(t *testing.T) {
+	bpDir := writeBuildpack(t, map[string]string{
+		"detect":  "echo Certs",
+		"compile": `for v in SSL_CERT_FILE NODE_EXTRA_CA_CERTS PIP_CERT REQUESTS_CA_BUNDLE CURL_CA_BUNDLE GIT_SSL_CAINFO; do echo "$v=${!v:-}"; done > "$1/certs.txt"; [ -n "$FLYNN_CA_CERTS" ]`,
+	})
+	archive := tarGz(t, bpDir, "")
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(archive) }))
+	defer srv.Close()
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+
+	var out bytes.Buffer
+	cfg := testConfig(t, &out)
+	cfg.CABundlePath = filepath.Join(t.TempDir(), "ca.crt")
+	cfg.Env = append(cfg.Env, cabundle.EnvVar+"="+ca, "REQUESTS_CA_BUNDLE=/app/mine.pem")
+	cfg.BuildpackURL = srv.URL + "/bp.tgz"
+	writeApp(t, cfg.BuildDir, map[string]string{"README": "x"})
+	if _, err := Build(t.Context(), cfg, discard()); err != nil {
+		t.Fatalf("Build: %v\n%s", err, out.String())
+	}
+	var want strings.Builder
+	for _, v := range cabundle.Vars() {
+		value := cfg.CABundlePath
+		if v == "REQUESTS_CA_BUNDLE" {
+			value = "/app/mine.pem"
+		}
+		fmt.Fprintf(&want, "%s=%s\n", v, value)
+	}
+	if got := readFile(t, filepath.Join(cfg.BuildDir, "certs.txt")); got != want.String() {
+		t.Errorf("the buildpack saw\n%s\nwant\n%s", got, want.String())
+	}
+	if !strings.Contains(readFile(t, cfg.CABundlePath), ca) {
+		t.Error("the bundle lacks the extra certificate")
+	}
+	if !strings.Contains(out.String(), "-----> Trusting the cluster's extra CA certificates ("+cfg.CABundlePath+")\n") {
+		t.Errorf("output does not say so:\n%s", out.String())
+	}
+
+	// Broken certificates stop the build before any buildpack.
+	out.Reset()
+	cfg = testConfig(t, &out)
+	cfg.CABundlePath = filepath.Join(t.TempDir(), "ca.crt")
+	cfg.Env = append(cfg.Env, cabundle.EnvVar+"=not a certificate")
+	writeApp(t, cfg.BuildDir, map[string]string{"package.json": "{}"})
+	_, err := Build(t.Context(), cfg, discard())
+	if err == nil || !strings.Contains(err.Error(), "the cluster's extra CA certificates: FLYNN_CA_CERTS: no PEM certificate") {
+		t.Errorf("err = %v, want the certificates named", err)
+	}
+	if strings.Contains(out.String(), "app detected") {
+		t.Errorf("a buildpack ran:\n%s", out.String())
 	}
 }

@@ -23,12 +23,22 @@ type buildpack struct {
 	Name string
 	// Dir holds bin/detect, bin/compile and bin/release.
 	Dir string
+	// named is true for a buildpack named in .buildpacks or by
+	// BUILDPACK_URL rather than detected: detect, run just before it
+	// compiles, only names it.
+	named bool
 }
 
 // command runs one of the buildpack's scripts in its own process group, so
 // that a cancelled build kills everything the script started.
 func (bp buildpack) command(ctx context.Context, cfg Config, env []string, script string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, filepath.Join(bp.Dir, "bin", script), args...)
+	return groupCommand(ctx, cfg, env, filepath.Join(bp.Dir, "bin", script), args...)
+}
+
+// groupCommand runs name in the build directory in its own process group,
+// killed whole when ctx ends.
+func groupCommand(ctx context.Context, cfg Config, env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = cfg.BuildDir
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -38,8 +48,12 @@ func (bp buildpack) command(ctx context.Context, cfg Config, env []string, scrip
 	return cmd
 }
 
-// detect reports whether bp can build the app, and fills in its name.
+// detect reports whether bp can build the app, and fills in its name. A
+// buildpack without bin/detect (allowed for a named one) says no.
 func (bp *buildpack) detect(ctx context.Context, cfg Config, env []string) (bool, error) {
+	if _, err := os.Stat(filepath.Join(bp.Dir, "bin", "detect")); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	var out bytes.Buffer
 	cmd := bp.command(ctx, cfg, env, "detect", cfg.BuildDir)
 	cmd.Stdout = &out
@@ -58,8 +72,7 @@ func (bp *buildpack) detect(ctx context.Context, cfg Config, env []string) (bool
 }
 
 func (bp buildpack) compile(ctx context.Context, cfg Config, env []string) error {
-	cmd := bp.command(ctx, cfg, append(slices.Clone(env), "BUILD_DIR="+cfg.BuildDir, "CACHE_DIR="+cfg.CacheDir, "ENV_DIR="+cfg.EnvDir),
-		"compile", cfg.BuildDir, cfg.CacheDir, cfg.EnvDir)
+	cmd := bp.command(ctx, cfg, cfg.compileEnv(env), "compile", cfg.BuildDir, cfg.CacheDir, cfg.EnvDir)
 	cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stdout
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
@@ -68,6 +81,12 @@ func (bp buildpack) compile(ctx context.Context, cfg Config, env []string) error
 		return fmt.Errorf("%s buildpack failed to compile the app: %w", bp.Name, err)
 	}
 	return nil
+}
+
+// compileEnv is env with the directories of the buildpack API, which
+// compile receives as arguments too.
+func (cfg Config) compileEnv(env []string) []string {
+	return append(unsetEnv(env, "BUILD_DIR", "CACHE_DIR", "ENV_DIR"), "BUILD_DIR="+cfg.BuildDir, "CACHE_DIR="+cfg.CacheDir, "ENV_DIR="+cfg.EnvDir)
 }
 
 func (bp buildpack) release(ctx context.Context, cfg Config, env []string) (map[string]string, error) {
@@ -91,7 +110,7 @@ func (bp buildpack) release(ctx context.Context, cfg Config, env []string) (map[
 // BUILDPACK_URL names, those of a .buildpacks file, or the first bundled one
 // whose detect matches.
 func selectBuildpacks(ctx context.Context, cfg Config, logger *slog.Logger) ([]*buildpack, error) {
-	env := append(slices.Clone(cfg.Env), "STACK="+Stack, "SOURCE_VERSION="+cfg.SourceVersion)
+	env := cfg.buildpackEnv()
 	if cfg.BuildpackURL != "" {
 		bp, err := namedBuildpack(ctx, cfg, 0, cfg.BuildpackURL, logger)
 		if err != nil {
@@ -138,7 +157,7 @@ func selectBuildpacks(ctx context.Context, cfg Config, logger *slog.Logger) ([]*
 }
 
 // namedBuildpack returns the buildpack a URL, a bundled buildpack's name or
-// a local directory names; detect still runs, for its name only.
+// a local directory names; Build runs its detect, for its name only.
 func namedBuildpack(ctx context.Context, cfg Config, n int, ref string, logger *slog.Logger) (*buildpack, error) {
 	var dir string
 	switch {
@@ -157,15 +176,7 @@ func namedBuildpack(ctx context.Context, cfg Config, n int, ref string, logger *
 	if _, err := os.Stat(filepath.Join(dir, "bin", "compile")); err != nil {
 		return nil, fmt.Errorf("buildpack %s has no bin/compile: %w", redact(ref), err)
 	}
-	bp := &buildpack{Name: filepath.Base(strings.TrimSuffix(ref, ".git")), Dir: dir}
-	env := append(slices.Clone(cfg.Env), "STACK="+Stack, "SOURCE_VERSION="+cfg.SourceVersion)
-	if _, err := os.Stat(filepath.Join(dir, "bin", "detect")); err == nil {
-		// A chosen buildpack builds even if detect says no; detect only names it.
-		if _, err := bp.detect(ctx, cfg, env); err != nil {
-			return nil, err
-		}
-	}
-	return bp, nil
+	return &buildpack{Name: filepath.Base(strings.TrimSuffix(ref, ".git")), Dir: dir, named: true}, nil
 }
 
 // bundledBuildpacks lists dir's buildpacks in detection order: the names in

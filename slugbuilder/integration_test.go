@@ -3,6 +3,7 @@ package slugbuilder_test
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -11,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/openflynn/flynn/images/imagestest"
+	"github.com/openflynn/flynn/pkg/cabundle"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/testdeps"
@@ -112,8 +115,8 @@ func TestNodeEnginesIntegration(t *testing.T) {
 		wantErr bool
 		want    string
 	}{
-		{"older runs with a warning", "16.x", false, "WARNING: package.json asks for Node.js \"16.x\""},
-		{"newer fails clearly", ">=99", true, "package.json needs Node.js \">=99\", but this build image has Node.js"},
+		{"older runs with a warning", "16.x", false, "WARNING: Node.js \"16.x\" is requested (package.json engines.node) but this stack has Node.js "},
+		{"newer fails clearly", ">=99", true, " !     Node.js \">=99\" is requested (package.json engines.node) but this stack has Node.js "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,4 +238,90 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestBuildEnvIntegration checks, in the real images and as the
+// unprivileged app user, what the cluster's build env can carry: a STACK
+// that buildpacks see instead of flynn-bookworm, and extra CA certificates
+// that the build and the app's processes find through SSL_CERT_FILE and
+// the like; and that a Python version the build image lacks fails the
+// build in one line.
+func TestBuildEnvIntegration(t *testing.T) {
+	h := newHarness(t)
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	srv.Close()
+
+	app := t.TempDir()
+	files := map[string]string{
+		"Procfile":    "web: exec python3 -m http.server \"$PORT\"\nrelease: echo release ran\n",
+		".buildpacks": "/buildpacks/procfile\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(app, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := h.build(t, app, "/slugs/buildenv.tgz", "STACK=heroku-22", cabundle.EnvVar+"="+ca)
+	if err != nil {
+		t.Fatalf("slugbuilder: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"-----> Buildpacks see STACK=heroku-22 (set in the build's environment)\n",
+		"-----> Trusting the cluster's extra CA certificates (" + cabundle.DefaultPath + ")\n",
+	} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if types, ok := slugbuilder.ParseProcessTypesLine(lines[len(lines)-1]); !ok || types["release"] != "echo release ran" {
+		t.Errorf("process types line %q lacks release", lines[len(lines)-1])
+	}
+
+	// The app's process: the bundle holds the system's certificates and
+	// the extra one, and the usual variables name it.
+	got := h.runCommand(t, "/slugs/buildenv.tgz", []string{cabundle.EnvVar + "=" + ca},
+		`echo "$SSL_CERT_FILE $CURL_CA_BUNDLE $PIP_CERT"; grep -c 'BEGIN CERTIFICATE' "$SSL_CERT_FILE"; grep -q "$(sed -n 2p <<<"$`+cabundle.EnvVar+`")" "$SSL_CERT_FILE" && echo has-extra`)
+	fields := strings.Fields(got)
+	if len(fields) != 5 || fields[0] != cabundle.DefaultPath || fields[1] != cabundle.DefaultPath || fields[2] != cabundle.DefaultPath || fields[4] != "has-extra" {
+		t.Fatalf("the app saw %q; want the bundle in the variables, a count of certificates and has-extra", got)
+	}
+	if n, err := strconv.Atoi(fields[3]); err != nil || n < 2 {
+		t.Errorf("the bundle holds %s certificates, want the system's and the extra one", fields[3])
+	}
+	if got := h.runCommand(t, "/slugs/buildenv.tgz", nil, "start", "release"); got != "release ran\n" {
+		t.Errorf("start release printed %q", got)
+	}
+
+	pyApp := t.TempDir()
+	for name, content := range map[string]string{"app.py": "print('hi')\n", ".python-version": "3.99\n"} {
+		if err := os.WriteFile(filepath.Join(pyApp, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = h.build(t, pyApp, "/slugs/python-version.tgz")
+	want := " !     Python 3.99 is requested (.python-version) but this stack has Python 3."
+	if err == nil || !bytes.Contains(out, []byte(want)) {
+		t.Errorf("err = %v, want a failed build saying %q:\n%s", err, want, out)
+	}
+}
+
+// runCommand runs args with slugrunner on the slug, as a one-off job, and
+// returns its output.
+func (h *harness) runCommand(t *testing.T, slugPath string, env []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dockerArgs := append([]string{"run", "--rm", "--network", "host", "--label", h.label}, appJobArgs...)
+	dockerArgs = append(dockerArgs, "-e", "SLUG_URL="+h.url+slugPath)
+	for _, v := range env {
+		dockerArgs = append(dockerArgs, "-e", v)
+	}
+	dockerArgs = append(dockerArgs, h.env.Manifest["slugrunner"].Ref)
+	out, err := exec.CommandContext(ctx, h.docker, append(dockerArgs, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("slugrunner %q: %v\n%s", args, err, out)
+	}
+	return string(out)
 }

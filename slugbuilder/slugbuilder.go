@@ -44,17 +44,32 @@
 //     URL.
 //   - SOURCE_VERSION: the pushed commit, passed to buildpacks.
 //   - BUILDPACK_URL: optional, as above.
+//   - STACK: optional; the STACK buildpacks see instead of Stack
+//     ("flynn-bookworm"), for buildpacks that accept only Heroku's stack
+//     names (buildpacks/README.md).
+//   - FLYNN_CA_CERTS (cabundle.EnvVar): optional PEM certificates that
+//     the build trusts besides the system's: before any buildpack runs
+//     they are added to the system's bundle in
+//     /tmp/flynn-ca-certificates.crt, which SSL_CERT_FILE, PIP_CERT,
+//     CURL_CA_BUNDLE and the like then name (see package cabundle), and
+//     buildpacks fetched over HTTPS are checked against it.
 //   - Every other variable except the job's own (PATH, HOME, HOSTNAME, …,
 //     FLYNN_*, SLUG_*, CACHE_URL, CACHE_PUT_URL, SOURCE_VERSION, PORT) is
 //     taken for an app config var and written to ENV_DIR. SLUG_PUT_URL,
-//     CACHE_URL, CACHE_PUT_URL and FLYNN_* are kept from the buildpacks'
-//     environment: they grant access to the blobstore, and BUILDPACK_URL
-//     may run anyone's code.
-//   - Package mirrors (GOPROXY, npm_config_registry, PIP_INDEX_URL, …) are
-//     config vars of the app like any other (`flynn env set`), so they are
-//     in the environment buildpacks run with; flynn-host mounts its CA
-//     bundle into every job. The build job's memory, process and disk
-//     limits are set by whoever starts it.
+//     CACHE_URL, CACHE_PUT_URL and FLYNN_* but FLYNN_CA_CERTS are kept
+//     from the buildpacks' environment: they grant access to the
+//     blobstore, and BUILDPACK_URL may run anyone's code.
+//   - Package mirrors (GOPROXY, npm_config_registry, PIP_INDEX_URL, …)
+//     come from the cluster's build env (`flynn cluster build-env set`)
+//     or the app's config vars (`flynn env set`, which win), which reach
+//     the job alike, so they are in the environment buildpacks run with;
+//     flynn-host mounts its CA bundle into every job. The build job's
+//     memory, process and disk limits are set by whoever starts it.
+//
+// A buildpack's compile may leave a file `export` at the top of its
+// directory (Heroku's multi-buildpack convention); bash sources it after
+// that buildpack and the buildpacks after it run with the variables it
+// set.
 //
 // Output is the buildpacks' own plus "-----> " step lines. The very last line
 // on success is FLYNN_PROCESS_TYPES followed by a space and a JSON object of

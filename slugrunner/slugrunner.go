@@ -4,7 +4,10 @@
 //	SLUG_URL ──GET──► gunzip | untar into /app
 //	         ──► bash: source /app/.profile.d/*.sh, cd /app, exec bash -c COMMAND
 //
-// with HOME=/app and PORT set (8080 when the job has none). The command is
+// with HOME=/app and PORT set (8080 when the job has none), and, when the
+// job has the cluster's extra CA certificates (FLYNN_CA_CERTS), the usual
+// variables (SSL_CERT_FILE, …) naming the system's bundle plus them, in
+// /tmp/flynn-ca-certificates.crt (see package cabundle). The command is
 // either `start TYPE`, looked up in /app/Procfile and then in the
 // buildpack's defaults saved in /app/.release, or any other command line,
 // run as given (`slugrunner rake db:migrate`).
@@ -28,6 +31,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/openflynn/flynn/pkg/cabundle"
 	"github.com/openflynn/flynn/pkg/httpretry"
 	"github.com/openflynn/flynn/slugbuilder"
 )
@@ -57,6 +61,9 @@ type Config struct {
 	Signals <-chan os.Signal
 	// HTTPClient fetches the slug; default http.DefaultClient.
 	HTTPClient *http.Client
+	// CABundlePath receives the system's CA bundle and the cluster's
+	// extra certificates when Env has them; default cabundle.DefaultPath.
+	CABundlePath string
 }
 
 // profileScript sources the buildpacks' profile scripts, then runs the
@@ -81,7 +88,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	env := setEnv(cfg.Env, "HOME", cfg.AppDir)
+	env, _, err := cabundle.Install(cfg.Env, cabundle.Options{Path: cfg.CABundlePath})
+	if err != nil {
+		// An operator's bad certificates must not stop every app: the
+		// app runs with the system's trust, and its log says why.
+		logger.Warn("the cluster's extra CA certificates are not trusted", "err", err)
+		env = cfg.Env
+	}
+	env = setEnv(env, "HOME", cfg.AppDir)
 	env = setEnv(env, "PORT", cfg.Port)
 	logger.Debug("starting", "command", command, "port", cfg.Port)
 	return runProcess(ctx, cfg, env, []string{"bash", "-c", profileScript, "slugrunner", command})
@@ -108,6 +122,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
+	}
+	if cfg.CABundlePath == "" {
+		cfg.CABundlePath = cabundle.DefaultPath
 	}
 	return cfg
 }

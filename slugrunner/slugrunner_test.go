@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	blobfs "github.com/openflynn/flynn/blobstore/fs"
 	blobserver "github.com/openflynn/flynn/blobstore/server"
 	"github.com/openflynn/flynn/blobstore/signed"
+	"github.com/openflynn/flynn/pkg/cabundle"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/syncbuf"
 )
@@ -258,5 +260,77 @@ func TestRunFetchesSignedSlug(t *testing.T) {
 	_, err = run(strings.Replace(signedURL, "slug-1", "slug-2", 1))
 	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "sig=") {
 		t.Fatalf("run with another slug's signature: err = %v, want a 401 that does not show the signature", err)
+	}
+}
+
+// `start release` runs the Procfile's release command, Heroku's release
+// phase, which gitreceive runs as a one-off job before a deploy.
+func TestRunStartsReleaseType(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: exit 1\nrelease: echo \"migrating in $(pwd)\" && exit 4\n"), 0o644)
+	var out syncbuf.Buffer
+	code, err := Run(t.Context(), Config{AppDir: dir, Args: []string{"start", "release"}, Env: []string{"PATH=" + os.Getenv("PATH")}, Stdin: devNull(t), Stdout: &out, Stderr: &out}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "migrating in " + dir + "\n"; code != 4 || out.String() != want {
+		t.Errorf("code %d output %q, want 4 %q (the release command's status is the job's)", code, out.String(), want)
+	}
+}
+
+// TestRunTrustsExtraCAs checks that the app's process finds the cluster's
+// extra CA certificates through the usual variables, keeps those it set
+// itself, and still runs when the certificates are broken.
+func TestRunTrustsExtraCAs(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	srv.Close()
+	const show = `for v in SSL_CERT_FILE NODE_EXTRA_CA_CERTS PIP_CERT REQUESTS_CA_BUNDLE CURL_CA_BUNDLE GIT_SSL_CAINFO; do echo "$v=${!v:-}"; done`
+	tests := []struct {
+		name    string
+		certs   string
+		wantSet bool
+		wantLog string
+	}{
+		{"none", "", false, ""},
+		{"certificates", ca, true, ""},
+		{"broken", "garbage", false, "the cluster's extra CA certificates are not trusted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bundle := filepath.Join(t.TempDir(), "ca.crt")
+			env := []string{"PATH=" + os.Getenv("PATH"), "PIP_CERT=/app/mine.pem"}
+			if tt.certs != "" {
+				env = append(env, cabundle.EnvVar+"="+tt.certs)
+			}
+			var out, log syncbuf.Buffer
+			code, err := Run(t.Context(), Config{
+				AppDir: t.TempDir(), Args: []string{show}, Env: env, CABundlePath: bundle,
+				Stdin: devNull(t), Stdout: &out, Stderr: &out,
+			}, slog.New(slog.NewTextHandler(&log, nil)))
+			if err != nil || code != 0 {
+				t.Fatalf("Run = %d, %v; output %q", code, err, out.String())
+			}
+			var want strings.Builder
+			for _, v := range cabundle.Vars() {
+				value := ""
+				if tt.wantSet {
+					value = bundle
+				}
+				if v == "PIP_CERT" {
+					value = "/app/mine.pem"
+				}
+				fmt.Fprintf(&want, "%s=%s\n", v, value)
+			}
+			if out.String() != want.String() {
+				t.Errorf("the app saw\n%s\nwant\n%s", out.String(), want.String())
+			}
+			if _, err := os.Stat(bundle); (err == nil) != tt.wantSet {
+				t.Errorf("bundle written: %v, want %v", err == nil, tt.wantSet)
+			}
+			if !strings.Contains(log.String(), tt.wantLog) || (tt.wantLog == "" && log.String() != "") {
+				t.Errorf("log = %q, want %q", log.String(), tt.wantLog)
+			}
+		})
 	}
 }

@@ -1,9 +1,10 @@
 // Package config reads and writes the flynn CLI's configuration file,
 // ~/.flynnrc: the clusters the user added and which one is the default.
 //
-// The file is JSON. It holds controller keys, so it is written with mode
-// 0600, atomically (a temporary file renamed over the old one), and a file
-// that others can read is refused on load.
+// The file is JSON; the original Flynn's TOML file is refused with
+// ErrOldFormat, which says what to do. It holds controller keys, so it is
+// written with mode 0600, atomically (a temporary file renamed over the
+// old one), and a file that others can read is refused on load.
 package config
 
 import (
@@ -13,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -65,6 +67,28 @@ type File struct {
 // ErrNotFound is returned for a cluster name that is not in the file.
 var ErrNotFound = errors.New("no such cluster")
 
+// ErrOldFormat is returned for a file the original Flynn's CLI wrote: TOML,
+// which this one does not read.
+var ErrOldFormat = errors.New("an old Flynn (TOML) config")
+
+// tomlTable is a TOML table header: "[cluster]", "[[cluster]]".
+var tomlTable = regexp.MustCompile(`^\[\[?[A-Za-z0-9_.-]+\]\]?$`)
+
+// oldFormat reports whether data, which is not JSON, looks like the
+// original Flynn's TOML: a "[[cluster]]" table or a "default = …" key.
+// Only the first line that is not blank or a comment is looked at.
+func oldFormat(data []byte) bool {
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, _, isKey := strings.Cut(line, "=")
+		return tomlTable.MatchString(line) || (isKey && strings.TrimSpace(key) == "default")
+	}
+	return false
+}
+
 // Load reads the file at path; a missing file is an empty configuration.
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
@@ -83,6 +107,9 @@ func Load(path string) (*File, error) {
 	}
 	var f File
 	if err := json.Unmarshal(data, &f); err != nil {
+		if oldFormat(data) {
+			return nil, fmt.Errorf("%s is %w; move it aside and add the cluster again with `flynn cluster add` (see `flynn cluster add --help`)", path, ErrOldFormat)
+		}
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	if f.Clusters == nil {

@@ -102,3 +102,39 @@ func TestClusters(t *testing.T) {
 		t.Fatalf("GitURL = %q", got)
 	}
 }
+
+// TestLoadOldFormat: the original Flynn's TOML ~/.flynnrc is named for what
+// it is, with what to do, instead of a JSON parse error.
+func TestLoadOldFormat(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		old     bool
+	}{
+		{"cluster tables", "[[cluster]]\n  Name = \"default\"\n  Key = \"abc\"\n  TLSPin = \"x\"\n", true},
+		{"default key first", "default = \"prod\"\n\n[[cluster]]\n  Name = \"prod\"\n", true},
+		{"comment and blank lines first", "# flynn\n\n  [[cluster]]\n", true},
+		{"a table", "[remote]\nname = \"x\"\n", true},
+		{"broken JSON", "{\"clusters\": [}", false},
+		{"JSON array", "[\"default\"]", false},
+		{"something else", "default: prod\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), ".flynnrc")
+			if err := os.WriteFile(path, []byte(tt.content), config.Mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := config.Load(path)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			if got := errors.Is(err, config.ErrOldFormat); got != tt.old {
+				t.Fatalf("Load: %v; old format %v, want %v", err, got, tt.old)
+			}
+			if tt.old && err.Error() != path+" is an old Flynn (TOML) config; move it aside and add the cluster again with `flynn cluster add` (see `flynn cluster add --help`)" {
+				t.Fatalf("Load: %v", err)
+			}
+		})
+	}
+}

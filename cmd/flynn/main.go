@@ -1,7 +1,7 @@
 // Command flynn is the Flynn command-line tool. It gathers its
 // surroundings (home, working directory, terminal, $FLYNN_CLUSTER,
-// $FLYNN_CLUSTER_KEY) and
-// runs package cli, which holds every command.
+// $FLYNN_CLUSTER_KEY, $FLYNN_APP, $BROWSER) and runs package cli, which
+// holds every command.
 package main
 
 import (
@@ -13,10 +13,8 @@ import (
 
 	"github.com/openflynn/flynn/cli"
 	"github.com/openflynn/flynn/pkg/terminal"
+	"github.com/openflynn/flynn/pkg/version"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -32,7 +30,9 @@ func main() {
 		Dir:        dir,
 		Cluster:    os.Getenv("FLYNN_CLUSTER"),
 		ClusterKey: os.Getenv("FLYNN_CLUSTER_KEY"),
-		Version:    version,
+		App:        os.Getenv("FLYNN_APP"),
+		Browser:    os.Getenv("BROWSER"),
+		Version:    version.String(),
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,

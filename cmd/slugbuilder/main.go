@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/openflynn/flynn/pkg/cabundle"
 	"github.com/openflynn/flynn/slugbuilder"
 )
 
@@ -42,7 +43,9 @@ func main() {
 	var buildEnv []string
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
-		if !secretVars[k] && !strings.HasPrefix(k, "FLYNN_") {
+		// The cluster's extra CA certificates are public: buildpacks see
+		// them as well as the bundle slugbuilder makes of them.
+		if !secretVars[k] && (!strings.HasPrefix(k, "FLYNN_") || k == cabundle.EnvVar) {
 			buildEnv = append(buildEnv, kv)
 		}
 		if !jobVars[k] && !strings.HasPrefix(k, "FLYNN_") && !strings.HasPrefix(k, "SLUG_") {
@@ -55,6 +58,7 @@ func main() {
 		SourceVersion: os.Getenv("SOURCE_VERSION"),
 		AppEnv:        appEnv,
 		Env:           buildEnv,
+		Stack:         os.Getenv("STACK"),
 		SlugPutURL:    os.Getenv("SLUG_PUT_URL"),
 		CacheURL:      os.Getenv("CACHE_URL"),
 		CachePutURL:   os.Getenv("CACHE_PUT_URL"),

@@ -15,7 +15,9 @@
 //
 // Paths follow gitreceive: an app's slugs are apps/<app id>/slug-<uuid>.tgz,
 // named by its releases' SLUG_URL, and its build cache is
-// apps/<app id>/cache.tgz. A pass deletes
+// apps/<app id>/cache.tgz. The images `flynn docker push` uploads are
+// apps/<app id>/images/<uuid>.tar (controller/server's images.go), named
+// by the URI of a docker-archive artifact. A pass deletes
 //
 //   - every blob under apps/<id>/ when no app has the id <id>;
 //   - a slug directly under apps/<id>/ that no release of any app names,
@@ -24,6 +26,11 @@
 //
 // It keeps the build cache of a live app, any other blob of a live app,
 // and every path that is not apps/<UUID>/…: not the platform's to judge.
+// A live app's images are such other blobs, kept whether a release names
+// them or not: an artifact names its image before any release uses it,
+// and the references read here count only artifacts that releases use.
+// Releases are never deleted but with their app, so every image pushed
+// stays for rollbacks until the app goes.
 //
 // The blobs are listed before the database is read. A blob listed was
 // uploaded for an app that existed by then, and app ids are never reused,

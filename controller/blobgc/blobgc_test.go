@@ -99,6 +99,7 @@ func TestPlan(t *testing.T) {
 			"curl -s http://blobstore/apps/" + live + "/slug-in-a-command.tgz | tar x",
 			"http://blobstore/apps%2F" + live + "%2Fslug-escaped.tgz",
 			slugURL(live, "slug-of-live-named-by-other.tgz"), // from a release of another app: still a name
+			slugURL(live, "images/0f0e.tar"),                 // a docker-archive artifact's URI
 		},
 	}
 	const old, fresh = 2 * time.Hour, 10 * time.Minute
@@ -120,6 +121,9 @@ func TestPlan(t *testing.T) {
 		{"a named slug's name in another app's directory", blob("apps/"+other+"/slug-named.tgz", old), true},
 		{"live app's cache", blob("apps/"+live+"/cache.tgz", old), false},
 		{"live app's other blob", blob("apps/"+live+"/notes.txt", old), false},
+		{"live app's image an artifact names", blob("apps/"+live+"/images/0f0e.tar", old), false},
+		{"live app's image no release names yet", blob("apps/"+live+"/images/unreleased.tar", old), false},
+		{"deleted app's image", blob("apps/"+deleted+"/images/0f0e.tar", fresh), true},
 		{"slug in a subdirectory", blob("apps/"+live+"/x/slug-1.tgz", old), false},
 		{"app id in capitals", blob("apps/6C0F5D0E-1111-4A4A-8B8B-000000000001/slug-named.tgz", old), false},
 		{"not an app id", blob("apps/large/slug.tgz", old), false},

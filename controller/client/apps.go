@@ -8,9 +8,17 @@ import (
 )
 
 // CreateApp creates app (a random name when Name is empty) and fills in
-// what the controller assigned.
+// what the controller assigned. When the controller has a default route
+// domain (Status), an app that is not a system app gets an HTTP route
+// "<name>.<domain>" with it.
 func (c *Client) CreateApp(ctx context.Context, app *controller.App) error {
 	return c.do(ctx, http.MethodPost, "/apps", app, app)
+}
+
+// CreateAppWithoutDefaultRoute is CreateApp for an app that gets no
+// default route.
+func (c *Client) CreateAppWithoutDefaultRoute(ctx context.Context, app *controller.App) error {
+	return c.do(ctx, http.MethodPost, "/apps?default_route=false", app, app)
 }
 
 // App returns an app by id or name.

@@ -38,7 +38,7 @@ type BlobGC struct {
 
 func blobGCFlags() []cli.Flag {
 	return append([]cli.Flag{
-		cmdline.String("blobstore-url", "http://blobstore.discoverd", "the blobstore whose unused blobs (deleted apps', slugs no release names) the controller deletes; a *.discoverd name needs discoverd"),
+		cmdline.String("blobstore-url", "http://blobstore.discoverd", "the blobstore the controller keeps uploaded images in (flynn docker push; the hosts fetch them from this URL) and whose unused blobs (deleted apps', slugs no release names) it deletes; a *.discoverd name needs discoverd"),
 		cmdline.Duration("blob-gc-interval", blobgc.DefaultInterval, "time between passes of the blob collector; 0 turns it off"),
 	}, cmdline.Secret("blobstore-key", "the blobstore's key (default: the controller key)")...)
 }
@@ -58,12 +58,25 @@ func blobGCConfig(c *cli.Context, logger *slog.Logger, controllerKey string) (*B
 	if key == "" {
 		key = controllerKey
 	}
+	blobs, err := blobstoreClient(c, key, controllerKey, &http.Client{Timeout: time.Minute})
+	if err != nil || blobs == nil {
+		if blobs == nil && err == nil {
+			logger.Info("no blob collection: the blobstore URL names a discoverd service and discoverd is unknown", "blobstore_url", c.String("blobstore-url"))
+		}
+		return nil, err
+	}
+	return &BlobGC{Blobstore: blobs, Interval: interval}, nil
+}
+
+// blobstoreClient is a client of --blobstore-url with key, over hc or,
+// when the URL names a discoverd service, through discoverd; nil (and no
+// error) when it does and discoverd is unknown.
+func blobstoreClient(c *cli.Context, key, controllerKey string, hc *http.Client) (*blobstoreclient.Client, error) {
 	blobs := blobstoreclient.New(c.String("blobstore-url"), key)
-	blobs.HTTP = &http.Client{Timeout: time.Minute}
+	blobs.HTTP = hc
 	if u, err := url.Parse(c.String("blobstore-url")); err == nil && strings.HasSuffix(u.Hostname(), ".discoverd") {
 		d := discoverdURL(c)
 		if d == "" {
-			logger.Info("no blob collection: the blobstore URL names a discoverd service and discoverd is unknown", "blobstore_url", c.String("blobstore-url"))
 			return nil, nil
 		}
 		clusterKey, err := cmdline.SecretOf(c, "cluster-key")
@@ -75,7 +88,7 @@ func blobGCConfig(c *cli.Context, logger *slog.Logger, controllerKey string) (*B
 		}
 		blobs.HTTP = discoverdclient.HTTPClient(discoverdclient.New(d, clusterKey))
 	}
-	return &BlobGC{Blobstore: blobs, Interval: interval}, nil
+	return blobs, nil
 }
 
 // Run serves the controller API until ctx ends, with the blob collector

@@ -30,10 +30,12 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("discoverd-url", "", "discoverd, to reach Postgres by service name, find the hosts one-off jobs run on and job logs come from, and the routers whose metrics GET /apps/:id/metrics sums (default: http://EXTERNAL_IP:1111 in a job; none: those requests answer service_unavailable)", cmdline.Was("--discoverd", "DISCOVERD")),
 		cmdline.String("external-ip", "", "this node's address, whose discoverd is the default", cmdline.Was("EXTERNAL_IP")),
 		cmdline.Duration("event-retention", server.DefaultEventRetention, "how long the event log keeps events; older ones are deleted every hour, and a stream resumed across them is refused (0: keep every event)"),
+		cmdline.String("default-route-domain", "", "domain under which every new app that is not a system app gets an HTTP route, <app>.<domain> to its web processes (bootstrap gives the cluster's domain; none: apps get a route only when one is added)"),
 		cmdline.Insecure(),
 	}
 	flags = append(flags, cmdline.Secret("controller-key", "key of system requests (the platform's components), sent as the basic-auth password; people use API keys (required unless --insecure)", cmdline.Was("--auth-key", "AUTH_KEY", "FLYNN_AUTH_KEY"))...)
 	flags = append(flags, blobGCFlags()...)
+	flags = append(flags, imageFlags()...)
 	flags = append(flags, cmdline.Secret("cluster-key", "key of the host and discoverd APIs (default: the controller key)", cmdline.Was("CLUSTER_KEY"))...)
 	return cmdline.Daemon[Config]{
 		Name:  "flynn-controller",
@@ -41,7 +43,9 @@ func Daemon() cmdline.Daemon[Config] {
 		Description: `Serves apps, releases, formations, jobs, routes, keys, providers,
 deployments, hosts and the event stream; applies its migrations at start.
 The event log keeps no secrets (env values, private keys) and forgets
-events older than --event-retention.`,
+events older than --event-retention. With --default-route-domain, every
+app that is not a system app gets the route <app>.<domain> as it is
+created.`,
 		Flags: flags,
 		Config: func(c *cli.Context, logger *slog.Logger) (Config, error) {
 			srv, err := serverConfig(c, logger)
@@ -76,12 +80,18 @@ func serverConfig(c *cli.Context, logger *slog.Logger) (server.Config, error) {
 		blobKey = key
 	}
 	cfg := server.Config{Addr: cmdline.ListenAddr(c, "http-addr"), DatabaseURL: c.String("database-url"), AuthKey: key,
-		EventRetention: c.Duration("event-retention"), BlobstoreKey: blobKey}
+		EventRetention: c.Duration("event-retention"), BlobstoreKey: blobKey, DefaultRouteDomain: c.String("default-route-domain")}
 	if cfg.DatabaseURL == "" {
 		return cfg, fmt.Errorf("a database URL is required: --database-url or $%s", cmdline.Env("database-url"))
 	}
+	if err := server.CheckDefaultRouteDomain(cfg.DefaultRouteDomain); err != nil {
+		return cfg, fmt.Errorf("--default-route-domain: %w", err)
+	}
 	if cfg.EventRetention < 0 {
 		return cfg, fmt.Errorf("--event-retention %v: must not be negative", cfg.EventRetention)
+	}
+	if err := setImages(c, logger, &cfg); err != nil {
+		return cfg, err
 	}
 	if u := discoverdURL(c); u != "" {
 		d := discoverdclient.New(u, clusterKey)

@@ -59,6 +59,16 @@ func TestCommandLine(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "a default route domain",
+			env:  map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_DEFAULT_ROUTE_DOMAIN": "dev.localflynn.com"},
+			check: func(t *testing.T, cfg server.Config) {
+				if cfg.DefaultRouteDomain != "dev.localflynn.com" {
+					t.Errorf("default route domain = %q, want dev.localflynn.com", cfg.DefaultRouteDomain)
+				}
+			},
+		},
+		{name: "a default route domain that is none", env: map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_DEFAULT_ROUTE_DOMAIN": "*.example.com"}, fails: "--default-route-domain"},
 		{name: "a negative retention", env: map[string]string{"PORT": "", "FLYNN_DATABASE_URL": "postgres://x", "FLYNN_CONTROLLER_KEY": "ck", "FLYNN_EVENT_RETENTION": "-1h"}, fails: "--event-retention"},
 		// Without the controller key the API would take everyone for the
 		// platform itself.

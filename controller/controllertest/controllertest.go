@@ -39,6 +39,12 @@ type Options struct {
 	// KeepAlive is the event stream's keepalive interval (server default
 	// when zero).
 	KeepAlive time.Duration
+	// DefaultRouteDomain gives every app that is not a system app the
+	// route <app>.<DefaultRouteDomain> at create; empty: none.
+	DefaultRouteDomain string
+	// Images keeps uploaded image archives (POST /apps/:id/images); nil
+	// answers those uploads with service_unavailable.
+	Images server.ImageStore
 	// CompleteDeployments stands in for the scheduler where a test has
 	// none: every deployment it returns true for is reported complete as
 	// soon as it is made (formations are left as they are), so that a
@@ -71,7 +77,7 @@ func New(t testing.TB, dbURL string, opts Options) *Controller {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := server.New(store, server.Options{AuthKey: opts.Key, Logger: opts.Logger, Runner: opts.Runner, Logs: opts.Logs, RouterMetrics: opts.RouterMetrics, KeepAlive: opts.KeepAlive})
+	srv, err := server.New(store, server.Options{AuthKey: opts.Key, Logger: opts.Logger, Runner: opts.Runner, Logs: opts.Logs, RouterMetrics: opts.RouterMetrics, KeepAlive: opts.KeepAlive, Images: opts.Images, DefaultRouteDomain: opts.DefaultRouteDomain})
 	if err != nil {
 		store.Close()
 		t.Fatalf("controllertest: %v", err)

@@ -2,9 +2,9 @@
 // sees it (an app, a release, a process type or a one-off command) and the
 // host.Job a flynn-host runs.
 //
-//	ForProcess (scheduler, bootstrap) ─┐
-//	                                   ├─> core: id, FLYNN_* env, metadata, network, limits ─> host.Job
-//	ForOneOff  (controller's runner) ──┘
+//	ForAppProcess (scheduler) ────────┐
+//	ForProcess (bootstrap, checks) ───┼─> core: id, build env, FLYNN_* env, metadata, network, limits ─> host.Job
+//	ForOneOff  (controller's runner) ─┘
 //	host.Job metadata ─> OwnerOf ─> app, release, process type ("" for a one-off)
 //
 // Both kinds of job go through one core, so they carry the same metadata
@@ -19,6 +19,16 @@
 // A one-off job never has controller.JobMetaType in its metadata: that is
 // how the scheduler tells its own jobs from one-off runs and leaves the
 // latter alone.
+//
+// The core also gives every job of an app that is not a system app the
+// cluster's build settings (controller.BuildEnv: package mirrors, CA
+// certificates), under the job's own env: a variable of the release, the
+// process type or the request wins over the cluster's of the same name,
+// and FLYNN_* variables the core sets win over both. The settings are
+// passed in by the caller, as they were when the job was built: a job
+// already running keeps what it started with (as on Heroku, a restart
+// picks up a change). System apps' jobs get nothing of them, so an
+// operator's settings cannot steer the platform itself.
 package hostjob
 
 import (
@@ -50,6 +60,9 @@ type App struct {
 	ReleaseID string
 	// ReleaseVersion is the release's number; 0 when unknown.
 	ReleaseVersion int
+	// System marks a system app (controller.App.System): its jobs get
+	// nothing of the cluster's build settings.
+	System bool
 }
 
 // NewID returns a fresh job id on hostID: "<hostID>-<uuid>", the host API's
@@ -57,19 +70,33 @@ type App struct {
 func NewID(hostID string) string { return hostID + "-" + random.UUID() }
 
 // ForProcess builds the host job for one process of type typ of a release
-// of app appName. A "web" process without ports gets one HTTP port
-// registered in discoverd as "<app>-web", the service its routes point at;
-// any other process with a Service registers its first port there, and a
-// port that names its own service registers there. The type's volumes are
-// mounted and its persistence kept.
+// of app appName, without the cluster's build settings: a process of a
+// system app (what bootstrap starts), or one built to be checked. A "web"
+// process without ports gets one HTTP port registered in discoverd as
+// "<app>-web", the service its routes point at; any other process with a
+// Service registers its first port there, and a port that names its own
+// service registers there. The type's volumes are mounted and its
+// persistence kept.
 func ForProcess(hostID, appName string, rel *controller.Release, art *controller.Artifact, typ string) *host.Job {
+	return forProcess(hostID, App{ID: rel.AppID, Name: appName, ReleaseID: rel.ID, ReleaseVersion: rel.Version}, rel, art, typ, nil)
+}
+
+// ForAppProcess is ForProcess for a process of app, which gets the
+// cluster's build settings be (nil: none) under its own env unless app is
+// a system app. The scheduler builds every process so.
+func ForAppProcess(hostID string, app *controller.App, rel *controller.Release, art *controller.Artifact, typ string, be *controller.BuildEnv) *host.Job {
+	return forProcess(hostID, App{ID: rel.AppID, Name: app.Name, ReleaseID: rel.ID, ReleaseVersion: rel.Version, System: app.System}, rel, art, typ, be)
+}
+
+func forProcess(hostID string, app App, rel *controller.Release, art *controller.Artifact, typ string, be *controller.BuildEnv) *host.Job {
+	appName := app.Name
 	pt := rel.Processes[typ]
 	env := maps.Clone(rel.Env)
 	if env == nil {
 		env = map[string]string{}
 	}
 	maps.Copy(env, pt.Env)
-	job := newJob(hostID, App{ID: rel.AppID, Name: appName, ReleaseID: rel.ID, ReleaseVersion: rel.Version}, typ, art, pt.Cmd, env, pt, nil)
+	job := newJob(hostID, app, typ, art, pt.Cmd, env, pt, nil, be)
 	job.Metadata[controller.JobMetaType] = typ
 
 	service := pt.Service
@@ -81,7 +108,7 @@ func ForProcess(hostID, appName string, rel *controller.Release, art *controller
 		}
 	}
 	for i, p := range ports {
-		hp := host.Port{Port: p.Port, Proto: p.Proto, CheckPath: p.CheckPath, Service: p.Service}
+		hp := host.Port{Port: p.Port, Target: p.Target, Proto: p.Proto, CheckPath: p.CheckPath, Service: p.Service}
 		if hp.Proto != "http" {
 			hp.Proto = "tcp"
 		}
@@ -113,9 +140,13 @@ type OneOff struct {
 	// image whose entrypoint is a daemon); Args are then its arguments.
 	Entrypoint []string
 	Args       []string
-	// Env is the job's whole environment before the FLYNN_* variables:
-	// the release's, the type's and the request's.
+	// Env is the job's own environment: the release's, the type's and
+	// the request's. The cluster's build settings and the FLYNN_*
+	// variables are added to it.
 	Env map[string]string
+	// BuildEnv is the cluster's build settings, which the job gets under
+	// Env unless App is a system app's; nil: none.
+	BuildEnv *controller.BuildEnv
 	// Meta is extra metadata (a build's commit, say); the app keys set by
 	// this package win over it, and a process type in it is dropped.
 	Meta map[string]string
@@ -139,16 +170,20 @@ func ForOneOff(hostID string, o OneOff) *host.Job {
 	if env == nil {
 		env = map[string]string{}
 	}
-	job := newJob(hostID, o.App, o.Type, o.Artifact, o.Args, env, o.Process, o.Meta)
+	job := newJob(hostID, o.App, o.Type, o.Artifact, o.Args, env, o.Process, o.Meta, o.BuildEnv)
 	job.Config.Entrypoint = o.Entrypoint
 	job.Config.TTY = o.TTY
 	return job
 }
 
-// newJob is the core both kinds share: id, env, metadata, network and
-// limits, the last two from pt. It takes ownership of env.
-func newJob(hostID string, app App, typ string, art *controller.Artifact, args []string, env map[string]string, pt controller.ProcessType, extraMeta map[string]string) *host.Job {
+// newJob is the core both kinds share: id, env (with be's settings for an
+// app that is not a system app), metadata, network and limits, the last
+// two from pt. It takes ownership of env.
+func newJob(hostID string, app App, typ string, art *controller.Artifact, args []string, env map[string]string, pt controller.ProcessType, extraMeta map[string]string, be *controller.BuildEnv) *host.Job {
 	id := NewID(hostID)
+	if !app.System {
+		addBuildEnv(env, be)
+	}
 	env["FLYNN_APP_ID"] = app.ID
 	env["FLYNN_APP_NAME"] = app.Name
 	env["FLYNN_RELEASE_ID"] = app.ReleaseID
@@ -173,6 +208,23 @@ func newJob(hostID string, app App, typ string, art *controller.Artifact, args [
 		Artifact: art.URI,
 		Config:   host.JobConfig{Args: args, Env: env, Resources: limits(pt), HostNetwork: pt.HostNetwork},
 		Metadata: meta,
+	}
+}
+
+// addBuildEnv adds the cluster's build settings to env where env has no
+// variable of the name: the app's own setting wins, variable by variable.
+// The certificates go in as controller.CACertsEnv.
+func addBuildEnv(env map[string]string, be *controller.BuildEnv) {
+	if be == nil {
+		return
+	}
+	for k, v := range be.Env {
+		if _, own := env[k]; !own {
+			env[k] = v
+		}
+	}
+	if _, own := env[controller.CACertsEnv]; !own && be.CACerts != "" {
+		env[controller.CACertsEnv] = be.CACerts
 	}
 }
 

@@ -14,11 +14,11 @@ import (
 // AppRepo stores apps.
 type AppRepo struct{ db *db }
 
-const appColumns = `id::text, name, meta, strategy, coalesce(release_id::text, ''), system, created_at, updated_at`
+const appColumns = `id::text, name, meta, strategy, coalesce(release_id::text, ''), stack, system, created_at, updated_at`
 
 func scanApp(row pgx.Row) (*controller.App, error) {
 	var a controller.App
-	if err := row.Scan(&a.ID, &a.Name, &a.Meta, &a.Strategy, &a.ReleaseID, &a.System, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := row.Scan(&a.ID, &a.Name, &a.Meta, &a.Strategy, &a.ReleaseID, &a.Stack, &a.System, &a.CreatedAt, &a.UpdatedAt); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -26,8 +26,12 @@ func scanApp(row pgx.Row) (*controller.App, error) {
 
 // Create inserts app, filling in its id (when empty), strategy default and
 // timestamps. The name must already be valid, and app.System allowed to
-// whoever asked: it is stored as given and never changes.
-func (r *AppRepo) Create(ctx context.Context, app *controller.App) error {
+// whoever asked: it is stored as given and never changes. routes are
+// created with it (as RouteRepo.Create would, each filled in likewise) in
+// the same transaction, so that neither is left without the other: a
+// route that cannot be made (its domain taken: ErrExists on "domain")
+// fails the whole create.
+func (r *AppRepo) Create(ctx context.Context, app *controller.App, routes ...*controller.Route) error {
 	if app.ID == "" {
 		app.ID = random.UUID()
 	}
@@ -38,13 +42,21 @@ func (r *AppRepo) Create(ctx context.Context, app *controller.App) error {
 		app.Meta = map[string]string{}
 	}
 	return r.db.inTx(ctx, func(tx pgx.Tx) error {
-		created, err := scanApp(tx.QueryRow(ctx, `INSERT INTO apps (id, name, meta, strategy, system) VALUES ($1, $2, $3, $4, $5)
-			RETURNING `+appColumns, app.ID, app.Name, app.Meta, app.Strategy, app.System))
+		created, err := scanApp(tx.QueryRow(ctx, `INSERT INTO apps (id, name, meta, strategy, stack, system) VALUES ($1, $2, $3, $4, $5, $6)
+			RETURNING `+appColumns, app.ID, app.Name, app.Meta, app.Strategy, app.Stack, app.System))
 		if err != nil {
 			return mapError(err, "app")
 		}
 		*app = *created
-		return emit(ctx, tx, change{app.ID, controller.ObjectTypeApp, app.ID, controller.OpCreate, app})
+		changes := []change{{app.ID, controller.ObjectTypeApp, app.ID, controller.OpCreate, app}}
+		for _, route := range routes {
+			c, err := insertRoute(ctx, tx, app, route)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, c)
+		}
+		return emit(ctx, tx, changes...)
 	})
 }
 
@@ -81,7 +93,7 @@ func (r *AppRepo) List(ctx context.Context, p Page) ([]*controller.App, string, 
 		func(a *controller.App) (time.Time, string) { return a.CreatedAt, a.ID })
 }
 
-// Update changes an app's meta and strategy.
+// Update changes an app's meta, strategy and stack.
 func (r *AppRepo) Update(ctx context.Context, idOrName string, u controller.AppUpdate) (*controller.App, error) {
 	var app *controller.App
 	err := r.db.inTx(ctx, func(tx pgx.Tx) error {
@@ -89,15 +101,18 @@ func (r *AppRepo) Update(ctx context.Context, idOrName string, u controller.AppU
 		if err != nil {
 			return err
 		}
-		meta, strategy := old.Meta, old.Strategy
+		meta, strategy, stack := old.Meta, old.Strategy, old.Stack
 		if u.Meta != nil {
 			meta = u.Meta
 		}
 		if u.Strategy != nil {
 			strategy = *u.Strategy
 		}
-		app, err = scanApp(tx.QueryRow(ctx, `UPDATE apps SET meta = $2, strategy = $3, updated_at = now() WHERE id = $1
-			RETURNING `+appColumns, old.ID, meta, strategy))
+		if u.Stack != nil {
+			stack = *u.Stack
+		}
+		app, err = scanApp(tx.QueryRow(ctx, `UPDATE apps SET meta = $2, strategy = $3, stack = $4, updated_at = now() WHERE id = $1
+			RETURNING `+appColumns, old.ID, meta, strategy, stack))
 		if err != nil {
 			return mapError(err, "app")
 		}

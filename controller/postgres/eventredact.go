@@ -8,15 +8,16 @@ import (
 
 // The event log outlives the state it describes: a release replaced by
 // `flynn env unset` stays in the log until the log is pruned. So no secret
-// goes into it. A release's or a resource's env keeps its names, each with
-// controller.RedactedValue for its value, a route's certificate loses
-// its private key, a provider's URL the key in its userinfo
-// (controller.RedactURL), and a log drain's URL the token its userinfo,
-// path or query may hold (controller.RedactLogDrainURL). Redaction works
-// on the encoded object, keyed by object type, so that whatever Go type a
-// repository emits for one of them is redacted alike; migration 0006 does
-// the same to the release, resource and route events written before (log
-// drains came later).
+// goes into it. A release's, a resource's or the cluster's build settings'
+// env keeps its names, each with controller.RedactedValue for its value
+// (the build settings' CA certificates are public and stay), a route's
+// certificate loses its private key, a provider's URL the key in its
+// userinfo (controller.RedactURL), and a log drain's URL the token its
+// userinfo, path or query may hold (controller.RedactLogDrainURL).
+// Redaction works on the encoded object, keyed by object type, so that
+// whatever Go type a repository emits for one of them is redacted alike;
+// migration 0006 does the same to the release, resource and route events
+// written before (log drains and build settings came later).
 
 // redact returns the data of an event of objectType without its secrets.
 func redact(objectType string, data []byte) ([]byte, error) {
@@ -29,7 +30,7 @@ func redact(objectType string, data []byte) ([]byte, error) {
 			}
 			return eachObject(obj, "processes", func(pt map[string]json.RawMessage) error { return hideEnv(pt, "env") })
 		}
-	case controller.ObjectTypeResource:
+	case controller.ObjectTypeResource, controller.ObjectTypeBuildEnv:
 		hide = func(obj map[string]json.RawMessage) error { return hideEnv(obj, "env") }
 	case controller.ObjectTypeRoute:
 		hide = func(obj map[string]json.RawMessage) error {

@@ -55,6 +55,12 @@ func TestRedact(t *testing.T) {
 			want:       `{"env":{"DATABASE_URL":"(redacted)"},"id":"res"}`,
 		},
 		{
+			name:       "build env",
+			objectType: controller.ObjectTypeBuildEnv,
+			data:       `{"env":{"GOPROXY":"https://u:pw@proxy.test"},"ca_certs":"PEM"}`,
+			want:       `{"ca_certs":"PEM","env":{"GOPROXY":"(redacted)"}}`,
+		},
+		{
 			name:       "route with a certificate",
 			objectType: controller.ObjectTypeRoute,
 			data:       `{"id":"rt","domain":"a.test","certificate":{"cert":"CERT","key":"KEY"}}`,

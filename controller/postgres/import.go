@@ -299,8 +299,8 @@ func writeSnapshot(ctx context.Context, tx pgx.Tx, snap *snapshot) (*Imported, e
 	}
 
 	for _, a := range snap.apps {
-		if _, err := tx.Exec(ctx, `INSERT INTO apps (id, name, meta, strategy, system, created_at, updated_at) VALUES ($1, $2, $3, $4, false, $5, $6)`,
-			a.ID, a.Name, nonNil(a.Meta), a.Strategy, a.CreatedAt, a.UpdatedAt); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO apps (id, name, meta, strategy, stack, system, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, false, $6, $7)`,
+			a.ID, a.Name, nonNil(a.Meta), a.Strategy, a.Stack, a.CreatedAt, a.UpdatedAt); err != nil {
 			return nil, fmt.Errorf("import: app %s: %w", a.Name, mapError(err, "app"))
 		}
 	}

@@ -20,7 +20,8 @@ import (
 // undoes a change committed while its caller was busy (an `env unset`
 // during a push's build). A patch that changes nothing creates nothing and
 // returns the current release (nil when the app has none) with no
-// deployment.
+// deployment. With p.NoDeploy the new release is made, always, and not
+// deployed.
 func (r *ReleaseRepo) Patch(ctx context.Context, appIDOrName string, p controller.ReleasePatch) (*controller.Release, *controller.Deployment, error) {
 	var (
 		rel *controller.Release
@@ -83,18 +84,23 @@ func patchRelease(ctx context.Context, tx pgx.Tx, app *controller.App, p control
 	if err := checkEnvNames(next.Env, p.Env); err != nil {
 		return nil, nil, nil, err
 	}
-	if sameRelease(next, base) {
+	// A NoDeploy caller deploys the release itself, so it always gets a
+	// new one to deploy.
+	if !p.NoDeploy && sameRelease(next, base) {
 		return current, nil, nil, nil
 	}
 	if err := createRelease(ctx, tx, next); err != nil {
 		return nil, nil, nil, err
 	}
+	created := change{app.ID, controller.ObjectTypeRelease, next.ID, controller.OpCreate, next}
+	if p.NoDeploy {
+		return next, nil, []change{created}, nil
+	}
 	_, d, deployChanges, err := deploy(ctx, tx, app, next.ID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	changes := append([]change{{app.ID, controller.ObjectTypeRelease, next.ID, controller.OpCreate, next}}, deployChanges...)
-	return next, d, changes, nil
+	return next, d, append([]change{created}, deployChanges...), nil
 }
 
 // checkEnvNames refuses an env that holds a name no job may have

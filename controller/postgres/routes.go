@@ -37,31 +37,42 @@ const tcpPortLock int64 = 0x666c796e6e746370
 // that no route has (ErrConflict when there is none); which ports an app
 // may ask for is the caller's rule.
 func (r *RouteRepo) Create(ctx context.Context, route *controller.Route) error {
+	return r.db.inTx(ctx, func(tx pgx.Tx) error {
+		app, err := getApp(ctx, tx, route.AppID, false)
+		if err != nil {
+			return err
+		}
+		c, err := insertRoute(ctx, tx, app, route)
+		if err != nil {
+			return err
+		}
+		return emit(ctx, tx, c)
+	})
+}
+
+// insertRoute does Create's work for a route of app inside tx, and returns
+// the event to emit.
+func insertRoute(ctx context.Context, tx pgx.Tx, app *controller.App, route *controller.Route) (change, error) {
 	if route.ID == "" {
 		route.ID = random.UUID()
 	}
 	if route.Type == controller.RouteTypeHTTP && route.Path == "" {
 		route.Path = "/"
 	}
-	return r.db.inTx(ctx, func(tx pgx.Tx) error {
-		app, err := getApp(ctx, tx, route.AppID, false)
-		if err != nil {
-			return err
+	if route.Type == controller.RouteTypeTCP {
+		var err error
+		if route.Port, err = tcpPort(ctx, tx, route.Port); err != nil {
+			return change{}, err
 		}
-		if route.Type == controller.RouteTypeTCP {
-			if route.Port, err = tcpPort(ctx, tx, route.Port); err != nil {
-				return err
-			}
-		}
-		created, err := scanRoute(tx.QueryRow(ctx, `INSERT INTO routes (id, app_id, type, service, domain, path, sticky, certificate, port, drain_backends, no_request_log)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING `+routeColumns,
-			route.ID, app.ID, route.Type, route.Service, route.Domain, route.Path, route.Sticky, route.Certificate, route.Port, route.DrainBackends, route.NoRequestLog))
-		if err != nil {
-			return mapError(err, "route")
-		}
-		*route = *created
-		return emit(ctx, tx, change{app.ID, controller.ObjectTypeRoute, route.ID, controller.OpCreate, route})
-	})
+	}
+	created, err := scanRoute(tx.QueryRow(ctx, `INSERT INTO routes (id, app_id, type, service, domain, path, sticky, certificate, port, drain_backends, no_request_log)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING `+routeColumns,
+		route.ID, app.ID, route.Type, route.Service, route.Domain, route.Path, route.Sticky, route.Certificate, route.Port, route.DrainBackends, route.NoRequestLog))
+	if err != nil {
+		return change{}, mapError(err, "route")
+	}
+	*route = *created
+	return change{app.ID, controller.ObjectTypeRoute, route.ID, controller.OpCreate, route}, nil
 }
 
 // tcpPort takes the TCP port lock for the rest of tx and returns port, or

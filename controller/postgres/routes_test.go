@@ -94,3 +94,37 @@ func TestRouteRequestLogSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestAppCreatedWithRoutes: routes given to Apps.Create are made in the
+// app's transaction: with it, or, when one cannot be made, neither.
+func TestAppCreatedWithRoutes(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	app := &controller.App{Name: "web"}
+	route := &controller.Route{Type: controller.RouteTypeHTTP, Service: "web-web", Domain: "web.apps.test"}
+	if err := s.Apps.Create(ctx, app, route); err != nil {
+		t.Fatal(err)
+	}
+	if route.ID == "" || route.AppID != app.ID || route.Path != "/" {
+		t.Fatalf("route = %+v, want it filled in as the app's", route)
+	}
+	clash := &controller.App{Name: "clash"}
+	err := s.Apps.Create(ctx, clash, &controller.Route{Type: controller.RouteTypeHTTP, Service: "clash-web", Domain: "web.apps.test"})
+	var storeErr *Error
+	if !errors.Is(err, ErrExists) || !errors.As(err, &storeErr) || storeErr.Field != "domain" {
+		t.Fatalf("a route whose domain is taken: %v; want ErrExists on domain", err)
+	}
+	if _, err := s.Apps.Get(ctx, "clash"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the app whose route failed: %v; want it not created", err)
+	}
+	if list, _, err := s.Routes.List(ctx, "", Page{}); err != nil || len(list) != 1 {
+		t.Fatalf("routes = %v, %v; want only web's", list, err)
+	}
+	events, err := s.Events.List(ctx, EventQuery{ObjectTypes: []string{controller.ObjectTypeApp, controller.ObjectTypeRoute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || events[0].ObjectType != controller.ObjectTypeApp || events[1].ObjectID != route.ID {
+		t.Fatalf("events = %+v, want web's app then its route", events)
+	}
+}

@@ -39,6 +39,7 @@ type Store struct {
 	Deployments *DeploymentRepo
 	Events      *EventRepo
 	LogDrains   *LogDrainRepo
+	BuildEnv    *BuildEnvRepo
 }
 
 // Options configures Open. The zero value connects to the URL's host as
@@ -94,6 +95,7 @@ func New(pool *pgxpool.Pool) *Store {
 		Deployments: &DeploymentRepo{db},
 		Events:      &EventRepo{db},
 		LogDrains:   &LogDrainRepo{db},
+		BuildEnv:    &BuildEnvRepo{db},
 	}
 }
 

@@ -152,7 +152,8 @@ func (s *Scheduler) stop(ctx context.Context, v *hostView, st Stop) {
 	}
 }
 
-// hostJob builds the host job of one planned start.
+// hostJob builds the host job of one planned start, with the cluster's
+// build settings unless its app is a system app.
 func (s *Scheduler) hostJob(ctx context.Context, st Start) (*host.Job, error) {
 	rel, err := s.release(ctx, st.Key.ReleaseID)
 	if err != nil {
@@ -162,9 +163,15 @@ func (s *Scheduler) hostJob(ctx context.Context, st Start) (*host.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, err := s.appName(ctx, st.Key.AppID)
+	app, err := s.app(ctx, st.Key.AppID)
 	if err != nil {
 		return nil, err
 	}
-	return hostjob.ForProcess(st.HostID, name, rel, art, st.Key.Type), nil
+	var be *controller.BuildEnv
+	if !app.System {
+		if be, err = s.roundBuildEnv(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return hostjob.ForAppProcess(st.HostID, app, rel, art, st.Key.Type, be), nil
 }

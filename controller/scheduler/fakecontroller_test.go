@@ -27,6 +27,7 @@ type testController interface {
 	Job(ctx context.Context, app, id string) (*controller.Job, error)
 	Jobs(ctx context.Context, app string) ([]*controller.Job, error)
 	ActiveJobs(ctx context.Context, app string) ([]*controller.Job, error)
+	PatchBuildEnv(ctx context.Context, p controller.BuildEnvPatch) (*controller.BuildEnv, error)
 }
 
 var _ testController = (*fakeController)(nil)
@@ -45,8 +46,11 @@ type fakeController struct {
 	formations  []*controller.Formation // creation order
 	deployments []*controller.Deployment
 	jobs        []*controller.Job
-	nextEvent   int64
-	subs        map[*eventSub]bool
+	buildEnv    controller.BuildEnv
+	// buildEnvReads counts BuildEnv calls.
+	buildEnvReads int
+	nextEvent     int64
+	subs          map[*eventSub]bool
 	// down, when set, is the answer to formation listings, job reports
 	// and reads of apps, releases and artifacts: the controller's own
 	// database is gone.
@@ -532,6 +536,45 @@ func (c *fakeController) Jobs(_ context.Context, app string) ([]*controller.Job,
 
 func (c *fakeController) ActiveJobs(_ context.Context, app string) ([]*controller.Job, error) {
 	return c.listJobs(app, true)
+}
+
+func (c *fakeController) BuildEnv(context.Context) (*controller.BuildEnv, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buildEnvReads++
+	if c.down != nil {
+		return nil, c.down
+	}
+	return clone(&c.buildEnv), nil
+}
+
+// PatchBuildEnv changes the settings as the store does, without its
+// validation.
+func (c *fakeController) PatchBuildEnv(_ context.Context, p controller.BuildEnvPatch) (*controller.BuildEnv, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	be := &c.buildEnv
+	if p.Env != nil {
+		if be.Env == nil {
+			be.Env = map[string]string{}
+		}
+		for _, k := range p.Env.Unset {
+			delete(be.Env, k)
+		}
+		maps.Copy(be.Env, p.Env.Set)
+	}
+	if p.CACerts != nil {
+		be.CACerts = *p.CACerts
+	}
+	be.UpdatedAt = time.Now()
+	c.emitLocked("", controller.ObjectTypeBuildEnv, controller.BuildEnvObjectID, controller.OpUpdate, be)
+	return clone(be), nil
+}
+
+func (c *fakeController) buildEnvReadCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buildEnvReads
 }
 
 // StreamEvents streams the changes after now that match filter (Since is

@@ -21,11 +21,15 @@
 // replaced elsewhere. Only the leader of the "flynn-scheduler" discoverd
 // service acts, and only while discoverd confirms its registration in time
 // (RunLeader fences it); the others wait. Deployments (deploy.go) move
-// formations step by step and let the rounds start and stop the jobs.
+// formations step by step and let the rounds start and stop the jobs. A
+// job of an app that is not a system app gets the cluster's build
+// settings (controller.BuildEnv) under its own env, as read in the round
+// that starts it; a change to them restarts no running job.
 package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -38,6 +42,7 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
 // Controller is what the scheduler needs of the controller API;
@@ -53,6 +58,7 @@ type Controller interface {
 	Deployments(ctx context.Context, app string) ([]*controller.Deployment, error)
 	Release(ctx context.Context, id string) (*controller.Release, error)
 	Artifact(ctx context.Context, id string) (*controller.Artifact, error)
+	BuildEnv(ctx context.Context) (*controller.BuildEnv, error)
 	PutJob(ctx context.Context, j *controller.Job) error
 	StreamEvents(ctx context.Context, filter controller.EventFilter) (<-chan *controller.Event, error)
 	UpdateDeployment(ctx context.Context, app, id string, u controller.DeploymentUpdate) (*controller.Deployment, error)
@@ -178,8 +184,15 @@ type Scheduler struct {
 	// Owned by the round loop.
 	releases  map[string]*controller.Release
 	artifacts map[string]*controller.Artifact
-	appNames  map[string]string
-	reported  map[string]host.JobState
+	// apps caches what a job needs of its app: its name and whether it
+	// is a system app, neither of which changes.
+	apps     map[string]*controller.App
+	reported map[string]host.JobState
+	// buildEnv is the cluster's build settings as last read (nil: never),
+	// which the jobs of apps that are not system apps get; buildEnvRead
+	// says whether this round has read them (see roundBuildEnv).
+	buildEnv     *controller.BuildEnv
+	buildEnvRead bool
 	// crashCounted holds the crashed jobs whose crash counted towards
 	// their type's backoff: once each, whether or not the controller has
 	// heard of it yet (a report that fails is tried every round).
@@ -215,7 +228,7 @@ func New(cfg Config, ctrl Controller, cluster Cluster, logger *slog.Logger) *Sch
 		views:     map[string]*hostView{},
 		releases:  map[string]*controller.Release{},
 		artifacts: map[string]*controller.Artifact{},
-		appNames:  map[string]string{},
+		apps:      map[string]*controller.App{},
 		reported:  map[string]host.JobState{},
 
 		crashCounted: map[string]bool{},
@@ -364,6 +377,7 @@ func (s *Scheduler) followEvents(ctx context.Context) (<-chan *controller.Event,
 // the followers keep the view.
 func (s *Scheduler) round(ctx context.Context) error {
 	now := time.Now()
+	s.buildEnvRead = false
 	s.syncHosts(ctx)
 	views := s.snapshot(now)
 	snap := &Snapshot{Held: map[Key]bool{}}
@@ -445,8 +459,14 @@ func (s *Scheduler) round(ctx context.Context) error {
 			if _, err := s.artifact(ctx, rel.ArtifactID); err != nil {
 				s.log.Debug("formation's artifact unreadable", "release.id", rel.ID, "err", err)
 			}
-			if _, err := s.appName(ctx, f.AppID); err != nil {
+			app, err := s.app(ctx, f.AppID)
+			if err != nil {
 				s.log.Debug("formation's app unreadable", "app.id", f.AppID, "err", err)
+			}
+			if app != nil && !app.System && s.buildEnv == nil {
+				if err := s.readBuildEnv(ctx); err != nil {
+					s.log.Debug("cluster build env unreadable", "err", err)
+				}
 			}
 		}
 		for _, typ := range slices.Sorted(maps.Keys(f.Processes)) {
@@ -572,16 +592,50 @@ func (s *Scheduler) artifact(ctx context.Context, id string) (*controller.Artifa
 	return a, nil
 }
 
-func (s *Scheduler) appName(ctx context.Context, id string) (string, error) {
-	if n, ok := s.appNames[id]; ok {
-		return n, nil
+func (s *Scheduler) app(ctx context.Context, id string) (*controller.App, error) {
+	if a, ok := s.apps[id]; ok {
+		return a, nil
 	}
-	app, err := s.ctrl.App(ctx, id)
+	a, err := s.ctrl.App(ctx, id)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	s.appNames[id] = app.Name
-	return app.Name, nil
+	s.apps[id] = &controller.App{ID: a.ID, Name: a.Name, System: a.System}
+	return s.apps[id], nil
+}
+
+// roundBuildEnv returns the cluster's build settings for a job of an app
+// that is not a system app. They are read once in a round that starts
+// such a job, after the round's formations were listed: a change to them
+// committed before a change to a formation reaches the jobs started for
+// the latter. Jobs already running keep what they started with (a restart
+// picks up a change). While the controller does not answer, the last read
+// serves; a job cannot start before one succeeded (the round prefetches
+// them while the controller answers, with the apps and artifacts).
+func (s *Scheduler) roundBuildEnv(ctx context.Context) (*controller.BuildEnv, error) {
+	if !s.buildEnvRead && s.formationsErr == "" {
+		s.buildEnvRead = true // once a round, even when it fails
+		if err := s.readBuildEnv(ctx); err != nil {
+			s.log.Warn("cannot read the cluster's build env; starting jobs with the last read", "err", err)
+		}
+	}
+	if s.buildEnv == nil {
+		return nil, errors.New("the cluster's build env was never read")
+	}
+	return s.buildEnv, nil
+}
+
+// readBuildEnv reads the cluster's build settings into s.buildEnv.
+func (s *Scheduler) readBuildEnv(ctx context.Context) error {
+	be, err := s.ctrl.BuildEnv(ctx)
+	if httpjson.IsNotFound(err) {
+		be, err = &controller.BuildEnv{}, nil // a controller older than build settings has none
+	}
+	if err != nil {
+		return fmt.Errorf("read the cluster's build env: %w", err)
+	}
+	s.buildEnv = be
+	return nil
 }
 
 // publish records a round's jobs for deployments and wakes their waits.

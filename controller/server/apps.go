@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/stacks"
 )
 
 func (s *Server) listApps(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
@@ -41,10 +43,25 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if app.System && !callerOf(r.Context()).system {
 		return httpjson.Errorf(httpjson.CodeForbidden, "only the cluster key may create a system app (flynn --system)")
 	}
+	if err := checkStack(app.Stack); err != nil {
+		return err
+	}
+	withRoute, err := wantsDefaultRoute(r)
+	if err != nil {
+		return err
+	}
 	app.ReleaseID = "" // set through PUT /apps/:id/release only
+	// insert creates the app with its default route (defaultroute.go),
+	// if it gets one, and returns that route.
+	insert := func(app *controller.App) (*controller.Route, error) {
+		if route := s.defaultRoute(app); route != nil && withRoute {
+			return route, s.store.Apps.Create(r.Context(), app, route)
+		}
+		return nil, s.store.Apps.Create(r.Context(), app)
+	}
 	if app.Name != "" {
-		if err := s.store.Apps.Create(r.Context(), &app); err != nil {
-			return err
+		if route, err := insert(&app); err != nil {
+			return defaultRouteTaken(err, route)
 		}
 		httpjson.Write(w, http.StatusCreated, &app)
 		return nil
@@ -52,13 +69,14 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, _ httprouter.
 	for attempt := 0; ; attempt++ {
 		candidate := app
 		candidate.Name = generateAppName()
-		err := s.store.Apps.Create(r.Context(), &candidate)
+		route, err := insert(&candidate)
 		if err == nil {
 			httpjson.Write(w, http.StatusCreated, &candidate)
 			return nil
 		}
+		// A taken name or default route domain: another name may do.
 		if !errors.Is(err, postgres.ErrExists) || attempt+1 == generatedNameAttempts {
-			return err
+			return defaultRouteTaken(err, route)
 		}
 	}
 }
@@ -76,6 +94,11 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, ps httprouter
 	var u controller.AppUpdate
 	if err := s.decode(w, r, "app_update", &u); err != nil {
 		return err
+	}
+	if u.Stack != nil {
+		if err := checkStack(*u.Stack); err != nil {
+			return err
+		}
 	}
 	app, err := s.store.Apps.Update(r.Context(), ps.ByName("id"), u)
 	if err != nil {
@@ -133,4 +156,13 @@ func generateAppName() string {
 		return int(v.Int64())
 	}
 	return fmt.Sprintf("%s-%s-%04d", nameAdjectives[pick(len(nameAdjectives))], nameNouns[pick(len(nameNouns))], pick(10000))
+}
+
+// checkStack accepts the stacks the cluster builds (package pkg/stacks),
+// and "" for the default.
+func checkStack(name string) error {
+	if _, ok := stacks.Lookup(name); name != "" && !ok {
+		return httpjson.ValidationError("stack", "unknown stack %q (the stacks are %s)", name, strings.Join(stacks.Names(), ", "))
+	}
+	return nil
 }

@@ -62,6 +62,7 @@ func bodyTargets() map[string]bodyTarget {
 		"resource_request":  {new: func() any { return new(controller.ResourceRequest) }},
 		"deployment_update": {new: func() any { return new(controller.DeploymentUpdate) }},
 		"log_drain":         {new: func() any { return new(controller.NewLogDrain) }},
+		"build_env_patch":   {new: func() any { return new(controller.BuildEnvPatch) }},
 	}
 }
 

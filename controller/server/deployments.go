@@ -55,7 +55,8 @@ func (s *Server) setAppRelease(w http.ResponseWriter, r *http.Request, ps httpro
 // from it as the body says (controller.ReleasePatch), deployed, in one
 // transaction of the store, so that it starts from whatever release is
 // current by then. It answers 201 with the release and its deployment, or
-// 200 with the current release when the patch changes nothing.
+// 200 with the current release when the patch changes nothing; with
+// no_deploy, 201 with a new release and no deployment.
 func (s *Server) patchAppRelease(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	var p controller.ReleasePatch
 	if err := s.decode(w, r, "release_patch", &p); err != nil {
@@ -99,9 +100,13 @@ func (s *Server) patchAppRelease(w http.ResponseWriter, r *http.Request, ps http
 		}
 	}
 	status := http.StatusOK
-	if d != nil {
+	switch {
+	case d != nil:
 		status = http.StatusCreated
 		s.logger.Info("release patched", "app.id", app.ID, "release.id", rel.ID, "deployment.id", d.ID, "deployment.status", d.Status)
+	case p.NoDeploy:
+		status = http.StatusCreated // always a new release, left for the caller to deploy
+		s.logger.Info("release patched, not deployed", "app.id", app.ID, "release.id", rel.ID)
 	}
 	httpjson.Write(w, status, &out)
 	return nil

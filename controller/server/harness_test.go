@@ -41,6 +41,13 @@ func (h *harness) serverCloseClientConns() { h.http.CloseClientConnections() }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with the server's options changed by mod
+// (nil: none).
+func newHarnessWith(t testing.TB, mod func(*Options)) *harness {
+	t.Helper()
 	url := pg.Server(t).NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -49,7 +56,11 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	runner := &fakeRunner{}
-	srv, err := New(store, Options{AuthKey: testKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Runner: runner})
+	opts := Options{AuthKey: testKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Runner: runner}
+	if mod != nil {
+		mod(&opts)
+	}
+	srv, err := New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,12 @@ type JobSpec struct {
 	// metadata, as a formation job carries them.
 	AppName        string
 	ReleaseVersion int
+	// System marks a system app's job, which gets nothing of BuildEnv.
+	System bool
+	// BuildEnv is the cluster's build settings as they were when the
+	// job was asked for; the job gets them under Env (see
+	// controller/hostjob). nil: none.
+	BuildEnv *controller.BuildEnv
 }
 
 // listJobs lists an app's jobs; ?active=true leaves out the jobs that
@@ -208,6 +214,12 @@ func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controlle
 	}
 	maps.Copy(env, proc.Env)
 	maps.Copy(env, req.Env)
+	var be *controller.BuildEnv
+	if !app.System {
+		if be, err = s.store.BuildEnv.Get(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return &JobSpec{
 		Job:        &controller.Job{AppID: app.ID, ReleaseID: rel.ID, Type: req.Type, Args: args, Meta: req.Meta, State: controller.JobStatePending},
 		Artifact:   artifact,
@@ -218,6 +230,8 @@ func (s *Server) jobSpec(ctx context.Context, appIDOrName string, req *controlle
 
 		AppName:        app.Name,
 		ReleaseVersion: rel.Version,
+		System:         app.System,
+		BuildEnv:       be,
 	}, nil
 }
 
@@ -249,11 +263,14 @@ func (s *Server) jobArtifact(ctx context.Context, rel *controller.Release, id st
 }
 
 // HostJob builds the host job of the run on hostID (see
-// hostjob.ForOneOff): the spec's artifact, entrypoint, args and env, the
-// process type's resources, and the app's metadata without a process type.
+// hostjob.ForOneOff): the spec's artifact, entrypoint, args and env (with
+// the cluster's build settings under it), the process type's resources,
+// and the app's metadata without a process type.
 func (spec *JobSpec) HostJob(hostID string) *host.Job {
 	return hostjob.ForOneOff(hostID, hostjob.OneOff{
-		App:        hostjob.App{ID: spec.Job.AppID, Name: spec.AppName, ReleaseID: spec.Job.ReleaseID, ReleaseVersion: spec.ReleaseVersion},
+		App: hostjob.App{ID: spec.Job.AppID, Name: spec.AppName, ReleaseID: spec.Job.ReleaseID, ReleaseVersion: spec.ReleaseVersion,
+			System: spec.System},
+		BuildEnv:   spec.BuildEnv,
 		Type:       spec.Job.Type,
 		Process:    spec.Process,
 		Artifact:   spec.Artifact,

@@ -107,6 +107,71 @@ func TestPatchRelease(t *testing.T) {
 	}
 }
 
+// TestPatchReleaseNoDeploy: a patch with no_deploy makes the new release
+// (always, even one equal to the current) and leaves the app at its
+// current release until the caller deploys the new one, as a push does
+// after its release command.
+func TestPatchReleaseNoDeploy(t *testing.T) {
+	h := newHarness(t)
+	c := h.client
+	ctx := t.Context()
+	app := h.app(t, "example")
+	v1 := h.release(t, app, map[string]string{"KEEP": "yes"})
+	if _, err := c.SetAppRelease(ctx, app.ID, v1.ID); err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.Deployments(ctx, app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		body    string
+		version int
+		env     map[string]string
+	}{
+		{"env set", `{"no_deploy":true,"env":{"set":{"A":"1"}}}`, 2, map[string]string{"KEEP": "yes", "A": "1"}},
+		{"nothing changed", `{"no_deploy":true}`, 3, map[string]string{"KEEP": "yes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, got := patchStatus(t, h, app.Name, tt.body)
+			if status != http.StatusCreated || got.Deployment != nil {
+				t.Fatalf("status %d, deployment %+v; want 201 and none", status, got.Deployment)
+			}
+			if rel := got.Release; rel == nil || rel.Version != tt.version || !maps.Equal(rel.Env, tt.env) || rel.ArtifactID != v1.ArtifactID {
+				t.Fatalf("release = %+v, want v%d with env %v from v1", rel, tt.version, tt.env)
+			}
+			if cur, err := c.AppRelease(ctx, app.ID); err != nil || cur.ID != v1.ID {
+				t.Fatalf("current release after a no_deploy patch = %+v, %v; want v1", cur, err)
+			}
+		})
+	}
+	if after, err := c.Deployments(ctx, app.ID); err != nil || len(after) != len(before) {
+		t.Fatalf("%d deployments after no_deploy patches, want %d (%v)", len(after), len(before), err)
+	}
+
+	// The caller deploys the release when it is ready to.
+	rels, err := c.AppReleases(ctx, app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v2 *controller.Release
+	for _, r := range rels {
+		if r.Version == 2 {
+			v2 = r
+		}
+	}
+	if v2 == nil {
+		t.Fatalf("no v2 in %v", rels)
+	}
+	d, err := c.Deploy(ctx, app.ID, v2.ID)
+	if err != nil || d.OldReleaseID != v1.ID || d.NewReleaseID != v2.ID {
+		t.Fatalf("deploy of the no_deploy release = %+v, %v; want v1 → v2", d, err)
+	}
+}
+
 // patchStatus sends a raw PATCH and returns the status and the answer.
 func patchStatus(t *testing.T, h *harness, app, body string) (int, controller.PatchedRelease) {
 	t.Helper()

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -28,6 +29,12 @@ func (s *Server) createArtifact(w http.ResponseWriter, r *http.Request, _ httpro
 	var a controller.Artifact
 	if err := s.decode(w, r, "artifact", &a); err != nil {
 		return err
+	}
+	// Hosts fetch a URL artifact (an uploaded image: POST
+	// /apps/:id/images makes those, with a signed blobstore URL) from their
+	// own network; one named here could point them anywhere.
+	if strings.Contains(a.URI, "://") {
+		return httpjson.ValidationError("uri", "must be a Docker image reference, not a URL (upload an image with POST /apps/:id/images: flynn docker push)")
 	}
 	if err := s.store.Artifacts.Create(r.Context(), &a); err != nil {
 		return err

@@ -36,7 +36,17 @@ func (s *Server) routes() http.Handler {
 		httpjson.WriteError(w, httpjson.Errorf(httpjson.CodeUnknown, "internal error"))
 	}
 
-	// Apps.
+	// The controller's build and settings (controller.Status). It needs a
+	// key like everything but /ping: a version tells an attacker which
+	// holes to try.
+	r.GET("/status", s.handle(s.status))
+
+	// Apps. POST gives an app that is not a system app an HTTP route to
+	// its web processes when the controller has a default route domain
+	// ("<app>.<domain>" to "<app>-web", made with the app: see
+	// defaultroute.go); ?default_route=false makes none. A name whose
+	// domain has a route already is refused with object_exists on
+	// "domain".
 	r.GET("/apps", s.handle(s.listApps))
 	r.POST("/apps", s.handle(s.createApp))
 	r.GET("/apps/:id", s.handle(s.getApp))
@@ -74,6 +84,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/artifacts", s.handle(s.listArtifacts))
 	r.POST("/artifacts", s.handle(s.createArtifact))
 	r.GET("/artifacts/:id", s.handle(s.getArtifact))
+	r.POST("/apps/:id/images", s.handleChange(s.uploadImage)) // body: `docker save` (application/x-tar); answers the docker-archive artifact (images.go)
 
 	// Formations: process counts per app and release. GET /formations lists
 	// every app's, for the scheduler.
@@ -158,6 +169,15 @@ func (s *Server) routes() http.Handler {
 	r.GET("/providers/:id/resources/:resource_id", s.handle(s.getResource))
 	r.DELETE("/providers/:id/resources/:resource_id", s.handle(s.removeResource))
 	r.GET("/apps/:id/resources", s.handle(s.listAppResources))
+
+	// The cluster's build settings (controller.BuildEnv), which every build
+	// and job of an app that is not a system app gets under its own env.
+	// GET: any key (every app job gets them anyway). PATCH
+	// (controller.BuildEnvPatch) answers the new settings; a system
+	// request only, a person's gets 403 forbidden. Running jobs keep what
+	// they started with: a restart or a deploy picks up a change.
+	r.GET("/cluster/build-env", s.handle(s.getBuildEnv))
+	r.PATCH("/cluster/build-env", s.handle(s.patchBuildEnv))
 
 	// Hosts: the cluster's nodes as discoverd and each flynn-host report
 	// them (controller.Host); a host that does not answer in a few

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,11 @@ type Config struct {
 	EventRetention time.Duration
 	// BlobstoreKey: see Options.BlobstoreKey.
 	BlobstoreKey string
+	// Images and MaxImageSize: see Options.
+	Images       ImageStore
+	MaxImageSize int64
+	// DefaultRouteDomain: see Options.DefaultRouteDomain.
+	DefaultRouteDomain string
 }
 
 // Run connects to Postgres, applies the migrations and serves the API until
@@ -83,7 +89,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	defer store.Close()
-	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, Logs: cfg.Logs, RouterMetrics: cfg.RouterMetrics, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention, BlobstoreKey: cfg.BlobstoreKey})
+	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, Logs: cfg.Logs, RouterMetrics: cfg.RouterMetrics, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention, BlobstoreKey: cfg.BlobstoreKey,
+		DefaultRouteDomain: cfg.DefaultRouteDomain, Images: cfg.Images, MaxImageSize: cfg.MaxImageSize})
 	if err != nil {
 		return err
 	}
@@ -165,6 +172,19 @@ type Options struct {
 	// restore signs the imported releases' blob URLs (SLUG_URL) again
 	// with it. Default AuthKey, which bootstrap gives the blobstore.
 	BlobstoreKey string
+	// Images keeps the image archives of POST /apps/:id/images (see
+	// images.go), whose artifacts' URLs it signs with BlobstoreKey; nil
+	// answers those requests with service_unavailable.
+	Images ImageStore
+	// MaxImageSize bounds an uploaded image archive, in bytes; default
+	// DefaultMaxImageSize (4 GiB).
+	MaxImageSize int64
+	// DefaultRouteDomain, when set, gives every app that is not a system
+	// app an HTTP route as it is created: "<app>.<DefaultRouteDomain>" to
+	// the service "<app>-web" (see defaultroute.go). It must be a domain
+	// name (New refuses anything else); upper case is lowered. Empty: apps
+	// get no route unless someone adds one.
+	DefaultRouteDomain string
 }
 
 // Server is the controller API as an http.Handler.
@@ -208,6 +228,10 @@ func New(store *postgres.Store, opts Options) (*Server, error) {
 	if opts.EventPruneInterval <= 0 {
 		opts.EventPruneInterval = defaultEventPruneInterval
 	}
+	if err := CheckDefaultRouteDomain(opts.DefaultRouteDomain); err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
+	opts.DefaultRouteDomain = strings.ToLower(opts.DefaultRouteDomain)
 	logger := opts.Logger
 	s := &Server{store: store, schemas: schemas, opts: opts, logger: logger, keys: newKeyCache(keyCacheTTL), watchDone: make(chan struct{})}
 	s.registry = metrics.NewRegistry()

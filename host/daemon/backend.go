@@ -58,8 +58,7 @@ type ContainerSpec struct {
 	// Network is the network the container joins (the app network); empty
 	// runs it in the host's network namespace.
 	Network string
-	// Publish are ports published on PublishIP, each at the same number
-	// as inside the container (Network only).
+	// Publish are ports published on PublishIP (Network only).
 	Publish   []PublishedPort
 	PublishIP string
 	// ExtraHosts are /etc/hosts entries, "name:address"; the address
@@ -69,8 +68,11 @@ type ContainerSpec struct {
 
 // PublishedPort is a container port reachable on the node's address.
 type PublishedPort struct {
-	Port  int
-	Proto string // "tcp" or "udp"
+	// Port is the port on the node's address.
+	Port int
+	// Target is the container's port that Port reaches; 0 is Port.
+	Target int
+	Proto  string // "tcp" or "udp"
 }
 
 // AppNetwork is the network app jobs run on.
@@ -137,6 +139,27 @@ type Backend interface {
 	// runtime's sampling interval (Docker's is a second), and many calls
 	// at once take no longer than one.
 	Stats(ctx context.Context, id string) (ContainerStats, error)
+}
+
+// ImageLoader is the optional part of a Backend that loads images from
+// archives, for jobs whose artifact is an archive's URL (see archive.go).
+// A backend without it runs only images that are on the node.
+type ImageLoader interface {
+	// InspectImage describes the image ref names; ErrImageNotFound when
+	// there is none.
+	InspectImage(ctx context.Context, ref string) (ImageInfo, error)
+	// LoadImage loads the images of an archive as `docker load` does,
+	// with the names its manifest gives them, and returns once they are
+	// loaded.
+	LoadImage(ctx context.Context, archive io.Reader) error
+}
+
+// ImageInfo is what the daemon needs to know of an image.
+type ImageInfo struct {
+	// ID is the image's id ("sha256:…").
+	ID string
+	// User is the user its processes run as ("" is root).
+	User string
 }
 
 // ContainerStats is one reading of a container's resource use.

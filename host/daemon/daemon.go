@@ -18,8 +18,15 @@
 //	                                                         ├─ readiness ─► up ─► discoverd
 //	                                                         └─ Wait ─► down | crashed ─► release ports
 //
+// A job's artifact is an image on the node, or the URL of an image
+// archive (`docker save`), which the daemon fetches and loads once, under
+// a name of its own (archive.go), through a Backend that is also an
+// ImageLoader. A port may have a target: the image's own port, which the
+// job listens on inside its namespace, published on the allocated one.
+//
 // Every job learns where it runs from its environment, whatever its own
-// env says of these: PORT and PORT_0, PORT_1… (its ports), FLYNN_JOB_ID,
+// env says of these: PORT and PORT_0, PORT_1… (the ports it listens on:
+// each port's target, else the port itself), FLYNN_JOB_ID,
 // FLYNN_HOST_ID, EXTERNAL_IP and FLYNN_EXTERNAL_IP (the node's address),
 // FLYNN_DISCOVERD_URL (the discoverd of its node, http://<address>:1111),
 // FLYNN_JOIN (the other discoverds the host knows, comma-separated; empty
@@ -42,6 +49,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -147,6 +155,26 @@ type Config struct {
 	// metrics scrape; the jobs not read by then are left out of it.
 	// Default 4s.
 	StatsTimeout time.Duration
+
+	// ArchiveClient fetches the image archives of jobs whose artifact is
+	// a URL (see archive.go). Default: a plain client, whose dials and
+	// waits for an answer's header are bounded. flynn-host gives one that
+	// dials "<service>.discoverd" hosts through discoverd, as the
+	// controller's blobstore URLs name the blobstore.
+	ArchiveClient *http.Client
+	// ArchiveTimeout bounds the fetch and load of one image archive.
+	// Default DefaultArchiveTimeout.
+	ArchiveTimeout time.Duration
+	// ArchiveWait bounds how long AddJob waits for the load of its
+	// archive, which goes on after it: past it the job is refused with a
+	// service_unavailable error to try again, so that a large image
+	// does not hold its caller (the scheduler, which starts a host's jobs
+	// one after the other within a bound of its own). Default
+	// DefaultArchiveWait.
+	ArchiveWait time.Duration
+	// MaxArchiveSize bounds an image archive, in bytes. Default
+	// DefaultMaxArchiveSize.
+	MaxArchiveSize int64
 }
 
 func (c *Config) setDefaults() error {
@@ -221,6 +249,18 @@ func (c *Config) setDefaults() error {
 	if c.DiskCheckInterval <= 0 {
 		c.DiskCheckInterval = 5 * time.Second
 	}
+	if c.ArchiveClient == nil {
+		c.ArchiveClient = defaultArchiveClient()
+	}
+	if c.ArchiveTimeout <= 0 {
+		c.ArchiveTimeout = DefaultArchiveTimeout
+	}
+	if c.ArchiveWait <= 0 {
+		c.ArchiveWait = DefaultArchiveWait
+	}
+	if c.MaxArchiveSize <= 0 {
+		c.MaxArchiveSize = DefaultMaxArchiveSize
+	}
 	return nil
 }
 
@@ -264,6 +304,10 @@ type Daemon struct {
 	// daemon's counters (see Collector).
 	cpu     *cpuMeter
 	metrics *metrics
+
+	// loads are the image archives being loaded, by image name: a job
+	// of one waits for the load already under way (archive.go).
+	loads map[string]*archiveLoad
 
 	// revive lists the persistent jobs adoption found ended; Start hands
 	// them to revivePersistent.
@@ -315,6 +359,7 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 		ports:     ports.NewChecked(cfg.PortMin, cfg.PortMax, cfg.PortHeld),
 		closing:   make(chan struct{}),
 		jobs:      map[string]*job{},
+		loads:     map[string]*archiveLoad{},
 		cpu:       newCPUMeter(cfg.CPUWindow, maxCPUWindow),
 		metrics:   newMetrics(),
 	}, nil
@@ -396,6 +441,7 @@ func (d *Daemon) Close() error {
 		close(d.closing)
 	}
 	d.wg.Wait()
+	d.cfg.ArchiveClient.CloseIdleConnections()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.events.closeAll()

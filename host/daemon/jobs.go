@@ -47,11 +47,6 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 		}
 		return nil, httpjson.ValidationError("", "%v", err)
 	}
-	binds, err := d.binds(jb)
-	if err != nil {
-		return nil, err
-	}
-
 	j := &job{id: jb.ID, done: make(chan struct{}), ownedByAttach: forAttach}
 	j.active = host.ActiveJob{Job: jb, HostID: d.cfg.HostID, State: host.StatePending, CreatedAt: time.Now().UTC()}
 	d.mu.Lock()
@@ -75,7 +70,20 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 		delete(d.jobs, jb.ID)
 		d.mu.Unlock()
 	}
-	spec := d.containerSpec(jb, binds)
+	// An archive is loaded while the job is listed as pending: it may
+	// take minutes, and a second job of it waits for the same load.
+	img, err := d.jobImage(ctx, jb)
+	if err != nil {
+		undo()
+		d.metrics.failures.Inc()
+		return nil, err
+	}
+	binds, err := d.binds(jb, img.user)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	spec := d.containerSpec(jb, binds, img)
 	begin := time.Now()
 	id, err := d.backend.Create(ctx, spec)
 	took := time.Since(begin)
@@ -83,7 +91,7 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 		undo()
 		d.metrics.failures.Inc()
 		if errors.Is(err, ErrImageNotFound) {
-			return nil, httpjson.ValidationError("artifact", "image %q is not on this host", jb.Artifact)
+			return nil, httpjson.ValidationError("artifact", "image %q is not on this host", img.name)
 		}
 		d.log.Error("create container", "job_id", jb.ID, "err", err)
 		return nil, fmt.Errorf("create container for job %s: %w", jb.ID, err)
@@ -142,8 +150,9 @@ func (d *Daemon) startJob(ctx context.Context, j *job) error {
 // binds turns the job's mounts into host paths, creating named volumes,
 // and adds the CA bundle. The Docker socket is never mounted into a job;
 // an app job mounts named volumes only (Validate refuses its bind mounts),
-// from a directory of their own, owned by the job's user.
-func (d *Daemon) binds(jb *host.Job) ([]Bind, error) {
+// from a directory of their own, owned by the job's user (user, as the
+// job or its image names it, made unprivileged by appUser).
+func (d *Daemon) binds(jb *host.Job, user string) ([]Bind, error) {
 	var out []Bind
 	for i, m := range jb.Config.Mounts {
 		field := fmt.Sprintf("config.mounts[%d].source", i)
@@ -152,7 +161,7 @@ func (d *Daemon) binds(jb *host.Job) ([]Bind, error) {
 			var dir string
 			if bridged(jb) {
 				var err error
-				if dir, err = d.appVolume(m.Source, d.appUser(jb.Config.User)); err != nil {
+				if dir, err = d.appVolume(m.Source, d.appUser(user)); err != nil {
 					return nil, err
 				}
 			} else {
@@ -230,17 +239,20 @@ func (d *Daemon) allocatePorts(jb *host.Job) error {
 	return nil
 }
 
-// containerSpec builds the container for a job whose ports are allocated.
-func (d *Daemon) containerSpec(jb *host.Job, binds []Bind) *ContainerSpec {
+// containerSpec builds the container for a job whose ports are allocated,
+// from img, the job's image on the node.
+func (d *Daemon) containerSpec(jb *host.Job, binds []Bind, img resolvedImage) *ContainerSpec {
 	env := map[string]string{}
 	for k, v := range jb.Config.Env {
 		env[k] = v
 	}
+	// The port the process listens on, which is the published one unless
+	// the port has a target.
 	for i, p := range jb.Config.Ports {
 		if i == 0 {
-			env["PORT"] = strconv.Itoa(p.Port)
+			env["PORT"] = strconv.Itoa(p.ContainerPort())
 		}
-		env["PORT_"+strconv.Itoa(i)] = strconv.Itoa(p.Port)
+		env["PORT_"+strconv.Itoa(i)] = strconv.Itoa(p.ContainerPort())
 	}
 	env["FLYNN_JOB_ID"] = jb.ID
 	env["FLYNN_HOST_ID"] = d.cfg.HostID
@@ -274,7 +286,7 @@ func (d *Daemon) containerSpec(jb *host.Job, binds []Bind) *ContainerSpec {
 	labels[LabelJob] = string(jobJSON)
 	spec := &ContainerSpec{
 		Name:       "flynn-" + jb.ID,
-		Image:      jb.Artifact,
+		Image:      img.name,
 		Entrypoint: jb.Config.Entrypoint,
 		Cmd:        jb.Config.Args,
 		Env:        envList,
@@ -291,14 +303,16 @@ func (d *Daemon) containerSpec(jb *host.Job, binds []Bind) *ContainerSpec {
 		return spec
 	}
 	spec.Network = d.cfg.AppNetwork
-	spec.User = d.appUser(jb.Config.User)
+	spec.User = d.appUser(img.user)
 	spec.Sysctls = appSysctls()
 	spec.PublishIP = d.cfg.ExternalIP
 	// Container port = host port = $PORT: the app binds what it is told
-	// and is reached at the node's address on the same number. Ports are
-	// TCP (a port's proto is tcp or http); nothing asks for UDP.
+	// and is reached at the node's address on the same number; a port
+	// with a target (an image that listens where it likes) is published
+	// from the target. Ports are TCP (a port's proto is tcp or http);
+	// nothing asks for UDP.
 	for _, p := range jb.Config.Ports {
-		spec.Publish = append(spec.Publish, PublishedPort{Port: p.Port, Proto: "tcp"})
+		spec.Publish = append(spec.Publish, PublishedPort{Port: p.Port, Target: p.Target, Proto: "tcp"})
 	}
 	spec.ExtraHosts = d.appExtraHosts()
 	return spec

@@ -20,7 +20,8 @@ import (
 // An app job's ports are checked at its own address on the app network:
 // its published port on the node's address is Docker's proxy, which
 // accepts connections before the app listens. It is registered at the
-// node's address all the same, which is what routers dial.
+// node's address all the same, which is what routers dial: the published
+// port, whatever port (Target) the job listens on inside.
 func (d *Daemon) awaitReady(ctx context.Context, j *job) {
 	d.mu.Lock()
 	jb, cid := j.active.Job, j.active.ContainerID
@@ -31,7 +32,7 @@ func (d *Daemon) awaitReady(ctx context.Context, j *job) {
 			checks = append(checks, p)
 		}
 	}
-	checkIP := d.cfg.ExternalIP
+	checkIP, inside := d.cfg.ExternalIP, false
 	if bridged(jb) && len(checks) > 0 {
 		ip, ok := d.waitContainerIP(ctx, j.id, cid)
 		if !ok {
@@ -40,11 +41,17 @@ func (d *Daemon) awaitReady(ctx context.Context, j *job) {
 		// No address: the container is on the host network after all (one
 		// started before app jobs had a network of their own, adopted).
 		if ip != "" {
-			checkIP = ip
+			checkIP, inside = ip, true
 		}
 	}
 	for _, p := range checks {
-		if !d.waitPort(ctx, checkIP, p) {
+		// At the job's own address the process's port (a target, say),
+		// at the node's the published one.
+		port := p.Port
+		if inside {
+			port = p.ContainerPort()
+		}
+		if !d.waitPort(ctx, net.JoinHostPort(checkIP, strconv.Itoa(port)), p.CheckPath) {
 			return
 		}
 	}
@@ -130,13 +137,13 @@ func (d *Daemon) waitContainerIP(ctx context.Context, jobID, cid string) (string
 	}
 }
 
-// waitPort polls one port at ip until it answers or ctx ends.
-func (d *Daemon) waitPort(ctx context.Context, ip string, p host.Port) bool {
-	addr := net.JoinHostPort(ip, strconv.Itoa(p.Port))
+// waitPort polls addr until it answers (an HTTP GET of checkPath when
+// set) or ctx ends.
+func (d *Daemon) waitPort(ctx context.Context, addr, checkPath string) bool {
 	client := &http.Client{Timeout: time.Second}
 	interval := d.cfg.CheckInterval
 	for {
-		if d.portReady(ctx, client, addr, p.CheckPath) {
+		if d.portReady(ctx, client, addr, checkPath) {
 			return true
 		}
 		select {

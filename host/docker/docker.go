@@ -5,7 +5,9 @@
 // keeps, no-new-privileges, and a bounded json-file log (the daemon keeps
 // its own copy of the output under its state directory). A container runs
 // on the host network unless its spec names a network; there its ports are
-// published on the spec's address, host port = container port.
+// published on the spec's address, host port = container port unless the
+// port has a target. Images come from the node, or from archives the
+// daemon fetches (LoadImage: `docker load`).
 package docker
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
@@ -47,8 +50,9 @@ type Backend struct {
 }
 
 var (
-	_ daemon.Backend  = (*Backend)(nil)
-	_ daemon.Attacher = (*Backend)(nil)
+	_ daemon.Backend     = (*Backend)(nil)
+	_ daemon.Attacher    = (*Backend)(nil)
+	_ daemon.ImageLoader = (*Backend)(nil)
 )
 
 // New connects to the Docker engine named by the environment (DOCKER_HOST…),
@@ -120,7 +124,11 @@ func (b *Backend) Create(ctx context.Context, spec *daemon.ContainerSpec) (strin
 			if proto == "" {
 				proto = "tcp"
 			}
-			port := nat.Port(fmt.Sprintf("%d/%s", p.Port, proto))
+			target := p.Target
+			if target == 0 {
+				target = p.Port
+			}
+			port := nat.Port(fmt.Sprintf("%d/%s", target, proto))
 			cfg.ExposedPorts[port] = struct{}{}
 			hc.PortBindings[port] = []nat.PortBinding{{HostIP: spec.PublishIP, HostPort: strconv.Itoa(p.Port)}}
 		}
@@ -140,6 +148,40 @@ func (b *Backend) Create(ctx context.Context, spec *daemon.ContainerSpec) (strin
 		return "", fmt.Errorf("create container: %w", err)
 	}
 	return resp.ID, nil
+}
+
+// InspectImage describes the image ref names.
+func (b *Backend) InspectImage(ctx context.Context, ref string) (daemon.ImageInfo, error) {
+	info, err := b.c.ImageInspect(ctx, ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return daemon.ImageInfo{}, fmt.Errorf("%w: %s", daemon.ErrImageNotFound, ref)
+		}
+		return daemon.ImageInfo{}, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	out := daemon.ImageInfo{ID: info.ID}
+	if info.Config != nil {
+		out.User = info.Config.User
+	}
+	return out, nil
+}
+
+// LoadImage loads a `docker save` archive, reading the engine's progress
+// to its end: a load that fails says so only there.
+func (b *Backend) LoadImage(ctx context.Context, archive io.Reader) error {
+	resp, err := b.c.ImageLoad(ctx, archive, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("docker load: %w", err)
+	}
+	defer resp.Body.Close()
+	if !resp.JSON {
+		_, err := io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
+		return fmt.Errorf("docker load: %w", err)
+	}
+	return nil
 }
 
 // Start starts a created container.

@@ -166,3 +166,33 @@ func Firewall() bool {
 	_, err := exec.LookPath("iptables-restore")
 	return err == nil
 }
+
+// TinyImage imports an image of one file, /hello, changed by changes
+// (Dockerfile instructions: "EXPOSE 6379", "USER 1000"), under a name of
+// the test's own, which it removes when the test ends. It is for tests of
+// what moves images around (`docker save` archives), not of what runs.
+func TinyImage(t testing.TB, c *client.Client, changes ...string) string {
+	t.Helper()
+	ref := "flynn-test-tiny:" + random.Hex(6)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Name: "hello", Mode: 0o644, Size: 6, Typeflag: tar.TypeReg})
+	_, _ = tw.Write([]byte("hello\n"))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rc, err := c.ImageImport(ctx, image.ImportSource{Source: &buf, SourceName: "-"}, ref, image.ImportOptions{
+		Changes: append([]string{"LABEL " + Label + "=true"}, changes...),
+	})
+	if err != nil {
+		t.Fatalf("import tiny image: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, rc)
+	rc.Close()
+	t.Cleanup(func() {
+		_, _ = c.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	return ref
+}

@@ -90,9 +90,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// Every app job's lines go to the log aggregator, found through the
 	// node's discoverd. The shipper outlives the daemon's log pumps (the
 	// defers run in turn), so it sends their last lines.
+	nodeDiscoverd := discoverdclient.New(cfg.Daemon.DiscoverdURL, cfg.ClusterKey)
 	ship := shipper.New(
-		logclient.New(logclient.DiscoverdURL, cfg.ClusterKey, discoverdclient.HTTPClient(discoverdclient.New(cfg.Daemon.DiscoverdURL, cfg.ClusterKey))),
+		logclient.New(logclient.DiscoverdURL, cfg.ClusterKey, discoverdclient.HTTPClient(nodeDiscoverd)),
 		shipper.Options{}, logger.With("part", "log-shipper"))
+	// Image archives' URLs name the blobstore as the controller reaches
+	// it: http://blobstore.discoverd, found the same way.
+	if cfg.Daemon.ArchiveClient == nil {
+		cfg.Daemon.ArchiveClient = discoverdclient.HTTPClient(nodeDiscoverd)
+	}
 	cfg.Daemon.LogShipper = ship
 	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
 	shipped := make(chan struct{})

@@ -284,7 +284,8 @@ func deployStack(t *testing.T, api *client.Client, repo, name string, processes 
 	}
 	_, _ = api.DeleteApp(ctx, name)
 	app := &controller.App{Name: name}
-	if err := api.CreateApp(ctx, app); err != nil {
+	// The tests route it themselves, each its own way.
+	if err := api.CreateAppWithoutDefaultRoute(ctx, app); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = api.DeleteApp(context.Background(), name) })

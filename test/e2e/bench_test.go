@@ -30,7 +30,6 @@ func BenchmarkPushGo(b *testing.B) {
 	b.Cleanup(func() { _, _ = u.run(dir, filepath.Join(u.bin, "flynn"), "delete", "--yes") })
 	u.push(dir)
 	domain := "bench-go." + u.domain
-	u.flynn(dir, "route", "add", "http", domain)
 
 	stack := stackImage(b)
 	var push, peer time.Duration

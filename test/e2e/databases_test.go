@@ -87,7 +87,6 @@ func TestDatabases(t *testing.T) {
 	}
 	u.push(a)
 	domainA := "dba." + u.domain
-	u.flynn(a, "route", "add", "http", domainA)
 	poll.Until(t, time.Minute, "dba serves", func() bool {
 		status, body, err := u.call("GET", domainA, "/")
 		return err == nil && status == 200 && strings.Contains(body, "postgres=true")
@@ -104,7 +103,6 @@ func TestDatabases(t *testing.T) {
 	u.flynn(b, "create", "dbb")
 	u.push(b)
 	domainB := "dbb." + u.domain
-	u.flynn(b, "route", "add", "http", domainB)
 	resB, _ := u.addResource(b, "postgres")
 	// Until the release before the database has no job left, the router
 	// may still send a request to it.

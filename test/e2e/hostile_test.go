@@ -154,7 +154,6 @@ func TestHostileApp(t *testing.T) {
 	u.flynn(by, "create", "bystander")
 	u.push(by)
 	byDomain := "bystander." + u.domain
-	u.flynn(by, "route", "add", "http", byDomain)
 	poll.Until(t, 30*time.Second, "the bystander serves", func() bool {
 		status, _, err := u.get(byDomain)
 		return err == nil && status == 200
@@ -168,7 +167,6 @@ func TestHostileApp(t *testing.T) {
 	u.flynn(dir, "env", "set", "PLATFORM_PORTS="+platformPorts(t, keys["the cluster key"]))
 	u.push(dir)
 	domain := "hostile." + u.domain
-	u.flynn(dir, "route", "add", "http", domain)
 	poll.Until(t, 30*time.Second, "the hostile app serves", func() bool {
 		status, _, err := u.hostileGet(domain, "/", 5*time.Second)
 		return err == nil && status == 200

@@ -302,10 +302,19 @@ func TestWalk(t *testing.T) {
 	t.Logf("first push took %s", took.Round(time.Millisecond))
 	t.Logf("push output:\n%s", out)
 
-	// 3. scale web=3; route; 30 requests reach exactly 3 ports.
-	u.flynn(dir, "scale", "web=3")
+	// The app has its default route, <app>.<cluster domain>, from create
+	// on: the push ends with its URL, and info shows it.
 	domain := "example." + u.domain
-	u.flynn(dir, "route", "add", "http", domain)
+	if !strings.Contains(out, "=====> http://"+domain+"/") {
+		t.Errorf("the push does not end with the app's URL http://%s/:\n%s", domain, out)
+	}
+	if info := u.flynn(dir, "info"); !strings.Contains(info, "Web URL:   http://"+domain+"/") {
+		t.Errorf("flynn info does not show the app's URL:\n%s", info)
+	}
+
+	// 3. scale web=3; 30 requests through the default route reach exactly
+	// 3 ports.
+	u.flynn(dir, "scale", "web=3")
 	var (
 		seen    map[string]int
 		lastErr error
@@ -314,7 +323,7 @@ func TestWalk(t *testing.T) {
 		seen, lastErr = u.ports(domain, 30)
 		return lastErr == nil && len(seen) == 3
 	})
-	t.Logf("the route served all 3 jobs %s after it was added", took.Round(time.Millisecond))
+	t.Logf("the route served all 3 jobs %s after the scale", took.Round(time.Millisecond))
 	t.Logf("30 requests reached ports %v", seen)
 
 	// The app's output and one-off jobs, as a user looks at them.
@@ -509,7 +518,6 @@ func TestWalk(t *testing.T) {
 			t.Logf("push of the %s sample took %s", sample, first.Round(time.Millisecond))
 			u.flynn(dir, "scale", "web=3")
 			domain := name + "." + u.domain
-			u.flynn(dir, "route", "add", "http", domain)
 			want := map[string]string{
 				"go": "Hello from Flynn (Go)", "python": "Hello from Flynn (Python)",
 				"static": "Hello from Flynn (static)", "procfile": "Hello from Flynn (Procfile)",
@@ -553,7 +561,6 @@ func TestWalk(t *testing.T) {
 		if !strings.Contains(out, "custom buildpack compiled") {
 			t.Fatalf("the custom buildpack did not run:\n%s", out)
 		}
-		u.flynn(dir, "route", "add", "http", "sample-custom."+u.domain)
 		poll.Until(t, 20*time.Second, "the custom build serves", func() bool {
 			status, body, err := u.get("sample-custom." + u.domain)
 			return err == nil && status == 200 && strings.Contains(body, "built by the custom buildpack")
@@ -604,27 +611,31 @@ func serveBuildpack(t *testing.T) string {
 	if err := gz.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// A build runs in a network namespace of its own and reaches the node
-	// only on the router's ports (3000-3999 among them), at the app
-	// network's gateway: serve the buildpack there, as a server elsewhere
-	// on the network would.
-	gw := strings.TrimSpace(string(must(exec.Command("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "flynn-apps").Output())))
-	var l net.Listener
-	var err error
-	for port := 3990; port < 4000; port++ {
-		if l, err = net.Listen("tcp", net.JoinHostPort(gw, strconv.Itoa(port))); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := listenForJobs(t)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(buf.Bytes())
 	})}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + l.Addr().String() + "/custom.tgz"
+}
+
+// listenForJobs listens where build and app jobs reach this machine. A job
+// runs in a network namespace of its own and reaches the node only on the
+// router's ports (3000-3999 among them), at the app network's gateway:
+// serve there, as a server elsewhere on the network would.
+func listenForJobs(t *testing.T) net.Listener {
+	t.Helper()
+	gw := strings.TrimSpace(string(must(exec.Command("docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "flynn-apps").Output())))
+	var err error
+	for port := 3999; port >= 3980; port-- {
+		var l net.Listener
+		if l, err = net.Listen("tcp", net.JoinHostPort(gw, strconv.Itoa(port))); err == nil {
+			return l
+		}
+	}
+	t.Fatalf("no free port for jobs to reach on %s: %v", gw, err)
+	return nil
 }
 
 // twoNodes joins node 2 (127.0.0.2) when it does not run yet, as the line
@@ -665,7 +676,6 @@ func twoNodes(t *testing.T, u *user) {
 	u.push(dir)
 	u.flynn(dir, "scale", "web=4")
 	domain := "sample-two." + u.domain
-	u.flynn(dir, "route", "add", "http", domain)
 	var byHost map[string]int
 	poll.Until(t, time.Minute, "web jobs on both nodes", func() bool {
 		byHost = map[string]int{}
