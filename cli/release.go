@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -14,12 +18,13 @@ import (
 func (r *runner) releaseCommand() *urfave.Command {
 	return &urfave.Command{
 		Name:  "release",
-		Usage: "list and show an app's releases",
+		Usage: "list, show and add an app's releases",
 		Description: `Without a subcommand, lists the releases.
 
 Example:
    flynn release list
-   flynn release show v2`,
+   flynn release show v2
+   flynn release add -f release.json flynn/stack:latest`,
 		Flags:  []urfave.Flag{appFlag(), jsonFlag()},
 		Action: r.releaseList,
 		Subcommands: []*urfave.Command{
@@ -37,6 +42,25 @@ Example:
 				Description: "Example:\n   flynn release show v3",
 				Flags:       []urfave.Flag{appFlag(), jsonFlag()},
 				Action:      r.releaseShow,
+			},
+			{
+				Name:      "add",
+				Usage:     "make a release of a Docker image that every host has, and deploy it",
+				ArgsUsage: "IMAGE",
+				Description: `Makes the app's next release from its current one with IMAGE as its
+artifact, and with the process types and env of -f FILE when given
+(JSON: {"processes": {"web": {"cmd": ["…"], "ports": [{"proto": "http"}]}},
+"env": {"K": "V"}}; process types replace the current ones, env variables
+are added), then follows the deployment like env set. IMAGE must exist on
+every host (an image built there, such as the platform's own); an image on
+your machine goes up with "flynn docker push" instead.
+
+Example:
+   flynn release add -f release.json flynn/stack:latest`,
+				Flags: append(append([]urfave.Flag{appFlag(),
+					&urfave.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "JSON `FILE` with the release's processes and env"},
+				}, deployFlags()...), systemFlags()...),
+				Action: r.releaseAdd,
 			},
 		},
 	}
@@ -182,4 +206,50 @@ func (r *runner) rollback(c *urfave.Context) error {
 	}
 	fmt.Fprintf(r.env.Stdout, "Rolling %s back from %s to %s.\n", app.Name, controller.ReleaseVersion(current.Version), controller.ReleaseVersion(target.Version))
 	return r.deployRelease(c, api, app, target)
+}
+
+// releaseFile is the JSON of `release add -f`.
+type releaseFile struct {
+	Processes map[string]controller.ProcessType `json:"processes"`
+	Env       map[string]string                 `json:"env"`
+}
+
+func (r *runner) releaseAdd(c *urfave.Context) error {
+	if c.NArg() != 1 {
+		return usageError(c, "want one IMAGE")
+	}
+	image := c.Args().First()
+	if strings.Contains(image, "://") {
+		return fmt.Errorf("%s is a URL: release add takes a Docker image reference that every host has (flynn docker push uploads one of yours)", image)
+	}
+	var file releaseFile
+	if path := c.String("file"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("-f: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&file); err != nil {
+			return fmt.Errorf("-f %s: %w", path, err)
+		}
+	}
+	api, app, err := r.changeApp(c)
+	if err != nil {
+		return err
+	}
+	if file.Processes == nil {
+		if app.ReleaseID == "" {
+			return errors.New("the app has no release to take process types from: give them with -f FILE")
+		}
+	}
+	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: image}
+	if err := api.CreateArtifact(c.Context, art); err != nil {
+		return err
+	}
+	patch := controller.ReleasePatch{ArtifactID: art.ID, Processes: file.Processes}
+	if len(file.Env) > 0 {
+		patch.Env = &controller.EnvPatch{Set: file.Env}
+	}
+	return r.patchRelease(c, api, app, patch)
 }

@@ -33,6 +33,8 @@ func TestSystemApps(t *testing.T) {
 		{"env", "unset", "A"},
 		{"limit", "set", "web", "memory=2GiB"},
 		{"rollback", rel.ID},
+		{"release", "add", "flynn/stack:1"},
+		{"stack", "set", "flynn-trixie"},
 		{"run", "sh"},
 		{"kill", "host1-00000000-0000-0000-0000-000000000001"},
 		{"restart"},

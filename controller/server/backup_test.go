@@ -372,7 +372,7 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		apps[name] = app
-		art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "http://blobstore.discoverd/slugs/web.tgz"}
+		art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "flynn/slugrunner:test"}
 		if err := old.client.CreateArtifact(ctx, art); err != nil {
 			t.Fatal(err)
 		}

@@ -281,7 +281,8 @@ func TestWalk(t *testing.T) {
 	u.addCluster()
 	// Apps this walk creates, left over from an interrupted run on the same
 	// cluster, go first; and go at the end whatever happens.
-	names := []string{"example", "sample-go", "sample-python", "sample-static", "sample-procfile", "sample-custom"}
+	names := []string{"example", "sample-go", "sample-python", "sample-static", "sample-procfile", "sample-custom",
+		"sample-release", "sample-image", "sample-npm", "sample-dockerfile"}
 	for _, name := range names {
 		_, _ = u.run(u.home, filepath.Join(u.bin, "flynn"), "-a", name, "delete", "--yes")
 	}
@@ -366,6 +367,14 @@ func TestWalk(t *testing.T) {
 	if all := u.flynn(dir, "ps", "--all"); !strings.Contains(all, "crashed (exit 3)") || !strings.Contains(all, "down (exit 0)") {
 		t.Errorf("flynn ps --all does not list the ended one-off jobs with their exit status:\n%s", all)
 	}
+
+	// What a Heroku user types: aliases, restart under load, open, the
+	// app picked without -a, the version.
+	t.Run("heroku habits", func(t *testing.T) {
+		u := *u
+		u.t = t
+		herokuHabits(t, &u, dir, domain)
+	})
 
 	// 4. env set: a new release serves, with no failed request meanwhile.
 	before := u.currentRelease(dir)
@@ -567,7 +576,24 @@ func TestWalk(t *testing.T) {
 		})
 		u.flynn(dir, "delete", "--yes")
 	})
-	// 10. two nodes: a second node joins; an app scaled across both keeps
+	// 10. Heroku's release phase and app.json; an image from docker build
+	// pushed and reached over TCP; an npm registry set for the whole
+	// cluster.
+	for _, step := range []struct {
+		name string
+		run  func(*testing.T, *user)
+	}{
+		{"release phase and app.json", releasePhaseAndAppJSON},
+		{"image deploy", imageDeploy},
+		{"cluster build env", clusterBuildEnv},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			u := *u
+			u.t = t
+			step.run(t, &u)
+		})
+	}
+	// 11. two nodes: a second node joins; an app scaled across both keeps
 	// answering through node 1's router when node 2 dies.
 	t.Run("two nodes", func(t *testing.T) {
 		u := *u
