@@ -54,7 +54,7 @@ func (r *runner) create(c *urfave.Context) error {
 	fmt.Fprintf(r.env.Stdout, "Created %s\n", app.Name)
 	if routes, err := api.AppRoutes(c.Context, app.ID); err == nil {
 		if u := appURL(routes, ""); u != "" {
-			fmt.Fprintf(r.env.Stdout, "Its URL: %s/\n", u)
+			fmt.Fprintf(r.env.Stdout, "Its URL: %s\n", u)
 		}
 	}
 	if c.Bool("no-remote") || !r.inGitRepo(c.Context) {

@@ -66,7 +66,8 @@ func (r *runner) open(c *urfave.Context) error {
 }
 
 // appURL is the URL of the first HTTP route of routes that is not a
-// wildcard, with path after it; "" when there is none.
+// wildcard, with path after it ("/" when empty, as a push prints it); ""
+// when there is none.
 func appURL(routes []*controller.Route, path string) string {
 	for _, rt := range routes {
 		if rt.Type != controller.RouteTypeHTTP || strings.Contains(rt.Domain, "*") {
@@ -76,7 +77,7 @@ func appURL(routes []*controller.Route, path string) string {
 		if rt.Certificate != nil {
 			scheme = "https://"
 		}
-		if path != "" && !strings.HasPrefix(path, "/") {
+		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
 		}
 		return scheme + rt.Domain + path

@@ -21,11 +21,11 @@ func TestAppURL(t *testing.T) {
 		path   string
 		want   string
 	}{
-		{"first http route", []*controller.Route{tcp, plain, secure}, "", "http://example.test"},
-		{"tls", []*controller.Route{secure, plain}, "", "https://secure.example.test"},
+		{"first http route", []*controller.Route{tcp, plain, secure}, "", "http://example.test/"},
+		{"tls", []*controller.Route{secure, plain}, "", "https://secure.example.test/"},
 		{"path", []*controller.Route{plain}, "/admin?x=1", "http://example.test/admin?x=1"},
 		{"path without slash", []*controller.Route{plain}, "admin", "http://example.test/admin"},
-		{"wildcards passed over", []*controller.Route{wildcard, plain}, "", "http://example.test"},
+		{"wildcards passed over", []*controller.Route{wildcard, plain}, "", "http://example.test/"},
 		{"none", []*controller.Route{tcp, wildcard}, "", ""},
 	}
 	for _, tt := range tests {
@@ -73,12 +73,12 @@ func TestOpen(t *testing.T) {
 	}
 	h.env.Terminal = &fakeTerminal{resizes: make(chan struct{})}
 	h.env.Browser = browser + " --new-tab:firefox"
-	if out := h.ok("-a", "example", "open"); out != "Opening http://example.example.test\n" {
+	if out := h.ok("-a", "example", "open"); out != "Opening http://example.example.test/\n" {
 		t.Fatalf("open with a browser printed %q", out)
 	}
-	if got, err := os.ReadFile(opened); err != nil || string(got) != "--new-tab http://example.example.test\n" {
+	if got, err := os.ReadFile(opened); err != nil || string(got) != "--new-tab http://example.example.test/\n" {
 		t.Fatalf("the browser got %q (%v)", got, err)
 	}
 	h.env.Browser = filepath.Join(dir, "missing")
-	h.fails("open http://example.example.test with "+h.env.Browser, "-a", "example", "open")
+	h.fails("open http://example.example.test/ with "+h.env.Browser, "-a", "example", "open")
 }

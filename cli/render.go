@@ -75,7 +75,7 @@ func renderInfo(w io.Writer, now time.Time, info *appInfo) error {
 	}
 	t.row("Routes:", strings.Join(routes, ", "))
 	if u := appURL(info.Routes, ""); u != "" {
-		t.row("Web URL:", u+"/")
+		t.row("Web URL:", u)
 	}
 	t.row("Git URL:", info.GitURL)
 	stack := stacks.Default + " (the default)"

@@ -136,38 +136,23 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 	if env["STACK"] == "" {
 		env["STACK"] = st.Name // what the buildpacks see, unless the app or the cluster says otherwise
 	}
-	types, err := b.build(ctx, p, commit, st, env, gitEnv, out, log)
+	res, err := b.build(ctx, p, commit, st, env, gitEnv, out, log)
 	if err != nil {
 		return err
-	}
-
-	artifactID, err := b.slugrunnerArtifact(ctx, st)
-	if err != nil {
-		return b.internal(log, "create the artifact", err)
-	}
-	slugURL, err := b.blobURL(http.MethodGet, types.slugPath, time.Now().Add(SlugURLLifetime))
-	if err != nil {
-		return b.internal(log, "sign the slug URL", err)
-	}
-	processes := map[string]controller.ProcessType{}
-	for name := range types.processes {
-		if name == ReleaseProcessType {
-			continue // run once below, never scaled
-		}
-		// slugrunner resolves the command from the slug's Procfile or the
-		// buildpack's defaults. A web type gets no explicit ports: the
-		// scheduler gives web a port and the <app>-web service.
-		processes[name] = controller.ProcessType{Cmd: []string{"start", name}}
 	}
 	// The release takes the app's env as the controller has it when it
 	// makes the release, not prev's, which is as old as the build: an
 	// `env set` or `env unset` made while this push built is kept.
 	pp := &pushPatch{
-		artifactID: artifactID,
-		slugURL:    slugURL,
-		processes:  processes,
-		meta:       map[string]string{"git": "true", "commit": commit},
-		appJSON:    appJSONEnv,
+		meta:    map[string]string{"git": "true", "commit": commit},
+		appJSON: appJSONEnv,
+	}
+	if res.image != nil {
+		if pp.processes, err = imageRelease(pp, app.Name, res); err != nil {
+			return b.internal(log, "read the image's process types", err)
+		}
+	} else if err := b.slugRelease(ctx, pp, st, res, log); err != nil {
+		return err
 	}
 	// Watching before deploying misses nothing the deployment does.
 	watch, err := b.c.WatchDeployments(ctx, app.ID)
@@ -179,7 +164,7 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 		rel *controller.Release
 		d   *controller.Deployment
 	)
-	if _, ok := types.processes[ReleaseProcessType]; ok {
+	if pp.releaseArgs != nil {
 		if rel, d, err = b.releasePhase(ctx, app, pp, out, log); err != nil {
 			return err
 		}
@@ -199,11 +184,11 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 		rel, d = patched.Release, patched.Deployment
 		if d == nil {
 			// Only a release equal to the current one changes nothing, and
-			// every build has a slug of its own.
+			// every build has a slug or an image of its own.
 			return b.internal(log, "deploy", fmt.Errorf("release %s was not deployed: it equals the current release", rel.ID))
 		}
 	}
-	fmt.Fprintf(out, "-----> Deploying release %s (process types: %s)...\n", controller.ReleaseVersion(rel.Version), typeList(processes))
+	fmt.Fprintf(out, "-----> Deploying release %s (process types: %s)...\n", controller.ReleaseVersion(rel.Version), typeList(pp.processes))
 	// A failed deployment leaves the app at the release it came from,
 	// which is prev unless the env changed during the build.
 	from := prev
@@ -220,8 +205,34 @@ func (b *builder) buildAndDeploy(ctx context.Context, p *push, commit string, gi
 		fmt.Fprintf(out, "=====> %s\n", u)
 	}
 	if manifest != nil && manifest.postdeploy != "" {
-		return b.postdeploy(ctx, app, rel, manifest.postdeploy, out, log)
+		return b.postdeploy(ctx, app, rel, pp, manifest.postdeploy, out, log)
 	}
+	return nil
+}
+
+// slugRelease fills in pp, the release of a push, for a slug: stack st's
+// slugrunner image runs it, fetching it from SLUG_URL.
+func (b *builder) slugRelease(ctx context.Context, pp *pushPatch, st stacks.Stack, res *buildResult, log *slog.Logger) error {
+	artifactID, err := b.slugrunnerArtifact(ctx, st)
+	if err != nil {
+		return b.internal(log, "create the artifact", err)
+	}
+	slugURL, err := b.blobURL(http.MethodGet, res.slugPath, time.Now().Add(SlugURLLifetime))
+	if err != nil {
+		return b.internal(log, "sign the slug URL", err)
+	}
+	processes := map[string]controller.ProcessType{}
+	for name := range res.processes {
+		if name == ReleaseProcessType {
+			pp.releaseArgs = []string{"start", ReleaseProcessType} // run once, never scaled
+			continue
+		}
+		// slugrunner resolves the command from the slug's Procfile or the
+		// buildpack's defaults. A web type gets no explicit ports: the
+		// scheduler gives web a port and the <app>-web service.
+		processes[name] = controller.ProcessType{Cmd: []string{"start", name}}
+	}
+	pp.artifactID, pp.slugURL, pp.processes = artifactID, slugURL, processes
 	return nil
 }
 
@@ -263,16 +274,25 @@ func typeList[V any](types map[string]V) string {
 	return strings.Join(names, ", ")
 }
 
-// buildResult is what a successful build produced.
+// buildResult is what a successful build produced: a slug and its process
+// types, or an image built from the app's Dockerfile and its Procfile.
 type buildResult struct {
 	slugPath  string
 	processes map[string]string
+	// image is the artifact of the image built from the Dockerfile; nil
+	// for a slug.
+	image *controller.Artifact
+	// procfile is the pushed Procfile of an image's build, nil when the
+	// commit has none.
+	procfile map[string]string
 }
 
 // build waits for a build slot, runs the slugbuilder job with the commit's
 // tree on its stdin and appEnv (see buildEnv) with the build's own
 // variables, relays its output line by line and returns its process
-// types. A build is counted from its slot on: a push whose client
+// types; or, when the job leaves the app to its Dockerfile, has the
+// cluster build the image (buildImage) in the same slot and time, and
+// returns that. A build is counted from its slot on: a push whose client
 // leaves while it waits for one built nothing.
 func (b *builder) build(ctx context.Context, p *push, commit string, st stacks.Stack, appEnv, gitEnv map[string]string, out io.Writer, log *slog.Logger) (_ *buildResult, err error) {
 	release, err := b.slots.acquire(ctx, func(running int) {
@@ -344,10 +364,17 @@ func (b *builder) build(ctx context.Context, p *push, commit string, st stacks.S
 		}
 	}()
 
-	var types map[string]string
+	var (
+		types      map[string]string
+		dockerfile bool
+	)
 	lines := &lineWriter{out: out, hide: func(line string) bool {
 		if t, ok := slugbuilder.ParseProcessTypesLine(line); ok {
 			types = t
+			return true
+		}
+		if slugbuilder.ParseDockerfileLine(line) {
+			dockerfile = true
 			return true
 		}
 		return false
@@ -373,6 +400,32 @@ func (b *builder) build(ctx context.Context, p *push, commit string, st stacks.S
 		log.Info("build failed", "exit", status)
 		return nil, &userError{"Build failed"}
 	}
+	if dockerfile {
+		// The slugbuilder job found no buildpack but a Dockerfile, and
+		// built nothing: the cluster builds the image, within what is
+		// left of this build's time and in its slot.
+		procfile, err := b.imageProcfile(ctx, p.repo, commit, gitEnv, log)
+		if err != nil {
+			return nil, err
+		}
+		art, err := b.buildImage(buildCtx, p, commit, gitEnv, out, log)
+		if err != nil {
+			var apiErr *httpjson.Error
+			switch {
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case timedOut():
+				log.Info("image build timed out", "after", b.cfg.BuildTimeout)
+				return nil, b.timeout()
+			case asAPIError(err, &apiErr):
+				log.Info("image build failed", "err", err)
+				return nil, &userError{"Build failed: " + apiErr.Message}
+			}
+			log.Error("image build", "err", err)
+			return nil, &userError{"Build failed: could not build the image (see gitreceive's log)"}
+		}
+		return &buildResult{image: art, procfile: procfile}, nil
+	}
 	if types == nil {
 		return nil, &userError{"Build failed: the build reported no process types"}
 	}
@@ -393,6 +446,16 @@ func plural(n int, noun string) string {
 
 // sendTree writes `git archive` of commit to the job's stdin, then its end.
 func (b *builder) sendTree(ctx context.Context, repo, commit string, gitEnv map[string]string, fw *frameWriter) error {
+	if err := b.archiveTree(ctx, repo, commit, gitEnv, func(p []byte) error { return fw.write(host.FrameStdin, p) }); err != nil {
+		return err
+	}
+	return fw.write(host.FrameStdinEOF, nil)
+}
+
+// archiveTree passes `git archive` of commit (a tar of its tree) to write
+// a piece at a time. After a failed write it reads git's output to its
+// end, so that git exits, and returns the write's error.
+func (b *builder) archiveTree(ctx context.Context, repo, commit string, gitEnv map[string]string, write func([]byte) error) error {
 	cmd := b.gitCommand(ctx, repo, gitEnv, "archive", "--format=tar", commit)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -408,7 +471,7 @@ func (b *builder) sendTree(ctx context.Context, repo, commit string, gitEnv map[
 	for {
 		n, err := stdout.Read(buf)
 		if n > 0 && werr == nil {
-			werr = fw.write(host.FrameStdin, buf[:n])
+			werr = write(buf[:n])
 		}
 		if err != nil {
 			break
@@ -417,10 +480,7 @@ func (b *builder) sendTree(ctx context.Context, repo, commit string, gitEnv map[
 	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("git archive: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	if werr != nil {
-		return werr
-	}
-	return fw.write(host.FrameStdinEOF, nil)
+	return werr
 }
 
 // gitCommand is git in repo with the push's object directories (gitEnv:

@@ -11,6 +11,9 @@
 //	        line by line──► hook stdout ──► git's sideband ──► "remote:
 //	        -----> …" on the client
 //	        artifact (slugrunner) + release (SLUG_URL, process types)
+//	        [no buildpack, a Dockerfile] git archive <sha> ──► controller
+//	          POST /apps/:id/images/build ──lines──► client; image artifact
+//	          + release (controller.ImageProcesses of the Procfile)
 //	          ├─ no release type: patched and deployed at once
 //	          └─ release type: patched, not deployed ──► `start release`
 //	             one-off job ──exit 0──► deploy (no env change undone)
@@ -70,6 +73,22 @@
 // new env and runs the command again (up to maxReleaseAttempts times), and
 // a change that lands just as the release is deployed is made again on
 // top of it.
+//
+// # Dockerfile apps
+//
+// When the build job reports that no buildpack matches but the tree has a
+// Dockerfile (slugbuilder.DockerfileLine), the push, still in its build
+// slot and within BuildTimeout, streams `git archive` of the commit to the
+// controller's image build (client.BuildImage: a host runs `docker
+// build`), passing its output on indented like a buildpack's, and
+// releases the image's docker-archive artifact: process types from
+// controller.ImageProcesses of the commit's Procfile (none: the image's
+// command as web, on its first exposed port), the app's env without
+// SLUG_URL. A Procfile `release:` type is the release phase as above, run
+// as `/bin/sh -c CMD` in the image; app.json's postdeploy likewise. No
+// build arg is passed: the cluster's build env and the app's config vars
+// may hold credentials, and an ARG's value stays in the image. A failed
+// build fails the push with the build's message and deploys nothing.
 //
 // # app.json
 //

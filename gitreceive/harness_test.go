@@ -93,6 +93,9 @@ type harnessOptions struct {
 	// GET /cluster/build-env with, called for each request (nil: 404, as
 	// an older controller answers); unset: the controller's own answer.
 	buildEnv func() *controller.BuildEnv
+	// imageBuilds, when set, answers POST /apps/:id/images/build in the
+	// controller's stead (the cluster's Dockerfile builds).
+	imageBuilds *fakeImageBuilds
 }
 
 func newHarness(t *testing.T) *harness {
@@ -130,7 +133,10 @@ func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	controllerURL := ctrl.URL()
-	if len(opts.systemApps) > 0 || opts.intercept != nil || opts.buildEnv != nil {
+	if opts.imageBuilds != nil {
+		opts.imageBuilds.store = ctrl.Store
+	}
+	if len(opts.systemApps) > 0 || opts.intercept != nil || opts.buildEnv != nil || opts.imageBuilds != nil {
 		controllerURL = controllerProxy(t, controllerURL, opts)
 	}
 	cfg := gitreceive.Config{
@@ -213,7 +219,18 @@ func controllerProxy(t *testing.T, target string, opts harnessOptions) string {
 		return nil
 	}
 	handler := http.Handler(proxy)
+	if opts.imageBuilds != nil {
+		next := handler
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/apps/") && strings.HasSuffix(r.URL.Path, "/images/build") {
+				opts.imageBuilds.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	if opts.buildEnv != nil {
+		next := handler
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet && r.URL.Path == "/cluster/build-env" {
 				if be := opts.buildEnv(); be != nil {
@@ -223,7 +240,7 @@ func controllerProxy(t *testing.T, target string, opts harnessOptions) string {
 				}
 				return
 			}
-			proxy.ServeHTTP(w, r)
+			next.ServeHTTP(w, r)
 		})
 	}
 	srv := httptest.NewServer(handler)
@@ -387,7 +404,8 @@ func (w *workdir) push(args ...string) (string, time.Duration, error) {
 
 // fakeBuild stands in for slugbuilder: it unpacks the tree from stdin,
 // fails when the app has fail.txt, hangs while it has hang.txt, waits for
-// $GATE_DIR/open when it has gate.txt, keeps the tree in $SLUG_DIR as the
+// $GATE_DIR/open when it has gate.txt, leaves an app with a Dockerfile to
+// it (slugbuilder.DockerfileLine), keeps the tree in $SLUG_DIR as the
 // slug, and reports the Procfile's types.
 const fakeBuild = `set -e
 d=$(mktemp -d)
@@ -397,6 +415,7 @@ echo "-----> Fake buildpack app detected"
 if [ -f "$d/fail.txt" ]; then echo " !     $(cat "$d/fail.txt")"; exit 1; fi
 if [ -f "$d/hang.txt" ]; then echo "-----> Hanging"; while :; do sleep 0.05; done; fi
 if [ -f "$d/gate.txt" ]; then echo "-----> At the gate"; while [ ! -f "$GATE_DIR/open" ]; do sleep 0.02; done; fi
+if [ -f "$d/Dockerfile" ]; then echo "-----> No buildpack matches; building the Dockerfile"; echo FLYNN_BUILD_DOCKERFILE; exit 0; fi
 echo "-----> Compiled $(find "$d" -type f | wc -l | tr -d ' ') files" >&2
 slug=$(printf '%s' "$SLUG_PUT_URL" | sed 's/?.*//; s#.*/##')
 cp -R "$d" "$SLUG_DIR/$slug"
@@ -416,7 +435,8 @@ exec sh -c "$cmd"
 
 // fakeRunner is the controller's JobRunner: attached jobs of the
 // slugbuilder image run fakeBuild with sh, those of the slugrunner image
-// fakeSlugrunner, speaking the host's frame protocol.
+// fakeSlugrunner, those of an image artifact (docker-archive) their args
+// on this host, speaking the host's frame protocol.
 type fakeRunner struct {
 	t       *testing.T
 	gateDir string
@@ -478,8 +498,12 @@ func (f *fakeRunner) RunAttached(_ context.Context, spec *server.JobSpec) (*cont
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "sh", "-c", fakeBuild)
-	if spec.Artifact.URI == slugrunnerImage {
+	switch {
+	case spec.Artifact.URI == slugrunnerImage:
 		cmd = exec.CommandContext(ctx, "sh", append([]string{"-c", fakeSlugrunner, "slugrunner"}, spec.Job.Args...)...)
+	case spec.Artifact.Type == controller.ArtifactTypeDockerArchive && len(spec.Job.Args) > 0:
+		cmd = exec.CommandContext(ctx, spec.Job.Args[0], spec.Job.Args[1:]...)
+		cmd.Dir = f.slugDir
 	}
 	cmd.Env = env
 	stdin, _ := cmd.StdinPipe()
@@ -559,7 +583,7 @@ func (f *fakeRunner) appJobs() []*server.JobSpec {
 	defer f.mu.Unlock()
 	var jobs []*server.JobSpec
 	for _, s := range f.specs {
-		if s.Artifact.URI == slugrunnerImage {
+		if s.Artifact.URI == slugrunnerImage || s.Artifact.Type == controller.ArtifactTypeDockerArchive {
 			jobs = append(jobs, s)
 		}
 	}

@@ -17,7 +17,8 @@ import (
 // it. It is left out of the release's process types, so it can never be
 // scaled (the controller refuses a formation that names a type the
 // release lacks); the job runs `start release`, which slugrunner resolves
-// from the slug's own Procfile.
+// from the slug's own Procfile, or, for an image built from the app's
+// Dockerfile, `/bin/sh -c CMD` in the image.
 const ReleaseProcessType = "release"
 
 // maxReleaseAttempts bounds how many releases a push makes, and runs the
@@ -29,28 +30,43 @@ const maxReleaseAttempts = 3
 // is the app's current one when the patch is applied.
 type pushPatch struct {
 	artifactID string
-	slugURL    string
-	processes  map[string]controller.ProcessType
-	meta       map[string]string
+	// slugURL is the release's SLUG_URL; empty for an image, whose
+	// release drops the SLUG_URL an earlier slug release left.
+	slugURL   string
+	processes map[string]controller.ProcessType
+	meta      map[string]string
 	// appJSON are the variables app.json gives a new app: each is set
 	// only when the release patched lacks it, so a value set meanwhile
 	// (`flynn env set` during the build) stays.
 	appJSON map[string]string
+	// image is true for a release of an image built from the app's
+	// Dockerfile: its commands run in the image, not through slugrunner.
+	image bool
+	// releaseArgs are the args of the one-off job that runs the release
+	// phase; nil when the app has none.
+	releaseArgs []string
 }
 
 // patch is the patch of base (nil: the app has no release).
 func (pp *pushPatch) patch(base *controller.Release) controller.ReleasePatch {
-	set := map[string]string{"SLUG_URL": pp.slugURL}
+	set := map[string]string{}
+	if pp.slugURL != "" {
+		set["SLUG_URL"] = pp.slugURL
+	}
 	for k, v := range pp.appJSON {
 		if _, ok := baseEnv(base)[k]; !ok {
 			set[k] = v
 		}
 	}
+	var unset []string
+	if _, ok := set["SLUG_URL"]; !ok && pp.slugURL == "" {
+		unset = []string{"SLUG_URL"} // an image runs no slug; an unset name is ignored
+	}
 	return controller.ReleasePatch{
 		ArtifactID: pp.artifactID,
 		Processes:  pp.processes,
 		Meta:       pp.meta,
-		Env:        &controller.EnvPatch{Set: set},
+		Env:        &controller.EnvPatch{Set: set, Unset: unset},
 	}
 }
 
@@ -61,8 +77,22 @@ func (pp *pushPatch) env(base *controller.Release) map[string]string {
 	if env == nil {
 		env = map[string]string{}
 	}
-	maps.Copy(env, pp.patch(base).Env.Set)
+	p := pp.patch(base).Env
+	maps.Copy(env, p.Set)
+	for _, k := range p.Unset {
+		delete(env, k)
+	}
 	return env
+}
+
+// commandArgs are the args of a one-off job of the push's release that
+// runs line, a command line.
+func (pp *pushPatch) commandArgs(line string) []string {
+	if pp.image {
+		return imageCommand(line)
+	}
+	// One argument: slugrunner runs it as a command line, as Heroku does.
+	return []string{line}
 }
 
 func baseEnv(rel *controller.Release) map[string]string {
@@ -112,7 +142,7 @@ func (b *builder) releasePhase(ctx context.Context, app *controller.App, pp *pus
 			return nil, nil, b.internal(log, "create the release", fmt.Errorf("the controller ignored no_deploy (deployment %v)", patched.Deployment))
 		}
 		fmt.Fprintf(out, "-----> Running release command...\n")
-		status, err := b.runOneOff(ctx, app, rel, []string{"start", ReleaseProcessType}, "release", out, log)
+		status, err := b.runOneOff(ctx, app, rel, pp.releaseArgs, "release", out, log)
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
@@ -209,10 +239,9 @@ func (b *builder) staysAt(ctx context.Context, app *controller.App) string {
 // the app's first release, after its deploy. A failure fails the push,
 // but the deploy stays, and since the app now runs code, no later push
 // runs the script again.
-func (b *builder) postdeploy(ctx context.Context, app *controller.App, rel *controller.Release, script string, out io.Writer, log *slog.Logger) error {
+func (b *builder) postdeploy(ctx context.Context, app *controller.App, rel *controller.Release, pp *pushPatch, script string, out io.Writer, log *slog.Logger) error {
 	fmt.Fprintf(out, "-----> Running postdeploy script (app.json)...\n")
-	// One argument: slugrunner runs it as a command line, as Heroku does.
-	status, err := b.runOneOff(ctx, app, rel, []string{script}, "postdeploy", out, log)
+	status, err := b.runOneOff(ctx, app, rel, pp.commandArgs(script), "postdeploy", out, log)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -3,6 +3,7 @@ package gitreceive
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/openflynn/flynn/controller"
@@ -31,35 +32,64 @@ func TestEnvDiff(t *testing.T) {
 }
 
 // TestPushPatch: app.json's variables are set only where the release
-// patched lacks them; SLUG_URL always.
+// patched lacks them; SLUG_URL always for a slug, never for an image.
 func TestPushPatch(t *testing.T) {
-	pp := &pushPatch{slugURL: "http://blob/new.tgz", appJSON: map[string]string{"GREETING": "hello", "KEEP": "default"}}
+	slug := &pushPatch{slugURL: "http://blob/new.tgz", appJSON: map[string]string{"GREETING": "hello", "KEEP": "default"}}
+	image := &pushPatch{image: true, appJSON: map[string]string{"GREETING": "hello"}}
 	tests := []struct {
-		name string
-		base *controller.Release
-		set  map[string]string
-		env  map[string]string
+		name  string
+		pp    *pushPatch
+		base  *controller.Release
+		set   map[string]string
+		unset []string
+		env   map[string]string
 	}{
 		{
 			name: "no release",
+			pp:   slug,
 			set:  map[string]string{"SLUG_URL": "http://blob/new.tgz", "GREETING": "hello", "KEEP": "default"},
 			env:  map[string]string{"SLUG_URL": "http://blob/new.tgz", "GREETING": "hello", "KEEP": "default"},
 		},
 		{
 			name: "set meanwhile",
+			pp:   slug,
 			base: &controller.Release{Env: map[string]string{"KEEP": "mine", "OTHER": "x", "SLUG_URL": "http://blob/old.tgz"}},
 			set:  map[string]string{"SLUG_URL": "http://blob/new.tgz", "GREETING": "hello"},
 			env:  map[string]string{"SLUG_URL": "http://blob/new.tgz", "GREETING": "hello", "KEEP": "mine", "OTHER": "x"},
 		},
+		{
+			name:  "image after a slug",
+			pp:    image,
+			base:  &controller.Release{Env: map[string]string{"OTHER": "x", "SLUG_URL": "http://blob/old.tgz"}},
+			set:   map[string]string{"GREETING": "hello"},
+			unset: []string{"SLUG_URL"},
+			env:   map[string]string{"GREETING": "hello", "OTHER": "x"},
+		},
+		{
+			name:  "image, no release",
+			pp:    image,
+			set:   map[string]string{"GREETING": "hello"},
+			unset: []string{"SLUG_URL"}, // an unset name is ignored
+			env:   map[string]string{"GREETING": "hello"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := pp.patch(tt.base).Env; !maps.Equal(got.Set, tt.set) || got.Unset != nil {
-				t.Errorf("patch env = %+v, want set %v", got, tt.set)
+			if got := tt.pp.patch(tt.base).Env; !maps.Equal(got.Set, tt.set) || !slices.Equal(got.Unset, tt.unset) {
+				t.Errorf("patch env = %+v, want set %v unset %v", got, tt.set, tt.unset)
 			}
-			if got := pp.env(tt.base); !maps.Equal(got, tt.env) {
+			if got := tt.pp.env(tt.base); !maps.Equal(got, tt.env) {
 				t.Errorf("env = %v, want %v", got, tt.env)
 			}
 		})
+	}
+}
+
+func TestCommandArgs(t *testing.T) {
+	if got, want := (&pushPatch{}).commandArgs("rake db:seed"), []string{"rake db:seed"}; !slices.Equal(got, want) {
+		t.Errorf("slug: %q, want %q (slugrunner runs one argument as a command line)", got, want)
+	}
+	if got, want := (&pushPatch{image: true}).commandArgs("rake db:seed"), []string{"/bin/sh", "-c", "rake db:seed"}; !slices.Equal(got, want) {
+		t.Errorf("image: %q, want %q", got, want)
 	}
 }

@@ -17,6 +17,8 @@
 //	GET    /host/events                    Server-Sent Events of job state changes (?job_id=…)
 //	GET    /host/status                    host id, addresses, resources, job counts
 //	POST   /host/attach                    a job's stdio over a hijacked connection (see Frame)
+//	POST   /host/images/build              build a Dockerfile: body a tar of the context, answer NDJSON BuildEvents (see build.go)
+//	GET    /host/images/:id/archive        `docker save` of an image this host built, then untags it (see build.go)
 //	GET    /metrics                        Prometheus metrics (flynn_host_*, per-job CPU and memory, Go and process)
 package host
 

@@ -121,11 +121,16 @@ type Result struct {
 	ProcessTypes map[string]string
 	// SlugSize is the size of the uploaded slug in bytes (0 if not uploaded).
 	SlugSize int64
+	// Dockerfile is true when no buildpack matched and the app has a
+	// Dockerfile to be built from instead: nothing was compiled, and
+	// Buildpacks and ProcessTypes are empty.
+	Dockerfile bool
 }
 
 // Run is the whole build job: unpack source (a tar; nil when BuildDir is
 // already filled) into BuildDir, restore the cache, build, upload the slug,
-// save the cache and print the process types line.
+// save the cache and print the process types line; for an app to be built
+// from its Dockerfile (Result.Dockerfile) only print DockerfileLine.
 func Run(ctx context.Context, cfg Config, source io.Reader, logger *slog.Logger) (*Result, error) {
 	cfg = cfg.withDefaults()
 	for _, dir := range []string{cfg.BuildDir, cfg.CacheDir, cfg.EnvDir, cfg.FetchDir} {
@@ -160,6 +165,14 @@ func Run(ctx context.Context, cfg Config, source io.Reader, logger *slog.Logger)
 	res, err := Build(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
+	}
+	if res.Dockerfile {
+		// Nothing was built: no slug to upload, and the cache is as it
+		// was restored.
+		if _, err := io.WriteString(cfg.Stdout, DockerfileLine+"\n"); err != nil {
+			return nil, err
+		}
+		return res, nil
 	}
 	if cfg.SlugPutURL != "" {
 		step(cfg.Stdout, "Compressing and uploading the slug...")
@@ -203,6 +216,8 @@ func clearDir(dir string) error {
 func slugSkip(rel string, _ bool) bool { return rel == ".git" }
 
 // Build runs the buildpacks over cfg.BuildDir and settles the process types.
+// When no buildpack matches an app that has a Dockerfile it runs none and
+// returns a Result with Dockerfile set.
 func Build(ctx context.Context, cfg Config, logger *slog.Logger) (*Result, error) {
 	cfg = cfg.withDefaults()
 	for _, dir := range []string{cfg.CacheDir, cfg.FetchDir} {
@@ -223,12 +238,17 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger) (*Result, error
 	if err := writeEnvDir(cfg.EnvDir, cfg.AppEnv); err != nil {
 		return nil, err
 	}
-	packs, err := selectBuildpacks(ctx, cfg, logger)
+	packs, dockerfile, err := selectBuildpacks(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	env := cfg.buildpackEnv()
 	res := &Result{ProcessTypes: map[string]string{}}
+	if dockerfile {
+		step(cfg.Stdout, "No buildpack matches; building the Dockerfile")
+		res.Dockerfile = true
+		return res, nil
+	}
+	env := cfg.buildpackEnv()
 	defaults := map[string]string{}
 	for _, bp := range packs {
 		if bp.named {

@@ -108,18 +108,18 @@ func (bp buildpack) release(ctx context.Context, cfg Config, env []string) (map[
 
 // selectBuildpacks returns the buildpacks that compile the app: the one
 // BUILDPACK_URL names, those of a .buildpacks file, or the first bundled one
-// whose detect matches.
-func selectBuildpacks(ctx context.Context, cfg Config, logger *slog.Logger) ([]*buildpack, error) {
+// whose detect matches. When none matches and the app has a Dockerfile,
+// it returns no buildpack and dockerfile true: the app is built from that.
+func selectBuildpacks(ctx context.Context, cfg Config, logger *slog.Logger) (packs []*buildpack, dockerfile bool, err error) {
 	env := cfg.buildpackEnv()
 	if cfg.BuildpackURL != "" {
 		bp, err := namedBuildpack(ctx, cfg, 0, cfg.BuildpackURL, logger)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return []*buildpack{bp}, nil
+		return []*buildpack{bp}, false, nil
 	}
 	if list, err := os.ReadFile(filepath.Join(cfg.BuildDir, ".buildpacks")); err == nil {
-		var packs []*buildpack
 		sc := bufio.NewScanner(bytes.NewReader(list))
 		for sc.Scan() {
 			line := strings.TrimSpace(sc.Text())
@@ -128,32 +128,37 @@ func selectBuildpacks(ctx context.Context, cfg Config, logger *slog.Logger) ([]*
 			}
 			bp, err := namedBuildpack(ctx, cfg, len(packs), line, logger)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			packs = append(packs, bp)
 		}
 		if len(packs) == 0 {
-			return nil, errors.New(".buildpacks lists no buildpack")
+			return nil, false, errors.New(".buildpacks lists no buildpack")
 		}
 		step(cfg.Stdout, fmt.Sprintf("Multiple buildpacks from .buildpacks: %d", len(packs)))
-		return packs, nil
+		return packs, false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		return nil, false, err
 	}
 	bundled, err := bundledBuildpacks(cfg.BuildpacksDir)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, bp := range bundled {
 		ok, err := bp.detect(ctx, cfg, env)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if ok {
-			return []*buildpack{bp}, nil
+			return []*buildpack{bp}, false, nil
 		}
 	}
-	return nil, errors.New("no buildpack can build this app: add a Procfile, or a package.json, go.mod, requirements.txt or index.html, or set BUILDPACK_URL")
+	// Only a regular file: a symlink could point anywhere on the build
+	// host's side of a docker build, and a directory is no Dockerfile.
+	if fi, err := os.Lstat(filepath.Join(cfg.BuildDir, "Dockerfile")); err == nil && fi.Mode().IsRegular() {
+		return nil, true, nil
+	}
+	return nil, false, errors.New("no buildpack can build this app: add a Procfile, or a package.json, go.mod, requirements.txt or index.html, or set BUILDPACK_URL; or add a Dockerfile to build the app from it")
 }
 
 // namedBuildpack returns the buildpack a URL, a bundled buildpack's name or

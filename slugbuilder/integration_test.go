@@ -325,3 +325,59 @@ func (h *harness) runCommand(t *testing.T, slugPath string, env []string, args .
 	}
 	return string(out)
 }
+
+// TestDockerfileSampleIntegration runs the real slugbuilder image on
+// test/apps/dockerfile: no bundled buildpack matches it, so the job ends
+// with DockerfileLine and exits 0, having uploaded no slug and saved no
+// cache. Its Dockerfile then builds as a host builds one (Docker's
+// classic builder, no pulls, on the stack image) and the image, run as an
+// app job runs, answers with what its RUN step wrote.
+func TestDockerfileSampleIntegration(t *testing.T) {
+	h := newHarness(t)
+	app := filepath.Join(h.env.Repo, "test", "apps", "dockerfile")
+	out, err := h.build(t, app, "/slugs/dockerfile.tgz")
+	if err != nil {
+		t.Fatalf("slugbuilder: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if !slugbuilder.ParseDockerfileLine(lines[len(lines)-1]) || !bytes.Contains(out, []byte("-----> No buildpack matches; building the Dockerfile\n")) {
+		t.Fatalf("slugbuilder did not leave the app to its Dockerfile:\n%s", out)
+	}
+	if h.store.has("/slugs/dockerfile.tgz") || h.store.has("/caches/dockerfile.tgz") {
+		t.Fatalf("a Dockerfile build uploaded a slug or a cache:\n%s", out)
+	}
+
+	tag := "flynn-test/dockerfile-sample:" + random.Hex(4)
+	build := exec.CommandContext(t.Context(), h.docker, "build", "--pull=false", "--label", h.label,
+		"--build-arg", "STACK="+h.env.Manifest["stack"].Ref, "-t", tag, app)
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(h.docker, "rmi", "-f", tag).Run() })
+	port := freePort(t)
+	args := append([]string{"run", "-d", "--label", h.label, "-p", fmt.Sprintf("127.0.0.1:%d:8080", port)}, appJobArgs...)
+	run := exec.Command(h.docker, append(args, tag)...)
+	cid, err := run.Output()
+	if err != nil {
+		t.Fatalf("docker run: %v", err)
+	}
+	var body string
+	err = poll.Wait(t.Context(), 60*time.Second, func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		body = string(data)
+		return err
+	})
+	if err != nil {
+		logs, _ := exec.Command(h.docker, "logs", strings.TrimSpace(string(cid))).CombinedOutput()
+		t.Fatalf("the image never answered: %v\n%s", err, logs)
+	}
+	if want := "Hello from Flynn (Dockerfile) built with RUN 42\n"; body != want {
+		t.Errorf("GET / = %q, want %q", body, want)
+	}
+}

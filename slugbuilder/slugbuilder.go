@@ -8,6 +8,11 @@
 //	/tmp/cache ──tar.gz──PUT──► CACHE_PUT_URL
 //	last stdout line: FLYNN_PROCESS_TYPES {"web":"npm start",…}
 //
+// or, when no buildpack matches and the tree has a Dockerfile:
+//
+//	detect: none ──► Dockerfile at the root ──► last stdout line:
+//	FLYNN_BUILD_DOCKERFILE (no slug, no cache saved, exit 0)
+//
 // It needs no privilege: it runs as the image's unprivileged user (uid
 // 1000, HOME=/app) and writes only under /app, /tmp (the cache, the
 // config vars, fetched buildpacks, the archives it uploads) and $TMPDIR.
@@ -71,6 +76,16 @@
 // that buildpack and the buildpacks after it run with the variables it
 // set.
 //
+// # Dockerfile apps
+//
+// When no buildpack is named (BUILDPACK_URL, .buildpacks) and none of the
+// bundled ones detects the app, but the root of the tree has a regular
+// file named Dockerfile, the job builds nothing itself: it says so, ends
+// with DockerfileLine instead of the process types, uploads no slug and
+// saves no cache, and exits 0. The reader (gitreceive) then has the
+// cluster build the Dockerfile (see controller/client's BuildImage): a
+// build job has no Docker to build it with, by design.
+//
 // Output is the buildpacks' own plus "-----> " step lines. The very last line
 // on success is FLYNN_PROCESS_TYPES followed by a space and a JSON object of
 // the release's process types; readers (gitreceive) consume it with
@@ -100,6 +115,17 @@ func ParseProcessTypesLine(line string) (types map[string]string, ok bool) {
 		return nil, false
 	}
 	return types, true
+}
+
+// DockerfileLine is the last line of a build that found no buildpack but a
+// Dockerfile: nothing was compiled or uploaded, and the app is to be built
+// from its Dockerfile. Readers recognise it with ParseDockerfileLine and
+// should not show it to the user.
+const DockerfileLine = "FLYNN_BUILD_DOCKERFILE"
+
+// ParseDockerfileLine reports whether line is DockerfileLine.
+func ParseDockerfileLine(line string) bool {
+	return strings.TrimRight(line, "\r\n") == DockerfileLine
 }
 
 // writeProcessTypesLine prints the machine-readable result line.

@@ -95,7 +95,9 @@ func serverConfig(c *cli.Context, logger *slog.Logger) (server.Config, error) {
 	}
 	if u := discoverdURL(c); u != "" {
 		d := discoverdclient.New(u, clusterKey)
-		cfg.Runner = hostrunner.New(d, clusterKey, logger)
+		runner := hostrunner.New(d, clusterKey, logger)
+		cfg.Runner = runner
+		cfg.Builder = runner
 		cfg.DialDatabase = (&discoverdclient.Dialer{Client: d}).DialContext
 		// Providers' URLs name discoverd services.
 		cfg.ProviderClient = discoverdclient.HTTPClient(d)

@@ -101,31 +101,49 @@ func (s *Server) uploadImage(w http.ResponseWriter, r *http.Request, ps httprout
 	if r.ContentLength > limit {
 		return tooLarge
 	}
+	art, err := s.storeImageArtifact(ctx, app, http.MaxBytesReader(w, r.Body, limit))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return tooLarge
+	}
+	if err != nil {
+		return err
+	}
+	httpjson.Write(w, http.StatusCreated, art)
+	return nil
+}
+
+// storeImageArtifact stores body, an image as `docker save` writes it, as
+// a blob of app's and makes the docker-archive artifact of it: what POST
+// /apps/:id/images and POST /apps/:id/images/build (imagebuild.go) both
+// answer. A body that is not an image archive, or too large for the
+// blobstore, is an API error; a *http.MaxBytesError of body's is returned
+// as it is. On any failure nothing is left stored.
+func (s *Server) storeImageArtifact(ctx context.Context, app *controller.App, body io.Reader) (*controller.Artifact, error) {
 	blob := path.Join("apps", app.ID, "images", random.UUID()+".tar")
-	img, err := s.storeImage(ctx, blob, http.MaxBytesReader(w, r.Body, limit))
+	img, err := s.storeImage(ctx, blob, body)
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		switch {
 		case errors.As(err, &maxErr):
-			return tooLarge
+			return nil, err
 		case errors.Is(err, errNotImageArchive):
-			return httpjson.ValidationError("", "%v", err)
+			return nil, httpjson.ValidationError("", "%v", err)
 		case errors.Is(err, blobstore.ErrTooLarge):
-			return httpjson.Errorf(httpjson.CodeRequestTooLarge, "the blobstore refuses an archive this large")
+			return nil, httpjson.Errorf(httpjson.CodeRequestTooLarge, "the blobstore refuses an archive this large")
 		}
-		return fmt.Errorf("upload image of %s: %w", app.Name, err)
+		return nil, fmt.Errorf("store image of %s: %w", app.Name, err)
 	}
 	uri, err := s.imageURL(blob)
 	if err == nil {
 		art := &controller.Artifact{Type: controller.ArtifactTypeDockerArchive, URI: uri, Meta: img.meta()}
 		if err = s.store.Artifacts.Create(ctx, art); err == nil {
-			s.logger.Info("image uploaded", "app", app.Name, "blob", blob, "artifact", art.ID, "image_id", img.id, "bytes", img.size)
-			httpjson.Write(w, http.StatusCreated, art)
-			return nil
+			s.logger.Info("image stored", "app", app.Name, "blob", blob, "artifact", art.ID, "image_id", img.id, "bytes", img.size)
+			return art, nil
 		}
 	}
 	s.deleteBlob(blob)
-	return err
+	return nil, err
 }
 
 // imageURL is the URL of blob that hosts fetch: signed for a GET until

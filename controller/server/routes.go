@@ -84,7 +84,8 @@ func (s *Server) routes() http.Handler {
 	r.GET("/artifacts", s.handle(s.listArtifacts))
 	r.POST("/artifacts", s.handle(s.createArtifact))
 	r.GET("/artifacts/:id", s.handle(s.getArtifact))
-	r.POST("/apps/:id/images", s.handleChange(s.uploadImage)) // body: `docker save` (application/x-tar); answers the docker-archive artifact (images.go)
+	r.POST("/apps/:id/images", s.handleChange(s.uploadImage))      // body: `docker save` (application/x-tar); answers the docker-archive artifact (images.go)
+	r.POST("/apps/:id/images/build", s.handleChange(s.buildImage)) // body: a context tar with a Dockerfile; answers controller.ImageBuildEvent NDJSON (imagebuild.go)
 
 	// Formations: process counts per app and release. GET /formations lists
 	// every app's, for the scheduler.

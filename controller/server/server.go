@@ -69,6 +69,8 @@ type Config struct {
 	// Images and MaxImageSize: see Options.
 	Images       ImageStore
 	MaxImageSize int64
+	// Builder: see Options.Builder.
+	Builder ImageBuilder
 	// DefaultRouteDomain: see Options.DefaultRouteDomain.
 	DefaultRouteDomain string
 }
@@ -90,7 +92,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer store.Close()
 	srv, err := New(store, Options{AuthKey: cfg.AuthKey, Logger: logger, Runner: cfg.Runner, Logs: cfg.Logs, RouterMetrics: cfg.RouterMetrics, HTTPClient: cfg.ProviderClient, EventRetention: cfg.EventRetention, BlobstoreKey: cfg.BlobstoreKey,
-		DefaultRouteDomain: cfg.DefaultRouteDomain, Images: cfg.Images, MaxImageSize: cfg.MaxImageSize})
+		DefaultRouteDomain: cfg.DefaultRouteDomain, Images: cfg.Images, MaxImageSize: cfg.MaxImageSize, Builder: cfg.Builder})
 	if err != nil {
 		return err
 	}
@@ -179,6 +181,10 @@ type Options struct {
 	// MaxImageSize bounds an uploaded image archive, in bytes; default
 	// DefaultMaxImageSize (4 GiB).
 	MaxImageSize int64
+	// Builder builds Dockerfiles on hosts for POST /apps/:id/images/build
+	// (imagebuild.go), whose images are kept in Images; nil answers those
+	// requests with service_unavailable.
+	Builder ImageBuilder
 	// DefaultRouteDomain, when set, gives every app that is not a system
 	// app an HTTP route as it is created: "<app>.<DefaultRouteDomain>" to
 	// the service "<app>-web" (see defaultroute.go). It must be a domain

@@ -546,3 +546,25 @@ func TestThreeDiscoverdsShareExternalEtcd(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchBeforeTheServiceExists: a watch of a service nobody created yet
+// starts empty and sees the service's first instance when it registers,
+// as the router does with the service of a new app's route.
+func TestWatchBeforeTheServiceExists(t *testing.T) {
+	srv := discoverdtest.New(t, discoverdtest.Options{})
+	ctx := ctxT(t)
+	c := srv.Client()
+	events, err := c.Watch(ctx, "later")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, events, discoverd.EventCurrent, "")
+	if err := c.AddService(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.RegisterOnce(ctx, "later", inst(2101))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, events, discoverd.EventUp, first.Addr)
+}

@@ -285,8 +285,10 @@ func (a *API) instances(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 
 // watch streams a service's events as Server-Sent Events, named by kind.
 func (a *API) watch(w http.ResponseWriter, r *http.Request, name string) {
-	// Refuse an unknown service with a plain 404 before the stream starts.
-	if _, _, err := a.store.Instances(r.Context(), name); err != nil {
+	// A failing store answers with a plain error before the stream starts.
+	// A service that does not exist yet is no error: it is watched as an
+	// empty one (store.Watch).
+	if _, _, err := a.store.Instances(r.Context(), name); err != nil && !errors.Is(err, store.ErrServiceNotFound) {
 		a.fail(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,8 +16,22 @@ import (
 // EventUp for every live instance, then EventCurrent, then EventLeader when
 // there is a leader, and goes on from the revision the initial set was read
 // at, so no change falls between the two.
+//
+// A service that does not exist yet is watched as an empty one: its
+// instances arrive as they register. The router follows the service of an
+// app's route from the app's creation, long before its first job
+// registers (and creates the service); a watch that failed until then
+// would learn of that job only at its next retry.
 func (s *Store) Watch(ctx context.Context, service string, send func(*discoverd.Event) error) error {
 	list, rev, err := s.Instances(ctx, service)
+	if errors.Is(err, ErrServiceNotFound) {
+		list, rev, err = nil, 0, nil
+		resp, gerr := s.kv.Get(ctx, s.serviceKey(service), clientv3.WithCountOnly())
+		if gerr != nil {
+			return fmt.Errorf("watch service %s: %w", service, gerr)
+		}
+		rev = resp.Header.Revision
+	}
 	if err != nil {
 		return err
 	}

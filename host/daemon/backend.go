@@ -160,6 +160,10 @@ type ImageInfo struct {
 	ID string
 	// User is the user its processes run as ("" is root).
 	User string
+	// Labels are the image's labels.
+	Labels map[string]string
+	// Tags are the image's names ("repo:tag").
+	Tags []string
 }
 
 // ContainerStats is one reading of a container's resource use.

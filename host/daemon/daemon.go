@@ -175,6 +175,11 @@ type Config struct {
 	// MaxArchiveSize bounds an image archive, in bytes. Default
 	// DefaultMaxArchiveSize.
 	MaxArchiveSize int64
+
+	// MaxBuilds is how many image builds (build.go) may run at once;
+	// one more is refused with service_unavailable. Default
+	// DefaultMaxBuilds.
+	MaxBuilds int
 }
 
 func (c *Config) setDefaults() error {
@@ -261,6 +266,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxArchiveSize <= 0 {
 		c.MaxArchiveSize = DefaultMaxArchiveSize
 	}
+	if c.MaxBuilds <= 0 {
+		c.MaxBuilds = DefaultMaxBuilds
+	}
 	return nil
 }
 
@@ -308,6 +316,8 @@ type Daemon struct {
 	// loads are the image archives being loaded, by image name: a job
 	// of one waits for the load already under way (archive.go).
 	loads map[string]*archiveLoad
+	// builds holds a token per image build under way (build.go).
+	builds chan struct{}
 
 	// revive lists the persistent jobs adoption found ended; Start hands
 	// them to revivePersistent.
@@ -360,6 +370,7 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 		closing:   make(chan struct{}),
 		jobs:      map[string]*job{},
 		loads:     map[string]*archiveLoad{},
+		builds:    make(chan struct{}, cfg.MaxBuilds),
 		cpu:       newCPUMeter(cfg.CPUWindow, maxCPUWindow),
 		metrics:   newMetrics(),
 	}, nil

@@ -159,9 +159,10 @@ func (b *Backend) InspectImage(ctx context.Context, ref string) (daemon.ImageInf
 		}
 		return daemon.ImageInfo{}, fmt.Errorf("inspect image %s: %w", ref, err)
 	}
-	out := daemon.ImageInfo{ID: info.ID}
+	out := daemon.ImageInfo{ID: info.ID, Tags: info.RepoTags}
 	if info.Config != nil {
 		out.User = info.Config.User
+		out.Labels = info.Config.Labels
 	}
 	return out, nil
 }

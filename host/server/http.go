@@ -48,6 +48,8 @@ func Handler(d *daemon.Daemon, key string, reg *prometheus.Registry, logger *slo
 	r.GET("/host/events", a.events)
 	r.GET("/host/status", a.status)
 	r.POST("/host/attach", a.attach)
+	r.POST("/host/images/build", a.buildImage)
+	r.GET("/host/images/:id/archive", a.builtImageArchive)
 	r.Handler(http.MethodGet, metrics.Path, metrics.Handler(reg, key))
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.WriteError(w, httpjson.NotFound("no such endpoint"))
@@ -56,6 +58,9 @@ func Handler(d *daemon.Daemon, key string, reg *prometheus.Registry, logger *slo
 		httpjson.WriteError(w, httpjson.Errorf(httpjson.CodeMethodNotAllowed, "method not allowed"))
 	})
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		if v == http.ErrAbortHandler {
+			panic(v) // a stream to cut short, for net/http (build.go)
+		}
 		logger.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		httpjson.WriteError(w, errors.New("panic"))
 	}

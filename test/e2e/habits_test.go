@@ -250,3 +250,35 @@ func clusterBuildEnv(t *testing.T, u *user) {
 		return err == nil && status == 200 && strings.Contains(body, "Hello from a registry package")
 	})
 }
+
+// dockerfilePush: a repository with a Dockerfile and nothing a buildpack
+// knows is built from it on the cluster, and served.
+func dockerfilePush(t *testing.T, u *user) {
+	dir := u.app("dockerfile")
+	u.flynn(dir, "create", "sample-dockerfile")
+	out, _ := u.push(dir)
+	for _, want := range []string{"No buildpack matches; building the Dockerfile", "Building the Dockerfile on the cluster", "=====> http://sample-dockerfile." + u.domain + "/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("push output lacks %q:\n%s", want, out)
+		}
+	}
+	poll.Until(t, 30*time.Second, "the Dockerfile app serves", func() bool {
+		status, body, err := u.get("sample-dockerfile." + u.domain)
+		return err == nil && status == 200 && strings.Contains(body, "Hello from Flynn (Dockerfile) built with RUN 42")
+	})
+	// A Dockerfile that does not build fails the push with Docker's word,
+	// and the app keeps serving.
+	serving := u.currentRelease(dir)
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM flynn/stack\nRUN exit 7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u.mustRun(dir, "git", "commit", "-q", "-am", "a failing RUN")
+	out, err := u.run(dir, "git", "push", "flynn", "main")
+	if err == nil || !strings.Contains(out, "Build failed") {
+		t.Fatalf("push of a failing Dockerfile: %v\n%s", err, out)
+	}
+	if got := u.currentRelease(dir); got != serving {
+		t.Errorf("a failed Dockerfile build changed the release: %s → %s", serving, got)
+	}
+	u.flynn(dir, "delete", "--yes")
+}

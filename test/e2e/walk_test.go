@@ -577,14 +577,15 @@ func TestWalk(t *testing.T) {
 		u.flynn(dir, "delete", "--yes")
 	})
 	// 10. Heroku's release phase and app.json; an image from docker build
-	// pushed and reached over TCP; an npm registry set for the whole
-	// cluster.
+	// pushed and reached over TCP; a Dockerfile app pushed with git; an npm
+	// registry set for the whole cluster.
 	for _, step := range []struct {
 		name string
 		run  func(*testing.T, *user)
 	}{
 		{"release phase and app.json", releasePhaseAndAppJSON},
 		{"image deploy", imageDeploy},
+		{"dockerfile push", dockerfilePush},
 		{"cluster build env", clusterBuildEnv},
 	} {
 		t.Run(step.name, func(t *testing.T) {
