@@ -52,35 +52,64 @@ func (b *builder) builderApp(st stacks.Stack) string { return b.cfg.BuilderApp +
 // and its buildpack fails with the versions side by side.
 func (b *builder) chooseStack(ctx context.Context, p *push, commit string, gitEnv map[string]string, out io.Writer) (stacks.Stack, error) {
 	built := b.builtStacks()
+	wants, err := b.languageWants(ctx, p.repo, commit, gitEnv)
+	if err != nil {
+		return stacks.Stack{}, err
+	}
 	if name := p.app.Stack; name != "" {
 		for _, st := range built {
-			if st.Name == name {
-				return st, nil
+			if st.Name != name {
+				continue
 			}
+			// The app chose: it builds there, and a version the stack
+			// lacks fails in its buildpack. Where another stack has it,
+			// say which.
+			if !satisfiesAll(st, wants) {
+				for _, other := range built {
+					if other.Name != st.Name && satisfiesAll(other, wants) {
+						fmt.Fprintf(out, "-----> %s: the app's stack %s lacks it; %s has it (`flynn stack set %s`)\n",
+							askedFor(wants), st.Name, other.Name, other.Name)
+						break
+					}
+				}
+			}
+			return st, nil
 		}
 		return stacks.Stack{}, &userError{fmt.Sprintf("%s's stack %s is not built on this cluster (built: %s); change it with `flynn stack set`",
 			p.app.Name, name, stackNames(built))}
 	}
 	def := built[0]
-	wants, err := b.languageWants(ctx, p.repo, commit, gitEnv)
-	if err != nil {
-		return def, err
-	}
 	if satisfiesAll(def, wants) {
 		return def, nil
 	}
 	for _, st := range built[1:] {
 		if satisfiesAll(st, wants) {
-			var asked []string
-			for _, w := range wants {
-				asked = append(asked, fmt.Sprintf("%s %s (%s)", w.lang, w.requested, w.source))
-			}
 			fmt.Fprintf(out, "-----> %s: building on stack %s (Debian %s), which has it; `flynn stack set %s` keeps it\n",
-				strings.Join(asked, ", "), st.Name, st.Debian, st.Name)
+				askedFor(wants), st.Name, st.Debian, st.Name)
 			return st, nil
 		}
 	}
+	// No stack has it: the default builds, and its buildpack fails if it
+	// needs the language; what each stack has is said here once.
+	var have []string
+	for _, st := range built {
+		var langs []string
+		for _, w := range wants {
+			langs = append(langs, w.lang+" "+w.version(st))
+		}
+		have = append(have, fmt.Sprintf("%s: %s", st.Name, strings.Join(langs, ", ")))
+	}
+	fmt.Fprintf(out, "-----> %s: no stack has it (%s)\n", askedFor(wants), strings.Join(have, "; "))
 	return def, nil
+}
+
+// askedFor says what the wants ask for: "Python 3.13 (.python-version)".
+func askedFor(wants []languageWant) string {
+	var asked []string
+	for _, w := range wants {
+		asked = append(asked, fmt.Sprintf("%s %s (%s)", w.lang, w.requested, w.source))
+	}
+	return strings.Join(asked, ", ")
 }
 
 func stackNames(list []stacks.Stack) string {

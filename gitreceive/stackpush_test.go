@@ -37,8 +37,11 @@ func TestPushChoosesStack(t *testing.T) {
 		{"runtime.txt", map[string]string{"runtime.txt": "python-3.13.2\n"}, "", trixieBuilder, trixieRunner, "flynn-trixie", "(runtime.txt)"},
 		{"newer node", map[string]string{"package.json": `{"engines": {"node": ">=20"}}`}, "", trixieBuilder, trixieRunner, "flynn-trixie",
 			"Node.js >=20 (package.json engines.node)"},
-		{"a version no stack has", map[string]string{".python-version": "3.14\n"}, "", slugbuilderImage, slugrunnerImage, "flynn-bookworm", ""},
+		{"a version no stack has", map[string]string{".python-version": "3.14\n"}, "", slugbuilderImage, slugrunnerImage, "flynn-bookworm",
+			"Python 3.14 (.python-version): no stack has it (flynn-bookworm: Python 3.11; flynn-trixie: Python 3.13)"},
 		{"the app's own stack", map[string]string{}, "flynn-trixie", trixieBuilder, trixieRunner, "flynn-trixie", ""},
+		{"the app's own stack lacks a version", map[string]string{".python-version": "3.13\n"}, "flynn-bookworm", slugbuilderImage, slugrunnerImage, "flynn-bookworm",
+			"Python 3.13 (.python-version): the app's stack flynn-bookworm lacks it; flynn-trixie has it (`flynn stack set flynn-trixie`)"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
