@@ -2,7 +2,6 @@ package cli
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -98,27 +97,17 @@ func (r *runner) restart(c *urfave.Context) error {
 		return cmp.Or(cmp.Compare(a.Type, b.Type), a.CreatedAt.Compare(b.CreatedAt))
 	})
 
-	var events <-chan *controller.Event
-	ctx, cancel := context.WithCancel(c.Context)
-	defer func() {
-		cancel()
-		if events != nil {
-			for range events { // wait for the stream's goroutine to end
-			}
-		}
-	}()
-	wait := !c.Bool("no-wait")
-	if wait {
-		// Streaming before the first stop misses no job update.
-		if events, err = api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeJob}}); err != nil {
-			return err
-		}
+	events, stop, err := watchJobs(c, api, app)
+	if err != nil {
+		return err
 	}
+	defer stop()
+	wait := events != nil
 	start := r.env.Now()
 	fmt.Fprintf(r.env.Stdout, "Restarting %s of %s…\n", jobCount(len(jobs)), app.Name)
 	gone := map[string]bool{}
 	for i, j := range jobs {
-		if err := api.StopJob(ctx, app.ID, j.ID); err != nil {
+		if err := api.StopJob(c.Context, app.ID, j.ID); err != nil {
 			return fmt.Errorf("restart of %s stopped after %d of %s: stop %s: %w", app.Name, i, jobCount(len(jobs)), jobLabel(j), err)
 		}
 		gone[j.ID] = true
@@ -126,7 +115,7 @@ func (r *runner) restart(c *urfave.Context) error {
 		if !wait {
 			continue
 		}
-		if err := r.waitForJobs(ctx, api, events, app, app.ReleaseID, map[string]int{j.Type: want[j.Type]}, gone, c.Duration("timeout")); err != nil {
+		if err := r.waitForJobs(c.Context, api, events, app, app.ReleaseID, map[string]int{j.Type: want[j.Type]}, gone, c.Duration("timeout")); err != nil {
 			return fmt.Errorf("restart of %s stopped after %d of %s: %w", app.Name, i+1, jobCount(len(jobs)), err)
 		}
 	}

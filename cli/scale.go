@@ -100,22 +100,12 @@ func (r *runner) scale(c *urfave.Context) error {
 	merged := maps.Clone(current)
 	maps.Copy(merged, want)
 
-	var events <-chan *controller.Event
-	ctx, cancel := context.WithCancel(c.Context)
-	defer func() {
-		cancel()
-		if events != nil {
-			for range events { // wait for the stream's goroutine to end
-			}
-		}
-	}()
-	wait := !c.Bool("no-wait")
-	if wait {
-		// Streaming before the change misses no job update.
-		if events, err = api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeJob}}); err != nil {
-			return err
-		}
+	events, stop, err := watchJobs(c, api, app)
+	if err != nil {
+		return err
 	}
+	defer stop()
+	wait := events != nil
 	start := r.env.Now()
 	if err := api.PutFormation(c.Context, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: merged}); err != nil {
 		return err
@@ -125,7 +115,7 @@ func (r *runner) scale(c *urfave.Context) error {
 		return nil
 	}
 	fmt.Fprintf(r.env.Stdout, "Scaling %s to %s…\n", app.Name, processCounts(merged))
-	if err := r.waitForJobs(ctx, api, events, app, rel.ID, merged, nil, c.Duration("timeout")); err != nil {
+	if err := r.waitForJobs(c.Context, api, events, app, rel.ID, merged, nil, c.Duration("timeout")); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.env.Stdout, "Scaled %s to %s in %s.\n", app.Name, processCounts(merged), r.env.Now().Sub(start).Round(100*time.Millisecond))
@@ -222,4 +212,25 @@ func progressLine(up, want map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d/%d", t, up[t], want[t]))
 	}
 	return strings.Join(parts, ", ") + " up"
+}
+
+// watchJobs streams the app's job events for a command that changes its
+// jobs and then waits for them, unless --no-wait (events is then nil).
+// Opened before the change, the stream misses no update. stop ends it and
+// waits for its goroutine.
+func watchJobs(c *urfave.Context, api *client.Client, app *controller.App) (events <-chan *controller.Event, stop func(), err error) {
+	if c.Bool("no-wait") {
+		return nil, func() {}, nil
+	}
+	ctx, cancel := context.WithCancel(c.Context)
+	events, err = api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeJob}})
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return events, func() {
+		cancel()
+		for range events { // wait for the stream's goroutine to end
+		}
+	}, nil
 }

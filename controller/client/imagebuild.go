@@ -22,21 +22,11 @@ import (
 // validation_error).
 func (c *Client) BuildImage(ctx context.Context, app string, buildContext io.Reader, lines func(string)) (*controller.Artifact, error) {
 	p := path("apps", app, "images", "build")
-	req, err := c.newRequest(ctx, http.MethodPost, p, nil)
+	resp, err := c.postTar(ctx, p, buildContext, -1)
 	if err != nil {
 		return nil, err
 	}
-	req.Body = io.NopCloser(buildContext)
-	req.ContentLength = -1
-	req.Header.Set("Content-Type", ImageContentType)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("controller client: %s %s: %w", http.MethodPost, p, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return nil, httpjson.ReadError(resp)
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {

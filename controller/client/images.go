@@ -22,27 +22,36 @@ const ImageContentType = "application/x-tar"
 // is read once: a failed upload is not sent again.
 func (c *Client) UploadImage(ctx context.Context, app string, archive io.Reader, size int64) (*controller.Artifact, error) {
 	p := path("apps", app, "images")
-	req, err := c.newRequest(ctx, http.MethodPost, p, nil)
+	resp, err := c.postTar(ctx, p, archive, size)
 	if err != nil {
 		return nil, err
 	}
-	req.Body = io.NopCloser(archive)
-	req.ContentLength = size
-	if size < 0 {
-		req.ContentLength = -1
-	}
-	req.Header.Set("Content-Type", ImageContentType)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("controller client: %s %s: %w", http.MethodPost, p, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return nil, httpjson.ReadError(resp)
-	}
 	var art controller.Artifact
 	if err := json.NewDecoder(resp.Body).Decode(&art); err != nil {
 		return nil, fmt.Errorf("controller client: decode %s %s: %w", http.MethodPost, p, err)
 	}
 	return &art, nil
+}
+
+// postTar POSTs a tar stream of size bytes (-1: unknown, sent chunked) to
+// p and returns the response of a request that succeeded; the caller
+// closes its body.
+func (c *Client) postTar(ctx context.Context, p string, body io.Reader, size int64) (*http.Response, error) {
+	req, err := c.newRequest(ctx, http.MethodPost, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(body)
+	req.ContentLength = max(size, -1)
+	req.Header.Set("Content-Type", ImageContentType)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("controller client: %s %s: %w", http.MethodPost, p, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, httpjson.ReadError(resp)
+	}
+	return resp, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/iocount"
 	"github.com/openflynn/flynn/pkg/random"
 )
 
@@ -187,7 +188,7 @@ func (s *Server) storeImage(ctx context.Context, blob string, body io.Reader) (*
 		pr.CloseWithError(errors.Join(errBlobstoreGaveUp, err))
 		putc <- err
 	}()
-	counted := &countingReader{r: body}
+	counted := &iocount.Reader{R: body}
 	files, readErr := readImageFiles(io.TeeReader(counted, pw))
 	if readErr == nil {
 		// The tar's end and padding belong to the blob too.
@@ -216,25 +217,13 @@ func (s *Server) storeImage(ctx context.Context, blob string, body io.Reader) (*
 		s.deleteBlob(blob)
 		return nil, err
 	}
-	img.size = counted.n
+	img.size = counted.N
 	return img, nil
 }
 
 // errBlobstoreGaveUp is what the upload's reading sees once the blobstore
 // has stopped taking the archive.
 var errBlobstoreGaveUp = errors.New("the blobstore stopped taking the archive")
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // imageFiles are the small files of an image archive, by clean path.
 type imageFiles map[string][]byte
