@@ -106,7 +106,7 @@ func TestAppLifecycle(t *testing.T) {
 		t.Fatalf("git remote flynn still %q after delete", got)
 	}
 	h.ok("-a", "other", "delete", "--yes")
-	h.fails("app not found", "-a", "other", "info")
+	h.fails("no app named other on cluster test (`flynn apps` lists them)", "-a", "other", "info")
 	h.fails("no app given", "info")
 }
 

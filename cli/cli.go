@@ -282,6 +282,9 @@ func (r *runner) app(c *urfave.Context) (*client.Client, *controller.App, error)
 		return nil, nil, err
 	}
 	app, err := api.App(c.Context, name)
+	if httpjson.IsNotFound(err) {
+		return nil, nil, fmt.Errorf("no app named %s on cluster %s (`flynn apps` lists them)", name, r.cluster.Name)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

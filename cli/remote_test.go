@@ -25,7 +25,7 @@ func TestRemoteAdd(t *testing.T) {
 	if out := h.ok("-a", "other", "remote", "add", "staging"); out != "Added git remote staging: ssh://git@127.0.0.1:2222/other.git\n" {
 		t.Fatalf("remote add staging printed %q", out)
 	}
-	h.fails("app not found", "-a", "nope", "remote", "add", "nope")
+	h.fails("no app named nope on cluster test", "-a", "nope", "remote", "add", "nope")
 	h.fails("want at most one REMOTE", "-a", "example", "remote", "add", "a", "b")
 	if got := gitRemote(t, h, "nope"); got != "" {
 		t.Errorf("remote add of a missing app added %q", got)

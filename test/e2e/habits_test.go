@@ -43,7 +43,7 @@ func (u *user) webJobIDs(dir string) map[string]bool {
 // web=3 at domain from dir.
 func herokuHabits(t *testing.T, u *user, dir, domain string) {
 	// Heroku's names for the commands.
-	if out := u.flynn(dir, "logs", "-n", "20"); !strings.Contains(out, "listening on") {
+	if out := u.flynn(dir, "logs", "-t", "web", "-n", "20"); !strings.Contains(out, "listening on") {
 		t.Errorf("flynn logs:\n%s", out)
 	}
 	if out := u.flynn(dir, "releases"); !strings.Contains(out, "v1") {
