@@ -91,7 +91,9 @@ func TestShipsInOrderAcrossAnOutage(t *testing.T) {
 	}
 	poll.Until(t, 10*time.Second, "a failed post", func() bool { return s.Stats().FailedPosts > 0 })
 	p.setDown(false)
-	poll.Until(t, 10*time.Second, "every line shipped", func() bool { return len(p.got()) == len(want) })
+	// The shipper counts a batch once its post returned, after the
+	// aggregator has it: wait for both.
+	poll.Until(t, 10*time.Second, "every line shipped", func() bool { return len(p.got()) == len(want) && s.Stats().Shipped == uint64(len(want)) })
 	got := p.got()
 	for i := range want {
 		if got[i] != want[i] {
