@@ -270,14 +270,25 @@ func refuseSystem(c *urfave.Context, app *controller.App) error {
 	return nil
 }
 
+// appAPI returns the name of the app a command works on (see appName)
+// and the controller client, for a command whose requests name the app
+// and need nothing else of it.
+func (r *runner) appAPI(c *urfave.Context) (string, *client.Client, error) {
+	name, err := r.appName(c)
+	if err != nil {
+		return "", nil, err
+	}
+	api, err := r.connect(c)
+	if err != nil {
+		return "", nil, err
+	}
+	return name, api, nil
+}
+
 // app returns the controller client and the app a command works on (see
 // appName).
 func (r *runner) app(c *urfave.Context) (*client.Client, *controller.App, error) {
-	name, err := r.appName(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	api, err := r.connect(c)
+	name, api, err := r.appAPI(c)
 	if err != nil {
 		return nil, nil, err
 	}

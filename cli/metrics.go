@@ -58,11 +58,7 @@ func (r *runner) metrics(c *urfave.Context) error {
 	if interval < minMetricsInterval {
 		return usageError(c, "--interval must be at least %s", minMetricsInterval)
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
+	name, api, err := r.appAPI(c)
 	if err != nil {
 		return err
 	}

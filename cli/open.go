@@ -35,11 +35,7 @@ func (r *runner) open(c *urfave.Context) error {
 	if c.NArg() > 1 {
 		return usageError(c, "want at most one PATH")
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
+	name, api, err := r.appAPI(c)
 	if err != nil {
 		return err
 	}

@@ -27,11 +27,7 @@ Example:
 }
 
 func (r *runner) ps(c *urfave.Context) error {
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
+	name, api, err := r.appAPI(c)
 	if err != nil {
 		return err
 	}

@@ -97,12 +97,12 @@ func (r *runner) restart(c *urfave.Context) error {
 		return cmp.Or(cmp.Compare(a.Type, b.Type), a.CreatedAt.Compare(b.CreatedAt))
 	})
 
-	events, stop, err := watchJobs(c, api, app)
+	w, err := r.watchJobs(c, api, app)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	wait := events != nil
+	defer w.stop()
+	wait := w.events != nil
 	start := r.env.Now()
 	fmt.Fprintf(r.env.Stdout, "Restarting %s of %s…\n", jobCount(len(jobs)), app.Name)
 	gone := map[string]bool{}
@@ -115,7 +115,7 @@ func (r *runner) restart(c *urfave.Context) error {
 		if !wait {
 			continue
 		}
-		if err := r.waitForJobs(c.Context, api, events, app, app.ReleaseID, map[string]int{j.Type: want[j.Type]}, gone, c.Duration("timeout")); err != nil {
+		if err := r.waitForJobs(c.Context, w, app.ReleaseID, map[string]int{j.Type: want[j.Type]}, gone, c.Duration("timeout")); err != nil {
 			return fmt.Errorf("restart of %s stopped after %d of %s: %w", app.Name, i+1, jobCount(len(jobs)), err)
 		}
 	}

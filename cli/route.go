@@ -180,11 +180,7 @@ func (r *runner) routeList(c *urfave.Context) error {
 	if c.NArg() > 0 {
 		return usageError(c, "unknown subcommand %q", c.Args().First())
 	}
-	name, err := r.appName(c)
-	if err != nil {
-		return err
-	}
-	api, err := r.connect(c)
+	name, api, err := r.appAPI(c)
 	if err != nil {
 		return err
 	}

@@ -100,12 +100,12 @@ func (r *runner) scale(c *urfave.Context) error {
 	merged := maps.Clone(current)
 	maps.Copy(merged, want)
 
-	events, stop, err := watchJobs(c, api, app)
+	w, err := r.watchJobs(c, api, app)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	wait := events != nil
+	defer w.stop()
+	wait := w.events != nil
 	start := r.env.Now()
 	if err := api.PutFormation(c.Context, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: merged}); err != nil {
 		return err
@@ -115,7 +115,7 @@ func (r *runner) scale(c *urfave.Context) error {
 		return nil
 	}
 	fmt.Fprintf(r.env.Stdout, "Scaling %s to %s…\n", app.Name, processCounts(merged))
-	if err := r.waitForJobs(c.Context, api, events, app, rel.ID, merged, nil, c.Duration("timeout")); err != nil {
+	if err := r.waitForJobs(c.Context, w, rel.ID, merged, nil, c.Duration("timeout")); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.env.Stdout, "Scaled %s to %s in %s.\n", app.Name, processCounts(merged), r.env.Now().Sub(start).Round(100*time.Millisecond))
@@ -129,32 +129,18 @@ func (r *runner) scale(c *urfave.Context) error {
 // wait ends with an error instead of running into the timeout. Jobs in
 // gone (stopped by the caller: `flynn restart`) count as not up and not
 // crashed, whatever their state says until their host reports them down.
-func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-chan *controller.Event, app *controller.App, releaseID string, want map[string]int, gone map[string]bool, timeout time.Duration) error {
-	jobs := map[string]*controller.Job{}
-	list, err := api.Jobs(ctx, app.ID)
-	if err != nil {
-		return err
-	}
-	for _, j := range list {
-		jobs[j.ID] = j
-	}
+func (r *runner) waitForJobs(ctx context.Context, w *jobWatch, releaseID string, want map[string]int, gone map[string]bool, timeout time.Duration) error {
 	// needed is how many new jobs of each type the change asks for.
-	needed := upCounts(jobs, releaseID, want, gone)
+	needed := upCounts(w.jobs, releaseID, want, gone)
 	for t, n := range needed {
 		needed[t] = max(want[t]-n, 0)
-	}
-	crashes := newCrashReporter(api, app, r.env.Stdout)
-	for _, j := range jobs {
-		if crashed(j) {
-			crashes.seen[j.ID] = true // crashed before this change: not its doing
-		}
 	}
 	crashCount := map[string]int{}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	last := ""
 	for {
-		up := upCounts(jobs, releaseID, want, gone)
+		up := upCounts(w.jobs, releaseID, want, gone)
 		if maps.Equal(up, want) {
 			return nil
 		}
@@ -169,16 +155,15 @@ func (r *runner) waitForJobs(ctx context.Context, api *client.Client, events <-c
 			}
 		}
 		select {
-		case e, ok := <-events:
+		case e, ok := <-w.events:
 			if !ok {
 				return ctx.Err()
 			}
-			var j controller.Job
-			if err := json.Unmarshal(e.Data, &j); err != nil {
-				return fmt.Errorf("job event %d: %w", e.ID, err)
+			j, err := w.apply(e)
+			if err != nil {
+				return err
 			}
-			jobs[j.ID] = &j
-			if _, wanted := want[j.Type]; wanted && j.ReleaseID == releaseID && !gone[j.ID] && crashes.report(ctx, &j) {
+			if _, wanted := want[j.Type]; wanted && j.ReleaseID == releaseID && !gone[j.ID] && w.crashes.report(ctx, j) {
 				crashCount[j.Type]++
 			}
 		case <-timer.C:
@@ -214,23 +199,70 @@ func progressLine(up, want map[string]int) string {
 	return strings.Join(parts, ", ") + " up"
 }
 
-// watchJobs streams the app's job events for a command that changes its
-// jobs and then waits for them, unless --no-wait (events is then nil).
-// Opened before the change, the stream misses no update. stop ends it and
-// waits for its goroutine.
-func watchJobs(c *urfave.Context, api *client.Client, app *controller.App) (events <-chan *controller.Event, stop func(), err error) {
+// jobWatch is a command's view of an app's jobs while it changes them:
+// the jobs as they were before the change, kept up to date by the app's
+// job events.
+type jobWatch struct {
+	// events is nil with --no-wait: nothing is watched.
+	events <-chan *controller.Event
+	jobs   map[string]*controller.Job
+	// crashes reports each job's crash once; those before the change are
+	// not the change's doing and are never reported.
+	crashes *crashReporter
+	stop    func()
+}
+
+// watchJobs opens the app's job events for a command that changes its
+// jobs and then waits for them (unless --no-wait), and lists the jobs.
+// Both happen before the change, so that what the change does arrives as
+// events: a job that crashes at once, before a listing made after the
+// change could see it start, is still the change's crash. stop ends the
+// stream and waits for its goroutine.
+func (r *runner) watchJobs(c *urfave.Context, api *client.Client, app *controller.App) (*jobWatch, error) {
 	if c.Bool("no-wait") {
-		return nil, func() {}, nil
+		return &jobWatch{stop: func() {}}, nil
 	}
 	ctx, cancel := context.WithCancel(c.Context)
-	events, err = api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeJob}})
+	events, err := api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeJob}})
 	if err != nil {
 		cancel()
-		return nil, nil, err
+		return nil, err
 	}
-	return events, func() {
-		cancel()
-		for range events { // wait for the stream's goroutine to end
+	w := &jobWatch{
+		events:  events,
+		jobs:    map[string]*controller.Job{},
+		crashes: newCrashReporter(api, app, r.env.Stdout),
+		stop: func() {
+			cancel()
+			for range events { // wait for the stream's goroutine to end
+			}
+		},
+	}
+	list, err := api.Jobs(c.Context, app.ID)
+	if err != nil {
+		w.stop()
+		return nil, err
+	}
+	for _, j := range list {
+		w.jobs[j.ID] = j
+		if crashed(j) {
+			w.crashes.seen[j.ID] = true
 		}
-	}, nil
+	}
+	return w, nil
+}
+
+// apply takes a job event into the view. An event from before the
+// listing (the stream opened first) older than what the listing showed
+// is passed over.
+func (w *jobWatch) apply(e *controller.Event) (*controller.Job, error) {
+	var j controller.Job
+	if err := json.Unmarshal(e.Data, &j); err != nil {
+		return nil, fmt.Errorf("job event %d: %w", e.ID, err)
+	}
+	if known, ok := w.jobs[j.ID]; ok && j.UpdatedAt.Before(known.UpdatedAt) {
+		return known, nil
+	}
+	w.jobs[j.ID] = &j
+	return &j, nil
 }

@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/openflynn/flynn/cli/config"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
 )
@@ -130,14 +136,16 @@ func jobsByID(jobs []*controller.Job) map[string]*controller.Job {
 
 // crashingScheduler stands in for a scheduler whose jobs of type typ crash
 // at once with exit status 1 after writing a line; other types come up.
-func crashingScheduler(t *testing.T, h *harness, app *controller.App, typ string) {
+// It signals on the returned channel (when nobody waits, not at all) each
+// time it has crashed the jobs of a formation.
+func crashingScheduler(t *testing.T, h *harness, app *controller.App, typ string) <-chan struct{} {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	events, err := h.api.StreamEvents(ctx, controller.EventFilter{AppID: app.ID, ObjectTypes: []string{controller.ObjectTypeFormation}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
+	done, crashedAll := make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -168,8 +176,57 @@ func crashingScheduler(t *testing.T, h *harness, app *controller.App, typ string
 					}
 				}
 			}
+			select {
+			case crashedAll <- struct{}{}:
+			default:
+			}
 		}
 	}()
+	return crashedAll
+}
+
+// Jobs that crash before scale looks at the app's jobs again are still the
+// scale's crashes (they crashed before a listing made after the change:
+// CI, under load, timed out waiting for them). A proxy holds any job
+// listing that follows the formation's change until the scheduler has
+// crashed every job.
+func TestScaleCountsCrashesBeforeItLooks(t *testing.T) {
+	h := newHarness(t)
+	app := h.app("example")
+	h.deploy(app, nil)
+	crashedAll := crashingScheduler(t, h, app, "worker")
+	target, err := url.Parse(h.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.FlushInterval = -1 // event streams
+	var changed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/jobs") && changed.Load() {
+			select {
+			case <-crashedAll:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/formations/") {
+			changed.Store(true)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	f := &config.File{}
+	if err := f.Add(&config.Cluster{Name: "test", Domain: "example.test", ControllerURL: srv.URL, Key: testKey, GitHost: "127.0.0.1:2222"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(h.env.ConfigPath); err != nil {
+		t.Fatal(err)
+	}
+	res := h.run("-a", "example", "scale", "--timeout", "10s", "worker=2")
+	if res.code != 1 || !strings.Contains(res.stderr, "worker is crashing: 2 of 2 new jobs exited before they were up") {
+		t.Fatalf("scale of a type that crashes before scale looks: exit %d, stderr %q", res.code, res.stderr)
+	}
 }
 
 // A scale whose jobs crash reports each crash with its exit status and

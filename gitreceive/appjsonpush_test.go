@@ -47,20 +47,13 @@ func TestAppJSON(t *testing.T) {
 	h.setEnv(app, map[string]string{"KEEP": "mine", "API_TOKEN": "t0k3n"})
 	w := h.newWorkdir("example")
 	w.commit("first", map[string]string{"Procfile": "web: ./web\n", "app.json": appJSON})
-	out, _, err := w.push("main")
-	if err != nil {
-		t.Fatalf("push: %v\n%s", err, out)
-	}
-	for _, want := range []string{
+	out := w.pushOK(t, "main")
+	expectLines(t, out,
 		"remote: -----> app.json: using env and scripts.postdeploy; ignoring: addons, formation",
 		"remote: =====> Application deployed",
 		"remote: -----> Running postdeploy script (app.json)...",
 		"remote: seeded for hello",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("output lacks the line %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Index(out, "Running postdeploy") < strings.Index(out, "Application deployed") {
 		t.Errorf("postdeploy ran before the deploy:\n%s", out)
 	}
@@ -143,11 +136,7 @@ func TestAppJSONRefused(t *testing.T) {
 			if err == nil {
 				t.Fatalf("push succeeded:\n%s", out)
 			}
-			for _, want := range tt.want {
-				if !hasLine(out, want) {
-					t.Errorf("output lacks the line %q:\n%s", want, out)
-				}
-			}
+			expectLines(t, out, tt.want...)
 			if now, _, _, _, _ := h.runner.stats(); now != builds || strings.Contains(out, "Building") {
 				t.Errorf("the push built (%d jobs before, %d after):\n%s", builds, now, out)
 			}
@@ -166,15 +155,11 @@ func TestPostdeployFailure(t *testing.T) {
 	if err == nil {
 		t.Fatalf("push with a failing postdeploy succeeded:\n%s", out)
 	}
-	for _, want := range []string{
+	expectLines(t, out,
 		"remote: =====> Application deployed",
 		"remote: no seed file",
 		"remote:  !     postdeploy script failed (exit status 4); v1 stays deployed and later pushes do not run the script again",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("output lacks the line %q:\n%s", want, out)
-		}
-	}
+	)
 	if rel, err := h.client.AppRelease(t.Context(), app.ID); err != nil || rel.Version != 1 || rel.ArtifactID == "" {
 		t.Fatalf("release after the failed postdeploy = %+v, %v; want v1 deployed", rel, err)
 	}

@@ -151,11 +151,8 @@ func TestPushDockerfile(t *testing.T) {
 	}
 	commit := w.commit("dockerfile", map[string]string{"Procfile": "", "Dockerfile": sampleDockerfile, "server.py": "print('hi')\n", "static/page.txt": "page\n"})
 
-	out, _, err := w.push("main")
-	if err != nil {
-		t.Fatalf("push: %v\n%s", err, out)
-	}
-	for _, want := range []string{
+	out := w.pushOK(t, "main")
+	expectLines(t, out,
 		"remote: -----> No buildpack matches; building the Dockerfile",
 		"remote: -----> Building the Dockerfile on the cluster...",
 		"remote:        Step 1/6 : ARG STACK=flynn/stack",
@@ -164,11 +161,7 @@ func TestPushDockerfile(t *testing.T) {
 		"remote:        Successfully built 0123456789ab",
 		"remote: -----> Deploying release v3 (process types: web)...",
 		"remote: =====> Application deployed",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("output lacks the line %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "FLYNN_BUILD_DOCKERFILE") {
 		t.Errorf("the machine-readable Dockerfile line reached the user:\n%s", out)
 	}
@@ -220,19 +213,12 @@ func TestPushDockerfileProcfile(t *testing.T) {
 		"Dockerfile": sampleDockerfile,
 		"Procfile":   "web: python3 /srv/server.py --port 8080\nworker: python3 /srv/worker.py\nrelease: echo \"migrating as $0\"\n",
 	})
-	out, _, err := w.push("main")
-	if err != nil {
-		t.Fatalf("push: %v\n%s", err, out)
-	}
-	for _, want := range []string{
+	out := w.pushOK(t, "main")
+	expectLines(t, out,
 		"remote: -----> Running release command...",
 		"remote: migrating as /bin/sh",
 		"remote: -----> Deploying release v1 (process types: web, worker)...",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("output lacks the line %q:\n%s", want, out)
-		}
-	}
+	)
 	rel, err := h.client.AppRelease(ctx, app.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -276,14 +262,10 @@ func TestPushDockerfileBuildFails(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a push whose image build failed succeeded:\n%s", out)
 	}
-	for _, want := range []string{
+	expectLines(t, out,
 		"remote:        Step 3/7 : RUN exit 3",
 		"remote:  !     Build failed: The command '/bin/sh -c exit 3' returned a non-zero code: 3",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("output lacks the line %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "Deploying release") || !strings.Contains(out, "pre-receive hook declined") {
 		t.Errorf("a failed build was deployed, or the push not refused:\n%s", out)
 	}

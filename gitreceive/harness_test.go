@@ -402,6 +402,16 @@ func (w *workdir) push(args ...string) (string, time.Duration, error) {
 	return out.String(), time.Since(start), err
 }
 
+// pushOK runs git push, fails t when it fails, and returns its output.
+func (w *workdir) pushOK(t *testing.T, args ...string) string {
+	t.Helper()
+	out, _, err := w.push(args...)
+	if err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	return out
+}
+
 // fakeBuild stands in for slugbuilder: it unpacks the tree from stdin,
 // fails when the app has fail.txt, hangs while it has hang.txt, waits for
 // $GATE_DIR/open when it has gate.txt, leaves an app with a Dockerfile to

@@ -66,10 +66,7 @@ func TestPushURL(t *testing.T) {
 			}
 			w := h.newWorkdir(name)
 			w.commit("first", map[string]string{"Procfile": "web: ./web\n"})
-			out, _, err := w.push("main")
-			if err != nil {
-				t.Fatalf("push: %v\n%s", err, out)
-			}
+			out := w.pushOK(t, "main")
 			// The URL line follows the deployed line, which stays as it was.
 			var got string
 			lines := strings.Split(out, "\n")

@@ -23,6 +23,16 @@ func hasLine(out, line string) bool {
 	return false
 }
 
+// expectLines fails t for each line of want that out lacks.
+func expectLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, line := range want {
+		if !hasLine(out, line) {
+			t.Errorf("output lacks the line %q:\n%s", line, out)
+		}
+	}
+}
+
 // releaseJobs are the release command jobs run so far.
 func (h *harness) releaseJobs() []map[string]string {
 	var jobs []map[string]string
@@ -55,21 +65,14 @@ func TestReleasePhase(t *testing.T) {
 	w := h.newWorkdir("example")
 
 	w.commit("first", map[string]string{"Procfile": "web: ./web\nrelease: echo \"migrating for $GREETING\"; echo done >&2\n"})
-	out, _, err := w.push("main")
-	if err != nil {
-		t.Fatalf("push: %v\n%s", err, out)
-	}
-	for _, want := range []string{
+	out := w.pushOK(t, "main")
+	expectLines(t, out,
 		"remote: -----> Running release command...",
 		"remote: migrating for hi",
 		"remote: done",
 		"remote: -----> Deploying release v2 (process types: web)...",
 		"remote: =====> Application deployed",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("output lacks the line %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Index(out, "Running release command") > strings.Index(out, "Deploying release") {
 		t.Errorf("deployed before the release command ran:\n%s", out)
 	}
@@ -95,14 +98,10 @@ func TestReleasePhase(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a push whose release command failed succeeded:\n%s", out)
 	}
-	for _, want := range []string{
+	expectLines(t, out,
 		"remote: relation \"users\" already exists",
 		"remote:  !     Release command failed (exit status 3); example stays at v2",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("output lacks the line %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "Deploying release") || !strings.Contains(out, "pre-receive hook declined") {
 		t.Errorf("a failed release command was followed by a deploy, or the push was not refused:\n%s", out)
 	}
@@ -137,20 +136,13 @@ func TestReleasePhaseKeepsEnvChange(t *testing.T) {
 	app = h.createApp("example")
 	w := h.newWorkdir("example")
 	w.commit("first", map[string]string{"Procfile": "web: ./web\nrelease: echo \"release with ADDED=$ADDED\"\n"})
-	out, _, err := w.push("main")
-	if err != nil {
-		t.Fatalf("push: %v\n%s", err, out)
-	}
-	for _, want := range []string{
+	out := w.pushOK(t, "main")
+	expectLines(t, out,
 		"remote: release with ADDED=",
 		"remote: -----> example's env changed while the release command ran (now v2); releasing again from it...",
 		"remote: release with ADDED=during",
 		"remote: -----> Deploying release v3 (process types: web)...",
-	} {
-		if !hasLine(out, want) {
-			t.Errorf("output lacks the line %q:\n%s", want, out)
-		}
-	}
+	)
 	cur, err := h.client.AppRelease(t.Context(), app.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -180,10 +172,7 @@ func TestReleasePhaseDeployRace(t *testing.T) {
 	h.setEnv(app, map[string]string{"KEEP": "1"})
 	w := h.newWorkdir("example")
 	w.commit("first", map[string]string{"Procfile": "web: ./web\nrelease: true\n"})
-	out, _, err := w.push("main")
-	if err != nil {
-		t.Fatalf("push: %v\n%s", err, out)
-	}
+	out := w.pushOK(t, "main")
 	if want := "remote: -----> example's env changed as v2 was deployed; v4 keeps that change"; !hasLine(out, want) {
 		t.Errorf("output lacks the line %q:\n%s", want, out)
 	}

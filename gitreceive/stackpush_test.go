@@ -57,10 +57,7 @@ func TestPushChoosesStack(t *testing.T) {
 				files[k] = v
 			}
 			w.commit(tt.name, files)
-			out, _, err := w.push("main")
-			if err != nil {
-				t.Fatalf("push: %v\n%s", err, out)
-			}
+			out := w.pushOK(t, "main")
 			if tt.says != "" && !strings.Contains(out, tt.says) {
 				t.Errorf("push output lacks %q:\n%s", tt.says, out)
 			}

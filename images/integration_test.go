@@ -1,9 +1,7 @@
 package images_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +13,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/openflynn/flynn/images"
 	"github.com/openflynn/flynn/images/imagestest"
+	"github.com/openflynn/flynn/pkg/tartest"
 )
 
 // TestImagesIntegration builds the stack image (or finds it by its content
@@ -45,10 +44,10 @@ func TestImagesIntegration(t *testing.T) {
 		}
 	}
 
-	slug := slugTarGz(t, map[string]string{
+	slug := tartest.Gzip(t, tartest.Map(t, map[string]string{
 		"Procfile":           "web: echo \"$GREETING port=$PORT home=$HOME user=$(id -un)\"\n",
 		".profile.d/test.sh": "export GREETING=hello-from-the-stack\n",
-	})
+	}, 0o644))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(slug) }))
 	defer srv.Close()
 	out := runContainer(t, env, env.Manifest["slugrunner"].Ref, []string{"SLUG_URL=" + srv.URL + "/slug.tgz", "PORT=5999"}, "start", "web")
@@ -93,20 +92,4 @@ func runContainer(t *testing.T, env *imagestest.Env, ref string, vars []string, 
 		t.Fatalf("container exited %d\nstdout: %s\nstderr: %s", status, stdout.String(), stderr.String())
 	}
 	return stdout.String()
-}
-
-func slugTarGz(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for name, content := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(content))
-	}
-	tw.Close()
-	zw.Close()
-	return buf.Bytes()
 }

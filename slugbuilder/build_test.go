@@ -30,6 +30,7 @@ import (
 	"github.com/openflynn/flynn/blobstore/signed"
 	"github.com/openflynn/flynn/pkg/cabundle"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/tartest"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -336,21 +337,6 @@ func (b *fakeBlobstore) get(path string) []byte {
 	return b.blobs[path]
 }
 
-// appTar is the pushed tree as gitreceive sends it.
-func appTar(t *testing.T, files map[string]string) io.Reader {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for name, content := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(content))
-	}
-	tw.Close()
-	return &buf
-}
-
 func slugFiles(t *testing.T, slug []byte) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
@@ -379,7 +365,7 @@ func TestRunUploadsSlugAndKeepsCache(t *testing.T) {
 		cfg.SlugPutURL = srv.URL + "/slugs/" + strconv.Itoa(build) + ".tgz"
 		cfg.CacheURL = srv.URL + "/caches/app.tgz"
 		cfg.CachePutURL = srv.URL + "/caches/app.tgz"
-		res, err := Run(t.Context(), cfg, appTar(t, source), discard())
+		res, err := Run(t.Context(), cfg, bytes.NewReader(tartest.Map(t, source, 0o644)), discard())
 		if err != nil {
 			t.Fatalf("build %d: %v\n%s", build, err, out.String())
 		}
@@ -424,7 +410,7 @@ func TestRunFailsWhenUploadFails(t *testing.T) {
 	var out bytes.Buffer
 	cfg := testConfig(t, &out)
 	cfg.SlugPutURL = srv.URL + "/slug.tgz"
-	_, err := Run(t.Context(), cfg, appTar(t, map[string]string{"Procfile": "web: x"}), discard())
+	_, err := Run(t.Context(), cfg, bytes.NewReader(tartest.Map(t, map[string]string{"Procfile": "web: x"}, 0o644)), discard())
 	if err == nil || !strings.Contains(err.Error(), "507") {
 		t.Fatalf("err = %v, want the upload's 507", err)
 	}
@@ -576,7 +562,7 @@ func TestRunWithSignedURLs(t *testing.T) {
 		cfg.SlugPutURL = sign("PUT", fmt.Sprintf("apps/a/slug-%d.tgz", build))
 		cfg.CacheURL = sign("GET", "apps/a/cache.tgz")
 		cfg.CachePutURL = sign("PUT", "apps/a/cache.tgz")
-		if _, err := Run(t.Context(), cfg, appTar(t, source), discard()); err != nil {
+		if _, err := Run(t.Context(), cfg, bytes.NewReader(tartest.Map(t, source, 0o644)), discard()); err != nil {
 			t.Fatalf("build %d: %v\n%s", build, err, out.String())
 		}
 		body, _, err := store.Get(t.Context(), fmt.Sprintf("apps/a/slug-%d.tgz", build))
@@ -593,10 +579,10 @@ func TestRunWithSignedURLs(t *testing.T) {
 	var out bytes.Buffer
 	cfg := testConfig(t, &out)
 	cfg.SlugPutURL = sign("PUT", "apps/a/slug-3.tgz")
-	if _, err := Run(t.Context(), cfg, appTar(t, source), discard()); err != nil {
+	if _, err := Run(t.Context(), cfg, bytes.NewReader(tartest.Map(t, source, 0o644)), discard()); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Run(t.Context(), cfg, appTar(t, source), discard())
+	_, err := Run(t.Context(), cfg, bytes.NewReader(tartest.Map(t, source, 0o644)), discard())
 	if err == nil || !strings.Contains(err.Error(), "409") || strings.Contains(err.Error(), "sig=") {
 		t.Fatalf("build with a used upload URL: err = %v, want a 409 that does not show the signature", err)
 	}

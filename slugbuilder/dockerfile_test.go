@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/openflynn/flynn/pkg/tartest"
 )
 
 // TestRunDockerfileFallback checks when a build hands the app over to its
@@ -44,7 +46,7 @@ func TestRunDockerfileFallback(t *testing.T) {
 			cfg.SlugPutURL = srv.URL + "/slug.tgz"
 			cfg.CacheURL = srv.URL + "/cache.tgz"
 			cfg.CachePutURL = srv.URL + "/cache.tgz"
-			res, err := Run(t.Context(), cfg, appTar(t, tt.files), discard())
+			res, err := Run(t.Context(), cfg, bytes.NewReader(tartest.Map(t, tt.files, 0o644)), discard())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q\n%s", err, tt.wantErr, out.String())

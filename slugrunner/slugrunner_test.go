@@ -1,9 +1,7 @@
 package slugrunner
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
@@ -24,35 +22,8 @@ import (
 	"github.com/openflynn/flynn/pkg/cabundle"
 	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/syncbuf"
+	"github.com/openflynn/flynn/pkg/tartest"
 )
-
-// slug builds a gzipped tar of files (name → content; names ending in "/"
-// are directories).
-func slug(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for name, content := range files {
-		hdr := &tar.Header{Name: name, Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}
-		if strings.HasSuffix(name, "/") {
-			hdr.Typeflag, hdr.Size = tar.TypeDir, 0
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(content)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func serveSlug(t *testing.T, data []byte) string {
 	t.Helper()
@@ -78,13 +49,13 @@ func devNull(t *testing.T) *os.File {
 }
 
 func TestRunStartsProcessTypeWithProfileAndPort(t *testing.T) {
-	url := serveSlug(t, slug(t, map[string]string{
+	url := serveSlug(t, tartest.Gzip(t, tartest.Map(t, map[string]string{
 		"Procfile":               "web: echo \"web $GREETING home=$HOME port=$PORT pwd=$(pwd) arg=$SECRET\"\nworker: exit 3\n",
 		".profile.d/":            "",
 		".profile.d/00-env.sh":   "export GREETING=hello-from-profile\n",
 		".profile.d/10-chain.sh": "export GREETING=\"$GREETING+chained\"\n",
 		".profile.d/ignored.txt": "export GREETING=wrong\n",
-	}))
+	}, 0o755)))
 	dir := filepath.Join(t.TempDir(), "app")
 	var out syncbuf.Buffer
 	code, err := Run(t.Context(), Config{
@@ -233,7 +204,7 @@ func TestRunFetchesSignedSlug(t *testing.T) {
 	srv := httptest.NewServer(blobserver.NewHandler(backend, blobserver.Options{AuthKey: key}, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	const path = "apps/a/slug-1.tgz"
-	if _, err := blobclient.New(srv.URL, key).Put(t.Context(), path, bytes.NewReader(slug(t, map[string]string{"Procfile": "web: echo signed\n"}))); err != nil {
+	if _, err := blobclient.New(srv.URL, key).Put(t.Context(), path, bytes.NewReader(tartest.Gzip(t, tartest.Map(t, map[string]string{"Procfile": "web: echo signed\n"}, 0o755)))); err != nil {
 		t.Fatal(err)
 	}
 	signedURL, err := signed.URL(srv.URL, key, http.MethodGet, path, time.Now().Add(time.Hour))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/tartest"
 )
 
 // fakeBuilder is an ImageBuilder that reads the context, sends lines
@@ -68,7 +69,7 @@ func newBuildHarness(t *testing.T, b *fakeBuilder) (*harness, *memImages) {
 // the stream with an error event, those before it are API errors, and
 // neither leaves a blob.
 func TestImageBuild(t *testing.T) {
-	buildCtx := tarOf(t, file{name: "Dockerfile", data: []byte("FROM x\n")})
+	buildCtx := tartest.Of(t, tartest.File{Name: "Dockerfile", Data: []byte("FROM x\n")})
 	tests := []struct {
 		name      string
 		builder   *fakeBuilder
@@ -89,7 +90,7 @@ func TestImageBuild(t *testing.T) {
 		},
 		{
 			name:      "archive not an image",
-			builder:   &fakeBuilder{lines: []string{"Successfully built"}, archive: tarOf(t, file{name: "hello", data: []byte("hi")})},
+			builder:   &fakeBuilder{lines: []string{"Successfully built"}, archive: tartest.Of(t, tartest.File{Name: "hello", Data: []byte("hi")})},
 			wantLines: []string{"Successfully built"},
 			wantCode:  httpjson.CodeValidation, wantMsg: "not a docker save archive",
 		},
@@ -147,7 +148,7 @@ func TestImageBuild(t *testing.T) {
 // TestImageBuildGuards: a person may not build for a system app, and a
 // controller without a builder or a blobstore says so at once.
 func TestImageBuildGuards(t *testing.T) {
-	buildCtx := tarOf(t, file{name: "Dockerfile", data: []byte("FROM x\n")})
+	buildCtx := tartest.Of(t, tartest.File{Name: "Dockerfile", Data: []byte("FROM x\n")})
 	b := &fakeBuilder{archive: legacyArchive(t)}
 	h, _ := newBuildHarness(t, b)
 	person, _ := h.person(t, "alice")

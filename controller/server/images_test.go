@@ -1,7 +1,6 @@
 package server
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -23,6 +22,7 @@ import (
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/host/hosttest"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/tartest"
 )
 
 // memImages is an ImageStore in memory. A Put that fail names fails
@@ -80,27 +80,6 @@ func newImageHarness(t *testing.T, max int64) (*harness, *memImages) {
 	return h, images
 }
 
-type file struct {
-	name string
-	data []byte
-}
-
-func tarOf(t testing.TB, files ...file) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = tw.Write(f.data)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
@@ -116,7 +95,7 @@ var testImageConfig = []byte(`{"architecture":"amd64","os":"linux","config":{"Ex
 // image, and (unless bare) a manifest.json too.
 func ociArchive(t testing.TB, bare bool) []byte {
 	t.Helper()
-	layer := tarOf(t, file{"hello", []byte("hi")})
+	layer := tartest.Of(t, tartest.File{Name: "hello", Data: []byte("hi")})
 	manifest, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
 		"config": map[string]any{"digest": digest(testImageConfig)}, "layers": []any{map[string]any{"digest": digest(layer)}}})
 	inner, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{
@@ -126,13 +105,15 @@ func ociArchive(t testing.TB, bare bool) []byte {
 	index, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{
 		map[string]any{"digest": digest(inner), "annotations": map[string]string{"io.containerd.image.name": "docker.io/library/echo:1"}},
 	}})
-	blob := func(b []byte) file { return file{"blobs/sha256/" + strings.TrimPrefix(digest(b), "sha256:"), b} }
-	files := []file{blob(layer), blob(testImageConfig), blob(manifest), blob(inner), {"index.json", index}, {"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)}}
+	blob := func(b []byte) tartest.File {
+		return tartest.File{Name: "blobs/sha256/" + strings.TrimPrefix(digest(b), "sha256:"), Data: b}
+	}
+	files := []tartest.File{blob(layer), blob(testImageConfig), blob(manifest), blob(inner), {Name: "index.json", Data: index}, {Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)}}
 	if !bare {
 		mj, _ := json.Marshal([]any{map[string]any{"Config": "blobs/sha256/" + strings.TrimPrefix(digest(testImageConfig), "sha256:"), "RepoTags": []string{"echo:1"}}})
-		files = append(files, file{"manifest.json", mj})
+		files = append(files, tartest.File{Name: "manifest.json", Data: mj})
 	}
-	return tarOf(t, files...)
+	return tartest.Of(t, files...)
 }
 
 // legacyArchive is what Docker before 25 saves: a directory per layer,
@@ -141,13 +122,13 @@ func legacyArchive(t testing.TB) []byte {
 	t.Helper()
 	id := strings.TrimPrefix(digest(testImageConfig), "sha256:")
 	mj, _ := json.Marshal([]any{map[string]any{"Config": id + ".json", "RepoTags": []string{"echo:1"}, "Layers": []string{"abc/layer.tar"}}})
-	return tarOf(t,
-		file{"abc/VERSION", []byte("1.0")},
-		file{"abc/json", []byte(`{"id":"abc"}`)},
-		file{"abc/layer.tar", tarOf(t, file{"hello", []byte("hi")})},
-		file{id + ".json", testImageConfig},
-		file{"manifest.json", mj},
-		file{"repositories", []byte(`{"echo":{"1":"abc"}}`)},
+	return tartest.Of(t,
+		tartest.File{Name: "abc/VERSION", Data: []byte("1.0")},
+		tartest.File{Name: "abc/json", Data: []byte(`{"id":"abc"}`)},
+		tartest.File{Name: "abc/layer.tar", Data: tartest.Of(t, tartest.File{Name: "hello", Data: []byte("hi")})},
+		tartest.File{Name: id + ".json", Data: testImageConfig},
+		tartest.File{Name: "manifest.json", Data: mj},
+		tartest.File{Name: "repositories", Data: []byte(`{"echo":{"1":"abc"}}`)},
 	)
 }
 
@@ -240,10 +221,10 @@ func TestImageUploadRefused(t *testing.T) {
 	}{
 		{name: "not a tar", body: bytes.Repeat([]byte("not a tar "), 200), wantCode: httpjson.CodeValidation, want: "not a docker save archive"},
 		{name: "empty", body: nil, wantCode: httpjson.CodeValidation, want: "neither manifest.json nor index.json"},
-		{name: "a tar of something else", body: tarOf(t, file{"README", []byte("hi")}), wantCode: httpjson.CodeValidation, want: "not a docker save archive"},
-		{name: "two images", body: tarOf(t, file{"manifest.json", []byte(`[{"Config":"a.json"},{"Config":"b.json"}]`)}), wantCode: httpjson.CodeValidation, want: "holds 2 images"},
-		{name: "config missing", body: tarOf(t, file{"manifest.json", []byte(`[{"Config":"a.json"}]`)}), wantCode: httpjson.CodeValidation, want: "config a.json is not in it"},
-		{name: "config is no config", body: tarOf(t, file{"a.json", []byte(`{}`)}, file{"manifest.json", []byte(`[{"Config":"a.json"}]`)}), wantCode: httpjson.CodeValidation, want: "a.json is no image config"},
+		{name: "a tar of something else", body: tartest.Of(t, tartest.File{Name: "README", Data: []byte("hi")}), wantCode: httpjson.CodeValidation, want: "not a docker save archive"},
+		{name: "two images", body: tartest.Of(t, tartest.File{Name: "manifest.json", Data: []byte(`[{"Config":"a.json"},{"Config":"b.json"}]`)}), wantCode: httpjson.CodeValidation, want: "holds 2 images"},
+		{name: "config missing", body: tartest.Of(t, tartest.File{Name: "manifest.json", Data: []byte(`[{"Config":"a.json"}]`)}), wantCode: httpjson.CodeValidation, want: "config a.json is not in it"},
+		{name: "config is no config", body: tartest.Of(t, tartest.File{Name: "a.json", Data: []byte(`{}`)}, tartest.File{Name: "manifest.json", Data: []byte(`[{"Config":"a.json"}]`)}), wantCode: httpjson.CodeValidation, want: "a.json is no image config"},
 		{name: "too large", body: legacy, max: int64(len(legacy)) - 100, wantCode: httpjson.CodeRequestTooLarge, want: "at most"},
 		{name: "JSON", body: legacy, ctype: "application/json", wantCode: httpjson.CodeUnsupportedMedia, want: "application/x-tar"},
 		{name: "blobstore full", body: legacy, fail: fmt.Errorf("put: %w", blobstore.ErrTooLarge), wantCode: httpjson.CodeRequestTooLarge, want: "blobstore"},

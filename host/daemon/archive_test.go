@@ -25,31 +25,8 @@ import (
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/tartest"
 )
-
-// tarFile is one regular file of a test archive.
-type tarFile struct {
-	name string
-	data []byte
-}
-
-func makeTar(t testing.TB, files ...tarFile) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func readTar(t testing.TB, b []byte) map[string][]byte {
 	t.Helper()
@@ -79,12 +56,12 @@ func savedImage(t testing.TB, user string, tags ...string) []byte {
 	sum := sha256.Sum256(config)
 	id := hex.EncodeToString(sum[:])
 	manifest, _ := json.Marshal([]map[string]any{{"Config": id + ".json", "RepoTags": tags, "Layers": []string{"abc/layer.tar"}}})
-	return makeTar(t,
-		tarFile{"abc/VERSION", []byte("1.0")},
-		tarFile{"abc/layer.tar", []byte("the layer")},
-		tarFile{id + ".json", config},
-		tarFile{"manifest.json", manifest},
-		tarFile{"repositories", []byte(`{"flynn/controller":{"latest":"abc"}}`)},
+	return tartest.Of(t,
+		tartest.File{Name: "abc/VERSION", Data: []byte("1.0")},
+		tartest.File{Name: "abc/layer.tar", Data: []byte("the layer")},
+		tartest.File{Name: id + ".json", Data: config},
+		tartest.File{Name: "manifest.json", Data: manifest},
+		tartest.File{Name: "repositories", Data: []byte(`{"flynn/controller":{"latest":"abc"}}`)},
 	)
 }
 
@@ -128,10 +105,10 @@ func TestRewriteArchive(t *testing.T) {
 		},
 		{
 			name: "OCI layout (Docker 25 and later)",
-			in: makeTar(t,
-				tarFile{"blobs/sha256/aa", []byte("{}")},
-				tarFile{"index.json", ociIndex("docker.io/flynn/controller:latest")},
-				tarFile{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
+			in: tartest.Of(t,
+				tartest.File{Name: "blobs/sha256/aa", Data: []byte("{}")},
+				tartest.File{Name: "index.json", Data: ociIndex("docker.io/flynn/controller:latest")},
+				tartest.File{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
 			),
 			check: func(t *testing.T, files map[string][]byte) {
 				var idx struct {
@@ -150,17 +127,17 @@ func TestRewriteArchive(t *testing.T) {
 		},
 		{
 			name: "OCI index of two images names neither",
-			in:   makeTar(t, tarFile{"index.json", ociIndex("a:1", "b:1")}),
+			in:   tartest.Of(t, tartest.File{Name: "index.json", Data: ociIndex("a:1", "b:1")}),
 			check: func(t *testing.T, files map[string][]byte) {
 				if bytes.Contains(files["index.json"], []byte(annotationImageName)) {
 					t.Errorf("index.json = %s, want no names", files["index.json"])
 				}
 			},
 		},
-		{name: "two images", in: makeTar(t, tarFile{"manifest.json", []byte(`[{"Config":"a.json"},{"Config":"b.json"}]`)}), wantErr: "holds 2 images"},
-		{name: "null image", in: makeTar(t, tarFile{"manifest.json", []byte(`[null]`)}), wantErr: "holds 1 images"},
-		{name: "bad manifest", in: makeTar(t, tarFile{"manifest.json", []byte(`{`)}), wantErr: "not a docker save manifest"},
-		{name: "no manifest", in: makeTar(t, tarFile{"a", []byte("x")}), wantErr: "neither manifest.json nor index.json"},
+		{name: "two images", in: tartest.Of(t, tartest.File{Name: "manifest.json", Data: []byte(`[{"Config":"a.json"},{"Config":"b.json"}]`)}), wantErr: "holds 2 images"},
+		{name: "null image", in: tartest.Of(t, tartest.File{Name: "manifest.json", Data: []byte(`[null]`)}), wantErr: "holds 1 images"},
+		{name: "bad manifest", in: tartest.Of(t, tartest.File{Name: "manifest.json", Data: []byte(`{`)}), wantErr: "not a docker save manifest"},
+		{name: "no manifest", in: tartest.Of(t, tartest.File{Name: "a", Data: []byte("x")}), wantErr: "neither manifest.json nor index.json"},
 		{name: "not a tar", in: bytes.Repeat([]byte("not a tar archive "), 100), wantErr: "not an image archive"},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -18,29 +17,16 @@ import (
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/hosttest"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/tartest"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
 // buildContext is a context tar holding dockerfile.
-func buildContext(t *testing.T, dockerfile string) io.Reader {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = tw.Write([]byte(dockerfile))
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return &buf
-}
-
 // build builds dockerfile on h, returning the image id, the lines and the error.
 func build(t *testing.T, h *testHost, dockerfile string) (string, []string, error) {
 	t.Helper()
 	var lines []string
-	id, err := h.c.BuildImage(ctxT(t), client.BuildOptions{App: "app-" + h.cfg.HostID}, buildContext(t, dockerfile), func(l string) { lines = append(lines, l) })
+	id, err := h.c.BuildImage(ctxT(t), client.BuildOptions{App: "app-" + h.cfg.HostID}, bytes.NewReader(tartest.Of(t, tartest.File{Name: "Dockerfile", Data: []byte(dockerfile)})), func(l string) { lines = append(lines, l) })
 	if id != "" {
 		t.Cleanup(func() {
 			_, _ = h.docker.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})

@@ -33,7 +33,7 @@ func TestBackupRestore(t *testing.T) {
 	repo := clusterRepo(t)
 	script(t, repo, 5*time.Minute, "script/cluster", "down")
 	script(t, repo, 25*time.Minute, "script/cluster", "up")
-	t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
+	downAtEnd(t, repo)
 	ctx := t.Context()
 
 	cli := newCLI(t, repo)

@@ -95,7 +95,7 @@ func TestCluster(t *testing.T) {
 	out := script(t, repo, 25*time.Minute, "script/cluster", "up")
 	total := time.Since(start)
 	if !wasRunning {
-		t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
+		downAtEnd(t, repo)
 	}
 	if m := regexp.MustCompile(`bootstrap took (\S+)`).FindStringSubmatch(out); m != nil {
 		d, _ := time.ParseDuration(m[1])

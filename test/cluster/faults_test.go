@@ -35,7 +35,7 @@ func TestFaults(t *testing.T) {
 	repo := clusterRepo(t)
 	_, statErr := os.Stat("/var/lib/flynn/cluster-add")
 	if statErr != nil {
-		t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
+		downAtEnd(t, repo)
 	}
 	script(t, repo, 25*time.Minute, "script/cluster", "up")
 	key := readClusterAdd(t, repo).key

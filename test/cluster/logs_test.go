@@ -111,7 +111,7 @@ func (f *follower) find(cond func(*logaggregator.Line) bool) *logaggregator.Line
 func TestLogs(t *testing.T) {
 	repo := clusterRepo(t)
 	if _, err := os.Stat("/var/lib/flynn/cluster-add"); err != nil {
-		t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
+		downAtEnd(t, repo)
 	}
 	script(t, repo, 25*time.Minute, "script/cluster", "up")
 	key := readClusterAdd(t, repo).key
@@ -327,7 +327,7 @@ func aggregatorMetrics(t *testing.T, clusterKey string) map[string]float64 {
 func TestEveryDaemonServesMetrics(t *testing.T) {
 	repo := clusterRepo(t)
 	if _, err := os.Stat("/var/lib/flynn/cluster-add"); err != nil {
-		t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
+		downAtEnd(t, repo)
 	}
 	script(t, repo, 25*time.Minute, "script/cluster", "up")
 	key := clusterKey(t)

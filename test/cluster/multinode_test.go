@@ -58,7 +58,7 @@ func TestMultiNode(t *testing.T) {
 	began := time.Now()
 	t.Setenv("NODES", strconv.Itoa(nodes))
 	out := script(t, repo, 25*time.Minute, "script/cluster", "up")
-	t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
+	downAtEnd(t, repo)
 	fmt.Printf("BENCH %d-node cluster up in %s\n", nodes, time.Since(began).Round(time.Millisecond))
 	t.Logf("script/cluster up:\n%s", lastLines(out, 12))
 	key, clusterKey := readClusterAdd(t, repo).key, clusterKey(t)

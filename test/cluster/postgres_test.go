@@ -36,7 +36,7 @@ func TestPostgresFailover(t *testing.T) {
 	script(t, repo, 5*time.Minute, "script/cluster", "down")
 	t.Setenv("NODES", strconv.Itoa(nodes))
 	script(t, repo, 25*time.Minute, "script/cluster", "up")
-	t.Cleanup(func() { script(t, repo, 5*time.Minute, "script/cluster", "down") })
+	downAtEnd(t, repo)
 	key, ckey := readClusterAdd(t, repo).key, clusterKey(t)
 	ctx := t.Context()
 	disc := dclient.New("http://"+nodeAddr(1)+":1111", ckey)

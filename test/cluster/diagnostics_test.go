@@ -1,0 +1,59 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// downAtEnd takes the cluster down when t ends. When t failed, it first
+// logs what the platform said: the end of each node's flynn-host log and
+// of each job container's output, which `script/cluster down` removes. A
+// failure of a test that brings a cluster up is otherwise a bare timeout
+// ("service postgres has no instances") with nothing left to read.
+func downAtEnd(t *testing.T, repo string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			logPlatform(t)
+		}
+		script(t, repo, 5*time.Minute, "script/cluster", "down")
+	})
+}
+
+// logPlatform logs the last lines of every flynn-host log and of every
+// job container on the machine.
+func logPlatform(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	logs, _ := filepath.Glob("/var/log/flynn/flynn-host*.log")
+	for _, name := range logs {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Logf("%s: %v", name, err)
+			continue
+		}
+		t.Logf("=== %s (last 60 lines)\n%s", name, lastLines(string(data), 60))
+	}
+	out, err := exec.CommandContext(ctx, "docker", "ps", "-a", "--filter", "name=^flynn-", "--format", "{{.Names}} {{.Status}} {{.Image}}").Output()
+	if err != nil {
+		t.Logf("docker ps: %v", err)
+		return
+	}
+	for _, row := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, _, _ := strings.Cut(row, " ")
+		if name == "" {
+			continue
+		}
+		b, err := exec.CommandContext(ctx, "docker", "logs", "--tail", "25", name).CombinedOutput()
+		if err != nil {
+			t.Logf("docker logs %s: %v", name, err)
+		}
+		t.Logf("=== %s (last 25 lines)\n%s", row, strings.TrimRight(string(b), "\n"))
+	}
+}
