@@ -52,11 +52,15 @@ type Options struct {
 	DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// ErrDatabaseURL is Open's error for a URL that is no Postgres
+// connection string: trying again cannot help.
+var ErrDatabaseURL = errors.New("malformed database URL")
+
 // Open connects to the database at url and applies the migrations.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrDatabaseURL, err)
 	}
 	if opts.DialFunc != nil {
 		cfg.ConnConfig.DialFunc = opts.DialFunc

@@ -86,7 +86,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.Addr == "" {
 		cfg.Addr = ":8081"
 	}
-	store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{DialFunc: cfg.DialDatabase})
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -140,6 +140,33 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	<-errc
 	return nil
+}
+
+// openStore opens the database and applies the migrations, trying again
+// while that fails, until ctx ends: Postgres may be starting, failing
+// over, or not yet registered in discoverd when the controller starts,
+// and in bootstrap nothing would start again a controller that gave up.
+// The controller listens, and so is registered, only once it has its
+// database. A malformed URL fails at once.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*postgres.Store, error) {
+	for attempt, delay := 1, 250*time.Millisecond; ; attempt, delay = attempt+1, min(delay*2, 5*time.Second) {
+		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{DialFunc: cfg.DialDatabase})
+		if err == nil {
+			if attempt > 1 {
+				logger.Info("database opened", "attempts", attempt)
+			}
+			return store, nil
+		}
+		if errors.Is(err, postgres.ErrDatabaseURL) || ctx.Err() != nil {
+			return nil, err
+		}
+		logger.Warn("cannot open the database; trying again", "err", err, "attempt", attempt, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Options configures New.
