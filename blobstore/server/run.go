@@ -14,6 +14,7 @@ import (
 	"github.com/openflynn/flynn/blobstore/fs"
 	"github.com/openflynn/flynn/blobstore/pg"
 	"github.com/openflynn/flynn/discoverd"
+	"github.com/openflynn/flynn/pkg/retry"
 )
 
 // ServiceName is the discoverd service the blobstore registers as.
@@ -86,7 +87,7 @@ type Config struct {
 // Run serves the blobstore until ctx ends, then deregisters, lets requests
 // in flight finish (up to ShutdownTimeout) and returns.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	backend, closeBackend, err := openBackend(ctx, cfg)
+	backend, closeBackend, err := openBackend(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -218,7 +219,9 @@ func backendName(cfg Config) string {
 }
 
 // openBackend opens the configured store and returns it with its closer.
-func openBackend(ctx context.Context, cfg Config) (blobstore.Backend, func(), error) {
+// Postgres is tried again until it answers (see pkg/retry): it may be
+// starting, failing over or not yet in discoverd as the blobstore starts.
+func openBackend(ctx context.Context, cfg Config, logger *slog.Logger) (blobstore.Backend, func(), error) {
 	switch backendName(cfg) {
 	case BackendFS:
 		dir := cfg.Dir
@@ -236,9 +239,9 @@ func openBackend(ctx context.Context, cfg Config) (blobstore.Backend, func(), er
 		}
 		s, err := pg.Open(ctx, cfg.DatabaseURL, pg.Options{DialFunc: cfg.DialDatabase})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, err // a malformed URL: the pool connects lazily
 		}
-		if err := s.Migrate(ctx); err != nil {
+		if err := retry.Until(ctx, logger, "open the database", s.Migrate); err != nil {
 			s.Close()
 			return nil, nil, err
 		}

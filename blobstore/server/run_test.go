@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,3 +177,30 @@ func TestRunRegistersInDiscoverd(t *testing.T) {
 }
 
 func netTCPAddr(s string) (*net.TCPAddr, error) { return net.ResolveTCPAddr("tcp", s) }
+
+// TestRunWaitsForTheDatabase: with the postgres backend, a blobstore that
+// starts while Postgres cannot be reached keeps trying and serves once it
+// can, rather than exiting (in bootstrap nothing would start it again).
+func TestRunWaitsForTheDatabase(t *testing.T) {
+	var dials atomic.Int32
+	var d net.Dialer
+	addr, _ := startRun(t, Config{
+		HTTPAddr:    "127.0.0.1:0",
+		Backend:     BackendPostgres,
+		DatabaseURL: postgres.Server(t).NewDatabase(t),
+		AuthKey:     "k",
+		DialDatabase: func(ctx context.Context, network, address string) (net.Conn, error) {
+			if dials.Add(1) <= 3 {
+				return nil, errors.New("service postgres has no instances, so no leader")
+			}
+			return d.DialContext(ctx, network, address)
+		},
+	})
+	if n := dials.Load(); n < 4 {
+		t.Errorf("%d dials, want the refused three and more", n)
+	}
+	c := client.New("http://"+addr, "k")
+	if _, err := c.Put(context.Background(), "apps/a/slug.tgz", strings.NewReader("slug")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/pkg/httpjson"
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/retry"
 	"github.com/openflynn/flynn/schema"
 )
 
@@ -143,30 +144,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 }
 
 // openStore opens the database and applies the migrations, trying again
-// while that fails, until ctx ends: Postgres may be starting, failing
-// over, or not yet registered in discoverd when the controller starts,
-// and in bootstrap nothing would start again a controller that gave up.
+// while that fails (see pkg/retry): Postgres may be starting, failing
+// over, or not yet registered in discoverd when the controller starts.
 // The controller listens, and so is registered, only once it has its
 // database. A malformed URL fails at once.
 func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*postgres.Store, error) {
-	for attempt, delay := 1, 250*time.Millisecond; ; attempt, delay = attempt+1, min(delay*2, 5*time.Second) {
-		store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{DialFunc: cfg.DialDatabase})
-		if err == nil {
-			if attempt > 1 {
-				logger.Info("database opened", "attempts", attempt)
-			}
-			return store, nil
+	var store *postgres.Store
+	err := retry.Until(ctx, logger, "open the database", func(ctx context.Context) error {
+		var err error
+		store, err = postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{DialFunc: cfg.DialDatabase})
+		if errors.Is(err, postgres.ErrDatabaseURL) {
+			return retry.Permanent(err)
 		}
-		if errors.Is(err, postgres.ErrDatabaseURL) || ctx.Err() != nil {
-			return nil, err
-		}
-		logger.Warn("cannot open the database; trying again", "err", err, "attempt", attempt, "in", delay)
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(delay):
-		}
-	}
+		return err
+	})
+	return store, err
 }
 
 // Options configures New.
