@@ -18,7 +18,7 @@ func TestUntil(t *testing.T) {
 	tests := []struct {
 		name     string
 		results  []error // fn's answers, in turn; the last repeats
-		cancelAt int // the call during which ctx ends; 0: none
+		cancelAt int     // the call during which ctx ends; 0: none
 		want     error
 		calls    int
 	}{
