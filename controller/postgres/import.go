@@ -78,6 +78,10 @@ type ImportOptions struct {
 	// variable of an imported release: a restore signs the old cluster's
 	// blob URLs (SLUG_URL) again with this cluster's key.
 	ReleaseEnv func(name, value string) string
+	// ArtifactURI, when set, returns the URI to keep of each imported
+	// artifact: a restore signs the old cluster's blob URLs of uploaded
+	// images (docker-archive artifacts) again with this cluster's key.
+	ArtifactURI func(uri string) string
 }
 
 // Import copies into the store the people's objects of the controller
@@ -110,6 +114,11 @@ func (s *Store) Import(ctx context.Context, database string, opts ImportOptions)
 			for k, v := range r.Env {
 				r.Env[k] = opts.ReleaseEnv(k, v)
 			}
+		}
+	}
+	if opts.ArtifactURI != nil {
+		for _, a := range snap.artifacts {
+			a.URI = opts.ArtifactURI(a.URI)
 		}
 	}
 	var imp *Imported

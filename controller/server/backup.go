@@ -276,7 +276,10 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		report.Notes = append(report.Notes, "the backup holds no controller database: no apps were brought back")
 	} else {
 		send(controller.RestoreEvent{Progress: "importing apps, releases, routes and keys"})
-		imp, err := s.store.Import(ctx, res.ControllerDatabase, postgres.ImportOptions{ReleaseEnv: s.resignBlobURL})
+		imp, err := s.store.Import(ctx, res.ControllerDatabase, postgres.ImportOptions{
+			ReleaseEnv:  func(_, value string) string { return s.resignBlobURL(value) },
+			ArtifactURI: s.resignBlobURL,
+		})
 		if err != nil {
 			var storeErr *postgres.Error
 			msg := err.Error()
@@ -298,10 +301,10 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	return nil
 }
 
-// resignBlobURL signs a release's blob URL (SLUG_URL) again with this
-// cluster's blobstore key, which the old cluster's signature does not
-// match; any other value is kept.
-func (s *Server) resignBlobURL(_, value string) string {
+// resignBlobURL signs a blob URL (a release's SLUG_URL, an uploaded
+// image's artifact) again with this cluster's blobstore key, which the
+// old cluster's signature does not match; any other value is kept.
+func (s *Server) resignBlobURL(value string) string {
 	key := s.opts.BlobstoreKey
 	if key == "" {
 		key = s.opts.AuthKey

@@ -365,7 +365,7 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	blobs.Close()
-	apps := map[string]*controller.App{}
+	apps, images := map[string]*controller.App{}, map[string]*controller.Artifact{}
 	for _, name := range []string{"web", "api"} {
 		app := &controller.App{Name: name}
 		if err := old.client.CreateApp(ctx, app); err != nil {
@@ -374,6 +374,22 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 		apps[name] = app
 		art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "flynn/slugrunner:test"}
 		if err := old.client.CreateArtifact(ctx, art); err != nil {
+			t.Fatal(err)
+		}
+		// An image pushed to app api (flynn docker push): its archive at a
+		// URL signed with the old cluster's key. The API makes such
+		// artifacts only from an upload.
+		imageURL, err := signed.URL("http://blobstore.example.test", "old-blob-key", http.MethodGet, "images/"+app.ID+".tar", time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		image := &controller.Artifact{Type: controller.ArtifactTypeDockerArchive, URI: imageURL}
+		if err := old.store.Artifacts.Create(ctx, image); err != nil {
+			t.Fatal(err)
+		}
+		images[name] = image
+		if err := old.client.CreateRelease(ctx, &controller.Release{AppID: app.ID, ArtifactID: image.ID,
+			Processes: map[string]controller.ProcessType{"web": {Cmd: []string{"serve"}}}}); err != nil {
 			t.Fatal(err)
 		}
 		// A pushed app's slug, at a URL signed with the old cluster's key.
@@ -459,6 +475,17 @@ func TestBackupAndRestoreAClusterEndToEnd(t *testing.T) {
 		}
 		if slugs == 0 {
 			t.Fatalf("no release of %s names its slug", name)
+		}
+		image, err := fresh.client.Artifact(ctx, images[name].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(image.URI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := signed.Verify("new-blob-key", http.MethodGet, "images/"+app.ID+".tar", u.RawQuery, time.Now()); err != nil {
+			t.Fatalf("%s's image on the fresh cluster: %s (%v); want it signed with the fresh cluster's key", name, image.URI, err)
 		}
 		got, err := fresh.client.App(ctx, name)
 		if err != nil || got.ID != app.ID {
