@@ -49,6 +49,11 @@ func (cr *crashReporter) report(ctx context.Context, j *controller.Job) bool {
 		return false
 	}
 	cr.seen[j.ID] = true
+	if j.ExitStatus == nil && j.Error != "" {
+		// It never ran: no output, but the host's reason.
+		fmt.Fprintf(cr.out, "  %s failed to start: %s\n", jobLabel(j), j.Error)
+		return true
+	}
 	how := "failed to start"
 	if j.ExitStatus != nil {
 		how = fmt.Sprintf("exited with status %d", *j.ExitStatus)

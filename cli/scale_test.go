@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -250,5 +251,23 @@ func TestScaleReportsCrashes(t *testing.T) {
 	}
 	if !strings.Contains(res.stdout, "  worker.cccccccc exited with status 1; its last lines:\n    Error: Cannot find module 'express'\n") {
 		t.Errorf("scale did not report the crash and its output:\n%s", res.stdout)
+	}
+}
+
+// A job that never started (its host refused it) is reported with the
+// host's reason, once, and without asking for output it never wrote.
+func TestCrashReportNamesAFailedStart(t *testing.T) {
+	var out bytes.Buffer
+	cr := newCrashReporter(nil, &controller.App{ID: "a"}, &out) // no API: nothing is asked
+	j := &controller.Job{ID: "host1-0123abcd-0000-0000-0000-000000000001", Type: "web", State: controller.JobStateFailed,
+		Error: `image "flynn/nope" is not on this host`}
+	if !cr.report(t.Context(), j) {
+		t.Fatal("the failed start was not reported")
+	}
+	if cr.report(t.Context(), j) {
+		t.Error("reported twice")
+	}
+	if want := "  web.0123abcd failed to start: image \"flynn/nope\" is not on this host\n"; out.String() != want {
+		t.Errorf("printed %q, want %q", out.String(), want)
 	}
 }

@@ -38,6 +38,10 @@ type Job struct {
 	State  string `json:"state"`
 	// ExitStatus is set once the job has exited.
 	ExitStatus *int `json:"exit_status,omitempty"`
+	// Error says why a failed job (JobStateFailed) did not start, as its
+	// host or the scheduler said: an image that is not on the host, an
+	// image archive that would not load.
+	Error string `json:"error,omitempty"`
 	// Args is the command the job runs; for a one-off job with an
 	// entrypoint (NewJob.Entrypoint), the entrypoint then its arguments.
 	Args      []string          `json:"args,omitempty"`

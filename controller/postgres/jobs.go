@@ -13,12 +13,12 @@ import (
 // JobRepo stores the jobs of apps as the scheduler reports them.
 type JobRepo struct{ db *db }
 
-const jobColumns = `id, app_id::text, release_id::text, type, host_id, state, exit_status, args, meta, started_at, ended_at, created_at, updated_at`
+const jobColumns = `id, app_id::text, release_id::text, type, host_id, state, exit_status, args, meta, started_at, ended_at, created_at, updated_at, error`
 
 func scanJob(row pgx.Row) (*controller.Job, error) {
 	var j controller.Job
 	if err := row.Scan(&j.ID, &j.AppID, &j.ReleaseID, &j.Type, &j.HostID, &j.State, &j.ExitStatus, &j.Args, &j.Meta,
-		&j.StartedAt, &j.EndedAt, &j.CreatedAt, &j.UpdatedAt); err != nil {
+		&j.StartedAt, &j.EndedAt, &j.CreatedAt, &j.UpdatedAt, &j.Error); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -52,19 +52,20 @@ func (r *JobRepo) Put(ctx context.Context, j *controller.Job) error {
 		}
 		var inserted bool
 		var saved controller.Job
-		err = tx.QueryRow(ctx, `INSERT INTO jobs (id, app_id, release_id, type, host_id, state, exit_status, args, meta, started_at, ended_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		err = tx.QueryRow(ctx, `INSERT INTO jobs (id, app_id, release_id, type, host_id, state, exit_status, args, meta, started_at, ended_at, error)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			ON CONFLICT (id) DO UPDATE SET host_id = EXCLUDED.host_id,
 				state = CASE WHEN `+stateRank("EXCLUDED.state")+` >= `+stateRank("jobs.state")+` THEN EXCLUDED.state ELSE jobs.state END,
 				exit_status = coalesce(EXCLUDED.exit_status, jobs.exit_status),
 				started_at = coalesce(EXCLUDED.started_at, jobs.started_at),
 				ended_at = coalesce(EXCLUDED.ended_at, jobs.ended_at),
+				error = CASE WHEN EXCLUDED.error = '' THEN jobs.error ELSE EXCLUDED.error END,
 				meta = CASE WHEN EXCLUDED.meta = '{}'::jsonb THEN jobs.meta ELSE EXCLUDED.meta END, updated_at = now()
 			WHERE jobs.app_id = EXCLUDED.app_id AND jobs.release_id = EXCLUDED.release_id
 			RETURNING `+jobColumns+`, xmax = 0`,
-			j.ID, app.ID, rel.ID, j.Type, j.HostID, j.State, j.ExitStatus, args, meta, j.StartedAt, j.EndedAt).Scan(
+			j.ID, app.ID, rel.ID, j.Type, j.HostID, j.State, j.ExitStatus, args, meta, j.StartedAt, j.EndedAt, j.Error).Scan(
 			&saved.ID, &saved.AppID, &saved.ReleaseID, &saved.Type, &saved.HostID, &saved.State, &saved.ExitStatus, &saved.Args, &saved.Meta,
-			&saved.StartedAt, &saved.EndedAt, &saved.CreatedAt, &saved.UpdatedAt, &inserted)
+			&saved.StartedAt, &saved.EndedAt, &saved.CreatedAt, &saved.UpdatedAt, &saved.Error, &inserted)
 		if err == pgx.ErrNoRows {
 			return &Error{Err: ErrConflict, Field: "release", Message: "job " + j.ID + " belongs to another app or release"}
 		}

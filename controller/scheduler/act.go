@@ -97,6 +97,7 @@ func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
 			// pending, and a failed start removes it without an event.
 			s.forgetPending(v, st.job.ID)
 			s.cfg.Metrics.startFailures.Inc()
+			s.reportFailedStart(ctx, v.id, st, err)
 			failed <- st.Key
 			continue
 		}
@@ -113,6 +114,36 @@ func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
 		s.refollow(v)
 	}
 }
+
+// reportFailedStart records a job its host refused to start as failed,
+// with the host's reason, so that whoever follows the app's deployment
+// or scale (flynn release add with an image the host lacks, say) learns
+// why rather than only that nothing came up. The host never had the
+// job, so no event of its will.
+func (s *Scheduler) reportFailedStart(ctx context.Context, hostID string, st plannedStart, startErr error) {
+	if st.Key.Type == "" {
+		return // a one-off job's starter hears the error itself
+	}
+	now := time.Now().UTC()
+	reason := startErr.Error()
+	if he := (*httpjson.Error)(nil); errors.As(startErr, &he) {
+		reason = he.Message // the host's words, without its error code
+	}
+	if len(reason) > maxStartError {
+		reason = reason[:maxStartError]
+	}
+	cj := &controller.Job{
+		ID: st.job.ID, AppID: st.Key.AppID, ReleaseID: st.Key.ReleaseID, Type: st.Key.Type, HostID: hostID,
+		State: string(host.StateFailed), Error: reason, Args: st.job.Config.Args, EndedAt: &now,
+	}
+	if err := s.ctrl.PutJob(ctx, cj); err != nil {
+		s.log.Warn("report failed start", "job.id", st.job.ID, "err", err)
+	}
+}
+
+// maxStartError bounds the reason a failed start is recorded with (the
+// job schema's bound).
+const maxStartError = 4096
 
 // stopAll stops one host's jobs, HostStops at a time, and returns once
 // every stop begun has returned. Stops not begun when ctx ends are left to

@@ -490,6 +490,9 @@ func (c *fakeController) PutJob(_ context.Context, j *controller.Job) error {
 		if len(saved.Meta) == 0 {
 			saved.Meta = old.Meta
 		}
+		if saved.Error == "" {
+			saved.Error = old.Error
+		}
 		c.jobs[i] = saved
 	}
 	saved.UpdatedAt = now

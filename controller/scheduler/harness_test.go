@@ -217,6 +217,10 @@ func (h *fakeHost) AddJob(ctx context.Context, job *host.Job) (*host.ActiveJob, 
 	if !strings.HasPrefix(job.ID, h.id+"-") {
 		return nil, fmt.Errorf("job id %s is not of host %s", job.ID, h.id)
 	}
+	if job.Artifact == "missing" {
+		h.adds++
+		return nil, httpjson.ValidationError("artifact", "image %q is not on this host", job.Artifact)
+	}
 	aj := &host.ActiveJob{Job: job, HostID: h.id, State: host.StateStarting, CreatedAt: time.Now(), StartedAt: time.Now()}
 	h.jobs[job.ID] = aj
 	h.order = append(h.order, job.ID)

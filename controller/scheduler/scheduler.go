@@ -535,6 +535,9 @@ func (s *Scheduler) observe(ctx context.Context, now time.Time, j *Job, aj *host
 		ID: j.ID, AppID: j.Key.AppID, ReleaseID: j.Key.ReleaseID, Type: j.Key.Type,
 		HostID: j.HostID, State: string(j.State), ExitStatus: aj.ExitStatus, Args: aj.Job.Config.Args,
 	}
+	if j.State == host.StateFailed {
+		cj.Error = aj.Error
+	}
 	if !aj.StartedAt.IsZero() {
 		t := aj.StartedAt
 		cj.StartedAt = &t

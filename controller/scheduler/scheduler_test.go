@@ -76,6 +76,36 @@ func TestCrashedJobRestartsWithBackoff(t *testing.T) {
 	}
 }
 
+// A job its host refuses to start (an image the host lacks) is recorded
+// as failed with the host's reason, for whoever follows the deployment;
+// the host never had it, so no event of the host's would say so.
+func TestRefusedStartRecordedAsFailed(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	missing := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "missing"}
+	must(t, h.ctrl.CreateArtifact(t.Context(), missing))
+	bad := h.release(missing)
+	h.scale(bad, map[string]int{"web": 1})
+	var failed *controller.Job
+	poll.UntilNil(t, 10*time.Second, "a failed job with the host's reason", func() error {
+		jobs, err := h.ctrl.Jobs(t.Context(), h.app.ID)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if j.ReleaseID == bad.ID && j.State == controller.JobStateFailed {
+				failed = j
+				return nil
+			}
+		}
+		return fmt.Errorf("jobs %v", jobs)
+	})
+	if failed.Type != "web" || failed.HostID != "h1" || failed.Error != `image "missing" is not on this host` || failed.EndedAt == nil {
+		t.Errorf("failed job %+v, want web on h1 with the host's reason", failed)
+	}
+}
+
 func TestOneOffJobStatesReported(t *testing.T) { testOneOffJobStatesReported(t, newHarness(t)) }
 
 // One-off jobs (flynn run, builds) are never planned, but their states
