@@ -156,7 +156,10 @@ func PostgresImage(prefix string) Image {
 		Name: prefix + "postgres-base",
 		Debian: &Debian{
 			Suite: Suite, Variant: "minbase",
-			Packages: []string{"bash", "ca-certificates", "procps", "tzdata", "postgresql-15", "patroni"},
+			// python3-idna: Patroni reaching etcd over TLS needs it
+			// (urllib3's pyOpenSSL), and no package it depends on pulls
+			// it in (urllib3 only suggests it).
+			Packages: []string{"bash", "ca-certificates", "procps", "tzdata", "postgresql-15", "patroni", "python3-idna"},
 			Options:  debianOptions,
 		},
 		Env: []string{"PATH=/usr/lib/postgresql/15/bin:" + defaultPath, "LANG=C.UTF-8"},
