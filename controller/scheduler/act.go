@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,7 +64,7 @@ func (s *Scheduler) act(ctx context.Context, now time.Time, views []hostSnapshot
 		w.starts = append(w.starts, plannedStart{Start: st, job: job})
 	}
 
-	failed := make(chan Key, len(plan.Starts))
+	failed := make(chan *Job, len(plan.Starts))
 	var wg sync.WaitGroup
 	for _, w := range work {
 		if w.view == nil {
@@ -77,13 +78,14 @@ func (s *Scheduler) act(ctx context.Context, now time.Time, views []hostSnapshot
 	}
 	wg.Wait()
 	close(failed)
-	for key := range failed {
-		s.crashed(key, now)
+	for j := range failed {
+		s.crashed(j.Key, now)
+		s.refuse(j, now)
 	}
 }
 
 // actOn carries out one host's share of a plan.
-func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
+func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- *Job) {
 	v := w.view
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HostTimeout)
 	defer cancel()
@@ -97,8 +99,7 @@ func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
 			// pending, and a failed start removes it without an event.
 			s.forgetPending(v, st.job.ID)
 			s.cfg.Metrics.startFailures.Inc()
-			s.reportFailedStart(ctx, v.id, st, err)
-			failed <- st.Key
+			failed <- s.reportFailedStart(ctx, v.id, st, err)
 			continue
 		}
 		s.cfg.Metrics.started.Inc()
@@ -119,11 +120,9 @@ func (s *Scheduler) actOn(ctx context.Context, w *hostWork, failed chan<- Key) {
 // with the host's reason, so that whoever follows the app's deployment
 // or scale (flynn release add with an image the host lacks, say) learns
 // why rather than only that nothing came up. The host never had the
-// job, so no event of its will.
-func (s *Scheduler) reportFailedStart(ctx context.Context, hostID string, st plannedStart, startErr error) {
-	if st.Key.Type == "" {
-		return // a one-off job's starter hears the error itself
-	}
+// job, so no event of its will. It returns the job, for the deployments'
+// view (refuse).
+func (s *Scheduler) reportFailedStart(ctx context.Context, hostID string, st plannedStart, startErr error) *Job {
 	now := time.Now().UTC()
 	reason := startErr.Error()
 	if he := (*httpjson.Error)(nil); errors.As(startErr, &he) {
@@ -139,6 +138,27 @@ func (s *Scheduler) reportFailedStart(ctx context.Context, hostID string, st pla
 	if err := s.ctrl.PutJob(ctx, cj); err != nil {
 		s.log.Warn("report failed start", "job.id", st.job.ID, "err", err)
 	}
+	return &Job{ID: st.job.ID, HostID: hostID, Key: st.Key, State: host.StateFailed, Error: reason}
+}
+
+// refusedKept is how long a refused start stays in the deployments' view:
+// a deployment that began before it counts it; later ones see it as
+// earlier and ignore it.
+const refusedKept = 10 * time.Minute
+
+// refuse adds a job its host refused to start to the view deployments
+// read (published with each round's jobs), where it counts as a crash: a
+// deployment of an image no host has fails at once, with the host's
+// reason, instead of waiting out its timeout.
+func (s *Scheduler) refuse(j *Job, now time.Time) {
+	s.refused = slices.DeleteFunc(s.refused, func(r refusedStart) bool { return now.Sub(r.at) > refusedKept })
+	s.refused = append(s.refused, refusedStart{job: j, at: now})
+}
+
+// refusedStart is a refused job in the deployments' view, since at.
+type refusedStart struct {
+	job *Job
+	at  time.Time
 }
 
 // maxStartError bounds the reason a failed start is recorded with (the

@@ -267,8 +267,11 @@ func crashSummary(jobs []*Job) string {
 	parts := make([]string, 0, len(jobs))
 	for _, j := range jobs {
 		how := string(j.State)
-		if j.ExitStatus != nil {
+		switch {
+		case j.ExitStatus != nil:
 			how = fmt.Sprintf("exit status %d", *j.ExitStatus)
+		case j.Error != "":
+			how = "failed to start: " + j.Error
 		}
 		parts = append(parts, fmt.Sprintf("job %s: %s", j.ID, how))
 	}

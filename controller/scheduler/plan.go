@@ -30,6 +30,8 @@ type Job struct {
 	State  host.JobState
 	// ExitStatus is set once the job has exited.
 	ExitStatus *int
+	// Error is why a failed job did not start, as its host said.
+	Error string
 }
 
 // Host is a host the scheduler may place jobs on, with the jobs it runs.

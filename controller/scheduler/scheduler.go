@@ -208,6 +208,10 @@ type Scheduler struct {
 	// failure is logged once, not every round.
 	formationsErr string
 
+	// refused are the starts hosts refused lately, for the deployments'
+	// view (see refuse).
+	refused []refusedStart
+
 	// jobs is the last round's view, read by deployments.
 	mu      sync.Mutex
 	jobs    map[Key][]*Job
@@ -402,6 +406,9 @@ func (s *Scheduler) round(ctx context.Context) error {
 			all[j.Key] = append(all[j.Key], j)
 		}
 		snap.Hosts = append(snap.Hosts, h)
+	}
+	for _, r := range s.refused {
+		all[r.job.Key] = append(all[r.job.Key], r.job)
 	}
 	s.publish(all)
 	// The live jobs of hosts that left are reported failed, once.

@@ -106,6 +106,38 @@ func TestRefusedStartRecordedAsFailed(t *testing.T) {
 	}
 }
 
+// A deployment of a release whose image its host lacks fails at once,
+// with the host's reason, rather than after DeployTimeout; the app goes
+// back to its old release.
+func TestDeploymentOfAMissingImageFails(t *testing.T) {
+	h := newHarness(t)
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	ctx := t.Context()
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 5*time.Second, "web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
+	missing := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "missing"}
+	must(t, h.ctrl.CreateArtifact(ctx, missing))
+	bad := h.release(missing)
+	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, bad.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Well before DeployTimeout (3 s here).
+	poll.Until(t, 2*time.Second, "deployment failed", func() bool {
+		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
+		return err == nil && latest(ds).NewReleaseID == bad.ID && latest(ds).Status == controller.DeploymentFailed
+	})
+	ds, _ := h.ctrl.Deployments(ctx, h.app.ID)
+	if reason := latest(ds).Error; !strings.Contains(reason, `failed to start: image "missing" is not on this host`) {
+		t.Errorf("failed deployment's reason = %q; want the host's", reason)
+	}
+	if app, err := h.ctrl.App(ctx, h.app.ID); err != nil || app.ReleaseID != h.rel.ID {
+		t.Fatalf("app after the failed deployment = %+v, %v; want release %s", app, err, h.rel.ID)
+	}
+}
+
 func TestOneOffJobStatesReported(t *testing.T) { testOneOffJobStatesReported(t, newHarness(t)) }
 
 // One-off jobs (flynn run, builds) are never planned, but their states
