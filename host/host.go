@@ -88,9 +88,10 @@ type JobConfig struct {
 	HostNetwork bool `json:"host_network,omitempty"`
 	// Persistent jobs are started again, under a new id, when the daemon
 	// starts and finds they ended while no daemon ran (the machine or the
-	// daemon restarted), oldest first, each once the one before is up: the
-	// components that must run before the scheduler can restart anything
-	// (discoverd, postgres, the controller, the scheduler itself).
+	// daemon restarted), all at once, oldest first: the components that
+	// must run before the scheduler can restart anything (discoverd,
+	// postgres, the controller, the scheduler itself), each of which waits
+	// for what it needs.
 	Persistent bool `json:"persistent,omitempty"`
 }
 

@@ -25,8 +25,9 @@ func downAtEnd(t *testing.T, repo string) {
 	})
 }
 
-// logPlatform logs the last lines of every flynn-host log and of every
-// job container on the machine.
+// logPlatform logs the last lines of every flynn-host log, of every
+// running job container, and of every ended platform container (an ended
+// app job's, of which a test makes dozens, says nothing of the failure).
 func logPlatform(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -46,8 +47,12 @@ func logPlatform(t *testing.T) {
 		return
 	}
 	for _, row := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		name, _, _ := strings.Cut(row, " ")
-		if name == "" {
+		fields := strings.Fields(row)
+		if len(fields) < 3 {
+			continue
+		}
+		name, image := fields[0], fields[len(fields)-1]
+		if fields[1] != "Up" && (strings.HasPrefix(image, "flynn/stack") || strings.HasPrefix(image, "flynn-archive/")) {
 			continue
 		}
 		b, err := exec.CommandContext(ctx, "docker", "logs", "--tail", "25", name).CombinedOutput()
