@@ -109,9 +109,9 @@ func (r *releaseOnce) releaseAtEnd(t *testing.T) { t.Cleanup(r.release) }
 func (r *releaseOnce) release() { r.once.Do(func() { close(r.ch) }) }
 
 // TestEngineStreaming checks that a response is passed on as the backend
-// writes it: the first part of a body must reach the client while the
-// backend still holds the rest back (Server-Sent Events, long polls, slow
-// downloads).
+// writes it: the header, and the first part of a body, must reach the
+// client while the backend still holds the rest back (Server-Sent Events,
+// long polls, slow downloads).
 func TestEngineStreaming(t *testing.T) {
 	tr := startRouter(t, Config{})
 	for _, tc := range []struct {
@@ -122,6 +122,10 @@ func TestEngineStreaming(t *testing.T) {
 		first, rest string
 	}{
 		{"server-sent events", "text/event-stream", false, "id: 1\ndata: first\n\n", "id: 2\ndata: second\n\n"},
+		// The header alone, as an event stream with no event yet sends it:
+		// a client that waits for it (the controller's event stream, which
+		// the CLI opens before a change) must not wait for the first event.
+		{"server-sent events, none yet", "text/event-stream", false, "", "id: 1\ndata: first\n\n"},
 		{"chunked", "application/octet-stream", false, strings.Repeat("a", 1<<10), strings.Repeat("b", 1<<10)},
 		{"content-length", "application/octet-stream", true, strings.Repeat("c", 1<<10), strings.Repeat("d", 1<<10)},
 	} {

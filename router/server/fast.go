@@ -731,11 +731,13 @@ func (x *fastExchange) respond(stuck bool) bool {
 		}
 	}
 	x.body.begin(cl)
-	if cl >= 0 {
-		// The header goes out now, so that the body can be written
-		// straight to the client as it comes (fastBody.WriteTo).
-		ctx.Response.ImmediateHeaderFlush = true
-	} else {
+	// The header goes out now, before any of the body: a client may wait
+	// for it alone (an event stream with no event yet, which the CLI opens
+	// before each change, waited for the stream's first keepalive), and a
+	// Content-Length body is then written straight to the client as it
+	// comes (fastBody.WriteTo).
+	ctx.Response.ImmediateHeaderFlush = true
+	if cl < 0 {
 		cl = -1
 	}
 	ctx.Response.SetBodyStream(&x.body, cl)
