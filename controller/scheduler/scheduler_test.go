@@ -111,31 +111,43 @@ func TestRefusedStartRecordedAsFailed(t *testing.T) {
 // back to its old release.
 func TestDeploymentOfAMissingImageFails(t *testing.T) {
 	h := newHarness(t)
-	cluster := newFakeCluster("h1")
+	missing := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "missing"}
+	must(t, h.ctrl.CreateArtifact(t.Context(), missing))
+	_, d := failDeployment(t, h, newFakeCluster("h1"), missing)
+	if !strings.Contains(d.Error, `failed to start: image "missing" is not on this host`) {
+		t.Errorf("failed deployment's reason = %q; want the host's", d.Error)
+	}
+	if app, err := h.ctrl.App(t.Context(), h.app.ID); err != nil || app.ReleaseID != h.rel.ID {
+		t.Fatalf("app after the failed deployment = %+v, %v; want release %s", app, err, h.rel.ID)
+	}
+}
+
+// failDeployment runs h's scheduler on cluster, deploys h.rel, then a
+// release of art, and waits for that deployment to fail, well before
+// DeployTimeout (3 s here) would end it; it returns the release and its
+// failed deployment.
+func failDeployment(t *testing.T, h *harness, cluster *fakeCluster, art *controller.Artifact) (*controller.Release, *controller.Deployment) {
+	t.Helper()
 	h.run(cluster)
 	ctx := t.Context()
 	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
 		t.Fatal(err)
 	}
 	poll.Until(t, 5*time.Second, "web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
-	missing := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "missing"}
-	must(t, h.ctrl.CreateArtifact(ctx, missing))
-	bad := h.release(missing)
+	bad := h.release(art)
 	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, bad.ID); err != nil {
 		t.Fatal(err)
 	}
-	// Well before DeployTimeout (3 s here).
+	var failed *controller.Deployment
 	poll.Until(t, 2*time.Second, "deployment failed", func() bool {
 		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
-		return err == nil && latest(ds).NewReleaseID == bad.ID && latest(ds).Status == controller.DeploymentFailed
+		if err != nil || len(ds) == 0 {
+			return false
+		}
+		failed = latest(ds)
+		return failed.NewReleaseID == bad.ID && failed.Status == controller.DeploymentFailed
 	})
-	ds, _ := h.ctrl.Deployments(ctx, h.app.ID)
-	if reason := latest(ds).Error; !strings.Contains(reason, `failed to start: image "missing" is not on this host`) {
-		t.Errorf("failed deployment's reason = %q; want the host's", reason)
-	}
-	if app, err := h.ctrl.App(ctx, h.app.ID); err != nil || app.ReleaseID != h.rel.ID {
-		t.Fatalf("app after the failed deployment = %+v, %v; want release %s", app, err, h.rel.ID)
-	}
+	return bad, failed
 }
 
 func TestOneOffJobStatesReported(t *testing.T) { testOneOffJobStatesReported(t, newHarness(t)) }
@@ -313,27 +325,13 @@ func TestFailingDeploymentRollsBack(t *testing.T) { testFailingDeploymentRollsBa
 
 func testFailingDeploymentRollsBack(t *testing.T, h *harness) {
 	cluster := newFakeCluster("h1")
-	h.run(cluster)
 	ctx := context.Background()
-	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, h.rel.ID); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 5*time.Second, "web=1", func() bool { return cluster.live()[key(h.rel, "web")] == 1 })
-	bad := h.release(h.crash)
-	if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, bad.ID); err != nil {
-		t.Fatal(err)
-	}
-	// The crash fails the deployment at once, well before DeployTimeout
-	// (3 s here) would.
-	poll.Until(t, 2*time.Second, "deployment failed", func() bool {
-		ds, err := h.ctrl.Deployments(ctx, h.app.ID)
-		return err == nil && latest(ds).NewReleaseID == bad.ID && latest(ds).Status == controller.DeploymentFailed
-	})
-	ds, _ := h.ctrl.Deployments(ctx, h.app.ID)
-	if reason := latest(ds).Error; !strings.Contains(reason, "crashed") || !strings.Contains(reason, "exit status 1") {
+	// The crash fails the deployment at once.
+	bad, failed := failDeployment(t, h, cluster, h.crash)
+	if reason := failed.Error; !strings.Contains(reason, "crashed") || !strings.Contains(reason, "exit status 1") {
 		t.Errorf("failed deployment's reason = %q; want the crash and its exit status", reason)
 	}
-	t.Logf("deployment failed: %s", latest(ds).Error)
+	t.Logf("deployment failed: %s", failed.Error)
 	poll.Until(t, 5*time.Second, "old release still serves, bad one runs nothing", func() bool {
 		l := cluster.live()
 		return l[key(h.rel, "web")] == 1 && l[key(bad, "web")] == 0
@@ -346,7 +344,7 @@ func testFailingDeploymentRollsBack(t *testing.T, h *harness) {
 		t.Fatalf("old formation = %+v, %v; want web=1", f, err)
 	}
 	// A finished deployment does not change any more.
-	if _, err := h.ctrl.UpdateDeployment(ctx, h.app.ID, latest(ds).ID, controller.DeploymentUpdate{Status: controller.DeploymentComplete}); err == nil {
+	if _, err := h.ctrl.UpdateDeployment(ctx, h.app.ID, failed.ID, controller.DeploymentUpdate{Status: controller.DeploymentComplete}); err == nil {
 		t.Error("a failed deployment was updated to complete")
 	}
 }
