@@ -74,14 +74,11 @@ type apiKeyRow struct {
 
 // ImportOptions change what Import brings.
 type ImportOptions struct {
-	// ReleaseEnv, when set, returns the value to keep of each env
-	// variable of an imported release: a restore signs the old cluster's
-	// blob URLs (SLUG_URL) again with this cluster's key.
-	ReleaseEnv func(name, value string) string
-	// ArtifactURI, when set, returns the URI to keep of each imported
-	// artifact: a restore signs the old cluster's blob URLs of uploaded
-	// images (docker-archive artifacts) again with this cluster's key.
-	ArtifactURI func(uri string) string
+	// BlobURL, when set, returns the value to keep of each env variable
+	// of an imported release and of each imported artifact's URI: a
+	// restore signs the old cluster's blob URLs (SLUG_URL, an uploaded
+	// image's archive) again with this cluster's key.
+	BlobURL func(value string) string
 }
 
 // Import copies into the store the people's objects of the controller
@@ -109,16 +106,14 @@ func (s *Store) Import(ctx context.Context, database string, opts ImportOptions)
 	if err != nil {
 		return nil, err
 	}
-	if opts.ReleaseEnv != nil {
+	if opts.BlobURL != nil {
 		for _, r := range snap.releases {
 			for k, v := range r.Env {
-				r.Env[k] = opts.ReleaseEnv(k, v)
+				r.Env[k] = opts.BlobURL(v)
 			}
 		}
-	}
-	if opts.ArtifactURI != nil {
 		for _, a := range snap.artifacts {
-			a.URI = opts.ArtifactURI(a.URI)
+			a.URI = opts.BlobURL(a.URI)
 		}
 	}
 	var imp *Imported

@@ -276,10 +276,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		report.Notes = append(report.Notes, "the backup holds no controller database: no apps were brought back")
 	} else {
 		send(controller.RestoreEvent{Progress: "importing apps, releases, routes and keys"})
-		imp, err := s.store.Import(ctx, res.ControllerDatabase, postgres.ImportOptions{
-			ReleaseEnv:  func(_, value string) string { return s.resignBlobURL(value) },
-			ArtifactURI: s.resignBlobURL,
-		})
+		imp, err := s.store.Import(ctx, res.ControllerDatabase, postgres.ImportOptions{BlobURL: s.resignBlobURL})
 		if err != nil {
 			var storeErr *postgres.Error
 			msg := err.Error()
