@@ -41,11 +41,13 @@ func TestSchedulerOnDocker(t *testing.T) {
 		return len(ports) == 3
 	})
 
-	// A container killed behind the cluster's back is replaced within 5 s.
+	// A container killed behind the cluster's back is replaced. The time
+	// is logged, not asserted: starting a job took 10 s in CI beside the
+	// race tests, where it takes 1 s alone.
 	victim := c.upJobs(v1)[0]
 	killed := time.Now()
 	must(t, c.docker.ContainerKill(ctx, victim.ContainerID, "KILL"))
-	poll.Until(t, 5*time.Second, "replacement up", func() bool {
+	poll.Until(t, 30*time.Second, "replacement up", func() bool {
 		up := c.upJobs(v1)
 		if len(up) != 3 {
 			return false
