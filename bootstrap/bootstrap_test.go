@@ -28,7 +28,7 @@ var testImages = map[string]string{
 	"gitreceive": "flynn/gitreceive:1", "slugbuilder": "flynn/slugbuilder:1", "slugrunner": "flynn/slugrunner:1",
 	"slugbuilder-trixie": "flynn/slugbuilder-trixie:1", "slugrunner-trixie": "flynn/slugrunner-trixie:1",
 	"postgres-api": "flynn/postgres-api:1", "redis": "flynn/redis:1", "redis-api": "flynn/redis-api:1",
-	"logaggregator": "flynn/logaggregator:1",
+	"logaggregator": "flynn/logaggregator:1", "dashboard": "flynn/dashboard:1",
 }
 
 // harness runs manifests against fakes; its one HTTP server answers the
@@ -109,8 +109,9 @@ func TestManifestRunsInOrder(t *testing.T) {
 		"run-app discoverd", "gen-random postgres-password", "gen-random postgres-replication-password", "run-app postgres", "gen-random controller-key",
 		"wait postgres-wait", "run-app controller", "wait controller-wait", "add-app controller-inception",
 		"scale-app scheduler-scale", "run-app scheduler", "deploy-app logaggregator", "deploy-app blobstore", "gen-random router-sticky-key", "deploy-app router",
-		"gen-ssh-key gitreceive-key", "deploy-app gitreceive", "gen-tls-cert controller-cert",
-		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-route blobstore-route",
+		"gen-ssh-key gitreceive-key", "deploy-app gitreceive",
+		"gen-random dashboard-session-secret", "deploy-app dashboard", "gen-tls-cert controller-cert",
+		"wait router-wait", "add-route gitreceive-route", "add-route controller-route", "add-route dashboard-route", "add-route blobstore-route",
 		"gen-random postgres-api-key", "deploy-app postgres-api", "add-route postgres-route", "wait postgres-api-wait", "add-provider postgres-provider",
 		"deploy-app redis", "gen-random redis-api-key", "deploy-app redis-api", "add-provider redis-provider",
 		"add-api-key admin-key",
@@ -174,8 +175,8 @@ func TestRunAppJobsAreAdoptable(t *testing.T) {
 	if len(jobs) != 4 {
 		t.Errorf("bootstrap started %d jobs, want 4 (the others are the scheduler's)", len(jobs))
 	}
-	if len(h.ctrl.formations) != 11 {
-		t.Errorf("%d formations, want 11 (every component and appliance)", len(h.ctrl.formations))
+	if len(h.ctrl.formations) != 12 {
+		t.Errorf("%d formations, want 12 (every component and appliance)", len(h.ctrl.formations))
 	}
 	for _, a := range h.ctrl.apps {
 		if !a.System {

@@ -52,7 +52,7 @@ func TestManifestWiring(t *testing.T) {
 			}
 		}
 	}
-	if apps != 11 {
-		t.Errorf("checked %d apps, want the 8 components and 3 appliance apps", apps)
+	if apps != 12 {
+		t.Errorf("checked %d apps, want the 9 components and 3 appliance apps", apps)
 	}
 }

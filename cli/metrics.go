@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -93,7 +92,7 @@ func (r *runner) metrics(c *urfave.Context) error {
 			prev = cur
 			continue
 		}
-		w, err := metricsBetween(prev, cur, interval)
+		w, err := controller.MetricsBetween(prev, cur, interval)
 		prev = cur
 		switch {
 		case err != nil && !follow:
@@ -123,154 +122,19 @@ func (r *runner) metrics(c *urfave.Context) error {
 	}
 }
 
-// metricsWindow is what the routers counted of an app's requests between
-// two readings: `flynn metrics`'s block, and its JSON.
-type metricsWindow struct {
-	// Time is when the second reading was taken.
-	Time time.Time `json:"time"`
-	// Seconds is the time between the readings, by the controller's clock.
-	Seconds           float64 `json:"interval_seconds"`
-	Requests          float64 `json:"requests"`
-	RequestsPerSecond float64 `json:"requests_per_second"`
-	// ByStatus is the requests by status class (see
-	// controller.AppMetrics.ByStatus).
-	ByStatus map[string]float64 `json:"by_status"`
-	// Errors are the requests answered 5xx; ErrorPercent their share of
-	// Requests, nil without requests.
-	Errors       float64  `json:"errors"`
-	ErrorPercent *float64 `json:"error_percent"`
-	// ClientGone are the requests whose client went away first (499).
-	ClientGone float64 `json:"client_gone"`
-	// P50 and P99 are latencies in seconds, nil without requests. JSON
-	// has the estimate Prometheus's histogram_quantile makes, without the
-	// text's "<" and ">": the first bucket's is interpolated from 0, and
-	// past the last bound is that bound.
-	P50 *float64 `json:"p50_seconds"`
-	P99 *float64 `json:"p99_seconds"`
-	// p50 and p99 say where the estimates fell, for the text.
-	p50, p99 latency
-	// Routers answered the second reading; RoutersFailed did not.
-	Routers       int `json:"routers"`
-	RoutersFailed int `json:"routers_failed"`
-}
-
-// errRouterRestarted is a reading whose totals went down: a router
-// restarted between the readings and started again from zero, so the
-// differences say nothing.
-var errRouterRestarted = errors.New("a router restarted between the readings")
-
-// metricsBetween is what happened between readings a and b; interval is
-// the time between them when the readings' clock does not tell.
-func metricsBetween(a, b *controller.AppMetrics, interval time.Duration) (*metricsWindow, error) {
-	if a.Routers != b.Routers || a.RoutersFailed != b.RoutersFailed {
-		// A router that answered only one of the readings would make its
-		// whole totals look like the interval's requests.
-		return nil, fmt.Errorf("the routers that answered changed (%d of %d, then %d of %d)", a.Routers, a.Routers+a.RoutersFailed, b.Routers, b.Routers+b.RoutersFailed)
-	}
-	w := &metricsWindow{Time: b.Time, Seconds: b.Time.Sub(a.Time).Seconds(), ByStatus: map[string]float64{}, Routers: b.Routers, RoutersFailed: b.RoutersFailed}
-	if w.Seconds <= 0 {
-		w.Seconds = interval.Seconds()
-	}
-	down := false
-	delta := func(x, y float64) float64 {
-		down = down || y < x
-		return y - x
-	}
-	w.Requests = delta(a.Requests, b.Requests)
-	for class, n := range b.ByStatus {
-		w.ByStatus[class] = delta(a.ByStatus[class], n)
-	}
-	for class, n := range a.ByStatus {
-		if _, ok := b.ByStatus[class]; !ok {
-			w.ByStatus[class] = delta(n, 0)
-		}
-	}
-	count := delta(a.DurationCount, b.DurationCount)
-	before := make(map[float64]float64, len(a.Duration))
-	for _, bk := range a.Duration {
-		before[bk.UpperBound] = bk.Count
-	}
-	var buckets []controller.Bucket
-	for _, bk := range b.Duration {
-		if n, ok := before[bk.UpperBound]; ok {
-			buckets = append(buckets, controller.Bucket{UpperBound: bk.UpperBound, Count: delta(n, bk.Count)})
-		}
-	}
-	if down {
-		return nil, errRouterRestarted
-	}
-	w.RequestsPerSecond = w.Requests / w.Seconds
-	w.Errors = w.ByStatus["5xx"]
-	w.ClientGone = w.ByStatus[controller.StatusClassClientGone]
-	if w.Requests > 0 {
-		p := 100 * w.Errors / w.Requests
-		w.ErrorPercent = &p
-	}
-	w.p50, w.p99 = quantile(0.5, buckets, count), quantile(0.99, buckets, count)
-	w.P50, w.P99 = w.p50.seconds(), w.p99.seconds()
-	return w, nil
-}
-
-// latency is an estimate of a quantile of the requests' durations.
-type latency struct {
-	// value is the estimate in seconds; NaN when there were no requests.
-	value float64
-	// below: the quantile fell in the first bucket, so all that is known
-	// is that it is at most bound, that bucket's. above: it fell past the
-	// last bound, so it is more than bound (and value), that bound.
-	below, above bool
-	bound        float64
-}
-
-func (l latency) seconds() *float64 {
-	if math.IsNaN(l.value) {
-		return nil
-	}
-	return &l.value
-}
-
-// quantile estimates the q-quantile of count observations in cumulative
-// buckets (lowest bound first, without +Inf) as Prometheus's
-// histogram_quantile does: it finds the bucket the rank q·count falls in
-// and interpolates linearly within it, from 0 in the first bucket; past
-// the last bound the estimate is that bound.
-func quantile(q float64, buckets []controller.Bucket, count float64) latency {
-	if count <= 0 || len(buckets) == 0 {
-		return latency{value: math.NaN()}
-	}
-	rank := q * count
-	b := 0
-	for b < len(buckets) && buckets[b].Count < rank {
-		b++
-	}
-	if b == len(buckets) {
-		last := buckets[b-1].UpperBound
-		return latency{value: last, above: true, bound: last}
-	}
-	start, end, inBucket := 0.0, buckets[b].UpperBound, buckets[b].Count
-	if b > 0 {
-		start = buckets[b-1].UpperBound
-		inBucket -= buckets[b-1].Count
-		rank -= buckets[b-1].Count
-	}
-	if b == 0 && end <= 0 {
-		return latency{value: end}
-	}
-	return latency{value: start + (end-start)*rank/inBucket, below: b == 0, bound: end}
-}
-
-// String is the estimate for people: "12ms", "< 1ms", "> 30s", "-".
-func (l latency) String() string {
+// formatLatency writes a latency estimate for people: "12ms", "< 1ms",
+// "> 30s", "-".
+func formatLatency(l controller.Latency) string {
 	switch {
-	case math.IsNaN(l.value):
+	case math.IsNaN(l.Seconds):
 		return "-"
-	case l.below:
+	case l.Below:
 		// The interpolation from 0 is a guess; the bound is not.
-		return "< " + formatSeconds(l.bound)
-	case l.above:
-		return "> " + formatSeconds(l.bound)
+		return "< " + formatSeconds(l.Bound)
+	case l.Above:
+		return "> " + formatSeconds(l.Bound)
 	}
-	return formatSeconds(l.value)
+	return formatSeconds(l.Seconds)
 }
 
 // formatSeconds writes a duration in seconds with two or three
@@ -292,8 +156,8 @@ func formatSeconds(s float64) string {
 }
 
 // renderMetrics writes one block of `flynn metrics`.
-func renderMetrics(w io.Writer, app string, m *metricsWindow) error {
-	over := time.Duration(m.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
+func renderMetrics(w io.Writer, app string, m *controller.MetricsWindow) error {
+	over := time.Duration(m.IntervalSeconds * float64(time.Second)).Round(100 * time.Millisecond)
 	t := newFields(w, app+": the last "+over.String())
 	t.row("Requests:", fmt.Sprintf("%.1f/s (%s)", m.RequestsPerSecond, formatCount(m.Requests)))
 	errs := "-"
@@ -303,8 +167,8 @@ func renderMetrics(w io.Writer, app string, m *metricsWindow) error {
 	t.row("Errors:", errs)
 	t.row("Client gone:", formatCount(m.ClientGone)+" (499: went away before the answer)")
 	lat := "-"
-	if !math.IsNaN(m.p50.value) {
-		lat = "p50 " + m.p50.String() + ", p99 " + m.p99.String()
+	if m.P50 != nil {
+		lat = "p50 " + formatLatency(m.P50Estimate) + ", p99 " + formatLatency(m.P99Estimate)
 	}
 	t.row("Latency:", lat)
 	routers := fmt.Sprintf("%d of %d answered", m.Routers, m.Routers+m.RoutersFailed)

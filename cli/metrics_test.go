@@ -65,33 +65,27 @@ func steadyFrom(base float64, n int) *controller.AppMetrics {
 	}
 }
 
-func TestQuantile(t *testing.T) {
+// TestFormatLatency: an estimate in the first bucket or past the last
+// shows its bound, not the guess (the estimate itself is
+// controller.MetricsBetween's, tested there).
+func TestFormatLatency(t *testing.T) {
 	tests := []struct {
-		name    string
-		q       float64
-		buckets []controller.Bucket
-		count   float64
-		want    float64 // NaN: none
-		text    string
+		name string
+		l    controller.Latency
+		want string
 	}{
-		{"no requests", 0.99, []controller.Bucket{{UpperBound: .001}, {UpperBound: .01}}, 0, math.NaN(), "-"},
-		{"no buckets", 0.99, nil, 5, math.NaN(), "-"},
-		{"all in the first bucket", 0.99, []controller.Bucket{{UpperBound: .001, Count: 10}, {UpperBound: .0025, Count: 10}}, 10, .00099, "< 1ms"},
-		{"the bucket's upper bound", 0.5, []controller.Bucket{{UpperBound: .1}, {UpperBound: .25, Count: 50}, {UpperBound: .5, Count: 100}}, 100, .25, "250ms"},
-		{"interpolated", 0.99, []controller.Bucket{{UpperBound: .1}, {UpperBound: .25, Count: 50}, {UpperBound: .5, Count: 100}}, 100, .495, "495ms"},
-		{"within milliseconds", 0.5, []controller.Bucket{{UpperBound: .005, Count: 2}, {UpperBound: .01, Count: 6}, {UpperBound: .025, Count: 10}}, 10, .00875, "8.8ms"},
-		{"past the last bound", 0.99, []controller.Bucket{{UpperBound: 1, Count: 5}, {UpperBound: 30, Count: 8}}, 10, 30, "> 30s"},
-		{"empty buckets skipped", 0.5, []controller.Bucket{{UpperBound: .01}, {UpperBound: .1}, {UpperBound: 1, Count: 4}, {UpperBound: 2.5, Count: 4}}, 4, .55, "550ms"},
-		{"seconds", 0.5, []controller.Bucket{{UpperBound: 1}, {UpperBound: 2.5, Count: 4}}, 4, 1.75, "1.8s"},
+		{"no requests", controller.Latency{Seconds: math.NaN()}, "-"},
+		{"in the first bucket", controller.Latency{Seconds: .00099, Below: true, Bound: .001}, "< 1ms"},
+		{"at a bound", controller.Latency{Seconds: .25, Bound: .25}, "250ms"},
+		{"interpolated", controller.Latency{Seconds: .495, Bound: .5}, "495ms"},
+		{"within milliseconds", controller.Latency{Seconds: .00875, Bound: .01}, "8.8ms"},
+		{"past the last bound", controller.Latency{Seconds: 30, Above: true, Bound: 30}, "> 30s"},
+		{"seconds", controller.Latency{Seconds: 1.75, Bound: 2.5}, "1.8s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := quantile(tt.q, tt.buckets, tt.count)
-			if math.IsNaN(tt.want) != math.IsNaN(got.value) || !math.IsNaN(tt.want) && math.Abs(got.value-tt.want) > 1e-12 {
-				t.Errorf("quantile(%v) = %v, want %v", tt.q, got.value, tt.want)
-			}
-			if s := got.String(); s != tt.text {
-				t.Errorf("shown as %q, want %q", s, tt.text)
+			if got := formatLatency(tt.l); got != tt.want {
+				t.Errorf("formatLatency(%+v) = %q, want %q", tt.l, got, tt.want)
 			}
 		})
 	}
@@ -119,56 +113,6 @@ func TestFormatSeconds(t *testing.T) {
 			t.Errorf("formatSeconds(%v) = %q, want %q", tt.s, got, tt.want)
 		}
 	}
-}
-
-func TestMetricsBetween(t *testing.T) {
-	first, _ := steady(0)
-	second, _ := steady(1)
-	restarted := steadyFrom(10, 1)
-	oneGone := steadyFrom(1000, 1)
-	oneGone.Routers, oneGone.RoutersFailed = 1, 1
-	sameTime := steadyFrom(1000, 1)
-	sameTime.Time = first.Time
-	newClass := steadyFrom(1000, 1)
-	newClass.ByStatus["1xx"] = 3
-	tests := []struct {
-		name     string
-		a, b     *controller.AppMetrics
-		fails    string
-		rate     float64
-		errorPct float64
-		p99      float64
-	}{
-		{name: "steady", a: first, b: second, rate: 10, errorPct: 8, p99: .91},
-		{name: "a router restarted", a: first, b: restarted, fails: "a router restarted"},
-		{name: "a router stopped answering", a: first, b: oneGone, fails: "the routers that answered changed"},
-		{name: "no time between by the readings' clock", a: first, b: sameTime, rate: 5, errorPct: 8, p99: .91},
-		{name: "a class first counted", a: first, b: newClass, rate: 10, errorPct: 8, p99: .91},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w, err := metricsBetween(tt.a, tt.b, 10*time.Second)
-			if tt.fails != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.fails) {
-					t.Fatalf("err %v, want %q", err, tt.fails)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w.RequestsPerSecond != tt.rate || w.ErrorPercent == nil || *w.ErrorPercent != tt.errorPct || w.P99 == nil || math.Abs(*w.P99-tt.p99) > 1e-9 {
-				t.Errorf("rate %v, errors %v%%, p99 %v; want %v, %v%%, %v", w.RequestsPerSecond, deref(w.ErrorPercent), deref(w.P99), tt.rate, tt.errorPct, tt.p99)
-			}
-		})
-	}
-}
-
-func deref(p *float64) any {
-	if p == nil {
-		return nil
-	}
-	return *p
 }
 
 func TestMetricsGolden(t *testing.T) {
@@ -199,7 +143,7 @@ func TestMetricsGolden(t *testing.T) {
 			if tt.name == "metrics-idle" {
 				tt.b.Time = tt.a.Time.Add(5 * time.Second)
 			}
-			w, err := metricsBetween(tt.a, tt.b, time.Second)
+			w, err := controller.MetricsBetween(tt.a, tt.b, time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,7 +233,7 @@ func TestMetricsFollow(t *testing.T) {
 			t.Errorf("line %d: %q (%v), want an object with requests_per_second 10", i+1, l, err)
 		}
 	}
-	if got := errOut.String(); got != "flynn: "+errRouterRestarted.Error()+"; this interval is skipped\n" {
+	if got := errOut.String(); got != "flynn: "+controller.ErrRouterRestarted.Error()+"; this interval is skipped\n" {
 		t.Errorf("stderr %q, want the restart said once", got)
 	}
 }

@@ -1,5 +1,7 @@
 package controller
 
+import "time"
+
 // Host states in GET /hosts.
 const (
 	// HostUp is a host that answered its status.
@@ -25,4 +27,26 @@ type Host struct {
 	Jobs int `json:"jobs"`
 	// Error says why an unreachable host is.
 	Error string `json:"error,omitempty"`
+	// Stats is what the host's running jobs use, in a list asked for
+	// with ?stats=true (GET /hosts?stats=true), when the host answered
+	// its status and its jobs' stats in time; nil otherwise.
+	Stats *HostStats `json:"stats,omitempty"`
+}
+
+// HostStats is the summed CPU and memory use of a host's running jobs, as
+// the host reads each from its container runtime (host.JobStats). It is
+// what the jobs use, not the node: the host's own daemons and anything
+// else on the machine are not in it.
+type HostStats struct {
+	// CPUPercent is the sum of the jobs' CPU use, in percent of one CPU
+	// (200 is two CPUs kept busy).
+	CPUPercent float64 `json:"cpu_percent"`
+	// MemoryBytes is the sum of the jobs' memory use, without the file
+	// cache the kernel can take back.
+	MemoryBytes uint64 `json:"memory_bytes"`
+	// Jobs is how many jobs had stats: those running whose stats the host
+	// could read. A job without is in neither sum.
+	Jobs int `json:"jobs"`
+	// Time is when the controller had the host's answer.
+	Time time.Time `json:"time"`
 }

@@ -139,6 +139,32 @@ type ReleasePatch struct {
 	// release, even one equal to the current, so that the caller has one
 	// to deploy; the answer (201) has no deployment.
 	NoDeploy bool `json:"no_deploy,omitempty"`
+	// CreatedBy is set by the controller, never read from a body: the
+	// person whose API key asked for the patch ("": the system).
+	CreatedBy string `json:"-"`
+}
+
+// ReleaseMetaCreatedBy is the release meta that names the person whose API
+// key made the release. The controller sets it (and removes one a client
+// sent): a release made with the controller key has none.
+const ReleaseMetaCreatedBy = "flynn.created_by"
+
+// WithCreator is meta with ReleaseMetaCreatedBy set to by, or removed
+// when by is empty; meta itself is not changed.
+func WithCreator(meta map[string]string, by string) map[string]string {
+	out := make(map[string]string, len(meta)+1)
+	for k, v := range meta {
+		if k != ReleaseMetaCreatedBy {
+			out[k] = v
+		}
+	}
+	if by != "" {
+		out[ReleaseMetaCreatedBy] = by
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // EnvPatch changes some variables of an env and keeps the others.

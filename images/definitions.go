@@ -75,6 +75,7 @@ var Components = []Component{
 	{Key: "router", Binary: "flynn-router", From: "stack"},
 	{Key: "blobstore", Binary: "blobstore", From: "stack"},
 	{Key: "logaggregator", Binary: "flynn-logaggregator", From: "stack"},
+	{Key: "dashboard", Binary: "flynn-dashboard", From: "stack"},
 	{Key: "gitreceive", Binary: "gitreceive", From: "stack"},
 	{Key: "slugrunner", Binary: "slugrunner", From: "stack"},
 	{Key: "slugbuilder", Binary: "slugbuilder", From: "build"},

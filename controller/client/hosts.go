@@ -13,3 +13,11 @@ func (c *Client) Hosts(ctx context.Context) ([]*controller.Host, error) {
 	var hosts []*controller.Host
 	return hosts, c.do(ctx, http.MethodGet, "/hosts", nil, &hosts)
 }
+
+// HostsWithStats is Hosts with what each reachable host's running jobs
+// use (Host.Stats, summed CPU and memory); a host that does not answer
+// its stats within a few seconds has none.
+func (c *Client) HostsWithStats(ctx context.Context) ([]*controller.Host, error) {
+	var hosts []*controller.Host
+	return hosts, c.do(ctx, http.MethodGet, "/hosts?stats=true", nil, &hosts)
+}

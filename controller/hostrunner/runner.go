@@ -1,6 +1,6 @@
 // Package hostrunner runs the controller's one-off jobs on flynn-host nodes:
 // it implements controller/server's JobRunner (and its optional
-// JobLogReader, JobStopper, HostLister and JobStatsReader) over the host
+// JobLogReader, JobStopper, HostLister, HostStatsLister and JobStatsReader) over the host
 // API.
 //
 //	discoverd "flynn-host" ──► GET /host/status on each host ──► fewest active jobs

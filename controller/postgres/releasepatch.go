@@ -69,6 +69,8 @@ func patchRelease(ctx context.Context, tx pgx.Tx, app *controller.App, p control
 	if p.Meta != nil {
 		next.Meta = p.Meta
 	}
+	// Who made the release before did not make this one.
+	next.Meta = controller.WithCreator(next.Meta, p.CreatedBy)
 	if next.Env == nil {
 		next.Env = map[string]string{}
 	}
@@ -124,9 +126,12 @@ func checkEnvNames(env map[string]string, p *controller.EnvPatch) error {
 }
 
 // sameRelease reports whether a and b have the same artifact, env,
-// process types and meta; an empty map is the same as none.
+// process types and meta; an empty map is the same as none. Who made them
+// does not count: a change that changes nothing makes no release, whoever
+// asks.
 func sameRelease(a, b *controller.Release) bool {
-	return a.ArtifactID == b.ArtifactID && maps.Equal(a.Env, b.Env) && maps.Equal(a.Meta, b.Meta) && sameJSON(a.Processes, b.Processes)
+	return a.ArtifactID == b.ArtifactID && maps.Equal(a.Env, b.Env) &&
+		maps.Equal(controller.WithCreator(a.Meta, ""), controller.WithCreator(b.Meta, "")) && sameJSON(a.Processes, b.Processes)
 }
 
 // sameJSON compares process types by their JSON, as they are stored: a

@@ -262,3 +262,47 @@ func TestIdentify(t *testing.T) {
 		})
 	}
 }
+
+// TestReleaseCreator: a release names the person whose key made it (the
+// dashboard's "who"), whether made whole or by a patch; the system's
+// releases name nobody, a name a client sends is replaced, and a patch
+// that changes nothing makes no release whoever asks.
+func TestReleaseCreator(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	bob, _ := h.person(t, "bob")
+	app := &controller.App{Name: "creator"}
+	if err := bob.CreateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: "example/app:1"}
+	if err := h.client.CreateArtifact(ctx, art); err != nil {
+		t.Fatal(err)
+	}
+	forged := &controller.Release{AppID: app.ID, ArtifactID: art.ID, Meta: map[string]string{controller.ReleaseMetaCreatedBy: "mallory", "note": "kept"}}
+	if err := bob.CreateRelease(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	if got := forged.Meta; got[controller.ReleaseMetaCreatedBy] != "bob" || got["note"] != "kept" {
+		t.Errorf("bob's release meta = %v, want created_by bob and the note kept", got)
+	}
+	patch := func(c *client.Client, env map[string]string) *controller.PatchedRelease {
+		t.Helper()
+		out, err := c.PatchRelease(ctx, app.ID, controller.ReleasePatch{Env: &controller.EnvPatch{Set: env}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	out := patch(bob, map[string]string{"A": "1"})
+	if out.Release == nil || out.Release.Meta[controller.ReleaseMetaCreatedBy] != "bob" {
+		t.Fatalf("bob's patch made %+v, want a release by bob", out.Release)
+	}
+	sys := patch(h.client, map[string]string{"A": "2"})
+	if sys.Release == nil || sys.Release.Meta[controller.ReleaseMetaCreatedBy] != "" {
+		t.Fatalf("the system's patch made %+v, want a release by nobody", sys.Release)
+	}
+	if again := patch(bob, map[string]string{"A": "2"}); again.Deployment != nil || again.Release.ID != sys.Release.ID {
+		t.Errorf("a patch that changes nothing made release %+v", again.Release)
+	}
+}

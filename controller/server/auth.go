@@ -43,6 +43,16 @@ func callerOf(ctx context.Context) caller {
 	return c
 }
 
+// creatorOf names the person who made the request ctx belongs to, for
+// the releases it makes (controller.ReleaseMetaCreatedBy): their API
+// key's name, or "" for the system.
+func creatorOf(ctx context.Context) string {
+	if c := callerOf(ctx); c.key != nil {
+		return c.key.Name
+	}
+	return ""
+}
+
 var errUnauthorized = httpjson.Errorf(httpjson.CodeUnauthorized, "missing or wrong key")
 
 // authenticate lets through only requests that carry the controller key or

@@ -89,6 +89,7 @@ func (s *Server) patchAppRelease(w http.ResponseWriter, r *http.Request, ps http
 	if err := checkRunnable(app.Name, probe); err != nil {
 		return err
 	}
+	p.CreatedBy = creatorOf(r.Context())
 	rel, d, err := s.store.Releases.Patch(r.Context(), app.ID, p)
 	if err != nil {
 		return err

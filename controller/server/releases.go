@@ -131,6 +131,7 @@ func (s *Server) saveRelease(w http.ResponseWriter, r *http.Request, app *contro
 	}
 	rel.AppID = app.ID
 	rel.Version = 0 // assigned by the store
+	rel.Meta = controller.WithCreator(rel.Meta, creatorOf(r.Context()))
 	err := s.store.Releases.Create(r.Context(), rel)
 	if errors.Is(err, postgres.ErrNotFound) {
 		// The app named in the body is missing: the body is wrong, not the URL.

@@ -182,7 +182,10 @@ func (s *Server) routes() http.Handler {
 
 	// Hosts: the cluster's nodes as discoverd and each flynn-host report
 	// them (controller.Host); a host that does not answer in a few
-	// seconds is listed as unreachable.
+	// seconds is listed as unreachable. ?stats=true adds each reachable
+	// host's summed CPU and memory of its running jobs
+	// (controller.HostStats), read within the same few seconds; a host
+	// whose stats do not come is listed without.
 	r.GET("/hosts", s.handle(s.listHosts))
 
 	// Events: Server-Sent Events of every change. ?app_id=, ?object_types=a,b

@@ -272,6 +272,21 @@ func deployWeb(t *testing.T, api *client.Client, repo, name string, n int) *cont
 func deployStack(t *testing.T, api *client.Client, repo, name string, processes map[string]controller.ProcessType, counts map[string]int) (*controller.App, *controller.Release) {
 	t.Helper()
 	ctx := t.Context()
+	_, _ = api.DeleteApp(ctx, name)
+	app := &controller.App{Name: name}
+	// The tests route it themselves, each its own way.
+	if err := api.CreateAppWithoutDefaultRoute(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = api.DeleteApp(context.Background(), name) })
+	return app, releaseStack(t, api, repo, app, processes, counts)
+}
+
+// releaseStack gives app a release whose processes run in the stack image,
+// deploys it and scales it to counts.
+func releaseStack(t *testing.T, api *client.Client, repo string, app *controller.App, processes map[string]controller.ProcessType, counts map[string]int) *controller.Release {
+	t.Helper()
+	ctx := t.Context()
 	var imgs map[string]struct {
 		Ref string `json:"ref"`
 	}
@@ -282,13 +297,6 @@ func deployStack(t *testing.T, api *client.Client, repo, name string, processes 
 	if err := json.Unmarshal(b, &imgs); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = api.DeleteApp(ctx, name)
-	app := &controller.App{Name: name}
-	// The tests route it themselves, each its own way.
-	if err := api.CreateAppWithoutDefaultRoute(ctx, app); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = api.DeleteApp(context.Background(), name) })
 	art := &controller.Artifact{Type: controller.ArtifactTypeDocker, URI: imgs["stack"].Ref}
 	if err := api.CreateArtifact(ctx, art); err != nil {
 		t.Fatal(err)
@@ -303,7 +311,7 @@ func deployStack(t *testing.T, api *client.Client, repo, name string, processes 
 	if err := api.PutFormation(ctx, &controller.Formation{AppID: app.ID, ReleaseID: rel.ID, Processes: counts}); err != nil {
 		t.Fatal(err)
 	}
-	return app, rel
+	return rel
 }
 
 // webServer is the sample web process of deployWeb: Python's HTTP server
