@@ -135,6 +135,8 @@ func (s *Server) Handler() http.Handler {
 	r := s.cfg.Requests.Router()
 	r.GET("/health", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { w.WriteHeader(http.StatusOK) })
 	r.Handler(http.MethodGet, "/static/*file", s.cacheForever(s.static))
+	// Pages name no icon; a browser asks anyway.
+	r.GET("/favicon.ico", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { w.WriteHeader(http.StatusNoContent) })
 	r.GET("/login", s.loginPage)
 	r.POST("/login", s.login)
 	r.POST("/logout", s.action(s.logout))

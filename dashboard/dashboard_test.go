@@ -317,3 +317,28 @@ func TestLive(t *testing.T) {
 		t.Errorf("the live stream carries the event's data: %q", got.String())
 	}
 }
+
+// TestSystemAppReadOnly: a platform app is shown without the controls a
+// person's key could not use anyway.
+func TestSystemAppReadOnly(t *testing.T) {
+	b, api := newDashboard(t)
+	ctx := context.Background()
+	app := &controller.App{Name: "platform1", System: true}
+	if err := api.CreateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PatchRelease(ctx, app.ID, controller.ReleasePatch{Env: &controller.EnvPatch{Set: map[string]string{"SECRET": "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.signIn(testKey)
+	resp, body := b.get("/apps/platform1")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("system app page = %d", resp.StatusCode)
+	}
+	if strings.Contains(body, `method="post" action="/apps/platform1`) {
+		t.Errorf("the system app's page has forms that change it:\n%s", body)
+	}
+	if !strings.Contains(body, "SECRET") {
+		t.Error("the system app's env names are not shown")
+	}
+}

@@ -61,7 +61,7 @@ func (s *Server) appGraphs(appID string) []graphView {
 	}
 	return []graphView{
 		chart("Requests per second", "req/s", rate),
-		chart("Errors (5xx), percent of requests", graph.UnitPercent, errs),
+		chart("Errors (5xx), % of requests", graph.UnitPercent, errs),
 		chart("p99 latency", graph.UnitSeconds, p99),
 	}
 }
@@ -92,7 +92,7 @@ func (s *Server) hostGraphs() []graphView {
 	}
 	now := s.cfg.Now()
 	return []graphView{
-		{Title: "CPU of each node's jobs", SVG: graph.Line(graph.Chart{Title: "CPU of each node's jobs, percent of one CPU", Unit: graph.UnitPercent, From: now.Add(-time.Hour), To: now, MaxGap: maxGap, Series: series(cpu)})},
+		{Title: "CPU of each node's jobs (% of one CPU)", SVG: graph.Line(graph.Chart{Title: "CPU of each node's jobs, % of one CPU", Unit: graph.UnitPercent, From: now.Add(-time.Hour), To: now, MaxGap: maxGap, Series: series(cpu)})},
 		{Title: "Memory of each node's jobs", SVG: graph.Line(graph.Chart{Title: "Memory of each node's jobs", Unit: graph.UnitBytes, From: now.Add(-time.Hour), To: now, MaxGap: maxGap, Series: series(mem)})},
 	}
 }

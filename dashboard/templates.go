@@ -22,6 +22,15 @@ func parseTemplates(now func() time.Time) (*template.Template, error) {
 			}
 			return id
 		},
+		// jobID is a job's id as people tell jobs apart: the id without
+		// its host's prefix ("<host>-<uuid>"), 8 characters of it.
+		"jobID": func(j *controller.Job) string {
+			id := strings.TrimPrefix(j.ID, j.HostID+"-")
+			if len(id) > 8 {
+				return id[:8]
+			}
+			return id
+		},
 		"ago":     func(t time.Time) string { return age(now(), t) },
 		"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"percent": func(p float64) string { return fmt.Sprintf("%.0f%%", p) },

@@ -96,11 +96,13 @@
     var src = null;
     var follow = function () {
       if (src) src.close();
-      log.textContent = "";
+      var empty = true;
+      log.innerHTML = '<span class="muted">No lines yet.</span>';
       var q = filter && filter.value ? "?process_type=" + encodeURIComponent(filter.value) : "";
       src = new EventSource(log.getAttribute("data-log") + q);
       src.addEventListener("line", function (ev) {
         var l = JSON.parse(ev.data);
+        if (empty) { log.textContent = ""; empty = false; }
         var atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
         var row = document.createElement("div");
         if (l.stderr) row.className = "stderr";

@@ -103,6 +103,7 @@ it adopts them again when it starts.`,
 				ClusterKey:    key,
 				DiscoverdURLs: cmdline.ListOf(c, "discoverd-url"),
 				DiscoverdTTL:  c.Duration("discoverd-ttl"),
+				ReservePorts:  true,
 				Daemon: daemon.Config{
 					HostID:        id,
 					ExternalIP:    externalIP,

@@ -17,6 +17,7 @@ import (
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/docker"
+	"github.com/openflynn/flynn/host/ports"
 	logclient "github.com/openflynn/flynn/logaggregator/client"
 	"github.com/openflynn/flynn/logaggregator/shipper"
 	"github.com/openflynn/flynn/pkg/metrics"
@@ -40,6 +41,10 @@ type Config struct {
 	DiscoverdURL string
 	// DiscoverdTTL is how long a registration outlives its last heartbeat. Default discoverd.DefaultTTL.
 	DiscoverdTTL time.Duration
+	// ReservePorts takes the job port range out of the machine's
+	// ephemeral ports (ports.KeepFromEphemeral), as flynn-host does; tests that
+	// run a daemon in their process leave the machine's settings alone.
+	ReservePorts bool
 }
 
 // DefaultCABundle is the host's CA bundle as update-ca-certificates writes it.
@@ -110,6 +115,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		stopShipping()
 		<-shipped
 	}()
+	if cfg.ReservePorts {
+		if err := ports.KeepFromEphemeral(ports.ReservedPortsPath, cfg.Daemon.PortMin, cfg.Daemon.PortMax); err != nil {
+			// The jobs still run; now and then one fails to start, with
+			// "address already in use".
+			logger.Warn("could not keep the job ports out of the ephemeral range", "err", err)
+		}
+	}
 	d, err := daemon.New(cfg.Daemon, backend, registrar, logger)
 	if err != nil {
 		return err
