@@ -1,7 +1,10 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -10,12 +13,15 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/controller/client"
 	"github.com/openflynn/flynn/controller/controllertest"
+	"github.com/openflynn/flynn/logaggregator"
+	logclient "github.com/openflynn/flynn/logaggregator/client"
 )
 
 const testKey = "controller-key-of-the-test"
@@ -32,10 +38,20 @@ type browser struct {
 // newDashboard serves a dashboard over HTTPS (its cookie is Secure) in
 // front of a real controller on a fresh database.
 func newDashboard(t *testing.T) (*browser, *client.Client) {
-	ctrl := controllertest.New(t, postgres.Server(t).NewDatabase(t), controllertest.Options{
+	return newDashboardWith(t, nil)
+}
+
+// newDashboardWith is newDashboard whose controller reads apps' logs from
+// logs.
+func newDashboardWith(t *testing.T, logs *fakeLogs) (*browser, *client.Client) {
+	opts := controllertest.Options{
 		Key:                 testKey,
 		CompleteDeployments: func(*controller.Deployment) bool { return true },
-	})
+	}
+	if logs != nil {
+		opts.Logs = logs
+	}
+	ctrl := controllertest.New(t, postgres.Server(t).NewDatabase(t), opts)
 	d, err := New(Config{
 		Controller:    func(key string) *client.Client { return client.New(ctrl.HTTP.URL, key) },
 		SessionSecret: "a-secret-for-the-tests",
@@ -340,5 +356,58 @@ func TestSystemAppReadOnly(t *testing.T) {
 	}
 	if !strings.Contains(body, "SECRET") {
 		t.Error("the system app's env names are not shown")
+	}
+}
+
+// fakeLogs is an app's log: three lines, then the stream ends; it keeps
+// the options each read was asked with.
+type fakeLogs struct {
+	mu    sync.Mutex
+	asked []logaggregator.ReadOptions
+}
+
+func (f *fakeLogs) Read(_ context.Context, appID string, opts logaggregator.ReadOptions) (*logclient.Stream, error) {
+	f.mu.Lock()
+	f.asked = append(f.asked, opts)
+	f.mu.Unlock()
+	var buf bytes.Buffer
+	for seq := uint64(1); seq <= 3; seq++ {
+		if seq <= opts.After {
+			continue
+		}
+		l := logaggregator.Line{Seq: seq, AppID: appID, ProcessType: "web", JobID: "host-job1", Stream: logaggregator.StreamStdout, Data: fmt.Sprintf("line %d\n", seq)}
+		if err := json.NewEncoder(&buf).Encode(l); err != nil {
+			return nil, err
+		}
+	}
+	return logclient.NewStream(io.NopCloser(&buf)), nil
+}
+
+// TestAppLog: the log follows as SSE lines whose ids resume it: a browser
+// that reconnects gets only the lines it lacks.
+func TestAppLog(t *testing.T) {
+	logs := &fakeLogs{}
+	b, api := newDashboardWith(t, logs)
+	if err := api.CreateApp(context.Background(), &controller.App{Name: "logged"}); err != nil {
+		t.Fatal(err)
+	}
+	b.signIn(testKey)
+	resp, body := b.do("GET", "/apps/logged/log?process_type=web", nil, http.Header{"Accept": {"text/event-stream"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "retry: 250") {
+		t.Fatalf("log = %d:\n%s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"id: 1\nevent: line\n", `"text":"line 3"`, `"type":"web"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the log stream lacks %q:\n%s", want, body)
+		}
+	}
+	_, body = b.do("GET", "/apps/logged/log", nil, http.Header{"Accept": {"text/event-stream"}, "Last-Event-Id": {"2"}})
+	if strings.Contains(body, "line 1") || !strings.Contains(body, "line 3") {
+		t.Errorf("resumed after line 2:\n%s", body)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if len(logs.asked) != 2 || logs.asked[0].ProcessType != "web" || !logs.asked[0].Follow || logs.asked[1].After != 2 {
+		t.Errorf("the controller was asked %+v", logs.asked)
 	}
 }

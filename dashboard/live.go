@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 // keepalive is how often an idle stream sends a comment, so that proxies
 // keep it open and a gone browser is noticed.
 const keepalive = 15 * time.Second
+
+// reconnectDelay is how long a browser waits to reopen a broken stream.
+const reconnectDelay = 250 * time.Millisecond
 
 // live streams a "change" event whenever the controller reports a change
 // of the app's objects (?app=ID), or of any app's: the page then
@@ -64,7 +68,12 @@ type logLine struct {
 func (s *Server) appLog(w http.ResponseWriter, r *request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	stream, err := r.api.AppLog(ctx, r.ps.ByName("app"), logaggregator.ReadOptions{Lines: 100, Follow: true, ProcessType: r.URL.Query().Get("process_type")})
+	opts := logaggregator.ReadOptions{Lines: 100, Follow: true, ProcessType: r.URL.Query().Get("process_type")}
+	// A browser that reconnects says the last line it has.
+	if last, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
+		opts.After = last
+	}
+	stream, err := r.api.AppLog(ctx, r.ps.ByName("app"), opts)
 	if err != nil {
 		http.Error(w, errorText(err), http.StatusBadGateway)
 		return
@@ -93,7 +102,7 @@ func (s *Server) appLog(w http.ResponseWriter, r *request) {
 			case l := <-lines:
 				data, _ := json.Marshal(logLine{Time: l.Time, ProcessType: l.ProcessType, JobID: l.JobID,
 					Stderr: l.Stream == logaggregator.StreamStderr, Text: strings.TrimRight(strings.ReplaceAll(l.Data, "\r", ""), "\n")})
-				if err := out.Send(sse.Event{Name: "line", Data: data}); err != nil {
+				if err := out.Send(sse.Event{ID: strconv.FormatUint(l.Seq, 10), Name: "line", Data: data}); err != nil {
 					return err
 				}
 			case err := <-readErr:
@@ -117,6 +126,11 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, send func(*s
 	out, err := sse.NewWriter(w)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	// A page whose stream broke (a network change, a restarted
+	// dashboard) catches up as soon as it is back.
+	if err := out.Retry(reconnectDelay); err != nil {
 		return
 	}
 	if err := send(out); err != nil && ctx.Err() == nil {

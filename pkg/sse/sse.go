@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Event is one Server-Sent Event.
@@ -72,6 +73,17 @@ func (s *Writer) Send(e Event) error {
 	b.WriteByte('\n')
 	if _, err := io.WriteString(s.w, b.String()); err != nil {
 		return fmt.Errorf("sse: write event: %w", err)
+	}
+	s.flusher.Flush()
+	return nil
+}
+
+// Retry tells the client how long to wait before it reconnects after the
+// stream breaks (the field "retry", in milliseconds). Browsers wait about
+// 3 s by default: too long for a page that shows what changes.
+func (s *Writer) Retry(d time.Duration) error {
+	if _, err := fmt.Fprintf(s.w, "retry: %d\n\n", d.Milliseconds()); err != nil {
+		return fmt.Errorf("sse: write retry: %w", err)
 	}
 	s.flusher.Flush()
 	return nil

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -22,6 +23,12 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if err := w.Comment("keepalive"); err != nil {
 		t.Fatal(err)
+	}
+	if err := w.Retry(250 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rec.Body.String(), "\nretry: 250\n\n") {
+		t.Errorf("the stream lacks the retry field: %q", rec.Body.String())
 	}
 	for _, e := range events {
 		if err := w.Send(e); err != nil {

@@ -86,8 +86,9 @@ func TestDashboard(t *testing.T) {
 				return time.Since(start)
 			}
 			// The page navigating (as it does after a delete) ends the
-			// poll: it goes on in the new page.
-			if !strings.Contains(err.Error(), "navigated or closed") || time.Since(start) > 80*time.Second {
+			// poll with a DevTools server error (-32000: "navigated or
+			// closed", "cannot find context"): it goes on in the new page.
+			if !strings.Contains(err.Error(), "(-32000)") || time.Since(start) > 80*time.Second {
 				browser.Screenshot(t, ctx, "dashboard-failed")
 				t.Fatalf("%s: %v", what, err)
 			}
