@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/openflynn/flynn/controller"
+	"github.com/openflynn/flynn/pkg/poll"
 	"github.com/openflynn/flynn/pkg/random"
 	"github.com/openflynn/flynn/pkg/tlspin"
 	"github.com/openflynn/flynn/test/browser"
@@ -77,7 +80,7 @@ func TestDashboard(t *testing.T) {
 			t.Logf("%s: %v; again", what, err)
 		}
 	}
-	poll := func(what, expr string) time.Duration {
+	waitFor := func(what, expr string) time.Duration {
 		t.Helper()
 		start := time.Now()
 		for {
@@ -155,7 +158,7 @@ func TestDashboard(t *testing.T) {
 		chromedp.Click(`form[action="/apps"] button`),
 		chromedp.WaitVisible(`#formation-h`),
 	)
-	poll("the app page", fmt.Sprintf(`document.querySelector("h1").textContent.trim() === %q`, name))
+	waitFor("the app page", fmt.Sprintf(`document.querySelector("h1").textContent.trim() === %q`, name))
 
 	// A push would make the first release; the test makes one with the
 	// stack image, as the other cluster tests do, and the page shows its
@@ -168,13 +171,13 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	releaseStack(t, api, repo, app, map[string]controller.ProcessType{"web": {Cmd: []string{"python3", "-c", webServer}}}, map[string]int{"web": 1})
-	poll("web=1 up on the page", upJobs(1))
+	waitFor("web=1 up on the page", upJobs(1))
 
 	t.Log("scale web to 2 and watch both jobs come up")
 	run("scale", chromedp.SetValue(`#scale-web`, "2"))
 	clicked := time.Now()
 	run("click scale", chromedp.Click(`form[action$="/scale"] button`))
-	poll("both web jobs up on the page", upJobs(2))
+	waitFor("both web jobs up on the page", upJobs(2))
 	scaleClick := time.Since(clicked)
 	if reloaded, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded !== true`)); reloaded {
 		t.Error("the page reloaded to show the jobs")
@@ -187,11 +190,11 @@ func TestDashboard(t *testing.T) {
 		chromedp.SendKeys(`#env-value`, "hello"),
 		chromedp.Click(`form[action$="/env"] button`),
 	)
-	poll("v2 deployed with the new var", deployed("v2", "+GREETING"))
+	waitFor("v2 deployed with the new var", deployed("v2", "+GREETING"))
 
 	t.Log("roll back to v1")
 	run("roll back", chromedp.Click(`form.rollback button`))
-	poll("v1 deployed again", deployed("v1", "first release"))
+	waitFor("v1 deployed again", deployed("v1", "first release"))
 	checkLabels("app page")
 	run("narrow screen", chromedp.EmulateViewport(375, 812))
 	browser.Screenshot(t, ctx, "dashboard-app-375px")
@@ -202,7 +205,7 @@ func TestDashboard(t *testing.T) {
 
 	t.Log("the cluster page")
 	navigate("the cluster page", dashboardURL+"/cluster", `#nodes-h`)
-	poll("a node up", `document.querySelectorAll("[data-section=nodes] .state.up").length >= 1`)
+	waitFor("a node up", `document.querySelectorAll("[data-section=nodes] .state.up").length >= 1`)
 	checkLabels("cluster page")
 	browser.Screenshot(t, ctx, "dashboard-cluster")
 
@@ -213,7 +216,7 @@ func TestDashboard(t *testing.T) {
 	}))
 	defer evil.Close()
 	navigate("the other site", evil.URL, `body`)
-	poll("the dashboard's answer", `location.host === "dashboard.`+domain+`"`)
+	waitFor("the dashboard's answer", `location.host === "dashboard.`+domain+`"`)
 	if _, err := api.App(t.Context(), victim); err == nil {
 		t.Error("a form from another site created an app")
 	}
@@ -224,7 +227,7 @@ func TestDashboard(t *testing.T) {
 		chromedp.SendKeys(`#confirm`, name),
 		chromedp.Click(`form[action="/apps/`+name+`/delete"] button`),
 	)
-	poll("back on the apps page", `location.pathname === "/"`)
+	waitFor("back on the apps page", `location.pathname === "/"`)
 	if _, err := api.App(t.Context(), name); err == nil {
 		t.Error("the app is still there after the delete")
 	}
@@ -242,13 +245,85 @@ func TestDashboard(t *testing.T) {
 	}
 	fmt.Printf("BENCH dashboard app page first load: %d bytes in %d requests, interactive in %s, loaded in %s\n",
 		load.TransferBytes, load.Requests, load.DOMInteractive.Round(time.Millisecond), load.Load.Round(time.Millisecond))
-	poll("dash-bench web=1 up", upJobs(1))
+	waitFor("dash-bench web=1 up", upJobs(1))
 	cli := newCLI(t, repo)
 	start := time.Now()
 	cli.run(t, "-a", bench.Name, "scale", "web=2")
 	cliScale := time.Since(start)
 	fmt.Printf("BENCH scale web 1→2: dashboard click to both shown up %s, `flynn scale` %s (%.2fx)\n",
 		scaleClick.Round(time.Millisecond), cliScale.Round(time.Millisecond), scaleClick.Seconds()/cliScale.Seconds())
+
+	// The graphs draw what the routers and the nodes report: requests to
+	// the app show as a rate once two readings (30 s apart) span them.
+	if err := api.CreateRoute(t.Context(), bench.ID, &controller.Route{Type: "http", Domain: "dash-bench." + domain, Service: bench.Name + "-web"}); err != nil {
+		t.Fatal(err)
+	}
+	requests := startRequests("127.0.0.1", "dash-bench."+domain, 2)
+	defer requests.stop()
+	page := sessionGetter(t, ctx, ca.pin)
+	waitGraph := func(path, label string) {
+		t.Helper()
+		var last string
+		err := poll.Wait(t.Context(), 2*time.Minute, func() error {
+			body, err := page(path)
+			if err != nil {
+				return err
+			}
+			m := regexp.MustCompile(`aria-label="` + regexp.QuoteMeta(label) + `, last hour: latest ([^"]+)"`).FindStringSubmatch(body)
+			if m == nil {
+				return fmt.Errorf("no chart %q with a latest value in %s", label, path)
+			}
+			last = m[1]
+			if strings.HasPrefix(last, "0 ") {
+				return fmt.Errorf("%s: latest %s", label, last)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("the graph %q: %v", label, err)
+			return
+		}
+		t.Logf("graph %q: latest %s", label, last)
+	}
+	waitGraph("/apps/dash-bench?section=graphs", "Requests per second")
+	waitGraph("/cluster?section=nodes", "Memory of each node&#39;s jobs")
+}
+
+// sessionGetter returns a function that reads a dashboard page with the
+// browser's session, over the router's HTTPS pinned to the cluster's
+// certificate.
+func sessionGetter(t *testing.T, ctx context.Context, pin string) func(path string) (string, error) {
+	t.Helper()
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{dashboardURL + "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session string
+	for _, c := range cookies.Cookies {
+		if c.Name == "flynn_session" {
+			session = c.Value
+		}
+	}
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: tlspin.Config(pin, "dashboard."+domain),
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:443")
+		},
+	}}
+	return func(path string) (string, error) {
+		req, _ := http.NewRequest("GET", dashboardURL+path, nil)
+		req.AddCookie(&http.Cookie{Name: "flynn_session", Value: session})
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+		return string(b), err
+	}
 }
 
 // upJobs is a script that is true once the page's formation shows n web
