@@ -224,6 +224,9 @@ func releaseHistory(app *controller.App, releases []*controller.Release, deploym
 	return out
 }
 
+// slugURLEnv is the env var gitreceive sets to each push's slug.
+const slugURLEnv = "SLUG_URL"
+
 // describe says in a few words what rel changed from prev.
 func describe(rel, prev *controller.Release) string {
 	var parts []string
@@ -241,11 +244,14 @@ func describe(rel, prev *controller.Release) string {
 	case rel.ArtifactID != prev.ArtifactID:
 		parts = append(parts, "new artifact")
 	}
-	if d := envDiff(prev, rel); len(d) > 0 {
-		var names []string
-		for _, c := range d {
-			names = append(names, map[string]string{"added": "+", "changed": "~", "removed": "−"}[c.Op]+c.Name)
+	var names []string
+	for _, c := range envDiff(prev, rel) {
+		if c.Name == slugURLEnv && rel.Meta["git"] == "true" {
+			continue // every push's: "git push" says it
 		}
+		names = append(names, map[string]string{"added": "+", "changed": "~", "removed": "−"}[c.Op]+c.Name)
+	}
+	if len(names) > 0 {
 		parts = append(parts, "env "+strings.Join(names, " "))
 	}
 	if prev != nil && !reflect.DeepEqual(rel.Processes, prev.Processes) && rel.ArtifactID == prev.ArtifactID {
