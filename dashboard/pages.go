@@ -8,12 +8,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"golang.org/x/sync/errgroup"
 )
 
 // view is what a page's templates get.
@@ -195,33 +195,15 @@ func counts(m map[string]int) []processCount {
 	return out
 }
 
-// each runs fn for 0…n-1, at most eight at once, and returns the first
-// error.
+// each runs fn for 0…n-1, at most eight at once (the controller calls of
+// one page), and returns the first error, which cancels the others.
 func each(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		slots = make(chan struct{}, 8)
-	)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for i := 0; i < n; i++ {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			if err := fn(ctx, i); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
+		g.Go(func() error { return fn(ctx, i) })
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // jobUp reports whether a job serves.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/controller"
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultInterval is Config.Interval when zero: 120 readings an hour, as
@@ -221,27 +222,24 @@ func (r *Recorder) readApps(ctx context.Context) ([]*controller.App, map[string]
 	var (
 		mu      sync.Mutex
 		metrics = make(map[string]*controller.AppMetrics, len(apps))
-		wg      sync.WaitGroup
-		slots   = make(chan struct{}, maxReads)
+		g       errgroup.Group
 	)
-	defer wg.Wait()
+	g.SetLimit(maxReads)
 	for _, app := range apps {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return apps, metrics // the deferred Wait runs before metrics is read
+		if ctx.Err() != nil {
+			break
 		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			m := r.readApp(ctx, app.ID)
-			if m == nil {
-				return
+		g.Go(func() error {
+			// A failed read is logged and skipped: it stops no other.
+			if m := r.readApp(ctx, app.ID); m != nil {
+				mu.Lock()
+				metrics[app.ID] = m
+				mu.Unlock()
 			}
-			mu.Lock()
-			metrics[app.ID] = m
-			mu.Unlock()
+			return nil
 		})
 	}
+	_ = g.Wait()
 	return apps, metrics
 }
 
