@@ -78,22 +78,14 @@ func (s *Server) appLog(w http.ResponseWriter, r *request) {
 		http.Error(w, errorText(err), http.StatusBadGateway)
 		return
 	}
-	defer stream.Close()
-	lines := make(chan logaggregator.Line)
-	readErr := make(chan error, 1)
-	go func() {
-		// Owned by this handler: Close (deferred above) ends Next.
-		for {
-			l, err := stream.Next()
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case lines <- l:
-			case <-ctx.Done():
-				return
-			}
+	lines, readErr := stream.Lines(ctx)
+	readEnded := false
+	defer func() {
+		// The reader ends once the stream is closed; wait for it.
+		cancel()
+		stream.Close()
+		if !readEnded {
+			<-readErr
 		}
 	}()
 	s.stream(ctx, w, func(out *sse.Writer) error {
@@ -106,6 +98,7 @@ func (s *Server) appLog(w http.ResponseWriter, r *request) {
 					return err
 				}
 			case err := <-readErr:
+				readEnded = true
 				if errors.Is(err, io.EOF) {
 					return nil
 				}

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,9 +106,7 @@ func startJobListHosts(t *testing.T, hosts ...*jobListHost) *fakeDiscoverd {
 	t.Helper()
 	d := &fakeDiscoverd{}
 	for _, h := range hosts {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
-		d.insts = append(d.insts, &discoverd.Instance{Addr: strings.TrimPrefix(srv.URL, "http://"), Meta: map[string]string{"id": h.id}})
+		d.serveHost(t, h.id, h)
 	}
 	return d
 }

@@ -70,11 +70,18 @@ func startFakeHosts(t *testing.T, hosts ...*fakeHost) *fakeDiscoverd {
 	t.Helper()
 	d := &fakeDiscoverd{}
 	for _, h := range hosts {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
-		d.insts = append(d.insts, &discoverd.Instance{Addr: strings.TrimPrefix(srv.URL, "http://"), Meta: map[string]string{"id": h.id}})
+		d.serveHost(t, h.id, h)
 	}
 	return d
+}
+
+// serveHost serves h as the host API of host id until t ends, registered
+// in d.
+func (d *fakeDiscoverd) serveHost(t *testing.T, id string, h http.Handler) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	d.insts = append(d.insts, &discoverd.Instance{Addr: strings.TrimPrefix(srv.URL, "http://"), Meta: map[string]string{"id": id}})
 }
 
 func testSpec() *server.JobSpec {

@@ -62,23 +62,7 @@ func (s *Server) appLog(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		return err
 	}
 
-	lines := make(chan logaggregator.Line)
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			l, err := stream.Next()
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case lines <- l:
-			case <-ctx.Done():
-				readErr <- ctx.Err()
-				return
-			}
-		}
-	}()
+	lines, readErr := stream.Lines(ctx)
 	tick := time.NewTicker(s.opts.KeepAlive)
 	defer tick.Stop()
 	for {

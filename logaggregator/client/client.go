@@ -129,6 +129,33 @@ func (s *Stream) Next() (logaggregator.Line, error) {
 // Close ends the stream.
 func (s *Stream) Close() error { return s.body.Close() }
 
+// Lines reads the stream in a goroutine of its own and delivers its lines
+// on the first channel, for a caller that waits on other things too (a
+// keepalive, a client that goes away). Why the reading ended (io.EOF at
+// the stream's end, ctx's error once ctx ends) comes once on the second
+// channel. A reader blocked in the stream ends when ctx ends only once the
+// caller also calls Close, which it must do before it waits for that.
+func (s *Stream) Lines(ctx context.Context) (<-chan logaggregator.Line, <-chan error) {
+	lines := make(chan logaggregator.Line)
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			l, err := s.Next()
+			if err != nil {
+				ended <- err
+				return
+			}
+			select {
+			case lines <- l:
+			case <-ctx.Done():
+				ended <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return lines, ended
+}
+
 // DrainStats returns what each log drain sent and dropped since the
 // aggregator started it.
 func (c *Client) DrainStats(ctx context.Context) ([]logaggregator.DrainStats, error) {
