@@ -343,6 +343,7 @@ func TestEveryDaemonServesMetrics(t *testing.T) {
 		{"blobstore", "blobstore", "", []string{"flynn_blobstore_http_requests_total", "flynn_blobstore_bytes_in_total", "flynn_blobstore_bytes_out_total"}},
 		{"gitreceive", "gitreceive-metrics", "", []string{"flynn_gitreceive_builds_total", "flynn_gitreceive_ssh_connections"}},
 		{"log aggregator", logaggregator.ServiceName, "", []string{"flynn_logaggregator_lines_in_total", "flynn_logaggregator_lines_kept", "flynn_logaggregator_http_requests_total"}},
+		{"dashboard", "dashboard", "", []string{"flynn_dashboard_http_requests_total", "flynn_dashboard_http_request_duration_seconds"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.daemon, func(t *testing.T) {
