@@ -56,6 +56,9 @@ type releaseView struct {
 	// Status is its last deployment's ("complete", "failed", …; "" none)
 	// and Error why that failed.
 	Status, Error string
+	// Deploy is what deploying it again is called: "Roll back to v3"
+	// for one older than the current release, else "Deploy v5".
+	Deploy string
 }
 
 type envChange struct {
@@ -206,6 +209,12 @@ func releaseHistory(app *controller.App, releases []*controller.Release, deploym
 			last[d.NewReleaseID] = d
 		}
 	}
+	var current *controller.Release
+	for _, rel := range releases {
+		if rel.ID == app.ReleaseID {
+			current = rel
+		}
+	}
 	var out []*releaseView
 	for i, rel := range releases {
 		if i == releasesShown {
@@ -218,6 +227,10 @@ func releaseHistory(app *controller.App, releases []*controller.Release, deploym
 		rv := &releaseView{Release: rel, Current: rel.ID == app.ReleaseID, What: describe(rel, prev), By: rel.Meta[controller.ReleaseMetaCreatedBy], Diff: envDiff(prev, rel)}
 		if d := last[rel.ID]; d != nil {
 			rv.Status, rv.Error = d.Status, d.Error
+		}
+		rv.Deploy = fmt.Sprintf("Deploy v%d", rel.Version)
+		if current != nil && rel.Version < current.Version {
+			rv.Deploy = fmt.Sprintf("Roll back to v%d", rel.Version)
 		}
 		out = append(out, rv)
 	}

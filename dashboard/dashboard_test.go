@@ -251,6 +251,10 @@ func TestAppPage(t *testing.T) {
 	if err != nil || app.ReleaseID != v1.ID {
 		t.Fatalf("after the rollback the app runs %v (%v), want v1 %s", app, err, v1.ID)
 	}
+	// A newer release is deployed again, not "rolled back to".
+	if _, body := b.get("/apps/web1"); !strings.Contains(body, ">Deploy v2<") || strings.Contains(body, "Roll back to v2") {
+		t.Errorf("after the rollback v2's button is not \"Deploy v2\"")
+	}
 
 	// Routes: add and remove.
 	if resp, body := b.post("/apps/web1/routes", url.Values{"type": {"http"}, "domain": {"www.web1.test"}}); resp.StatusCode != http.StatusOK {
