@@ -82,11 +82,20 @@
   enhance(document);
 
   // Live: any change of the app's (or, elsewhere, any) objects.
+  // A stream the browser gave up on (it does, when a request fails before
+  // the stream began) is opened again, so the page never goes stale.
+  function stream(url, handlers) {
+    var es = new EventSource(url);
+    Object.keys(handlers).forEach(function (name) { es.addEventListener(name, handlers[name]); });
+    es.addEventListener("error", function () {
+      if (es.readyState === EventSource.CLOSED) setTimeout(function () { stream(url, handlers); }, 1000);
+    });
+    return es;
+  }
   if (csrf && document.querySelector("[data-section]") && window.EventSource) {
     var app = document.body.getAttribute("data-live-app");
-    var es = new EventSource("/live" + (app ? "?app=" + encodeURIComponent(app) : ""));
-    es.addEventListener("change", refresh);
-    es.addEventListener("open", refresh); // catch up after a reconnect
+    // "open" catches up with what changed while the stream was down.
+    stream("/live" + (app ? "?app=" + encodeURIComponent(app) : ""), { change: refresh, open: refresh });
   }
 
   // The log: follows, keeps the last 500 lines, filtered by process type.
@@ -100,6 +109,10 @@
       log.innerHTML = '<span class="muted">No lines yet.</span>';
       var q = filter && filter.value ? "?process_type=" + encodeURIComponent(filter.value) : "";
       src = new EventSource(log.getAttribute("data-log") + q);
+      src.addEventListener("error", function () {
+        // Given up on: follow again, from the last lines.
+        if (src.readyState === EventSource.CLOSED) setTimeout(follow, 1000);
+      });
       src.addEventListener("line", function (ev) {
         var l = JSON.parse(ev.data);
         if (empty) { log.textContent = ""; empty = false; }
