@@ -245,7 +245,21 @@ func TestDashboard(t *testing.T) {
 	}
 	fmt.Printf("BENCH dashboard app page first load: %d bytes in %d requests, interactive in %s, loaded in %s\n",
 		load.TransferBytes, load.Requests, load.DOMInteractive.Round(time.Millisecond), load.Load.Round(time.Millisecond))
-	waitFor("dash-bench web=1 up", upJobs(1))
+	// The CLI's scale starts from web=1 up, as the controller reports it.
+	if err := poll.Wait(t.Context(), 2*time.Minute, func() error {
+		jobs, err := api.ActiveJobs(t.Context(), bench.ID)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if j.State == "up" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no web job of %s up: %d jobs", bench.Name, len(jobs))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	cli := newCLI(t, repo)
 	start := time.Now()
 	cli.run(t, "-a", bench.Name, "scale", "web=2")
