@@ -403,7 +403,7 @@ func TestPgDumpToStdout(t *testing.T) {
 		res := f.h.run(append([]string{"-a", "example", "pg", "dump"}, args...)...)
 		gotSum, gotSize := sum(t, strings.NewReader(res.stdout))
 		if res.code != 0 || gotSize != size || !bytes.Equal(gotSum, wantSum) {
-			t.Fatalf("dump %q: exit %d, %d bytes on stdout (sha256 %x), stderr %.80q; want %d bytes, %x", args, res.code, gotSize, gotSum, res.stderr, size, wantSum)
+			t.Fatalf("dump %q: exit %d, %d bytes on stdout (sha256 %x), stderr %q; want %d bytes, %x", args, res.code, gotSize, gotSum, res.stderr, size, wantSum)
 		}
 	}
 }

@@ -216,6 +216,36 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	}
 }
 
+// StopAll (--stop-jobs) stops every running job at once, a stubborn one
+// after its grace period, and leaves the ended ones alone.
+func TestStopAll(t *testing.T) {
+	h := newHarness(t, 40000, 40009)
+	ctx := context.Background()
+	stubborn := testJob("h1-stubborn", "ignore-term")
+	stubborn.Config.StopGrace = host.Duration(50 * time.Millisecond)
+	for _, j := range []*host.Job{testJob("h1-a", "sleep"), testJob("h1-b", "sleep"), stubborn} {
+		if _, err := h.d.AddJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState(j.ID, host.StateUp)
+	}
+	if _, err := h.d.StopJob(ctx, "h1-a"); err != nil {
+		t.Fatal(err)
+	}
+	stopped, left := h.d.StopAll(ctx)
+	if stopped != 2 || left != 0 {
+		t.Fatalf("StopAll = %d stopped, %d left; want 2, 0", stopped, left)
+	}
+	for _, a := range h.d.Jobs() {
+		if !a.State.Terminal() {
+			t.Errorf("job %s is %s after StopAll", a.Job.ID, a.State)
+		}
+	}
+	if st, err := h.d.Job(stubborn.ID); err == nil && (st.ExitStatus == nil || *st.ExitStatus != 137) {
+		t.Errorf("the stubborn job ended with %v, want 137 (killed after its grace)", st.ExitStatus)
+	}
+}
+
 func TestAddJobErrorsLeaveNothing(t *testing.T) {
 	h := newHarness(t, 40000, 40001)
 	ctx := context.Background()
@@ -419,8 +449,9 @@ func TestPersistentJobsStartAgainAfterARestart(t *testing.T) {
 // TestCrashedPersistentJobRevived checks that a persistent job that
 // crashes while the daemon runs is started again, under a new id, when
 // nothing replaced it within ReviveDelay (the scheduler may be what
-// crashed), and is left alone when something did, and that a plain job or
-// a stopped persistent one is never started again.
+// crashed), again and again while starting it fails, and is left alone
+// when something did, and that a plain job or a stopped persistent one is
+// never started again.
 func TestCrashedPersistentJobRevived(t *testing.T) {
 	h := newHarness(t, 40000, 40009, func(h *harness) { h.cfg.ReviveDelay = 50 * time.Millisecond })
 	ctx := context.Background()
@@ -450,6 +481,16 @@ func TestCrashedPersistentJobRevived(t *testing.T) {
 	poll.Until(t, 10*time.Second, "the crashed scheduler started again", func() bool {
 		ids := live(scheduler)
 		return len(ids) == 1 && ids[0] != "h1-scheduler"
+	})
+
+	// A start that fails is tried again until one succeeds.
+	discoverd := map[string]string{"flynn.app-id": "discoverd", "flynn.process-type": "app"}
+	add("h1-discoverd", true, discoverd)
+	h.backend.createFails.Store(2)
+	h.backend.crash("flynn-h1-discoverd", 137)
+	poll.Until(t, 10*time.Second, "the crashed discoverd started again after two failed starts", func() bool {
+		ids := live(discoverd)
+		return len(ids) == 1 && ids[0] != "h1-discoverd" && h.backend.createFails.Load() < 0
 	})
 
 	// Replaced within the delay (as the scheduler does): no second one.

@@ -37,6 +37,8 @@ type fakeBackend struct {
 	statsReadAt time.Time
 	// statsInFlight and statsMaxInFlight count the Stats calls running.
 	statsInFlight, statsMaxInFlight int
+	// While createFails is above zero, Create fails and counts it down.
+	createFails atomic.Int32
 }
 
 type fakeContainer struct {
@@ -208,6 +210,9 @@ func (f *fakeBackend) spec(name string) *ContainerSpec {
 func (f *fakeBackend) Create(_ context.Context, spec *ContainerSpec) (string, error) {
 	if spec.Image == "missing" {
 		return "", fmt.Errorf("%w: %s", ErrImageNotFound, spec.Image)
+	}
+	if f.createFails.Add(-1) >= 0 {
+		return "", errors.New("create container: the engine is busy")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

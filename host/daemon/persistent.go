@@ -43,7 +43,12 @@ func (d *Daemon) revivePersistent(ended []*host.ActiveJob) {
 // has the same metadata (the same app, release and process type): the
 // scheduler starts replacements within a second, but the scheduler may be
 // what crashed, and on a node of its own nothing else would start it, nor
-// the controller's Postgres while the controller cannot answer it.
+// the controller's Postgres while the controller cannot answer it. A
+// start that fails (the port of the killed job not yet free, say) is
+// tried again, at growing intervals up to reviveRetryMax, until one
+// succeeds, something else replaces the job, or the daemon closes: after
+// discoverd was killed, one failed start kept it down for good, and the
+// scheduler cannot start it without discoverd.
 func (d *Daemon) reviveCrashed(ended *host.ActiveJob) {
 	ctx, cancel := d.lifetime()
 	d.wg.Add(1)
@@ -52,23 +57,35 @@ func (d *Daemon) reviveCrashed(ended *host.ActiveJob) {
 		defer cancel()
 		timer := time.NewTimer(d.cfg.ReviveDelay)
 		defer timer.Stop()
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		for _, a := range d.Jobs() {
-			if !a.State.Terminal() && maps.Equal(a.Job.Metadata, ended.Job.Metadata) {
-				return // replaced
+		for delay := d.cfg.ReviveDelay; ; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
 			}
+			for _, a := range d.Jobs() {
+				if !a.State.Terminal() && maps.Equal(a.Job.Metadata, ended.Job.Metadata) {
+					return // replaced
+				}
+			}
+			jb := cloneJob(ended.Job)
+			jb.ID = d.cfg.HostID + "-" + random.UUID()
+			log := d.log.With("job_id", jb.ID, "ended_job_id", ended.Job.ID)
+			_, err := d.AddJob(ctx, jb)
+			if err == nil {
+				log.Info("persistent job started again: it crashed and nothing replaced it", "after", d.cfg.ReviveDelay)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			delay = min(2*delay, reviveRetryMax)
+			log.Error("start crashed persistent job again; trying again", "err", err, "in", delay)
+			timer.Reset(delay)
 		}
-		jb := cloneJob(ended.Job)
-		jb.ID = d.cfg.HostID + "-" + random.UUID()
-		log := d.log.With("job_id", jb.ID, "ended_job_id", ended.Job.ID)
-		if _, err := d.AddJob(ctx, jb); err != nil {
-			log.Error("start crashed persistent job again", "err", err)
-			return
-		}
-		log.Info("persistent job started again: it crashed and nothing replaced it", "after", d.cfg.ReviveDelay)
 	}()
 }
+
+// reviveRetryMax bounds the interval between tries to start a crashed
+// persistent job again.
+const reviveRetryMax = 30 * time.Second
