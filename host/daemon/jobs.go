@@ -496,6 +496,36 @@ func (d *Daemon) StopJob(ctx context.Context, id string) (*host.ActiveJob, error
 	return j.snapshot(), nil
 }
 
+// StopAll stops every job the daemon runs, as StopJob does, all at once,
+// and returns when they have ended or ctx ends: `flynn-host daemon
+// --stop-jobs` does it on shutdown, for an operator who takes the node
+// out of service rather than restarting the daemon. It reports how many
+// jobs it stopped and how many had not ended when ctx did.
+func (d *Daemon) StopAll(ctx context.Context) (stopped, left int) {
+	d.mu.Lock()
+	jobs := make([]*job, 0, len(d.jobs))
+	for _, j := range d.jobs {
+		if !j.active.State.Terminal() {
+			jobs = append(jobs, j)
+		}
+	}
+	d.mu.Unlock()
+	for _, j := range jobs {
+		if err := d.beginStop(j); err != nil {
+			d.log.Warn("stop job on shutdown", "job_id", j.id, "err", err)
+		}
+	}
+	for _, j := range jobs {
+		select {
+		case <-j.done:
+			stopped++
+		case <-ctx.Done():
+			left++
+		}
+	}
+	return stopped, left
+}
+
 // beginStop starts the stop sequence once; later calls are no-ops.
 func (d *Daemon) beginStop(j *job) error {
 	d.mu.Lock()

@@ -44,6 +44,8 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("firewall-chain", node1.FirewallChain, "iptables chain of the app network's rules; the rules towards other nodes are in CHAIN"+firewall.ForwardSuffix),
 		cmdline.String("router-ports", firewall.DefaultRouterPorts, "TCP ports app jobs may reach on the node"),
 		cmdline.Duration("disk-check-interval", 5*time.Second, "how often the disk use of jobs with a disk limit is measured"),
+		cmdline.Bool("stop-jobs", false, "stop every job (SIGTERM, then SIGKILL after its grace period) when the daemon stops; "+
+			"without it jobs keep running and the next daemon adopts them"),
 	}
 	flags = append(flags, cmdline.Insecure())
 	flags = append(flags, cmdline.Secret("cluster-key", "cluster key the host API requires (required unless --insecure)")...)
@@ -104,6 +106,7 @@ it adopts them again when it starts.`,
 				DiscoverdURLs: cmdline.ListOf(c, "discoverd-url"),
 				DiscoverdTTL:  c.Duration("discoverd-ttl"),
 				ReservePorts:  true,
+				StopJobs:      c.Bool("stop-jobs"),
 				Daemon: daemon.Config{
 					HostID:        id,
 					ExternalIP:    externalIP,

@@ -21,6 +21,7 @@ import (
 	logclient "github.com/openflynn/flynn/logaggregator/client"
 	"github.com/openflynn/flynn/logaggregator/shipper"
 	"github.com/openflynn/flynn/pkg/metrics"
+	"github.com/openflynn/flynn/pkg/sdnotify"
 )
 
 // Config configures a flynn-host daemon process.
@@ -45,7 +46,16 @@ type Config struct {
 	// ephemeral ports (ports.KeepFromEphemeral), as flynn-host does; tests that
 	// run a daemon in their process leave the machine's settings alone.
 	ReservePorts bool
+	// StopJobs stops every job when the daemon shuts down (--stop-jobs),
+	// bounded by StopJobsTimeout; otherwise the jobs keep running and the
+	// next daemon adopts them.
+	StopJobs bool
 }
+
+// StopJobsTimeout bounds how long a daemon with StopJobs waits on shutdown
+// for its jobs to end; each is killed after its own grace period, so only
+// a job that cannot even be killed outlasts it.
+const StopJobsTimeout = 2 * time.Minute
 
 // DefaultCABundle is the host's CA bundle as update-ca-certificates writes it.
 const DefaultCABundle = "/etc/ssl/certs/ca-certificates.crt"
@@ -141,10 +151,22 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("flynn-host listening", "addr", ln.Addr().String(), "host_id", cfg.Daemon.HostID)
+	// Under systemd (Type=notify), `systemctl start` returns, and units
+	// after this one start, only now: jobs adopted, the API answering.
+	if _, err := sdnotify.Notify(sdnotify.Ready); err != nil {
+		logger.Warn("could not tell systemd the daemon is ready", "err", err)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	}
+	_, _ = sdnotify.Notify(sdnotify.Stopping)
+	if cfg.StopJobs {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StopJobsTimeout)
+		stopped, left := d.StopAll(stopCtx)
+		cancel()
+		logger.Info("jobs stopped on shutdown (--stop-jobs)", "stopped", stopped, "still_running", left)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
