@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -34,32 +35,136 @@ type Builder struct {
 	Engine Engine
 	RootFS RootFS
 	Log    *slog.Logger
+	// Parallel is how many images build at once; default DefaultParallel.
+	// An image waits only for its parent, so the Debian roots, which take
+	// minutes each and mostly wait on downloads and dpkg, overlap.
+	Parallel int
+	// ProgressEvery is how often a build that is still running says so,
+	// with its time so far and its estimate; default 15s.
+	ProgressEvery time.Duration
+	// Estimates are how long each image (by Name) took to build last time
+	// on this machine; Build fills in what it builds (BuildTimes).
+	Estimates BuildTimes
 }
 
-// Build builds imgs in order (a From must name an earlier image) and returns
-// the manifest of what exists afterwards. Optional images whose files are
-// missing are skipped and left out of the manifest.
+// DefaultParallel is Builder.Parallel's default: with 2 cores, three
+// mmdebstraps at once keep both busy, as each waits on the network and the
+// disk much of its time.
+const DefaultParallel = 3
+
+// Build builds imgs (a From must name an earlier image), each as soon as
+// its parent is there, and returns the manifest of what exists afterwards.
+// Optional images whose files are missing are skipped and left out of the
+// manifest. The first failure cancels the builds still running.
 func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
+	parallel := b.Parallel
+	if parallel <= 0 {
+		parallel = DefaultParallel
+	}
+	every := b.ProgressEvery
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	if b.Estimates == nil {
+		b.Estimates = BuildTimes{}
+	}
+	// Every image's result is published by closing its done channel.
+	type result struct {
+		built   Built
+		skipped bool
+		done    chan struct{}
+	}
+	results := make(map[string]*result, len(imgs))
+	for _, img := range imgs {
+		if img.Debian != nil && img.From != "" {
+			return nil, fmt.Errorf("image %s: both Debian and From are set", img.Name)
+		}
+		if img.From != "" && results[img.From] == nil {
+			return nil, fmt.Errorf("image %s: parent image %q was not built before it", img.Name, img.From)
+		}
+		results[img.Key] = &result{done: make(chan struct{})}
+	}
+	parentCtx := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// fail records the first failure and stops the other builds.
+	var failOnce sync.Once
+	var firstErr error
+	fail := func(err error) {
+		failOnce.Do(func() { firstErr = err })
+		cancel()
+	}
+	progress := newProgress(b.Log, b.Estimates)
+	stopProgress := progress.report(every)
+	defer stopProgress()
+	slots := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for _, img := range imgs {
+		res := results[img.Key]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(res.done)
+			log := b.Log.With("image", img.Name)
+			if missing := missingFile(img); missing != "" {
+				if img.Optional {
+					log.Warn("skipped: file not built yet", "file", missing)
+					res.skipped = true
+					return
+				}
+				fail(fmt.Errorf("image %s: %s does not exist", img.Name, missing))
+				return
+			}
+			var parent Built
+			if img.From != "" {
+				p := results[img.From]
+				select {
+				case <-p.done:
+				case <-ctx.Done():
+					return
+				}
+				if p.built.Ref == "" {
+					return // failed or skipped: reported as such
+				}
+				parent = p.built
+			}
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-ctx.Done():
+				return
+			}
+			start := time.Now()
+			built, did, err := b.build(ctx, img, parent, progress)
+			if err != nil {
+				fail(fmt.Errorf("image %s: %w", img.Name, err))
+				return
+			}
+			res.built = built
+			if did {
+				took := time.Since(start)
+				progress.finished(img.Name, took)
+				log.Info("built", "ref", built.Ref, "id", built.ID, "duration", took.Round(time.Millisecond))
+			} else {
+				log.Info("up to date", "ref", built.Ref)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := parentCtx.Err(); err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
 	m := Manifest{}
 	for _, img := range imgs {
-		log := b.Log.With("image", img.Name)
-		if missing := missingFile(img); missing != "" {
-			if img.Optional {
-				log.Warn("skipped: file not built yet", "file", missing)
-				continue
-			}
-			return nil, fmt.Errorf("image %s: %s does not exist", img.Name, missing)
-		}
-		start := time.Now()
-		built, did, err := b.build(ctx, img, m)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", img.Name, err)
-		}
-		m[img.Key] = built
-		if did {
-			log.Info("built", "ref", built.Ref, "id", built.ID, "duration", time.Since(start).Round(time.Millisecond))
-		} else {
-			log.Info("up to date", "ref", built.Ref)
+		res := results[img.Key]
+		switch {
+		case res.built.Ref != "":
+			m[img.Key] = res.built
+		case !res.skipped:
+			return nil, fmt.Errorf("image %s: parent image %q was skipped: its files are not built", img.Name, img.From)
 		}
 	}
 	return m, nil
@@ -67,8 +172,7 @@ func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
 
 // build returns img, building what is missing; did reports whether anything
 // was built.
-func (b *Builder) build(ctx context.Context, img Image, done Manifest) (built Built, did bool, err error) {
-	var parent Built
+func (b *Builder) build(ctx context.Context, img Image, parent Built, progress *progress) (built Built, did bool, err error) {
 	switch {
 	case img.Debian != nil && img.From != "":
 		return Built{}, false, errors.New("both Debian and From are set")
@@ -81,14 +185,9 @@ func (b *Builder) build(ctx context.Context, img Image, done Manifest) (built Bu
 			rootImg = Image{Key: img.Key, Name: img.Name, Debian: img.Debian}
 			tag = "root-" + rootTag(rootImg)
 		}
-		parent, did, err = b.root(ctx, rootImg, img.Name+":"+tag, len(img.Files) == 0)
+		parent, did, err = b.root(ctx, rootImg, img.Name+":"+tag, len(img.Files) == 0, progress)
 		if err != nil || len(img.Files) == 0 {
 			return parent, did, err
-		}
-	default:
-		var ok bool
-		if parent, ok = done[img.From]; !ok {
-			return Built{}, false, fmt.Errorf("parent image %q was not built before it", img.From)
 		}
 	}
 	tag, err := layerTag(img, parent.ID)
@@ -99,6 +198,7 @@ func (b *Builder) build(ctx context.Context, img Image, done Manifest) (built Bu
 	if built, ok, err := b.existing(ctx, ref, img.Name); ok || err != nil {
 		return built, did, err
 	}
+	defer progress.building(img.Name, false)()
 	labels := map[string]string{LabelName: img.Name, LabelContent: tag}
 	pr, pw := io.Pipe()
 	written := make(chan struct{})
@@ -118,7 +218,7 @@ func (b *Builder) build(ctx context.Context, img Image, done Manifest) (built Bu
 
 // root returns the Debian root image ref, importing it when missing;
 // latest says whether it also becomes name:latest.
-func (b *Builder) root(ctx context.Context, img Image, ref string, latest bool) (Built, bool, error) {
+func (b *Builder) root(ctx context.Context, img Image, ref string, latest bool, progress *progress) (Built, bool, error) {
 	latestName := ""
 	if latest {
 		latestName = img.Name
@@ -126,6 +226,7 @@ func (b *Builder) root(ctx context.Context, img Image, ref string, latest bool) 
 	if built, ok, err := b.existing(ctx, ref, latestName); ok || err != nil {
 		return built, false, err
 	}
+	defer progress.building(img.Name, true)()
 	tag := ref[strings.LastIndex(ref, ":")+1:]
 	refs := []string{ref}
 	if latest {

@@ -2,17 +2,22 @@ package images
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/openflynn/flynn/pkg/poll"
 )
 
 // fakeEngine keeps images in memory and records what it was asked to make.
@@ -309,4 +314,161 @@ func TestManifestRoundTrip(t *testing.T) {
 	if got["router"] != m["router"] || len(got) != 1 {
 		t.Errorf("ReadManifest = %v, want %v", got, m)
 	}
+}
+
+// gateRootFS blocks every root until want of them run at once, or fails
+// the one for failSuite, or blocks the one for hangSuite until its
+// context ends.
+type gateRootFS struct {
+	mu        sync.Mutex
+	inside    int
+	want      int
+	all       chan struct{} // closed when want roots are inside at once
+	failSuite string
+	hangSuite string
+	hangEnded chan struct{} // closed when the hung root's context ended
+	// wait, when set, must return before any root is written.
+	wait func(ctx context.Context) error
+}
+
+func (g *gateRootFS) WriteRootFS(ctx context.Context, d Debian, w io.Writer) error {
+	switch d.Suite {
+	case g.failSuite:
+		return errors.New("no mirror for " + d.Suite)
+	case g.hangSuite:
+		<-ctx.Done()
+		close(g.hangEnded)
+		return ctx.Err()
+	}
+	if g.wait != nil {
+		if err := g.wait(ctx); err != nil {
+			return err
+		}
+	}
+	if g.all != nil {
+		g.mu.Lock()
+		g.inside++
+		if g.inside == g.want {
+			close(g.all)
+		}
+		g.mu.Unlock()
+		select {
+		case <-g.all:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return (&fakeRootFS{}).WriteRootFS(ctx, d, w)
+}
+
+func roots(suites ...string) []Image {
+	var imgs []Image
+	for _, s := range suites {
+		imgs = append(imgs, Image{Key: s, Name: "test/" + s, Debian: &Debian{Suite: s, Variant: "minbase"}})
+	}
+	return imgs
+}
+
+// The Debian roots build at once, as many as Parallel allows; an image
+// on top of one waits only for its own parent.
+func TestBuildOverlapsRoots(t *testing.T) {
+	imgs := roots("a", "b", "c")
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "bin", "x"), "x")
+	imgs = append(imgs, ComponentImage("test/", filepath.Join(dir, "bin"), Component{Key: "x", Binary: "x", From: "b"}))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	b := &Builder{Engine: newFakeEngine(), RootFS: &gateRootFS{want: 3, all: make(chan struct{})}, Log: slog.New(slog.DiscardHandler), Parallel: 3}
+	m, err := b.Build(ctx, imgs)
+	if err != nil {
+		t.Fatalf("Build: %v (the three roots never ran at once)", err)
+	}
+	if len(m) != 4 || m["x"].Ref == "" {
+		t.Fatalf("manifest %v, want a, b, c and x", m)
+	}
+	for _, name := range []string{"test/a", "test/b", "test/c", "test/x"} {
+		if _, ok := b.Estimates[name]; !ok {
+			t.Errorf("no build time kept for %s: %v", name, b.Estimates)
+		}
+	}
+}
+
+// The first failure is the one reported, and it stops the builds still
+// running rather than leaving them to finish.
+func TestBuildFailureStopsTheOthers(t *testing.T) {
+	rootfs := &gateRootFS{failSuite: "broken", hangSuite: "slow", hangEnded: make(chan struct{})}
+	b := &Builder{Engine: newFakeEngine(), RootFS: rootfs, Log: slog.New(slog.DiscardHandler), Parallel: 2}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err := b.Build(ctx, roots("slow", "broken"))
+	if err == nil || !strings.Contains(err.Error(), "image test/broken") || !strings.Contains(err.Error(), "no mirror for broken") {
+		t.Fatalf("Build = %v, want the broken root's failure", err)
+	}
+	select {
+	case <-rootfs.hangEnded:
+	default:
+		t.Fatal("the slow root's build was not stopped")
+	}
+}
+
+// A build that runs long says so at every ProgressEvery, with its time so
+// far and its estimate: last time's, or a typical one the first time.
+func TestBuildReportsProgress(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	rootfs := &gateRootFS{wait: func(ctx context.Context) error {
+		return poll.Wait(ctx, 30*time.Second, func() error {
+			if n := strings.Count(logs.String(), "still building"); n < 2 {
+				return fmt.Errorf("%d progress lines", n)
+			}
+			return nil
+		})
+	}}
+	b := &Builder{Engine: newFakeEngine(), RootFS: rootfs, Log: log, ProgressEvery: 5 * time.Millisecond,
+		Estimates: BuildTimes{"test/known": 90 * time.Second}}
+	if _, err := b.Build(t.Context(), roots("known", "new")); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{
+		`msg=building image=test/known last_time=1m30s`,
+		`msg="still building" image=test/known`, `estimate=1m30s estimate_from="last time here"`,
+		`msg="still building" image=test/new`, `estimate=5m0s estimate_from="typical first build"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress log lacks %q:\n%s", want, out)
+		}
+	}
+	if _, ok := b.Estimates["test/new"]; !ok || b.Estimates["test/known"] >= 90*time.Second {
+		t.Errorf("build times after: %v, want this build's", b.Estimates)
+	}
+	path := filepath.Join(t.TempDir(), "times.json")
+	times := BuildTimes{"test/a": 1500 * time.Millisecond, "test/b": 4 * time.Minute}
+	if err := times.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadBuildTimes(path); err != nil || !maps.Equal(got, times) {
+		t.Fatalf("ReadBuildTimes = %v, %v; want %v", got, err, times)
+	}
+	if got, err := ReadBuildTimes(filepath.Join(t.TempDir(), "none.json")); err != nil || len(got) != 0 {
+		t.Fatalf("ReadBuildTimes of no file = %v, %v; want none", got, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that goroutines may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }

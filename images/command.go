@@ -28,6 +28,8 @@ type BuildConfig struct {
 	Only []string
 	// Verbose shows mmdebstrap's progress.
 	Verbose bool
+	// Parallel is how many images build at once (Builder.Parallel).
+	Parallel int
 }
 
 // Command is the flynn-images binary (`make images`).
@@ -41,6 +43,7 @@ func Command() cmdline.Daemon[BuildConfig] {
 			cmdline.String("goroot", "", "Go toolchain copied into flynn/build (default: `go env GOROOT`)"),
 			cmdline.List("only", "image keys to build (with their parents); default all"),
 			cmdline.Bool("verbose", false, "show mmdebstrap's progress", cmdline.Was("-v")),
+			cmdline.Int("parallel", DefaultParallel, "how many images build at once (each as soon as its parent is built)"),
 		},
 		Config: func(c *cli.Context, _ *slog.Logger) (BuildConfig, error) {
 			return BuildConfig{
@@ -49,6 +52,7 @@ func Command() cmdline.Daemon[BuildConfig] {
 				GoRoot:   c.String("goroot"),
 				Only:     cmdline.ListOf(c, "only"),
 				Verbose:  c.Bool("verbose"),
+				Parallel: c.Int("parallel"),
 			}, nil
 		},
 		Run: BuildAll,
@@ -82,8 +86,19 @@ func BuildAll(ctx context.Context, cfg BuildConfig, logger *slog.Logger) error {
 	if cfg.Verbose {
 		mm.Stderr = os.Stderr
 	}
-	b := &Builder{Engine: docker, RootFS: mm, Log: logger}
+	// The times of this machine's last builds are the estimates of this
+	// one's progress lines.
+	timesPath := filepath.Join(filepath.Dir(cfg.Manifest), "image-build-times.json")
+	times, err := ReadBuildTimes(timesPath)
+	if err != nil {
+		logger.Warn("no estimates from the last build", "err", err)
+		times = BuildTimes{}
+	}
+	b := &Builder{Engine: docker, RootFS: mm, Log: logger, Parallel: cfg.Parallel, Estimates: times}
 	m, err := b.Build(ctx, defs)
+	if werr := writeBuildTimes(timesPath, times); werr != nil {
+		logger.Warn("could not keep the build times", "err", werr)
+	}
 	if err != nil {
 		return err
 	}
@@ -103,4 +118,12 @@ func BuildAll(ctx context.Context, cfg BuildConfig, logger *slog.Logger) error {
 	}
 	logger.Info("images ready", "manifest", cfg.Manifest, "images", len(m), "duration", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// writeBuildTimes keeps times at path, creating its directory.
+func writeBuildTimes(path string, times BuildTimes) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return times.WriteFile(path)
 }
