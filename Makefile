@@ -86,6 +86,13 @@ clean:
 images: build
 	$(BIN)/flynn-images --repo . --manifest $(BIN)/images.json
 
+## dist: one tarball (dist/flynn-VERSION-linux-ARCH.tar.gz) of the binaries
+## and the saved images, that another node installs from with no Go and no
+## image build (tar -xzf it, then flynn/script/install-flynn).
+.PHONY: dist
+dist: images
+	VERSION=$(VERSION) script/dist
+
 ## bench-isolation: the router→app hop with host networking against an app
 ## in a network namespace of its own (ROUNDS, DURATION, CONNS, THREADS).
 .PHONY: bench-isolation
