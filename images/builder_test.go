@@ -294,10 +294,42 @@ func TestSelectAddsParents(t *testing.T) {
 }
 
 func TestMmdebstrapArgs(t *testing.T) {
-	got := (&Mmdebstrap{}).Args(Debian{Suite: "bookworm", Variant: "minbase", Packages: []string{"bash", "curl"}, Options: []string{"--aptopt=X"}})
+	d := Debian{Suite: "bookworm", Variant: "minbase", Packages: []string{"bash", "curl"}, Options: []string{"--aptopt=X"}}
+	got := (&Mmdebstrap{}).Args(d, "", "")
 	want := []string{"--variant=minbase", "--include=bash,curl", "--aptopt=X", "bookworm", "-"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Args = %q, want %q", got, want)
+	}
+	got = (&Mmdebstrap{}).Args(d, "/cache/bookworm", "/cache/.out-1")
+	want = []string{"--variant=minbase", "--include=bash,curl", "--aptopt=X",
+		"--skip=essential/unlink", `--setup-hook=mkdir -p "$1"/var/cache/apt/archives/`,
+		"--setup-hook=sync-in /cache/bookworm /var/cache/apt/archives/",
+		"--customize-hook=sync-out /var/cache/apt/archives /cache/.out-1", "bookworm", "-"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Args with a cache = %q, want %q", got, want)
+	}
+}
+
+// A build's packages land in the suite's cache, and the build's own
+// directory is gone afterwards.
+func TestMmdebstrapCache(t *testing.T) {
+	dir := t.TempDir()
+	// A stand-in for mmdebstrap: it "downloads" a package into the
+	// directory its sync-out hook names.
+	prog := filepath.Join(dir, "mmdebstrap")
+	write(t, prog, "#!/bin/sh\nfor a; do case \"$a\" in --customize-hook=sync-out*) out=${a##* };; esac; done\necho deb > \"$out/bash_5.2_amd64.deb\"\n")
+	if err := os.Chmod(prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := &Mmdebstrap{Path: prog, CacheDir: filepath.Join(dir, "cache")}
+	if err := m.WriteRootFS(t.Context(), Debian{Suite: "trixie", Variant: "minbase"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cache", "trixie", "bash_5.2_amd64.deb")); err != nil {
+		t.Errorf("the package is not in the cache: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "cache", ".out-*")); len(left) != 0 {
+		t.Errorf("build directories left: %v", left)
 	}
 }
 

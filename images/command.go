@@ -82,7 +82,7 @@ func BuildAll(ctx context.Context, cfg BuildConfig, logger *slog.Logger) error {
 		return err
 	}
 	defer docker.Close()
-	mm := &Mmdebstrap{}
+	mm := &Mmdebstrap{CacheDir: DefaultCacheDir}
 	if cfg.Verbose {
 		mm.Stderr = os.Stderr
 	}
