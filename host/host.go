@@ -19,6 +19,7 @@
 //	POST   /host/attach                    a job's stdio over a hijacked connection (see Frame)
 //	POST   /host/images/build              build a Dockerfile: body a tar of the context, answer NDJSON BuildEvents (see build.go)
 //	GET    /host/images/:id/archive        `docker save` of an image this host built, then untags it (see build.go)
+//	POST   /host/gc                        remove exited job containers and unused images now (?dry_run=true: remove nothing), answer a GCReport (see gc.go)
 //	GET    /metrics                        Prometheus metrics (flynn_host_*, per-job CPU and memory, Go and process)
 package host
 

@@ -106,6 +106,12 @@ func newFakeHost(t *testing.T, jobs ...*host.ActiveJob) *fakeHost {
 			_ = enc.Encode(l)
 		}
 	})
+	mux.HandleFunc("POST /host/gc", func(w http.ResponseWriter, r *http.Request) {
+		// The fixture's report, removed or to be removed as asked.
+		rep := fixtureGC()
+		rep.DryRun = r.URL.Query().Get("dry_run") == "true"
+		httpjson.Write(w, http.StatusOK, rep)
+	})
 	mux.HandleFunc("POST /host/attach", h.attach)
 	srv := httptest.NewServer(authkey.Require(testKey, mux))
 	t.Cleanup(srv.Close)

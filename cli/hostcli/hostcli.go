@@ -17,6 +17,9 @@
 //     one of the host --host-url names, or --discoverd-url), with each
 //     one's address, status (up, or unreachable when its API does not
 //     answer) and job counts; --json prints them as JSON.
+//   - gc removes the host's exited job containers beyond a bound and the
+//     images nothing uses (see host/gc), and prints what went; --dry-run
+//     removes nothing and prints what would go; --all lists what stays.
 //   - bootstrap brings a cluster up on this host from a bootstrap manifest
 //     (package bootstrap), and exits 3 when the host runs one already.
 //
@@ -142,6 +145,7 @@ func Commands(env *Env) []*cli.Command {
 		stopCommand(env),
 		runCommand(env),
 		listCommand(env),
+		gcCommand(env),
 		bootstrapCommand(env),
 	}
 }

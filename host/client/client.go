@@ -43,6 +43,9 @@ type Config struct {
 	// unless the job says otherwise). Default 5 min. The stop goes on
 	// after it.
 	StopTimeout time.Duration
+	// GCTimeout replaces AnswerTimeout for CollectGarbage, which the
+	// host answers once it has removed what it removes. Default 10 min.
+	GCTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -51,6 +54,9 @@ func (c *Config) defaults() {
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = 5 * time.Minute
+	}
+	if c.GCTimeout <= 0 {
+		c.GCTimeout = 10 * time.Minute
 	}
 }
 
@@ -213,6 +219,14 @@ func (c *Client) StopJob(ctx context.Context, id string) (*host.ActiveJob, error
 // SignalJob sends a signal ("TERM", "SIGHUP", "9") to a job.
 func (c *Client) SignalJob(ctx context.Context, id, signal string) error {
 	return c.do(ctx, http.MethodPost, jobPath(id)+"/signal/"+url.PathEscape(signal), nil, nil)
+}
+
+// CollectGarbage runs the host's garbage collector once and returns what
+// it removed; with dryRun it removes nothing and returns what it would
+// remove. It may take minutes (Config.GCTimeout).
+func (c *Client) CollectGarbage(ctx context.Context, dryRun bool) (*host.GCReport, error) {
+	var out host.GCReport
+	return &out, c.doWithin(ctx, c.cfg.GCTimeout, http.MethodPost, "/host/gc?dry_run="+strconv.FormatBool(dryRun), nil, &out)
 }
 
 // Status returns the host's status.

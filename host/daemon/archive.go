@@ -41,9 +41,10 @@ import (
 // The archive's own names (its manifest's RepoTags, the legacy
 // "repositories" file, an OCI index's name annotations) never reach the
 // node: an archive naming itself flynn/controller would otherwise replace
-// the platform's image that its jobs on the host's network run. The node
-// keeps no image gc that could remove a loaded image, and Docker refuses
-// to remove an image a container uses.
+// the platform's image that its jobs on the host's network run. The garbage
+// collector (gc.go) removes a loaded image no container uses once it is
+// old enough; the next job of it finds it missing and loads it again, as
+// above. Docker refuses to remove an image a container uses.
 
 // Defaults of the archive bounds (see Config).
 const (

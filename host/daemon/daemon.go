@@ -37,6 +37,9 @@
 // under the state directory (for finished jobs and port allocations), and
 // the labels of each container (the source of truth for running jobs).
 //
+// Exited job containers beyond a bound and images nothing uses are
+// removed by a garbage collector the daemon owns (gc.go, package gc).
+//
 // A running job's CPU and memory are read from the backend when asked
 // (JobStats, JobsWithStats) and at each metrics scrape (Collector); the
 // daemon keeps each job's last reading to turn the runtime's cumulative
@@ -63,6 +66,7 @@ import (
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/host/firewall"
+	"github.com/openflynn/flynn/host/gc"
 	"github.com/openflynn/flynn/host/logbuf"
 	"github.com/openflynn/flynn/host/ports"
 	"github.com/openflynn/flynn/logaggregator"
@@ -180,6 +184,16 @@ type Config struct {
 	// one more is refused with service_unavailable. Default
 	// DefaultMaxBuilds.
 	MaxBuilds int
+
+	// CollectGarbage runs the garbage collector (gc.go) every
+	// GC.Interval, from GC.FirstRun after Start, over a backend that is a
+	// gc.Engine. Default false: the daemons of tests share an engine
+	// with others. POST /host/gc runs it either way.
+	CollectGarbage bool
+	// GC configures the garbage collector; its defaults are package gc's,
+	// its Owned the daemon's own (this host's job containers), its
+	// ArchivePrefix that of the archives the daemon loads.
+	GC gc.Config
 }
 
 func (c *Config) setDefaults() error {
@@ -319,6 +333,14 @@ type Daemon struct {
 	// builds holds a token per image build under way (build.go).
 	builds chan struct{}
 
+	// gc is the garbage collector, nil without one (gc.go).
+	gc *gc.Collector
+	// imageMu guards creating, the images of the jobs being created
+	// (with how many jobs each), which the collector holds while it
+	// removes one.
+	imageMu  sync.Mutex
+	creating map[string]int
+
 	// revive lists the persistent jobs adoption found ended; Start hands
 	// them to revivePersistent.
 	revive []*host.ActiveJob
@@ -361,7 +383,7 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 			return nil, fmt.Errorf("create state dir: %w", err)
 		}
 	}
-	return &Daemon{
+	d := &Daemon{
 		cfg:       cfg,
 		backend:   backend,
 		registrar: registrar,
@@ -373,7 +395,14 @@ func New(cfg Config, backend Backend, registrar Registrar, logger *slog.Logger) 
 		builds:    make(chan struct{}, cfg.MaxBuilds),
 		cpu:       newCPUMeter(cfg.CPUWindow, maxCPUWindow),
 		metrics:   newMetrics(),
-	}, nil
+		creating:  map[string]int{},
+	}
+	collector, err := d.newCollector()
+	if err != nil {
+		return nil, err
+	}
+	d.gc = collector
+	return d, nil
 }
 
 // Start makes sure the app network and its firewall are there, re-adopts
@@ -402,6 +431,15 @@ func (d *Daemon) Start(ctx context.Context) error {
 		go func() {
 			defer d.wg.Done()
 			d.registerHost()
+		}()
+	}
+	if d.cfg.CollectGarbage && d.gc != nil {
+		ctx, cancel := d.lifetime()
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			defer cancel()
+			d.gc.Run(ctx)
 		}()
 	}
 	if nw, ok := d.registrar.(NodeWatcher); ok && !d.cfg.NoFirewall {

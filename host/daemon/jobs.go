@@ -70,6 +70,10 @@ func (d *Daemon) createJob(ctx context.Context, jb *host.Job, forAttach bool) (*
 		delete(d.jobs, jb.ID)
 		d.mu.Unlock()
 	}
+	// Its image stays until its container exists (the garbage collector
+	// removes none a job is being created with).
+	release := d.holdImage(jb)
+	defer release()
 	// An archive is loaded while the job is listed as pending: it may
 	// take minutes, and a second job of it waits for the same load.
 	img, err := d.jobImage(ctx, jb)

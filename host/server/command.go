@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/openflynn/flynn/host/daemon"
 	"github.com/openflynn/flynn/host/firewall"
+	"github.com/openflynn/flynn/host/gc"
 	"github.com/openflynn/flynn/host/ports"
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
@@ -44,6 +46,12 @@ func Daemon() cmdline.Daemon[Config] {
 		cmdline.String("firewall-chain", node1.FirewallChain, "iptables chain of the app network's rules; the rules towards other nodes are in CHAIN"+firewall.ForwardSuffix),
 		cmdline.String("router-ports", firewall.DefaultRouterPorts, "TCP ports app jobs may reach on the node"),
 		cmdline.Duration("disk-check-interval", 5*time.Second, "how often the disk use of jobs with a disk limit is measured"),
+		cmdline.Int("keep-exited", gc.DefaultKeepExited, "exited job containers kept, the most recent; older ones are removed (see `flynn-host gc`)"),
+		cmdline.Duration("gc-interval", gc.DefaultInterval, "how often exited job containers and unused images are removed (0: never; `flynn-host gc` still does)"),
+		cmdline.Duration("gc-min-age", gc.DefaultMinAge, "the least age of an image or exited container removed"),
+		cmdline.Duration("image-grace", gc.DefaultPlatformGrace, "the least age of an older platform image (flynn/…) removed"),
+		cmdline.String("images-manifest", "", "the current images manifest: no image it names is removed (default REPO/bin/images.json with --repo; none: no platform image is removed)"),
+		cmdline.String("repo", "", "the Flynn checkout the node was installed from (install-flynn sets FLYNN_REPO)"),
 		cmdline.Bool("stop-jobs", false, "stop every job (SIGTERM, then SIGKILL after its grace period) when the daemon stops; "+
 			"without it jobs keep running and the next daemon adopts them"),
 	}
@@ -100,6 +108,10 @@ it adopts them again when it starts.`,
 			if listen == "" {
 				listen = net.JoinHostPort(externalIP, "1113")
 			}
+			manifest := c.String("images-manifest")
+			if manifest == "" && c.String("repo") != "" {
+				manifest = filepath.Join(c.String("repo"), "bin", "images.json")
+			}
 			return Config{
 				Listen:        listen,
 				ClusterKey:    key,
@@ -125,6 +137,15 @@ it adopts them again when it starts.`,
 					FirewallChain:     str("firewall-chain", node.FirewallChain),
 					RouterPorts:       routerPorts,
 					DiskCheckInterval: c.Duration("disk-check-interval"),
+
+					CollectGarbage: c.Duration("gc-interval") > 0,
+					GC: gc.Config{
+						KeepExited:     c.Int("keep-exited"),
+						MinAge:         c.Duration("gc-min-age"),
+						PlatformGrace:  c.Duration("image-grace"),
+						ImagesManifest: manifest,
+						Interval:       c.Duration("gc-interval"),
+					},
 				},
 			}, nil
 		},

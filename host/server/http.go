@@ -50,6 +50,7 @@ func Handler(d *daemon.Daemon, key string, reg *prometheus.Registry, logger *slo
 	r.POST("/host/attach", a.attach)
 	r.POST("/host/images/build", a.buildImage)
 	r.GET("/host/images/:id/archive", a.builtImageArchive)
+	r.POST("/host/gc", a.collectGarbage)
 	r.Handler(http.MethodGet, metrics.Path, metrics.Handler(reg, key))
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.WriteError(w, httpjson.NotFound("no such endpoint"))
@@ -220,6 +221,25 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 			}
 		}
 	}
+}
+
+// collectGarbage runs the host's garbage collector once; ?dry_run=true
+// removes nothing.
+func (a *api) collectGarbage(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	dryRun := false
+	if v := r.URL.Query().Get("dry_run"); v != "" {
+		var err error
+		if dryRun, err = strconv.ParseBool(v); err != nil {
+			a.fail(w, r, httpjson.ValidationError("dry_run", "must be true or false"))
+			return
+		}
+	}
+	rep, err := a.d.CollectGarbage(r.Context(), dryRun)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, rep)
 }
 
 func (a *api) status(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
