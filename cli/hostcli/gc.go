@@ -58,8 +58,7 @@ func writeGC(w io.Writer, rep *host.GCReport, all bool, now time.Time) error {
 		return reason
 	}
 	var containers, images, failed int
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER\tJOB\tAPP\tEXITED\tACTION\tREASON")
+	var containerRows, imageRows []string
 	for _, c := range rep.Containers {
 		if !c.Remove && !all {
 			continue
@@ -70,15 +69,9 @@ func writeGC(w io.Writer, rep *host.GCReport, all bool, now time.Time) error {
 		if c.Error != "" {
 			failed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", shortID(c.ID), c.JobID, orDash(c.App), ago(now, c.ExitedAt),
-			action(c.Remove, c.Error), reason(c.Reason, c.Error))
+		containerRows = append(containerRows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", shortID(c.ID), c.JobID, orDash(c.App),
+			ago(now, c.ExitedAt), action(c.Remove, c.Error), reason(c.Reason, c.Error)))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tID\tSIZE\tCREATED\tACTION\tREASON")
 	for _, img := range rep.Images {
 		if !img.Remove && !all {
 			continue
@@ -89,17 +82,43 @@ func writeGC(w io.Writer, rep *host.GCReport, all bool, now time.Time) error {
 		if img.Error != "" {
 			failed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", orDash(strings.Join(img.Refs, ",")), shortID(img.ID), cmdline.RoundSize(uint64(max(img.Size, 0))),
-			ago(now, img.CreatedAt), action(img.Remove, img.Error), reason(img.Reason, img.Error))
+		imageRows = append(imageRows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", orDash(strings.Join(img.Refs, ",")), shortID(img.ID),
+			cmdline.RoundSize(uint64(max(img.Size, 0))), ago(now, img.CreatedAt), action(img.Remove, img.Error), reason(img.Reason, img.Error)))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	// A table is printed only when it has rows: an empty one says nothing.
+	for _, table := range []struct {
+		header string
+		rows   []string
+	}{
+		{"CONTAINER\tJOB\tAPP\tEXITED\tACTION\tREASON", containerRows},
+		{"IMAGE\tID\tSIZE\tCREATED\tACTION\tREASON", imageRows},
+	} {
+		if len(table.rows) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, table.header)
+		for _, r := range table.rows {
+			fmt.Fprintln(tw, r)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
 	}
 	verb := "removed"
 	if rep.DryRun {
 		verb = "would remove"
 	}
-	fmt.Fprintf(w, "\n%s %d containers and %d images, up to %s of images (layers other images share stay)\n",
+	if containers+images+failed == 0 {
+		fmt.Fprintf(w, "nothing to remove: %d exited containers and %d images kept", len(rep.Containers), len(rep.Images))
+		if !all {
+			fmt.Fprint(w, " (--all lists them, with why)")
+		}
+		fmt.Fprintln(w)
+		return nil
+	}
+	fmt.Fprintf(w, "%s %d containers and %d images, up to %s of images (layers other images share stay)\n",
 		verb, containers, images, cmdline.RoundSize(uint64(max(rep.ImageBytes, 0))))
 	if failed > 0 {
 		fmt.Fprintf(w, "%d removals failed\n", failed)

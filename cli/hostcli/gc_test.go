@@ -1,6 +1,7 @@
 package hostcli
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,24 @@ func TestGC(t *testing.T) {
 			}
 			golden(t, tt.name, res.stdout)
 		})
+	}
+}
+
+// With nothing to remove, gc says so in one line, not with empty tables.
+func TestGCNothingToRemove(t *testing.T) {
+	rep := fixtureGC()
+	for i := range rep.Containers {
+		rep.Containers[i].Remove = false
+	}
+	for i := range rep.Images {
+		rep.Images[i].Remove, rep.Images[i].Error = false, ""
+	}
+	rep.ImageBytes, rep.DryRun = 0, true
+	var out strings.Builder
+	if err := writeGC(&out, rep, false, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if want := "nothing to remove: 2 exited containers and 5 images kept (--all lists them, with why)\n"; out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
 	}
 }
