@@ -554,6 +554,13 @@ func (s *Scheduler) observe(ctx context.Context, now time.Time, j *Job, aj *host
 		cj.EndedAt = &t
 	}
 	if err := s.ctrl.PutJob(ctx, cj); err != nil {
+		if httpjson.IsNotFound(err) {
+			// The app or release was deleted while the job ran: there is
+			// nothing to report to, now or at the next tick.
+			s.log.Info("job of a deleted app or release; its state is not reported", "job.id", j.ID, "app.id", j.Key.AppID, "state", j.State)
+			s.reported[j.ID] = j.State
+			return
+		}
 		s.log.Warn("report job state failed", "job.id", j.ID, "state", j.State, "err", err)
 		return
 	}

@@ -1,11 +1,14 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -593,4 +596,48 @@ func testDeploymentsInARow(t *testing.T, h *harness) {
 			return nil
 		})
 	}
+}
+
+// A job whose app was deleted while it ran is not reported again at every
+// tick: the controller's not_found is final.
+func TestJobOfADeletedAppIsNotReportedForEver(t *testing.T) {
+	var logs lockedLog
+	h := setupHarness(t, newFakeController(), slog.New(slog.NewTextHandler(&logs, nil)))
+	cluster := newFakeCluster("h1")
+	h.run(cluster)
+	ctx := context.Background()
+	job := &host.Job{ID: "h1-orphan", Artifact: "flynn/slugrunner:test", Metadata: map[string]string{
+		controller.JobMetaAppID: "deleted-app", controller.JobMetaReleaseID: "deleted-release",
+	}}
+	if _, err := cluster.host("h1").AddJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	gone := func() int { return strings.Count(logs.String(), "job of a deleted app or release") }
+	// Its states until up are each refused once.
+	poll.Until(t, 5*time.Second, "the orphan job's report of up refused", func() bool {
+		return strings.Contains(logs.String(), "job.id=h1-orphan app.id=deleted-app state=up")
+	})
+	n := gone()
+	// Ten ticks: before, each one tried again and logged a warning.
+	poll.Holds(t, 10*testConfig().Interval, "no report tried again", func() bool {
+		return gone() == n && !strings.Contains(logs.String(), "report job state failed")
+	})
+}
+
+// lockedLog is a log buffer the scheduler's goroutines may write at once.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
