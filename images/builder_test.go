@@ -2,7 +2,6 @@ package images
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 // fakeEngine keeps images in memory and records what it was asked to make.
@@ -446,7 +446,7 @@ func TestBuildFailureStopsTheOthers(t *testing.T) {
 // A build that runs long says so at every ProgressEvery, with its time so
 // far and its estimate: last time's, or a typical one the first time.
 func TestBuildReportsProgress(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	rootfs := &gateRootFS{wait: func(ctx context.Context) error {
 		return poll.Wait(ctx, 30*time.Second, func() error {
@@ -485,22 +485,4 @@ func TestBuildReportsProgress(t *testing.T) {
 	if got, err := ReadBuildTimes(filepath.Join(t.TempDir(), "none.json")); err != nil || len(got) != 0 {
 		t.Fatalf("ReadBuildTimes of no file = %v, %v; want none", got, err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer that goroutines may write at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

@@ -1,14 +1,12 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/poll"
+	"github.com/openflynn/flynn/pkg/syncbuf"
 )
 
 // The scheduler's logic runs against the in-memory controller and hosts
@@ -601,7 +600,7 @@ func testDeploymentsInARow(t *testing.T, h *harness) {
 // A job whose app was deleted while it ran is not reported again at every
 // tick: the controller's not_found is final.
 func TestJobOfADeletedAppIsNotReportedForEver(t *testing.T) {
-	var logs lockedLog
+	var logs syncbuf.Buffer
 	h := setupHarness(t, newFakeController(), slog.New(slog.NewTextHandler(&logs, nil)))
 	cluster := newFakeCluster("h1")
 	h.run(cluster)
@@ -622,22 +621,4 @@ func TestJobOfADeletedAppIsNotReportedForEver(t *testing.T) {
 	poll.Holds(t, 10*testConfig().Interval, "no report tried again", func() bool {
 		return gone() == n && !strings.Contains(logs.String(), "report job state failed")
 	})
-}
-
-// lockedLog is a log buffer the scheduler's goroutines may write at once.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
