@@ -7,10 +7,13 @@ package discoverdtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +70,10 @@ type Options struct {
 	// EndpointSyncInterval is how often a client discoverd follows the
 	// member list; default server.Config's.
 	EndpointSyncInterval time.Duration
+
+	// freeAddr picks a free port on ip; default FreeAddrOn. Tests of the
+	// retry hand out a taken one.
+	freeAddr func(ip string) (string, error)
 }
 
 // New starts a discoverd for t and stops it when t ends.
@@ -84,10 +91,48 @@ func New(t testing.TB, opts Options) *Server {
 	return s
 }
 
-// Start starts a discoverd; Stop ends it.
+// Start starts a discoverd; Stop ends it. The etcd ports it picks itself
+// were free a moment before etcd binds them, and another process may take
+// one in between (a CI run's parallel tests do): then it picks others and
+// starts again, from the same empty data dir.
 func Start(opts Options) (*Server, error) {
 	if opts.DataDir == "" && len(opts.EtcdEndpoints) == 0 {
 		return nil, fmt.Errorf("discoverdtest: a data dir or etcd endpoints are required")
+	}
+	picked := len(opts.EtcdEndpoints) == 0 && opts.EtcdClientAddr == "" && opts.EtcdPeerAddr == ""
+	fresh := false
+	if opts.DataDir != "" {
+		entries, err := os.ReadDir(opts.DataDir)
+		fresh = err == nil && len(entries) == 0
+	}
+	for attempt := 1; ; attempt++ {
+		s, err := start(opts)
+		if err == nil || !picked || !fresh || attempt == 3 || !errors.Is(err, syscall.EADDRINUSE) {
+			return s, err
+		}
+		if err := emptyDir(opts.DataDir); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// emptyDir removes what dir holds.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func start(opts Options) (*Server, error) {
+	if opts.freeAddr == nil {
+		opts.freeAddr = FreeAddrOn
 	}
 	if opts.IP == "" {
 		opts.IP = "127.0.0.1"
@@ -98,12 +143,12 @@ func Start(opts Options) (*Server, error) {
 	if len(opts.EtcdEndpoints) == 0 {
 		var err error
 		if opts.EtcdClientAddr == "" {
-			if opts.EtcdClientAddr, err = FreeAddrOn(opts.IP); err != nil {
+			if opts.EtcdClientAddr, err = opts.freeAddr(opts.IP); err != nil {
 				return nil, err
 			}
 		}
 		if opts.EtcdPeerAddr == "" {
-			if opts.EtcdPeerAddr, err = FreeAddrOn(opts.IP); err != nil {
+			if opts.EtcdPeerAddr, err = opts.freeAddr(opts.IP); err != nil {
 				return nil, err
 			}
 		}
