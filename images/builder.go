@@ -9,8 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Engine is the part of a Docker engine the builder needs.
@@ -84,61 +85,51 @@ func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
 		}
 		results[img.Key] = &result{done: make(chan struct{})}
 	}
-	parentCtx := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// fail records the first failure and stops the other builds.
-	var failOnce sync.Once
-	var firstErr error
-	fail := func(err error) {
-		failOnce.Do(func() { firstErr = err })
-		cancel()
-	}
+	// The group's context ends at the first failure, which stops the builds
+	// still running and those waiting on a parent or a slot. The slots are
+	// a semaphore of their own rather than the group's limit because an
+	// image waiting on its parent must not hold one.
+	g, gctx := errgroup.WithContext(ctx)
 	progress := newProgress(b.Log, b.Estimates)
 	stopProgress := progress.report(every)
 	defer stopProgress()
 	slots := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
 	for _, img := range imgs {
 		res := results[img.Key]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			defer close(res.done)
 			log := b.Log.With("image", img.Name)
 			if missing := missingFile(img); missing != "" {
 				if img.Optional {
 					log.Warn("skipped: file not built yet", "file", missing)
 					res.skipped = true
-					return
+					return nil
 				}
-				fail(fmt.Errorf("image %s: %s does not exist", img.Name, missing))
-				return
+				return fmt.Errorf("image %s: %s does not exist", img.Name, missing)
 			}
 			var parent Built
 			if img.From != "" {
 				p := results[img.From]
 				select {
 				case <-p.done:
-				case <-ctx.Done():
-					return
+				case <-gctx.Done():
+					return nil
 				}
 				if p.built.Ref == "" {
-					return // failed or skipped: reported as such
+					return nil // failed or skipped: reported as such
 				}
 				parent = p.built
 			}
 			select {
 			case slots <- struct{}{}:
 				defer func() { <-slots }()
-			case <-ctx.Done():
-				return
+			case <-gctx.Done():
+				return nil
 			}
 			start := time.Now()
-			built, did, err := b.build(ctx, img, parent, progress)
+			built, did, err := b.build(gctx, img, parent, progress)
 			if err != nil {
-				fail(fmt.Errorf("image %s: %w", img.Name, err))
-				return
+				return fmt.Errorf("image %s: %w", img.Name, err)
 			}
 			res.built = built
 			if did {
@@ -148,13 +139,13 @@ func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
 			} else {
 				log.Info("up to date", "ref", built.Ref)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
-	if err := parentCtx.Err(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
 	m := Manifest{}
