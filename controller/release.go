@@ -66,6 +66,13 @@ type ProcessType struct {
 	HostNetwork bool `json:"host_network,omitempty"`
 }
 
+// Exclusive reports whether two jobs of the type must never run at once on
+// a host: they mount named volumes, whose data (an etcd member's, a
+// Postgres cluster's) only one process may own. A deployment replaces such
+// a job by stopping the old one before it starts the new one, where other
+// types start the new one first.
+func (p ProcessType) Exclusive() bool { return len(p.Volumes) > 0 }
+
 // Volume is a named volume on the job's host, mounted at Target.
 type Volume struct {
 	Name   string `json:"name"`

@@ -3,7 +3,9 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/openflynn/flynn/controller"
 	"github.com/openflynn/flynn/host"
 	"github.com/openflynn/flynn/pkg/httpjson"
+	"github.com/openflynn/flynn/pkg/retry"
 )
 
 // pendingDeployment returns the deployment an event announces when it is
@@ -36,7 +39,10 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	// report gives the deployment's end: complete or failed.
 	report := func(status, reason string) {
 		s.cfg.Metrics.deployment(status)
-		if _, err := s.ctrl.UpdateDeployment(ctx, d.AppID, d.ID, controller.DeploymentUpdate{Status: status, Error: reason}); err != nil {
+		if err := s.untilAnswered(ctx, log, "report deployment "+status, func(ctx context.Context) error {
+			_, err := s.ctrl.UpdateDeployment(ctx, d.AppID, d.ID, controller.DeploymentUpdate{Status: status, Error: reason})
+			return err
+		}); err != nil {
 			log.Warn("report deployment status failed", "status", status, "err", err)
 		}
 	}
@@ -73,15 +79,53 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	// (`flynn scale` from another terminal), and the deployment must not
 	// undo that; the controller merges in one statement.
 	putNew := func() error {
-		return s.ctrl.RaiseFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.NewReleaseID, Processes: maps.Clone(newF)})
+		return s.untilAnswered(ctx, log, "raise new formation", func(ctx context.Context) error {
+			return s.ctrl.RaiseFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: d.NewReleaseID, Processes: maps.Clone(newF)})
+		})
 	}
 	putOld := func() error {
 		if oldID == "" {
 			return nil
 		}
-		return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: oldID, Processes: maps.Clone(old)})
+		return s.untilAnswered(ctx, log, "lower old formation", func(ctx context.Context) error {
+			return s.ctrl.PutFormation(ctx, &controller.Formation{AppID: d.AppID, ReleaseID: oldID, Processes: maps.Clone(old)})
+		})
 	}
 	original := maps.Clone(old)
+	// swap puts newF and old, which move jobs of types (exclusive ones,
+	// whose old and new jobs must not run at once on a host) from the old
+	// release to the new, in a single round: while starts of the new keys
+	// are held, it raises the new formation and lowers the old, so the first round to
+	// see either sees both, and stops each old job on its host before it
+	// starts the new one there. Both changes are made while the old jobs
+	// still run: the controller may need them (its Postgres, discoverd).
+	var held []Key
+	defer func() {
+		for _, k := range held {
+			s.releaseStarts(k)
+		}
+	}()
+	swap := func(types []string) error {
+		keys := make([]Key, 0, len(types))
+		for _, typ := range types {
+			k := Key{d.AppID, d.NewReleaseID, typ}
+			s.holdStarts(k)
+			keys = append(keys, k)
+		}
+		held = append(held, keys...)
+		if err := putNew(); err != nil {
+			return err
+		}
+		if err := putOld(); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			s.releaseStarts(k)
+		}
+		held = slices.DeleteFunc(held, func(k Key) bool { return slices.Contains(keys, k) })
+		s.Trigger()
+		return nil
+	}
 	rollback := func(reason string) {
 		log.Warn("deployment failed; rolling back", "reason", reason)
 		old = original
@@ -98,7 +142,18 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	if d.Strategy == controller.StrategyAllAtOnce {
 		step = func() error {
 			maps.Copy(newF, target)
-			if err := putNew(); err != nil {
+			var exclusive []string
+			for _, typ := range types {
+				if rel.Processes[typ].Exclusive() && old[typ] > 0 {
+					exclusive = append(exclusive, typ)
+					old[typ] = 0
+				}
+			}
+			if len(exclusive) > 0 {
+				if err := swap(exclusive); err != nil {
+					return err
+				}
+			} else if err := putNew(); err != nil {
 				return err
 			}
 			for _, typ := range types {
@@ -113,6 +168,16 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 			for _, typ := range types {
 				for newF[typ] < target[typ] {
 					newF[typ]++
+					if rel.Processes[typ].Exclusive() && old[typ] > 0 {
+						old[typ]--
+						if err := swap([]string{typ}); err != nil {
+							return err
+						}
+						if err := s.waitUp(ctx, Key{d.AppID, d.NewReleaseID, typ}, controller.ReleaseVersion(rel.Version), newF[typ]); err != nil {
+							return err
+						}
+						continue
+					}
 					if err := putNew(); err != nil {
 						return err
 					}
@@ -140,7 +205,11 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	// Whatever the old release still runs (types the new one dropped, or
 	// all of it with all-at-once) goes now, and so does any other
 	// release's formation of the app: the new release is the app's.
-	if all, err := s.ctrl.AllFormations(ctx); err == nil {
+	var all []*controller.Formation
+	if err := s.untilAnswered(ctx, log, "list formations", func(ctx context.Context) (err error) {
+		all, err = s.ctrl.AllFormations(ctx)
+		return err
+	}); err == nil {
 		for _, f := range all {
 			if f.AppID != d.AppID || f.ReleaseID == d.NewReleaseID {
 				continue
@@ -154,6 +223,23 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	}
 	log.Info("deployment complete")
 	report(controller.DeploymentComplete, "")
+}
+
+// untilAnswered calls fn, a call to the controller, until it answers, for
+// up to DeployTimeout: a deployment of the controller, of its Postgres or
+// of discoverd leaves the controller unreachable for a few seconds, which
+// must neither fail the deployment nor leave it running for ever. An
+// answer that refuses (4xx) is final.
+func (s *Scheduler) untilAnswered(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DeployTimeout)
+	defer cancel()
+	return retry.Until(ctx, log, what, func(ctx context.Context) error {
+		err := fn(ctx)
+		if he := (*httpjson.Error)(nil); errors.As(err, &he) && he.Status() < 500 {
+			return retry.Permanent(err)
+		}
+		return err
+	})
 }
 
 // deploymentBase returns the release a deployment replaces, that

@@ -216,6 +216,11 @@ type Scheduler struct {
 	mu      sync.Mutex
 	jobs    map[Key][]*Job
 	roundCh chan struct{} // closed and replaced after each round
+	// startHolds are keys no round may start jobs of, set by deployments
+	// of exclusive types (see swap); guarded by mu. A zero time holds
+	// until it is set; a set time holds for rounds whose formations were
+	// listed before it.
+	startHolds map[Key]time.Time
 }
 
 type backoffState struct {
@@ -239,6 +244,7 @@ func New(cfg Config, ctrl Controller, cluster Cluster, logger *slog.Logger) *Sch
 		upSince:      map[string]time.Time{},
 		backoff:      map[Key]*backoffState{},
 		roundCh:      make(chan struct{}),
+		startHolds:   map[Key]time.Time{},
 	}
 }
 
@@ -436,6 +442,7 @@ func (s *Scheduler) round(ctx context.Context) error {
 		}
 	}
 
+	listedAt := time.Now()
 	formations, err := s.ctrl.AllFormations(ctx)
 	switch {
 	case err == nil:
@@ -484,6 +491,9 @@ func (s *Scheduler) round(ctx context.Context) error {
 			}
 			key := Key{AppID: f.AppID, ReleaseID: f.ReleaseID, Type: typ}
 			snap.Wants = append(snap.Wants, Want{Key: key, Count: count, Omni: pt.Omni})
+			if s.startsHeld(key, listedAt, s.formationsErr == "") {
+				snap.Held[key] = true
+			}
 			if b := s.backoff[key]; b != nil && now.Before(b.notBefore) {
 				snap.Held[key] = true // the next tick looks again
 			}
@@ -496,6 +506,42 @@ func (s *Scheduler) round(ctx context.Context) error {
 		s.Trigger() // look again soon to report the new jobs' states
 	}
 	return nil
+}
+
+// holdStarts stops rounds from starting jobs of key until releaseStarts.
+func (s *Scheduler) holdStarts(key Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startHolds[key] = time.Time{}
+}
+
+// releaseStarts ends a hold of holdStarts for the rounds that list the
+// formations from now on: a round that listed them before may have seen
+// them half changed.
+func (s *Scheduler) releaseStarts(key Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.startHolds[key]; ok {
+		s.startHolds[key] = time.Now()
+	}
+}
+
+// startsHeld reports whether a round whose formations were listed at
+// listedAt (fresh: from the controller, not the last list kept) may not
+// start jobs of key, and forgets a released hold once a fresh list is
+// past it.
+func (s *Scheduler) startsHeld(key Key, listedAt time.Time, fresh bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.startHolds[key]
+	switch {
+	case !ok:
+		return false
+	case !until.IsZero() && fresh && listedAt.After(until):
+		delete(s.startHolds, key)
+		return false
+	}
+	return true
 }
 
 // jobOf returns the scheduler's view of a host job and whether it is a

@@ -622,3 +622,67 @@ func TestJobOfADeletedAppIsNotReportedForEver(t *testing.T) {
 		return gone() == n && !strings.Contains(logs.String(), "report job state failed")
 	})
 }
+
+// TestExclusiveTypeIsReplacedStopFirst checks that a deployment replaces
+// the jobs of a type with volumes (discoverd's, Postgres's) by stopping
+// each old job before the new one starts on its host, by either strategy,
+// where other types start the new job first: two processes must never
+// own one volume's data at once.
+func TestExclusiveTypeIsReplacedStopFirst(t *testing.T) {
+	for _, strategy := range []string{controller.StrategyOneByOne, controller.StrategyAllAtOnce} {
+		t.Run(strategy, func(t *testing.T) {
+			h := newHarness(t)
+			cluster := newFakeCluster("h1", "h2")
+			h.run(cluster)
+			ctx := context.Background()
+			if _, err := h.ctrl.UpdateApp(ctx, h.app.ID, controller.AppUpdate{Strategy: &strategy}); err != nil {
+				t.Fatal(err)
+			}
+			withData := func() *controller.Release {
+				rel := &controller.Release{AppID: h.app.ID, ArtifactID: h.art.ID, Processes: map[string]controller.ProcessType{
+					"data": {Cmd: []string{"start", "data"}, Omni: true, Volumes: []controller.Volume{{Name: "data", Target: "/data"}}},
+					"web":  {Cmd: []string{"start", "web"}},
+				}}
+				must(t, h.ctrl.CreateRelease(ctx, rel))
+				return rel
+			}
+			v1 := withData()
+			if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, v1.ID); err != nil {
+				t.Fatal(err)
+			}
+			poll.Until(t, 5*time.Second, "first deploy web=1", func() bool { return cluster.live()[key(v1, "web")] == 1 })
+			h.scale(v1, map[string]int{"web": 1, "data": 1})
+			poll.Until(t, 5*time.Second, "data on both hosts", func() bool { return cluster.live()[key(v1, "data")] == 2 })
+
+			for _, id := range []string{"h1", "h2"} {
+				fh := cluster.host(id)
+				fh.mu.Lock()
+				fh.events = nil
+				fh.mu.Unlock()
+			}
+			v2 := withData()
+			if _, err := h.ctrl.SetAppRelease(ctx, h.app.ID, v2.ID); err != nil {
+				t.Fatal(err)
+			}
+			poll.Until(t, 10*time.Second, "deployment complete", func() bool {
+				ds, err := h.ctrl.Deployments(ctx, h.app.ID)
+				return err == nil && latest(ds).NewReleaseID == v2.ID && latest(ds).Status == controller.DeploymentComplete
+			})
+			poll.Until(t, 5*time.Second, "only v2 runs", func() bool {
+				l := cluster.live()
+				return l[key(v2, "data")] == 2 && l[key(v1, "data")] == 0 && l[key(v2, "web")] == 1 && l[key(v1, "web")] == 0
+			})
+			for _, id := range []string{"h1", "h2"} {
+				fh := cluster.host(id)
+				fh.mu.Lock()
+				events := slices.Clone(fh.events)
+				fh.mu.Unlock()
+				stop := slices.Index(events, "stop "+v1.ID+" data")
+				start := slices.Index(events, "start "+v2.ID+" data")
+				if stop < 0 || start < 0 || start < stop {
+					t.Errorf("host %s: the new data job started before the old one stopped, or one is missing: %v", id, events)
+				}
+			}
+		})
+	}
+}
