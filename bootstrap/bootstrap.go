@@ -43,7 +43,6 @@ package bootstrap
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -317,7 +316,7 @@ func (r *run) controller(ctx context.Context) (Controller, error) {
 	if len(insts) == 0 {
 		return nil, fmt.Errorf("no instance of discoverd service %q (is the controller up?)", ref.Service)
 	}
-	r.ctrl = r.cfg.NewController(serviceURL(ref.Service), key)
+	r.ctrl = r.cfg.NewController(ref.URL(), key)
 	return r.ctrl, nil
 }
 
@@ -326,24 +325,20 @@ func serviceURL(service string) string { return "http://" + service + "." + disc
 
 // controllerKey is the manifest's controller key, expanded.
 func (r *run) controllerKey() (string, error) {
-	quoted, err := json.Marshal(r.m.Controller.Key)
+	key, err := expandString(r.m.Controller.Key, r.values)
 	if err != nil {
-		return "", fmt.Errorf("controller key: %w", err)
-	}
-	raw, err := expand(quoted, r.values)
-	if err != nil {
-		return "", fmt.Errorf("controller key: %w", err)
-	}
-	var key string
-	if err := json.Unmarshal(raw, &key); err != nil {
 		return "", fmt.Errorf("controller key: %w", err)
 	}
 	return key, nil
 }
 
 // image returns the reference of an image key.
-func (r *run) image(key string) (string, error) {
-	ref, ok := r.cfg.Images[key]
+func (r *run) image(key string) (string, error) { return imageRef(r.cfg.Images, key) }
+
+// imageRef returns the reference of an image key in an images manifest's
+// refs.
+func imageRef(images map[string]string, key string) (string, error) {
+	ref, ok := images[key]
 	if !ok || ref == "" {
 		return "", fmt.Errorf("no image %q in the images manifest (run `make images`)", key)
 	}

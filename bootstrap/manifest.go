@@ -29,6 +29,11 @@ type ControllerRef struct {
 	Key string `json:"key"`
 }
 
+// URL is the base URL that reaches the controller by its discoverd service
+// name ("http://controller.discoverd"), for a client that dials discoverd
+// names.
+func (c ControllerRef) URL() string { return serviceURL(c.Service) }
+
 // Step is one step of a manifest: an id, an action and the action's
 // fields, kept raw until the step runs so that "{{name}}" references to
 // earlier steps' outputs expand then.
@@ -161,6 +166,23 @@ func expand(raw json.RawMessage, values map[string]string) (json.RawMessage, err
 		return nil, fmt.Errorf("unknown value %s (defined by no earlier step)", strings.Join(missing, ", "))
 	}
 	return json.Marshal(v)
+}
+
+// expandString is expand for one string.
+func expandString(s string, values map[string]string) (string, error) {
+	quoted, err := json.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	raw, err := expand(quoted, values)
+	if err != nil {
+		return "", err
+	}
+	var out string
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return "", err
+	}
+	return out, nil
 }
 
 // AppSpec describes an app of the cluster, as run-app, scale-app and

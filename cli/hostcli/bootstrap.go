@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -39,33 +40,25 @@ func bootstrapCommand(env *Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			imgs, err := images.ReadManifest(c.String("images"))
+			refs, err := imageRefs(c.String("images"))
 			if err != nil {
-				return fmt.Errorf("%w (build the images with `make images`)", err)
+				return err
 			}
-			refs := map[string]string{}
-			for k, b := range imgs {
-				refs[k] = b.Ref
-			}
-			key, err := cmdline.SecretOf(c, "cluster-key")
+			cl, err := clusterOf(c)
 			if err != nil {
 				return err
 			}
 			stateDir := c.String("state-dir")
-			// The steps reach the components by discoverd name
-			// ("http://controller.discoverd"), wherever they run.
-			disc := discoverdclient.New(c.String("discoverd-url"), key)
-			hc := discoverdclient.HTTPClient(disc)
 			cfg := bootstrap.Config{
 				Host:      hostClient(c),
-				Discoverd: disc,
+				Discoverd: cl.discoverd,
 				NewController: func(url, key string) bootstrap.Controller {
-					return ctrlclient.NewWithHTTPClient(url, key, hc)
+					return cl.controller(url, key)
 				},
-				HTTPClient:  hc,
+				HTTPClient:  cl.http,
 				Images:      refs,
 				Domain:      c.String("domain"),
-				ClusterKey:  key,
+				ClusterKey:  cl.key,
 				Force:       c.Bool("force"),
 				Out:         env.Stdout,
 				WaitTimeout: c.Duration("wait-timeout"),
@@ -107,4 +100,45 @@ func bootstrapCommand(env *Env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// imageRefs reads the images manifest `make images` writes and returns
+// its references by image key.
+func imageRefs(path string) (map[string]string, error) {
+	imgs, err := images.ReadManifest(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (build the images with `make images`)", err)
+	}
+	refs := make(map[string]string, len(imgs))
+	for k, b := range imgs {
+		refs[k] = b.Ref
+	}
+	return refs, nil
+}
+
+// cluster is how bootstrap and upgrade reach the cluster's components: by
+// discoverd service name ("http://controller.discoverd"), looked up at each
+// connection in the discoverd --discoverd-url names, wherever they run.
+type cluster struct {
+	// key is the cluster key.
+	key       string
+	discoverd *discoverdclient.Client
+	// http dials discoverd names.
+	http *http.Client
+}
+
+// clusterOf returns the cluster the command line names.
+func clusterOf(c *cli.Context) (*cluster, error) {
+	key, err := cmdline.SecretOf(c, "cluster-key")
+	if err != nil {
+		return nil, err
+	}
+	disc := discoverdclient.New(c.String("discoverd-url"), key)
+	return &cluster{key: key, discoverd: disc, http: discoverdclient.HTTPClient(disc)}, nil
+}
+
+// controller returns a client of the controller at url, a discoverd name,
+// with key.
+func (cl *cluster) controller(url, key string) *ctrlclient.Client {
+	return ctrlclient.NewWithHTTPClient(url, key, cl.http)
 }

@@ -22,6 +22,11 @@
 //     removes nothing and prints what would go; --all lists what stays.
 //   - bootstrap brings a cluster up on this host from a bootstrap manifest
 //     (package bootstrap), and exits 3 when the host runs one already.
+//   - upgrade moves a bootstrapped cluster's components to the images of
+//     a newer build (--images): for each app of the manifest whose image
+//     changed, a release with the new image, deployed through the
+//     controller (reached by discoverd name with the cluster key), one
+//     after the other; it prints a line per component.
 //
 // Any failure prints "flynn-host: <error>" on stderr and exits 1; `run`
 // exits with the job's status instead. The node daemon itself, `flynn-host
@@ -147,6 +152,7 @@ func Commands(env *Env) []*cli.Command {
 		listCommand(env),
 		gcCommand(env),
 		bootstrapCommand(env),
+		upgradeCommand(env),
 	}
 }
 
