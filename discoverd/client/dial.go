@@ -51,7 +51,16 @@ func ServiceOf(host string) (service string, leader, ok bool) {
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	addrs, ok, err := d.Client.Resolve(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("dial %s: %w (%v)", addr, ctx.Err(), err)
+		}
+		// discoverd's answer (not_found: no leader) is the reason, but not
+		// an error of the dialer's caller to pass on: wrapped, a server
+		// that hands its API errors to its client would answer "not
+		// found" for a dependency that is down (the controller did while
+		// its Postgres was replaced), and that client would take it as
+		// final.
+		return nil, fmt.Errorf("dial %s: %v", addr, err)
 	}
 	if !ok {
 		return d.Net.DialContext(ctx, network, addr)

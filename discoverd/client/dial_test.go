@@ -1,16 +1,19 @@
 package client_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/openflynn/flynn/discoverd"
 	"github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/discoverd/discoverdtest"
+	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
 func TestServiceOf(t *testing.T) {
@@ -93,5 +96,15 @@ func TestDialByServiceName(t *testing.T) {
 
 	if _, err := hc.Get("http://nothing.discoverd/"); err == nil {
 		t.Fatal("a service with no instance answered")
+	}
+	// A service that has no leader fails the dial with discoverd's reason,
+	// but not as an API error of the caller's own (a server would pass a
+	// not_found on to its client).
+	_, err = (&client.Dialer{Client: c}).DialContext(ctx, "tcp", "leader.nothing.discoverd:5432")
+	if err == nil || !strings.Contains(err.Error(), "nothing") {
+		t.Fatalf("dial leader.nothing.discoverd: %v, want an error naming the service", err)
+	}
+	if he := (*httpjson.Error)(nil); errors.As(err, &he) {
+		t.Errorf("dial leader.nothing.discoverd: %v wraps API error %s", err, he.Code)
 	}
 }
