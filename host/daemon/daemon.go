@@ -292,7 +292,9 @@ type Registration interface {
 }
 
 // Registrar registers instances in discoverd and heartbeats them until ctx
-// ends or they are deregistered. Adapt discoverd/client with RegistrarFunc.
+// ends or they are deregistered. Deregister removes an instance; the end of
+// ctx (the daemon stopping while its jobs run on) leaves it to its TTL or
+// to the next daemon. Adapt discoverd/client with RegistrarFunc.
 type Registrar interface {
 	Register(ctx context.Context, service string, inst *discoverd.Instance) (Registration, error)
 }
@@ -453,7 +455,8 @@ func (d *Daemon) Start(ctx context.Context) error {
 }
 
 // registerHost keeps the host registered as "flynn-host" while the daemon
-// runs, retrying while discoverd is not reachable.
+// runs, retrying while discoverd is not reachable, and leaves the
+// registration to its TTL when the daemon stops.
 func (d *Daemon) registerHost() {
 	ctx, cancel := d.lifetime()
 	defer cancel()
@@ -463,12 +466,13 @@ func (d *Daemon) registerHost() {
 		Meta:  map[string]string{"id": d.cfg.HostID},
 	}
 	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
-		reg, err := d.registrar.Register(ctx, "flynn-host", inst)
+		_, err := d.registrar.Register(ctx, "flynn-host", inst)
 		if err == nil {
+			// The registration outlives the daemon, as its jobs do, for
+			// the next daemon to write again (a restart, an upgrade of
+			// it) or for the TTL to end: removed at once, the scheduler
+			// would take the node for lost while it restarts.
 			<-ctx.Done()
-			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = reg.Deregister(dctx)
-			dcancel()
 			return
 		}
 		d.log.Warn("register host in discoverd", "err", err)

@@ -224,8 +224,8 @@ func (r *Registrar) movedChan() <-chan struct{} {
 }
 
 // Register registers inst in service (its ID defaults to
-// discoverd.InstanceID) and heartbeats it until ctx ends or Deregister,
-// then deregisters it.
+// discoverd.InstanceID) and heartbeats it until ctx ends or Deregister.
+// Deregister removes it; the end of ctx leaves it to its TTL.
 func (r *Registrar) Register(ctx context.Context, service string, inst *discoverd.Instance) (daemon.Registration, error) {
 	in := *inst
 	if in.ID == "" {
@@ -282,17 +282,11 @@ func (g *registration) heartbeat(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			// Leave now rather than at the TTL, so watchers see it go:
-			// through the discoverd it was last written to, or, when
-			// that one does not answer, another (they share a store).
-			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			order := append([]int{g.at}, slices.DeleteFunc(g.r.candidates(), func(i int) bool { return i == g.at })...)
-			for _, i := range order {
-				if g.r.eps[i].api.Deregister(dctx, g.service, g.inst.ID) == nil || dctx.Err() != nil {
-					break
-				}
-			}
-			cancel()
+			// Deregister removes the instance. The end of ctx alone is
+			// the daemon stopping while its jobs run on: the next daemon
+			// writes the instance again, or, when none comes, the TTL
+			// ends it. Removed now, a restart of the daemon (an upgrade
+			// of it) would take every job out of its service meanwhile.
 			return
 		case <-timer.C:
 		}
@@ -318,7 +312,10 @@ func (g *registration) heartbeat(ctx context.Context) {
 	}
 }
 
-// Deregister stops the heartbeat and removes the instance.
+// Deregister stops the heartbeat and removes the instance now rather than
+// at its TTL, so watchers see it go: through the discoverd it was last
+// written to, or, when that one does not answer, another (they share a
+// store).
 func (g *registration) Deregister(ctx context.Context) error {
 	g.once.Do(func() {
 		g.cancel()
@@ -326,6 +323,16 @@ func (g *registration) Deregister(ctx context.Context) error {
 		case <-g.done:
 		case <-ctx.Done():
 			g.err = ctx.Err()
+			return
+		}
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		// g.at is the heartbeat's, which has ended.
+		order := append([]int{g.at}, slices.DeleteFunc(g.r.candidates(), func(i int) bool { return i == g.at })...)
+		for _, i := range order {
+			if g.r.eps[i].api.Deregister(dctx, g.service, g.inst.ID) == nil || dctx.Err() != nil {
+				break
+			}
 		}
 	})
 	return g.err

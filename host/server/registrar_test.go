@@ -246,15 +246,24 @@ func TestRegistrarRegistersAgainInADiscoverdThatForgot(t *testing.T) {
 	r := newRegistrar(ownURL, []string{ownURL}, map[string]discoverdAPI{ownURL: d}, testTTL, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	inst := &discoverd.Instance{Addr: "10.0.0.2:55000", Proto: "tcp"}
-	if _, err := r.Register(ctx, "web", inst); err != nil {
+	reg, err := r.Register(ctx, "web", inst)
+	if err != nil {
 		t.Fatal(err)
 	}
 	id := discoverd.InstanceID("tcp", inst.Addr)
 	d.forget()
 	poll.Until(t, 5*time.Second, "registered again", func() bool { return d.has("web", id) })
-	// Its context ending deregisters it, as discoverd/client's does.
+	// Its context ending (the daemon stopping while its jobs run on)
+	// leaves it to its TTL or the next daemon; Deregister removes it even
+	// then.
 	cancel()
-	poll.Until(t, 5*time.Second, "deregistered when its context ended", func() bool { return !d.has("web", id) })
+	poll.Holds(t, 2*testTTL, "still registered after its context ended", func() bool { return d.has("web", id) })
+	if err := reg.Deregister(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d.has("web", id) {
+		t.Fatal("still registered after Deregister")
+	}
 }
 
 func TestRegistrarFailsWhenNoneAnswers(t *testing.T) {
