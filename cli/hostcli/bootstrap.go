@@ -17,15 +17,27 @@ import (
 	"github.com/openflynn/flynn/pkg/cmdline"
 )
 
+// imagesFlag is --images, the images manifest that bootstrap and upgrade
+// take their image references from.
+func imagesFlag() cli.Flag {
+	return cmdline.String("images", "bin/images.json", "images manifest written by `make images`")
+}
+
+// discoverdURLFlag is --discoverd-url, the discoverd that bootstrap and
+// upgrade reach the cluster's services through.
+func discoverdURLFlag(usage string, opts ...cmdline.Option) cli.Flag {
+	return cmdline.String("discoverd-url", "http://127.0.0.1:1111", usage, opts...)
+}
+
 func bootstrapCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:      "bootstrap",
 		Usage:     "bring a cluster up on this host from a manifest (bootstrap/manifest.json)",
 		ArgsUsage: "MANIFEST",
 		Flags: []cli.Flag{
-			cmdline.String("images", "bin/images.json", "images manifest written by `make images`"),
+			imagesFlag(),
 			cmdline.String("domain", bootstrap.DefaultDomain, "cluster domain (the controller is controller.DOMAIN)", cmdline.Was("CLUSTER_DOMAIN")),
-			cmdline.String("discoverd-url", "http://127.0.0.1:1111", "discoverd URL, once the manifest has started it", cmdline.Was("--discoverd", "DISCOVERD")),
+			discoverdURLFlag("discoverd URL, once the manifest has started it", cmdline.Was("--discoverd", "DISCOVERD")),
 			cmdline.String("state-dir", "/var/lib/flynn", "the host's state directory (a forced run removes the manifest's volumes there)"),
 			cmdline.String("cluster-add-file", "/var/lib/flynn/cluster-add", "file the `flynn cluster add` line is written to (empty: none)"),
 			cmdline.String("join-file", "/var/lib/flynn/join", "file the line that makes another machine a node is written to (empty: none); it holds the cluster key"),
@@ -33,18 +45,7 @@ func bootstrapCommand(env *Env) *cli.Command {
 			cmdline.Duration("wait-timeout", 0, "default bound of each wait step (default 2m)"),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return errors.New("usage: flynn-host bootstrap [flags] MANIFEST")
-			}
-			m, err := bootstrap.ReadManifest(c.Args().First())
-			if err != nil {
-				return err
-			}
-			refs, err := imageRefs(c.String("images"))
-			if err != nil {
-				return err
-			}
-			cl, err := clusterOf(c)
+			m, refs, cl, err := manifestArgs(c, "bootstrap")
 			if err != nil {
 				return err
 			}
@@ -100,6 +101,28 @@ func bootstrapCommand(env *Env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// manifestArgs reads what bootstrap and upgrade (command) take: the
+// manifest their one argument names, the images of --images, and the
+// cluster.
+func manifestArgs(c *cli.Context, command string) (*bootstrap.Manifest, map[string]string, *cluster, error) {
+	if c.NArg() != 1 {
+		return nil, nil, nil, fmt.Errorf("usage: flynn-host %s [flags] MANIFEST", command)
+	}
+	m, err := bootstrap.ReadManifest(c.Args().First())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	refs, err := imageRefs(c.String("images"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cl, err := clusterOf(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, refs, cl, nil
 }
 
 // imageRefs reads the images manifest `make images` writes and returns

@@ -12,14 +12,7 @@ import (
 )
 
 func TestBootstrap(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	dir, write := tempFiles(t)
 	manifest := write("manifest.json", `{"steps": [{"id": "secret", "action": "gen-random"}]}`)
 	images := write("images.json", `{}`)
 	clusterAdd := write("cluster-add", "flynn cluster add -p PIN default flynn.test KEY\n")
@@ -68,5 +61,19 @@ func TestBootstrap(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "new-cluster-add")); !os.IsNotExist(err) {
 		t.Errorf("a manifest without a cluster-add step wrote a cluster-add file (stat: %v)", err)
+	}
+}
+
+// tempFiles returns a test's temporary directory and a function that
+// writes a file there and returns its path.
+func tempFiles(t *testing.T) (dir string, write func(name, content string) string) {
+	dir = t.TempDir()
+	return dir, func(name, content string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
 }

@@ -1,7 +1,6 @@
 package hostcli
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -17,28 +16,17 @@ func upgradeCommand(env *Env) *cli.Command {
 		Usage:     "move a bootstrapped cluster's components to the images of a newer build, one deployment at a time",
 		ArgsUsage: "MANIFEST",
 		Flags: []cli.Flag{
-			cmdline.String("images", "bin/images.json", "images manifest written by `make images`"),
-			cmdline.String("discoverd-url", "http://127.0.0.1:1111", "discoverd URL"),
+			imagesFlag(),
+			discoverdURLFlag("discoverd URL"),
 			cmdline.Duration("deploy-timeout", 0, "bound of each component's deployment (default 5m)"),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return errors.New("usage: flynn-host upgrade [flags] MANIFEST")
-			}
-			m, err := bootstrap.ReadManifest(c.Args().First())
+			m, refs, cl, err := manifestArgs(c, "upgrade")
 			if err != nil {
 				return err
 			}
 			if m.Controller.Service == "" {
 				return fmt.Errorf("manifest %s names no controller service", c.Args().First())
-			}
-			refs, err := imageRefs(c.String("images"))
-			if err != nil {
-				return err
-			}
-			cl, err := clusterOf(c)
-			if err != nil {
-				return err
 			}
 			defer cl.http.CloseIdleConnections()
 			// The manifest's controller key is "{{controller-key}}", a

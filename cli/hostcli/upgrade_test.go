@@ -3,7 +3,6 @@ package hostcli
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -103,14 +102,7 @@ func newFakeControllerCluster(t *testing.T) *fakeControllerCluster {
 }
 
 func TestUpgrade(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	dir, write := tempFiles(t)
 	manifest := write("manifest.json", `{
   "controller": {"service": "controller", "key": "{{controller-key}}"},
   "steps": [
