@@ -358,7 +358,11 @@ type gateRootFS struct {
 	all       chan struct{} // closed when want roots are inside at once
 	failSuite string
 	hangSuite string
-	hangEnded chan struct{} // closed when the hung root's context ended
+	// hangStarted, when set, is closed when the hung root begins, and
+	// the failing root fails only then: a build is stopped, not kept
+	// from starting.
+	hangStarted chan struct{}
+	hangEnded   chan struct{} // closed when the hung root's context ended
 	// wait, when set, must return before any root is written.
 	wait func(ctx context.Context) error
 }
@@ -366,8 +370,18 @@ type gateRootFS struct {
 func (g *gateRootFS) WriteRootFS(ctx context.Context, d Debian, w io.Writer) error {
 	switch d.Suite {
 	case g.failSuite:
+		if g.hangStarted != nil {
+			select {
+			case <-g.hangStarted:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		return errors.New("no mirror for " + d.Suite)
 	case g.hangSuite:
+		if g.hangStarted != nil {
+			close(g.hangStarted)
+		}
 		<-ctx.Done()
 		close(g.hangEnded)
 		return ctx.Err()
@@ -428,7 +442,7 @@ func TestBuildOverlapsRoots(t *testing.T) {
 // The first failure is the one reported, and it stops the builds still
 // running rather than leaving them to finish.
 func TestBuildFailureStopsTheOthers(t *testing.T) {
-	rootfs := &gateRootFS{failSuite: "broken", hangSuite: "slow", hangEnded: make(chan struct{})}
+	rootfs := &gateRootFS{failSuite: "broken", hangSuite: "slow", hangStarted: make(chan struct{}), hangEnded: make(chan struct{})}
 	b := &Builder{Engine: newFakeEngine(), RootFS: rootfs, Log: slog.New(slog.DiscardHandler), Parallel: 2}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
