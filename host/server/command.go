@@ -113,12 +113,13 @@ it adopts them again when it starts.`,
 				manifest = filepath.Join(c.String("repo"), "bin", "images.json")
 			}
 			return Config{
-				Listen:        listen,
-				ClusterKey:    key,
-				DiscoverdURLs: cmdline.ListOf(c, "discoverd-url"),
-				DiscoverdTTL:  c.Duration("discoverd-ttl"),
-				ReservePorts:  true,
-				StopJobs:      c.Bool("stop-jobs"),
+				Listen:                listen,
+				ClusterKey:            key,
+				DiscoverdURLs:         cmdline.ListOf(c, "discoverd-url"),
+				DiscoverdTTL:          c.Duration("discoverd-ttl"),
+				ReservePorts:          true,
+				MigrateListenerQueues: true,
+				StopJobs:              c.Bool("stop-jobs"),
 				Daemon: daemon.Config{
 					HostID:        id,
 					ExternalIP:    externalIP,

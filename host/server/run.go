@@ -46,11 +46,19 @@ type Config struct {
 	// ephemeral ports (ports.KeepFromEphemeral), as flynn-host does; tests that
 	// run a daemon in their process leave the machine's settings alone.
 	ReservePorts bool
+	// MigrateListenerQueues sets the kernel's tcp_migrate_req, as
+	// flynn-host does: a listener closed while another of its
+	// SO_REUSEPORT group stays (the old router of a deployment) hands the
+	// connections queued on it to that one instead of resetting them.
+	MigrateListenerQueues bool
 	// StopJobs stops every job when the daemon shuts down (--stop-jobs),
 	// bounded by StopJobsTimeout; otherwise the jobs keep running and the
 	// next daemon adopts them.
 	StopJobs bool
 }
+
+// tcpMigrateReqPath is the sysctl of Config.MigrateListenerQueues.
+const tcpMigrateReqPath = "/proc/sys/net/ipv4/tcp_migrate_req"
 
 // StopJobsTimeout bounds how long a daemon with StopJobs waits on shutdown
 // for its jobs to end; each is killed after its own grace period, so only
@@ -130,6 +138,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			// The jobs still run; now and then one fails to start, with
 			// "address already in use".
 			logger.Warn("could not keep the job ports out of the ephemeral range", "err", err)
+		}
+	}
+	if cfg.MigrateListenerQueues {
+		if err := os.WriteFile(tcpMigrateReqPath, []byte("1\n"), 0o644); err != nil {
+			// Kernels before 5.14 lack it: a router's deployment may
+			// then reset the few connections queued on the old one.
+			logger.Warn("could not set tcp_migrate_req", "err", err)
 		}
 	}
 	d, err := daemon.New(cfg.Daemon, backend, registrar, logger)

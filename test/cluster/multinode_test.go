@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -342,6 +343,15 @@ type requestLoop struct {
 	done            atomic.Bool
 	requests, fails atomic.Int64
 	wg              sync.WaitGroup
+	mu              sync.Mutex
+	firstErrs       []string // the first few failures, with their times
+}
+
+// failures returns the first few failures, with their times.
+func (l *requestLoop) failures() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.firstErrs)
 }
 
 func startRequests(node, domain string, workers int) *requestLoop {
@@ -352,8 +362,13 @@ func startRequests(node, domain string, workers int) *requestLoop {
 			defer l.wg.Done()
 			for !l.done.Load() {
 				l.requests.Add(1)
-				if get(node, domain) != nil {
+				if err := get(node, domain); err != nil {
 					l.fails.Add(1)
+					l.mu.Lock()
+					if len(l.firstErrs) < 5 {
+						l.firstErrs = append(l.firstErrs, time.Now().Format("15:04:05.000")+" "+err.Error())
+					}
+					l.mu.Unlock()
 				}
 			}
 		}()

