@@ -331,7 +331,7 @@ func TestFailingStepStopsTheRun(t *testing.T) {
 				m.Steps[stepIndex(t, m, "postgres-wait")].Raw = []byte(`{"id":"postgres-wait","action":"wait","service":"postgres","path":"/x","status":200,"timeout":"50ms"}`)
 			},
 			wantID:  "postgres-wait",
-			wantErr: "not ready after 50ms",
+			wantErr: "postgres not ready: gave up after 50ms",
 		},
 	}
 	for _, tt := range tests {

@@ -338,8 +338,7 @@ func readApp(ctx context.Context, cfg UpgradeConfig, name string) (*controller.A
 	var answer error
 	err := retry(ctx, cfg.PollInterval, cfg.ReadyTimeout, func(ctx context.Context) (bool, error) {
 		a, err := cfg.Controller.App(ctx, name)
-		var he *httpjson.Error
-		if err == nil || errors.As(err, &he) && he.Status() < 500 {
+		if err == nil || httpjson.IsRefusal(err) {
 			app, answer = a, err
 			return true, nil
 		}
@@ -352,40 +351,4 @@ func readApp(ctx context.Context, cfg UpgradeConfig, name string) (*controller.A
 		return nil, fmt.Errorf("read the app: %w", answer)
 	}
 	return app, nil
-}
-
-// retry calls f every interval until it reports done, for at most timeout;
-// each call is bounded by checkTimeout, so that a peer that accepts and
-// never answers is asked again. f's errors count only when the time is up:
-// the error then wraps the last one.
-func retry(ctx context.Context, interval, timeout time.Duration, f func(ctx context.Context) (bool, error)) error {
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	var last error
-	for {
-		cctx, ccancel := context.WithTimeout(tctx, checkTimeout)
-		done, err := f(cctx)
-		ccancel()
-		if done {
-			return nil
-		}
-		// An error of the call the deadline cut short says nothing about
-		// the peer.
-		if err != nil && tctx.Err() == nil {
-			last = err
-		}
-		select {
-		case <-tctx.Done():
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			if last != nil {
-				return fmt.Errorf("not done after %s; last error: %w", timeout, last)
-			}
-			return fmt.Errorf("not done after %s", timeout)
-		case <-tick.C:
-		}
-	}
 }

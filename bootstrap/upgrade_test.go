@@ -358,7 +358,7 @@ func TestUpgrade(t *testing.T) {
 			setup:         func(f *fakeUpgrader) { f.pollErrs = -1 },
 			deployTimeout: 50 * time.Millisecond,
 			wantLines:     []string{upToDate[0]},
-			wantErr:       "upgrade controller: deployment dep-id-controller (pending): not done after 50ms; last error: " + errUnreachable.Error(),
+			wantErr:       "upgrade controller: deployment dep-id-controller (pending): gave up after 50ms: " + errUnreachable.Error(),
 			wantDeployed:  []string{"id-controller"},
 		},
 		{

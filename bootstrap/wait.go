@@ -36,29 +36,20 @@ func (w *wait) run(ctx context.Context, r *run, _ string) (string, error) {
 		timeout = d
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		addr, err := w.check(ctx, r)
-		if err == nil {
-			return fmt.Sprintf("%s at %s after %s", w.Service, addr, time.Since(start).Round(time.Millisecond)), nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("%s not ready after %s: %v", w.Service, timeout, last)
-		case <-time.After(r.cfg.PollInterval):
-		}
+	var addr string
+	err := retry(ctx, r.cfg.PollInterval, timeout, func(ctx context.Context) (bool, error) {
+		a, err := w.check(ctx, r)
+		addr = a
+		return err == nil, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s not ready: %w", w.Service, err)
 	}
+	return fmt.Sprintf("%s at %s after %s", w.Service, addr, time.Since(start).Round(time.Millisecond)), nil
 }
 
-// checkTimeout bounds one look, so that an instance that accepts and
-// never answers is asked again rather than waited for.
-const checkTimeout = 5 * time.Second
-
-// check looks once; it returns the first instance's address when the
-// service is ready.
+// check looks once (retry bounds it by checkTimeout); it returns the
+// first instance's address when the service is ready.
 func (w *wait) check(ctx context.Context, r *run) (string, error) {
 	insts, err := r.cfg.Discoverd.Instances(ctx, w.Service)
 	if err != nil {
@@ -71,8 +62,6 @@ func (w *wait) check(ctx context.Context, r *run) (string, error) {
 	if w.Path == "" {
 		return addr, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, serviceURL(w.Service)+w.Path, nil)
 	if err != nil {
 		return "", err

@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -99,12 +98,6 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	// see either sees both, and stops each old job on its host before it
 	// starts the new one there. Both changes are made while the old jobs
 	// still run: the controller may need them (its Postgres, discoverd).
-	var held []Key
-	defer func() {
-		for _, k := range held {
-			s.releaseStarts(k)
-		}
-	}()
 	swap := func(types []string) error {
 		keys := make([]Key, 0, len(types))
 		for _, typ := range types {
@@ -112,19 +105,15 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 			s.holdStarts(k)
 			keys = append(keys, k)
 		}
-		held = append(held, keys...)
-		if err := putNew(); err != nil {
-			return err
-		}
-		if err := putOld(); err != nil {
-			return err
+		err := putNew()
+		if err == nil {
+			err = putOld()
 		}
 		for _, k := range keys {
 			s.releaseStarts(k)
 		}
-		held = slices.DeleteFunc(held, func(k Key) bool { return slices.Contains(keys, k) })
 		s.Trigger()
-		return nil
+		return err
 	}
 	rollback := func(reason string) {
 		log.Warn("deployment failed; rolling back", "reason", reason)
@@ -235,7 +224,7 @@ func (s *Scheduler) untilAnswered(ctx context.Context, log *slog.Logger, what st
 	defer cancel()
 	return retry.Until(ctx, log, what, func(ctx context.Context) error {
 		err := fn(ctx)
-		if he := (*httpjson.Error)(nil); errors.As(err, &he) && he.Status() < 500 {
+		if httpjson.IsRefusal(err) {
 			return retry.Permanent(err)
 		}
 		return err

@@ -110,6 +110,15 @@ func IsCode(err error, code Code) bool {
 // IsNotFound reports whether err is a not_found API error.
 func IsNotFound(err error) bool { return IsCode(err, CodeNotFound) }
 
+// IsRefusal reports whether err is (or wraps) an *Error the server sends
+// with a 4xx status: an answer about the request itself (not found,
+// invalid, conflict), which asking again will not change, unlike an
+// unreachable server or its 5xx.
+func IsRefusal(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status() < http.StatusInternalServerError
+}
+
 // Write sends v as JSON with the given status.
 func Write(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

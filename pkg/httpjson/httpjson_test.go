@@ -2,6 +2,7 @@ package httpjson
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -102,5 +103,25 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 	}
 	if got := Code("nonsense").Status(); got != http.StatusInternalServerError {
 		t.Errorf("unknown code status = %d, want 500", got)
+	}
+}
+
+func TestIsRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"not found", NotFound("app %q", "x"), true},
+		{"wrapped validation", fmt.Errorf("create: %w", ValidationError("name", "empty")), true},
+		{"conflict", Errorf(CodeConflict, "busy"), true},
+		{"unavailable", Errorf(CodeServiceUnavailable, "starting"), false},
+		{"unknown", Errorf(CodeUnknown, "boom"), false},
+		{"not an API error", errors.New("connection refused"), false},
+	} {
+		if got := IsRefusal(tc.err); got != tc.want {
+			t.Errorf("%s: IsRefusal(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }
