@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -79,6 +78,12 @@ func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
 	for _, img := range imgs {
 		if img.Debian != nil && img.From != "" {
 			return nil, fmt.Errorf("image %s: both Debian and From are set", img.Name)
+		}
+		if img.Debian != nil && len(img.Packages)+len(img.Commands)+len(img.Files) > 0 {
+			return nil, fmt.Errorf("image %s: a Debian root lists its packages in Debian and takes no Commands or Files (add them in an image From it)", img.Name)
+		}
+		if img.Debian == nil && img.From == "" {
+			return nil, fmt.Errorf("image %s: neither Debian nor From is set", img.Name)
 		}
 		if img.From != "" && results[img.From] == nil {
 			return nil, fmt.Errorf("image %s: parent image %q was not built before it", img.Name, img.From)
@@ -163,23 +168,9 @@ func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
 
 // build returns img, building what is missing; did reports whether anything
 // was built.
-func (b *Builder) build(ctx context.Context, img Image, parent Built, progress *progress) (built Built, did bool, err error) {
-	switch {
-	case img.Debian != nil && img.From != "":
-		return Built{}, false, errors.New("both Debian and From are set")
-	case img.Debian != nil:
-		var rootImg Image = img
-		tag := rootTag(img)
-		if len(img.Files) > 0 {
-			// The root is cached under its own tag so that a change of
-			// the files does not run mmdebstrap again.
-			rootImg = Image{Key: img.Key, Name: img.Name, Debian: img.Debian}
-			tag = "root-" + rootTag(rootImg)
-		}
-		parent, did, err = b.root(ctx, rootImg, img.Name+":"+tag, len(img.Files) == 0, progress)
-		if err != nil || len(img.Files) == 0 {
-			return parent, did, err
-		}
+func (b *Builder) build(ctx context.Context, img Image, parent Built, progress *progress) (Built, bool, error) {
+	if img.Debian != nil {
+		return b.root(ctx, img, progress)
 	}
 	tag, err := layerTag(img, parent.ID)
 	if err != nil {
@@ -187,9 +178,13 @@ func (b *Builder) build(ctx context.Context, img Image, parent Built, progress *
 	}
 	ref := img.Name + ":" + tag
 	if built, ok, err := b.existing(ctx, ref, img.Name); ok || err != nil {
-		return built, did, err
+		return built, false, err
 	}
-	defer progress.building(img.Name, false)()
+	typical := typicalLayerBuild
+	if len(img.Packages) > 0 {
+		typical = typicalPackagesBuild
+	}
+	defer progress.building(img.Name, typical)()
 	labels := map[string]string{LabelName: img.Name, LabelContent: tag}
 	pr, pw := io.Pipe()
 	written := make(chan struct{})
@@ -207,22 +202,14 @@ func (b *Builder) build(ctx context.Context, img Image, parent Built, progress *
 	return Built{Ref: ref, ID: id}, true, nil
 }
 
-// root returns the Debian root image ref, importing it when missing;
-// latest says whether it also becomes name:latest.
-func (b *Builder) root(ctx context.Context, img Image, ref string, latest bool, progress *progress) (Built, bool, error) {
-	latestName := ""
-	if latest {
-		latestName = img.Name
-	}
-	if built, ok, err := b.existing(ctx, ref, latestName); ok || err != nil {
+// root returns the Debian root image, importing it when missing.
+func (b *Builder) root(ctx context.Context, img Image, progress *progress) (Built, bool, error) {
+	tag := rootTag(img)
+	ref := img.Name + ":" + tag
+	if built, ok, err := b.existing(ctx, ref, img.Name); ok || err != nil {
 		return built, false, err
 	}
-	defer progress.building(img.Name, true)()
-	tag := ref[strings.LastIndex(ref, ":")+1:]
-	refs := []string{ref}
-	if latest {
-		refs = append(refs, img.Name+":latest")
-	}
+	defer progress.building(img.Name, typicalRootBuild)()
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -232,7 +219,7 @@ func (b *Builder) root(ctx context.Context, img Image, ref string, latest bool, 
 		pw.CloseWithError(err)
 		errc <- err
 	}()
-	id, err := b.Engine.Import(ctx, pr, configChanges(img, map[string]string{LabelName: img.Name, LabelContent: tag}), refs...)
+	id, err := b.Engine.Import(ctx, pr, configChanges(img, map[string]string{LabelName: img.Name, LabelContent: tag}), ref, img.Name+":latest")
 	if err != nil {
 		cancel()
 		pr.CloseWithError(err)

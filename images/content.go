@@ -24,6 +24,8 @@ type hashInputs struct {
 	Name       string   `json:"name"`
 	Debian     *Debian  `json:"debian,omitempty"`
 	ParentID   string   `json:"parent_id,omitempty"`
+	Packages   []string `json:"packages,omitempty"`
+	Commands   []string `json:"commands,omitempty"`
 	Files      []string `json:"files,omitempty"` // "dest sha256" per File
 	Env        []string `json:"env,omitempty"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
@@ -39,9 +41,11 @@ func rootTag(img Image) string {
 	return hashJSON(hashInputs{Name: img.Name, Debian: &d, Env: img.Env, Entrypoint: img.Entrypoint, Cmd: img.Cmd, WorkDir: img.WorkDir})
 }
 
-// layerTag is the content tag of img's layer of Files on top of parentID.
+// layerTag is the content tag of img's layer of Packages, Commands and
+// Files on top of parentID.
 func layerTag(img Image, parentID string) (string, error) {
-	in := hashInputs{Name: img.Name, ParentID: parentID, Env: img.Env, Entrypoint: img.Entrypoint, Cmd: img.Cmd, WorkDir: img.WorkDir}
+	in := hashInputs{Name: img.Name, ParentID: parentID, Packages: img.Packages, Commands: img.Commands,
+		Env: img.Env, Entrypoint: img.Entrypoint, Cmd: img.Cmd, WorkDir: img.WorkDir}
 	for _, f := range img.Files {
 		sum, err := hashFile(f)
 		if err != nil {
@@ -138,8 +142,9 @@ func hashFile(f File) (string, error) {
 // contextDir is where Files live inside the build context.
 const contextDir = "files"
 
-// writeContext writes a docker build context: a Dockerfile that copies
-// contextDir over the parent's root and sets the config, and the files.
+// writeContext writes a docker build context: a Dockerfile that installs
+// the packages, copies contextDir over the parent's root and sets the
+// config, and the files.
 func writeContext(w io.Writer, img Image, parentRef string, labels map[string]string) error {
 	tw := tar.NewWriter(w)
 	df := dockerfile(img, parentRef, labels)
@@ -193,6 +198,9 @@ func writeContext(w io.Writer, img Image, parentRef string, labels map[string]st
 func dockerfile(img Image, parentRef string, labels map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "FROM %s\n", parentRef)
+	if run := runScript(img); run != "" {
+		b.WriteString("RUN " + run + "\n")
+	}
 	if len(img.Files) > 0 {
 		fmt.Fprintf(&b, "COPY %s/ /\n", contextDir)
 	}
@@ -214,6 +222,26 @@ func dockerfile(img Image, parentRef string, labels map[string]string) string {
 		b.WriteString("LABEL " + strings.Join(label, " ") + "\n")
 	}
 	return b.String()
+}
+
+// runScript is the shell command line that installs img's Packages and
+// runs its Commands; "" when it has neither. The package lists and apt's
+// archive are removed in the same step, so that they never reach the
+// layer.
+func runScript(img Image) string {
+	var steps []string
+	if len(img.Packages) > 0 {
+		steps = append(steps,
+			"apt-get update -q",
+			"DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "+strings.Join(img.Packages, " "),
+			"apt-get clean",
+			"rm -rf /var/lib/apt/lists/*")
+	}
+	steps = append(steps, img.Commands...)
+	if len(steps) == 0 {
+		return ""
+	}
+	return "set -e; " + strings.Join(steps, "; ")
 }
 
 // configChanges renders img's config as Dockerfile instructions, which

@@ -3,26 +3,23 @@ package images
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 
 	"github.com/openflynn/flynn/pkg/stacks"
 )
 
-// Suite is the Debian release the platform's images and the default stack
-// are made from.
-const Suite = "bookworm"
+// BasePackages are installed in every image's Debian root (flynn/base):
+// a shell, the CA certificates, ps and the time zones.
+var BasePackages = []string{"bash", "ca-certificates", "procps", "tzdata"}
 
-// StackPackages are installed in flynn/stack, the image app processes run
-// in (through slugrunner): a shell and the usual tools, plus the runtimes the
-// bundled buildpacks' slugs need at run time (Node.js with npm for
-// `npm start`, Python 3 for Python apps and for the static-site buildpack's
-// server), since slugs do not carry their own interpreters here.
-var StackPackages = []string{
-	"bash", "ca-certificates", "curl", "git", "netbase", "procps", "tzdata",
-	"nodejs", "npm", "python3",
-}
+// StackPackages are added to the base in flynn/stack, the image app
+// processes run in (through slugrunner): the usual tools, plus the
+// runtimes the bundled buildpacks' slugs need at run time (Node.js with
+// npm for `npm start`, Python 3 for Python apps and for the static-site
+// buildpack's server), since slugs do not carry their own interpreters
+// here.
+var StackPackages = []string{"curl", "git", "netbase", "nodejs", "npm", "python3"}
 
-// BuildPackages are added to StackPackages in flynn/build, the image
+// BuildPackages are added to the stack in flynn/build, the image
 // buildpacks compile in: a C toolchain for native extensions, pip and venv
 // for Python apps. The Go toolchain is copied from the host (Debian
 // bookworm's golang-go is too old for current go.mod files).
@@ -32,7 +29,9 @@ var BuildPackages = []string{
 }
 
 // debianOptions keep the images small: no manual pages, documentation
-// (copyright files stay) or translations.
+// (copyright files stay) or translations. mmdebstrap writes them into the
+// root's dpkg and apt configuration, so the packages later layers install
+// follow them too.
 var debianOptions = []string{
 	"--dpkgopt=path-exclude=/usr/share/man/*",
 	"--dpkgopt=path-exclude=/usr/share/doc/*",
@@ -47,11 +46,11 @@ var debianOptions = []string{
 // unpacked slug.
 const AppUID, AppGID = 1000, 1000
 
-// appUserOptions add the app user to an image and give it /app.
-var appUserOptions = []string{
-	fmt.Sprintf(`--customize-hook=echo 'app:x:%d:%d:Flynn app:/app:/bin/bash' >> "$1/etc/passwd"`, AppUID, AppGID),
-	fmt.Sprintf(`--customize-hook=echo 'app:x:%d:' >> "$1/etc/group"`, AppGID),
-	fmt.Sprintf(`--customize-hook=mkdir -p "$1/app" && chown %d:%d "$1/app"`, AppUID, AppGID),
+// appUserCommands add the app user to an image and give it /app.
+var appUserCommands = []string{
+	fmt.Sprintf(`echo 'app:x:%d:%d:Flynn app:/app:/bin/bash' >> /etc/passwd`, AppUID, AppGID),
+	fmt.Sprintf(`echo 'app:x:%d:' >> /etc/group`, AppGID),
+	fmt.Sprintf(`mkdir -p /app && chown %d:%d /app`, AppUID, AppGID),
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -99,42 +98,48 @@ type Sources struct {
 	Prefix string
 }
 
-// StackImage is the runtime base image of the default stack.
-func StackImage(prefix string) Image {
-	st, _ := stacks.Lookup(stacks.Default)
-	return StackImageOf(prefix, st)
+// StackImages are the images of stack st, in build order: its Debian
+// root (base), the runtime image (stack) on it, and the build image on
+// that. Only the root is made by mmdebstrap; the others are apt layers,
+// so the packages they share are installed once.
+func StackImages(prefix, goRoot string, st stacks.Stack) []Image {
+	return []Image{BaseImage(prefix, st), stackImage(prefix, st), buildImage(prefix, goRoot, st)}
 }
 
-// StackImageOf is the runtime base image of stack st: the platform's
-// components run on the default one, apps on their stack's.
-func StackImageOf(prefix string, st stacks.Stack) Image {
+// BaseImage is the Debian root of stack st's suite that every other image
+// of that suite is made from: minbase and BasePackages.
+func BaseImage(prefix string, st stacks.Stack) Image {
 	return Image{
-		Key:  "stack" + st.ImageSuffix,
-		Name: prefix + "stack" + st.ImageSuffix,
+		Key:  "base" + st.ImageSuffix,
+		Name: prefix + "base" + st.ImageSuffix,
 		Debian: &Debian{
-			Suite: st.Suite, Variant: "minbase", Packages: StackPackages, Options: slices.Concat(debianOptions, appUserOptions),
+			Suite: st.Suite, Variant: "minbase", Packages: BasePackages, Options: debianOptions,
 		},
 		Env: []string{"PATH=" + defaultPath, "LANG=C.UTF-8"},
 		Cmd: []string{"/bin/bash"},
 	}
 }
 
-// BuildImage is the buildpack build image of the default stack: the
-// stack's packages, the compilers and the host's Go toolchain.
-func BuildImage(prefix, goRoot string) Image {
-	st, _ := stacks.Lookup(stacks.Default)
-	return BuildImageOf(prefix, goRoot, st)
+// stackImage is the runtime image of stack st: the platform's components
+// run on the default one, apps on their stack's.
+func stackImage(prefix string, st stacks.Stack) Image {
+	return Image{
+		Key:      "stack" + st.ImageSuffix,
+		Name:     prefix + "stack" + st.ImageSuffix,
+		From:     "base" + st.ImageSuffix,
+		Packages: StackPackages,
+		Commands: appUserCommands,
+	}
 }
 
-// BuildImageOf is the build image of stack st.
-func BuildImageOf(prefix, goRoot string, st stacks.Stack) Image {
+// buildImage is the buildpack build image of stack st: the runtime image,
+// the compilers and the host's Go toolchain.
+func buildImage(prefix, goRoot string, st stacks.Stack) Image {
 	return Image{
-		Key:  "build" + st.ImageSuffix,
-		Name: prefix + "build" + st.ImageSuffix,
-		Debian: &Debian{
-			Suite: st.Suite, Variant: "minbase",
-			Packages: slices.Concat(StackPackages, BuildPackages), Options: slices.Concat(debianOptions, appUserOptions),
-		},
+		Key:      "build" + st.ImageSuffix,
+		Name:     prefix + "build" + st.ImageSuffix,
+		From:     "stack" + st.ImageSuffix,
+		Packages: BuildPackages,
 		Files: []File{{
 			Source: goRoot, Dest: "/usr/local/go",
 			// Tests, API lists and docs are not needed to compile apps.
@@ -142,45 +147,35 @@ func BuildImageOf(prefix, goRoot string, st stacks.Stack) Image {
 		}},
 		// GOTOOLCHAIN=local: a go.mod asking for a newer Go must fail clearly
 		// instead of trying to download a toolchain.
-		Env: []string{"PATH=/usr/local/go/bin:" + defaultPath, "LANG=C.UTF-8", "GOTOOLCHAIN=local"},
-		Cmd: []string{"/bin/bash"},
+		Env: []string{"PATH=/usr/local/go/bin:" + defaultPath, "GOTOOLCHAIN=local"},
 	}
 }
 
-// PostgresImage carries Debian's PostgreSQL 15 server and Patroni, which
+// postgresImage carries Debian's PostgreSQL 15 server and Patroni, which
 // runs it highly available over the cluster's etcd: the base of the
 // postgres appliance's images (flynn-postgres, flynn-postgres-api, whose
 // pg_dump and psql `flynn pg` runs too).
-func PostgresImage(prefix string) Image {
+func postgresImage(prefix string) Image {
 	return Image{
 		Key:  "postgres-base",
 		Name: prefix + "postgres-base",
-		Debian: &Debian{
-			Suite: Suite, Variant: "minbase",
-			// python3-idna: Patroni reaching etcd over TLS needs it
-			// (urllib3's pyOpenSSL), and no package it depends on pulls
-			// it in (urllib3 only suggests it).
-			Packages: []string{"bash", "ca-certificates", "procps", "tzdata", "postgresql-15", "patroni", "python3-idna"},
-			Options:  debianOptions,
-		},
-		Env: []string{"PATH=/usr/lib/postgresql/15/bin:" + defaultPath, "LANG=C.UTF-8"},
-		Cmd: []string{"/bin/bash"},
+		From: "base",
+		// python3-idna: Patroni reaching etcd over TLS needs it (urllib3's
+		// pyOpenSSL), and no package it depends on pulls it in (urllib3
+		// only suggests it).
+		Packages: []string{"postgresql-15", "patroni", "python3-idna"},
+		Env:      []string{"PATH=/usr/lib/postgresql/15/bin:" + defaultPath},
 	}
 }
 
-// RedisImage carries Debian's Redis server: the base of the redis
+// redisImage carries Debian's Redis server: the base of the redis
 // appliance's server image.
-func RedisImage(prefix string) Image {
+func redisImage(prefix string) Image {
 	return Image{
-		Key:  "redis-base",
-		Name: prefix + "redis-base",
-		Debian: &Debian{
-			Suite: Suite, Variant: "minbase",
-			Packages: []string{"bash", "ca-certificates", "procps", "tzdata", "redis-server"},
-			Options:  debianOptions,
-		},
-		Env: []string{"PATH=" + defaultPath, "LANG=C.UTF-8"},
-		Cmd: []string{"/bin/bash"},
+		Key:      "redis-base",
+		Name:     prefix + "redis-base",
+		From:     "base",
+		Packages: []string{"redis-server"},
 	}
 }
 
@@ -207,7 +202,8 @@ func Flynn(src Sources) []Image {
 	if bin == "" {
 		bin = filepath.Join(src.Repo, "bin")
 	}
-	imgs := []Image{StackImage(prefix), BuildImage(prefix, src.GoRoot), PostgresImage(prefix), RedisImage(prefix)}
+	def, _ := stacks.Lookup(stacks.Default)
+	imgs := append(StackImages(prefix, src.GoRoot, def), postgresImage(prefix), redisImage(prefix))
 	for _, c := range Components {
 		img := ComponentImage(prefix, bin, c)
 		if c.Key == "slugbuilder" {
@@ -223,7 +219,8 @@ func Flynn(src Sources) []Image {
 		}
 		builder := ComponentImage(prefix, bin, Component{Key: "slugbuilder" + st.ImageSuffix, Binary: "slugbuilder", From: "build" + st.ImageSuffix})
 		builder.Files = append(builder.Files, buildpacksFile(src.Repo))
-		imgs = append(imgs, StackImageOf(prefix, st), BuildImageOf(prefix, src.GoRoot, st), builder,
+		imgs = append(imgs, StackImages(prefix, src.GoRoot, st)...)
+		imgs = append(imgs, builder,
 			ComponentImage(prefix, bin, Component{Key: "slugrunner" + st.ImageSuffix, Binary: "slugrunner", From: "stack" + st.ImageSuffix}))
 	}
 	return imgs

@@ -69,7 +69,9 @@ func (d *Docker) Import(ctx context.Context, rootfs io.Reader, changes []string,
 }
 
 // Build implements Engine with the classic builder: it needs no BuildKit
-// and, with PullParent unset, never contacts a registry.
+// and, with PullParent unset, never contacts a registry. Its RUN steps
+// (apt) use the host's network, and so reach the apt sources as the host
+// does, through its /etc/hosts and resolver.
 func (d *Docker) Build(ctx context.Context, buildContext io.Reader, refs ...string) (string, error) {
 	if len(refs) == 0 {
 		return "", errors.New("build: no image reference")
@@ -79,6 +81,7 @@ func (d *Docker) Build(ctx context.Context, buildContext io.Reader, refs ...stri
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
+		NetworkMode: "host",
 	})
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", refs[0], err)

@@ -1,19 +1,22 @@
 // Package images builds every container image the cluster runs, locally,
 // because no image registry is reachable: Debian root filesystems made by
-// mmdebstrap from the host's apt sources, and images that add files (the
-// static component binaries, the buildpacks, a Go toolchain) on top of them.
+// mmdebstrap from the host's apt sources, one per Debian suite, and images
+// that add to them: Debian packages apt installs (the stack's runtimes, the
+// compilers, PostgreSQL) and files (the static component binaries, the
+// buildpacks, a Go toolchain).
 //
 //	definitions ──► content tag ──► exists? ──yes──► done (no-op)
 //	                                   │no
 //	                 Debian root: mmdebstrap | docker import
-//	                 layer:       docker build (FROM parent, COPY files)
+//	                 layer:       docker build (FROM parent, RUN apt-get, COPY files)
 //	                                   │
 //	                          tag name:<hash> and name:latest ──► Manifest
 //
 // An image's tag is derived from its inputs only (package list and mmdebstrap
-// options for a root, the parent's image id and the files' contents for a
-// layer), so a second build that changes nothing finds every tag and does
-// nothing; a changed binary changes its image's tag and nothing else.
+// options for a root, the parent's image id, the packages and the files'
+// contents for a layer), so a second build that changes nothing finds every
+// tag and does nothing; a changed binary changes its image's tag and nothing
+// else.
 package images
 
 import (
@@ -33,8 +36,8 @@ const (
 )
 
 // Image describes one image. Exactly one of Debian and From is set: an image
-// is either a Debian root filesystem, optionally with Files added on top, or
-// Files added on top of another image of the same build.
+// is either a Debian root filesystem or a layer on another image of the
+// same build: Packages, then Commands, then Files.
 type Image struct {
 	// Key names the image in the manifest, e.g. "stack" or "router".
 	Key string
@@ -44,6 +47,13 @@ type Image struct {
 	Debian *Debian
 	// From is the Key of the parent image, built before this one.
 	From string
+	// Packages, with From, are Debian packages apt installs on the parent
+	// from its apt sources, over the host's network (and its /etc/hosts
+	// and resolver), without recommends.
+	Packages []string
+	// Commands, with From, are shell commands run in the parent after
+	// Packages are installed, in the same layer.
+	Commands []string
 	// Files are copied into the image as one layer on top of the root or parent.
 	Files []File
 	// Env entries ("K=V") set in the image config.

@@ -53,12 +53,15 @@ func (t BuildTimes) WriteFile(path string) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
-// Estimates for an image never built on this machine: a Debian root
-// took about 5 minutes on a 2-core machine beside two others; a layer of
-// files, seconds (the Go toolchain's, the largest, about half a minute).
+// Estimates for an image never built on this machine, on a 2-core
+// machine beside two other builds: a Debian root, about 2 minutes; a layer
+// of packages, a minute or two (the stack's Node.js and npm, about 400
+// packages, the most); a layer of files only, seconds (the Go
+// toolchain's, the largest, about half a minute).
 const (
-	typicalRootBuild  = 5 * time.Minute
-	typicalLayerBuild = 30 * time.Second
+	typicalRootBuild     = 2 * time.Minute
+	typicalPackagesBuild = 90 * time.Second
+	typicalLayerBuild    = 30 * time.Second
 )
 
 // progress tracks the builds that are running, so that a long one says
@@ -81,12 +84,8 @@ func newProgress(log *slog.Logger, estimates BuildTimes) *progress {
 }
 
 // building marks name as building until the returned func is called;
-// root says whether it is a Debian root (minutes) or a layer (seconds).
-func (p *progress) building(name string, root bool) func() {
-	typical := typicalLayerBuild
-	if root {
-		typical = typicalRootBuild
-	}
+// typical is the estimate when this machine has none.
+func (p *progress) building(name string, typical time.Duration) func() {
 	p.mu.Lock()
 	p.running[name] = runningBuild{time.Now(), typical}
 	est, known := p.estimates[name]

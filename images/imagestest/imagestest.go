@@ -1,5 +1,5 @@
 // Package imagestest gives integration tests real Flynn images: the shared
-// base images (flynn/stack, flynn/build, built once and then reused by their
+// base images (flynn/base, flynn/stack, flynn/build, built once and then reused by their
 // content tags, exactly as `make images` does) and component images made
 // from freshly compiled binaries under a repository prefix unique to the
 // test, removed when it ends.
@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/openflynn/flynn/images"
 	"github.com/openflynn/flynn/pkg/random"
+	"github.com/openflynn/flynn/pkg/stacks"
 	"github.com/openflynn/flynn/pkg/testdeps"
 )
 
@@ -69,7 +70,8 @@ func Build(t testing.TB, components ...string) *Env {
 		want[key] = true
 	}
 	var defs []images.Image
-	defs = append(defs, images.StackImage("flynn/"), images.BuildImage("flynn/", strings.TrimSpace(string(goRoot))))
+	st, _ := stacks.Lookup(stacks.Default)
+	defs = append(defs, images.StackImages("flynn/", strings.TrimSpace(string(goRoot)), st)...)
 	prefix := "flynn-test-" + random.Hex(4) + "/"
 	for _, c := range images.Components {
 		if !want[c.Key] {
