@@ -227,13 +227,14 @@ func dockerfile(img Image, parentRef string, labels map[string]string) string {
 // runScript is the shell command line that installs img's Packages and
 // runs its Commands; "" when it has neither. The package lists and apt's
 // archive are removed in the same step, so that they never reach the
-// layer.
+// layer. dpkg skips its fsync per file (force-unsafe-io, about a tenth
+// faster here): a build cut short leaves no image to be half written.
 func runScript(img Image) string {
 	var steps []string
 	if len(img.Packages) > 0 {
 		steps = append(steps,
 			"apt-get update -q",
-			"DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "+strings.Join(img.Packages, " "),
+			"DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "+strings.Join(img.Packages, " "),
 			"apt-get clean",
 			"rm -rf /var/lib/apt/lists/*")
 	}
