@@ -103,12 +103,12 @@ type Sources struct {
 // that. Only the root is made by mmdebstrap; the others are apt layers,
 // so the packages they share are installed once.
 func StackImages(prefix, goRoot string, st stacks.Stack) []Image {
-	return []Image{BaseImage(prefix, st), stackImage(prefix, st), buildImage(prefix, goRoot, st)}
+	return []Image{baseImage(prefix, st), stackImage(prefix, st), buildImage(prefix, goRoot, st)}
 }
 
-// BaseImage is the Debian root of stack st's suite that every other image
+// baseImage is the Debian root of stack st's suite that every other image
 // of that suite is made from: minbase and BasePackages.
-func BaseImage(prefix string, st stacks.Stack) Image {
+func baseImage(prefix string, st stacks.Stack) Image {
 	return Image{
 		Key:  "base" + st.ImageSuffix,
 		Name: prefix + "base" + st.ImageSuffix,

@@ -54,7 +54,7 @@ type Image struct {
 	// Commands, with From, are shell commands run in the parent after
 	// Packages are installed, in the same layer.
 	Commands []string
-	// Files are copied into the image as one layer on top of the root or parent.
+	// Files, with From, are copied into the image after Commands.
 	Files []File
 	// Env entries ("K=V") set in the image config.
 	Env []string
