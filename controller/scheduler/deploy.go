@@ -96,7 +96,9 @@ func (s *Scheduler) deploy(ctx context.Context, d *controller.Deployment) {
 	// release to the new, in a single round: while starts of the new keys
 	// are held, it raises the new formation and lowers the old, so the first round to
 	// see either sees both, and stops each old job on its host before it
-	// starts the new one there. Both changes are made while the old jobs
+	// starts the new one there (a round that sees both while the hold
+	// lasts leaves the old jobs alone: Compute keeps what a held key
+	// replaces). Both changes are made while the old jobs
 	// still run: the controller may need them (its Postgres, discoverd).
 	swap := func(types []string) error {
 		keys := make([]Key, 0, len(types))

@@ -61,8 +61,9 @@ const (
 type Snapshot struct {
 	Hosts []*Host
 	Wants []Want
-	// Held are keys that may not start jobs now (crash backoff); their
-	// surplus jobs are still stopped.
+	// Held are keys that may not start jobs now (crash backoff, or a
+	// stop-first deployment moving its formations); their surplus jobs
+	// are still stopped, but not the unwanted jobs they replace.
 	Held map[Key]bool
 }
 
@@ -209,10 +210,23 @@ func Compute(s *Snapshot) *Plan {
 	}
 
 	// Jobs nothing wants any more: a removed formation or a deleted app.
-	// Those on hosts that are not Current go once their host is back.
+	// Those on hosts that are not Current go once their host is back. A
+	// job whose replacement (a wanted key of its app and type) is held
+	// stays until a round may start that: a stop-first deployment moves
+	// both formations while the new key is held, and a round that lists
+	// them before the hold ends must not stop the old jobs, discoverd's
+	// say, without starting the new ones, which the next round, with
+	// discoverd gone, might not be able to list.
+	type appType struct{ app, typ string }
+	heldTypes := map[appType]bool{}
+	for _, w := range s.Wants {
+		if s.Held[w.Key] {
+			heldTypes[appType{w.Key.AppID, w.Key.Type}] = true
+		}
+	}
 	for _, h := range current {
 		for _, j := range h.Jobs {
-			if live(j.State) && !wanted[j.Key] {
+			if live(j.State) && !wanted[j.Key] && !heldTypes[appType{j.Key.AppID, j.Key.Type}] {
 				plan.Stops = append(plan.Stops, Stop{Job: j, Reason: "no formation wants it"})
 			}
 		}

@@ -88,6 +88,31 @@ func TestComputeHeldKeysDoNotStart(t *testing.T) {
 	}
 }
 
+func TestComputeKeepsWhatAHeldKeyReplaces(t *testing.T) {
+	next := Key{AppID: web.AppID, ReleaseID: "r2", Type: web.Type}
+	other := Key{AppID: web.AppID, ReleaseID: "r2", Type: "worker"}
+	for _, tc := range []struct {
+		name      string
+		want      Want
+		held      map[Key]bool
+		wantStops int
+		wantStart int
+	}{
+		{"replacement held: the old job stays", Want{Key: next, Count: 1, Omni: true}, map[Key]bool{next: true}, 0, 0},
+		{"replacement free: stop and start in one round", Want{Key: next, Count: 1, Omni: true}, nil, 1, 1},
+		{"another type held: the old job goes", Want{Key: other, Count: 1}, map[Key]bool{other: true}, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := hostsWith("h1")
+			addJob(hs[0], web, host.StateUp)
+			p := Compute(&Snapshot{Hosts: hs, Wants: []Want{tc.want}, Held: tc.held})
+			if len(p.Stops) != tc.wantStops || len(p.Starts) != tc.wantStart {
+				t.Fatalf("plan = %d stops, %d starts; want %d, %d", len(p.Stops), len(p.Starts), tc.wantStops, tc.wantStart)
+			}
+		})
+	}
+}
+
 func TestComputeOmni(t *testing.T) {
 	hs := hostsWith("h1", "h2", "h3")
 	addJob(hs[0], web, host.StateUp)
