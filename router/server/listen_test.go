@@ -120,9 +120,7 @@ func TestReusePort(t *testing.T) {
 	}
 }
 
-// bound reports whether port has its listeners. The test reads r.tcp
-// after the route source's lock, which Run's route follower took after
-// setting it.
+// bound reports whether port has its listeners.
 func (p *tcpProxy) bound(port int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -102,6 +102,9 @@ func New(cfg Config, routes RouteSource, backends BackendSource, logger *slog.Lo
 	r.fastExchanges.New = func() any { return r.newFastExchange() }
 	r.copyBuffers.New = func() any { return new([fastCopyBufferSize]byte) }
 	r.upstream = newUpstreamDialer(&r.cfg)
+	// Made here rather than in Run, so that it is there from the start
+	// for whoever looks at it (the tests poll its listeners).
+	r.tcp = newTCPProxy(r)
 	switch cfg.HTTPEngine {
 	case EngineFastHTTP, EngineNetHTTP:
 	default:
@@ -205,7 +208,6 @@ func (r *Router) Run(ctx context.Context) error {
 	r.requestsCtx = base
 
 	r.pools = &poolSet{source: r.backends, stickyKey: r.cfg.StickyKey, logger: r.logger, ctx: bg, pools: map[string]*pool{}}
-	r.tcp = newTCPProxy(r)
 
 	followCtx, stopFollow := context.WithCancel(bg)
 	var followWG sync.WaitGroup
