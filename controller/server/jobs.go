@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -330,19 +331,31 @@ func (s *Server) runAttached(w http.ResponseWriter, r *http.Request, spec *JobSp
 	}
 	s.logger.Info("one-off job attached", "app.id", job.AppID, "job.id", job.ID, "host.id", job.HostID)
 
-	// Copy both ways; when either side ends, closing both ends the other
-	// copy: a finished job hangs up on the client, a gone client detaches.
+	// Copy both ways. A gone client detaches (closing the stream ends the
+	// job → client copy); a finished job half-closes the connection, so
+	// the client reads the rest and then EOF, and hangs up itself.
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		_, _ = io.Copy(stream, buf) // client → job (buf holds any bytes read past the headers)
-		conn.Close()
 		stream.Close()
+		// Read on until the client hangs up or attachLinger passes:
+		// closing a connection with bytes unread resets it, and a reset
+		// throws away the output the client has not read yet (a dump cut
+		// short).
+		_, _ = io.Copy(io.Discard, buf)
 	}()
 	_, _ = io.Copy(conn, stream) // job → client
-	conn.Close()
 	stream.Close()
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(attachLinger))
 	wg.Wait()
 	return nil
 }
+
+// attachLinger is how long a finished attached job's connection waits for
+// the client to hang up before it is closed anyway.
+const attachLinger = 30 * time.Second
