@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/openflynn/flynn/controller/hostjob"
 	"github.com/openflynn/flynn/controller/postgres"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/halfclose"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -340,22 +340,11 @@ func (s *Server) runAttached(w http.ResponseWriter, r *http.Request, spec *JobSp
 		defer wg.Done()
 		_, _ = io.Copy(stream, buf) // client → job (buf holds any bytes read past the headers)
 		stream.Close()
-		// Read on until the client hangs up or attachLinger passes:
-		// closing a connection with bytes unread resets it, and a reset
-		// throws away the output the client has not read yet (a dump cut
-		// short).
-		_, _ = io.Copy(io.Discard, buf)
+		_, _ = io.Copy(io.Discard, buf) // until the client hangs up (halfclose.Finish)
 	}()
 	_, _ = io.Copy(conn, stream) // job → client
 	stream.Close()
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(attachLinger))
+	halfclose.Finish(conn, halfclose.Linger)
 	wg.Wait()
 	return nil
 }
-
-// attachLinger is how long a finished attached job's connection waits for
-// the client to hang up before it is closed anyway.
-const attachLinger = 30 * time.Second

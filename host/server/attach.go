@@ -13,6 +13,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/halfclose"
 	"github.com/openflynn/flynn/pkg/httpjson"
 )
 
@@ -53,8 +54,8 @@ func (a *api) attach(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 		wg       sync.WaitGroup
 		finished atomic.Bool
 	)
-	// Client → job: stdin and resizes, until the client closes or the
-	// connection is closed below.
+	// Client → job: stdin and resizes, until the client hangs up or, once
+	// the job has ended, halfclose.Linger passes.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -83,10 +84,9 @@ func (a *api) attach(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 	} else {
 		_ = fw.write(host.FrameExit, host.ExitPayload(status))
 	}
-	if tcp, ok := conn.(*net.TCPConn); ok {
-		_ = tcp.CloseWrite()
-	}
-	conn.Close()
+	// The client reads the rest and hangs up; readClientFrames reads on
+	// until then, and the deferred Close follows.
+	halfclose.Finish(conn, halfclose.Linger)
 	wg.Wait()
 }
 
