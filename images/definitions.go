@@ -3,6 +3,7 @@ package images
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/openflynn/flynn/pkg/stacks"
 )
@@ -28,16 +29,34 @@ var BuildPackages = []string{
 	"python3-pip", "python3-venv",
 }
 
-// debianOptions keep the images small: no manual pages, documentation
-// (copyright files stay) or translations. mmdebstrap writes them into the
-// root's dpkg and apt configuration, so the packages later layers install
+// debianExcludes keep the images small: no manual pages, documentation
+// (copyright files stay) or translations. They are dpkg path filters in
+// the root's dpkg configuration, so the packages later layers install
 // follow them too.
+var debianExcludes = []string{
+	"path-exclude=/usr/share/man/*",
+	"path-exclude=/usr/share/doc/*",
+	"path-include=/usr/share/doc/*/copyright",
+	"path-exclude=/usr/share/locale/*",
+}
+
+// debianOptions apply debianExcludes and keep apt's translations out.
+//
+// The filters are not mmdebstrap's --dpkgopt: given those, mmdebstrap
+// pipes each essential package through mmtarfilter, a Python program
+// started once a package, which made a root take 80–90 s instead of
+// 50–60 s on two cores. Here a setup hook writes them into the root's
+// dpkg configuration before anything is unpacked, so dpkg applies them
+// to every package it installs, and a customize hook removes what the
+// unfiltered unpacking of the essential packages left (and the
+// alternatives' links that now point at nothing).
 var debianOptions = []string{
-	"--dpkgopt=path-exclude=/usr/share/man/*",
-	"--dpkgopt=path-exclude=/usr/share/doc/*",
-	"--dpkgopt=path-include=/usr/share/doc/*/copyright",
-	"--dpkgopt=path-exclude=/usr/share/locale/*",
-	"--aptopt=Acquire::Languages \"none\"",
+	`--setup-hook=mkdir -p "$1/etc/dpkg/dpkg.cfg.d" && printf '%s\n' '` + strings.Join(debianExcludes, "' '") + `'` +
+		` > "$1/etc/dpkg/dpkg.cfg.d/50flynn-excludes"`,
+	`--customize-hook=cd "$1" && rm -rf usr/share/man/* usr/share/locale/* && ` +
+		`find usr/share/doc -mindepth 2 ! -type d ! -name copyright -delete && ` +
+		`for l in etc/alternatives/*; do t=$(readlink "$l"); [ -e "./$t" ] || [ -L "./$t" ] || rm -f "$l"; done`,
+	`--aptopt=Acquire::Languages "none"`,
 }
 
 // AppUID and AppGID are the unprivileged user app and build jobs run as
