@@ -82,9 +82,10 @@ clean:
 ## images: every image the cluster runs, built locally with Docker (Debian
 ## bases from mmdebstrap, one image per component binary), tagged by content
 ## so that a rebuild that changes nothing is a no-op; writes bin/images.json.
+## IMAGES_FLAGS are more flynn-images flags (--later-stacks).
 .PHONY: images
 images: build
-	$(BIN)/flynn-images --repo . --manifest $(BIN)/images.json
+	$(BIN)/flynn-images --repo . --manifest $(BIN)/images.json $(IMAGES_FLAGS)
 
 ## dist: one tarball (dist/flynn-VERSION-linux-ARCH.tar.gz) of the binaries
 ## and the saved images, that another node installs from with no Go and no

@@ -21,7 +21,8 @@
 // Each action is one file. Steps refer to earlier steps' outputs and to the
 // run's values with "{{name}}" in any string: {{domain}}, {{cluster_key}},
 // {{external_ip}}, {{host_id}}, {{image.KEY}} (a ref from the images
-// manifest), {{STEP}} (a gen-random value), {{STEP.pin}}, {{STEP.cert}},
+// manifest), {{stacks.slugbuilder}} and {{stacks.slugrunner}} (the other
+// stacks' images in the manifest, imageValues), {{STEP}} (a gen-random value), {{STEP.pin}}, {{STEP.cert}},
 // {{STEP.key}} (gen-tls-cert), {{STEP.private_key}}, {{STEP.public_key}}
 // (gen-ssh-key), {{STEP.app_id}} and {{STEP.release_id}} (app steps),
 // {{STEP}} (add-api-key: the new key's secret).
@@ -57,6 +58,7 @@ import (
 	"github.com/openflynn/flynn/discoverd"
 	discoverdclient "github.com/openflynn/flynn/discoverd/client"
 	"github.com/openflynn/flynn/host"
+	"github.com/openflynn/flynn/pkg/stacks"
 )
 
 // Host is the part of the host API bootstrap uses; *host/client.Client
@@ -216,9 +218,7 @@ func Run(ctx context.Context, cfg Config, m *Manifest, logger *slog.Logger) (*Re
 		"external_ip": st.ExternalIP,
 		"host_id":     st.ID,
 	}
-	for k, ref := range cfg.Images {
-		r.values["image."+k] = ref
-	}
+	maps.Copy(r.values, imageValues(cfg.Images))
 	if err := r.checkFresh(ctx); err != nil {
 		return nil, err
 	}
@@ -337,6 +337,32 @@ func (r *run) image(key string) (string, error) { return imageRef(r.cfg.Images, 
 
 // imageRef returns the reference of an image key in an images manifest's
 // refs.
+// imageValues are the run's values that come from the images manifest:
+// image.KEY for each image, and stacks.slugbuilder and stacks.slugrunner,
+// gitreceive's --stack-slugbuilder and --stack-slugrunner: NAME=REF,
+// comma-separated, for each stack other than the default whose
+// slugbuilder and slugrunner are both in the manifest. A stack whose
+// images are not built yet (flynn-images --later-stacks) is left out, and
+// the upgrade after they are built adds it.
+func imageValues(images map[string]string) map[string]string {
+	values := map[string]string{}
+	for k, ref := range images {
+		values["image."+k] = ref
+	}
+	var builders, runners []string
+	for _, st := range stacks.All() {
+		builder, runner := images["slugbuilder"+st.ImageSuffix], images["slugrunner"+st.ImageSuffix]
+		if st.ImageSuffix == "" || builder == "" || runner == "" {
+			continue
+		}
+		builders = append(builders, st.Name+"="+builder)
+		runners = append(runners, st.Name+"="+runner)
+	}
+	values["stacks.slugbuilder"] = strings.Join(builders, ",")
+	values["stacks.slugrunner"] = strings.Join(runners, ",")
+	return values
+}
+
 func imageRef(images map[string]string, key string) (string, error) {
 	ref, ok := images[key]
 	if !ok || ref == "" {

@@ -431,3 +431,28 @@ func stepIndex(t *testing.T, m *Manifest, id string) int {
 	t.Fatalf("the manifest has no step %s", id)
 	return -1
 }
+
+func TestImageValues(t *testing.T) {
+	tests := []struct {
+		name             string
+		images           map[string]string
+		builder, runner  string
+		wantImageEntries int
+	}{
+		{"every stack", map[string]string{"slugbuilder": "b:1", "slugrunner": "r:1", "slugbuilder-trixie": "bt:1", "slugrunner-trixie": "rt:1"},
+			"flynn-trixie=bt:1", "flynn-trixie=rt:1", 4},
+		{"built later", map[string]string{"slugbuilder": "b:1", "slugrunner": "r:1"}, "", "", 2},
+		{"half a stack", map[string]string{"slugbuilder": "b:1", "slugrunner": "r:1", "slugbuilder-trixie": "bt:1"}, "", "", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := imageValues(tt.images)
+			if v["stacks.slugbuilder"] != tt.builder || v["stacks.slugrunner"] != tt.runner {
+				t.Errorf("stacks = %q, %q; want %q, %q", v["stacks.slugbuilder"], v["stacks.slugrunner"], tt.builder, tt.runner)
+			}
+			if len(v) != tt.wantImageEntries+2 || v["image.slugbuilder"] != "b:1" {
+				t.Errorf("values %v, want image.KEY for each of %v and the two stacks values", v, tt.images)
+			}
+		})
+	}
+}

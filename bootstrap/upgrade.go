@@ -203,23 +203,26 @@ func upgradePlan(m *Manifest, images map[string]string) ([]component, error) {
 }
 
 // imageEnv returns the values of env templates that name images and
-// nothing else, expanded with images. A value with any other reference (a
-// generated secret, the domain) is the cluster's own: the current release
-// has it, and an upgrade keeps it.
+// nothing else ({{image.KEY}}, {{stacks.…}}), expanded with images. A
+// value with any other reference (a generated secret, the domain) is the
+// cluster's own: the current release has it, and an upgrade keeps it.
 func imageEnv(tmpl map[string]string, images map[string]string) (map[string]string, error) {
+	values := imageValues(images)
+	fromImages := func(m []string) bool {
+		return strings.HasPrefix(m[1], "image.") || strings.HasPrefix(m[1], "stacks.")
+	}
 	out := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(tmpl)) {
 		refs := refPattern.FindAllStringSubmatch(tmpl[k], -1)
-		if len(refs) == 0 || slices.ContainsFunc(refs, func(m []string) bool { return !strings.HasPrefix(m[1], "image.") }) {
+		if len(refs) == 0 || slices.ContainsFunc(refs, func(m []string) bool { return !fromImages(m) }) {
 			continue
 		}
-		values := map[string]string{}
 		for _, m := range refs {
-			ref, err := imageRef(images, strings.TrimPrefix(m[1], "image."))
-			if err != nil {
-				return nil, fmt.Errorf("env %s: %w", k, err)
+			if key, ok := strings.CutPrefix(m[1], "image."); ok {
+				if _, err := imageRef(images, key); err != nil {
+					return nil, fmt.Errorf("env %s: %w", k, err)
+				}
 			}
-			values[m[1]] = ref
 		}
 		v, err := expandString(tmpl[k], values)
 		if err != nil {

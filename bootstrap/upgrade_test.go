@@ -198,7 +198,7 @@ const upgradeManifest = `{
      "release": {"env": {
        "FLYNN_CONTROLLER_KEY": "{{controller-key}}",
        "FLYNN_SLUGBUILDER_IMAGE": "{{image.slugbuilder}}",
-       "FLYNN_STACK_SLUGBUILDER": "flynn-trixie={{ image.slugbuilder-trixie }}",
+       "FLYNN_STACK_SLUGBUILDER": "{{ stacks.slugbuilder }}",
        "FLYNN_BLOBSTORE_URL": "http://blobstore.{{domain}}",
        "MIXED": "{{image.slugbuilder}} on {{domain}}"
      }, "processes": {"app": {}}}, "processes": {"app": 1}},
@@ -210,7 +210,8 @@ const upgradeManifest = `{
 // oldImages are the images the fake cluster runs.
 var oldImages = map[string]string{
 	"controller": "flynn/controller:1", "scheduler": "flynn/scheduler:1", "gitreceive": "flynn/gitreceive:1",
-	"slugbuilder": "flynn/slugbuilder:1", "slugbuilder-trixie": "flynn/slugbuilder-trixie:1", "redis": "flynn/redis:1",
+	"slugbuilder": "flynn/slugbuilder:1", "redis": "flynn/redis:1",
+	"slugbuilder-trixie": "flynn/slugbuilder-trixie:1", "slugrunner-trixie": "flynn/slugrunner-trixie:1",
 }
 
 // secret is the controller key in every release's env, which no output
@@ -362,9 +363,42 @@ func TestUpgrade(t *testing.T) {
 			wantDeployed:  []string{"id-controller"},
 		},
 		{
+			// Bootstrapped from a manifest of flynn-images --later-stacks:
+			// the stack joins gitreceive's env once its images are built.
+			name:   "a stack built later",
+			setup:  func(f *fakeUpgrader) { f.releases["rel-gitreceive-3"].Env["FLYNN_STACK_SLUGBUILDER"] = "" },
+			images: map[string]string{},
+			wantLines: []string{
+				upToDate[0], upToDate[1],
+				"gitreceive: v3 → v4 (flynn/gitreceive:1) deployed in 1.0s",
+				upToDate[3],
+			},
+			wantDeployed: []string{"id-gitreceive"},
+			check: func(t *testing.T, f *fakeUpgrader, _ *UpgradeResult) {
+				if got := f.releases["rel-id-gitreceive-4"].Env["FLYNN_STACK_SLUGBUILDER"]; got != "flynn-trixie=flynn/slugbuilder-trixie:1" {
+					t.Errorf("v4's FLYNN_STACK_SLUGBUILDER = %q, want the trixie stack's slugbuilder", got)
+				}
+			},
+		},
+		{
+			name:   "a stack's image missing",
+			images: map[string]string{"slugrunner-trixie": ""},
+			wantLines: []string{
+				upToDate[0], upToDate[1],
+				"gitreceive: v3 → v4 (flynn/gitreceive:1) deployed in 1.0s",
+				upToDate[3],
+			},
+			wantDeployed: []string{"id-gitreceive"},
+			check: func(t *testing.T, f *fakeUpgrader, _ *UpgradeResult) {
+				if got := f.releases["rel-id-gitreceive-4"].Env["FLYNN_STACK_SLUGBUILDER"]; got != "" {
+					t.Errorf("v4's FLYNN_STACK_SLUGBUILDER = %q, want none: the stack lacks its slugrunner", got)
+				}
+			},
+		},
+		{
 			name:    "missing image key",
-			images:  map[string]string{"slugbuilder-trixie": ""},
-			wantErr: `upgrade: step gitreceive (deploy-app): env FLYNN_STACK_SLUGBUILDER: no image "slugbuilder-trixie" in the images manifest`,
+			images:  map[string]string{"slugbuilder": ""},
+			wantErr: `upgrade: step gitreceive (deploy-app): env FLYNN_SLUGBUILDER_IMAGE: no image "slugbuilder" in the images manifest`,
 			check: func(t *testing.T, f *fakeUpgrader, _ *UpgradeResult) {
 				if len(f.calls) != 0 {
 					t.Errorf("called the controller: %v", f.calls)

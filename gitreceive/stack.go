@@ -99,7 +99,14 @@ func (b *builder) chooseStack(ctx context.Context, p *push, commit string, gitEn
 		}
 		have = append(have, fmt.Sprintf("%s: %s", st.Name, strings.Join(langs, ", ")))
 	}
-	fmt.Fprintf(out, "-----> %s: no stack has it (%s)\n", askedFor(wants), strings.Join(have, "; "))
+	// A stack whose images are not built (yet: a new cluster builds the
+	// other stacks' images after it starts) might have it.
+	for _, st := range stacks.All() {
+		if _, ok := b.imagesOf(st.Name); !ok {
+			have = append(have, st.Name+": not built on this cluster")
+		}
+	}
+	fmt.Fprintf(out, "-----> %s: no built stack has it (%s)\n", askedFor(wants), strings.Join(have, "; "))
 	return def, nil
 }
 

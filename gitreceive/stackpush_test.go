@@ -38,7 +38,7 @@ func TestPushChoosesStack(t *testing.T) {
 		{"newer node", map[string]string{"package.json": `{"engines": {"node": ">=20"}}`}, "", trixieBuilder, trixieRunner, "flynn-trixie",
 			"Node.js >=20 (package.json engines.node)"},
 		{"a version no stack has", map[string]string{".python-version": "3.14\n"}, "", slugbuilderImage, slugrunnerImage, "flynn-bookworm",
-			"Python 3.14 (.python-version): no stack has it (flynn-bookworm: Python 3.11; flynn-trixie: Python 3.13)"},
+			"Python 3.14 (.python-version): no built stack has it (flynn-bookworm: Python 3.11; flynn-trixie: Python 3.13)"},
 		{"the app's own stack", map[string]string{}, "flynn-trixie", trixieBuilder, trixieRunner, "flynn-trixie", ""},
 		{"the app's own stack lacks a version", map[string]string{".python-version": "3.13\n"}, "flynn-bookworm", slugbuilderImage, slugrunnerImage, "flynn-bookworm",
 			"Python 3.13 (.python-version): the app's stack flynn-bookworm lacks it; flynn-trixie has it (`flynn stack set flynn-trixie`)"},
@@ -90,5 +90,13 @@ func TestPushChoosesStack(t *testing.T) {
 	w2.commit("first", map[string]string{"Procfile": "web: ./web\n"})
 	if out, _, err := w2.push("main"); err == nil || !strings.Contains(out, "other's stack flynn-trixie is not built on this cluster (built: flynn-bookworm)") {
 		t.Fatalf("push on an unbuilt stack: %v\n%s", err, out)
+	}
+	// A version only an unbuilt stack has builds on the default, which
+	// says so (its buildpack then fails or not).
+	h2.createApp("third")
+	w3 := h2.newWorkdir("third")
+	w3.commit("first", map[string]string{"Procfile": "web: ./web\n", ".python-version": "3.13\n"})
+	if out := w3.pushOK(t, "main"); !strings.Contains(out, "Python 3.13 (.python-version): no built stack has it (flynn-bookworm: Python 3.11; flynn-trixie: not built on this cluster)") {
+		t.Errorf("push asking for an unbuilt stack's version:\n%s", out)
 	}
 }

@@ -45,6 +45,11 @@ type Builder struct {
 	// Estimates are how long each image (by Name) took to build last time
 	// on this machine; Build fills in what it builds (BuildTimes).
 	Estimates BuildTimes
+	// Later names images (by Key) that are not built in this run: one that
+	// exists already is in the manifest, one that does not is left out,
+	// and so are its children (Later too). The first cluster of a machine
+	// starts on the default stack's images while the others wait.
+	Later map[string]bool
 }
 
 // DefaultParallel is Builder.Parallel's default: with 2 cores, three
@@ -54,8 +59,9 @@ const DefaultParallel = 3
 
 // Build builds imgs (a From must name an earlier image), each as soon as
 // its parent is there, and returns the manifest of what exists afterwards.
-// Optional images whose files are missing are skipped and left out of the
-// manifest. The first failure cancels the builds still running.
+// Optional images whose files are missing, and Later images that do not
+// exist yet, are skipped and left out of the manifest. The first failure
+// cancels the builds still running.
 func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
 	parallel := b.Parallel
 	if parallel <= 0 {
@@ -121,9 +127,30 @@ func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
 					return nil
 				}
 				if p.built.Ref == "" {
-					return nil // failed or skipped: reported as such
+					// Failed (reported as such) or skipped: a Later
+					// image's children wait with it.
+					res.skipped = p.skipped && b.Later[img.Key]
+					return nil
 				}
 				parent = p.built
+			}
+			if b.Later[img.Key] {
+				tag, err := contentTag(img, parent)
+				if err != nil {
+					return fmt.Errorf("image %s: %w", img.Name, err)
+				}
+				built, ok, err := b.existing(gctx, img.Name+":"+tag, img.Name)
+				if err != nil {
+					return fmt.Errorf("image %s: %w", img.Name, err)
+				}
+				if !ok {
+					log.Info("left for later: not built yet")
+					res.skipped = true
+					return nil
+				}
+				res.built = built
+				log.Info("up to date", "ref", built.Ref)
+				return nil
 			}
 			select {
 			case slots <- struct{}{}:
@@ -169,16 +196,16 @@ func (b *Builder) Build(ctx context.Context, imgs []Image) (Manifest, error) {
 // build returns img, building what is missing; did reports whether anything
 // was built.
 func (b *Builder) build(ctx context.Context, img Image, parent Built, progress *progress) (Built, bool, error) {
-	if img.Debian != nil {
-		return b.root(ctx, img, progress)
-	}
-	tag, err := layerTag(img, parent.ID)
+	tag, err := contentTag(img, parent)
 	if err != nil {
 		return Built{}, false, err
 	}
 	ref := img.Name + ":" + tag
 	if built, ok, err := b.existing(ctx, ref, img.Name); ok || err != nil {
 		return built, false, err
+	}
+	if img.Debian != nil {
+		return b.root(ctx, img, tag, progress)
 	}
 	typical := typicalLayerBuild
 	if len(img.Packages) > 0 {
@@ -202,13 +229,18 @@ func (b *Builder) build(ctx context.Context, img Image, parent Built, progress *
 	return Built{Ref: ref, ID: id}, true, nil
 }
 
-// root returns the Debian root image, importing it when missing.
-func (b *Builder) root(ctx context.Context, img Image, progress *progress) (Built, bool, error) {
-	tag := rootTag(img)
-	ref := img.Name + ":" + tag
-	if built, ok, err := b.existing(ctx, ref, img.Name); ok || err != nil {
-		return built, false, err
+// contentTag is img's tag: a root's from its definition, a layer's from
+// its definition and its parent's id.
+func contentTag(img Image, parent Built) (string, error) {
+	if img.Debian != nil {
+		return rootTag(img), nil
 	}
+	return layerTag(img, parent.ID)
+}
+
+// root imports the Debian root image tagged tag.
+func (b *Builder) root(ctx context.Context, img Image, tag string, progress *progress) (Built, bool, error) {
+	ref := img.Name + ":" + tag
 	defer progress.building(img.Name, typicalRootBuild)()
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)

@@ -530,3 +530,57 @@ func TestBuildReportsProgress(t *testing.T) {
 		t.Fatalf("ReadBuildTimes of no file = %v, %v; want none", got, err)
 	}
 }
+
+// TestBuildLeavesLaterImagesForLater: Later images that do not exist are
+// neither built nor in the manifest, with their children; a run without
+// Later builds them, and then a run with Later finds them and lists them.
+func TestBuildLeavesLaterImagesForLater(t *testing.T) {
+	imgs, _ := testImages(t)
+	other := Image{Key: "stack-other", Name: "test/stack-other", Debian: &Debian{Suite: "trixie", Variant: "minbase"}}
+	otherRouter := imgs[2]
+	otherRouter.Key, otherRouter.Name, otherRouter.From = "router-other", "test/router-other", "stack-other"
+	imgs = append(imgs, other, otherRouter)
+	later := map[string]bool{"stack-other": true, "router-other": true}
+	engine, rootfs := newFakeEngine(), &fakeRootFS{}
+	b := &Builder{Engine: engine, RootFS: rootfs, Log: slog.New(slog.DiscardHandler), Later: later}
+	first, err := b.Build(t.Context(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(first)); !slices.Equal(got, []string{"build", "router", "stack"}) {
+		t.Fatalf("manifest with Later = %v, want build, router, stack", got)
+	}
+	if len(rootfs.calls) != 1 || rootfs.calls[0].Suite != "bookworm" {
+		t.Fatalf("mmdebstrap runs = %v, want bookworm's alone", rootfs.calls)
+	}
+
+	b.Later = nil
+	full, err := b.Build(t.Context(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != 5 || full["router-other"].Ref == "" {
+		t.Fatalf("manifest without Later = %v, want all 5 but the missing gitreceive", full)
+	}
+
+	b.Later = later
+	builds := len(engine.builds) + len(engine.imports)
+	again, err := b.Build(t.Context(), imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(again, full) {
+		t.Errorf("manifest with Later once they exist = %v, want %v", again, full)
+	}
+	if got := len(engine.builds) + len(engine.imports); got != builds {
+		t.Errorf("a run with Later built %d images, want none", got-builds)
+	}
+}
+
+func TestOtherStackKeys(t *testing.T) {
+	got := OtherStackKeys(Flynn(Sources{Repo: "/repo", GoRoot: "/go"}))
+	want := []string{"base-trixie", "build-trixie", "slugbuilder-trixie", "slugrunner-trixie", "stack-trixie"}
+	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, want) {
+		t.Errorf("OtherStackKeys(Flynn) = %v, want %v", keys, want)
+	}
+}

@@ -30,6 +30,10 @@ type BuildConfig struct {
 	Verbose bool
 	// Parallel is how many images build at once (Builder.Parallel).
 	Parallel int
+	// LaterStacks leaves the images of the stacks other than the default
+	// out of this run (Builder.Later): they are in the manifest only if
+	// they exist already. A later run without it builds them.
+	LaterStacks bool
 }
 
 // Command is the flynn-images binary (`make images`).
@@ -44,15 +48,17 @@ func Command() cmdline.Daemon[BuildConfig] {
 			cmdline.List("only", "image keys to build (with their parents); default all"),
 			cmdline.Bool("verbose", false, "show mmdebstrap's progress", cmdline.Was("-v")),
 			cmdline.Int("parallel", DefaultParallel, "how many images build at once (each as soon as its parent is built)"),
+			cmdline.Bool("later-stacks", false, "build only the default stack's images and the components; the other stacks' images are in the manifest if they exist already (a run without it builds them)"),
 		},
 		Config: func(c *cli.Context, _ *slog.Logger) (BuildConfig, error) {
 			return BuildConfig{
-				Repo:     c.String("repo"),
-				Manifest: c.String("manifest"),
-				GoRoot:   c.String("goroot"),
-				Only:     cmdline.ListOf(c, "only"),
-				Verbose:  c.Bool("verbose"),
-				Parallel: c.Int("parallel"),
+				Repo:        c.String("repo"),
+				Manifest:    c.String("manifest"),
+				GoRoot:      c.String("goroot"),
+				Only:        cmdline.ListOf(c, "only"),
+				Verbose:     c.Bool("verbose"),
+				Parallel:    c.Int("parallel"),
+				LaterStacks: c.Bool("later-stacks"),
 			}, nil
 		},
 		Run: BuildAll,
@@ -95,6 +101,9 @@ func BuildAll(ctx context.Context, cfg BuildConfig, logger *slog.Logger) error {
 		times = BuildTimes{}
 	}
 	b := &Builder{Engine: docker, RootFS: mm, Log: logger, Parallel: cfg.Parallel, Estimates: times}
+	if cfg.LaterStacks {
+		b.Later = OtherStackKeys(defs)
+	}
 	m, err := b.Build(ctx, defs)
 	if werr := writeBuildTimes(timesPath, times); werr != nil {
 		logger.Warn("could not keep the build times", "err", werr)

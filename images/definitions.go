@@ -125,6 +125,24 @@ func StackImages(prefix, goRoot string, st stacks.Stack) []Image {
 	return []Image{baseImage(prefix, st), stackImage(prefix, st), buildImage(prefix, goRoot, st)}
 }
 
+// OtherStackKeys returns the keys of the images in imgs that belong to a
+// stack other than the default: those ending in its ImageSuffix (its base,
+// stack and build images, and slugbuilder and slugrunner on them).
+func OtherStackKeys(imgs []Image) map[string]bool {
+	keys := map[string]bool{}
+	for _, st := range stacks.All() {
+		if st.ImageSuffix == "" {
+			continue
+		}
+		for _, img := range imgs {
+			if strings.HasSuffix(img.Key, st.ImageSuffix) {
+				keys[img.Key] = true
+			}
+		}
+	}
+	return keys
+}
+
 // baseImage is the Debian root of stack st's suite that every other image
 // of that suite is made from: minbase and BasePackages.
 func baseImage(prefix string, st stacks.Stack) Image {

@@ -114,6 +114,17 @@ var cases = []dryRun{
 		want: []string{"install-flynn: Go 1.22.2 found, older than go.mod's 1.26.0: GOTOOLCHAIN=auto fetches Go 1.26.0 through the module proxy", "would: make -s build"},
 	},
 	{
+		name: "later-stacks", osRelease: "debian-12", goVersion: goCurrent,
+		env:  []string{"FLYNN_LATER_STACKS=1"},
+		want: []string{"would: make -s images IMAGES_FLAGS=--later-stacks"},
+	},
+	{
+		name: "later-stacks-with-build", osRelease: "debian-12", goVersion: goOld, build: true,
+		env:     []string{"FLYNN_LATER_STACKS=1"},
+		want:    []string{"would: bin/flynn-images --repo . --manifest bin/images.json --later-stacks"},
+		notWant: []string{"would: make"},
+	},
+	{
 		name: "no-go", osRelease: "debian-13", wantExit: 1,
 		wantErr: []string{"install-flynn: no Go found, this checkout needs Go >= 1.26.0: install it from https://go.dev/dl/"},
 	},
