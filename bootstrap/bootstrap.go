@@ -22,10 +22,11 @@
 // run's values with "{{name}}" in any string: {{domain}}, {{cluster_key}},
 // {{external_ip}}, {{host_id}}, {{image.KEY}} (a ref from the images
 // manifest), {{stacks.slugbuilder}} and {{stacks.slugrunner}} (the other
-// stacks' images in the manifest, imageValues), {{STEP}} (a gen-random value), {{STEP.pin}}, {{STEP.cert}},
-// {{STEP.key}} (gen-tls-cert), {{STEP.private_key}}, {{STEP.public_key}}
-// (gen-ssh-key), {{STEP.app_id}} and {{STEP.release_id}} (app steps),
-// {{STEP}} (add-api-key: the new key's secret).
+// stacks' images in the manifest, imageValues), {{STEP}} (a gen-random
+// value), {{STEP.pin}}, {{STEP.cert}}, {{STEP.key}} (gen-tls-cert),
+// {{STEP.private_key}}, {{STEP.public_key}} (gen-ssh-key), {{STEP.app_id}}
+// and {{STEP.release_id}} (app steps), {{STEP}} (add-api-key: the new
+// key's secret).
 //
 // # How the scheduler adopts what bootstrap started
 //
@@ -335,8 +336,6 @@ func (r *run) controllerKey() (string, error) {
 // image returns the reference of an image key.
 func (r *run) image(key string) (string, error) { return imageRef(r.cfg.Images, key) }
 
-// imageRef returns the reference of an image key in an images manifest's
-// refs.
 // imageValues are the run's values that come from the images manifest:
 // image.KEY for each image, and stacks.slugbuilder and stacks.slugrunner,
 // gitreceive's --stack-slugbuilder and --stack-slugrunner: NAME=REF,
@@ -363,6 +362,8 @@ func imageValues(images map[string]string) map[string]string {
 	return values
 }
 
+// imageRef returns the reference of an image key in an images manifest's
+// refs.
 func imageRef(images map[string]string, key string) (string, error) {
 	ref, ok := images[key]
 	if !ok || ref == "" {
