@@ -23,9 +23,14 @@ type fakePoster struct {
 	down  bool
 	lines []string
 	gate  chan struct{} // when set, each post waits for a value
+	// posts counts the posts begun, before any wait at gate.
+	posts int
 }
 
 func (p *fakePoster) PostEncoded(ctx context.Context, body []byte) error {
+	p.mu.Lock()
+	p.posts++
+	p.mu.Unlock()
 	if p.gate != nil {
 		select {
 		case <-p.gate:
@@ -53,6 +58,13 @@ func (p *fakePoster) got() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.lines...)
+}
+
+// begun returns how many posts have begun.
+func (p *fakePoster) begun() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.posts
 }
 
 func (p *fakePoster) setDown(down bool) {
@@ -111,7 +123,10 @@ func TestFullQueueDrops(t *testing.T) {
 	s := New(p, Options{QueueLines: 10}, quiet)
 	stop := run(t, s)
 	s.Ship(logaggregator.Line{AppID: "a", Data: "first\n"})
-	poll.Until(t, 10*time.Second, "the first post to start", func() bool { return len(s.queue) == 0 })
+	// Once the post has begun its batch is made: the lines shipped now
+	// wait in the queue. (An empty queue alone would not say so: Run
+	// may still be filling the batch.)
+	poll.Until(t, 10*time.Second, "the first post to begin", func() bool { return p.begun() == 1 })
 	for i := 0; i < 25; i++ {
 		s.Ship(logaggregator.Line{AppID: "a", Data: "x\n"})
 	}
@@ -121,6 +136,9 @@ func TestFullQueueDrops(t *testing.T) {
 	close(p.gate)
 	poll.Until(t, 10*time.Second, "the queued lines", func() bool { return len(p.got()) == 11 })
 	stop()
+	if got := p.got(); got[0] != "first\n" {
+		t.Errorf("the first post sent %q, want the first line alone", got[0])
+	}
 }
 
 // TestRunFlushesAtTheEnd: lines queued when Run is stopped are posted.
