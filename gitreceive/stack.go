@@ -29,15 +29,18 @@ func (b *builder) imagesOf(name string) (StackImages, bool) {
 	return imgs, ok
 }
 
-// builtStacks lists the stacks this cluster builds, the default first.
-func (b *builder) builtStacks() []stacks.Stack {
-	var out []stacks.Stack
+// builtStacks lists the stacks this cluster builds, the default first,
+// and the ones whose images it does not have (yet: a new cluster builds
+// the other stacks' images after it starts).
+func (b *builder) builtStacks() (built, unbuilt []stacks.Stack) {
 	for _, st := range stacks.All() {
 		if _, ok := b.imagesOf(st.Name); ok {
-			out = append(out, st)
+			built = append(built, st)
+		} else {
+			unbuilt = append(unbuilt, st)
 		}
 	}
-	return out
+	return built, unbuilt
 }
 
 // builderApp is the system app whose release runs a stack's build jobs:
@@ -51,7 +54,7 @@ func (b *builder) builderApp(st stacks.Stack) string { return b.cfg.BuilderApp +
 // choice enough). When no stack has what is asked for, the default builds
 // and its buildpack fails with the versions side by side.
 func (b *builder) chooseStack(ctx context.Context, p *push, commit string, gitEnv map[string]string, out io.Writer) (stacks.Stack, error) {
-	built := b.builtStacks()
+	built, unbuilt := b.builtStacks()
 	wants, err := b.languageWants(ctx, p.repo, commit, gitEnv)
 	if err != nil {
 		return stacks.Stack{}, err
@@ -99,12 +102,9 @@ func (b *builder) chooseStack(ctx context.Context, p *push, commit string, gitEn
 		}
 		have = append(have, fmt.Sprintf("%s: %s", st.Name, strings.Join(langs, ", ")))
 	}
-	// A stack whose images are not built (yet: a new cluster builds the
-	// other stacks' images after it starts) might have it.
-	for _, st := range stacks.All() {
-		if _, ok := b.imagesOf(st.Name); !ok {
-			have = append(have, st.Name+": not built on this cluster")
-		}
+	// A stack whose images are not built might have it.
+	for _, st := range unbuilt {
+		have = append(have, st.Name+": not built on this cluster")
 	}
 	fmt.Fprintf(out, "-----> %s: no built stack has it (%s)\n", askedFor(wants), strings.Join(have, "; "))
 	return def, nil
