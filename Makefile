@@ -4,9 +4,18 @@
 GO        ?= go
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 BIN       := bin
-# VERSION is what every binary says it is (pkg/version.String()).
+# VERSION is what the binaries that say their version (pkg/version.String():
+# the CLI, the controller) say.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/openflynn/flynn/pkg/version.stamped=$(VERSION)
+# VERSIONED are the commands that link pkg/version; only they are stamped.
+# The others are built without the stamp and without Go's VCS stamp
+# (-buildvcs=false), so their bytes depend on their code alone: a commit
+# that leaves a component alone leaves its image's content tag, and its
+# deployment on an upgrade, alone. (Evaluated when build runs, after deps
+# has installed Go.)
+COMMANDS   = $(shell $(GO) list ./cmd/...)
+VERSIONED  = $(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./cmd/... | awk '/ github.com\/openflynn\/flynn\/pkg\/version( |$$)/ {print $$1}')
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all build deps dockerd check fmt vet staticcheck tidy test test-unit e2e cluster cluster-down clean
@@ -15,7 +24,8 @@ all: build
 
 ## build: every binary under cmd/ into bin/, static.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w' -o $(BIN)/ $(filter-out $(VERSIONED),$(COMMANDS))
+	$(if $(VERSIONED),CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o $(BIN)/ $(VERSIONED))
 
 ## deps: install missing system packages and Go tools (idempotent).
 deps:

@@ -1,8 +1,10 @@
 // Package version says which build of Flynn a binary is. `make build`
-// stamps the release into every binary (git describe: "v1.2.0",
-// "v1.2.0-3-gabc1234-dirty"):
+// stamps the release (git describe: "v1.2.0", "v1.2.0-3-gabc1234-dirty")
+// into the binaries that link this package, and only those, so that the
+// others' bytes, and their images, change only with their code
+// (test/build checks it):
 //
-//	go build -ldflags "-X github.com/openflynn/flynn/pkg/version.stamped=v1.2.0" ./cmd/...
+//	go build -ldflags "-X github.com/openflynn/flynn/pkg/version.stamped=v1.2.0" ./cmd/flynn
 //
 // A binary built without the stamp (go build, go install, go test) says
 // the commit it was built from, as the Go toolchain recorded it, or "dev"

@@ -1,10 +1,7 @@
 package version
 
 import (
-	"os/exec"
-	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"testing"
 )
 
@@ -40,25 +37,5 @@ func TestStampedWins(t *testing.T) {
 	stamped = ""
 	if got := String(); got == "" {
 		t.Error("String() is empty without a stamp; want a revision or dev")
-	}
-}
-
-// TestLinkerStamp builds a binary the way the Makefile does, so that a
-// renamed variable or package cannot silently leave binaries unstamped.
-func TestLinkerStamp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
-	bin := filepath.Join(t.TempDir(), "printversion")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/openflynn/flynn/pkg/version.stamped=v9.8.7-test", "-o", bin, "./testdata/printversion")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.TrimSpace(string(out)); got != "v9.8.7-test" {
-		t.Errorf("stamped binary says %q, want v9.8.7-test", got)
 	}
 }
