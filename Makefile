@@ -4,10 +4,11 @@
 GO        ?= go
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 BIN       := bin
+MODULE    := github.com/openflynn/flynn
 # VERSION is what the binaries that say their version (pkg/version.String():
 # the CLI, the controller) say.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/openflynn/flynn/pkg/version.stamped=$(VERSION)
+LDFLAGS   := -s -w -X $(MODULE)/pkg/version.stamped=$(VERSION)
 # VERSIONED are the commands that link pkg/version; only they are stamped.
 # The others are built without the stamp and without Go's VCS stamp
 # (-buildvcs=false), so their bytes depend on their code alone: a commit
@@ -15,8 +16,13 @@ LDFLAGS   := -s -w -X github.com/openflynn/flynn/pkg/version.stamped=$(VERSION)
 # deployment on an upgrade, alone. (Evaluated when build runs, after deps
 # has installed Go.)
 COMMANDS   = $(shell $(GO) list ./cmd/...)
-VERSIONED  = $(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./cmd/... | awk '/ github.com\/openflynn\/flynn\/pkg\/version( |$$)/ {print $$1}')
+VERSIONED  = $(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./cmd/... | awk '$$0 ~ " $(MODULE)/pkg/version( |$$)" {print $$1}')
 TEST_TIMEOUT ?= 40m
+# SLOW_TESTS are the packages whose tests take longest, test/cluster (about
+# 15 minutes) first: go test starts packages in the order it is given them,
+# two at a time on two cores, and test/cluster, last in import-path order,
+# used to run alone for most of its time after the others were done.
+SLOW_TESTS := ./test/cluster ./host/server ./slugbuilder ./gitreceive
 
 .PHONY: all build deps dockerd check fmt vet staticcheck tidy test test-unit e2e cluster cluster-down clean
 
@@ -59,7 +65,7 @@ tidy:
 ## and images, run every test (unit and integration) with the race
 ## detector, then the user's walk end to end on a cluster.
 test: deps dockerd check build images
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_TESTS) $(filter-out $(SLOW_TESTS:./%=$(MODULE)/%),$(shell $(GO) list ./...))
 	@echo "router tests again, on the net/http engine"
 	ROUTER_TEST_HTTP_ENGINE=net/http $(GO) test -race -count=1 ./router/server/
 	script/e2e
