@@ -65,7 +65,8 @@ tidy:
 ## and images, run every test (unit and integration) with the race
 ## detector, then the user's walk end to end on a cluster.
 test: deps dockerd check build images
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_TESTS) $(filter-out $(SLOW_TESTS:./%=$(MODULE)/%),$(shell $(GO) list ./...))
+	@echo "$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_TESTS) <the other packages of ./...>"
+	@$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_TESTS) $(filter-out $(SLOW_TESTS:./%=$(MODULE)/%),$(shell $(GO) list ./...))
 	@echo "router tests again, on the net/http engine"
 	ROUTER_TEST_HTTP_ENGINE=net/http $(GO) test -race -count=1 ./router/server/
 	script/e2e
