@@ -9,14 +9,14 @@ MODULE    := github.com/openflynn/flynn
 # the CLI, the controller) say.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X $(MODULE)/pkg/version.stamped=$(VERSION)
-# VERSIONED are the commands that link pkg/version; only they are stamped.
-# The others are built without the stamp and without Go's VCS stamp
-# (-buildvcs=false), so their bytes depend on their code alone: a commit
-# that leaves a component alone leaves its image's content tag, and its
-# deployment on an upgrade, alone. (Evaluated when build runs, after deps
-# has installed Go.)
-COMMANDS   = $(shell $(GO) list ./cmd/...)
-VERSIONED  = $(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./cmd/... | awk '$$0 ~ " $(MODULE)/pkg/version( |$$)" {print $$1}')
+# CMDS lists the commands, those that link pkg/version marked ":stamped":
+# only they are stamped. The others are built without the stamp and
+# without Go's VCS stamp (-buildvcs=false), so their bytes depend on their
+# code alone: a commit that leaves a component alone leaves its image's
+# content tag, and its deployment on an upgrade, alone. go list runs once,
+# when build first needs the list (after deps has installed Go).
+CMDS      = $(eval CMDS := $$(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}}{{if eq . "$(MODULE)/pkg/version"}}:stamped{{end}}{{end}}' ./cmd/...))$(CMDS)
+STAMPED   = $(patsubst %:stamped,%,$(filter %:stamped,$(CMDS)))
 TEST_TIMEOUT ?= 40m
 # SLOW_TESTS are the packages whose tests take longest, test/cluster (about
 # 15 minutes) first: go test starts packages in the order it is given them,
@@ -30,8 +30,8 @@ all: build
 
 ## build: every binary under cmd/ into bin/, static.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w' -o $(BIN)/ $(filter-out $(VERSIONED),$(COMMANDS))
-	$(if $(VERSIONED),CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o $(BIN)/ $(VERSIONED))
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w' -o $(BIN)/ $(filter-out %:stamped,$(CMDS))
+	$(if $(STAMPED),CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o $(BIN)/ $(STAMPED))
 
 ## deps: install missing system packages and Go tools (idempotent).
 deps:
