@@ -4,25 +4,19 @@
 GO        ?= go
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 BIN       := bin
-MODULE    := github.com/openflynn/flynn
 # VERSION is what the binaries that say their version (pkg/version.String():
 # the CLI, the controller) say.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X $(MODULE)/pkg/version.stamped=$(VERSION)
-# CMDS lists the commands, those that link pkg/version marked ":stamped":
-# only they are stamped. The others are built without the stamp and
-# without Go's VCS stamp (-buildvcs=false), so their bytes depend on their
-# code alone: a commit that leaves a component alone leaves its image's
-# content tag, and its deployment on an upgrade, alone. go list runs once,
-# when build first needs the list (after deps has installed Go).
-CMDS      = $(eval CMDS := $$(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}}{{if eq . "$(MODULE)/pkg/version"}}:stamped{{end}}{{end}}' ./cmd/...))$(CMDS)
-STAMPED   = $(patsubst %:stamped,%,$(filter %:stamped,$(CMDS)))
+LDFLAGS   := -s -w -X github.com/openflynn/flynn/pkg/version.stamped=$(VERSION)
+# VERSIONED are the commands that link pkg/version; only they are stamped.
+# The others are built without the stamp and without Go's VCS stamp
+# (-buildvcs=false), so their bytes depend on their code alone: a commit
+# that leaves a component alone leaves its image's content tag, and its
+# deployment on an upgrade, alone. (Evaluated when build runs, after deps
+# has installed Go.)
+COMMANDS   = $(shell $(GO) list ./cmd/...)
+VERSIONED  = $(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./cmd/... | awk '/ github.com\/openflynn\/flynn\/pkg\/version( |$$)/ {print $$1}')
 TEST_TIMEOUT ?= 40m
-# SLOW_TESTS are the packages whose tests take longest, test/cluster (about
-# 15 minutes) first: go test starts packages in the order it is given them,
-# two at a time on two cores, and test/cluster, last in import-path order,
-# used to run alone for most of its time after the others were done.
-SLOW_TESTS := ./test/cluster ./host/server ./slugbuilder ./gitreceive
 
 .PHONY: all build deps dockerd check fmt vet staticcheck tidy test test-unit e2e cluster cluster-down clean
 
@@ -30,8 +24,8 @@ all: build
 
 ## build: every binary under cmd/ into bin/, static.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w' -o $(BIN)/ $(filter-out %:stamped,$(CMDS))
-	$(if $(STAMPED),CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o $(BIN)/ $(STAMPED))
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w' -o $(BIN)/ $(filter-out $(VERSIONED),$(COMMANDS))
+	$(if $(VERSIONED),CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o $(BIN)/ $(VERSIONED))
 
 ## deps: install missing system packages and Go tools (idempotent).
 deps:
@@ -65,8 +59,7 @@ tidy:
 ## and images, run every test (unit and integration) with the race
 ## detector, then the user's walk end to end on a cluster.
 test: deps dockerd check build images
-	@echo "$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_TESTS) <the other packages of ./...>"
-	@$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_TESTS) $(filter-out $(SLOW_TESTS:./%=$(MODULE)/%),$(shell $(GO) list ./...))
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@echo "router tests again, on the net/http engine"
 	ROUTER_TEST_HTTP_ENGINE=net/http $(GO) test -race -count=1 ./router/server/
 	script/e2e
